@@ -1,0 +1,112 @@
+import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { RequestContext } from '../context.js';
+import { AssetNotFoundError, BadInputError, NotFoundError } from '../platform/errors.js';
+import { readPage } from '../platform/pagination.js';
+import { requireId } from '../platform/validation.js';
+import { Asset } from '../assets/asset.types.js';
+import { Ledger } from '../ledgers/ledger.types.js';
+import { ledgerPlacement } from '../ledgers/ledger.service.js';
+import { visibleLedger } from '../ledgers/ledger.resolver.js';
+import { EntryConnection } from '../transactions/transaction.types.js';
+import { toBalance } from './account.service.js';
+import { Account, AccountConnection, Balance } from './account.types.js';
+import { AccountFilterInput, CreateAccountInput, EntryFilterInput, UpdateAccountInput } from './account.inputs.js';
+
+@Resolver(() => Account)
+export class AccountResolver {
+  @Query(() => Account, { nullable: true, description: 'An account by id, or by ledgerId + code.' })
+  async account(
+    @Ctx() ctx: RequestContext,
+    @Arg('id', () => ID, { nullable: true }) id?: string | null,
+    @Arg('ledgerId', () => ID, { nullable: true }) ledgerId?: string | null,
+    @Arg('code', () => String, { nullable: true }) code?: string | null,
+  ): Promise<Account | null> {
+    if (id != null) {
+      if (ledgerId != null || code != null) throw new BadInputError('give either id, or ledgerId and code');
+      const account = await ctx.loaders.accountById.load(requireId(id, 'id'));
+      return account && ctx.access.account(account);
+    }
+    if (ledgerId == null || code == null) throw new BadInputError('give either id, or ledgerId and code');
+    const ledger = await visibleLedger(ctx, ledgerId);
+    const account = await ctx.services.accounts.findByCode(ledger.rootLedgerId, ledger.id, code);
+    return account && ctx.access.account(account);
+  }
+
+  @Query(() => AccountConnection, { description: 'The ledger\'s own accounts, or its whole subtree\'s with filter.includeDescendants.' })
+  async accounts(
+    @Ctx() ctx: RequestContext,
+    @Arg('ledgerId', () => ID) ledgerId: string,
+    @Arg('first', () => Int, { nullable: true }) first?: number | null,
+    @Arg('after', () => String, { nullable: true }) after?: string | null,
+    @Arg('filter', () => AccountFilterInput, { nullable: true }) filter?: AccountFilterInput | null,
+  ) {
+    return ctx.services.accounts.list(await visibleLedger(ctx, ledgerId), filter, first, after);
+  }
+
+  @Mutation(() => Account)
+  createAccount(@Ctx() ctx: RequestContext, @Arg('input', () => CreateAccountInput) input: CreateAccountInput): Promise<Account> {
+    return ctx.services.accounts.create(ctx.origin, input);
+  }
+
+  @Mutation(() => Account)
+  updateAccount(@Ctx() ctx: RequestContext, @Arg('id', () => ID) id: string, @Arg('input', () => UpdateAccountInput) input: UpdateAccountInput): Promise<Account> {
+    return ctx.services.accounts.update(ctx.origin, id, input, async (account) => ledgerPlacement((await ctx.loaders.ledgerById.load(account.ledgerId))!));
+  }
+
+  @FieldResolver(() => Ledger)
+  async ledger(@Root() account: Account, @Ctx() ctx: RequestContext): Promise<Ledger> {
+    return ctx.access.ledger((await ctx.loaders.ledgerById.load(account.ledgerId))!);
+  }
+
+  @FieldResolver(() => Balance, { description: 'A zero balance when the account never held the asset.' })
+  async balance(@Root() account: Account, @Ctx() ctx: RequestContext, @Arg('asset', () => String) assetCode: string): Promise<Balance> {
+    const [assets, balances] = await Promise.all([
+      ctx.loaders.assetsOfRoot.load(account.rootLedgerId),
+      ctx.loaders.balancesOfAccount.load({ rootLedgerId: account.rootLedgerId, accountId: account.id }),
+    ]);
+    const asset = assets.find((candidate) => candidate.code === assetCode);
+    if (asset === undefined) throw new AssetNotFoundError(`asset ${assetCode} is not defined in this ledger tree`);
+    return (
+      balances.find((balance) => balance.assetId === asset.id) ??
+      toBalance({ rootLedgerId: account.rootLedgerId, accountId: account.id, assetId: asset.id, normalBalance: account.normalBalance }, { debitsPosted: 0n, creditsPosted: 0n, debitsPending: 0n, creditsPending: 0n }, 0, null)
+    );
+  }
+
+  @FieldResolver(() => [Balance], { description: 'Every asset the account has held.' })
+  balances(@Root() account: Account, @Ctx() ctx: RequestContext): Promise<Balance[]> {
+    return ctx.loaders.balancesOfAccount.load({ rootLedgerId: account.rootLedgerId, accountId: account.id });
+  }
+
+  @FieldResolver(() => EntryConnection, { description: 'The account\'s journal lines, newest first.' })
+  async entries(
+    @Root() account: Account,
+    @Ctx() ctx: RequestContext,
+    @Arg('first', () => Int, { nullable: true }) first?: number | null,
+    @Arg('after', () => String, { nullable: true }) after?: string | null,
+    @Arg('filter', () => EntryFilterInput, { nullable: true }) filter?: EntryFilterInput | null,
+  ) {
+    const page = readPage(first, after);
+    let assetId: string | null = null;
+    if (filter?.asset != null) {
+      const asset = (await ctx.loaders.assetsOfRoot.load(account.rootLedgerId)).find((candidate) => candidate.code === filter.asset);
+      if (asset === undefined) throw new AssetNotFoundError(`asset ${filter.asset} is not defined in this ledger tree`);
+      assetId = asset.id;
+    }
+    return ctx.loaders.entryPages.load({ rootLedgerId: account.rootLedgerId, accountId: account.id, page, assetId, from: filter?.from ?? null, to: filter?.to ?? null });
+  }
+}
+
+@Resolver(() => Balance)
+export class BalanceResolver {
+  @FieldResolver(() => Account)
+  async account(@Root() balance: Balance, @Ctx() ctx: RequestContext): Promise<Account> {
+    const account = await ctx.loaders.accountById.load(balance.accountId);
+    if (account === null) throw new NotFoundError(`account ${balance.accountId} does not exist`);
+    return ctx.access.account(account);
+  }
+
+  @FieldResolver(() => Asset)
+  async asset(@Root() balance: Balance, @Ctx() ctx: RequestContext): Promise<Asset> {
+    return (await ctx.loaders.assetById.load(balance.assetId))!;
+  }
+}

@@ -1,0 +1,87 @@
+import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { AmountScalar, DateTimeScalar, JSONObjectScalar } from '../platform/scalars.js';
+import { ConnectionType } from '../platform/pagination.js';
+
+export enum NormalBalance {
+  CREDIT = 'CREDIT',
+  DEBIT = 'DEBIT',
+}
+registerEnumType(NormalBalance, { name: 'NormalBalance' });
+
+export enum AccountStatus {
+  ACTIVE = 'ACTIVE',
+  FROZEN = 'FROZEN',
+  CLOSED = 'CLOSED',
+}
+registerEnumType(AccountStatus, { name: 'AccountStatus' });
+
+@ObjectType({ description: 'Holds one balance per asset.' })
+export class Account {
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => String)
+  code!: string;
+
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => NormalBalance)
+  normalBalance!: NormalBalance;
+
+  @Field(() => Boolean)
+  allowOverdraft!: boolean;
+
+  @Field(() => AmountScalar, { nullable: true, description: 'With allowOverdraft, how far below zero `available` may go; null means unlimited.' })
+  overdraftLimit!: bigint | null;
+
+  @Field(() => AccountStatus)
+  status!: AccountStatus;
+
+  @Field(() => JSONObjectScalar)
+  metadata!: Record<string, unknown>;
+
+  @Field(() => DateTimeScalar)
+  createdAt!: Date;
+
+  rootLedgerId!: string;
+  ledgerId!: string;
+  isSystem!: boolean;
+}
+
+@ObjectType('AccountConnection')
+export class AccountConnection extends ConnectionType('Account', Account) {}
+
+@ObjectType({ description: 'One account\'s holding of one asset. Derived figures are in the account\'s normal direction.' })
+export class Balance {
+  @Field(() => AmountScalar)
+  posted!: bigint;
+
+  @Field(() => AmountScalar, { description: 'Pending inflows minus pending outflows.' })
+  pending!: bigint;
+
+  @Field(() => AmountScalar, { description: 'Posted minus pending outflows: what can be spent now.' })
+  available!: bigint;
+
+  @Field(() => AmountScalar)
+  debitsPosted!: bigint;
+
+  @Field(() => AmountScalar)
+  creditsPosted!: bigint;
+
+  @Field(() => AmountScalar)
+  debitsPending!: bigint;
+
+  @Field(() => AmountScalar)
+  creditsPending!: bigint;
+
+  @Field(() => Int, { description: 'Grows by one with every change, so a client can detect a missed update.' })
+  version!: number;
+
+  @Field(() => DateTimeScalar, { nullable: true })
+  updatedAt!: Date | null;
+
+  rootLedgerId!: string;
+  accountId!: string;
+  assetId!: string;
+}

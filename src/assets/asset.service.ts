@@ -1,0 +1,118 @@
+import type { Database } from '../platform/db.js';
+import { AssetNotFoundError, BadInputError, NotFoundError } from '../platform/errors.js';
+import { newId } from '../platform/ids.js';
+import { requireId, requireName, requirePattern } from '../platform/validation.js';
+import { requireReach, requireRole } from '../auth/access.core.js';
+import { auditEvent, type RequestOrigin } from '../audit/audit.js';
+import { ledgerPlacement, type LedgerService } from '../ledgers/ledger.service.js';
+import { Asset, AssetKind } from './asset.types.js';
+
+const ASSET_CODE = /^[A-Z][A-Z0-9_]{0,31}$/;
+export const SCALE_MAX = 18;
+export const EXPIRES_AFTER_DAYS_MAX = 36_500;
+
+type AssetRow = { id: string; rootLedgerId: string; code: string; name: string; kind: string; scale: number; expiresAfterDays: number | null };
+
+export function toAsset(row: AssetRow): Asset {
+  return Object.assign(new Asset(), {
+    id: row.id,
+    rootLedgerId: row.rootLedgerId,
+    code: row.code,
+    name: row.name,
+    kind: row.kind as AssetKind,
+    scale: row.scale,
+    expiresAfterDays: row.expiresAfterDays,
+  });
+}
+
+export interface CreateAssetInput {
+  ledgerId: string;
+  code: string;
+  name: string;
+  kind: AssetKind;
+  scale: number;
+  expiresAfterDays?: number | null;
+}
+
+export class AssetService {
+  /**
+   * Assets never change once created, so code -> asset lookups on the posting path are cached for the
+   * life of the process (bounded; only hits are cached, so a new asset is found at once).
+   */
+  private readonly byCode = new Map<string, Asset>();
+  private static readonly CACHE_MAX = 10_000;
+
+  constructor(
+    private readonly db: Database,
+    private readonly ledgers: LedgerService,
+  ) {}
+
+  async create(origin: RequestOrigin, input: CreateAssetInput): Promise<Asset> {
+    requireRole(origin.principal, 'ADMIN', 'createAsset');
+    const ledger = await this.ledgers.findById(requireId(input.ledgerId, 'ledgerId'));
+    if (ledger === null) throw new NotFoundError(`ledger ${input.ledgerId} does not exist`);
+    requireReach(origin.principal, ledgerPlacement(ledger), 'the ledger');
+    if (ledger.parentId !== null) {
+      throw new BadInputError('assets are defined on a root ledger and are usable throughout its tree; pass the root ledger id');
+    }
+    const code = requirePattern(input.code, ASSET_CODE, 'code', 'must be 1 to 32 upper-case letters, digits or _, starting with a letter');
+    if (!Number.isInteger(input.scale) || input.scale < 0 || input.scale > SCALE_MAX) {
+      throw new BadInputError(`scale must be an integer from 0 to ${SCALE_MAX}`);
+    }
+    const expiresAfterDays = input.expiresAfterDays ?? null;
+    if (expiresAfterDays !== null && (!Number.isInteger(expiresAfterDays) || expiresAfterDays < 1 || expiresAfterDays > EXPIRES_AFTER_DAYS_MAX)) {
+      throw new BadInputError(`expiresAfterDays must be an integer from 1 to ${EXPIRES_AFTER_DAYS_MAX}`);
+    }
+    const data = {
+      id: newId(),
+      rootLedgerId: ledger.rootLedgerId,
+      ledgerId: ledger.id,
+      code,
+      name: requireName(input.name),
+      kind: input.kind,
+      scale: input.scale,
+      expiresAfterDays,
+    };
+    try {
+      const row = await this.db.prisma.$transaction(async (tx) => {
+        const created = await tx.asset.create({ data });
+        await tx.auditEvent.create({ data: auditEvent(origin, 'createAsset', ledger.rootLedgerId, [created.id]) });
+        return created;
+      });
+      return toAsset(row);
+    } catch (error) {
+      if ((error as { code?: string }).code === 'P2002') throw new BadInputError(`asset ${code} already exists in this ledger tree`);
+      throw error;
+    }
+  }
+
+  async fetchByIds(ids: string[]): Promise<Asset[]> {
+    return (await this.db.prisma.asset.findMany({ where: { id: { in: ids } } })).map(toAsset);
+  }
+
+  async listForRoots(rootLedgerIds: string[]): Promise<Asset[]> {
+    return (await this.db.prisma.asset.findMany({ where: { rootLedgerId: { in: rootLedgerIds } }, orderBy: { code: 'asc' } })).map(toAsset);
+  }
+
+  /** Resolves asset codes within one tree; unknown codes are ASSET_NOT_FOUND. */
+  async requireByCodes(rootLedgerId: string, codes: string[]): Promise<Map<string, Asset>> {
+    const found = new Map<string, Asset>();
+    const missing: string[] = [];
+    for (const code of new Set(codes)) {
+      const cached = this.byCode.get(`${rootLedgerId}/${code}`);
+      if (cached) found.set(code, cached);
+      else missing.push(code);
+    }
+    if (missing.length > 0) {
+      const rows = await this.db.prisma.asset.findMany({ where: { rootLedgerId, code: { in: missing } } });
+      for (const asset of rows.map(toAsset)) {
+        found.set(asset.code, asset);
+        if (this.byCode.size >= AssetService.CACHE_MAX) this.byCode.clear();
+        this.byCode.set(`${rootLedgerId}/${asset.code}`, asset);
+      }
+    }
+    const unknown = codes.find((code) => !found.has(code));
+    if (unknown !== undefined) throw new AssetNotFoundError(`asset ${unknown} is not defined in this ledger tree`);
+    return found;
+  }
+}

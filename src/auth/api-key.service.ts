@@ -1,0 +1,114 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Database } from '../platform/db.js';
+import { NotFoundError, UnauthenticatedError } from '../platform/errors.js';
+import { isUuid, newId } from '../platform/ids.js';
+import { requireId, requireName } from '../platform/validation.js';
+import { auditEvent, type RequestOrigin } from '../audit/audit.js';
+import { ledgerPlacement, type LedgerService } from '../ledgers/ledger.service.js';
+import { requireCanGrant, requireReach, requireRole, type Principal, type Role } from './access.core.js';
+import { ApiKey, ApiKeyRole, CreatedApiKey } from './api-key.types.js';
+
+/**
+ * Secrets look like `rlk_<key id hex>_<43 random base64url chars>`. The id locates the row; the whole
+ * secret is compared by sha256 digest in constant time. Only the digest is stored.
+ */
+const SECRET_PATTERN = /^rlk_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$/;
+const BEARER_LENGTH_MAX = 512;
+
+function digest(secret: string): Buffer {
+  return createHash('sha256').update(secret).digest();
+}
+
+type ApiKeyRow = { id: string; name: string; role: string; rootLedgerId: string | null; ledgerId: string | null; createdAt: Date; revokedAt: Date | null };
+
+function toApiKey(row: ApiKeyRow): ApiKey {
+  return Object.assign(new ApiKey(), { ...row, role: row.role as ApiKeyRole });
+}
+
+function hexToUuid(hex: string): string {
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+export class ApiKeyService {
+  private readonly bootstrapDigest: Buffer | null;
+
+  constructor(
+    private readonly db: Database,
+    private readonly ledgers: LedgerService,
+    bootstrapAdminKey: string | undefined,
+  ) {
+    this.bootstrapDigest = bootstrapAdminKey ? digest(bootstrapAdminKey) : null;
+  }
+
+  /** Turns an `Authorization` header into a principal, or refuses with UNAUTHENTICATED. */
+  async authenticate(authorization: string | undefined): Promise<Principal> {
+    if (authorization === undefined || authorization === '') throw new UnauthenticatedError('missing credentials: send Authorization: Bearer <secret>');
+    const match = /^Bearer ([\x21-\x7e]+)$/.exec(authorization);
+    if (match === null || authorization.length > BEARER_LENGTH_MAX) throw new UnauthenticatedError('malformed Authorization header: expected "Bearer <secret>"');
+    const secret = match[1]!;
+    const candidate = digest(secret);
+
+    if (this.bootstrapDigest !== null && timingSafeEqual(candidate, this.bootstrapDigest)) {
+      return { actorId: 'bootstrap-admin', actorType: 'bootstrap', role: 'ADMIN', scope: null };
+    }
+    const parsed = SECRET_PATTERN.exec(secret);
+    if (parsed === null) throw new UnauthenticatedError('invalid credentials');
+    const row = await this.db.prisma.apiKey.findUnique({ where: { id: hexToUuid(parsed[1]!) } });
+    if (row === null || !timingSafeEqual(candidate, Buffer.from(row.secretHash, 'hex'))) throw new UnauthenticatedError('invalid credentials');
+    if (row.revokedAt !== null) throw new UnauthenticatedError('this API key has been revoked');
+    return {
+      actorId: row.id,
+      actorType: 'api_key',
+      role: row.role as Role,
+      scope: row.rootLedgerId !== null && row.ledgerId !== null ? { rootLedgerId: row.rootLedgerId, ledgerId: row.ledgerId } : null,
+    };
+  }
+
+  async create(origin: RequestOrigin, input: { name: string; role: ApiKeyRole; ledgerId?: string | null }): Promise<CreatedApiKey> {
+    requireRole(origin.principal, 'ADMIN', 'createApiKey');
+    let ledger = null;
+    if (input.ledgerId != null) {
+      ledger = await this.ledgers.findById(requireId(input.ledgerId, 'ledgerId'));
+      if (ledger === null) throw new NotFoundError(`ledger ${input.ledgerId} does not exist`);
+    }
+    requireCanGrant(origin.principal, input.role, ledger && ledgerPlacement(ledger));
+
+    const id = newId();
+    const secret = `rlk_${id.replace(/-/g, '')}_${randomBytes(32).toString('base64url')}`;
+    const row = await this.db.prisma.$transaction(async (tx) => {
+      const created = await tx.apiKey.create({
+        data: {
+          id,
+          name: requireName(input.name),
+          role: input.role,
+          rootLedgerId: ledger?.rootLedgerId ?? null,
+          ledgerId: ledger?.id ?? null,
+          secretHash: digest(secret).toString('hex'),
+          createdByKeyId: origin.principal.actorType === 'api_key' ? origin.principal.actorId : null,
+        },
+      });
+      await tx.auditEvent.create({ data: auditEvent(origin, 'createApiKey', ledger?.rootLedgerId ?? null, [id]) });
+      return created;
+    });
+    return Object.assign(new CreatedApiKey(), { apiKey: toApiKey(row), secret });
+  }
+
+  async revoke(origin: RequestOrigin, id: string): Promise<ApiKey> {
+    requireRole(origin.principal, 'ADMIN', 'revokeApiKey');
+    const keyId = requireId(id, 'id');
+    const existing = isUuid(keyId) ? await this.db.prisma.apiKey.findUnique({ where: { id: keyId } }) : null;
+    if (existing === null) throw new NotFoundError(`API key ${id} does not exist`);
+    if (existing.ledgerId === null || existing.rootLedgerId === null) {
+      if (origin.principal.scope !== null) requireReach(origin.principal, { rootLedgerId: '', ledgerPath: [] }, 'a global API key');
+    } else {
+      const ledger = await this.ledgers.findById(existing.ledgerId);
+      requireReach(origin.principal, ledgerPlacement(ledger!), 'the API key');
+    }
+    const row = await this.db.prisma.$transaction(async (tx) => {
+      const updated = await tx.apiKey.update({ where: { id: keyId }, data: { revokedAt: existing.revokedAt ?? new Date() } });
+      await tx.auditEvent.create({ data: auditEvent(origin, 'revokeApiKey', existing.rootLedgerId, [keyId]) });
+      return updated;
+    });
+    return toApiKey(row);
+  }
+}

@@ -1,0 +1,118 @@
+import DataLoader from 'dataloader';
+import { canReach, requireReach, type Principal } from './auth/access.core.js';
+import type { RequestOrigin } from './audit/audit.js';
+import type { Account, Balance } from './accounts/account.types.js';
+import type { AccountService } from './accounts/account.service.js';
+import type { Asset } from './assets/asset.types.js';
+import type { AssetService } from './assets/asset.service.js';
+import type { Ledger, LedgerBalance } from './ledgers/ledger.types.js';
+import { ledgerPlacement, type LedgerService } from './ledgers/ledger.service.js';
+import type { PostingService } from './postings/postings.service.js';
+import type { Entry, Transaction } from './transactions/transaction.types.js';
+import type { EntryPageKey, TransactionService } from './transactions/transaction.service.js';
+import type { ApiKeyService } from './auth/api-key.service.js';
+import { ForbiddenError } from './platform/errors.js';
+import { LOADER_BATCH_MAX, loaderById, loaderOfGroups } from './platform/loader.js';
+import type { Connection } from './platform/pagination.js';
+
+export interface Services {
+  ledgers: LedgerService;
+  assets: AssetService;
+  accounts: AccountService;
+  transactions: TransactionService;
+  postings: PostingService;
+  apiKeys: ApiKeyService;
+}
+
+export type Loaders = ReturnType<typeof createLoaders>;
+
+/** One set per request: every relation in a response is fetched in batches, never row by row. */
+export function createLoaders(services: Services) {
+  return {
+    ledgerById: loaderById<Ledger>((ids) => services.ledgers.fetchByIds(ids)),
+    ledgerBalances: loaderOfGroups<string, LedgerBalance & { ledgerId: string }>((ids) => services.ledgers.subtreeBalances(ids), (row) => row.ledgerId),
+    assetById: loaderById<Asset>((ids) => services.assets.fetchByIds(ids)),
+    assetsOfRoot: loaderOfGroups<string, Asset>((roots) => services.assets.listForRoots(roots), (asset) => asset.rootLedgerId),
+    accountById: loaderById<Account>((ids) => services.accounts.fetchByIds(ids)),
+    balancesOfAccount: loaderOfGroups<{ rootLedgerId: string; accountId: string }, Balance>(
+      (keys) => services.accounts.balancesOf(keys),
+      (balance) => ({ rootLedgerId: balance.rootLedgerId, accountId: balance.accountId }),
+      (key) => key.accountId,
+    ),
+    transactionById: loaderById<Transaction>((ids) => services.transactions.fetchByIds(ids)),
+    entriesOfTransaction: loaderOfGroups<string, Entry>((ids) => services.transactions.entriesOf(ids), (entry) => entry.transactionId),
+    reversalOf: loaderOfGroups<{ rootLedgerId: string; id: string }, Transaction>(
+      (keys) => services.transactions.reversalsOf(keys),
+      (reversal) => ({ rootLedgerId: reversal.rootLedgerId, id: reversal.reversalOfId! }),
+      (key) => key.id,
+    ),
+    entryPages: new DataLoader<EntryPageKey, Connection<Entry>, string>(
+      async (keys) => {
+        // Accounts asking for the same page shape share one statement.
+        const groups = new Map<string, number[]>();
+        keys.forEach((key, index) => {
+          const shape = pageShape(key);
+          groups.set(shape, [...(groups.get(shape) ?? []), index]);
+        });
+        const results = new Array<Connection<Entry>>(keys.length);
+        await Promise.all(
+          [...groups.values()].map(async (indexes) => {
+            const pages = await services.transactions.entryPages(indexes.map((index) => keys[index]!));
+            indexes.forEach((index, position) => (results[index] = pages[position]!));
+          }),
+        );
+        return results;
+      },
+      { maxBatchSize: LOADER_BATCH_MAX, cacheKeyFn: (key) => `${key.accountId}|${pageShape(key)}` },
+    ),
+  };
+}
+
+function pageShape(key: EntryPageKey): string {
+  return JSON.stringify([key.page, key.assetId, key.from, key.to]);
+}
+
+/**
+ * Scope checks for objects reached through relations. System accounts of the caller's own tree are
+ * visible to every credential in it, because they are every posting's counterparties.
+ */
+export class Access {
+  constructor(
+    readonly principal: Principal,
+    private readonly loaders: Loaders,
+  ) {}
+
+  ledger(ledger: Ledger): Ledger {
+    requireReach(this.principal, ledgerPlacement(ledger), `ledger ${ledger.code}`);
+    return ledger;
+  }
+
+  async account(account: Account): Promise<Account> {
+    if (account.isSystem && (this.principal.scope === null || this.principal.scope.rootLedgerId === account.rootLedgerId)) return account;
+    const ledger = await this.loaders.ledgerById.load(account.ledgerId);
+    requireReach(this.principal, ledgerPlacement(ledger!), `account ${account.code}`);
+    return account;
+  }
+
+  /** A transaction is visible when it was posted in, or touches an account in, the caller's scope. */
+  async transaction(transaction: Transaction): Promise<Transaction> {
+    if (this.principal.scope === null) return transaction;
+    const ledgerIds = new Set([transaction.ledgerId, ...(await this.loaders.entriesOfTransaction.load(transaction.id)).map((entry) => entry.ledgerId)]);
+    const ledgers = await this.loaders.ledgerById.loadMany([...ledgerIds]);
+    const visible = ledgers.some((ledger) => ledger !== null && !(ledger instanceof Error) && canReach(this.principal, ledgerPlacement(ledger)));
+    if (!visible) throw new ForbiddenError(`transaction ${transaction.id} is outside this credential's ledger scope`);
+    return transaction;
+  }
+}
+
+export interface RequestContext {
+  origin: RequestOrigin;
+  services: Services;
+  loaders: Loaders;
+  access: Access;
+}
+
+export function createRequestContext(services: Services, origin: RequestOrigin): RequestContext {
+  const loaders = createLoaders(services);
+  return { origin, services, loaders, access: new Access(origin.principal, loaders) };
+}

@@ -1,0 +1,83 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ConfigError, loadConfig } from './platform/config.js';
+import { connectDatabase } from './platform/db.js';
+import { ensureDatabase, startEmbeddedPostgres, type EmbeddedPostgres } from './platform/embedded-postgres.js';
+import { createLogger } from './platform/logger.js';
+import { migrate } from './platform/migrations.js';
+import { startServer } from './app.js';
+
+const EMBEDDED_DATABASE = 'reward_ledger';
+// The longest a graceful stop may take before the process gives up and exits.
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/** In embedded mode without ADMIN_API_KEY, one admin secret is generated once and kept beside the data. */
+async function embeddedAdminKey(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, 'admin-api-key');
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const key = `rl_admin_${randomBytes(24).toString('base64url')}`;
+    await mkdir(dataDir, { recursive: true });
+    await writeFile(file, key + '\n', { mode: 0o600 });
+    return key;
+  }
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+
+  let embedded: EmbeddedPostgres | null = null;
+  let databaseUrl = config.databaseUrl;
+  if (databaseUrl === undefined) {
+    embedded = await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, 'postgres'), port: config.embeddedPostgresPort });
+    await ensureDatabase(embedded.connectionString('postgres'), EMBEDDED_DATABASE);
+    databaseUrl = embedded.connectionString(EMBEDDED_DATABASE);
+  }
+  const adminApiKey = config.adminApiKey ?? (embedded ? await embeddedAdminKey(config.dataDir) : undefined);
+
+  const db = connectDatabase(databaseUrl, config.databasePoolMax);
+  const report = await migrate(db.pool);
+  if (report.applied.length > 0) logger.info('applied migrations', { migrations: report.applied });
+
+  const server = await startServer({ config, db, logger, adminApiKey });
+  const lines = [
+    `Reward Ledger listening on ${server.url} (${embedded ? `embedded PostgreSQL on 127.0.0.1:${config.embeddedPostgresPort}, data in ${path.join(config.dataDir, 'postgres')}` : 'DATABASE_URL'})`,
+    adminApiKey === undefined
+      ? 'No ADMIN_API_KEY is set: only API keys already stored in the database can authenticate.'
+      : config.adminApiKey !== undefined
+        ? 'Authenticate with: Authorization: Bearer $ADMIN_API_KEY'
+        : `Authenticate with: Authorization: Bearer ${adminApiKey}   (generated; kept in ${path.join(config.dataDir, 'admin-api-key')})`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down', { signal });
+    const timer = setTimeout(() => {
+      logger.error('graceful shutdown timed out');
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS);
+    timer.unref();
+    try {
+      await server.stop();
+      await db.close();
+      if (embedded) await embedded.stop();
+      process.exit(0);
+    } catch (error) {
+      logger.error('shutdown failed', { error });
+      process.exit(1);
+    }
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+main().catch((error) => {
+  process.stderr.write((error instanceof ConfigError ? error.message : `Failed to start: ${(error as Error).stack ?? error}`) + '\n');
+  process.exit(1);
+});

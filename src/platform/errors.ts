@@ -1,0 +1,62 @@
+/**
+ * Domain errors: plain classes with a literal code. They know nothing of GraphQL; the API edge
+ * (graphql-errors.ts) maps each code to `extensions.code` and `extensions.retryable` in one catalog.
+ */
+export type ErrorCode =
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'BAD_USER_INPUT'
+  | 'NOT_FOUND'
+  | 'INSUFFICIENT_FUNDS'
+  | 'UNBALANCED_TRANSACTION'
+  | 'IDEMPOTENCY_CONFLICT'
+  | 'ACCOUNT_NOT_ACTIVE'
+  | 'ASSET_NOT_FOUND'
+  | 'ALREADY_REVERSED'
+  | 'TRANSACTION_NOT_PENDING'
+  | 'CONFLICT'
+  | 'RATE_LIMITED'
+  | 'QUERY_TOO_COMPLEX'
+  | 'INTERNAL_SERVER_ERROR';
+
+export abstract class DomainError extends Error {
+  abstract readonly code: ErrorCode;
+}
+
+export class UnauthenticatedError extends DomainError {
+  readonly code = 'UNAUTHENTICATED';
+}
+export class ForbiddenError extends DomainError {
+  readonly code = 'FORBIDDEN';
+}
+export class BadInputError extends DomainError {
+  readonly code = 'BAD_USER_INPUT';
+}
+export class NotFoundError extends DomainError {
+  readonly code = 'NOT_FOUND';
+}
+export class InsufficientFundsError extends DomainError {
+  readonly code = 'INSUFFICIENT_FUNDS';
+}
+export class UnbalancedTransactionError extends DomainError {
+  readonly code = 'UNBALANCED_TRANSACTION';
+}
+export class IdempotencyConflictError extends DomainError {
+  readonly code = 'IDEMPOTENCY_CONFLICT';
+}
+export class AccountNotActiveError extends DomainError {
+  readonly code = 'ACCOUNT_NOT_ACTIVE';
+}
+export class AssetNotFoundError extends DomainError {
+  readonly code = 'ASSET_NOT_FOUND';
+}
+export class AlreadyReversedError extends DomainError {
+  readonly code = 'ALREADY_REVERSED';
+}
+export class TransactionNotPendingError extends DomainError {
+  readonly code = 'TRANSACTION_NOT_PENDING';
+}
+/** Contention that outlived its bounded retries; the client may retry. */
+export class ConflictError extends DomainError {
+  readonly code = 'CONFLICT';
+}

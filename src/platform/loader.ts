@@ -1,0 +1,32 @@
+import DataLoader from 'dataloader';
+
+/** Largest batch one loader sends in one statement. */
+export const LOADER_BATCH_MAX = 500;
+
+/** A per-request loader of rows by id: one statement per tick, however many resolvers ask. */
+export function loaderById<T extends { id: string }>(fetch: (ids: string[]) => Promise<T[]>): DataLoader<string, T | null> {
+  return new DataLoader<string, T | null>(
+    async (ids) => {
+      const rows = await fetch([...ids]);
+      const byId = new Map(rows.map((row) => [row.id, row]));
+      return ids.map((id) => byId.get(id) ?? null);
+    },
+    { maxBatchSize: LOADER_BATCH_MAX },
+  );
+}
+
+/** A per-request loader of row groups by a key (e.g. the balances of an account). */
+export function loaderOfGroups<K, T>(fetch: (keys: K[]) => Promise<T[]>, keyOf: (row: T) => K, cacheKey?: (key: K) => unknown): DataLoader<K, T[]> {
+  return new DataLoader<K, T[], unknown>(
+    async (keys) => {
+      const rows = await fetch([...keys]);
+      const groups = new Map<unknown, T[]>();
+      for (const row of rows) {
+        const key = cacheKey ? cacheKey(keyOf(row)) : keyOf(row);
+        groups.set(key, [...(groups.get(key) ?? []), row]);
+      }
+      return keys.map((key) => groups.get(cacheKey ? cacheKey(key) : key) ?? []);
+    },
+    { maxBatchSize: LOADER_BATCH_MAX, cacheKeyFn: cacheKey },
+  );
+}

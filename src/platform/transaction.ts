@@ -1,0 +1,43 @@
+import type pg from 'pg';
+import { ConflictError } from './errors.js';
+
+/** Postgres errors that mean "lost a race, try again": serialization_failure, deadlock_detected. */
+const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
+
+export function isRetryableSqlError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && RETRYABLE_SQLSTATES.has((error as { code?: string }).code ?? '');
+}
+
+/**
+ * The one transaction boundary for writes: BEGIN, run the use case, COMMIT; roll back on any error.
+ * Lost races are retried up to `attemptsMax` times with jittered backoff, then reported as CONFLICT.
+ */
+export async function inTransaction<T>(pool: pg.Pool, attemptsMax: number, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    const client = await pool.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      if (!isRetryableSqlError(error)) throw error;
+      if (attempt >= attemptsMax) {
+        throw new ConflictError(`the posting kept colliding with concurrent writes (${attempt} attempts); retry it`);
+      }
+    } finally {
+      client.release(broken);
+    }
+    await sleep(Math.floor(Math.random() * 5 * 2 ** attempt));
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,235 @@
+/**
+ * The posting rules, in one place and free of I/O. Every write to the journal is planned here first;
+ * the database then applies the plan atomically and checks the balance constraint a second time.
+ */
+import { createHash } from 'node:crypto';
+import { AMOUNT_MAX } from '../platform/amount.js';
+import {
+  AccountNotActiveError,
+  AssetNotFoundError,
+  BadInputError,
+  NotFoundError,
+  UnbalancedTransactionError,
+} from '../platform/errors.js';
+
+export type Direction = 'DEBIT' | 'CREDIT';
+export type NormalBalance = 'CREDIT' | 'DEBIT';
+export type AccountStatus = 'ACTIVE' | 'FROZEN' | 'CLOSED';
+
+export const ENTRIES_PER_TRANSACTION_MAX = 100;
+export const IDEMPOTENCY_KEY_LENGTH_MAX = 255;
+export const DESCRIPTION_LENGTH_MAX = 1000;
+/** Unconstrained system accounts spread their writes over this many balance rows (see balances table). */
+export const HOT_ACCOUNT_SHARDS = 8;
+/** A posting may be effective up to this far in the future, to absorb clock skew between systems. */
+export const EFFECTIVE_AT_FUTURE_SKEW_MS = 5 * 60 * 1000;
+
+export interface EntryRequest {
+  accountId: string;
+  assetCode: string;
+  direction: Direction;
+  amount: bigint;
+}
+
+export interface PostingAccount {
+  id: string;
+  rootLedgerId: string;
+  ledgerId: string;
+  code: string;
+  status: AccountStatus;
+  normalBalance: NormalBalance;
+  allowOverdraft: boolean;
+  overdraftLimit: bigint | null;
+  isSystem: boolean;
+}
+
+export interface PostingAsset {
+  id: string;
+  code: string;
+}
+
+export interface PlannedEntry {
+  accountId: string;
+  ledgerId: string;
+  assetId: string;
+  direction: Direction;
+  amount: bigint;
+}
+
+/** The change one posting makes to one (account, asset) balance. */
+export interface BalanceDelta {
+  accountId: string;
+  assetId: string;
+  ledgerId: string;
+  normalBalance: NormalBalance;
+  availableFloor: bigint | null;
+  /** Hot unconstrained accounts may write any shard; constrained ones always shard 0. */
+  shardable: boolean;
+  debitsPosted: bigint;
+  creditsPosted: bigint;
+  debitsPending: bigint;
+  creditsPending: bigint;
+}
+
+export interface PostingPlan {
+  entries: PlannedEntry[];
+  /** Sorted by (accountId, assetId): the order in which balance rows are locked, to prevent deadlocks. */
+  deltas: BalanceDelta[];
+}
+
+export interface BalanceTotals {
+  debitsPosted: bigint;
+  creditsPosted: bigint;
+  debitsPending: bigint;
+  creditsPending: bigint;
+}
+
+export interface DerivedBalance {
+  posted: bigint;
+  pending: bigint;
+  available: bigint;
+}
+
+/** Rules that need nothing but the request: entry count, positive amounts, debits = credits per asset. */
+export function checkEntryShape(entries: readonly EntryRequest[]): void {
+  if (entries.length < 2) {
+    throw new UnbalancedTransactionError(`a transaction needs at least two entries; got ${entries.length}`);
+  }
+  if (entries.length > ENTRIES_PER_TRANSACTION_MAX) {
+    throw new BadInputError(`a transaction has at most ${ENTRIES_PER_TRANSACTION_MAX} entries; got ${entries.length}`);
+  }
+  const sums = new Map<string, { debits: bigint; credits: bigint }>();
+  for (const [index, entry] of entries.entries()) {
+    if (entry.amount <= 0n) {
+      throw new BadInputError(`entry ${index}: amount must be a positive integer of minor units; got ${entry.amount}`);
+    }
+    const sum = sums.get(entry.assetCode) ?? { debits: 0n, credits: 0n };
+    if (entry.direction === 'DEBIT') sum.debits += entry.amount;
+    else sum.credits += entry.amount;
+    if (sum.debits > AMOUNT_MAX || sum.credits > AMOUNT_MAX) {
+      throw new BadInputError(`the ${entry.assetCode} entries add up beyond the signed 64-bit range`);
+    }
+    sums.set(entry.assetCode, sum);
+  }
+  for (const [assetCode, { debits, credits }] of sums) {
+    if (debits !== credits) {
+      throw new UnbalancedTransactionError(`${assetCode} debits (${debits}) do not equal credits (${credits})`);
+    }
+  }
+}
+
+/** Rules that need the accounts and assets: existence, one root ledger, ACTIVE accounts. */
+export function planPosting(input: {
+  rootLedgerId: string;
+  entries: readonly EntryRequest[];
+  accounts: ReadonlyMap<string, PostingAccount>;
+  assets: ReadonlyMap<string, PostingAsset>;
+}): PostingPlan {
+  checkEntryShape(input.entries);
+  const planned: PlannedEntry[] = [];
+  const deltas = new Map<string, BalanceDelta>();
+
+  for (const entry of input.entries) {
+    const account = input.accounts.get(entry.accountId);
+    if (account === undefined) throw new NotFoundError(`account ${entry.accountId} does not exist`);
+    if (account.rootLedgerId !== input.rootLedgerId) {
+      throw new BadInputError(`account ${account.code} belongs to another root ledger; a transaction stays within one root ledger`);
+    }
+    if (account.status !== 'ACTIVE') {
+      throw new AccountNotActiveError(`account ${account.code} is ${account.status}`);
+    }
+    const asset = input.assets.get(entry.assetCode);
+    if (asset === undefined) throw new AssetNotFoundError(`asset ${entry.assetCode} is not defined in this ledger tree`);
+
+    planned.push({ accountId: account.id, ledgerId: account.ledgerId, assetId: asset.id, direction: entry.direction, amount: entry.amount });
+
+    const key = `${account.id}/${asset.id}`;
+    const floor = availableFloor(account);
+    const delta = deltas.get(key) ?? {
+      accountId: account.id,
+      assetId: asset.id,
+      ledgerId: account.ledgerId,
+      normalBalance: account.normalBalance,
+      availableFloor: floor,
+      shardable: account.isSystem && floor === null,
+      debitsPosted: 0n,
+      creditsPosted: 0n,
+      debitsPending: 0n,
+      creditsPending: 0n,
+    };
+    if (entry.direction === 'DEBIT') delta.debitsPosted += entry.amount;
+    else delta.creditsPosted += entry.amount;
+    deltas.set(key, delta);
+  }
+
+  const sorted = [...deltas.values()].sort((a, b) => compare(a.accountId, b.accountId) || compare(a.assetId, b.assetId));
+  return { entries: planned, deltas: sorted };
+}
+
+/** The lowest `available` an account may reach: 0 without overdraft, −limit with one, unbounded (null) without a limit. */
+export function availableFloor(account: Pick<PostingAccount, 'allowOverdraft' | 'overdraftLimit'>): bigint | null {
+  if (!account.allowOverdraft) return 0n;
+  return account.overdraftLimit === null ? null : -account.overdraftLimit;
+}
+
+/** Balances read in the account's normal direction; `available` is posted minus pending outflows. */
+export function deriveBalance(totals: BalanceTotals, normal: NormalBalance): DerivedBalance {
+  if (normal === 'CREDIT') {
+    const posted = totals.creditsPosted - totals.debitsPosted;
+    return { posted, pending: totals.creditsPending - totals.debitsPending, available: posted - totals.debitsPending };
+  }
+  const posted = totals.debitsPosted - totals.creditsPosted;
+  return { posted, pending: totals.debitsPending - totals.creditsPending, available: posted - totals.creditsPending };
+}
+
+export function isWithinFloor(totals: BalanceTotals, normal: NormalBalance, floor: bigint | null): boolean {
+  return floor === null || deriveBalance(totals, normal).available >= floor;
+}
+
+/** The entries that undo `entries`: same accounts, assets and amounts, opposite directions. */
+export function reversingEntries<T extends { direction: Direction }>(entries: readonly T[]): T[] {
+  return entries.map((entry) => ({ ...entry, direction: entry.direction === 'DEBIT' ? 'CREDIT' : 'DEBIT' }));
+}
+
+export function checkIdempotencyKey(key: string): void {
+  if (key.length < 1 || key.length > IDEMPOTENCY_KEY_LENGTH_MAX) {
+    throw new BadInputError(`idempotencyKey must be 1 to ${IDEMPOTENCY_KEY_LENGTH_MAX} characters`);
+  }
+}
+
+export function checkDescription(description: string | null | undefined, field = 'description'): void {
+  if (description != null && description.length > DESCRIPTION_LENGTH_MAX) {
+    throw new BadInputError(`${field} must be at most ${DESCRIPTION_LENGTH_MAX} characters`);
+  }
+}
+
+export function checkEffectiveAt(effectiveAt: Date, now: Date): void {
+  if (effectiveAt.getTime() > now.getTime() + EFFECTIVE_AT_FUTURE_SKEW_MS) {
+    throw new BadInputError('effectiveAt may not be more than 5 minutes in the future');
+  }
+}
+
+/**
+ * A stable digest of what a request asks for, so a replay under the same idempotency key can be told
+ * apart from a different request reusing the key. Object keys are sorted; bigints become strings.
+ */
+export function requestFingerprint(request: unknown): string {
+  return createHash('sha256').update(canonicalJson(request)).digest('hex');
+}
+
+export function canonicalJson(value: unknown): string {
+  if (typeof value === 'bigint') return JSON.stringify(value.toString());
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, item]) => item !== undefined)
+      .sort(([a], [b]) => compare(a, b));
+    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,135 @@
+import { Field, ID, InputType } from 'type-graphql';
+import { AmountScalar, DateTimeScalar, JSONObjectScalar } from '../platform/scalars.js';
+import { Direction, TransactionKind } from '../transactions/transaction.types.js';
+
+@InputType()
+export class EntryInput {
+  @Field(() => ID, { nullable: true })
+  accountId?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'An account code in the posting\'s ledger; system:* codes name the root\'s system accounts.' })
+  accountCode?: string | null;
+
+  @Field(() => String, { description: 'Asset code.' })
+  asset!: string;
+
+  @Field(() => Direction)
+  direction!: Direction;
+
+  @Field(() => AmountScalar)
+  amount!: bigint;
+}
+
+@InputType()
+export class PostTransactionInput {
+  @Field(() => ID)
+  ledgerId!: string;
+
+  @Field(() => String)
+  idempotencyKey!: string;
+
+  @Field(() => TransactionKind, { nullable: true, defaultValue: TransactionKind.GENERIC })
+  kind?: TransactionKind | null;
+
+  @Field(() => String, { nullable: true })
+  description?: string | null;
+
+  @Field(() => JSONObjectScalar, { nullable: true })
+  metadata?: Record<string, unknown> | null;
+
+  @Field(() => DateTimeScalar, { nullable: true, description: 'Defaults to now; at most 5 minutes ahead.' })
+  effectiveAt?: Date | null;
+
+  @Field(() => [EntryInput])
+  entries!: EntryInput[];
+}
+
+@InputType()
+export class IssueInput {
+  @Field(() => ID)
+  accountId!: string;
+
+  @Field(() => String)
+  asset!: string;
+
+  @Field(() => AmountScalar)
+  amount!: bigint;
+
+  @Field(() => String)
+  idempotencyKey!: string;
+
+  @Field(() => DateTimeScalar, { nullable: true })
+  expiresAt?: Date | null;
+
+  @Field(() => String, { nullable: true })
+  description?: string | null;
+
+  @Field(() => JSONObjectScalar, { nullable: true })
+  metadata?: Record<string, unknown> | null;
+}
+
+@InputType()
+export class RedeemInput {
+  @Field(() => ID)
+  accountId!: string;
+
+  @Field(() => String)
+  asset!: string;
+
+  @Field(() => AmountScalar)
+  amount!: bigint;
+
+  @Field(() => String)
+  idempotencyKey!: string;
+
+  @Field(() => String, { nullable: true })
+  description?: string | null;
+
+  @Field(() => JSONObjectScalar, { nullable: true })
+  metadata?: Record<string, unknown> | null;
+}
+
+@InputType()
+export class TransferInput {
+  @Field(() => ID)
+  fromAccountId!: string;
+
+  @Field(() => ID)
+  toAccountId!: string;
+
+  @Field(() => String)
+  asset!: string;
+
+  @Field(() => AmountScalar)
+  amount!: bigint;
+
+  @Field(() => String)
+  idempotencyKey!: string;
+
+  @Field(() => String, { nullable: true })
+  description?: string | null;
+
+  @Field(() => JSONObjectScalar, { nullable: true })
+  metadata?: Record<string, unknown> | null;
+}
+
+@InputType()
+export class AdjustInput {
+  @Field(() => ID)
+  accountId!: string;
+
+  @Field(() => String)
+  asset!: string;
+
+  @Field(() => AmountScalar)
+  amount!: bigint;
+
+  @Field(() => Direction, { description: 'The direction of the entry on the account; system:adjustment takes the other side.' })
+  direction!: Direction;
+
+  @Field(() => String)
+  idempotencyKey!: string;
+
+  @Field(() => String)
+  reason!: string;
+}

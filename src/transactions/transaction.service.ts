@@ -1,0 +1,170 @@
+import type pg from 'pg';
+import type { Database } from '../platform/db.js';
+import { BadInputError } from '../platform/errors.js';
+import { readPage, toConnection, type Connection, type Page } from '../platform/pagination.js';
+import { Direction, Entry, Transaction, TransactionKind, TransactionStatus } from './transaction.types.js';
+
+/** Transaction columns under the names the mapper expects, for hand-written SQL. */
+const TRANSACTION_COLUMNS = `t.id, t.root_ledger_id AS "rootLedgerId", t.ledger_id AS "ledgerId", t.kind::text AS kind, t.status::text AS status,
+  t.idempotency_key AS "idempotencyKey", t.request_hash AS "requestHash", t.description, t.metadata,
+  t.effective_at AS "effectiveAt", t.posted_at AS "postedAt", t.reversal_of_id AS "reversalOfId"`;
+
+const ENTRY_COLUMNS = `e.id, e.root_ledger_id AS "rootLedgerId", e.transaction_id AS "transactionId", e.account_id AS "accountId",
+  e.ledger_id AS "ledgerId", e.asset_id AS "assetId", e.direction::text AS direction, e.amount::text AS amount, e.effective_at AS "effectiveAt"`;
+
+type TransactionRow = Omit<Transaction, 'kind' | 'status' | 'metadata'> & { kind: string; status: string; metadata: unknown };
+type EntryRow = Omit<Entry, 'direction' | 'amount'> & { direction: string; amount: string | bigint };
+
+export function toTransaction(row: TransactionRow): Transaction {
+  return Object.assign(new Transaction(), {
+    ...row,
+    kind: row.kind as TransactionKind,
+    status: row.status as TransactionStatus,
+    metadata: row.metadata as Record<string, unknown>,
+  });
+}
+
+function toEntry(row: EntryRow): Entry {
+  return Object.assign(new Entry(), { ...row, direction: row.direction as Direction, amount: BigInt(row.amount) });
+}
+
+export interface TransactionFilter {
+  accountId?: string | null;
+  kind?: TransactionKind | null;
+  status?: TransactionStatus | null;
+  from?: Date | null;
+  to?: Date | null;
+  metadata?: Record<string, unknown> | null;
+}
+
+export interface EntryFilter {
+  asset?: string | null;
+  from?: Date | null;
+  to?: Date | null;
+}
+
+/** One account's entry page request; requests with equal arguments batch into one statement. */
+export interface EntryPageKey {
+  rootLedgerId: string;
+  accountId: string;
+  page: Page;
+  assetId: string | null;
+  from: Date | null;
+  to: Date | null;
+}
+
+export class TransactionService {
+  constructor(private readonly db: Database) {}
+
+  async fetchByIds(ids: string[]): Promise<Transaction[]> {
+    const { rows } = await this.db.pool.query<TransactionRow>(`SELECT ${TRANSACTION_COLUMNS} FROM transactions t WHERE t.id = ANY($1::uuid[])`, [ids]);
+    return rows.map(toTransaction);
+  }
+
+  async findByIdempotencyKey(rootLedgerId: string, idempotencyKey: string): Promise<Transaction | null> {
+    const { rows } = await this.db.pool.query<TransactionRow>(
+      `SELECT ${TRANSACTION_COLUMNS} FROM transactions t WHERE t.root_ledger_id = $1 AND t.idempotency_key = $2`,
+      [rootLedgerId, idempotencyKey],
+    );
+    return rows[0] ? toTransaction(rows[0]) : null;
+  }
+
+  /** Whether an idempotency key is already used, read on the caller's transaction. */
+  async keyIsTaken(client: pg.PoolClient, rootLedgerId: string, idempotencyKey: string): Promise<boolean> {
+    const { rowCount } = await client.query('SELECT 1 FROM transactions WHERE root_ledger_id = $1 AND idempotency_key = $2', [rootLedgerId, idempotencyKey]);
+    return rowCount === 1;
+  }
+
+  async reversalsOf(originals: Array<{ rootLedgerId: string; id: string }>): Promise<Transaction[]> {
+    const { rows } = await this.db.pool.query<TransactionRow>(
+      `SELECT ${TRANSACTION_COLUMNS}
+         FROM unnest($1::uuid[], $2::uuid[]) AS q(root_ledger_id, id)
+         JOIN transactions t ON t.root_ledger_id = q.root_ledger_id AND t.reversal_of_id = q.id`,
+      [originals.map((original) => original.rootLedgerId), originals.map((original) => original.id)],
+    );
+    return rows.map(toTransaction);
+  }
+
+  async entriesOf(transactionIds: string[]): Promise<Entry[]> {
+    const { rows } = await this.db.pool.query<EntryRow>(
+      `SELECT ${ENTRY_COLUMNS} FROM entries e WHERE e.transaction_id = ANY($1::uuid[]) ORDER BY e.transaction_id, e.id`,
+      [transactionIds],
+    );
+    return rows.map(toEntry);
+  }
+
+  /**
+   * Transactions touching any account in the ledger's subtree, newest first. A root ledger's subtree is
+   * its whole tree, so its history is read straight from the transactions table.
+   */
+  async list(ledger: { id: string; rootLedgerId: string; parentId: string | null }, filter: TransactionFilter | null | undefined, first?: number | null, after?: string | null): Promise<Connection<Transaction>> {
+    const page = readPage(first, after);
+    if (filter?.from && filter?.to && filter.from > filter.to) throw new BadInputError('filter.from must not be after filter.to');
+    const { rows } = await this.db.pool.query<TransactionRow>(
+      `SELECT ${TRANSACTION_COLUMNS}
+         FROM transactions t
+        WHERE t.root_ledger_id = $1
+          AND ($2::uuid IS NULL OR t.id < $2)
+          AND ($3::"TransactionKind" IS NULL OR t.kind = $3)
+          AND ($4::"TransactionStatus" IS NULL OR t.status = $4)
+          AND ($5::timestamptz IS NULL OR t.effective_at >= $5)
+          AND ($6::timestamptz IS NULL OR t.effective_at <= $6)
+          AND ($7::jsonb IS NULL OR t.metadata @> $7)
+          AND ($8::uuid IS NULL OR EXISTS (
+                SELECT 1 FROM entries e WHERE e.root_ledger_id = t.root_ledger_id AND e.transaction_id = t.id AND e.account_id = $8))
+          AND ($9::boolean OR EXISTS (
+                SELECT 1 FROM entries e
+                  JOIN ledgers l ON l.root_ledger_id = e.root_ledger_id AND l.id = e.ledger_id
+                 WHERE e.root_ledger_id = t.root_ledger_id AND e.transaction_id = t.id AND l.path @> ARRAY[$10::uuid]))
+        ORDER BY t.id DESC
+        LIMIT $11`,
+      [
+        ledger.rootLedgerId,
+        page.after,
+        filter?.kind ?? null,
+        filter?.status ?? null,
+        filter?.from ?? null,
+        filter?.to ?? null,
+        filter?.metadata ? JSON.stringify(filter.metadata) : null,
+        filter?.accountId ?? null,
+        ledger.parentId === null,
+        ledger.id,
+        page.size + 1,
+      ],
+    );
+    return toConnection(rows.map(toTransaction), page);
+  }
+
+  /** Entry pages for many accounts with the same arguments, newest first, in one statement. */
+  async entryPages(keys: EntryPageKey[]): Promise<Array<Connection<Entry>>> {
+    const [template] = keys;
+    if (template === undefined) return [];
+    const { rows } = await this.db.pool.query<EntryRow>(
+      `SELECT page.*
+         FROM unnest($1::uuid[], $2::uuid[]) AS q(root_ledger_id, account_id)
+         CROSS JOIN LATERAL (
+           SELECT ${ENTRY_COLUMNS}
+             FROM entries e
+            WHERE e.account_id = q.account_id AND e.root_ledger_id = q.root_ledger_id
+              AND ($3::uuid IS NULL OR e.id < $3)
+              AND ($4::uuid IS NULL OR e.asset_id = $4)
+              AND ($5::timestamptz IS NULL OR e.effective_at >= $5)
+              AND ($6::timestamptz IS NULL OR e.effective_at <= $6)
+            ORDER BY e.id DESC
+            LIMIT $7
+         ) AS page`,
+      [
+        keys.map((key) => key.rootLedgerId),
+        keys.map((key) => key.accountId),
+        template.page.after,
+        template.assetId,
+        template.from,
+        template.to,
+        template.page.size + 1,
+      ],
+    );
+    const byAccount = new Map<string, Entry[]>();
+    for (const entry of rows.map(toEntry)) byAccount.set(entry.accountId, [...(byAccount.get(entry.accountId) ?? []), entry]);
+    return keys.map((key) => toConnection(byAccount.get(key.accountId) ?? [], template.page));
+  }
+}

@@ -1,0 +1,93 @@
+import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
+import { AmountScalar, DateTimeScalar, JSONObjectScalar } from '../platform/scalars.js';
+import { ConnectionType } from '../platform/pagination.js';
+
+export enum Direction {
+  DEBIT = 'DEBIT',
+  CREDIT = 'CREDIT',
+}
+registerEnumType(Direction, { name: 'Direction' });
+
+export enum TransactionKind {
+  ISSUE = 'ISSUE',
+  REDEEM = 'REDEEM',
+  TRANSFER = 'TRANSFER',
+  ADJUST = 'ADJUST',
+  EXPIRE = 'EXPIRE',
+  REVERSAL = 'REVERSAL',
+  GENERIC = 'GENERIC',
+}
+registerEnumType(TransactionKind, { name: 'TransactionKind' });
+
+export enum TransactionStatus {
+  PENDING = 'PENDING',
+  POSTED = 'POSTED',
+  VOIDED = 'VOIDED',
+}
+registerEnumType(TransactionStatus, { name: 'TransactionStatus' });
+
+@ObjectType({ description: 'An immutable journal entry: balanced entries that commit together.' })
+export class Transaction {
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => TransactionKind)
+  kind!: TransactionKind;
+
+  @Field(() => TransactionStatus)
+  status!: TransactionStatus;
+
+  @Field(() => String)
+  idempotencyKey!: string;
+
+  @Field(() => String, { nullable: true })
+  description!: string | null;
+
+  @Field(() => JSONObjectScalar)
+  metadata!: Record<string, unknown>;
+
+  @Field(() => DateTimeScalar)
+  effectiveAt!: Date;
+
+  @Field(() => DateTimeScalar)
+  postedAt!: Date;
+
+  rootLedgerId!: string;
+  ledgerId!: string;
+  reversalOfId!: string | null;
+  requestHash!: string;
+}
+
+@ObjectType('TransactionConnection')
+export class TransactionConnection extends ConnectionType('Transaction', Transaction) {}
+
+@ObjectType({ description: 'One line of a transaction: an amount debited or credited to an account.' })
+export class Entry {
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => Direction)
+  direction!: Direction;
+
+  @Field(() => AmountScalar)
+  amount!: bigint;
+
+  rootLedgerId!: string;
+  transactionId!: string;
+  accountId!: string;
+  ledgerId!: string;
+  assetId!: string;
+  effectiveAt!: Date;
+}
+
+@ObjectType('EntryConnection')
+export class EntryConnection extends ConnectionType('Entry', Entry) {}
+
+@ObjectType()
+export class PostingPayload {
+  @Field(() => Transaction)
+  transaction!: Transaction;
+
+  @Field(() => Boolean, { description: 'True when this answers a repeated idempotency key with the original transaction.' })
+  replayed!: boolean;
+}
