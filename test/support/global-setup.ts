@@ -1,0 +1,47 @@
+import { mkdtemp } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { startEmbeddedPostgres } from '../../src/platform/embedded-postgres';
+import { migrate } from '../../src/platform/migrations';
+import { ADMIN_URL_VAR, TEMPLATE_VAR, databaseUrl, uniqueName, withAdminClient } from './databases';
+
+/** A free loopback port (never 5432, which belongs to the system PostgreSQL). */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = net.createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    if (port !== 5432) return port;
+  }
+}
+
+/**
+ * Against TEST_DATABASE_URL when set; otherwise an embedded PostgreSQL started for this run. Either way
+ * one template database is migrated once and each test file clones it.
+ */
+export default async function globalSetup(): Promise<void> {
+  let adminUrl = process.env.TEST_DATABASE_URL;
+  if (!adminUrl) {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'rl-test-pg-'));
+    const embedded = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres'), port: await freePort() });
+    (globalThis as { __RL_EMBEDDED__?: unknown }).__RL_EMBEDDED__ = embedded;
+    adminUrl = embedded.connectionString('postgres');
+  }
+  const template = uniqueName('rl_template');
+  await withAdminClient(adminUrl, (client) => client.query(`CREATE DATABASE "${template}"`));
+  const pool = new pg.Pool({ connectionString: databaseUrl(adminUrl, template), max: 1 });
+  try {
+    await migrate(pool);
+  } finally {
+    await pool.end();
+  }
+  process.env[ADMIN_URL_VAR] = adminUrl;
+  process.env[TEMPLATE_VAR] = template;
+}

@@ -1,0 +1,66 @@
+import { startServer, type RunningServer } from '../../src/app';
+import { connectDatabase, type Database } from '../../src/platform/db';
+import { createLogger } from '../../src/platform/logger';
+import { cloneTestDatabase } from './databases';
+
+export const ADMIN_KEY = 'test-admin-key-0123456789abcdefghij';
+
+export interface GraphQLResponse<T = Record<string, any>> {
+  status: number;
+  data: T | null | undefined;
+  errors: Array<{ message: string; path?: string[]; extensions: { code: string; retryable: boolean } }> | undefined;
+}
+
+export interface TestServer {
+  url: string;
+  db: Database;
+  server: RunningServer;
+  /** Sends one GraphQL request over real HTTP, as the admin unless `secret` says otherwise (null: no header). */
+  gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, secret?: string | null): Promise<GraphQLResponse<T>>;
+  stop(): Promise<void>;
+}
+
+/** A real server on a loopback port, over this test file's own database. */
+export async function startTestServer(options: { logErrors?: boolean } = {}): Promise<TestServer> {
+  const database = await cloneTestDatabase();
+  const db = connectDatabase(database.url, 20);
+  const logger = createLogger(options.logErrors ? 'error' : 'error', options.logErrors ? undefined : () => undefined);
+  const server = await startServer({
+    config: { host: '127.0.0.1', port: 0, environment: 'test', bodyLimitBytes: 1_048_576, postingAttemptsMax: 8 },
+    db,
+    logger,
+    adminApiKey: ADMIN_KEY,
+  });
+  const url = `http://127.0.0.1:${server.port}/graphql`;
+  return {
+    url,
+    db,
+    server,
+    async gql(query, variables, secret = ADMIN_KEY) {
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (secret !== null) headers.authorization = `Bearer ${secret}`;
+      const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+      const body = (await response.json()) as { data?: any; errors?: any };
+      return { status: response.status, data: body.data, errors: body.errors };
+    },
+    async stop() {
+      await server.stop();
+      await db.close();
+      await database.drop();
+    },
+  };
+}
+
+/** The data of a response that must have succeeded; fails the test with the errors otherwise. */
+export function ok<T>(response: GraphQLResponse<T>): T {
+  if (response.errors?.length || !response.data) {
+    throw new Error(`expected success, got ${JSON.stringify(response.errors)}`);
+  }
+  return response.data;
+}
+
+/** The single error code of a response that must have failed. */
+export function errorCode(response: GraphQLResponse): string {
+  if (!response.errors?.length) throw new Error(`expected an error, got ${JSON.stringify(response.data)}`);
+  return response.errors[0]!.extensions.code;
+}

@@ -1,0 +1,36 @@
+import type { Database } from '../../src/platform/db';
+
+/**
+ * Everything a posting could change, read straight from Postgres: a failed mutation must leave this
+ * byte-identical.
+ */
+export async function snapshotLedger(db: Database): Promise<unknown> {
+  const { rows } = await db.pool.query(`
+    SELECT (SELECT count(*) FROM transactions) AS transactions,
+           (SELECT count(*) FROM entries) AS entries,
+           (SELECT count(*) FROM audit_events) AS audit_events,
+           (SELECT count(*) FROM accounts) AS accounts,
+           (SELECT coalesce(json_agg(b ORDER BY b.account_id, b.asset_id, b.shard), '[]') FROM balances b) AS balances,
+           (SELECT coalesce(json_agg(a.status ORDER BY a.id), '[]') FROM accounts a) AS statuses`);
+  return rows[0];
+}
+
+/** Conservation: for every root ledger and asset, all debits equal all credits, posted and pending. */
+export async function unbalancedAssets(db: Database): Promise<unknown[]> {
+  const { rows } = await db.pool.query(`
+    SELECT root_ledger_id, asset_id, sum(debits_posted) - sum(credits_posted) AS posted_gap, sum(debits_pending) - sum(credits_pending) AS pending_gap
+      FROM balances GROUP BY root_ledger_id, asset_id
+    HAVING sum(debits_posted) <> sum(credits_posted) OR sum(debits_pending) <> sum(credits_pending)`);
+  return rows;
+}
+
+/** Every balance row equals the sum of its account's entries. */
+export async function balancesDisagreeingWithEntries(db: Database): Promise<unknown[]> {
+  const { rows } = await db.pool.query(`
+    WITH b AS (SELECT account_id, asset_id, sum(debits_posted) AS d, sum(credits_posted) AS c FROM balances GROUP BY 1, 2),
+         e AS (SELECT account_id, asset_id, sum(amount) FILTER (WHERE direction = 'DEBIT') AS d, sum(amount) FILTER (WHERE direction = 'CREDIT') AS c
+                 FROM entries GROUP BY 1, 2)
+    SELECT * FROM b FULL JOIN e USING (account_id, asset_id)
+     WHERE coalesce(b.d, 0) <> coalesce(e.d, 0) OR coalesce(b.c, 0) <> coalesce(e.c, 0)`);
+  return rows;
+}
