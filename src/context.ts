@@ -88,7 +88,8 @@ export class Access {
   }
 
   async account(account: Account): Promise<Account> {
-    if (account.isSystem && (this.principal.scope === null || this.principal.scope.rootLedgerId === account.rootLedgerId)) return account;
+    const { scope } = this.principal;
+    if (scope === null || (account.isSystem && scope.rootLedgerId === account.rootLedgerId)) return account;
     const ledger = await this.loaders.ledgerById.load(account.ledgerId);
     requireReach(this.principal, ledgerPlacement(ledger!), `account ${account.code}`);
     return account;
