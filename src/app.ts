@@ -65,6 +65,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     validationRules: [queryBoundsRule],
     introspection: config.environment !== 'production',
     includeStacktraceInErrorResponses: false,
+    // main.ts owns shutdown order (drain HTTP, close the pool, stop an embedded database).
+    stopOnTerminationSignals: false,
     formatError: (formatted, error) => formatGraphQLError(formatted, error, exposeDetails),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),

