@@ -22,12 +22,15 @@ import { AccountService } from './accounts/account.service.js';
 import { TransactionService } from './transactions/transaction.service.js';
 import { PostingService } from './postings/postings.service.js';
 import { ApiKeyService } from './auth/api-key.service.js';
+import { unobservedEvents, type LedgerEvents } from './events/ledger-events.js';
 
 export interface ServerOptions {
   config: Pick<Config, 'host' | 'port' | 'environment' | 'bodyLimitBytes' | 'postingAttemptsMax'>;
   db: Database;
   logger: Logger;
   adminApiKey: string | undefined;
+  /** Receives every committed posting (subscriptions, fan-out to other instances). */
+  events?: LedgerEvents;
 }
 
 export interface RunningServer {
@@ -38,12 +41,12 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export function createServices(db: Database, adminApiKey: string | undefined, postingAttemptsMax: number): Services {
+export function createServices(db: Database, adminApiKey: string | undefined, postingAttemptsMax: number, events: LedgerEvents): Services {
   const ledgers = new LedgerService(db);
   const assets = new AssetService(db, ledgers);
   const accounts = new AccountService(db, ledgers);
   const transactions = new TransactionService(db);
-  const postings = new PostingService(db, ledgers, assets, accounts, transactions, postingAttemptsMax);
+  const postings = new PostingService(db, ledgers, assets, accounts, transactions, postingAttemptsMax, events);
   const apiKeys = new ApiKeyService(db, ledgers, adminApiKey);
   return { ledgers, assets, accounts, transactions, postings, apiKeys };
 }
@@ -54,7 +57,7 @@ const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Builds and starts the HTTP server: GraphQL at /graphql, health at /healthz and /readyz. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config, db, logger } = options;
-  const services = createServices(db, options.adminApiKey, config.postingAttemptsMax);
+  const services = createServices(db, options.adminApiKey, config.postingAttemptsMax, options.events ?? unobservedEvents);
   const exposeDetails = config.environment === 'development';
   const app = express();
   app.disable('x-powered-by');

@@ -137,6 +137,13 @@ export async function claimTransaction(client: pg.PoolClient, row: TransactionIn
 export interface AppliedBalance {
   accountId: string;
   assetId: string;
+  shard: number;
+  debitsPosted: bigint;
+  creditsPosted: bigint;
+  debitsPending: bigint;
+  creditsPending: bigint;
+  version: number;
+  updatedAt: Date;
 }
 
 /**
@@ -147,7 +154,10 @@ export interface AppliedBalance {
  * for insufficient funds.
  */
 export async function applyBalanceDeltas(client: pg.PoolClient, rootLedgerId: string, deltas: ShardedDelta[]): Promise<AppliedBalance[]> {
-  const { rows } = await client.query<{ account_id: string; asset_id: string }>({
+  const { rows } = await client.query<{
+    account_id: string; asset_id: string; shard: number; debits_posted: string; credits_posted: string;
+    debits_pending: string; credits_pending: string; version: string; updated_at: Date;
+  }>({
     name: 'posting_apply_balances',
     text: `WITH d AS MATERIALIZED (
              SELECT * FROM ${DELTAS_FROM_PARAMS}
@@ -174,10 +184,21 @@ export async function applyBalanceDeltas(client: pg.PoolClient, rootLedgerId: st
                          ELSE (b.debits_posted + d.debits_posted) - (b.credits_posted + d.credits_posted)
                               - (b.credits_pending + d.credits_pending)
                        END) >= b.available_floor)
-           RETURNING b.account_id, b.asset_id`,
+           RETURNING b.account_id, b.asset_id, b.shard, b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending,
+                     b.version, b.updated_at`,
     values: [rootLedgerId, ...deltaColumns(deltas)],
   });
-  return rows.map((row) => ({ accountId: row.account_id, assetId: row.asset_id }));
+  return rows.map((row) => ({
+    accountId: row.account_id,
+    assetId: row.asset_id,
+    shard: row.shard,
+    debitsPosted: BigInt(row.debits_posted),
+    creditsPosted: BigInt(row.credits_posted),
+    debitsPending: BigInt(row.debits_pending),
+    creditsPending: BigInt(row.credits_pending),
+    version: Number(row.version),
+    updatedAt: row.updated_at,
+  }));
 }
 
 /** Writes the journal lines and the audit event together, in one statement. */

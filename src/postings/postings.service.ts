@@ -10,6 +10,7 @@ import type { AccountService } from '../accounts/account.service.js';
 import { ledgerPlacement, type LedgerService, type SystemAccountCode } from '../ledgers/ledger.service.js';
 import { Transaction, TransactionKind, TransactionStatus, type Direction } from '../transactions/transaction.types.js';
 import type { TransactionService } from '../transactions/transaction.service.js';
+import type { LedgerEvents } from '../events/ledger-events.js';
 import {
   checkDescription,
   checkEffectiveAt,
@@ -102,6 +103,7 @@ export class PostingService {
     private readonly accounts: AccountService,
     private readonly transactions: TransactionService,
     private readonly attemptsMax: number,
+    private readonly events: LedgerEvents,
   ) {}
 
   async postTransaction(origin: RequestOrigin, input: PostTransactionInput): Promise<PostingResult> {
@@ -268,7 +270,7 @@ export class PostingService {
       reversalOfId: command.reversalOfId,
     };
 
-    const claimed = await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
+    const committed = await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
       const accounts = await readAccountsForPosting(client, [...new Set(command.entries.map((entry) => entry.accountId))]);
       for (const account of accounts.values()) {
         if (!account.isSystem) requireReach(origin.principal, { rootLedgerId: account.rootLedgerId, ledgerPath: account.ledgerPath }, `account ${account.code}`);
@@ -278,11 +280,11 @@ export class PostingService {
         plan = planPosting({ rootLedgerId: command.rootLedgerId, entries: command.entries, accounts, assets });
       } catch (error) {
         // A replay answers with the original even if, say, an account has been frozen since.
-        if (await this.transactions.keyIsTaken(client, command.rootLedgerId, command.idempotencyKey)) return false;
+        if (await this.transactions.keyIsTaken(client, command.rootLedgerId, command.idempotencyKey)) return null;
         throw error;
       }
       const deltas = assignShards(plan.deltas);
-      if (!(await claimTransaction(client, row, deltas))) return false;
+      if (!(await claimTransaction(client, row, deltas))) return null;
 
       const applied = await applyBalanceDeltas(client, command.rootLedgerId, deltas);
       if (applied.length !== deltas.length) {
@@ -290,10 +292,24 @@ export class PostingService {
         throw insufficientFunds(refused.map((delta) => accounts.get(delta.accountId)!.code));
       }
       await insertEntriesAndAudit(client, row, plan.entries, auditEvent(origin, command.operation, command.rootLedgerId, [row.id]));
-      return true;
+      return { deltas, applied, accounts };
     });
 
-    if (claimed) return { transaction: Object.assign(new Transaction(), row), replayed: false };
+    if (committed !== null) {
+      this.events.committed({
+        rootLedgerId: row.rootLedgerId,
+        transactionId: row.id,
+        ledgerId: row.ledgerId,
+        accountLedgerIds: [...new Set([...committed.accounts.values()].map((account) => account.ledgerId))],
+        accountIds: [...committed.accounts.keys()],
+        status: TransactionStatus.POSTED,
+        balances: committed.applied.map((balance) => {
+          const delta = committed.deltas.find((candidate) => candidate.accountId === balance.accountId && candidate.assetId === balance.assetId)!;
+          return { ...balance, rootLedgerId: row.rootLedgerId, sharded: delta.shardable, normalBalance: delta.normalBalance };
+        }),
+      });
+      return { transaction: Object.assign(new Transaction(), row), replayed: false };
+    }
     return this.replay(command, requestHash);
   }
 
