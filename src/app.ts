@@ -21,6 +21,7 @@ import { AssetService } from './assets/asset.service.js';
 import { AccountService } from './accounts/account.service.js';
 import { TransactionService } from './transactions/transaction.service.js';
 import { PostingService } from './postings/postings.service.js';
+import { PostingEngine } from './postings/posting-engine.js';
 import { ApiKeyService } from './auth/api-key.service.js';
 import { unobservedEvents, type LedgerEvents } from './events/ledger-events.js';
 
@@ -46,7 +47,8 @@ export function createServices(db: Database, adminApiKey: string | undefined, po
   const assets = new AssetService(db, ledgers);
   const accounts = new AccountService(db, ledgers);
   const transactions = new TransactionService(db);
-  const postings = new PostingService(db, ledgers, assets, accounts, transactions, postingAttemptsMax, events);
+  const engine = new PostingEngine(db, assets, transactions, postingAttemptsMax, events);
+  const postings = new PostingService(db, ledgers, assets, accounts, transactions, engine);
   const apiKeys = new ApiKeyService(db, ledgers, adminApiKey);
   return { ledgers, assets, accounts, transactions, postings, apiKeys };
 }

@@ -46,6 +46,13 @@ export function createLoaders(services: Services) {
       (reversal) => ({ rootLedgerId: reversal.rootLedgerId, id: reversal.reversalOfId! }),
       (key) => key.id,
     ),
+    settlementsOf: new DataLoader<string, Array<{ holdId: string; captureId: string | null }>>(
+      async (ids) => {
+        const rows = await services.transactions.settlementsOf([...ids]);
+        return ids.map((id) => rows.filter((row) => row.holdId === id || row.captureId === id));
+      },
+      { maxBatchSize: LOADER_BATCH_MAX },
+    ),
     entryPages: new DataLoader<EntryPageKey, Connection<Entry>, string>(
       async (keys) => {
         // Accounts asking for the same page shape share one statement.

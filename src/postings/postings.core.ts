@@ -124,6 +124,10 @@ export function planPosting(input: {
   entries: readonly EntryRequest[];
   accounts: ReadonlyMap<string, PostingAccount>;
   assets: ReadonlyMap<string, PostingAsset>;
+  /** A hold: the entries reserve value in the pending columns instead of moving posted value. */
+  pending?: boolean;
+  /** Releasing a hold is allowed on a FROZEN or CLOSED account; moving value is not. */
+  allowInactive?: boolean;
 }): PostingPlan {
   checkEntryShape(input.entries);
   const planned: PlannedEntry[] = [];
@@ -135,7 +139,7 @@ export function planPosting(input: {
     if (account.rootLedgerId !== input.rootLedgerId) {
       throw new BadInputError(`account ${account.code} belongs to another root ledger; a transaction stays within one root ledger`);
     }
-    if (account.status !== 'ACTIVE') {
+    if (account.status !== 'ACTIVE' && !input.allowInactive) {
       throw new AccountNotActiveError(`account ${account.code} is ${account.status}`);
     }
     const asset = input.assets.get(entry.assetCode);
@@ -157,7 +161,10 @@ export function planPosting(input: {
       debitsPending: 0n,
       creditsPending: 0n,
     };
-    if (entry.direction === 'DEBIT') delta.debitsPosted += entry.amount;
+    if (input.pending) {
+      if (entry.direction === 'DEBIT') delta.debitsPending += entry.amount;
+      else delta.creditsPending += entry.amount;
+    } else if (entry.direction === 'DEBIT') delta.debitsPosted += entry.amount;
     else delta.creditsPosted += entry.amount;
     deltas.set(key, delta);
   }
@@ -191,6 +198,36 @@ export function reversingEntries<T extends { direction: Direction }>(entries: re
   return entries.map((entry) => ({ ...entry, direction: entry.direction === 'DEBIT' ? 'CREDIT' : 'DEBIT' }));
 }
 
+/**
+ * The balance changes that settle a hold: its pending amounts are released, and a capture's posted
+ * entries (possibly smaller, for a partial capture) are applied in the same step.
+ */
+export function settlementDeltas(held: readonly BalanceDelta[], captured: readonly BalanceDelta[]): BalanceDelta[] {
+  const merged = new Map<string, BalanceDelta>();
+  for (const delta of held) {
+    merged.set(`${delta.accountId}/${delta.assetId}`, { ...delta, debitsPosted: 0n, creditsPosted: 0n, debitsPending: -delta.debitsPending, creditsPending: -delta.creditsPending });
+  }
+  for (const delta of captured) {
+    const key = `${delta.accountId}/${delta.assetId}`;
+    const existing = merged.get(key);
+    if (existing) merged.set(key, { ...existing, debitsPosted: delta.debitsPosted, creditsPosted: delta.creditsPosted });
+    else merged.set(key, delta);
+  }
+  return [...merged.values()].sort((a, b) => compare(a.accountId, b.accountId) || compare(a.assetId, b.assetId));
+}
+
+/** A capture of `amount` from a two-entry hold; larger than held is refused, equal or absent is full. */
+export function captureEntries<T extends { amount: bigint }>(held: readonly T[], amount: bigint | null): T[] {
+  if (amount === null) return held.map((entry) => ({ ...entry }));
+  if (amount <= 0n) throw new BadInputError('a capture amount must be positive; void the hold to release it all');
+  const total = held[0]?.amount ?? 0n;
+  if (held.length !== 2 && held.some((entry) => entry.amount !== amount)) {
+    throw new BadInputError('a partial capture needs a two-entry hold; capture this hold in full');
+  }
+  if (amount > total) throw new BadInputError(`cannot capture ${amount}: the hold is for ${total}`);
+  return held.map((entry) => ({ ...entry, amount }));
+}
+
 export function checkIdempotencyKey(key: string): void {
   if (key.length < 1 || key.length > IDEMPOTENCY_KEY_LENGTH_MAX) {
     throw new BadInputError(`idempotencyKey must be 1 to ${IDEMPOTENCY_KEY_LENGTH_MAX} characters`);
@@ -201,6 +238,18 @@ export function checkDescription(description: string | null | undefined, field =
   if (description != null && description.length > DESCRIPTION_LENGTH_MAX) {
     throw new BadInputError(`${field} must be at most ${DESCRIPTION_LENGTH_MAX} characters`);
   }
+}
+
+export const HOLD_TIMEOUT_SECONDS_MAX = 30 * 86_400;
+
+export function checkHoldShape(pending: boolean, timeoutSeconds: number | null, reversal: boolean): void {
+  if (timeoutSeconds !== null) {
+    if (!pending) throw new BadInputError('timeoutSeconds applies only to a pending transaction');
+    if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > HOLD_TIMEOUT_SECONDS_MAX) {
+      throw new BadInputError(`timeoutSeconds must be an integer from 1 to ${HOLD_TIMEOUT_SECONDS_MAX}`);
+    }
+  }
+  if (pending && reversal) throw new BadInputError('a reversal cannot be pending');
 }
 
 export function checkEffectiveAt(effectiveAt: Date, now: Date): void {

@@ -1,4 +1,4 @@
-import { Field, ID, InputType } from 'type-graphql';
+import { Field, ID, InputType, Int } from 'type-graphql';
 import { AmountScalar, DateTimeScalar, JSONObjectScalar } from '../platform/scalars.js';
 import { Direction, TransactionKind } from '../transactions/transaction.types.js';
 
@@ -42,6 +42,15 @@ export class PostTransactionInput {
 
   @Field(() => [EntryInput])
   entries!: EntryInput[];
+
+  @Field(() => Boolean, { nullable: true, defaultValue: false, description: 'A hold: reserve the amounts until postPendingTransaction or voidPendingTransaction.' })
+  pending?: boolean | null;
+
+  @Field(() => Int, { nullable: true, description: 'For a pending transaction: void it automatically after this many seconds (at most 30 days).' })
+  timeoutSeconds?: number | null;
+
+  @Field(() => Boolean, { nullable: true, defaultValue: false, description: 'Run every check, commit nothing.' })
+  dryRun?: boolean | null;
 }
 
 @InputType()
@@ -66,6 +75,9 @@ export class IssueInput {
 
   @Field(() => JSONObjectScalar, { nullable: true })
   metadata?: Record<string, unknown> | null;
+
+  @Field(() => Boolean, { nullable: true, defaultValue: false, description: 'Run every check, commit nothing.' })
+  dryRun?: boolean | null;
 }
 
 @InputType()
@@ -87,6 +99,9 @@ export class RedeemInput {
 
   @Field(() => JSONObjectScalar, { nullable: true })
   metadata?: Record<string, unknown> | null;
+
+  @Field(() => Boolean, { nullable: true, defaultValue: false, description: 'Run every check, commit nothing.' })
+  dryRun?: boolean | null;
 }
 
 @InputType()
@@ -111,6 +126,9 @@ export class TransferInput {
 
   @Field(() => JSONObjectScalar, { nullable: true })
   metadata?: Record<string, unknown> | null;
+
+  @Field(() => Boolean, { nullable: true, defaultValue: false, description: 'Run every check, commit nothing.' })
+  dryRun?: boolean | null;
 }
 
 @InputType()
@@ -132,4 +150,37 @@ export class AdjustInput {
 
   @Field(() => String)
   reason!: string;
+}
+
+@InputType()
+export class HoldInput {
+  @Field(() => ID)
+  accountId!: string;
+
+  @Field(() => String)
+  asset!: string;
+
+  @Field(() => AmountScalar)
+  amount!: bigint;
+
+  @Field(() => String)
+  idempotencyKey!: string;
+
+  @Field(() => Int, { nullable: true, description: 'Void the hold automatically after this many seconds (at most 30 days).' })
+  timeoutSeconds?: number | null;
+
+  @Field(() => String, { nullable: true })
+  description?: string | null;
+
+  @Field(() => JSONObjectScalar, { nullable: true })
+  metadata?: Record<string, unknown> | null;
+}
+
+@InputType()
+export class PostTransactionsInput {
+  @Field(() => Boolean, { nullable: true, defaultValue: true, description: 'All or nothing in one database transaction; false: each item on its own.' })
+  atomic?: boolean | null;
+
+  @Field(() => [PostTransactionInput], { description: 'At most 1000.' })
+  transactions!: PostTransactionInput[];
 }

@@ -72,6 +72,8 @@ export interface TransactionInsert {
   effectiveAt: Date;
   postedAt: Date;
   reversalOfId: string | null;
+  isHold: boolean;
+  timeoutAt: Date | null;
 }
 
 /** A balance change bound to the balance row (shard) it will be written to. */
@@ -115,8 +117,8 @@ export async function claimTransaction(client: pg.PoolClient, row: TransactionIn
     name: 'posting_claim_transaction',
     text: `WITH claim AS (
              INSERT INTO transactions (id, root_ledger_id, ledger_id, kind, status, idempotency_key, request_hash, description,
-                                       metadata, effective_at, posted_at, reversal_of_id)
-             VALUES ($12, $1, $13, $14::"TransactionKind", $15::"TransactionStatus", $16, $17, $18, $19::jsonb, $20, $21, $22)
+                                       metadata, effective_at, posted_at, reversal_of_id, is_hold, timeout_at)
+             VALUES ($12, $1, $13, $14::"TransactionKind", $15::"TransactionStatus", $16, $17, $18, $19::jsonb, $20, $21, $22, $23, $24)
              ON CONFLICT DO NOTHING
              RETURNING 1
            ), zero_rows AS (
@@ -129,7 +131,7 @@ export async function claimTransaction(client: pg.PoolClient, row: TransactionIn
            )
            SELECT EXISTS (SELECT 1 FROM claim) AS claimed`,
     values: [row.rootLedgerId, ...deltaColumns(deltas), row.id, row.ledgerId, row.kind, row.status, row.idempotencyKey, row.requestHash,
-      row.description, JSON.stringify(row.metadata), row.effectiveAt, row.postedAt, row.reversalOfId],
+      row.description, JSON.stringify(row.metadata), row.effectiveAt, row.postedAt, row.reversalOfId, row.isHold, row.timeoutAt],
   });
   return rows[0]!.claimed;
 }
@@ -204,7 +206,7 @@ export async function applyBalanceDeltas(client: pg.PoolClient, rootLedgerId: st
 /** Writes the journal lines and the audit event together, in one statement. */
 export async function insertEntriesAndAudit(
   client: pg.PoolClient,
-  transaction: { id: string; rootLedgerId: string; effectiveAt: Date },
+  transaction: { id: string; rootLedgerId: string; effectiveAt: Date; isHold: boolean },
   entries: PlannedEntry[],
   audit: AuditEventRow,
 ): Promise<string[]> {
@@ -212,8 +214,8 @@ export async function insertEntriesAndAudit(
   await client.query({
     name: 'posting_insert_entries',
     text: `WITH journal AS (
-             INSERT INTO entries (id, root_ledger_id, transaction_id, account_id, ledger_id, asset_id, direction, amount, effective_at)
-             SELECT e.id, $1, $2, e.account_id, e.ledger_id, e.asset_id, e.direction::"Direction", e.amount, $3
+             INSERT INTO entries (id, root_ledger_id, transaction_id, account_id, ledger_id, asset_id, direction, amount, effective_at, pending)
+             SELECT e.id, $1, $2, e.account_id, e.ledger_id, e.asset_id, e.direction::"Direction", e.amount, $3, $17
                FROM unnest($4::uuid[], $5::uuid[], $6::uuid[], $7::uuid[], $8::text[], $9::int8[])
                     AS e(id, account_id, ledger_id, asset_id, direction, amount)
            )
@@ -236,7 +238,52 @@ export async function insertEntriesAndAudit(
       audit.targetIds,
       audit.requestId,
       audit.clientAddress,
+      transaction.isHold,
     ],
   });
   return entryIds;
 }
+
+/** The audit row of a change that writes no entries (releasing a hold). */
+export async function insertAudit(client: pg.PoolClient, audit: AuditEventRow): Promise<void> {
+  await client.query(
+    `INSERT INTO audit_events (id, root_ledger_id, actor_type, actor_id, operation, target_ids, request_id, client_address)
+     VALUES ($1, $2, $3, $4, $5, $6::uuid[], $7, $8)`,
+    [audit.id, audit.rootLedgerId, audit.actorType, audit.actorId, audit.operation, audit.targetIds, audit.requestId, audit.clientAddress],
+  );
+}
+
+export interface SettlementClaim {
+  rootLedgerId: string;
+  holdId: string;
+  action: 'POST' | 'VOID' | 'TIMEOUT';
+  idempotencyKey: string | null;
+  requestHash: string | null;
+  settlementTransactionId: string | null;
+  capturedAmount: bigint | null;
+}
+
+/**
+ * Settles a hold at most once: the settlement row's key is the hold itself, and the hold's status moves
+ * PENDING -> POSTED/VOIDED in the same statement. Returns false when the hold was already settled or the
+ * idempotency key is taken; a concurrent settler makes this wait until it commits or aborts.
+ */
+export async function claimSettlement(client: pg.PoolClient, claim: SettlementClaim): Promise<boolean> {
+  const { rows } = await client.query<{ settled: boolean }>({
+    name: 'hold_claim_settlement',
+    text: `WITH claim AS (
+             INSERT INTO hold_settlements (root_ledger_id, pending_transaction_id, action, idempotency_key, request_hash, settlement_transaction_id, captured_amount)
+             VALUES ($1, $2, $3, $4, $5, $8, $6)
+             ON CONFLICT DO NOTHING
+             RETURNING 1
+           ), settle AS (
+             UPDATE transactions SET status = $7::"TransactionStatus", posted_at = now()
+              WHERE root_ledger_id = $1 AND id = $2 AND status = 'PENDING' AND EXISTS (SELECT 1 FROM claim)
+             RETURNING 1
+           )
+           SELECT EXISTS (SELECT 1 FROM settle) AS settled`,
+    values: [claim.rootLedgerId, claim.holdId, claim.action, claim.idempotencyKey, claim.requestHash, claim.capturedAmount?.toString() ?? null, claim.action === 'POST' ? 'POSTED' : 'VOIDED', claim.settlementTransactionId],
+  });
+  return rows[0]!.settled;
+}
+

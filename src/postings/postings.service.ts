@@ -1,48 +1,16 @@
-import type { Database } from '../platform/db.js';
-import { AlreadyReversedError, BadInputError, IdempotencyConflictError, InsufficientFundsError, NotFoundError } from '../platform/errors.js';
-import { newId } from '../platform/ids.js';
-import { inTransaction } from '../platform/transaction.js';
+import { BadInputError, NotFoundError } from '../platform/errors.js';
 import { requireId } from '../platform/validation.js';
 import { requireReach, requireRole } from '../auth/access.core.js';
-import { auditEvent, type RequestOrigin } from '../audit/audit.js';
-import type { AssetService } from '../assets/asset.service.js';
+import type { RequestOrigin } from '../audit/audit.js';
+import type { Account } from '../accounts/account.types.js';
 import type { AccountService } from '../accounts/account.service.js';
+import type { AssetService } from '../assets/asset.service.js';
 import { ledgerPlacement, type LedgerService, type SystemAccountCode } from '../ledgers/ledger.service.js';
-import { Transaction, TransactionKind, TransactionStatus, type Direction } from '../transactions/transaction.types.js';
+import { TransactionKind, TransactionStatus } from '../transactions/transaction.types.js';
 import type { TransactionService } from '../transactions/transaction.service.js';
-import type { LedgerEvents } from '../events/ledger-events.js';
-import {
-  checkDescription,
-  checkEffectiveAt,
-  checkEntryShape,
-  checkIdempotencyKey,
-  planPosting,
-  requestFingerprint,
-  reversingEntries,
-  type EntryRequest,
-} from './postings.core.js';
-import { applyBalanceDeltas, assignShards, claimTransaction, insertEntriesAndAudit, readAccountsForPosting, type TransactionInsert } from './postings.repository.js';
-
-export interface PostingResult {
-  transaction: Transaction;
-  replayed: boolean;
-}
-
-/** A posting request after its accounts are resolved to ids; what the engine writes. */
-interface PostingCommand {
-  operation: string;
-  rootLedgerId: string;
-  ledgerId: string;
-  kind: TransactionKind;
-  idempotencyKey: string;
-  description: string | null;
-  metadata: Record<string, unknown>;
-  effectiveAt: Date | null;
-  entries: EntryRequest[];
-  reversalOfId: string | null;
-  /** The request as the client phrased it; its digest tells a replay from a reused key. */
-  request: unknown;
-}
+import type { Database } from '../platform/db.js';
+import { checkDescription, reversingEntries, type Direction, type EntryRequest } from './postings.core.js';
+import type { PostingCommand, PostingEngine, PostingResult } from './posting-engine.js';
 
 export interface EntryInput {
   accountId?: string | null;
@@ -60,6 +28,9 @@ export interface PostTransactionInput {
   metadata?: Record<string, unknown> | null;
   effectiveAt?: Date | null;
   entries: EntryInput[];
+  pending?: boolean | null;
+  timeoutSeconds?: number | null;
+  dryRun?: boolean | null;
 }
 
 interface CommonInput {
@@ -68,6 +39,7 @@ interface CommonInput {
   idempotencyKey: string;
   description?: string | null;
   metadata?: Record<string, unknown> | null;
+  dryRun?: boolean | null;
 }
 export interface IssueInput extends CommonInput {
   accountId: string;
@@ -75,6 +47,10 @@ export interface IssueInput extends CommonInput {
 }
 export interface RedeemInput extends CommonInput {
   accountId: string;
+}
+export interface HoldInput extends Omit<CommonInput, 'dryRun'> {
+  accountId: string;
+  timeoutSeconds?: number | null;
 }
 export interface TransferInput extends CommonInput {
   fromAccountId: string;
@@ -89,9 +65,13 @@ export interface AdjustInput {
   reason: string;
 }
 
+/** Most items one postTransactions call may carry. */
+export const BATCH_ITEMS_MAX = 1000;
+
 // Kinds a client may name on postTransaction; the others are written only by their own operations.
 const CLIENT_KINDS = new Set<TransactionKind>([TransactionKind.ISSUE, TransactionKind.REDEEM, TransactionKind.TRANSFER, TransactionKind.GENERIC, TransactionKind.ADJUST]);
 
+/** The public posting operations: each checks who may do it, builds a command and hands it to the engine. */
 export class PostingService {
   /** System account ids never change, so they are remembered per root ledger. */
   private readonly systemAccounts = new Map<string, Map<string, string>>();
@@ -102,11 +82,113 @@ export class PostingService {
     private readonly assets: AssetService,
     private readonly accounts: AccountService,
     private readonly transactions: TransactionService,
-    private readonly attemptsMax: number,
-    private readonly events: LedgerEvents,
+    private readonly engine: PostingEngine,
   ) {}
 
   async postTransaction(origin: RequestOrigin, input: PostTransactionInput): Promise<PostingResult> {
+    return this.engine.post(origin, await this.postTransactionCommand(origin, input), input.dryRun ?? false);
+  }
+
+  async postTransactions(origin: RequestOrigin, inputs: PostTransactionInput[], atomic: boolean): Promise<Array<PostingResult | Error>> {
+    requireRole(origin.principal, 'OPERATOR', 'postTransactions');
+    if (inputs.length > BATCH_ITEMS_MAX) throw new BadInputError(`postTransactions takes at most ${BATCH_ITEMS_MAX} transactions; got ${inputs.length}`);
+    if (inputs.some((input) => input.dryRun)) throw new BadInputError('dryRun applies to single postings, not to items of postTransactions');
+    const commands = await Promise.all(inputs.map((input) => this.postTransactionCommand(origin, input).catch((error: Error) => error)));
+    const failed = commands.findIndex((command) => command instanceof Error);
+    if (atomic) {
+      if (failed >= 0) {
+        const error = commands[failed] as Error;
+        error.message = `transactions[${failed}]: ${error.message}`;
+        throw error;
+      }
+      return this.engine.postMany(origin, commands as PostingCommand[], true);
+    }
+    const runnable = commands.filter((command): command is PostingCommand => !(command instanceof Error));
+    const results = await this.engine.postMany(origin, runnable, false);
+    let next = 0;
+    return commands.map((command) => (command instanceof Error ? command : results[next++]!));
+  }
+
+  async issue(origin: RequestOrigin, input: IssueInput): Promise<PostingResult> {
+    requireRole(origin.principal, 'OPERATOR', 'issue');
+    const command = await this.againstSystemAccount('issue', TransactionKind.ISSUE, input, 'system:issuance', 'CREDIT', input.description ?? null);
+    return this.engine.post(origin, { ...command, lotExpiresAt: input.expiresAt ?? null }, input.dryRun ?? false);
+  }
+
+  async redeem(origin: RequestOrigin, input: RedeemInput): Promise<PostingResult> {
+    requireRole(origin.principal, 'OPERATOR', 'redeem');
+    const command = await this.againstSystemAccount('redeem', TransactionKind.REDEEM, input, 'system:redemption', 'DEBIT', input.description ?? null);
+    return this.engine.post(origin, command, input.dryRun ?? false);
+  }
+
+  /** A pending REDEEM: reserves the amount until it is posted, voided or times out. */
+  async hold(origin: RequestOrigin, input: HoldInput): Promise<PostingResult> {
+    requireRole(origin.principal, 'OPERATOR', 'hold');
+    const command = await this.againstSystemAccount('hold', TransactionKind.REDEEM, input, 'system:redemption', 'DEBIT', input.description ?? null);
+    return this.engine.post(origin, { ...command, pending: true, timeoutSeconds: input.timeoutSeconds ?? null });
+  }
+
+  async postPending(origin: RequestOrigin, id: string, idempotencyKey: string, amount: bigint | null): Promise<PostingResult> {
+    requireRole(origin.principal, 'OPERATOR', 'postPendingTransaction');
+    return this.engine.settle(origin, requireId(id, 'id'), 'POST', idempotencyKey, amount);
+  }
+
+  async voidPending(origin: RequestOrigin, id: string, idempotencyKey: string): Promise<PostingResult> {
+    requireRole(origin.principal, 'OPERATOR', 'voidPendingTransaction');
+    return this.engine.settle(origin, requireId(id, 'id'), 'VOID', idempotencyKey, null);
+  }
+
+  async adjust(origin: RequestOrigin, input: AdjustInput): Promise<PostingResult> {
+    requireRole(origin.principal, 'ADMIN', 'adjust');
+    checkDescription(input.reason, 'reason');
+    if (input.reason.trim().length === 0) throw new BadInputError('reason must say why the adjustment is made');
+    const command = await this.againstSystemAccount('adjust', TransactionKind.ADJUST, { ...input, metadata: null }, 'system:adjustment', input.direction, input.reason);
+    return this.engine.post(origin, command);
+  }
+
+  async transfer(origin: RequestOrigin, input: TransferInput): Promise<PostingResult> {
+    requireRole(origin.principal, 'OPERATOR', 'transfer');
+    const fromId = requireId(input.fromAccountId, 'fromAccountId');
+    const toId = requireId(input.toAccountId, 'toAccountId');
+    if (fromId === toId) throw new BadInputError('a transfer needs two different accounts');
+    const from = await this.requireAccount(fromId);
+    const { dryRun, ...request } = input;
+    return this.engine.post(
+      origin,
+      this.command('transfer', from, TransactionKind.TRANSFER, input, input.description ?? null, [
+        { accountId: fromId, assetCode: input.asset, direction: 'DEBIT', amount: input.amount },
+        { accountId: toId, assetCode: input.asset, direction: 'CREDIT', amount: input.amount },
+      ], { operation: 'transfer', ...request }),
+      dryRun ?? false,
+    );
+  }
+
+  async reverse(origin: RequestOrigin, id: string, idempotencyKey: string, reason: string | null | undefined): Promise<PostingResult> {
+    requireRole(origin.principal, 'ADMIN', 'reverseTransaction');
+    checkDescription(reason, 'reason');
+    const [original] = await this.transactions.fetchByIds([requireId(id, 'id')]);
+    if (original === undefined) throw new NotFoundError(`transaction ${id} does not exist`);
+    if (original.kind === TransactionKind.REVERSAL) throw new BadInputError('a reversal cannot itself be reversed; post a new transaction instead');
+    if (original.kind === TransactionKind.EXPIRE) throw new BadInputError('expiry cannot be reversed; issue the points again if they should be restored');
+    if (original.isHold) throw new BadInputError('a hold is not reversed: void it, or reverse the transaction that captured it');
+    if (original.status !== TransactionStatus.POSTED) throw new BadInputError(`only a POSTED transaction can be reversed; this one is ${original.status}`);
+    const entries = await this.transactions.entriesOf([original.id]);
+    const assetCodes = new Map((await this.assets.fetchByIds([...new Set(entries.map((entry) => entry.assetId))])).map((asset) => [asset.id, asset.code]));
+    return this.engine.post(origin, {
+      ...baseCommand,
+      operation: 'reverseTransaction',
+      rootLedgerId: original.rootLedgerId,
+      ledgerId: original.ledgerId,
+      kind: TransactionKind.REVERSAL,
+      idempotencyKey,
+      description: reason ?? `Reversal of ${original.id}`,
+      entries: reversingEntries(entries).map((entry) => ({ accountId: entry.accountId, assetCode: assetCodes.get(entry.assetId)!, direction: entry.direction, amount: entry.amount })),
+      reversalOfId: original.id,
+      request: { operation: 'reverseTransaction', id: original.id, reason: reason ?? null },
+    });
+  }
+
+  private async postTransactionCommand(origin: RequestOrigin, input: PostTransactionInput): Promise<PostingCommand> {
     requireRole(origin.principal, 'OPERATOR', 'postTransaction');
     const kind = input.kind ?? TransactionKind.GENERIC;
     if (!CLIENT_KINDS.has(kind)) throw new BadInputError(`kind ${kind} is written only by its own operation (reverseTransaction, expiry)`);
@@ -114,9 +196,10 @@ export class PostingService {
     const ledger = await this.ledgers.findById(requireId(input.ledgerId, 'ledgerId'));
     if (ledger === null) throw new NotFoundError(`ledger ${input.ledgerId} does not exist`);
     requireReach(origin.principal, ledgerPlacement(ledger), 'the ledger');
-
-    const entries = await this.resolveEntries(ledger, input.entries);
-    return this.post(origin, {
+    const { dryRun, ...request } = input;
+    void dryRun;
+    return {
+      ...baseCommand,
       operation: 'postTransaction',
       rootLedgerId: ledger.rootLedgerId,
       ledgerId: ledger.id,
@@ -125,106 +208,45 @@ export class PostingService {
       description: input.description ?? null,
       metadata: input.metadata ?? {},
       effectiveAt: input.effectiveAt ?? null,
-      entries,
-      reversalOfId: null,
-      request: { ...input, kind },
-    });
+      entries: await this.resolveEntries(ledger, input.entries),
+      pending: input.pending ?? false,
+      timeoutSeconds: input.timeoutSeconds ?? null,
+      request: { ...request, kind, pending: input.pending ?? false },
+    };
   }
 
-  async issue(origin: RequestOrigin, input: IssueInput): Promise<PostingResult> {
-    requireRole(origin.principal, 'OPERATOR', 'issue');
-    if (input.expiresAt != null) {
-      throw new BadInputError('expiresAt needs expiring lots, which this server does not track yet; omit it');
-    }
-    return this.againstSystemAccount(origin, 'issue', TransactionKind.ISSUE, input, 'system:issuance', 'CREDIT', input.description ?? null);
-  }
-
-  async redeem(origin: RequestOrigin, input: RedeemInput): Promise<PostingResult> {
-    requireRole(origin.principal, 'OPERATOR', 'redeem');
-    return this.againstSystemAccount(origin, 'redeem', TransactionKind.REDEEM, input, 'system:redemption', 'DEBIT', input.description ?? null);
-  }
-
-  async adjust(origin: RequestOrigin, input: AdjustInput): Promise<PostingResult> {
-    requireRole(origin.principal, 'ADMIN', 'adjust');
-    checkDescription(input.reason, 'reason');
-    if (input.reason.trim().length === 0) throw new BadInputError('reason must say why the adjustment is made');
-    return this.againstSystemAccount(origin, 'adjust', TransactionKind.ADJUST, { ...input, metadata: null }, 'system:adjustment', input.direction, input.reason);
-  }
-
-  async transfer(origin: RequestOrigin, input: TransferInput): Promise<PostingResult> {
-    requireRole(origin.principal, 'OPERATOR', 'transfer');
-    const fromId = requireId(input.fromAccountId, 'fromAccountId');
-    const toId = requireId(input.toAccountId, 'toAccountId');
-    if (fromId === toId) throw new BadInputError('a transfer needs two different accounts');
-    const from = await this.accounts.findById(fromId);
-    if (from === null) throw new NotFoundError(`account ${fromId} does not exist`);
-    return this.post(origin, {
-      operation: 'transfer',
-      rootLedgerId: from.rootLedgerId,
-      ledgerId: from.ledgerId,
-      kind: TransactionKind.TRANSFER,
-      idempotencyKey: input.idempotencyKey,
-      description: input.description ?? null,
-      metadata: input.metadata ?? {},
-      effectiveAt: null,
-      entries: [
-        { accountId: fromId, assetCode: input.asset, direction: 'DEBIT', amount: input.amount },
-        { accountId: toId, assetCode: input.asset, direction: 'CREDIT', amount: input.amount },
-      ],
-      reversalOfId: null,
-      request: { operation: 'transfer', ...input },
-    });
-  }
-
-  async reverse(origin: RequestOrigin, id: string, idempotencyKey: string, reason: string | null | undefined): Promise<PostingResult> {
-    requireRole(origin.principal, 'ADMIN', 'reverseTransaction');
-    checkDescription(reason, 'reason');
-    const [original] = await this.transactions.fetchByIds([requireId(id, 'id')]);
-    if (original === undefined) throw new NotFoundError(`transaction ${id} does not exist`);
-    if (original.kind === TransactionKind.REVERSAL) {
-      throw new BadInputError('a reversal cannot itself be reversed; post a new transaction instead');
-    }
-    if (original.status !== TransactionStatus.POSTED) {
-      throw new BadInputError(`only a POSTED transaction can be reversed; this one is ${original.status}`);
-    }
-    const entries = await this.transactions.entriesOf([original.id]);
-    const assetCodes = new Map((await this.assets.fetchByIds([...new Set(entries.map((entry) => entry.assetId))])).map((asset) => [asset.id, asset.code]));
-    return this.post(origin, {
-      operation: 'reverseTransaction',
-      rootLedgerId: original.rootLedgerId,
-      ledgerId: original.ledgerId,
-      kind: TransactionKind.REVERSAL,
-      idempotencyKey,
-      description: reason ?? `Reversal of ${original.id}`,
-      metadata: {},
-      effectiveAt: null,
-      entries: reversingEntries(entries).map((entry) => ({
-        accountId: entry.accountId,
-        assetCode: assetCodes.get(entry.assetId)!,
-        direction: entry.direction,
-        amount: entry.amount,
-      })),
-      reversalOfId: original.id,
-      request: { operation: 'reverseTransaction', id: original.id, reason: reason ?? null },
-    });
-  }
-
-  /** issue / redeem / adjust: one customer account against one of its root's system accounts. */
+  /** issue / redeem / hold / adjust: one customer account against one of its root's system accounts. */
   private async againstSystemAccount(
-    origin: RequestOrigin,
     operation: string,
     kind: TransactionKind,
-    input: CommonInput & { accountId: string },
+    input: Omit<CommonInput, 'dryRun'> & { accountId: string; dryRun?: boolean | null },
     systemCode: SystemAccountCode,
-    accountDirection: 'DEBIT' | 'CREDIT',
+    accountDirection: Direction,
     description: string | null,
-  ): Promise<PostingResult> {
-    const account = await this.accounts.findById(requireId(input.accountId, 'accountId'));
-    if (account === null) throw new NotFoundError(`account ${input.accountId} does not exist`);
+  ): Promise<PostingCommand> {
+    const account = await this.requireAccount(requireId(input.accountId, 'accountId'));
     if (account.isSystem) throw new BadInputError(`${operation} needs a non-system account`);
     const systemAccountId = await this.systemAccountId(account.rootLedgerId, systemCode);
-    const counterDirection = accountDirection === 'CREDIT' ? 'DEBIT' : 'CREDIT';
-    return this.post(origin, {
+    const counterDirection: Direction = accountDirection === 'CREDIT' ? 'DEBIT' : 'CREDIT';
+    const { dryRun, ...request } = input;
+    void dryRun;
+    return this.command(operation, account, kind, input, description, [
+      { accountId: systemAccountId, assetCode: input.asset, direction: counterDirection, amount: input.amount },
+      { accountId: account.id, assetCode: input.asset, direction: accountDirection, amount: input.amount },
+    ], { operation, ...request });
+  }
+
+  private command(
+    operation: string,
+    account: Account,
+    kind: TransactionKind,
+    input: { idempotencyKey: string; metadata?: Record<string, unknown> | null },
+    description: string | null,
+    entries: EntryRequest[],
+    request: unknown,
+  ): PostingCommand {
+    return {
+      ...baseCommand,
       operation,
       rootLedgerId: account.rootLedgerId,
       ledgerId: account.ledgerId,
@@ -232,98 +254,15 @@ export class PostingService {
       idempotencyKey: input.idempotencyKey,
       description,
       metadata: input.metadata ?? {},
-      effectiveAt: null,
-      entries: [
-        { accountId: systemAccountId, assetCode: input.asset, direction: counterDirection, amount: input.amount },
-        { accountId: account.id, assetCode: input.asset, direction: accountDirection, amount: input.amount },
-      ],
-      reversalOfId: null,
-      request: { operation, ...input },
-    });
-  }
-
-  /**
-   * The one write path. Shape rules are checked before any I/O; then, in one database transaction:
-   * read (and share-lock) the accounts, claim the idempotency key, apply the balance changes under
-   * their constraints, and write entries plus audit row. Any failure rolls all of it back.
-   */
-  private async post(origin: RequestOrigin, command: PostingCommand): Promise<PostingResult> {
-    checkIdempotencyKey(command.idempotencyKey);
-    checkDescription(command.description);
-    checkEntryShape(command.entries);
-    const now = new Date();
-    if (command.effectiveAt !== null) checkEffectiveAt(command.effectiveAt, now);
-    const assets = await this.assets.requireByCodes(command.rootLedgerId, command.entries.map((entry) => entry.assetCode));
-    const requestHash = requestFingerprint(command.request);
-    const row: TransactionInsert = {
-      id: newId(),
-      rootLedgerId: command.rootLedgerId,
-      ledgerId: command.ledgerId,
-      kind: command.kind,
-      status: TransactionStatus.POSTED,
-      idempotencyKey: command.idempotencyKey,
-      requestHash,
-      description: command.description,
-      metadata: command.metadata,
-      effectiveAt: command.effectiveAt ?? now,
-      postedAt: now,
-      reversalOfId: command.reversalOfId,
+      entries,
+      request,
     };
-
-    const committed = await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
-      const accounts = await readAccountsForPosting(client, [...new Set(command.entries.map((entry) => entry.accountId))]);
-      for (const account of accounts.values()) {
-        if (!account.isSystem) requireReach(origin.principal, { rootLedgerId: account.rootLedgerId, ledgerPath: account.ledgerPath }, `account ${account.code}`);
-      }
-      let plan;
-      try {
-        plan = planPosting({ rootLedgerId: command.rootLedgerId, entries: command.entries, accounts, assets });
-      } catch (error) {
-        // A replay answers with the original even if, say, an account has been frozen since.
-        if (await this.transactions.keyIsTaken(client, command.rootLedgerId, command.idempotencyKey)) return null;
-        throw error;
-      }
-      const deltas = assignShards(plan.deltas);
-      if (!(await claimTransaction(client, row, deltas))) return null;
-
-      const applied = await applyBalanceDeltas(client, command.rootLedgerId, deltas);
-      if (applied.length !== deltas.length) {
-        const refused = deltas.filter((delta) => !applied.some((done) => done.accountId === delta.accountId && done.assetId === delta.assetId));
-        throw insufficientFunds(refused.map((delta) => accounts.get(delta.accountId)!.code));
-      }
-      await insertEntriesAndAudit(client, row, plan.entries, auditEvent(origin, command.operation, command.rootLedgerId, [row.id]));
-      return { deltas, applied, accounts };
-    });
-
-    if (committed !== null) {
-      this.events.committed({
-        rootLedgerId: row.rootLedgerId,
-        transactionId: row.id,
-        ledgerId: row.ledgerId,
-        accountLedgerIds: [...new Set([...committed.accounts.values()].map((account) => account.ledgerId))],
-        accountIds: [...committed.accounts.keys()],
-        status: TransactionStatus.POSTED,
-        balances: committed.applied.map((balance) => {
-          const delta = committed.deltas.find((candidate) => candidate.accountId === balance.accountId && candidate.assetId === balance.assetId)!;
-          return { ...balance, rootLedgerId: row.rootLedgerId, sharded: delta.shardable, normalBalance: delta.normalBalance };
-        }),
-      });
-      return { transaction: Object.assign(new Transaction(), row), replayed: false };
-    }
-    return this.replay(command, requestHash);
   }
 
-  /** The key or the reversal was already taken: answer with the original, or say why not. */
-  private async replay(command: PostingCommand, requestHash: string): Promise<PostingResult> {
-    const original = await this.transactions.findByIdempotencyKey(command.rootLedgerId, command.idempotencyKey);
-    if (original === null) {
-      if (command.reversalOfId !== null) throw new AlreadyReversedError(`transaction ${command.reversalOfId} has already been reversed`);
-      throw new Error('a posting lost its idempotency claim to a transaction that cannot be found');
-    }
-    if (original.requestHash !== requestHash) {
-      throw new IdempotencyConflictError(`idempotencyKey ${command.idempotencyKey} was already used for a different request (transaction ${original.id})`);
-    }
-    return { transaction: original, replayed: true };
+  private async requireAccount(id: string): Promise<Account> {
+    const account = await this.accounts.findById(id);
+    if (account === null) throw new NotFoundError(`account ${id} does not exist`);
+    return account;
   }
 
   private async resolveEntries(ledger: { id: string; rootLedgerId: string }, entries: EntryInput[]): Promise<EntryRequest[]> {
@@ -345,7 +284,7 @@ export class PostingService {
     });
   }
 
-  private async systemAccountId(rootLedgerId: string, code: SystemAccountCode): Promise<string> {
+  async systemAccountId(rootLedgerId: string, code: SystemAccountCode): Promise<string> {
     let accounts = this.systemAccounts.get(rootLedgerId);
     if (accounts === undefined) {
       const rows = await this.db.prisma.account.findMany({ where: { rootLedgerId, ledgerId: rootLedgerId, isSystem: true }, select: { id: true, code: true } });
@@ -358,6 +297,13 @@ export class PostingService {
   }
 }
 
-function insufficientFunds(accountCodes: string[]): InsufficientFundsError {
-  return new InsufficientFundsError(`insufficient funds: the posting would take ${[...new Set(accountCodes)].join(', ')} below its allowed balance`);
-}
+/** The defaults every command starts from: a plain posted transaction with no lots policy override. */
+const baseCommand = {
+  description: null,
+  metadata: {},
+  effectiveAt: null,
+  reversalOfId: null,
+  pending: false,
+  timeoutSeconds: null,
+  lotExpiresAt: null,
+} satisfies Partial<PostingCommand>;

@@ -36,7 +36,21 @@ export class TransactionResolver {
 
   @FieldResolver(() => [Entry])
   entries(@Root() transaction: Transaction, @Ctx() ctx: RequestContext): Promise<Entry[]> {
-    return ctx.loaders.entriesOfTransaction.load(transaction.id);
+    return transaction.draftEntries ? Promise.resolve(transaction.draftEntries) : ctx.loaders.entriesOfTransaction.load(transaction.id);
+  }
+
+  @FieldResolver(() => Transaction, { nullable: true, description: 'For a hold that was posted: the transaction that captured it.' })
+  async capturedBy(@Root() transaction: Transaction, @Ctx() ctx: RequestContext): Promise<Transaction | null> {
+    if (!transaction.isHold) return null;
+    const settlement = (await ctx.loaders.settlementsOf.load(transaction.id)).find((row) => row.holdId === transaction.id);
+    return settlement?.captureId ? ctx.loaders.transactionById.load(settlement.captureId) : null;
+  }
+
+  @FieldResolver(() => Transaction, { nullable: true, description: 'For a capture: the hold it posted.' })
+  async capturedHold(@Root() transaction: Transaction, @Ctx() ctx: RequestContext): Promise<Transaction | null> {
+    if (transaction.isHold) return null;
+    const settlement = (await ctx.loaders.settlementsOf.load(transaction.id)).find((row) => row.captureId === transaction.id);
+    return settlement ? ctx.loaders.transactionById.load(settlement.holdId) : null;
   }
 
   @FieldResolver(() => Transaction, { nullable: true })

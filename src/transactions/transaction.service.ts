@@ -7,10 +7,10 @@ import { Direction, Entry, Transaction, TransactionKind, TransactionStatus } fro
 /** Transaction columns under the names the mapper expects, for hand-written SQL. */
 const TRANSACTION_COLUMNS = `t.id, t.root_ledger_id AS "rootLedgerId", t.ledger_id AS "ledgerId", t.kind::text AS kind, t.status::text AS status,
   t.idempotency_key AS "idempotencyKey", t.request_hash AS "requestHash", t.description, t.metadata,
-  t.effective_at AS "effectiveAt", t.posted_at AS "postedAt", t.reversal_of_id AS "reversalOfId"`;
+  t.effective_at AS "effectiveAt", t.posted_at AS "postedAt", t.reversal_of_id AS "reversalOfId", t.is_hold AS "isHold", t.timeout_at AS "timeoutAt"`;
 
 const ENTRY_COLUMNS = `e.id, e.root_ledger_id AS "rootLedgerId", e.transaction_id AS "transactionId", e.account_id AS "accountId",
-  e.ledger_id AS "ledgerId", e.asset_id AS "assetId", e.direction::text AS direction, e.amount::text AS amount, e.effective_at AS "effectiveAt"`;
+  e.ledger_id AS "ledgerId", e.asset_id AS "assetId", e.direction::text AS direction, e.amount::text AS amount, e.effective_at AS "effectiveAt", e.pending`;
 
 type TransactionRow = Omit<Transaction, 'kind' | 'status' | 'metadata'> & { kind: string; status: string; metadata: unknown };
 type EntryRow = Omit<Entry, 'direction' | 'amount'> & { direction: string; amount: string | bigint };
@@ -61,8 +61,9 @@ export class TransactionService {
     return rows.map(toTransaction);
   }
 
-  async findByIdempotencyKey(rootLedgerId: string, idempotencyKey: string): Promise<Transaction | null> {
-    const { rows } = await this.db.pool.query<TransactionRow>(
+  /** By idempotency key; `reader` may be a transaction's client, to see that transaction's own rows. */
+  async findByIdempotencyKey(rootLedgerId: string, idempotencyKey: string, reader: pg.Pool | pg.PoolClient = this.db.pool): Promise<Transaction | null> {
+    const { rows } = await reader.query<TransactionRow>(
       `SELECT ${TRANSACTION_COLUMNS} FROM transactions t WHERE t.root_ledger_id = $1 AND t.idempotency_key = $2`,
       [rootLedgerId, idempotencyKey],
     );
@@ -73,6 +74,25 @@ export class TransactionService {
   async keyIsTaken(client: pg.PoolClient, rootLedgerId: string, idempotencyKey: string): Promise<boolean> {
     const { rowCount } = await client.query('SELECT 1 FROM transactions WHERE root_ledger_id = $1 AND idempotency_key = $2', [rootLedgerId, idempotencyKey]);
     return rowCount === 1;
+  }
+
+  async findSettlementByKey(rootLedgerId: string, idempotencyKey: string): Promise<{ holdId: string; requestHash: string | null; settlementTransactionId: string | null } | null> {
+    const { rows } = await this.db.pool.query<{ hold_id: string; request_hash: string | null; settlement_transaction_id: string | null }>(
+      `SELECT pending_transaction_id AS hold_id, request_hash, settlement_transaction_id FROM hold_settlements WHERE root_ledger_id = $1 AND idempotency_key = $2`,
+      [rootLedgerId, idempotencyKey],
+    );
+    const [row] = rows;
+    return row ? { holdId: row.hold_id, requestHash: row.request_hash, settlementTransactionId: row.settlement_transaction_id } : null;
+  }
+
+  /** Settlements (captures and releases) of holds, and the holds captures settled, for the Transaction links. */
+  async settlementsOf(transactionIds: string[]): Promise<Array<{ holdId: string; captureId: string | null }>> {
+    const { rows } = await this.db.pool.query<{ hold_id: string; capture_id: string | null }>(
+      `SELECT pending_transaction_id AS hold_id, settlement_transaction_id AS capture_id FROM hold_settlements
+        WHERE pending_transaction_id = ANY($1::uuid[]) OR settlement_transaction_id = ANY($1::uuid[])`,
+      [transactionIds],
+    );
+    return rows.map((row) => ({ holdId: row.hold_id, captureId: row.capture_id }));
   }
 
   async reversalsOf(originals: Array<{ rootLedgerId: string; id: string }>): Promise<Transaction[]> {

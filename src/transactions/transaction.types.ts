@@ -52,10 +52,17 @@ export class Transaction {
   @Field(() => DateTimeScalar)
   postedAt!: Date;
 
+  @Field(() => DateTimeScalar, { nullable: true, description: 'For a hold: when the scheduler voids it unless it is posted first.' })
+  timeoutAt!: Date | null;
+
   rootLedgerId!: string;
   ledgerId!: string;
   reversalOfId!: string | null;
   requestHash!: string;
+  /** A hold: its entries are pending; settled by postPendingTransaction / voidPendingTransaction. */
+  isHold!: boolean;
+  /** Entries already in hand (a dry run's, which were never committed). */
+  draftEntries?: Entry[];
 }
 
 @ObjectType('TransactionConnection')
@@ -78,6 +85,7 @@ export class Entry {
   ledgerId!: string;
   assetId!: string;
   effectiveAt!: Date;
+  pending!: boolean;
 }
 
 @ObjectType('EntryConnection')
@@ -90,4 +98,28 @@ export class PostingPayload {
 
   @Field(() => Boolean, { description: 'True when this answers a repeated idempotency key with the original transaction.' })
   replayed!: boolean;
+
+  @Field(() => Boolean, { description: 'True when every check passed and nothing was committed.' })
+  dryRun!: boolean;
+}
+
+@ObjectType({ description: 'Why one batch item failed.' })
+export class LedgerError {
+  @Field(() => String)
+  code!: string;
+
+  @Field(() => String)
+  message!: string;
+}
+
+@ObjectType({ description: 'One item of postTransactions: its transaction, or its error.' })
+export class BatchPostingResult {
+  @Field(() => Transaction, { nullable: true })
+  transaction!: Transaction | null;
+
+  @Field(() => Boolean, { nullable: true })
+  replayed!: boolean | null;
+
+  @Field(() => LedgerError, { nullable: true })
+  error!: LedgerError | null;
 }

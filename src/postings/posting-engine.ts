@@ -1,0 +1,430 @@
+import type pg from 'pg';
+import type { Database } from '../platform/db.js';
+import { AlreadyReversedError, BadInputError, DomainError, NotFoundError, IdempotencyConflictError, InsufficientFundsError, TransactionNotPendingError } from '../platform/errors.js';
+import { newId } from '../platform/ids.js';
+import { inTransaction } from '../platform/transaction.js';
+import { requireReach } from '../auth/access.core.js';
+import { auditEvent, type RequestOrigin } from '../audit/audit.js';
+import type { Asset } from '../assets/asset.types.js';
+import type { AssetService } from '../assets/asset.service.js';
+import type { LedgerEvents } from '../events/ledger-events.js';
+import { applyLotEffects } from '../lots/lot-effects.js';
+import { Entry, Transaction, TransactionKind, TransactionStatus } from '../transactions/transaction.types.js';
+import type { TransactionService } from '../transactions/transaction.service.js';
+import {
+  captureEntries,
+  checkDescription,
+  checkEffectiveAt,
+  checkEntryShape,
+  checkHoldShape,
+  checkIdempotencyKey,
+  planPosting,
+  requestFingerprint,
+  settlementDeltas,
+  type EntryRequest,
+  type PlannedEntry,
+} from './postings.core.js';
+import {
+  applyBalanceDeltas,
+  assignShards,
+  claimSettlement,
+  claimTransaction,
+  insertAudit,
+  insertEntriesAndAudit,
+  readAccountsForPosting,
+  type AppliedBalance,
+  type LockedAccount,
+  type ShardedDelta,
+  type TransactionInsert,
+} from './postings.repository.js';
+
+/** A posting request with its accounts resolved to ids: what the engine writes. */
+export interface PostingCommand {
+  operation: string;
+  rootLedgerId: string;
+  ledgerId: string;
+  kind: TransactionKind;
+  idempotencyKey: string;
+  description: string | null;
+  metadata: Record<string, unknown>;
+  effectiveAt: Date | null;
+  entries: EntryRequest[];
+  reversalOfId: string | null;
+  /** A hold: reserves value (pending columns) until captured, voided or timed out. */
+  pending: boolean;
+  timeoutSeconds: number | null;
+  /** Expiry of new value credited to customers (issue's expiresAt); otherwise each asset's policy. */
+  lotExpiresAt: Date | null;
+  /** The request as the client phrased it; its digest tells a replay from a reused key. */
+  request: unknown;
+}
+
+export interface PostingResult {
+  transaction: Transaction;
+  replayed: boolean;
+  dryRun: boolean;
+}
+
+export type HoldAction = 'POST' | 'VOID' | 'TIMEOUT';
+
+interface Prepared {
+  command: PostingCommand;
+  row: TransactionInsert;
+  assets: Map<string, Asset>;
+}
+
+/** What one committed write changed: enough to answer the client and to announce it. */
+interface Written {
+  row: TransactionInsert;
+  accounts: Map<string, LockedAccount>;
+  deltas: ShardedDelta[];
+  applied: AppliedBalance[];
+  entries: Entry[];
+}
+
+/** Thrown inside a dry run's database transaction once every check has passed, to roll it all back. */
+class DryRunComplete extends Error {
+  constructor(readonly written: Written) {
+    super('dry run');
+  }
+}
+
+/**
+ * The one write path. Every posting, batch item, hold settlement and expiry goes through `write`:
+ * read and share-lock the accounts, claim the idempotency key, apply the balance changes under their
+ * floors, write entries, lots and the audit row; all in one database transaction, announced after commit.
+ */
+export class PostingEngine {
+  constructor(
+    private readonly db: Database,
+    private readonly assets: AssetService,
+    private readonly transactions: TransactionService,
+    private readonly attemptsMax: number,
+    private readonly events: LedgerEvents,
+  ) {}
+
+  async post(origin: RequestOrigin, command: PostingCommand, dryRun = false): Promise<PostingResult> {
+    const prepared = await this.prepare(command);
+    let written: Written | null;
+    try {
+      written = await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
+        const result = await this.write(client, origin, prepared);
+        if (dryRun && result !== null) throw new DryRunComplete(result);
+        return result;
+      });
+    } catch (error) {
+      if (error instanceof DryRunComplete) return { transaction: toTransaction(error.written), replayed: false, dryRun: true };
+      throw error;
+    }
+    if (written === null) return { ...(await this.replay(this.db.pool, prepared)), dryRun };
+    this.announce(written);
+    return { transaction: toTransaction(written), replayed: false, dryRun: false };
+  }
+
+  /**
+   * Several postings. Atomic: one database transaction, all or nothing; the first failure fails the
+   * whole call, naming its item. Otherwise each item commits or fails on its own.
+   */
+  async postMany(origin: RequestOrigin, commands: PostingCommand[], atomic: boolean): Promise<Array<PostingResult | DomainError | Error>> {
+    if (!atomic) {
+      const results: Array<PostingResult | DomainError | Error> = new Array(commands.length);
+      let next = 0;
+      const worker = async () => {
+        while (next < commands.length) {
+          const index = next++;
+          results[index] = await this.post(origin, commands[index]!).catch((error: Error) => error);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(NON_ATOMIC_CONCURRENCY, commands.length) }, worker));
+      return results;
+    }
+
+    const prepared = await Promise.all(commands.map((command, index) => this.prepare(command).catch((error) => Promise.reject(nameItem(error, index)))));
+    const outcomes = await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
+      const done: Array<Written | PostingResult> = [];
+      for (const [index, item] of prepared.entries()) {
+        try {
+          const written = await this.write(client, origin, item);
+          // A key taken earlier in this very batch is visible only on this client.
+          done.push(written ?? { ...(await this.replay(client, item)), dryRun: false });
+        } catch (error) {
+          throw nameItem(error, index);
+        }
+      }
+      return done;
+    });
+    return outcomes.map((outcome) => {
+      if ('replayed' in outcome) return outcome;
+      this.announce(outcome);
+      return { transaction: toTransaction(outcome), replayed: false, dryRun: false };
+    });
+  }
+
+  /**
+   * Captures (POST, optionally partially) or releases (VOID, TIMEOUT) a hold, at most once. The hold's
+   * reserved amounts leave the pending columns and a capture's posted transaction is written with them.
+   */
+  async settle(origin: RequestOrigin, holdId: string, action: HoldAction, idempotencyKey: string | null, amount: bigint | null): Promise<PostingResult> {
+    if (idempotencyKey !== null) checkIdempotencyKey(idempotencyKey);
+    const [hold] = await this.transactions.fetchByIds([holdId]);
+    if (hold === undefined) throw new NotFoundError(`transaction ${holdId} does not exist`);
+    if (!hold.isHold) throw new TransactionNotPendingError(`transaction ${holdId} is not a hold; only pending transactions can be posted or voided`);
+    const heldEntries = await this.transactions.entriesOf([hold.id]);
+    const assetCodes = await this.assetCodes(heldEntries);
+    const toRequest = (entry: { accountId: string; assetId: string; direction: 'DEBIT' | 'CREDIT'; amount: bigint }): EntryRequest => ({
+      accountId: entry.accountId,
+      assetCode: assetCodes.get(entry.assetId)!,
+      direction: entry.direction,
+      amount: entry.amount,
+    });
+    const held = heldEntries.map(toRequest);
+    const captured = action === 'POST' ? captureEntries(held, amount) : [];
+    const requestHash = requestFingerprint({ operation: action === 'POST' ? 'postPendingTransaction' : 'voidPendingTransaction', holdId, amount });
+    const now = new Date();
+    const capture: TransactionInsert | null =
+      action === 'POST'
+        ? {
+            id: newId(),
+            rootLedgerId: hold.rootLedgerId,
+            ledgerId: hold.ledgerId,
+            kind: hold.kind,
+            status: TransactionStatus.POSTED,
+            idempotencyKey: idempotencyKey!,
+            requestHash,
+            description: hold.description,
+            metadata: hold.metadata,
+            effectiveAt: now,
+            postedAt: now,
+            reversalOfId: null,
+            isHold: false,
+            timeoutAt: null,
+          }
+        : null;
+    const assets = await this.assets.requireByCodes(hold.rootLedgerId, [...new Set(held.map((entry) => entry.assetCode))]);
+
+    const written = await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
+      const accounts = await this.lockAccounts(client, origin, held);
+      const settled = await claimSettlement(client, {
+        rootLedgerId: hold.rootLedgerId,
+        holdId: hold.id,
+        action,
+        idempotencyKey,
+        requestHash,
+        settlementTransactionId: capture?.id ?? null,
+        capturedAmount: action === 'POST' ? (captured[0]?.amount ?? null) : null,
+      });
+      if (!settled) return null;
+
+      const release = planPosting({ rootLedgerId: hold.rootLedgerId, entries: held, accounts, assets, pending: true, allowInactive: true });
+      const posting = capture ? planPosting({ rootLedgerId: hold.rootLedgerId, entries: captured, accounts, assets }) : null;
+      const deltas = assignShards(settlementDeltas(release.deltas, posting?.deltas ?? []));
+      if (capture && !(await claimTransaction(client, capture, deltas))) {
+        throw new IdempotencyConflictError(`idempotencyKey ${idempotencyKey} was already used for another transaction`);
+      }
+      const applied = await this.applyDeltas(client, hold.rootLedgerId, deltas, accounts);
+      const audit = auditEvent(origin, action === 'POST' ? 'postPendingTransaction' : 'voidPendingTransaction', hold.rootLedgerId, [hold.id, ...(capture ? [capture.id] : [])]);
+      if (!capture) {
+        await insertAudit(client, audit);
+        return { row: { ...rowOf(hold), status: TransactionStatus.VOIDED }, accounts, deltas, applied, entries: heldEntries };
+      }
+      const entryIds = await insertEntriesAndAudit(client, capture, posting!.entries, audit);
+      await this.applyLots(client, capture, null, deltas, applied, accounts, assets);
+      return { row: capture, accounts, deltas, applied, entries: toEntries(capture, posting!.entries, entryIds) };
+    });
+
+    if (written === null) return this.replaySettlement(hold, idempotencyKey, requestHash);
+    this.announce(written);
+    return { transaction: toTransaction(written), replayed: false, dryRun: false };
+  }
+
+  /** Shape rules and asset lookups: everything that needs no lock, done before a transaction begins. */
+  private async prepare(command: PostingCommand): Promise<Prepared> {
+    checkIdempotencyKey(command.idempotencyKey);
+    checkDescription(command.description);
+    checkEntryShape(command.entries);
+    checkHoldShape(command.pending, command.timeoutSeconds, command.reversalOfId !== null);
+    const now = new Date();
+    if (command.effectiveAt !== null) checkEffectiveAt(command.effectiveAt, now);
+    const effectiveAt = command.effectiveAt ?? now;
+    const assets = await this.assets.requireByCodes(command.rootLedgerId, command.entries.map((entry) => entry.assetCode));
+    if (command.lotExpiresAt !== null) {
+      const undated = [...assets.values()].find((asset) => asset.expiresAfterDays === null);
+      if (undated) throw new BadInputError(`asset ${undated.code} does not expire (it has no expiresAfterDays), so it takes no expiresAt`);
+      if (command.lotExpiresAt <= effectiveAt) throw new BadInputError('expiresAt must be after the moment the points are issued');
+    }
+    return {
+      command,
+      assets,
+      row: {
+        id: newId(),
+        rootLedgerId: command.rootLedgerId,
+        ledgerId: command.ledgerId,
+        kind: command.kind,
+        status: command.pending ? TransactionStatus.PENDING : TransactionStatus.POSTED,
+        idempotencyKey: command.idempotencyKey,
+        requestHash: requestFingerprint(command.request),
+        description: command.description,
+        metadata: command.metadata,
+        effectiveAt,
+        postedAt: now,
+        reversalOfId: command.reversalOfId,
+        isHold: command.pending,
+        timeoutAt: command.timeoutSeconds === null ? null : new Date(now.getTime() + command.timeoutSeconds * 1000),
+      },
+    };
+  }
+
+  /** One posting inside the caller's database transaction; null when its idempotency key is already taken. */
+  private async write(client: pg.PoolClient, origin: RequestOrigin, { command, row, assets }: Prepared): Promise<Written | null> {
+    const accounts = await this.lockAccounts(client, origin, command.entries);
+    let plan;
+    try {
+      plan = planPosting({ rootLedgerId: command.rootLedgerId, entries: command.entries, accounts, assets, pending: command.pending });
+    } catch (error) {
+      // A replay answers with the original even if, say, an account has been frozen since.
+      if (await this.transactions.keyIsTaken(client, command.rootLedgerId, command.idempotencyKey)) return null;
+      throw error;
+    }
+    const deltas = assignShards(plan.deltas);
+    if (!(await claimTransaction(client, row, deltas))) return null;
+    const applied = await this.applyDeltas(client, command.rootLedgerId, deltas, accounts);
+    const entryIds = await insertEntriesAndAudit(client, row, plan.entries, auditEvent(origin, command.operation, command.rootLedgerId, [row.id]));
+    if (!command.pending) await this.applyLots(client, row, command.lotExpiresAt, deltas, applied, accounts, assets);
+    return { row, accounts, deltas, applied, entries: toEntries(row, plan.entries, entryIds) };
+  }
+
+  private async lockAccounts(client: pg.PoolClient, origin: RequestOrigin, entries: EntryRequest[]): Promise<Map<string, LockedAccount>> {
+    const accounts = await readAccountsForPosting(client, [...new Set(entries.map((entry) => entry.accountId))]);
+    for (const account of accounts.values()) {
+      if (!account.isSystem) requireReach(origin.principal, { rootLedgerId: account.rootLedgerId, ledgerPath: account.ledgerPath }, `account ${account.code}`);
+    }
+    return accounts;
+  }
+
+  private async applyDeltas(client: pg.PoolClient, rootLedgerId: string, deltas: ShardedDelta[], accounts: Map<string, LockedAccount>): Promise<AppliedBalance[]> {
+    const applied = await applyBalanceDeltas(client, rootLedgerId, deltas);
+    if (applied.length !== deltas.length) {
+      const refused = deltas.filter((delta) => !applied.some((done) => done.accountId === delta.accountId && done.assetId === delta.assetId));
+      const codes = [...new Set(refused.map((delta) => accounts.get(delta.accountId)?.code ?? delta.accountId))];
+      throw new InsufficientFundsError(`insufficient funds: the posting would take ${codes.join(', ')} below its allowed balance`);
+    }
+    return applied;
+  }
+
+  /** Lots follow the posted changes of customer balances in expiring assets. */
+  private async applyLots(
+    client: pg.PoolClient,
+    row: TransactionInsert,
+    lotExpiresAt: Date | null,
+    deltas: ShardedDelta[],
+    applied: AppliedBalance[],
+    accounts: Map<string, LockedAccount>,
+    assets: Map<string, Asset>,
+  ): Promise<void> {
+    const expiringAssets = new Map([...assets.values()].filter((asset) => asset.expiresAfterDays !== null).map((asset) => [asset.id, asset]));
+    if (expiringAssets.size === 0) return;
+    const changes = deltas
+      .filter((delta) => expiringAssets.has(delta.assetId) && !accounts.get(delta.accountId)!.isSystem && (delta.debitsPosted !== 0n || delta.creditsPosted !== 0n))
+      .map((delta) => ({
+        delta,
+        after: applied.find((row) => row.accountId === delta.accountId && row.assetId === delta.assetId)!,
+        expiresAfterDays: expiringAssets.get(delta.assetId)!.expiresAfterDays,
+        accountCode: accounts.get(delta.accountId)!.code,
+      }));
+    if (changes.length === 0) return;
+    await applyLotEffects(client, {
+      rootLedgerId: row.rootLedgerId,
+      transactionId: row.id,
+      effectiveAt: row.effectiveAt,
+      lotExpiresAt,
+      reversalOfId: row.reversalOfId,
+      changes,
+    });
+  }
+
+  /** The key or the reversal was already taken: answer with the original, or say why not. */
+  private async replay(reader: pg.Pool | pg.PoolClient, { command, row }: Prepared): Promise<Omit<PostingResult, 'dryRun'>> {
+    const original = await this.transactions.findByIdempotencyKey(command.rootLedgerId, command.idempotencyKey, reader);
+    if (original === null) {
+      if (command.reversalOfId !== null) throw new AlreadyReversedError(`transaction ${command.reversalOfId} has already been reversed`);
+      throw new Error('a posting lost its idempotency claim to a transaction that cannot be found');
+    }
+    if (original.requestHash !== row.requestHash) {
+      throw new IdempotencyConflictError(`idempotencyKey ${command.idempotencyKey} was already used for a different request (transaction ${original.id})`);
+    }
+    return { transaction: original, replayed: true };
+  }
+
+  private async replaySettlement(hold: Transaction, idempotencyKey: string | null, requestHash: string): Promise<PostingResult> {
+    const settlement = idempotencyKey === null ? null : await this.transactions.findSettlementByKey(hold.rootLedgerId, idempotencyKey);
+    if (settlement === null || settlement.holdId !== hold.id) {
+      if (settlement !== null) throw new IdempotencyConflictError(`idempotencyKey ${idempotencyKey} was already used to settle another hold`);
+      const [current] = await this.transactions.fetchByIds([hold.id]);
+      throw new TransactionNotPendingError(`transaction ${hold.id} is ${current?.status ?? 'gone'}, not PENDING`);
+    }
+    if (settlement.requestHash !== requestHash) {
+      throw new IdempotencyConflictError(`idempotencyKey ${idempotencyKey} was already used for a different settlement of this hold`);
+    }
+    const [transaction] = await this.transactions.fetchByIds([settlement.settlementTransactionId ?? hold.id]);
+    return { transaction: transaction!, replayed: true, dryRun: false };
+  }
+
+  private async assetCodes(entries: Array<{ assetId: string }>): Promise<Map<string, string>> {
+    const assets = await this.assets.fetchByIds([...new Set(entries.map((entry) => entry.assetId))]);
+    return new Map(assets.map((asset) => [asset.id, asset.code]));
+  }
+
+  private announce(written: Written): void {
+    const { row } = written;
+    this.events.committed({
+      rootLedgerId: row.rootLedgerId,
+      transactionId: row.id,
+      ledgerId: row.ledgerId,
+      accountLedgerIds: [...new Set([...written.accounts.values()].map((account) => account.ledgerId))],
+      accountIds: [...written.accounts.keys()],
+      status: row.status as 'PENDING' | 'POSTED' | 'VOIDED',
+      balances: written.applied.map((balance) => {
+        const delta = written.deltas.find((candidate) => candidate.accountId === balance.accountId && candidate.assetId === balance.assetId)!;
+        return { ...balance, rootLedgerId: row.rootLedgerId, sharded: delta.shardable, normalBalance: delta.normalBalance };
+      }),
+    });
+  }
+}
+
+/** Items of a non-atomic batch run this many at a time. */
+export const NON_ATOMIC_CONCURRENCY = 4;
+
+function nameItem(error: unknown, index: number): unknown {
+  if (error instanceof Error) error.message = `transactions[${index}]: ${error.message}`;
+  return error;
+}
+
+function toEntries(row: TransactionInsert, entries: PlannedEntry[], ids: string[]): Entry[] {
+  return entries.map((entry, index) =>
+    Object.assign(new Entry(), { ...entry, id: ids[index]!, rootLedgerId: row.rootLedgerId, transactionId: row.id, effectiveAt: row.effectiveAt, pending: row.isHold }),
+  );
+}
+
+function toTransaction(written: Written): Transaction {
+  return Object.assign(new Transaction(), written.row, { draftEntries: written.entries });
+}
+
+function rowOf(transaction: Transaction): TransactionInsert {
+  return {
+    id: transaction.id,
+    rootLedgerId: transaction.rootLedgerId,
+    ledgerId: transaction.ledgerId,
+    kind: transaction.kind,
+    status: transaction.status,
+    idempotencyKey: transaction.idempotencyKey,
+    requestHash: transaction.requestHash,
+    description: transaction.description,
+    metadata: transaction.metadata,
+    effectiveAt: transaction.effectiveAt,
+    postedAt: new Date(),
+    reversalOfId: transaction.reversalOfId,
+    isHold: transaction.isHold,
+    timeoutAt: transaction.timeoutAt,
+  };
+}
+
