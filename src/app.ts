@@ -22,11 +22,16 @@ import { AccountService } from './accounts/account.service.js';
 import { TransactionService } from './transactions/transaction.service.js';
 import { PostingService } from './postings/postings.service.js';
 import { PostingEngine } from './postings/posting-engine.js';
+import { BalanceHistoryService } from './accounts/balance-history.service.js';
+import { LotService } from './lots/lots.service.js';
+import { ExpiryService } from './lots/expiry.service.js';
+import { Scheduler } from './lots/scheduler.js';
+import { IntegrityService } from './integrity/integrity.service.js';
 import { ApiKeyService } from './auth/api-key.service.js';
 import { unobservedEvents, type LedgerEvents } from './events/ledger-events.js';
 
 export interface ServerOptions {
-  config: Pick<Config, 'host' | 'port' | 'environment' | 'bodyLimitBytes' | 'postingAttemptsMax'>;
+  config: Pick<Config, 'host' | 'port' | 'environment' | 'bodyLimitBytes' | 'postingAttemptsMax' | 'schedulerIntervalSeconds'>;
   db: Database;
   logger: Logger;
   adminApiKey: string | undefined;
@@ -39,18 +44,30 @@ export interface RunningServer {
   port: number;
   httpServer: http.Server;
   services: Services;
+  scheduler: Scheduler;
   stop(): Promise<void>;
 }
 
-export function createServices(db: Database, adminApiKey: string | undefined, postingAttemptsMax: number, events: LedgerEvents): Services {
+export function createServices(db: Database, adminApiKey: string | undefined, postingAttemptsMax: number, events: LedgerEvents): Services & { engine: PostingEngine } {
   const ledgers = new LedgerService(db);
   const assets = new AssetService(db, ledgers);
   const accounts = new AccountService(db, ledgers);
   const transactions = new TransactionService(db);
   const engine = new PostingEngine(db, assets, transactions, postingAttemptsMax, events);
   const postings = new PostingService(db, ledgers, assets, accounts, transactions, engine);
-  const apiKeys = new ApiKeyService(db, ledgers, adminApiKey);
-  return { ledgers, assets, accounts, transactions, postings, apiKeys };
+  return {
+    ledgers,
+    assets,
+    accounts,
+    balanceHistory: new BalanceHistoryService(db, postingAttemptsMax),
+    transactions,
+    postings,
+    engine,
+    lots: new LotService(db),
+    expiry: new ExpiryService(db, engine, postings),
+    integrity: new IntegrityService(db),
+    apiKeys: new ApiKeyService(db, ledgers, adminApiKey),
+  };
 }
 
 // A client-supplied request id is echoed only when it is short and plain.
@@ -153,6 +170,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     httpServer.listen(config.port, config.host, () => resolve());
   });
   const { port } = httpServer.address() as AddressInfo;
+  const scheduler = new Scheduler(db, services.expiry, services.engine, logger, config.schedulerIntervalSeconds);
+  scheduler.start();
   const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
 
   return {
@@ -160,7 +179,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     port,
     httpServer,
     services,
+    scheduler,
     async stop() {
+      await scheduler.stop();
       await apollo.stop();
     },
   };

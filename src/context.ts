@@ -11,6 +11,10 @@ import type { PostingService } from './postings/postings.service.js';
 import type { Entry, Transaction } from './transactions/transaction.types.js';
 import type { EntryPageKey, TransactionService } from './transactions/transaction.service.js';
 import type { ApiKeyService } from './auth/api-key.service.js';
+import type { BalanceHistoryService } from './accounts/balance-history.service.js';
+import type { LotService } from './lots/lots.service.js';
+import type { ExpiryService } from './lots/expiry.service.js';
+import type { IntegrityService } from './integrity/integrity.service.js';
 import { ForbiddenError } from './platform/errors.js';
 import { LOADER_BATCH_MAX, loaderById, loaderOfGroups } from './platform/loader.js';
 import type { Connection } from './platform/pagination.js';
@@ -19,8 +23,12 @@ export interface Services {
   ledgers: LedgerService;
   assets: AssetService;
   accounts: AccountService;
+  balanceHistory: BalanceHistoryService;
   transactions: TransactionService;
   postings: PostingService;
+  lots: LotService;
+  expiry: ExpiryService;
+  integrity: IntegrityService;
   apiKeys: ApiKeyService;
 }
 

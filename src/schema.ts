@@ -7,6 +7,8 @@ import { ApiKeyResolver } from './auth/api-key.resolver.js';
 import { LedgerBalanceResolver, LedgerResolver } from './ledgers/ledger.resolver.js';
 import { PostingResolver } from './postings/postings.resolver.js';
 import { EntryResolver, TransactionResolver } from './transactions/transaction.resolver.js';
+import { AccountLotsResolver, ExpiryResolver, LotResolver } from './lots/lots.resolver.js';
+import { IntegrityResolver } from './integrity/integrity.resolver.js';
 
 export const RESOLVERS = [
   LedgerResolver,
@@ -17,6 +19,10 @@ export const RESOLVERS = [
   TransactionResolver,
   EntryResolver,
   PostingResolver,
+  AccountLotsResolver,
+  LotResolver,
+  ExpiryResolver,
+  IntegrityResolver,
   ApiKeyResolver,
 ] as const;
 

@@ -2,6 +2,7 @@ import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } fro
 import type { RequestContext } from '../context.js';
 import { AssetNotFoundError, BadInputError, NotFoundError } from '../platform/errors.js';
 import { readPage } from '../platform/pagination.js';
+import { DateTimeScalar } from '../platform/scalars.js';
 import { requireId } from '../platform/validation.js';
 import { Asset } from '../assets/asset.types.js';
 import { Ledger } from '../ledgers/ledger.types.js';
@@ -58,18 +59,22 @@ export class AccountResolver {
     return ctx.access.ledger((await ctx.loaders.ledgerById.load(account.ledgerId))!);
   }
 
-  @FieldResolver(() => Balance, { description: 'A zero balance when the account never held the asset.' })
-  async balance(@Root() account: Account, @Ctx() ctx: RequestContext, @Arg('asset', () => String) assetCode: string): Promise<Balance> {
+  @FieldResolver(() => Balance, { description: 'A zero balance when the account never held the asset. With asOf: the balance counting entries effective at or before that instant (version 0: a reconstruction).' })
+  async balance(
+    @Root() account: Account,
+    @Ctx() ctx: RequestContext,
+    @Arg('asset', () => String) assetCode: string,
+    @Arg('asOf', () => DateTimeScalar, { nullable: true }) asOf?: Date | null,
+  ): Promise<Balance> {
     const [assets, balances] = await Promise.all([
       ctx.loaders.assetsOfRoot.load(account.rootLedgerId),
-      ctx.loaders.balancesOfAccount.load({ rootLedgerId: account.rootLedgerId, accountId: account.id }),
+      asOf == null ? ctx.loaders.balancesOfAccount.load({ rootLedgerId: account.rootLedgerId, accountId: account.id }) : Promise.resolve([]),
     ]);
     const asset = assets.find((candidate) => candidate.code === assetCode);
     if (asset === undefined) throw new AssetNotFoundError(`asset ${assetCode} is not defined in this ledger tree`);
-    return (
-      balances.find((balance) => balance.assetId === asset.id) ??
-      toBalance({ rootLedgerId: account.rootLedgerId, accountId: account.id, assetId: asset.id, normalBalance: account.normalBalance }, { debitsPosted: 0n, creditsPosted: 0n, debitsPending: 0n, creditsPending: 0n }, 0, null)
-    );
+    const owner = { rootLedgerId: account.rootLedgerId, accountId: account.id, assetId: asset.id, normalBalance: account.normalBalance };
+    if (asOf != null) return toBalance(owner, await ctx.services.balanceHistory.asOf(owner, asOf), 0, null);
+    return balances.find((balance) => balance.assetId === asset.id) ?? toBalance(owner, { debitsPosted: 0n, creditsPosted: 0n, debitsPending: 0n, creditsPending: 0n }, 0, null);
   }
 
   @FieldResolver(() => [Balance], { description: 'Every asset the account has held.' })

@@ -14,7 +14,7 @@ export interface Scope {
 export interface Principal {
   /** Audit actor: the API key id, or "bootstrap-admin". */
   actorId: string;
-  actorType: 'api_key' | 'bootstrap';
+  actorType: 'api_key' | 'bootstrap' | 'system';
   role: Role;
   scope: Scope | null;
 }
@@ -25,6 +25,9 @@ export interface Placement {
   /** Ledger ids from the root down to the ledger holding the object. */
   ledgerPath: readonly string[];
 }
+
+/** The server itself, acting on schedule (expiry, hold timeouts). */
+export const SYSTEM_PRINCIPAL: Principal = { actorId: 'system', actorType: 'system', role: 'ADMIN', scope: null };
 
 const ROLE_RANK: Record<Role, number> = { READER: 1, OPERATOR: 2, ADMIN: 3 };
 

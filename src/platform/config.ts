@@ -17,6 +17,8 @@ export interface Config {
   /** Attempts at a posting that hits a serialization failure or deadlock before answering CONFLICT. */
   postingAttemptsMax: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Seconds between expiry and hold-timeout passes; 0 turns the scheduler off. */
+  schedulerIntervalSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -77,6 +79,7 @@ export function loadConfig(env: Env = process.env): Config {
     databasePoolMax: integer('DB_POOL_MAX', 10, 1, 500),
     bodyLimitBytes: integer('BODY_LIMIT_BYTES', 1_048_576, 1024, 16_777_216),
     postingAttemptsMax: integer('POSTING_ATTEMPTS_MAX', 5, 1, 20),
+    schedulerIntervalSeconds: integer('SCHEDULER_INTERVAL_SECONDS', 60, 0, 86_400),
     logLevel: oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
   };
 

@@ -9,6 +9,7 @@ import type { Asset } from '../assets/asset.types.js';
 import type { AssetService } from '../assets/asset.service.js';
 import type { LedgerEvents } from '../events/ledger-events.js';
 import { applyLotEffects } from '../lots/lot-effects.js';
+import { CHECKPOINT_SETTLE_MS } from '../accounts/balance-history.service.js';
 import { Entry, Transaction, TransactionKind, TransactionStatus } from '../transactions/transaction.types.js';
 import type { TransactionService } from '../transactions/transaction.service.js';
 import {
@@ -29,6 +30,7 @@ import {
   assignShards,
   claimSettlement,
   claimTransaction,
+  deleteCheckpointsFrom,
   insertAudit,
   insertEntriesAndAudit,
   readAccountsForPosting,
@@ -117,6 +119,20 @@ export class PostingEngine {
       throw error;
     }
     if (written === null) return { ...(await this.replay(this.db.pool, prepared)), dryRun };
+    this.announce(written);
+    return { transaction: toTransaction(written), replayed: false, dryRun: false };
+  }
+
+  /**
+   * A posting whose amounts can only be decided under a lock (expiry): `build` runs inside the database
+   * transaction, locks what it must, and returns the command, or null when there is nothing to post.
+   */
+  async postDecidedWithin(origin: RequestOrigin, build: (client: pg.PoolClient) => Promise<PostingCommand | null>): Promise<PostingResult | null> {
+    const written = await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
+      const command = await build(client);
+      return command === null ? null : this.write(client, origin, await this.prepare(command));
+    });
+    if (written === null) return null;
     this.announce(written);
     return { transaction: toTransaction(written), replayed: false, dryRun: false };
   }
@@ -288,6 +304,9 @@ export class PostingEngine {
     const deltas = assignShards(plan.deltas);
     if (!(await claimTransaction(client, row, deltas))) return null;
     const applied = await this.applyDeltas(client, command.rootLedgerId, deltas, accounts);
+    if (command.effectiveAt !== null && command.effectiveAt.getTime() < row.postedAt.getTime() - CHECKPOINT_SETTLE_MS) {
+      await deleteCheckpointsFrom(client, command.rootLedgerId, [...accounts.keys()], command.effectiveAt);
+    }
     const entryIds = await insertEntriesAndAudit(client, row, plan.entries, auditEvent(origin, command.operation, command.rootLedgerId, [row.id]));
     if (!command.pending) await this.applyLots(client, row, command.lotExpiresAt, deltas, applied, accounts, assets);
     return { row, accounts, deltas, applied, entries: toEntries(row, plan.entries, entryIds) };

@@ -81,9 +81,15 @@ export interface ShardedDelta extends BalanceDelta {
   shard: number;
 }
 
-/** Hot unconstrained accounts write a random shard, so concurrent postings rarely meet on one row. */
+/**
+ * Hot unconstrained accounts write a random shard, so concurrent postings rarely meet on one row.
+ * Pending amounts always live on shard 0, so settling a hold releases exactly the row it reserved on.
+ */
 export function assignShards(deltas: BalanceDelta[], random: () => number = Math.random): ShardedDelta[] {
-  return deltas.map((delta) => ({ ...delta, shard: delta.shardable ? Math.floor(random() * HOT_ACCOUNT_SHARDS) : 0 }));
+  return deltas.map((delta) => {
+    const touchesPending = delta.debitsPending !== 0n || delta.creditsPending !== 0n;
+    return { ...delta, shard: delta.shardable && !touchesPending ? Math.floor(random() * HOT_ACCOUNT_SHARDS) : 0 };
+  });
 }
 
 function deltaColumns(deltas: ShardedDelta[]) {
@@ -287,3 +293,8 @@ export async function claimSettlement(client: pg.PoolClient, claim: SettlementCl
   return rows[0]!.settled;
 }
 
+
+/** A backdated posting invalidates the point-in-time checkpoints it lands before. */
+export async function deleteCheckpointsFrom(client: pg.PoolClient, rootLedgerId: string, accountIds: string[], effectiveAt: Date): Promise<void> {
+  await client.query('DELETE FROM balance_checkpoints WHERE root_ledger_id = $1 AND account_id = ANY($2::uuid[]) AND as_of >= $3', [rootLedgerId, accountIds, effectiveAt]);
+}

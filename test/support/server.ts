@@ -21,12 +21,12 @@ export interface TestServer {
 }
 
 /** A real server on a loopback port, over this test file's own database. */
-export async function startTestServer(options: { logErrors?: boolean } = {}): Promise<TestServer> {
+export async function startTestServer(options: { logErrors?: boolean; schedulerIntervalSeconds?: number } = {}): Promise<TestServer> {
   const database = await cloneTestDatabase();
   const db = connectDatabase(database.url, 20);
   const logger = createLogger(options.logErrors ? 'error' : 'error', options.logErrors ? undefined : () => undefined);
   const server = await startServer({
-    config: { host: '127.0.0.1', port: 0, environment: 'test', bodyLimitBytes: 1_048_576, postingAttemptsMax: 8 },
+    config: { host: '127.0.0.1', port: 0, environment: 'test', bodyLimitBytes: 1_048_576, postingAttemptsMax: 8, schedulerIntervalSeconds: options.schedulerIntervalSeconds ?? 0 },
     db,
     logger,
     adminApiKey: ADMIN_KEY,
