@@ -185,6 +185,9 @@ export class PostingEngine {
     const [hold] = await this.transactions.fetchByIds([holdId]);
     if (hold === undefined) throw new NotFoundError(`transaction ${holdId} does not exist`);
     if (!hold.isHold) throw new TransactionNotPendingError(`transaction ${holdId} is not a hold; only pending transactions can be posted or voided`);
+    const requestHash = requestFingerprint({ operation: action === 'POST' ? 'postPendingTransaction' : 'voidPendingTransaction', holdId, amount });
+    // Settled already: a replay of that settlement, or too late; checked before the amount is judged.
+    if (hold.status !== TransactionStatus.PENDING) return this.replaySettlement(hold, idempotencyKey, requestHash);
     const heldEntries = await this.transactions.entriesOf([hold.id]);
     const assetCodes = await this.assetCodes(heldEntries);
     const toRequest = (entry: { accountId: string; assetId: string; direction: 'DEBIT' | 'CREDIT'; amount: bigint }): EntryRequest => ({
@@ -195,7 +198,6 @@ export class PostingEngine {
     });
     const held = heldEntries.map(toRequest);
     const captured = action === 'POST' ? captureEntries(held, amount) : [];
-    const requestHash = requestFingerprint({ operation: action === 'POST' ? 'postPendingTransaction' : 'voidPendingTransaction', holdId, amount });
     const now = new Date();
     const capture: TransactionInsert | null =
       action === 'POST'
