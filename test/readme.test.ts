@@ -43,7 +43,7 @@ afterAll(async () => {
 
 it('runs the README loyalty walk-through exactly as printed', async () => {
   const steps = readSteps();
-  expect(steps.length).toBe(8);
+  expect(steps.length).toBe(17);
   const captured = new Map<string, unknown>();
   for (const step of steps) {
     const data = ok(await t.gql(step.query, substitute(step.variables, captured) as Record<string, unknown>));
@@ -55,7 +55,9 @@ it('runs the README loyalty walk-through exactly as printed', async () => {
     }
   }
 
-  // What the README promises after the last step.
+  // What the README promises after the last steps.
+  const member = ok(await t.gql(`query($id: ID!) { account(id: $id) { balance(asset: "STARS") { posted } lots(asset: "STARS") { remaining } } }`, { id: captured.get('memberId') }));
+  expect(member.account).toEqual({ balance: { posted: '50' }, lots: [{ remaining: '50' }] });
   const after = ok(await t.gql(`query($id: ID!) { account(id: $id) { balance(asset: "PTS") { available } entries { edges { node { amount } } } } }`, { id: captured.get('accountId') }));
   expect(after.account.balance.available).toBe('500');
   expect(after.account.entries.edges).toHaveLength(3);
