@@ -55,6 +55,24 @@ it('reads every model and relation through Prisma after real postings', async ()
   const key = await prisma.apiKey.findFirstOrThrow({ where: { ledgerId }, include: { ledger: true } });
   expect(key.ledger?.id).toBe(ledgerId);
 
+  // The lifecycle tables: a hold captured, lots opened and spent, a checkpoint written through Prisma.
+  ok(await t.gql(`mutation($l: ID!) { createAsset(input: { ledgerId: $l, code: "STARS", name: "Stars", kind: POINTS, scale: 0, expiresAfterDays: 30 }) { id } }`, { l: ledgerId }));
+  ok(await t.gql(`mutation($a: ID!) { issue(input: { accountId: $a, asset: "STARS", amount: "9", idempotencyKey: "stars" }) { replayed } }`, { a: customer.id }));
+  const hold = ok(await t.gql(`mutation($a: ID!) { hold(input: { accountId: $a, asset: "STARS", amount: "4", idempotencyKey: "hold" }) { transaction { id } } }`, { a: customer.id })).hold.transaction.id;
+  const capture = ok(await t.gql(`mutation($h: ID!) { postPendingTransaction(id: $h, idempotencyKey: "capture") { transaction { id } } }`, { h: hold })).postPendingTransaction.transaction.id;
+  const settlement = await prisma.holdSettlement.findFirstOrThrow({ where: { pendingTransactionId: hold }, include: { pending: true, settlement: true } });
+  expect(settlement).toMatchObject({ action: 'POST', capturedAmount: 4n, pending: { status: 'POSTED', isHold: true }, settlement: { id: capture } });
+  const lot = await prisma.lot.findFirstOrThrow({ where: { accountId: customer.id }, include: { consumptions: { include: { transaction: true } }, sourceTransaction: true, asset: true, account: true } });
+  expect(lot).toMatchObject({ amount: 9n, remaining: 5n, asset: { code: 'STARS' }, sourceTransaction: { kind: 'ISSUE' } });
+  expect(lot.consumptions.map((consumption) => [consumption.amount, consumption.transaction.id])).toEqual([[4n, capture]]);
+  const entry = await prisma.entry.findFirstOrThrow({ where: { transactionId: hold } });
+  expect(entry.pending).toBe(true);
+  const checkpoint = await prisma.balanceCheckpoint.create({
+    data: { rootLedgerId: ledgerId, accountId: customer.id, assetId: lot.assetId, asOf: new Date('2026-01-01T00:00:00Z'), debitsPosted: 0n, creditsPosted: 0n },
+    include: { account: true, asset: true },
+  });
+  expect(checkpoint.asset.code).toBe('STARS');
+
   // A write through Prisma satisfies the same constraints as the SQL.
   const child = await prisma.ledger.create({ data: { id: randomUUID(), rootLedgerId: ledgerId, parentId: ledgerId, code: 'via-prisma', name: 'Via Prisma', path: [ledgerId] } }).catch((error: Error) => error);
   expect(child).toBeInstanceOf(Error);
