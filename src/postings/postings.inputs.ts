@@ -53,12 +53,13 @@ export class PostTransactionInput {
   dryRun?: boolean | null;
 }
 
+/**
+ * What every single-account or transfer posting asks: an amount of an asset, once, with a note. Only
+ * the inputs below are reachable from the schema; these bases lend them their fields.
+ */
 @InputType()
-export class IssueInput {
-  @Field(() => ID)
-  accountId!: string;
-
-  @Field(() => String)
+abstract class AmountPostingInput {
+  @Field(() => String, { description: 'Asset code.' })
   asset!: string;
 
   @Field(() => AmountScalar)
@@ -67,68 +68,41 @@ export class IssueInput {
   @Field(() => String)
   idempotencyKey!: string;
 
-  @Field(() => DateTimeScalar, { nullable: true })
+  @Field(() => String, { nullable: true })
+  description?: string | null;
+
+  @Field(() => JSONObjectScalar, { nullable: true })
+  metadata?: Record<string, unknown> | null;
+}
+
+@InputType()
+abstract class DryRunnableInput extends AmountPostingInput {
+  @Field(() => Boolean, { nullable: true, defaultValue: false, description: 'Run every check, commit nothing.' })
+  dryRun?: boolean | null;
+}
+
+@InputType()
+export class IssueInput extends DryRunnableInput {
+  @Field(() => ID)
+  accountId!: string;
+
+  @Field(() => DateTimeScalar, { nullable: true, description: 'For an expiring asset: when these points lapse (default: the asset\'s policy).' })
   expiresAt?: Date | null;
-
-  @Field(() => String, { nullable: true })
-  description?: string | null;
-
-  @Field(() => JSONObjectScalar, { nullable: true })
-  metadata?: Record<string, unknown> | null;
-
-  @Field(() => Boolean, { nullable: true, defaultValue: false, description: 'Run every check, commit nothing.' })
-  dryRun?: boolean | null;
 }
 
 @InputType()
-export class RedeemInput {
+export class RedeemInput extends DryRunnableInput {
   @Field(() => ID)
   accountId!: string;
-
-  @Field(() => String)
-  asset!: string;
-
-  @Field(() => AmountScalar)
-  amount!: bigint;
-
-  @Field(() => String)
-  idempotencyKey!: string;
-
-  @Field(() => String, { nullable: true })
-  description?: string | null;
-
-  @Field(() => JSONObjectScalar, { nullable: true })
-  metadata?: Record<string, unknown> | null;
-
-  @Field(() => Boolean, { nullable: true, defaultValue: false, description: 'Run every check, commit nothing.' })
-  dryRun?: boolean | null;
 }
 
 @InputType()
-export class TransferInput {
+export class TransferInput extends DryRunnableInput {
   @Field(() => ID)
   fromAccountId!: string;
 
   @Field(() => ID)
   toAccountId!: string;
-
-  @Field(() => String)
-  asset!: string;
-
-  @Field(() => AmountScalar)
-  amount!: bigint;
-
-  @Field(() => String)
-  idempotencyKey!: string;
-
-  @Field(() => String, { nullable: true })
-  description?: string | null;
-
-  @Field(() => JSONObjectScalar, { nullable: true })
-  metadata?: Record<string, unknown> | null;
-
-  @Field(() => Boolean, { nullable: true, defaultValue: false, description: 'Run every check, commit nothing.' })
-  dryRun?: boolean | null;
 }
 
 @InputType()
@@ -153,27 +127,12 @@ export class AdjustInput {
 }
 
 @InputType()
-export class HoldInput {
+export class HoldInput extends AmountPostingInput {
   @Field(() => ID)
   accountId!: string;
 
-  @Field(() => String)
-  asset!: string;
-
-  @Field(() => AmountScalar)
-  amount!: bigint;
-
-  @Field(() => String)
-  idempotencyKey!: string;
-
   @Field(() => Int, { nullable: true, description: 'Void the hold automatically after this many seconds (at most 30 days).' })
   timeoutSeconds?: number | null;
-
-  @Field(() => String, { nullable: true })
-  description?: string | null;
-
-  @Field(() => JSONObjectScalar, { nullable: true })
-  metadata?: Record<string, unknown> | null;
 }
 
 @InputType()
