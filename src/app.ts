@@ -27,6 +27,7 @@ import { LotService } from './lots/lots.service.js';
 import { ExpiryService } from './lots/expiry.service.js';
 import { Scheduler } from './lots/scheduler.js';
 import { IntegrityService } from './integrity/integrity.service.js';
+import { AuditService } from './audit/audit.service.js';
 import { ApiKeyService } from './auth/api-key.service.js';
 import { unobservedEvents, type LedgerEvents } from './events/ledger-events.js';
 
@@ -66,6 +67,7 @@ export function createServices(db: Database, adminApiKey: string | undefined, po
     lots: new LotService(db),
     expiry: new ExpiryService(db, engine, postings),
     integrity: new IntegrityService(db),
+    audit: new AuditService(db),
     apiKeys: new ApiKeyService(db, ledgers, adminApiKey),
   };
 }

@@ -15,6 +15,7 @@ import type { BalanceHistoryService } from './accounts/balance-history.service.j
 import type { LotService } from './lots/lots.service.js';
 import type { ExpiryService } from './lots/expiry.service.js';
 import type { IntegrityService } from './integrity/integrity.service.js';
+import type { AuditService } from './audit/audit.service.js';
 import { ForbiddenError } from './platform/errors.js';
 import { LOADER_BATCH_MAX, loaderById, loaderOfGroups } from './platform/loader.js';
 import type { Connection } from './platform/pagination.js';
@@ -29,6 +30,7 @@ export interface Services {
   lots: LotService;
   expiry: ExpiryService;
   integrity: IntegrityService;
+  audit: AuditService;
   apiKeys: ApiKeyService;
 }
 

@@ -9,6 +9,7 @@ import { PostingResolver } from './postings/postings.resolver.js';
 import { EntryResolver, TransactionResolver } from './transactions/transaction.resolver.js';
 import { AccountLotsResolver, ExpiryResolver, LotResolver } from './lots/lots.resolver.js';
 import { IntegrityResolver } from './integrity/integrity.resolver.js';
+import { AuditResolver } from './audit/audit.resolver.js';
 
 export const RESOLVERS = [
   LedgerResolver,
@@ -23,6 +24,7 @@ export const RESOLVERS = [
   LotResolver,
   ExpiryResolver,
   IntegrityResolver,
+  AuditResolver,
   ApiKeyResolver,
 ] as const;
 
