@@ -12,7 +12,8 @@ import type { Database } from './platform/db.js';
 import type { Logger } from './platform/logger.js';
 import { DomainError } from './platform/errors.js';
 import { classifyError, ERROR_CATALOG, formatGraphQLError } from './platform/graphql-errors.js';
-import { queryBoundsRule } from './platform/depth-limit.js';
+import { QUERY_TOKENS_MAX, queryBoundsRule } from './platform/depth-limit.js';
+import { rejectUnacceptableText } from './platform/request-hygiene.js';
 import { readMigrations } from './platform/migrations.js';
 import { buildLedgerSchema } from './schema.js';
 import { createRequestContext, type RequestContext, type Services } from './context.js';
@@ -32,7 +33,7 @@ import { ApiKeyService } from './auth/api-key.service.js';
 import { unobservedEvents, type LedgerEvents } from './events/ledger-events.js';
 
 export interface ServerOptions {
-  config: Pick<Config, 'host' | 'port' | 'environment' | 'bodyLimitBytes' | 'postingAttemptsMax' | 'schedulerIntervalSeconds'>;
+  config: Pick<Config, 'host' | 'port' | 'environment' | 'bodyLimitBytes' | 'postingAttemptsMax' | 'schedulerIntervalSeconds' | 'introspection' | 'schemaHints'>;
   db: Database;
   logger: Logger;
   adminApiKey: string | undefined;
@@ -87,7 +88,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const apollo = new ApolloServer<RequestContext>({
     schema: await buildLedgerSchema(),
     validationRules: [queryBoundsRule],
-    introspection: config.environment !== 'production',
+    parseOptions: { maxTokens: QUERY_TOKENS_MAX },
+    introspection: config.introspection,
+    // Off in production by default: "did you mean" hints describe the schema to whoever probes it.
+    hideSchemaDetailsFromClientErrors: !config.schemaHints,
     includeStacktraceInErrorResponses: false,
     // main.ts owns shutdown order (drain HTTP, close the pool, stop an embedded database).
     stopOnTerminationSignals: false,
@@ -139,6 +143,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),
+    rejectUnacceptableText(),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
         const requestId = String(res.locals.requestId);

@@ -17,6 +17,10 @@ export interface Config {
   /** Attempts at a posting that hits a serialization failure or deadlock before answering CONFLICT. */
   postingAttemptsMax: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Whether clients may introspect the schema; default: everywhere but production. */
+  introspection: boolean;
+  /** Whether validation errors suggest field names ("did you mean ..."); default: everywhere but production. */
+  schemaHints: boolean;
   /** Seconds between expiry and hold-timeout passes; 0 turns the scheduler off. */
   schedulerIntervalSeconds: number;
 }
@@ -52,6 +56,16 @@ export function loadConfig(env: Env = process.env): Config {
     return raw as T;
   };
 
+  const flag = (name: string, fallback: boolean): boolean => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (raw !== 'true' && raw !== 'false') {
+      problems.push(`${name} must be true or false; got ${JSON.stringify(raw)}`);
+      return fallback;
+    }
+    return raw === 'true';
+  };
+
   const databaseUrl = env.DATABASE_URL || undefined;
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL must be a postgres:// or postgresql:// connection string');
@@ -79,6 +93,8 @@ export function loadConfig(env: Env = process.env): Config {
     databasePoolMax: integer('DB_POOL_MAX', 10, 1, 500),
     bodyLimitBytes: integer('BODY_LIMIT_BYTES', 1_048_576, 1024, 16_777_216),
     postingAttemptsMax: integer('POSTING_ATTEMPTS_MAX', 5, 1, 20),
+    introspection: flag('INTROSPECTION', environment !== 'production'),
+    schemaHints: flag('SCHEMA_HINTS', environment !== 'production'),
     schedulerIntervalSeconds: integer('SCHEDULER_INTERVAL_SECONDS', 60, 0, 86_400),
     logLevel: oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
   };

@@ -2,6 +2,8 @@ import { GraphQLError, Kind, type ASTVisitor, type FragmentDefinitionNode, type 
 
 /** Deepest selection nesting a query may have; the schema's real shapes need far less. */
 export const QUERY_DEPTH_MAX = 12;
+/** Most lexical tokens a document may have; parsing stops there, before any work is spent on it. */
+export const QUERY_TOKENS_MAX = 10_000;
 /** Most fields (aliases included) one operation may select, counted through fragments. */
 export const QUERY_FIELDS_MAX = 2_000;
 

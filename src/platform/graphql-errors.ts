@@ -47,6 +47,9 @@ export function classifyError(error: unknown): ClassifiedError {
       const code = raw as ErrorCode;
       return { code, retryable: ERROR_CATALOG[code].retryable, message: original.message, unexpected: false };
     }
+    if (raw === 'GRAPHQL_PARSE_FAILED' && /tokens/i.test(original.message)) {
+      return { code: 'QUERY_TOO_COMPLEX', retryable: false, message: original.message, unexpected: false };
+    }
     if (CLIENT_REQUEST_CODES.has(raw) || (raw === '' && original.originalError === undefined)) {
       return { code: 'BAD_USER_INPUT', retryable: false, message: original.message, unexpected: false };
     }
@@ -54,6 +57,10 @@ export function classifyError(error: unknown): ClassifiedError {
   const sqlState = String((original as { code?: unknown })?.code ?? '');
   if (sqlState === '22003') {
     return { code: 'BAD_USER_INPUT', retryable: false, message: 'an amount or total would exceed the signed 64-bit range', unexpected: false };
+  }
+  // A second guard behind input validation: text Postgres cannot store.
+  if (sqlState === '22021' || sqlState === '22P05' || sqlState === '54000') {
+    return { code: 'BAD_USER_INPUT', retryable: false, message: 'the input contains text the ledger cannot store', unexpected: false };
   }
   if (TRANSIENT_NODE_ERRORS.has(sqlState) || TRANSIENT_SQLSTATE_PREFIXES.some((prefix) => sqlState.startsWith(prefix)) || /Connection terminated|timeout exceeded when trying to connect/i.test(String((original as Error)?.message))) {
     return { code: 'INTERNAL_SERVER_ERROR', retryable: true, message: 'the database is unavailable; retry shortly', unexpected: true };

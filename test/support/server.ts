@@ -26,7 +26,7 @@ export async function startTestServer(options: { logErrors?: boolean; schedulerI
   const db = connectDatabase(database.url, 20);
   const logger = createLogger(options.logErrors ? 'error' : 'error', options.logErrors ? undefined : () => undefined);
   const server = await startServer({
-    config: { host: '127.0.0.1', port: 0, environment: 'test', bodyLimitBytes: 1_048_576, postingAttemptsMax: 8, schedulerIntervalSeconds: options.schedulerIntervalSeconds ?? 0 },
+    config: { host: '127.0.0.1', port: 0, environment: 'test', bodyLimitBytes: 1_048_576, postingAttemptsMax: 8, schedulerIntervalSeconds: options.schedulerIntervalSeconds ?? 0, introspection: true, schemaHints: true },
     db,
     logger,
     adminApiKey: ADMIN_KEY,
