@@ -118,6 +118,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   const latestMigration = (await readMigrations()).at(-1)?.name;
 
+  // Once shutdown begins, requests arriving on kept-alive connections are turned away, and told to
+  // close; work already in flight runs to completion (Apollo's drain plugin waits for it).
+  let draining = false;
+  app.use((_req, res, next) => {
+    if (!draining) return next();
+    res.setHeader('Connection', 'close');
+    res.status(503).json({ errors: [{ message: 'the server is shutting down; retry against another instance', extensions: { code: 'INTERNAL_SERVER_ERROR', retryable: true } }] });
+  });
+
   app.use((req, res, next) => {
     const offered = req.get('x-request-id');
     const requestId = offered && REQUEST_ID_PATTERN.test(offered) ? offered : randomUUID();
@@ -188,6 +197,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     services,
     scheduler,
     async stop() {
+      draining = true;
+      httpServer.closeIdleConnections();
       await scheduler.stop();
       await apollo.stop();
     },

@@ -27,6 +27,9 @@ const CLIENT_REQUEST_CODES = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATIO
 // Postgres states that mean the database is briefly unreachable or shutting down: worth a retry.
 const TRANSIENT_SQLSTATE_PREFIXES = ['08', '53', '57P'];
 const TRANSIENT_NODE_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE']);
+// Prisma's own codes for the same: P1xxx (database unreachable, timed out, closed the connection) and
+// P2024 (no pooled connection in time).
+const TRANSIENT_PRISMA_CODE = /^P1\d{3}$|^P2024$/;
 
 export interface ClassifiedError {
   code: ErrorCode;
@@ -62,7 +65,7 @@ export function classifyError(error: unknown): ClassifiedError {
   if (sqlState === '22021' || sqlState === '22P05' || sqlState === '54000') {
     return { code: 'BAD_USER_INPUT', retryable: false, message: 'the input contains text the ledger cannot store', unexpected: false };
   }
-  if (TRANSIENT_NODE_ERRORS.has(sqlState) || TRANSIENT_SQLSTATE_PREFIXES.some((prefix) => sqlState.startsWith(prefix)) || /Connection terminated|timeout exceeded when trying to connect/i.test(String((original as Error)?.message))) {
+  if (TRANSIENT_NODE_ERRORS.has(sqlState) || TRANSIENT_PRISMA_CODE.test(sqlState) || TRANSIENT_SQLSTATE_PREFIXES.some((prefix) => sqlState.startsWith(prefix)) || /Connection terminated|timeout exceeded when trying to connect/i.test(String((original as Error)?.message))) {
     return { code: 'INTERNAL_SERVER_ERROR', retryable: true, message: 'the database is unavailable; retry shortly', unexpected: true };
   }
   return { code: 'INTERNAL_SERVER_ERROR', retryable: false, message: 'internal server error', unexpected: true };
