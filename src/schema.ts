@@ -7,6 +7,9 @@ import { ApiKeyResolver } from './auth/api-key.resolver.js';
 import { LedgerBalanceResolver, LedgerResolver } from './ledgers/ledger.resolver.js';
 import { PostingResolver } from './postings/postings.resolver.js';
 import { EntryResolver, TransactionResolver } from './transactions/transaction.resolver.js';
+import { CustomerTokenResolver } from './auth/customer-token.resolver.js';
+import { ViewerResolver } from './auth/viewer.resolver.js';
+import { SubscriptionResolver } from './subscriptions/subscription.resolver.js';
 
 export const RESOLVERS = [
   LedgerResolver,
@@ -18,10 +21,26 @@ export const RESOLVERS = [
   EntryResolver,
   PostingResolver,
   ApiKeyResolver,
+  CustomerTokenResolver,
+  ViewerResolver,
+  SubscriptionResolver,
 ] as const;
 
+/**
+ * type-graphql insists on a pub/sub when a schema has subscriptions, even though every subscription
+ * here brings its own `subscribe` (the ledger event hub); this one says so if anything ever uses it.
+ */
+const noTopicPubSub = {
+  publish(): void {
+    throw new Error('subscriptions are fed by the ledger event hub, not by type-graphql topics');
+  },
+  subscribe(): AsyncIterable<unknown> {
+    throw new Error('subscriptions are fed by the ledger event hub, not by type-graphql topics');
+  },
+};
+
 export function buildLedgerSchema(): Promise<GraphQLSchema> {
-  return buildSchema({ resolvers: RESOLVERS, validate: false });
+  return buildSchema({ resolvers: RESOLVERS, validate: false, pubSub: noTopicPubSub });
 }
 
 /** The committed `schema.graphql`: sorted, so it diffs cleanly. */

@@ -1,0 +1,37 @@
+import { Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
+import type { RequestContext } from '../context.js';
+import { Account } from '../accounts/account.types.js';
+import { Ledger } from '../ledgers/ledger.types.js';
+import { CredentialKind, CredentialRole, Viewer } from './viewer.types.js';
+
+const KIND = { bootstrap: CredentialKind.BOOTSTRAP_ADMIN, api_key: CredentialKind.API_KEY, customer_token: CredentialKind.CUSTOMER_TOKEN } as const;
+
+@Resolver(() => Viewer)
+export class ViewerResolver {
+  @Query(() => Viewer, { description: 'Who is asking: for a customer token, its account; for a scoped key, its ledger.' })
+  me(@Ctx() ctx: RequestContext): Viewer {
+    const { principal } = ctx.origin;
+    return Object.assign(new Viewer(), {
+      credential: KIND[principal.actorType],
+      role: principal.role as CredentialRole,
+      apiKeyId: principal.actorType === 'api_key' ? principal.actorId : null,
+      expiresAt: principal.expiresAt ?? null,
+      scopeLedgerId: principal.account === undefined ? (principal.scope?.ledgerId ?? null) : null,
+      accountId: principal.account?.accountId ?? null,
+    });
+  }
+
+  @FieldResolver(() => Ledger, { nullable: true, description: 'The top of a scoped key\'s subtree; null for global credentials and customer tokens.' })
+  async ledger(@Root() viewer: Viewer, @Ctx() ctx: RequestContext): Promise<Ledger | null> {
+    if (viewer.scopeLedgerId === null) return null;
+    const ledger = await ctx.loaders.ledgerById.load(viewer.scopeLedgerId);
+    return ledger && ctx.access.ledger(ledger);
+  }
+
+  @FieldResolver(() => Account, { nullable: true, description: 'A customer token\'s account; null for API keys.' })
+  async account(@Root() viewer: Viewer, @Ctx() ctx: RequestContext): Promise<Account | null> {
+    if (viewer.accountId === null) return null;
+    const account = await ctx.loaders.accountById.load(viewer.accountId);
+    return account && ctx.access.account(account);
+  }
+}
