@@ -138,6 +138,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ],
   });
   await apollo.start();
+  const websocket = attachWebSocketServer({ httpServer, schema, services, hub, limits: realtime, logger, exposeDetails });
 
   const latestMigration = (await readMigrations()).at(-1)?.name;
 
@@ -152,7 +153,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   if (config.graphiql ?? true) mountGraphiQL(app, { headers: options.graphiqlHeaders, logger });
 
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+    res.json({ status: 'ok', websocket: { connections: websocket.connectionCount(), subscriptions: hub.listenerCount() } });
   });
 
   app.get('/readyz', async (_req, res) => {
@@ -195,8 +196,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       errors: [{ message: status === 500 ? 'internal server error' : (error.message ?? 'bad request'), extensions: { code: status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_USER_INPUT', retryable: false } }],
     });
   });
-
-  const websocket = attachWebSocketServer({ httpServer, schema, services, hub, limits: realtime, logger, exposeDetails });
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);

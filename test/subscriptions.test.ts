@@ -59,6 +59,19 @@ describe('balanceUpdated', () => {
     expect(await balanceOf(t, customer.id)).toMatchObject({ available: '150', version: 2 });
   });
 
+  it('sends the current balance first with includeCurrent, then every change', async () => {
+    const { ledgerId } = await createProgram(t);
+    const customer = await createAccount(t, ledgerId);
+    const client = admin();
+    const untouched = client.subscribe(BALANCE_UPDATED.replace('asset: $asset)', 'asset: $asset, includeCurrent: true)'), { accountId: customer.id, asset: 'PTS' });
+    expect((await untouched.next()).data!.balanceUpdated).toMatchObject({ available: '0', version: 0 });
+    await issue(t, customer.id, '5');
+    expect((await untouched.next()).data!.balanceUpdated).toMatchObject({ available: '5', version: 1 });
+
+    const later = client.subscribe(BALANCE_UPDATED.replace('asset: $asset)', 'asset: $asset, includeCurrent: true)'), { accountId: customer.id });
+    expect((await later.next()).data!.balanceUpdated).toMatchObject({ available: '5', version: 1, asset: { code: 'PTS' } });
+  });
+
   it('sends nothing for other accounts, nor for a posting that failed', async () => {
     const { ledgerId } = await createProgram(t);
     const watched = await createAccount(t, ledgerId);

@@ -6,6 +6,7 @@ import { Transaction } from '../transactions/transaction.types.js';
 interface BalanceArgs {
   accountId: string;
   asset?: string | null;
+  includeCurrent?: boolean | null;
 }
 interface TransactionArgs {
   ledgerId?: string | null;
@@ -20,13 +21,17 @@ interface TransactionArgs {
 export class SubscriptionResolver {
   @Subscription(() => Balance, {
     description: 'The account\'s balance after every committed change, in one asset or all; `version` grows by one per change, so a gap means a missed event.',
-    subscribe: ({ args, context }) => (context as RequestContext).services.subscriptions.balanceUpdates(context as RequestContext, (args as BalanceArgs).accountId, (args as BalanceArgs).asset),
+    subscribe: ({ args, context }) => {
+      const { accountId, asset, includeCurrent } = args as BalanceArgs;
+      return (context as RequestContext).services.subscriptions.balanceUpdates(context as RequestContext, accountId, asset, includeCurrent ?? false);
+    },
   })
   balanceUpdated(
     @Root() balance: Balance,
     @Ctx() ctx: RequestContext,
     @Arg('accountId', () => ID) _accountId: string,
     @Arg('asset', () => String, { nullable: true }) _asset?: string | null,
+    @Arg('includeCurrent', () => Boolean, { defaultValue: false, description: 'Send the current balance first (then every change), so a client needs no separate query and misses nothing in between.' }) _includeCurrent?: boolean,
   ): Balance {
     renewLoaders(ctx);
     return balance;

@@ -12,6 +12,9 @@ import { requireId } from '../platform/validation.js';
 import { EventStream, type PendingBudget } from './event-stream.js';
 import { LedgerPathCache } from './ledger-path-cache.js';
 
+/** The stream item that stands for "the balance as it is now" (balanceUpdated with includeCurrent). */
+const CURRENT = Symbol('current balance');
+
 /** What a subscription needs from the WebSocket connection it runs on. */
 export interface SubscriptionConnection {
   readonly budget: PendingBudget;
@@ -38,8 +41,12 @@ export class SubscriptionService {
     this.ledgerPaths = new LedgerPathCache(ledgers);
   }
 
-  /** `balanceUpdated`: the account's new balance after every posting that changed it (one asset, or all). */
-  async balanceUpdates(ctx: RequestContext, accountIdArg: string, assetCode: string | null | undefined): Promise<AsyncIterableIterator<Balance>> {
+  /**
+   * `balanceUpdated`: the account's new balance after every posting that changed it (one asset, or all).
+   * With `includeCurrent`, the current balance comes first, read after the listener is in place, so no
+   * change can fall between the two; versions tell the client which is newest.
+   */
+  async balanceUpdates(ctx: RequestContext, accountIdArg: string, assetCode: string | null | undefined, includeCurrent = false): Promise<AsyncIterableIterator<Balance>> {
     const connection = requireConnection(ctx);
     const placement = await this.visibleAccount(ctx, accountIdArg);
     let assetId: string | null = null;
@@ -51,20 +58,25 @@ export class SubscriptionService {
     const { principal } = ctx.origin;
     // Balances only grow in version; anything not newer than what was sent is stale (events can race).
     const sentVersions = new Map<string, number>();
+    const fresh = (balance: Balance | null): balance is Balance => {
+      if (balance === null || balance.version <= (sentVersions.get(balance.assetId) ?? -1)) return false;
+      sentVersions.set(balance.assetId, balance.version);
+      return true;
+    };
 
-    const stream: EventStream<CommittedPosting, Balance> = new EventStream(connection.budget, () => connection.overflow(), async (posting) => {
+    const stream: EventStream<CommittedPosting | typeof CURRENT, Balance> = new EventStream(connection.budget, () => connection.overflow(), async (item) => {
       if (!stillAuthorized(principal, stream) || !canSeeAccount(principal, placement)) return [];
+      if (item === CURRENT) return (await this.currentBalances(placement, assetId)).filter(fresh);
       const balances: Balance[] = [];
-      for (const row of posting.balances) {
+      for (const row of item.balances) {
         if (row.accountId !== placement.accountId || (assetId !== null && row.assetId !== assetId)) continue;
-        const balance = row.sharded ? await this.summedBalance(posting, row) : rowBalance(row);
-        if (balance === null || balance.version <= (sentVersions.get(row.assetId) ?? -1)) continue;
-        sentVersions.set(row.assetId, balance.version);
-        balances.push(balance);
+        const balance = row.sharded ? await this.summedBalance(item, row) : rowBalance(row);
+        if (fresh(balance)) balances.push(balance);
       }
       return balances;
     });
     stream.onEnd(this.hub.onPosting(listenKey.account(placement.accountId), (posting) => stream.push(posting)));
+    if (includeCurrent) stream.push(CURRENT);
     return stream;
   }
 
@@ -101,12 +113,12 @@ export class SubscriptionService {
   }
 
   /** The account named by a subscription argument, checked as `account(id)` checks it. */
-  private async visibleAccount(ctx: RequestContext, accountIdArg: string): Promise<AccountPlacement> {
+  private async visibleAccount(ctx: RequestContext, accountIdArg: string): Promise<AccountPlacement & { normalBalance: NormalBalance }> {
     const account = await ctx.loaders.accountById.load(requireId(accountIdArg, 'accountId'));
     if (account === null) throw new NotFoundError(`account ${accountIdArg} does not exist`);
     await ctx.access.account(account);
     const ledger = await ctx.loaders.ledgerById.load(account.ledgerId);
-    return { rootLedgerId: account.rootLedgerId, ledgerPath: ledger?.path ?? [], accountId: account.id, isSystem: account.isSystem };
+    return { rootLedgerId: account.rootLedgerId, ledgerPath: ledger?.path ?? [], accountId: account.id, isSystem: account.isSystem, normalBalance: account.normalBalance };
   }
 
   private async visibleLedger(ctx: RequestContext, ledgerIdArg: string): Promise<{ id: string; rootLedgerId: string }> {
@@ -124,6 +136,15 @@ export class SubscriptionService {
       const path = paths.get(id);
       return path !== undefined && path.includes(ledger.id) && canReach(principal, { rootLedgerId: posting.rootLedgerId, ledgerPath: path });
     });
+  }
+
+  /** The account's balances now: the one asset (zero when never held), or every asset it has held. */
+  private async currentBalances(account: AccountPlacement & { normalBalance: NormalBalance }, assetId: string | null): Promise<Balance[]> {
+    const balances = await this.accounts.balancesOf([{ rootLedgerId: account.rootLedgerId, accountId: account.accountId }]);
+    if (assetId === null) return balances;
+    const held = balances.find((balance) => balance.assetId === assetId);
+    const zero = { debitsPosted: 0n, creditsPosted: 0n, debitsPending: 0n, creditsPending: 0n };
+    return [held ?? toBalance({ rootLedgerId: account.rootLedgerId, accountId: account.accountId, assetId, normalBalance: account.normalBalance }, zero, 0, null)];
   }
 
   /** A hot account's row is one shard of its balance: the whole balance is read, once per event. */
