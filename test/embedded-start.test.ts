@@ -65,12 +65,20 @@ it('starts on an embedded PostgreSQL, prints the generated admin key, and keeps 
   expect(first.output()).toContain(`embedded PostgreSQL on 127.0.0.1:${pgPort}`);
   const created = await gql(first.url, adminKey, 'mutation { createLedger(input: { code: "embedded-smoke", name: "Smoke" }) { id } }');
   expect(created.errors).toBeUndefined();
+  // Development on the embedded database: GraphiQL starts with the generated admin key, and a
+  // customer-token key is generated beside it.
+  const graphiql = await fetch(first.url.replace('/graphql', '/graphiql')).then((response) => response.text());
+  expect(graphiql).toContain(`Bearer ${adminKey}`);
+  const tokenSecret = (await readFile(path.join(dataDir, 'token-secret'), 'utf8')).trim();
+  expect(tokenSecret.length).toBeGreaterThanOrEqual(32);
+  expect(first.output()).not.toContain(tokenSecret);
   expect(await fetch(first.url.replace('/graphql', '/readyz')).then((response) => response.status)).toBe(200);
   expect(await stop(first, 'SIGTERM')).toBe(0);
 
   const second = await start(dataDir, pgPort);
   const found = await gql(second.url, adminKey, '{ ledger(code: "embedded-smoke") { id } }');
   expect(found.data.ledger.id).toBe(created.data.createLedger.id);
+  expect((await readFile(path.join(dataDir, 'token-secret'), 'utf8')).trim()).toBe(tokenSecret);
   expect(await stop(second, 'SIGINT')).toBe(0);
   // The embedded cluster was stopped cleanly: no postmaster.pid is left behind.
   expect(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
