@@ -54,13 +54,13 @@ function customer(secret = token): TestClient {
 }
 
 /** A token signed with the test server's own key, with whatever claims a test needs. */
-function craft(claims: { sub?: string; exp: number; rl?: string; lg?: string }, secret = TOKEN_SECRET, alg = 'HS256'): Promise<string> {
+function craft(claims: { sub?: string; exp: number; iat?: number; rl?: string; lg?: string }, secret = TOKEN_SECRET, alg = 'HS256'): Promise<string> {
   return new SignJWT({ rl: claims.rl ?? ledgerId, lg: claims.lg ?? ledgerId })
     .setProtectedHeader({ alg, typ: 'JWT' })
     .setIssuer('reward-ledger')
     .setAudience('reward-ledger:customer')
     .setSubject(claims.sub ?? mine.id)
-    .setIssuedAt(claims.exp - 60)
+    .setIssuedAt(claims.iat ?? claims.exp - 60)
     .setExpirationTime(claims.exp)
     .sign(new TextEncoder().encode(secret));
 }
@@ -189,6 +189,7 @@ describe('a customer token over HTTP', () => {
 
   it.each([
     ['expired', () => craft({ exp: nowSeconds() - 1 }), /expired/],
+    ['claiming to live longer than a day', () => craft({ exp: nowSeconds() + 600, iat: nowSeconds() + 600 - 86_401 }), /invalid/],
     ['signed with another key', () => craft({ exp: nowSeconds() + 600 }, 'another-secret-0123456789abcdefghijklmnop'), /invalid/],
     ['signed with another algorithm', () => craft({ exp: nowSeconds() + 600 }, TOKEN_SECRET, 'HS512'), /invalid/],
     ['unsigned (alg none)', async () => `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: mine.id, rl: ledgerId, lg: ledgerId, exp: nowSeconds() + 600, iat: nowSeconds(), iss: 'reward-ledger', aud: 'reward-ledger:customer' })).toString('base64url')}.`, /malformed|invalid/],

@@ -41,6 +41,11 @@ export class ApiKeyService {
     this.bootstrapDigest = bootstrapAdminKey ? digest(bootstrapAdminKey) : null;
   }
 
+  /** Whether the bearer is the bootstrap admin secret (which, set by hand, may look like anything). */
+  isBootstrapSecret(secret: string): boolean {
+    return this.bootstrapDigest !== null && timingSafeEqual(digest(secret), this.bootstrapDigest);
+  }
+
   /** Turns an API key secret (the bearer value) into a principal, or refuses with UNAUTHENTICATED. */
   async verifySecret(secret: string): Promise<Principal> {
     const candidate = digest(secret);

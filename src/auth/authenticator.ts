@@ -9,7 +9,8 @@ const BEARER_LENGTH_MAX = 1024;
 /**
  * One entry point for every transport: an `Authorization` value (HTTP header, or the WebSocket
  * connection_init payload) becomes a principal, or UNAUTHENTICATED. Customer tokens are told from API
- * key secrets by shape alone, before any lookup.
+ * key secrets by shape alone, before any lookup (a hand-set ADMIN_API_KEY of the same shape still counts
+ * as the admin key).
  */
 export class Authenticator {
   constructor(
@@ -22,6 +23,6 @@ export class Authenticator {
     const match = /^Bearer ([\x21-\x7e]+)$/.exec(authorization);
     if (match === null || authorization.length > BEARER_LENGTH_MAX) throw new UnauthenticatedError('malformed Authorization header: expected "Bearer <secret>"');
     const bearer = match[1]!;
-    return looksLikeToken(bearer) ? this.customerTokens.verify(bearer) : this.apiKeys.verifySecret(bearer);
+    return looksLikeToken(bearer) && !this.apiKeys.isBootstrapSecret(bearer) ? this.customerTokens.verify(bearer) : this.apiKeys.verifySecret(bearer);
   }
 }

@@ -92,8 +92,12 @@ export class CustomerTokenService {
       if (error instanceof joseErrors.JWTExpired) throw new UnauthenticatedError('the customer token has expired; mint a new one');
       throw new UnauthenticatedError('invalid customer token');
     }
-    const { sub, rl, lg, exp } = claims;
-    if (typeof sub !== 'string' || typeof rl !== 'string' || typeof lg !== 'string' || !isUuid(sub) || !isUuid(rl) || !isUuid(lg) || typeof exp !== 'number') {
+    const { sub, rl, lg, exp, iat } = claims;
+    if (typeof sub !== 'string' || typeof rl !== 'string' || typeof lg !== 'string' || !isUuid(sub) || !isUuid(rl) || !isUuid(lg)) {
+      throw new UnauthenticatedError('invalid customer token');
+    }
+    // This server never signs a longer-lived token; one that claims more was not made here.
+    if (typeof exp !== 'number' || typeof iat !== 'number' || exp - iat > CUSTOMER_TOKEN_TTL_SECONDS_MAX) {
       throw new UnauthenticatedError('invalid customer token');
     }
     return {
