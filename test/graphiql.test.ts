@@ -1,3 +1,4 @@
+import { getIntrospectionQuery } from 'graphql';
 import { renderGraphiQLPage } from '../src/graphiql/graphiql.routes';
 import { ADMIN_KEY, startTestServer, type TestServer } from './support/server';
 
@@ -50,6 +51,17 @@ it('still answers GraphQL clients at GET /graphql', async () => {
   // A browser-like Accept with a query is a GraphQL request, not a page view.
   const withQuery = await fetch(`${t.url}?query=${encodeURIComponent('{ me { role } }')}`, { headers: { accept: BROWSER_ACCEPT, authorization: `Bearer ${ADMIN_KEY}`, 'apollo-require-preflight': 'true' } });
   expect(withQuery.headers.get('content-type')).toMatch(/json/);
+});
+
+it('answers the IDE\'s introspection query, whose type references nest past the depth limit', async () => {
+  const query = getIntrospectionQuery({ descriptions: true, inputValueDeprecation: true, schemaDescription: true, directiveIsRepeatable: true, specifiedByUrl: true });
+  const response = await t.gql(query);
+  expect(response.errors).toBeUndefined();
+  expect(response.data!.__schema.subscriptionType).toMatchObject({ name: 'Subscription' });
+  // The limit still holds for data: twelve levels of ledger.parent is one too many.
+  const deep = `{ ledgers { edges { node ${'{ parent '.repeat(10)}{ id }${' }'.repeat(10)} } } }`;
+  const refused = await t.gql(deep);
+  expect([refused.errors![0]!.extensions.code, refused.errors![0]!.message]).toEqual(['QUERY_TOO_COMPLEX', expect.stringContaining('depth')]);
 });
 
 it('never lets configured headers break out of the page', () => {

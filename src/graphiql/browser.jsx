@@ -25,7 +25,11 @@ websocketEndpoint.protocol = endpoint.protocol === 'https:' ? 'wss:' : 'ws:';
 
 // Subscriptions open a graphql-ws connection whose connection_init payload is the Headers tab, so the
 // same `Authorization` works over HTTP and WebSocket.
-const fetcher = createGraphiQLFetcher({ url: endpoint.href, subscriptionUrl: websocketEndpoint.href });
+const fetchGraphQL = createGraphiQLFetcher({ url: endpoint.href, subscriptionUrl: websocketEndpoint.href });
+// GraphiQL asks for the schema before its Headers tab exists, so that first request would go without
+// credentials (and fail): it gets the headers the page was given, when the server gave real ones.
+const initialHeaders = config.prefilled ? JSON.parse(config.headers) : undefined;
+const fetcher = (params, options) => fetchGraphQL(params, options?.headers ? options : { ...options, headers: initialHeaders });
 
 createRoot(document.getElementById('graphiql')).render(
   React.createElement(GraphiQL, {
