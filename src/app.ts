@@ -7,7 +7,7 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import { GraphQLError } from 'graphql';
-import type { Config } from './platform/config.js';
+import { DEFAULT_REALTIME, type Config, type RealtimeConfig } from './platform/config.js';
 import type { Database } from './platform/db.js';
 import type { Logger } from './platform/logger.js';
 import { DomainError } from './platform/errors.js';
@@ -30,14 +30,32 @@ import { Scheduler } from './lots/scheduler.js';
 import { IntegrityService } from './integrity/integrity.service.js';
 import { AuditService } from './audit/audit.service.js';
 import { ApiKeyService } from './auth/api-key.service.js';
-import { unobservedEvents, type LedgerEvents } from './events/ledger-events.js';
+import { Authenticator } from './auth/authenticator.js';
+import { CustomerTokenService } from './auth/customer-token.service.js';
+import type { LedgerEvents } from './events/ledger-events.js';
+import { EventHub } from './events/event-hub.js';
+import { localOnlyFanout, type Fanout } from './events/fanout.js';
+import { PgNotifyFanout } from './events/pg-notify.fanout.js';
+import { postingLoader } from './events/posting-loader.js';
+import { SubscriptionService } from './subscriptions/subscription.service.js';
+import { attachWebSocketServer, type WebSocketEndpoint } from './subscriptions/ws-server.js';
+import { mountGraphiQL } from './graphiql/graphiql.routes.js';
 
 export interface ServerOptions {
-  config: Pick<Config, 'host' | 'port' | 'environment' | 'bodyLimitBytes' | 'postingAttemptsMax' | 'schedulerIntervalSeconds' | 'introspection' | 'schemaHints'>;
+  config: Pick<Config, 'host' | 'port' | 'environment' | 'bodyLimitBytes' | 'postingAttemptsMax' | 'schedulerIntervalSeconds' | 'introspection' | 'schemaHints'> & {
+    /** Defaults to DEFAULT_REALTIME (LISTEN/NOTIFY fan-out). */
+    realtime?: Partial<RealtimeConfig>;
+    /** Defaults to on. */
+    graphiql?: boolean;
+  };
   db: Database;
   logger: Logger;
   adminApiKey: string | undefined;
-  /** Receives every committed posting (subscriptions, fan-out to other instances). */
+  /** Signs customer tokens; without it createCustomerToken is refused and tokens are not accepted. */
+  tokenSecret?: string;
+  /** Headers GraphiQL starts with (embedded development mode pre-fills the generated admin key). */
+  graphiqlHeaders?: Record<string, string>;
+  /** Also receives every committed posting, besides the subscriptions' hub. */
   events?: LedgerEvents;
 }
 
@@ -46,47 +64,81 @@ export interface RunningServer {
   port: number;
   httpServer: http.Server;
   services: Services;
+  hub: EventHub;
+  websocket: WebSocketEndpoint;
   scheduler: Scheduler;
   stop(): Promise<void>;
 }
 
-export function createServices(db: Database, adminApiKey: string | undefined, postingAttemptsMax: number, events: LedgerEvents): Services & { engine: PostingEngine } {
+export interface ServiceOptions {
+  adminApiKey: string | undefined;
+  tokenSecret: string | undefined;
+  postingAttemptsMax: number;
+  fanout: (origin: string) => Fanout;
+  logger: Logger;
+  events?: LedgerEvents;
+}
+
+export function createServices(db: Database, options: ServiceOptions): { services: Services; hub: EventHub; engine: PostingEngine } {
   const ledgers = new LedgerService(db);
   const assets = new AssetService(db, ledgers);
   const accounts = new AccountService(db, ledgers);
   const transactions = new TransactionService(db);
-  const engine = new PostingEngine(db, assets, transactions, postingAttemptsMax, events);
+  const hub = new EventHub(options.fanout, postingLoader(transactions, accounts), options.logger);
+  const extra = options.events;
+  const events: LedgerEvents = extra === undefined ? hub : { committed: (posting) => (hub.committed(posting), extra.committed(posting)) };
+  const engine = new PostingEngine(db, assets, transactions, options.postingAttemptsMax, events);
   const postings = new PostingService(db, ledgers, assets, accounts, transactions, engine);
-  return {
+  const apiKeys = new ApiKeyService(db, ledgers, options.adminApiKey, hub);
+  const customerTokens = new CustomerTokenService(db, ledgers, accounts, options.tokenSecret);
+  const authenticator = new Authenticator(apiKeys, customerTokens);
+  const subscriptions = new SubscriptionService(hub, accounts, transactions, ledgers);
+  const services: Services = {
     ledgers,
     assets,
     accounts,
-    balanceHistory: new BalanceHistoryService(db, postingAttemptsMax),
+    balanceHistory: new BalanceHistoryService(db, options.postingAttemptsMax),
     transactions,
     postings,
-    engine,
     lots: new LotService(db),
     expiry: new ExpiryService(db, engine, postings),
     integrity: new IntegrityService(db),
     audit: new AuditService(db),
-    apiKeys: new ApiKeyService(db, ledgers, adminApiKey),
+    apiKeys,
+    customerTokens,
+    authenticator,
+    subscriptions,
   };
+  return { services, hub, engine };
 }
 
 // A client-supplied request id is echoed only when it is short and plain.
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** Builds and starts the HTTP server: GraphQL at /graphql, health at /healthz and /readyz. */
+/**
+ * Builds and starts the server: GraphQL over HTTP and WebSocket at /graphql, the GraphiQL IDE at
+ * /graphiql, health at /healthz and /readyz.
+ */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config, db, logger } = options;
-  const services = createServices(db, options.adminApiKey, config.postingAttemptsMax, options.events ?? unobservedEvents);
+  const realtime: RealtimeConfig = { ...DEFAULT_REALTIME, ...config.realtime };
+  const { services, hub, engine } = createServices(db, {
+    adminApiKey: options.adminApiKey,
+    tokenSecret: options.tokenSecret,
+    postingAttemptsMax: config.postingAttemptsMax,
+    fanout: (origin) => (realtime.fanout === 'postgres' ? new PgNotifyFanout(origin, db.pool, logger) : localOnlyFanout),
+    logger,
+    events: options.events,
+  });
+  await hub.start();
   const exposeDetails = config.environment === 'development';
   const app = express();
   app.disable('x-powered-by');
   const httpServer = http.createServer(app);
+  const schema = await buildLedgerSchema();
 
   const apollo = new ApolloServer<RequestContext>({
-    schema: await buildLedgerSchema(),
+    schema,
     validationRules: [queryBoundsRule],
     parseOptions: { maxTokens: QUERY_TOKENS_MAX },
     introspection: config.introspection,
@@ -115,6 +167,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ],
   });
   await apollo.start();
+  const websocket = attachWebSocketServer({ httpServer, schema, services, hub, limits: realtime, logger, exposeDetails });
 
   const latestMigration = (await readMigrations()).at(-1)?.name;
 
@@ -135,8 +188,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     next();
   });
 
+  if (config.graphiql ?? true) mountGraphiQL(app, { headers: options.graphiqlHeaders, logger });
+
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+    res.json({ status: 'ok', websocket: { connections: websocket.connectionCount(), subscriptions: hub.listenerCount() } });
   });
 
   app.get('/readyz', async (_req, res) => {
@@ -157,7 +212,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       context: async ({ req, res }) => {
         const requestId = String(res.locals.requestId);
         try {
-          const principal = await services.apiKeys.authenticate(req.get('authorization'));
+          const principal = await services.authenticator.authenticate(req.get('authorization'));
           return createRequestContext(services, { principal, requestId, clientAddress: req.ip ?? null });
         } catch (error) {
           if (error instanceof DomainError) {
@@ -186,20 +241,25 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     httpServer.listen(config.port, config.host, () => resolve());
   });
   const { port } = httpServer.address() as AddressInfo;
-  const scheduler = new Scheduler(db, services.expiry, services.engine, logger, config.schedulerIntervalSeconds);
-  scheduler.start();
   const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  const scheduler = new Scheduler(db, services.expiry, engine, logger, config.schedulerIntervalSeconds);
+  scheduler.start();
 
   return {
     url: `http://${shownHost}:${port}/graphql`,
     port,
     httpServer,
     services,
+    hub,
+    websocket,
     scheduler,
     async stop() {
       draining = true;
       httpServer.closeIdleConnections();
       await scheduler.stop();
+      // Subscribers next (they hold no request open), then the event fan-out, then HTTP.
+      await websocket.dispose();
+      await hub.stop();
       await apollo.stop();
     },
   };

@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import { canReach, requireReach, type Principal } from './auth/access.core.js';
+import { canReach, canSeeAccount, requireReach, type Principal } from './auth/access.core.js';
 import type { RequestOrigin } from './audit/audit.js';
 import type { Account, Balance } from './accounts/account.types.js';
 import type { AccountService } from './accounts/account.service.js';
@@ -16,6 +16,9 @@ import type { LotService } from './lots/lots.service.js';
 import type { ExpiryService } from './lots/expiry.service.js';
 import type { IntegrityService } from './integrity/integrity.service.js';
 import type { AuditService } from './audit/audit.service.js';
+import type { Authenticator } from './auth/authenticator.js';
+import type { CustomerTokenService } from './auth/customer-token.service.js';
+import type { SubscriptionConnection, SubscriptionService } from './subscriptions/subscription.service.js';
 import { ForbiddenError } from './platform/errors.js';
 import { LOADER_BATCH_MAX, loaderById, loaderOfGroups } from './platform/loader.js';
 import type { Connection } from './platform/pagination.js';
@@ -32,6 +35,9 @@ export interface Services {
   integrity: IntegrityService;
   audit: AuditService;
   apiKeys: ApiKeyService;
+  customerTokens: CustomerTokenService;
+  authenticator: Authenticator;
+  subscriptions: SubscriptionService;
 }
 
 export type Loaders = ReturnType<typeof createLoaders>;
@@ -105,21 +111,39 @@ export class Access {
   }
 
   async account(account: Account): Promise<Account> {
-    const { scope } = this.principal;
-    if (scope === null || (account.isSystem && scope.rootLedgerId === account.rootLedgerId)) return account;
-    const ledger = await this.loaders.ledgerById.load(account.ledgerId);
-    requireReach(this.principal, ledgerPlacement(ledger!), `account ${account.code}`);
+    const { principal } = this;
+    // Only a scoped key looking at a non-system account needs the account's place in the tree.
+    const needsPath = principal.account === undefined && principal.scope !== null && !account.isSystem;
+    const ledgerPath = needsPath ? ((await this.loaders.ledgerById.load(account.ledgerId))?.path ?? []) : [];
+    if (!canSeeAccount(principal, { rootLedgerId: account.rootLedgerId, ledgerPath, accountId: account.id, isSystem: account.isSystem })) {
+      throw new ForbiddenError(principal.account ? 'a customer token reads only its own account' : `account ${account.code} is outside this credential's ledger scope`);
+    }
     return account;
   }
 
-  /** A transaction is visible when it was posted in, or touches an account in, the caller's scope. */
+  /**
+   * A transaction is visible when it was posted in, or touches an account in, the caller's scope; to a
+   * customer token, when it touches the token's account.
+   */
   async transaction(transaction: Transaction): Promise<Transaction> {
+    const grant = this.principal.account;
+    if (grant !== undefined) {
+      const entries = await this.loaders.entriesOfTransaction.load(transaction.id);
+      if (!entries.some((entry) => entry.accountId === grant.accountId)) throw new ForbiddenError('a customer token reads only transactions of its own account');
+      return transaction;
+    }
     if (this.principal.scope === null) return transaction;
     const ledgerIds = new Set([transaction.ledgerId, ...(await this.loaders.entriesOfTransaction.load(transaction.id)).map((entry) => entry.ledgerId)]);
     const ledgers = await this.loaders.ledgerById.loadMany([...ledgerIds]);
     const visible = ledgers.some((ledger) => ledger !== null && !(ledger instanceof Error) && canReach(this.principal, ledgerPlacement(ledger)));
     if (!visible) throw new ForbiddenError(`transaction ${transaction.id} is outside this credential's ledger scope`);
     return transaction;
+  }
+
+  /** A customer token sees only its own lines of a transaction, never the counterparties'. */
+  entries(entries: Entry[]): Entry[] {
+    const grant = this.principal.account;
+    return grant === undefined ? entries : entries.filter((entry) => entry.accountId === grant.accountId);
   }
 }
 
@@ -128,9 +152,20 @@ export interface RequestContext {
   services: Services;
   loaders: Loaders;
   access: Access;
+  /** Present for operations over WebSocket. */
+  connection?: SubscriptionConnection;
 }
 
-export function createRequestContext(services: Services, origin: RequestOrigin): RequestContext {
+export function createRequestContext(services: Services, origin: RequestOrigin, connection?: SubscriptionConnection): RequestContext {
   const loaders = createLoaders(services);
-  return { origin, services, loaders, access: new Access(origin.principal, loaders) };
+  return { origin, services, loaders, access: new Access(origin.principal, loaders), connection };
+}
+
+/**
+ * A subscription's context lives as long as the subscription; every event starts with empty loaders so
+ * that it reads fresh data, never what an earlier event cached.
+ */
+export function renewLoaders(ctx: RequestContext): void {
+  ctx.loaders = createLoaders(ctx.services);
+  ctx.access = new Access(ctx.origin.principal, ctx.loaders);
 }

@@ -12,16 +12,19 @@ const EMBEDDED_DATABASE = 'reward_ledger';
 // The longest a graceful stop may take before the process gives up and exits.
 const SHUTDOWN_GRACE_MS = 10_000;
 
-/** In embedded mode without ADMIN_API_KEY, one admin secret is generated once and kept beside the data. */
-async function embeddedAdminKey(dataDir: string): Promise<string> {
-  const file = path.join(dataDir, 'admin-api-key');
+/**
+ * In embedded mode, a secret the environment does not give is generated once and kept beside the data
+ * (the admin key in `admin-api-key`, the customer-token signing key in `token-secret`).
+ */
+async function embeddedSecret(dataDir: string, name: string, generate: () => string): Promise<string> {
+  const file = path.join(dataDir, name);
   try {
     return (await readFile(file, 'utf8')).trim();
   } catch {
-    const key = `rl_admin_${randomBytes(24).toString('base64url')}`;
+    const secret = generate();
     await mkdir(dataDir, { recursive: true });
-    await writeFile(file, key + '\n', { mode: 0o600 });
-    return key;
+    await writeFile(file, secret + '\n', { mode: 0o600 });
+    return secret;
   }
 }
 
@@ -36,13 +39,23 @@ async function main(): Promise<void> {
     await ensureDatabase(embedded.connectionString('postgres'), EMBEDDED_DATABASE);
     databaseUrl = embedded.connectionString(EMBEDDED_DATABASE);
   }
-  const adminApiKey = config.adminApiKey ?? (embedded ? await embeddedAdminKey(config.dataDir) : undefined);
+  const adminApiKey = config.adminApiKey ?? (embedded ? await embeddedSecret(config.dataDir, 'admin-api-key', () => `rl_admin_${randomBytes(24).toString('base64url')}`) : undefined);
+  const tokenSecret = config.tokenSecret ?? (embedded ? await embeddedSecret(config.dataDir, 'token-secret', () => randomBytes(32).toString('base64url')) : undefined);
+  // Only a developer's own embedded server hands its generated admin key to the browser IDE.
+  const prefillAdminKey = embedded !== null && config.environment === 'development' && config.adminApiKey === undefined;
 
   const db = connectDatabase(databaseUrl, config.databasePoolMax);
   const report = await migrate(db.pool);
   if (report.applied.length > 0) logger.info('applied migrations', { migrations: report.applied });
 
-  const server = await startServer({ config, db, logger, adminApiKey });
+  const server = await startServer({
+    config,
+    db,
+    logger,
+    adminApiKey,
+    tokenSecret,
+    graphiqlHeaders: prefillAdminKey ? { Authorization: `Bearer ${adminApiKey}` } : undefined,
+  });
   const lines = [
     `Reward Ledger listening on ${server.url} (${embedded ? `embedded PostgreSQL on 127.0.0.1:${config.embeddedPostgresPort}, data in ${path.join(config.dataDir, 'postgres')}` : 'DATABASE_URL'})`,
     adminApiKey === undefined
@@ -50,6 +63,8 @@ async function main(): Promise<void> {
       : config.adminApiKey !== undefined
         ? 'Authenticate with: Authorization: Bearer $ADMIN_API_KEY'
         : `Authenticate with: Authorization: Bearer ${adminApiKey}   (generated; kept in ${path.join(config.dataDir, 'admin-api-key')})`,
+    config.graphiql ? `GraphiQL: ${server.url.replace(/\/graphql$/, '/graphiql')}${prefillAdminKey ? ' (headers pre-filled with the admin key)' : ''}` : 'GraphiQL is off (GRAPHIQL=false)',
+    tokenSecret === undefined ? 'Customer tokens are off: set TOKEN_SECRET to mint them.' : `Customer tokens: signed with ${config.tokenSecret !== undefined ? 'TOKEN_SECRET' : `the key generated in ${path.join(config.dataDir, 'token-secret')}`}`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
 

@@ -10,6 +10,9 @@ import { EntryResolver, TransactionResolver } from './transactions/transaction.r
 import { AccountLotsResolver, ExpiryResolver, LotResolver } from './lots/lots.resolver.js';
 import { IntegrityResolver } from './integrity/integrity.resolver.js';
 import { AuditResolver } from './audit/audit.resolver.js';
+import { CustomerTokenResolver } from './auth/customer-token.resolver.js';
+import { ViewerResolver } from './auth/viewer.resolver.js';
+import { SubscriptionResolver } from './subscriptions/subscription.resolver.js';
 
 export const RESOLVERS = [
   LedgerResolver,
@@ -26,10 +29,26 @@ export const RESOLVERS = [
   IntegrityResolver,
   AuditResolver,
   ApiKeyResolver,
+  CustomerTokenResolver,
+  ViewerResolver,
+  SubscriptionResolver,
 ] as const;
 
+/**
+ * type-graphql insists on a pub/sub when a schema has subscriptions, even though every subscription
+ * here brings its own `subscribe` (the ledger event hub); this one says so if anything ever uses it.
+ */
+const noTopicPubSub = {
+  publish(): void {
+    throw new Error('subscriptions are fed by the ledger event hub, not by type-graphql topics');
+  },
+  subscribe(): AsyncIterable<unknown> {
+    throw new Error('subscriptions are fed by the ledger event hub, not by type-graphql topics');
+  },
+};
+
 export function buildLedgerSchema(): Promise<GraphQLSchema> {
-  return buildSchema({ resolvers: RESOLVERS, validate: false });
+  return buildSchema({ resolvers: RESOLVERS, validate: false, pubSub: noTopicPubSub });
 }
 
 /** The committed `schema.graphql`: sorted, so it diffs cleanly. */

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { ensureDatabase } from '../src/platform/embedded-postgres';
 import { buildChaosWorld, gqlRequest, runChaos, verifyChaos, type Attempt } from './support/chaos';
 import { cloneTestDatabase } from './support/databases';
-import { startServerProcess, stopServerProcess } from './support/process';
+import { startServerProcess } from './support/process';
 import { ADMIN_KEY } from './support/server';
 import { createThrowawayCluster } from './support/throwaway-cluster';
 
@@ -46,7 +46,7 @@ it('loses no acknowledged posting and half-writes nothing when the server is kil
     }
     const settledReplays = replayed.filter((attempt) => attempt.outcome === 'acknowledged' || ['TRANSACTION_NOT_PENDING', 'ALREADY_REVERSED'].includes(attempt.code ?? ''));
     expect((await verifyChaos(db, restarted, world, settledReplays)).problems).toEqual([]);
-    expect(await stopServerProcess(server, 'SIGTERM')).toBe(0);
+    expect(await server.stop('SIGTERM')).toBe(0);
   } finally {
     await db.end();
     await database.drop();
@@ -85,7 +85,7 @@ it('answers with retryable errors while Postgres is down, reports unready, and r
     const report = await gqlRequest(target, `query($l: ID!) { ledgerIntegrity(ledgerId: $l) { ok problems } }`, { l: world.roots[0]!.ledgerId });
     expect(report.data.ledgerIntegrity).toEqual({ ok: true, problems: [] });
   } finally {
-    await stopServerProcess(server, 'SIGTERM');
+    await server.stop('SIGTERM');
     await cluster.destroy();
   }
 }, 120_000);

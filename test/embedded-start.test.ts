@@ -3,14 +3,15 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './support/global-setup';
-import { startServerProcess, stopServerProcess, type ServerProcess } from './support/process';
+import { startServerProcess, type ServerProcess } from './support/process';
 
 /** Starts the built server with no DATABASE_URL, so it brings up its embedded PostgreSQL. */
 function start(dataDir: string, pgPort: number): Promise<ServerProcess> {
   const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), NODE_ENV: 'development', LOG_LEVEL: 'info' };
   delete env.DATABASE_URL;
   delete env.ADMIN_API_KEY;
-  return startServerProcess(env);
+  delete env.TOKEN_SECRET;
+  return startServerProcess(env, { inherit: false });
 }
 
 async function gql(url: string, secret: string, query: string): Promise<any> {
@@ -34,13 +35,21 @@ it('starts on an embedded PostgreSQL, prints the generated admin key, and keeps 
   expect(first.output()).toContain(`embedded PostgreSQL on 127.0.0.1:${pgPort}`);
   const created = await gql(first.url, adminKey, 'mutation { createLedger(input: { code: "embedded-smoke", name: "Smoke" }) { id } }');
   expect(created.errors).toBeUndefined();
+  // Development on the embedded database: GraphiQL starts with the generated admin key, and a
+  // customer-token key is generated beside it.
+  const graphiql = await fetch(first.url.replace('/graphql', '/graphiql')).then((response) => response.text());
+  expect(graphiql).toContain(`Bearer ${adminKey}`);
+  const tokenSecret = (await readFile(path.join(dataDir, 'token-secret'), 'utf8')).trim();
+  expect(tokenSecret.length).toBeGreaterThanOrEqual(32);
+  expect(first.output()).not.toContain(tokenSecret);
   expect(await fetch(first.url.replace('/graphql', '/readyz')).then((response) => response.status)).toBe(200);
-  expect(await stopServerProcess(first, 'SIGTERM')).toBe(0);
+  expect(await first.stop('SIGTERM')).toBe(0);
 
   const second = await start(dataDir, pgPort);
   const found = await gql(second.url, adminKey, '{ ledger(code: "embedded-smoke") { id } }');
   expect(found.data.ledger.id).toBe(created.data.createLedger.id);
-  expect(await stopServerProcess(second, 'SIGINT')).toBe(0);
+  expect((await readFile(path.join(dataDir, 'token-secret'), 'utf8')).trim()).toBe(tokenSecret);
+  expect(await second.stop('SIGINT')).toBe(0);
   // The embedded cluster was stopped cleanly: no postmaster.pid is left behind.
   expect(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
 }, 120_000);

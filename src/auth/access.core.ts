@@ -3,20 +3,39 @@ import { ForbiddenError } from '../platform/errors.js';
 /**
  * Who is calling and what they may reach: pure rules, no I/O. A principal with a scope sees only the
  * ledger subtree under `scope.ledgerId`; one without a scope (the bootstrap admin, global keys) sees all.
+ * A customer token is narrower still: it reaches no ledger at all, only its one account.
  */
-export type Role = 'ADMIN' | 'OPERATOR' | 'READER';
+export type Role = 'ADMIN' | 'OPERATOR' | 'READER' | 'CUSTOMER';
 
 export interface Scope {
   rootLedgerId: string;
   ledgerId: string;
 }
 
+/** The one account a customer token may read. */
+export interface AccountGrant {
+  rootLedgerId: string;
+  ledgerId: string;
+  accountId: string;
+}
+
 export interface Principal {
-  /** Audit actor: the API key id, or "bootstrap-admin". */
+  /** Audit actor: the API key id, "bootstrap-admin", or a customer token's account id (its subject). */
   actorId: string;
-  actorType: 'api_key' | 'bootstrap' | 'system';
+  actorType: 'api_key' | 'bootstrap' | 'customer_token' | 'system';
   role: Role;
+  /** For a customer token, its account's ledger, so that nothing mistakes it for a global credential. */
   scope: Scope | null;
+  /** Customer tokens only. */
+  account?: AccountGrant;
+  /** When the credential stops being valid; absent for API keys, which last until revoked. */
+  expiresAt?: Date;
+}
+
+/** An account as the rules see it: where it is placed, and whether it is a system account. */
+export interface AccountPlacement extends Placement {
+  accountId: string;
+  isSystem: boolean;
 }
 
 /** Anything placed in a ledger tree: a ledger (its own path) or an account (its ledger's path). */
@@ -29,7 +48,8 @@ export interface Placement {
 /** The server itself, acting on schedule (expiry, hold timeouts). */
 export const SYSTEM_PRINCIPAL: Principal = { actorId: 'system', actorType: 'system', role: 'ADMIN', scope: null };
 
-const ROLE_RANK: Record<Role, number> = { READER: 1, OPERATOR: 2, ADMIN: 3 };
+// CUSTOMER ranks below READER, so every role requirement (even to read) refuses a customer token.
+const ROLE_RANK: Record<Role, number> = { CUSTOMER: 0, READER: 1, OPERATOR: 2, ADMIN: 3 };
 
 export function hasRole(principal: Principal, minimum: Role): boolean {
   return ROLE_RANK[principal.role] >= ROLE_RANK[minimum];
@@ -41,9 +61,27 @@ export function requireRole(principal: Principal, minimum: Role, action: string)
   }
 }
 
+/** Whether the principal may see a ledger (or whatever a ledger holds). Customer tokens see none. */
 export function canReach(principal: Principal, placement: Placement): boolean {
+  if (principal.account !== undefined) return false;
   const { scope } = principal;
   return scope === null || (scope.rootLedgerId === placement.rootLedgerId && placement.ledgerPath.includes(scope.ledgerId));
+}
+
+/**
+ * Whether the principal may read an account. A customer token reads only its own; a scoped key reads the
+ * accounts of its subtree and the system accounts of its root, which are every posting's counterparties.
+ */
+export function canSeeAccount(principal: Principal, account: AccountPlacement): boolean {
+  const grant = principal.account;
+  if (grant !== undefined) return grant.accountId === account.accountId && grant.rootLedgerId === account.rootLedgerId;
+  const { scope } = principal;
+  if (scope === null || (account.isSystem && scope.rootLedgerId === account.rootLedgerId)) return true;
+  return canReach(principal, account);
+}
+
+export function isExpired(principal: Principal, now: Date): boolean {
+  return principal.expiresAt !== undefined && principal.expiresAt.getTime() <= now.getTime();
 }
 
 export function requireReach(principal: Principal, placement: Placement, what: string): void {

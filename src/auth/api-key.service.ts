@@ -6,6 +6,7 @@ import { requireId, requireName } from '../platform/validation.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
 import { ledgerPlacement, type LedgerService } from '../ledgers/ledger.service.js';
 import { requireCanGrant, requireReach, requireRole, type Principal, type Role } from './access.core.js';
+import { unobservedCredentialEvents, type CredentialEvents } from '../events/credential-events.js';
 import { ApiKey, ApiKeyRole, CreatedApiKey } from './api-key.types.js';
 
 /**
@@ -13,7 +14,6 @@ import { ApiKey, ApiKeyRole, CreatedApiKey } from './api-key.types.js';
  * secret is compared by sha256 digest in constant time. Only the digest is stored.
  */
 const SECRET_PATTERN = /^rlk_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$/;
-const BEARER_LENGTH_MAX = 512;
 
 function digest(secret: string): Buffer {
   return createHash('sha256').update(secret).digest();
@@ -36,18 +36,19 @@ export class ApiKeyService {
     private readonly db: Database,
     private readonly ledgers: LedgerService,
     bootstrapAdminKey: string | undefined,
+    private readonly events: CredentialEvents = unobservedCredentialEvents,
   ) {
     this.bootstrapDigest = bootstrapAdminKey ? digest(bootstrapAdminKey) : null;
   }
 
-  /** Turns an `Authorization` header into a principal, or refuses with UNAUTHENTICATED. */
-  async authenticate(authorization: string | undefined): Promise<Principal> {
-    if (authorization === undefined || authorization === '') throw new UnauthenticatedError('missing credentials: send Authorization: Bearer <secret>');
-    const match = /^Bearer ([\x21-\x7e]+)$/.exec(authorization);
-    if (match === null || authorization.length > BEARER_LENGTH_MAX) throw new UnauthenticatedError('malformed Authorization header: expected "Bearer <secret>"');
-    const secret = match[1]!;
-    const candidate = digest(secret);
+  /** Whether the bearer is the bootstrap admin secret (which, set by hand, may look like anything). */
+  isBootstrapSecret(secret: string): boolean {
+    return this.bootstrapDigest !== null && timingSafeEqual(digest(secret), this.bootstrapDigest);
+  }
 
+  /** Turns an API key secret (the bearer value) into a principal, or refuses with UNAUTHENTICATED. */
+  async verifySecret(secret: string): Promise<Principal> {
+    const candidate = digest(secret);
     if (this.bootstrapDigest !== null && timingSafeEqual(candidate, this.bootstrapDigest)) {
       return { actorId: 'bootstrap-admin', actorType: 'bootstrap', role: 'ADMIN', scope: null };
     }
@@ -109,6 +110,7 @@ export class ApiKeyService {
       await tx.auditEvent.create({ data: auditEvent(origin, 'revokeApiKey', existing.rootLedgerId, [keyId]) });
       return updated;
     });
+    this.events.apiKeyRevoked(keyId);
     return toApiKey(row);
   }
 }

@@ -122,6 +122,7 @@ export class LedgerService {
 
   /** Root ledgers for global credentials; the top of its scope for a scoped one. */
   async listVisibleRoots(principal: Principal, first?: number | null, after?: string | null): Promise<Connection<Ledger>> {
+    requireRole(principal, 'READER', 'ledgers');
     const page = readPage(first, after);
     const rows = await this.db.prisma.ledger.findMany({
       where: {

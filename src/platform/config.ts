@@ -23,7 +23,43 @@ export interface Config {
   schemaHints: boolean;
   /** Seconds between expiry and hold-timeout passes; 0 turns the scheduler off. */
   schedulerIntervalSeconds: number;
+  /**
+   * HS256 key that signs customer tokens; generated and kept in `dataDir` in embedded mode when absent.
+   * Without one (and not embedded) customer tokens are off: instances must share the key, so none is invented.
+   */
+  tokenSecret: string | undefined;
+  /** Whether the API serves the GraphiQL IDE at /graphiql (and to browsers at /graphql). */
+  graphiql: boolean;
+  realtime: RealtimeConfig;
 }
+
+/** Subscriptions over WebSocket and the cross-instance fan-out of ledger events. */
+export interface RealtimeConfig {
+  /** `postgres`: LISTEN/NOTIFY reaches every instance on the database; `local`: this process only. */
+  fanout: 'postgres' | 'local';
+  /** Open WebSocket connections one instance accepts; more are refused with HTTP 503. */
+  wsConnectionsMax: number;
+  /** Active subscriptions on one connection; more are refused with RATE_LIMITED. */
+  wsSubscriptionsPerConnectionMax: number;
+  /** Largest message a client may send; a bigger one closes the connection with 1009. */
+  wsMessageBytesMax: number;
+  /** Events waiting for a slow client on one connection; more close it with 1013. */
+  wsPendingEventsMax: number;
+  /** Interval of WebSocket pings; a client that misses a pong for as long is dropped. */
+  wsKeepAliveMs: number;
+}
+
+export const DEFAULT_REALTIME: RealtimeConfig = {
+  fanout: 'postgres',
+  wsConnectionsMax: 10_000,
+  wsSubscriptionsPerConnectionMax: 100,
+  wsMessageBytesMax: 65_536,
+  wsPendingEventsMax: 1_000,
+  wsKeepAliveMs: 12_000,
+};
+
+/** HS256 wants a key at least as long as its 256-bit output. */
+export const TOKEN_SECRET_LENGTH_MIN = 32;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -76,6 +112,11 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('ADMIN_API_KEY must be 24 to 256 characters without whitespace');
   }
 
+  const tokenSecret = env.TOKEN_SECRET || undefined;
+  if (tokenSecret !== undefined && (tokenSecret.length < TOKEN_SECRET_LENGTH_MIN || tokenSecret.length > 512 || /\s/.test(tokenSecret))) {
+    problems.push(`TOKEN_SECRET must be ${TOKEN_SECRET_LENGTH_MIN} to 512 characters without whitespace`);
+  }
+
   const environment = oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development');
   const embeddedPostgresPort = integer('EMBEDDED_PG_PORT', 54329, 1024, 65535);
   if (embeddedPostgresPort === 5432) {
@@ -97,6 +138,17 @@ export function loadConfig(env: Env = process.env): Config {
     schemaHints: flag('SCHEMA_HINTS', environment !== 'production'),
     schedulerIntervalSeconds: integer('SCHEDULER_INTERVAL_SECONDS', 60, 0, 86_400),
     logLevel: oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
+    tokenSecret,
+    // The IDE needs introspection, which production turns off; GRAPHIQL=true serves it anyway.
+    graphiql: flag('GRAPHIQL', environment !== 'production'),
+    realtime: {
+      fanout: oneOf('EVENT_FANOUT', ['postgres', 'local'] as const, DEFAULT_REALTIME.fanout),
+      wsConnectionsMax: integer('WS_CONNECTIONS_MAX', DEFAULT_REALTIME.wsConnectionsMax, 1, 1_000_000),
+      wsSubscriptionsPerConnectionMax: integer('WS_SUBSCRIPTIONS_PER_CONNECTION_MAX', DEFAULT_REALTIME.wsSubscriptionsPerConnectionMax, 1, 10_000),
+      wsMessageBytesMax: integer('WS_MESSAGE_BYTES_MAX', DEFAULT_REALTIME.wsMessageBytesMax, 1024, 16_777_216),
+      wsPendingEventsMax: integer('WS_PENDING_EVENTS_MAX', DEFAULT_REALTIME.wsPendingEventsMax, 1, 1_000_000),
+      wsKeepAliveMs: integer('WS_KEEPALIVE_MS', DEFAULT_REALTIME.wsKeepAliveMs, 1000, 600_000),
+    },
   };
 
   if (environment === 'production' && databaseUrl === undefined) {

@@ -16,19 +16,22 @@ export function queryBoundsRule(context: ValidationContext): ASTVisitor {
   return {
     OperationDefinition(operation) {
       let fields = 0;
-      const visit = (selectionSet: SelectionSetNode, depth: number, seen: Set<string>): number => {
+      const visit = (selectionSet: SelectionSetNode, depth: number, seen: Set<string>, introspection = false): number => {
         let deepest = depth;
         for (const selection of selectionSet.selections) {
           if (fields > QUERY_FIELDS_MAX) return deepest;
           if (selection.kind === Kind.FIELD) {
             fields += 1;
-            if (selection.selectionSet) deepest = Math.max(deepest, visit(selection.selectionSet, depth + 1, seen));
+            // Introspection (`__schema`, `__type`) is a fixed, database-free shape whose type references nest
+            // deeper than any data query (GraphiQL's asks for nine levels of ofType): its fields count, its depth does not.
+            const inIntrospection = introspection || selection.name.value.startsWith('__');
+            if (selection.selectionSet) deepest = Math.max(deepest, visit(selection.selectionSet, inIntrospection ? depth : depth + 1, seen, inIntrospection));
           } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-            deepest = Math.max(deepest, visit(selection.selectionSet, depth, seen));
+            deepest = Math.max(deepest, visit(selection.selectionSet, depth, seen, introspection));
           } else {
             const fragment = fragments.get(selection.name.value);
             if (fragment && !seen.has(fragment.name.value)) {
-              deepest = Math.max(deepest, visit(fragment.selectionSet, depth, new Set([...seen, fragment.name.value])));
+              deepest = Math.max(deepest, visit(fragment.selectionSet, depth, new Set([...seen, fragment.name.value]), introspection));
             }
           }
         }

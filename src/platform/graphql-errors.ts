@@ -45,6 +45,12 @@ export function classifyError(error: unknown): ClassifiedError {
     return { code: original.code, retryable: ERROR_CATALOG[original.code].retryable, message: original.message, unexpected: false };
   }
   if (original instanceof GraphQLError) {
+    // Apollo re-codes every validation error GRAPHQL_VALIDATION_FAILED; our own rules' codes (QUERY_TOO_COMPLEX) live on inside.
+    const inner = original.originalError;
+    if (inner instanceof GraphQLError && String(inner.extensions?.code ?? '') in ERROR_CATALOG && inner.extensions?.code !== 'INTERNAL_SERVER_ERROR') {
+      const code = inner.extensions.code as ErrorCode;
+      return { code, retryable: ERROR_CATALOG[code].retryable, message: inner.message, unexpected: false };
+    }
     const raw = String(original.extensions?.code ?? '');
     if (raw in ERROR_CATALOG && raw !== 'INTERNAL_SERVER_ERROR') {
       const code = raw as ErrorCode;

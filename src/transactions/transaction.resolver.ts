@@ -34,9 +34,9 @@ export class TransactionResolver {
     return ctx.access.ledger((await ctx.loaders.ledgerById.load(transaction.ledgerId))!);
   }
 
-  @FieldResolver(() => [Entry])
-  entries(@Root() transaction: Transaction, @Ctx() ctx: RequestContext): Promise<Entry[]> {
-    return transaction.draftEntries ? Promise.resolve(transaction.draftEntries) : ctx.loaders.entriesOfTransaction.load(transaction.id);
+  @FieldResolver(() => [Entry], { description: 'Every line; to a customer token, only the lines of its own account.' })
+  async entries(@Root() transaction: Transaction, @Ctx() ctx: RequestContext): Promise<Entry[]> {
+    return ctx.access.entries(transaction.draftEntries ?? (await ctx.loaders.entriesOfTransaction.load(transaction.id)));
   }
 
   @FieldResolver(() => Transaction, { nullable: true, description: 'For a hold that was posted: the transaction that captured it.' })

@@ -4,18 +4,25 @@ import path from 'node:path';
 
 export const MAIN = path.resolve(__dirname, '../../dist/main.js');
 
+/** The built server (`npm start`'s program) running as its own process. */
 export interface ServerProcess {
   child: ChildProcess;
   url: string;
   output(): string;
   /** Resolves with the exit code (or the signal's name) once the process is gone. */
   exited: Promise<number | string>;
+  /** Sends `signal` (SIGTERM by default) and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-/** Starts the built server (`node dist/main.js`) the way `npm start` does, and waits until it listens. */
-export async function startServerProcess(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
+/** Starts dist/main.js on a free loopback port with `env` over the test's own, and waits until it listens. */
+export async function startServerProcess(env: NodeJS.ProcessEnv, options: { inherit?: boolean } = {}): Promise<ServerProcess> {
   if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: `npm test` builds it first (npm run build)');
-  const child = spawn(process.execPath, [MAIN], { env: { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const base = options.inherit === false ? {} : process.env;
+  const child = spawn(process.execPath, [MAIN], {
+    env: { ...base, PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
@@ -26,15 +33,19 @@ export async function startServerProcess(env: NodeJS.ProcessEnv): Promise<Server
       const match = /listening on (http:\/\/\S+\/graphql)/.exec(output);
       if (match) {
         clearTimeout(timer);
-        resolve(match[1]!.replace('localhost', '127.0.0.1'));
+        resolve(match[1]!);
       }
     });
     void exited.then((code) => reject(new Error(`server exited with ${code}:\n${output}`)));
   });
-  return { child, url, output: () => output, exited };
-}
-
-export async function stopServerProcess(server: ServerProcess, signal: NodeJS.Signals): Promise<number | string> {
-  server.child.kill(signal);
-  return server.exited;
+  return {
+    child,
+    url,
+    output: () => output,
+    exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
 }

@@ -1,9 +1,10 @@
-import { startServer, type RunningServer } from '../../src/app';
+import { startServer, type RunningServer, type ServerOptions } from '../../src/app';
 import { connectDatabase, type Database } from '../../src/platform/db';
 import { createLogger } from '../../src/platform/logger';
 import { cloneTestDatabase } from './databases';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdefghij';
+export const TOKEN_SECRET = 'test-token-secret-0123456789abcdefghijklmnop';
 
 export interface GraphQLResponse<T = Record<string, any>> {
   status: number;
@@ -13,6 +14,8 @@ export interface GraphQLResponse<T = Record<string, any>> {
 
 export interface TestServer {
   url: string;
+  /** This test file's own database, for a second server process. */
+  databaseUrl: string;
   db: Database;
   server: RunningServer;
   /** Sends one GraphQL request over real HTTP, as the admin unless `secret` says otherwise (null: no header). */
@@ -20,20 +23,46 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
+export interface TestServerOptions {
+  logErrors?: boolean;
+  /** Subscription limits and fan-out for this server (defaults otherwise). */
+  realtime?: NonNullable<ServerOptions['config']['realtime']>;
+  /** null: a server without a customer-token key. */
+  tokenSecret?: string | null;
+  graphiqlHeaders?: Record<string, string>;
+  graphiql?: boolean;
+  /** Seconds between scheduler passes; 0 (the default here) leaves the clock to the test (scheduler.tick). */
+  schedulerIntervalSeconds?: number;
+}
+
 /** A real server on a loopback port, over this test file's own database. */
-export async function startTestServer(options: { logErrors?: boolean; schedulerIntervalSeconds?: number } = {}): Promise<TestServer> {
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const database = await cloneTestDatabase();
   const db = connectDatabase(database.url, 20);
   const logger = createLogger(options.logErrors ? 'error' : 'error', options.logErrors ? undefined : () => undefined);
   const server = await startServer({
-    config: { host: '127.0.0.1', port: 0, environment: 'test', bodyLimitBytes: 1_048_576, postingAttemptsMax: 8, schedulerIntervalSeconds: options.schedulerIntervalSeconds ?? 0, introspection: true, schemaHints: true },
+    config: {
+      host: '127.0.0.1',
+      port: 0,
+      environment: 'test',
+      bodyLimitBytes: 1_048_576,
+      postingAttemptsMax: 8,
+      schedulerIntervalSeconds: options.schedulerIntervalSeconds ?? 0,
+      introspection: true,
+      schemaHints: true,
+      realtime: options.realtime,
+      graphiql: options.graphiql,
+    },
     db,
     logger,
     adminApiKey: ADMIN_KEY,
+    tokenSecret: options.tokenSecret === null ? undefined : (options.tokenSecret ?? TOKEN_SECRET),
+    graphiqlHeaders: options.graphiqlHeaders,
   });
   const url = `http://127.0.0.1:${server.port}/graphql`;
   return {
     url,
+    databaseUrl: database.url,
     db,
     server,
     async gql(query, variables, secret = ADMIN_KEY) {

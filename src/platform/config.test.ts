@@ -1,0 +1,42 @@
+import { ConfigError, DEFAULT_REALTIME, loadConfig } from './config';
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+    return [];
+  } catch (error) {
+    return (error as ConfigError).problems;
+  }
+}
+
+describe('real-time, token and GraphiQL settings', () => {
+  it('defaults to LISTEN/NOTIFY fan-out, the documented limits, GraphiQL on and no token key', () => {
+    const config = loadConfig({});
+    expect(config.realtime).toEqual(DEFAULT_REALTIME);
+    expect(config.graphiql).toBe(true);
+    expect(config.tokenSecret).toBeUndefined();
+  });
+
+  it('turns GraphiQL off by default in production, and on when asked', () => {
+    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/x', ADMIN_API_KEY: 'a'.repeat(32) };
+    expect(loadConfig(production).graphiql).toBe(false);
+    expect(loadConfig({ ...production, GRAPHIQL: 'true' }).graphiql).toBe(true);
+  });
+
+  it('reads every limit', () => {
+    const config = loadConfig({ EVENT_FANOUT: 'local', WS_CONNECTIONS_MAX: '5', WS_SUBSCRIPTIONS_PER_CONNECTION_MAX: '6', WS_MESSAGE_BYTES_MAX: '2048', WS_PENDING_EVENTS_MAX: '7', WS_KEEPALIVE_MS: '5000', TOKEN_SECRET: 's'.repeat(32) });
+    expect(config.realtime).toEqual({ fanout: 'local', wsConnectionsMax: 5, wsSubscriptionsPerConnectionMax: 6, wsMessageBytesMax: 2048, wsPendingEventsMax: 7, wsKeepAliveMs: 5000 });
+    expect(config.tokenSecret).toBe('s'.repeat(32));
+  });
+
+  it('names every bad value', () => {
+    expect(problems({ TOKEN_SECRET: 'short', GRAPHIQL: 'yes', EVENT_FANOUT: 'redis', WS_MESSAGE_BYTES_MAX: '10', WS_KEEPALIVE_MS: '0', WS_PENDING_EVENTS_MAX: 'many' })).toEqual([
+      'TOKEN_SECRET must be 32 to 512 characters without whitespace',
+      'GRAPHIQL must be true or false; got "yes"',
+      'EVENT_FANOUT must be one of postgres, local; got "redis"',
+      'WS_MESSAGE_BYTES_MAX must be an integer from 1024 to 16777216; got "10"',
+      'WS_PENDING_EVENTS_MAX must be an integer from 1 to 1000000; got "many"',
+      'WS_KEEPALIVE_MS must be an integer from 1000 to 600000; got "0"',
+    ]);
+  });
+});

@@ -1,0 +1,192 @@
+import { canReach, canSeeAccount, isExpired, type AccountPlacement, type Principal } from '../auth/access.core.js';
+import type { RequestContext } from '../context.js';
+import { toBalance, type AccountService } from '../accounts/account.service.js';
+import type { Balance, NormalBalance } from '../accounts/account.types.js';
+import type { LedgerService } from '../ledgers/ledger.service.js';
+import type { Transaction } from '../transactions/transaction.types.js';
+import type { TransactionService } from '../transactions/transaction.service.js';
+import { listenKey, type EventHub } from '../events/event-hub.js';
+import type { ChangedBalance, CommittedPosting } from '../events/ledger-events.js';
+import { AssetNotFoundError, BadInputError, ForbiddenError, NotFoundError } from '../platform/errors.js';
+import { requireId } from '../platform/validation.js';
+import { EventStream, type PendingBudget } from './event-stream.js';
+import { LedgerPathCache } from './ledger-path-cache.js';
+
+/** The stream item that stands for "the balance as it is now" (balanceUpdated with includeCurrent). */
+const CURRENT = Symbol('current balance');
+
+/** What a subscription needs from the WebSocket connection it runs on. */
+export interface SubscriptionConnection {
+  readonly budget: PendingBudget;
+  /** The client reads too slowly: end the connection rather than buffer without bound. */
+  overflow(): void;
+}
+
+/**
+ * Turns ledger events into the two public subscriptions. Authorization is checked when subscribing (the
+ * same rules as the queries) and again for every event (the credential must still be valid and the event
+ * must concern what the subscriber may see). Data an event needs from the database is read once per
+ * event per instance and shared by every subscriber it reaches.
+ */
+export class SubscriptionService {
+  private readonly ledgerPaths: LedgerPathCache;
+  private readonly shared = new WeakMap<CommittedPosting, Map<string, Promise<unknown>>>();
+
+  constructor(
+    private readonly hub: EventHub,
+    private readonly accounts: AccountService,
+    private readonly transactions: TransactionService,
+    ledgers: LedgerService,
+  ) {
+    this.ledgerPaths = new LedgerPathCache(ledgers);
+  }
+
+  /**
+   * `balanceUpdated`: the account's new balance after every posting that changed it (one asset, or all).
+   * With `includeCurrent`, the current balance comes first, read after the listener is in place, so no
+   * change can fall between the two; versions tell the client which is newest.
+   */
+  async balanceUpdates(ctx: RequestContext, accountIdArg: string, assetCode: string | null | undefined, includeCurrent = false): Promise<AsyncIterableIterator<Balance>> {
+    const connection = requireConnection(ctx);
+    const placement = await this.visibleAccount(ctx, accountIdArg);
+    let assetId: string | null = null;
+    if (assetCode != null) {
+      const asset = (await ctx.loaders.assetsOfRoot.load(placement.rootLedgerId)).find((candidate) => candidate.code === assetCode);
+      if (asset === undefined) throw new AssetNotFoundError(`asset ${assetCode} is not defined in this ledger tree`);
+      assetId = asset.id;
+    }
+    const { principal } = ctx.origin;
+    // Balances only grow in version; anything not newer than what was sent is stale (events can race).
+    const sentVersions = new Map<string, number>();
+    const fresh = (balance: Balance | null): balance is Balance => {
+      if (balance === null || balance.version <= (sentVersions.get(balance.assetId) ?? -1)) return false;
+      sentVersions.set(balance.assetId, balance.version);
+      return true;
+    };
+
+    const stream: EventStream<CommittedPosting | typeof CURRENT, Balance> = new EventStream(connection.budget, () => connection.overflow(), async (item) => {
+      if (!stillAuthorized(principal, stream) || !canSeeAccount(principal, placement)) return [];
+      if (item === CURRENT) return (await this.currentBalances(placement, assetId)).filter(fresh);
+      const balances: Balance[] = [];
+      for (const row of item.balances) {
+        if (row.accountId !== placement.accountId || (assetId !== null && row.assetId !== assetId)) continue;
+        const balance = row.sharded ? await this.summedBalance(item, row) : rowBalance(row);
+        if (fresh(balance)) balances.push(balance);
+      }
+      return balances;
+    });
+    stream.onEnd(this.hub.onPosting(listenKey.account(placement.accountId), (posting) => stream.push(posting)));
+    if (includeCurrent) stream.push(CURRENT);
+    return stream;
+  }
+
+  /**
+   * `transactionPosted`: every transaction touching the account, or any account in the ledger's subtree.
+   * Without arguments: everything a global credential sees, or a scoped key's whole subtree.
+   */
+  async transactionPosts(ctx: RequestContext, ledgerIdArg: string | null | undefined, accountIdArg: string | null | undefined): Promise<AsyncIterableIterator<Transaction>> {
+    const connection = requireConnection(ctx);
+    const { principal } = ctx.origin;
+    const account = accountIdArg == null ? null : await this.visibleAccount(ctx, accountIdArg);
+    let ledger: { id: string; rootLedgerId: string } | null = null;
+    if (ledgerIdArg != null) {
+      ledger = await this.visibleLedger(ctx, ledgerIdArg);
+    } else if (account === null && principal.account !== undefined) {
+      throw new ForbiddenError('a customer token follows only its own account: give accountId');
+    } else if (account === null && principal.scope !== null) {
+      ledger = await this.visibleLedger(ctx, principal.scope.ledgerId);
+    }
+    if (account !== null && ledger !== null && account.rootLedgerId !== ledger.rootLedgerId) {
+      throw new BadInputError('accountId and ledgerId belong to different ledger trees: no transaction can match both');
+    }
+
+    const stream: EventStream<CommittedPosting, Transaction> = new EventStream(connection.budget, () => connection.overflow(), async (posting) => {
+      if (!stillAuthorized(principal, stream)) return [];
+      if (account !== null && (!posting.accountIds.includes(account.accountId) || !canSeeAccount(principal, account))) return [];
+      if (ledger !== null && !(await this.touchesSubtree(principal, posting, ledger))) return [];
+      const transaction = await this.share(posting, 'transaction', async () => (await this.transactions.fetchByIds([posting.transactionId]))[0] ?? null);
+      return transaction === null ? [] : [transaction];
+    });
+    const key = account !== null ? listenKey.account(account.accountId) : ledger !== null ? listenKey.root(ledger.rootLedgerId) : listenKey.everything;
+    stream.onEnd(this.hub.onPosting(key, (posting) => stream.push(posting)));
+    return stream;
+  }
+
+  /** The account named by a subscription argument, checked as `account(id)` checks it. */
+  private async visibleAccount(ctx: RequestContext, accountIdArg: string): Promise<AccountPlacement & { normalBalance: NormalBalance }> {
+    const account = await ctx.loaders.accountById.load(requireId(accountIdArg, 'accountId'));
+    if (account === null) throw new NotFoundError(`account ${accountIdArg} does not exist`);
+    await ctx.access.account(account);
+    const ledger = await ctx.loaders.ledgerById.load(account.ledgerId);
+    return { rootLedgerId: account.rootLedgerId, ledgerPath: ledger?.path ?? [], accountId: account.id, isSystem: account.isSystem, normalBalance: account.normalBalance };
+  }
+
+  private async visibleLedger(ctx: RequestContext, ledgerIdArg: string): Promise<{ id: string; rootLedgerId: string }> {
+    const ledger = await ctx.loaders.ledgerById.load(requireId(ledgerIdArg, 'ledgerId'));
+    if (ledger === null) throw new NotFoundError(`ledger ${ledgerIdArg} does not exist`);
+    return ctx.access.ledger(ledger);
+  }
+
+  /** Whether the posting was posted in, or touched an account in, the ledger's subtree, within the principal's reach. */
+  private async touchesSubtree(principal: Principal, posting: CommittedPosting, ledger: { id: string; rootLedgerId: string }): Promise<boolean> {
+    if (posting.rootLedgerId !== ledger.rootLedgerId) return false;
+    const ledgerIds = [posting.ledgerId, ...posting.accountLedgerIds];
+    const paths = await this.ledgerPaths.pathsOf(ledgerIds);
+    return ledgerIds.some((id) => {
+      const path = paths.get(id);
+      return path !== undefined && path.includes(ledger.id) && canReach(principal, { rootLedgerId: posting.rootLedgerId, ledgerPath: path });
+    });
+  }
+
+  /** The account's balances now: the one asset (zero when never held), or every asset it has held. */
+  private async currentBalances(account: AccountPlacement & { normalBalance: NormalBalance }, assetId: string | null): Promise<Balance[]> {
+    const balances = await this.accounts.balancesOf([{ rootLedgerId: account.rootLedgerId, accountId: account.accountId }]);
+    if (assetId === null) return balances;
+    const held = balances.find((balance) => balance.assetId === assetId);
+    const zero = { debitsPosted: 0n, creditsPosted: 0n, debitsPending: 0n, creditsPending: 0n };
+    return [held ?? toBalance({ rootLedgerId: account.rootLedgerId, accountId: account.accountId, assetId, normalBalance: account.normalBalance }, zero, 0, null)];
+  }
+
+  /** A hot account's row is one shard of its balance: the whole balance is read, once per event. */
+  private summedBalance(posting: CommittedPosting, row: ChangedBalance): Promise<Balance | null> {
+    return this.share(posting, `balance|${row.accountId}|${row.assetId}`, async () => {
+      const balances = await this.accounts.balancesOf([{ rootLedgerId: row.rootLedgerId, accountId: row.accountId }]);
+      return balances.find((balance) => balance.assetId === row.assetId) ?? null;
+    });
+  }
+
+  private share<T>(posting: CommittedPosting, key: string, read: () => Promise<T>): Promise<T> {
+    let reads = this.shared.get(posting);
+    if (reads === undefined) this.shared.set(posting, (reads = new Map()));
+    let pending = reads.get(key) as Promise<T> | undefined;
+    if (pending === undefined) {
+      pending = read();
+      reads.set(key, pending);
+      // A failed read is not remembered: the next subscriber tries again.
+      pending.catch(() => reads.delete(key));
+    }
+    return pending;
+  }
+}
+
+function rowBalance(row: ChangedBalance): Balance {
+  const { debitsPosted, creditsPosted, debitsPending, creditsPending } = row;
+  return toBalance(
+    { rootLedgerId: row.rootLedgerId, accountId: row.accountId, assetId: row.assetId, normalBalance: row.normalBalance as NormalBalance },
+    { debitsPosted, creditsPosted, debitsPending, creditsPending },
+    row.version,
+    row.updatedAt,
+  );
+}
+
+/** A credential that has expired ends its subscriptions (its connection is closed at the same moment). */
+function stillAuthorized(principal: Principal, stream: { end(): void }): boolean {
+  if (!isExpired(principal, new Date())) return true;
+  stream.end();
+  return false;
+}
+
+function requireConnection(ctx: RequestContext): SubscriptionConnection {
+  if (ctx.connection === undefined) throw new BadInputError('subscriptions are served over WebSocket (graphql-transport-ws) at /graphql');
+  return ctx.connection;
+}
