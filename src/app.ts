@@ -14,6 +14,9 @@ import { DomainError } from './platform/errors.js';
 import { classifyError, ERROR_CATALOG, formatGraphQLError } from './platform/graphql-errors.js';
 import { QUERY_TOKENS_MAX, queryBoundsRule } from './platform/depth-limit.js';
 import { rejectUnacceptableText } from './platform/request-hygiene.js';
+import { createMetrics } from './platform/metrics.js';
+import { RateLimiter } from './platform/rate-limit.js';
+import { requestLogPlugin } from './platform/request-log.plugin.js';
 import { readMigrations } from './platform/migrations.js';
 import { buildLedgerSchema } from './schema.js';
 import { createRequestContext, type RequestContext, type Services } from './context.js';
@@ -22,7 +25,7 @@ import { AssetService } from './assets/asset.service.js';
 import { AccountService } from './accounts/account.service.js';
 import { TransactionService } from './transactions/transaction.service.js';
 import { PostingService } from './postings/postings.service.js';
-import { PostingEngine } from './postings/posting-engine.js';
+import { PostingEngine, type PostingObserver } from './postings/posting-engine.js';
 import { BalanceHistoryService } from './accounts/balance-history.service.js';
 import { LotService } from './lots/lots.service.js';
 import { ExpiryService } from './lots/expiry.service.js';
@@ -42,7 +45,7 @@ import { attachWebSocketServer, type WebSocketEndpoint } from './subscriptions/w
 import { mountGraphiQL } from './graphiql/graphiql.routes.js';
 
 export interface ServerOptions {
-  config: Pick<Config, 'host' | 'port' | 'environment' | 'bodyLimitBytes' | 'postingAttemptsMax' | 'schedulerIntervalSeconds' | 'introspection' | 'schemaHints'> & {
+  config: Pick<Config, 'host' | 'port' | 'environment' | 'bodyLimitBytes' | 'postingAttemptsMax' | 'schedulerIntervalSeconds' | 'introspection' | 'schemaHints' | 'rateLimitPerSecond' | 'rateLimitBurst'> & {
     /** Defaults to DEFAULT_REALTIME (LISTEN/NOTIFY fan-out). */
     realtime?: Partial<RealtimeConfig>;
     /** Defaults to on. */
@@ -77,6 +80,7 @@ export interface ServiceOptions {
   fanout: (origin: string) => Fanout;
   logger: Logger;
   events?: LedgerEvents;
+  postingObserver?: PostingObserver;
 }
 
 export function createServices(db: Database, options: ServiceOptions): { services: Services; hub: EventHub; engine: PostingEngine } {
@@ -87,7 +91,7 @@ export function createServices(db: Database, options: ServiceOptions): { service
   const hub = new EventHub(options.fanout, postingLoader(transactions, accounts), options.logger);
   const extra = options.events;
   const events: LedgerEvents = extra === undefined ? hub : { committed: (posting) => (hub.committed(posting), extra.committed(posting)) };
-  const engine = new PostingEngine(db, assets, transactions, options.postingAttemptsMax, events);
+  const engine = new PostingEngine(db, assets, transactions, options.postingAttemptsMax, events, options.postingObserver);
   const postings = new PostingService(db, ledgers, assets, accounts, transactions, engine);
   const apiKeys = new ApiKeyService(db, ledgers, options.adminApiKey, hub);
   const customerTokens = new CustomerTokenService(db, ledgers, accounts, options.tokenSecret);
@@ -122,7 +126,13 @@ const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config, db, logger } = options;
   const realtime: RealtimeConfig = { ...DEFAULT_REALTIME, ...config.realtime };
+  // Metrics read the WebSocket endpoint and the hub, which exist only further down.
+  let endpoint: WebSocketEndpoint | undefined;
+  let eventHub: EventHub | undefined;
+  const metrics = createMetrics({ pool: db.pool, webSocketConnections: () => endpoint?.connectionCount() ?? 0, subscriptions: () => eventHub?.listenerCount() ?? 0 });
+  const limiter = new RateLimiter(config.rateLimitPerSecond, config.rateLimitBurst);
   const { services, hub, engine } = createServices(db, {
+    postingObserver: { posting: (kind, outcome) => metrics.postings.inc({ kind, outcome }), retry: () => metrics.retries.inc() },
     adminApiKey: options.adminApiKey,
     tokenSecret: options.tokenSecret,
     postingAttemptsMax: config.postingAttemptsMax,
@@ -130,6 +140,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     logger,
     events: options.events,
   });
+  eventHub = hub;
+  hub.observeDeliveryLag = (seconds) => metrics.deliveryLag.observe(seconds);
   await hub.start();
   const exposeDetails = config.environment === 'development';
   const app = express();
@@ -150,6 +162,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     formatError: (formatted, error) => formatGraphQLError(formatted, error, exposeDetails),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
+      requestLogPlugin(logger, metrics),
       ApolloServerPluginLandingPageDisabled(),
       {
         async requestDidStart() {
@@ -167,7 +180,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ],
   });
   await apollo.start();
-  const websocket = attachWebSocketServer({ httpServer, schema, services, hub, limits: realtime, logger, exposeDetails });
+  const websocket = (endpoint = attachWebSocketServer({ httpServer, schema, services, hub, limits: realtime, logger, exposeDetails }));
 
   const latestMigration = (await readMigrations()).at(-1)?.name;
 
@@ -194,6 +207,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     res.json({ status: 'ok', websocket: { connections: websocket.connectionCount(), subscriptions: hub.listenerCount() } });
   });
 
+  app.get('/metrics', async (_req, res) => {
+    res.setHeader('Content-Type', metrics.registry.contentType);
+    res.send(await metrics.registry.metrics());
+  });
+
   app.get('/readyz', async (_req, res) => {
     try {
       const { rowCount } = await db.pool.query('SELECT 1 FROM "_prisma_migrations" WHERE migration_name = $1 AND finished_at IS NOT NULL', [latestMigration]);
@@ -213,6 +231,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         const requestId = String(res.locals.requestId);
         try {
           const principal = await services.authenticator.authenticate(req.get('authorization'));
+          const allowance = limiter.take(principal.actorId);
+          if (!allowance.allowed) {
+            metrics.rateLimited.inc();
+            throw new GraphQLError(`rate limit exceeded for this credential; retry in ${allowance.retryAfterSeconds} s`, {
+              extensions: {
+                code: 'RATE_LIMITED',
+                retryable: true,
+                retryAfterSeconds: allowance.retryAfterSeconds,
+                http: { status: 429, headers: new Map([['retry-after', String(allowance.retryAfterSeconds)]]) },
+              },
+            });
+          }
           return createRequestContext(services, { principal, requestId, clientAddress: req.ip ?? null });
         } catch (error) {
           if (error instanceof DomainError) {
@@ -242,7 +272,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   const { port } = httpServer.address() as AddressInfo;
   const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-  const scheduler = new Scheduler(db, services.expiry, engine, logger, config.schedulerIntervalSeconds);
+  const scheduler = new Scheduler(db, services.expiry, engine, logger, config.schedulerIntervalSeconds, {
+    run: (outcome) => metrics.schedulerRuns.inc({ outcome }),
+    work: (job, count) => metrics.schedulerWork.inc({ job }, count),
+  });
   scheduler.start();
 
   return {

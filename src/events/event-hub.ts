@@ -99,7 +99,12 @@ export class EventHub implements LedgerEvents, CredentialEvents {
     return false;
   }
 
+  /** Told how long each posting took from commit to this hub (metrics). */
+  observeDeliveryLag: (seconds: number) => void = () => undefined;
+
   private deliverPosting(posting: CommittedPosting): void {
+    const committedAt = posting.balances.reduce((latest, balance) => Math.max(latest, new Date(balance.updatedAt).getTime()), 0);
+    if (committedAt > 0) this.observeDeliveryLag(Math.max(0, Date.now() - committedAt) / 1000);
     const keys = [listenKey.everything, listenKey.root(posting.rootLedgerId), ...posting.accountIds.map(listenKey.account)];
     for (const key of keys) {
       const listeners = this.postingListeners.get(key);

@@ -10,6 +10,12 @@ import type { ExpiryService } from './expiry.service.js';
 export const SCHEDULER_ROOTS_PER_TICK = 100;
 export const SCHEDULER_HOLDS_PER_TICK = 500;
 
+/** Counts scheduler passes and their work, for metrics. */
+export interface SchedulerObserver {
+  run(outcome: 'ok' | 'failed'): void;
+  work(job: 'expiry' | 'hold_timeout', count: number): void;
+}
+
 /**
  * The server's own clock-driven work: expire lapsed lots and void holds past their timeout. Ticks never
  * overlap within a process, and both jobs are safe with several servers ticking at once (expiry locks
@@ -25,6 +31,7 @@ export class Scheduler {
     private readonly engine: PostingEngine,
     private readonly logger: Logger,
     private readonly intervalSeconds: number,
+    private readonly observer: SchedulerObserver = { run: () => undefined, work: () => undefined },
   ) {}
 
   start(): void {
@@ -71,9 +78,13 @@ export class Scheduler {
           if (!(error instanceof DomainError)) throw error;
         }
       }
+      this.observer.run('ok');
     } catch (error) {
+      this.observer.run('failed');
       this.logger.error('scheduler tick failed', { error });
     }
+    this.observer.work('expiry', expiryTransactions);
+    this.observer.work('hold_timeout', holdsVoided);
     if (expiryTransactions + holdsVoided > 0) this.logger.info('scheduler tick', { expiryTransactions, holdsVoided });
     return { expiryTransactions, holdsVoided };
   }

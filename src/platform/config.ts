@@ -21,6 +21,9 @@ export interface Config {
   introspection: boolean;
   /** Whether validation errors suggest field names ("did you mean ..."); default: everywhere but production. */
   schemaHints: boolean;
+  /** Requests per second one credential may average (0: no limit), and how many it may make at once. */
+  rateLimitPerSecond: number;
+  rateLimitBurst: number;
   /** Seconds between expiry and hold-timeout passes; 0 turns the scheduler off. */
   schedulerIntervalSeconds: number;
   /**
@@ -136,6 +139,8 @@ export function loadConfig(env: Env = process.env): Config {
     postingAttemptsMax: integer('POSTING_ATTEMPTS_MAX', 5, 1, 20),
     introspection: flag('INTROSPECTION', environment !== 'production'),
     schemaHints: flag('SCHEMA_HINTS', environment !== 'production'),
+    rateLimitPerSecond: integer('RATE_LIMIT_PER_SECOND', 5000, 0, 1_000_000),
+    rateLimitBurst: integer('RATE_LIMIT_BURST', 10_000, 1, 10_000_000),
     schedulerIntervalSeconds: integer('SCHEDULER_INTERVAL_SECONDS', 60, 0, 86_400),
     logLevel: oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
     tokenSecret,

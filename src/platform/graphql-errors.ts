@@ -82,6 +82,8 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, error: unkn
   const classified = classifyError(error);
   const message = classified.unexpected && !exposeDetails ? `${classified.message} (see the X-Request-Id response header)` : classified.message;
   const extensions: Record<string, unknown> = { code: classified.code, retryable: classified.retryable };
+  const retryAfter = (unwrapResolverError(error) as GraphQLError)?.extensions?.retryAfterSeconds;
+  if (typeof retryAfter === 'number') extensions.retryAfterSeconds = retryAfter;
   if (exposeDetails && classified.unexpected) extensions.detail = String((unwrapResolverError(error) as Error)?.message ?? '');
   return { message, locations: formatted.locations, path: formatted.path, extensions };
 }

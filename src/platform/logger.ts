@@ -1,6 +1,10 @@
-/** Minimal structured JSON logger: one line per event, never secrets. */
+import pino from 'pino';
+
+/**
+ * Structured JSON logs (pino), one line per event. Credentials never reach a log line: the fields that
+ * could carry one are redacted wherever they appear.
+ */
 type Level = 'debug' | 'info' | 'warn' | 'error';
-const LEVEL_RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface Logger {
   debug(message: string, fields?: Record<string, unknown>): void;
@@ -9,17 +13,27 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
-export function createLogger(minimum: Level = 'info', write: (line: string) => void = (line) => process.stderr.write(line + '\n')): Logger {
-  const emit = (level: Level, message: string, fields?: Record<string, unknown>) => {
-    if (LEVEL_RANK[level] < LEVEL_RANK[minimum]) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level, message, ...fields }, (_key, value) =>
-      typeof value === 'bigint' ? value.toString() : value instanceof Error ? { name: value.name, message: value.message, stack: value.stack } : value,
-    ));
-  };
+const REDACTED_PATHS = ['authorization', '*.authorization', 'headers.authorization', 'secret', '*.secret', 'token', '*.token', 'password', '*.password'];
+
+export function createLogger(minimum: Level = 'info', write?: (line: string) => void): Logger {
+  // Synchronous: a line written just before the process exits must not be lost.
+  const destination = write ? { write } : pino.destination({ dest: 2, sync: true });
+  const log = pino(
+    {
+      level: minimum,
+      base: null,
+      messageKey: 'message',
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      serializers: { error: pino.stdSerializers.err },
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    },
+    destination,
+  );
   return {
-    debug: (message, fields) => emit('debug', message, fields),
-    info: (message, fields) => emit('info', message, fields),
-    warn: (message, fields) => emit('warn', message, fields),
-    error: (message, fields) => emit('error', message, fields),
+    debug: (message, fields) => log.debug(fields ?? {}, message),
+    info: (message, fields) => log.info(fields ?? {}, message),
+    warn: (message, fields) => log.warn(fields ?? {}, message),
+    error: (message, fields) => log.error(fields ?? {}, message),
   };
 }

@@ -12,7 +12,7 @@ export function isRetryableSqlError(error: unknown): boolean {
  * The one transaction boundary for writes: BEGIN, run the use case, COMMIT; roll back on any error.
  * Lost races are retried up to `attemptsMax` times with jittered backoff, then reported as CONFLICT.
  */
-export async function inTransaction<T>(pool: pg.Pool, attemptsMax: number, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(pool: pg.Pool, attemptsMax: number, work: (client: pg.PoolClient) => Promise<T>, onRetry: () => void = () => undefined): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     const client = await pool.connect();
     let broken = false;
@@ -34,6 +34,7 @@ export async function inTransaction<T>(pool: pg.Pool, attemptsMax: number, work:
     } finally {
       client.release(broken);
     }
+    onRetry();
     await sleep(Math.floor(Math.random() * 5 * 2 ** attempt));
   }
 }

@@ -69,6 +69,14 @@ export interface PostingResult {
 
 export type HoldAction = 'POST' | 'VOID' | 'TIMEOUT';
 
+/** Counts what the engine did, for metrics: one call per posting attempt, and one per retry. */
+export interface PostingObserver {
+  posting(kind: string, outcome: string): void;
+  retry(): void;
+}
+
+const unobserved: PostingObserver = { posting: () => undefined, retry: () => undefined };
+
 interface Prepared {
   command: PostingCommand;
   row: TransactionInsert;
@@ -103,13 +111,34 @@ export class PostingEngine {
     private readonly transactions: TransactionService,
     private readonly attemptsMax: number,
     private readonly events: LedgerEvents,
+    private readonly observer: PostingObserver = unobserved,
   ) {}
 
-  async post(origin: RequestOrigin, command: PostingCommand, dryRun = false): Promise<PostingResult> {
+  /** Every public entry point reports its outcome (OK or the refusal's code) under a kind label. */
+  private async observed<T>(kind: string, work: () => Promise<T>): Promise<T> {
+    try {
+      const result = await work();
+      this.observer.posting(kind, 'OK');
+      return result;
+    } catch (error) {
+      this.observer.posting(kind, error instanceof DomainError ? error.code : 'INTERNAL_SERVER_ERROR');
+      throw error;
+    }
+  }
+
+  private transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.db.pool, this.attemptsMax, work, () => this.observer.retry());
+  }
+
+  post(origin: RequestOrigin, command: PostingCommand, dryRun = false): Promise<PostingResult> {
+    return this.observed(dryRun ? 'DRY_RUN' : command.pending ? 'HOLD' : command.kind, () => this.postOnce(origin, command, dryRun));
+  }
+
+  private async postOnce(origin: RequestOrigin, command: PostingCommand, dryRun: boolean): Promise<PostingResult> {
     const prepared = await this.prepare(command);
     let written: Written | null;
     try {
-      written = await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
+      written = await this.transaction(async (client) => {
         const result = await this.write(client, origin, prepared);
         if (dryRun && result !== null) throw new DryRunComplete(result);
         return result;
@@ -128,10 +157,12 @@ export class PostingEngine {
    * transaction, locks what it must, and returns the command, or null when there is nothing to post.
    */
   async postDecidedWithin(origin: RequestOrigin, build: (client: pg.PoolClient) => Promise<PostingCommand | null>): Promise<PostingResult | null> {
-    const written = await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
-      const command = await build(client);
-      return command === null ? null : this.write(client, origin, await this.prepare(command));
-    });
+    const written = await this.observed('EXPIRE', () =>
+      this.transaction(async (client) => {
+        const command = await build(client);
+        return command === null ? null : this.write(client, origin, await this.prepare(command));
+      }),
+    );
     if (written === null) return null;
     this.announce(written);
     return { transaction: toTransaction(written), replayed: false, dryRun: false };
@@ -155,8 +186,12 @@ export class PostingEngine {
       return results;
     }
 
+    return this.observed('BATCH', () => this.postAtomically(origin, commands));
+  }
+
+  private async postAtomically(origin: RequestOrigin, commands: PostingCommand[]): Promise<PostingResult[]> {
     const prepared = await Promise.all(commands.map((command, index) => this.prepare(command).catch((error) => Promise.reject(nameItem(error, index)))));
-    const outcomes = await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
+    const outcomes = await this.transaction(async (client) => {
       const done: Array<Written | PostingResult> = [];
       for (const [index, item] of prepared.entries()) {
         try {
@@ -180,7 +215,11 @@ export class PostingEngine {
    * Captures (POST, optionally partially) or releases (VOID, TIMEOUT) a hold, at most once. The hold's
    * reserved amounts leave the pending columns and a capture's posted transaction is written with them.
    */
-  async settle(origin: RequestOrigin, holdId: string, action: HoldAction, idempotencyKey: string | null, amount: bigint | null): Promise<PostingResult> {
+  settle(origin: RequestOrigin, holdId: string, action: HoldAction, idempotencyKey: string | null, amount: bigint | null): Promise<PostingResult> {
+    return this.observed(`HOLD_${action}`, () => this.settleOnce(origin, holdId, action, idempotencyKey, amount));
+  }
+
+  private async settleOnce(origin: RequestOrigin, holdId: string, action: HoldAction, idempotencyKey: string | null, amount: bigint | null): Promise<PostingResult> {
     if (idempotencyKey !== null) checkIdempotencyKey(idempotencyKey);
     const [hold] = await this.transactions.fetchByIds([holdId]);
     if (hold === undefined) throw new NotFoundError(`transaction ${holdId} does not exist`);
@@ -220,7 +259,7 @@ export class PostingEngine {
         : null;
     const assets = await this.assets.requireByCodes(hold.rootLedgerId, [...new Set(held.map((entry) => entry.assetCode))]);
 
-    const written = await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
+    const written = await this.transaction(async (client) => {
       const accounts = await this.lockAccounts(client, origin, held);
       const settled = await claimSettlement(client, {
         rootLedgerId: hold.rootLedgerId,

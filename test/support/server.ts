@@ -33,13 +33,20 @@ export interface TestServerOptions {
   graphiql?: boolean;
   /** Seconds between scheduler passes; 0 (the default here) leaves the clock to the test (scheduler.tick). */
   schedulerIntervalSeconds?: number;
+  /** Collects every log line the server writes (info and above), for tests of logging itself. */
+  logLines?: string[];
+  /** Per-credential rate limit; off (0) unless a test asks for one. */
+  rateLimitPerSecond?: number;
+  rateLimitBurst?: number;
 }
 
 /** A real server on a loopback port, over this test file's own database. */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const database = await cloneTestDatabase();
   const db = connectDatabase(database.url, 20);
-  const logger = createLogger(options.logErrors ? 'error' : 'error', options.logErrors ? undefined : () => undefined);
+  const logger = options.logLines
+    ? createLogger('info', (line) => options.logLines!.push(line))
+    : createLogger('error', options.logErrors ? undefined : () => undefined);
   const server = await startServer({
     config: {
       host: '127.0.0.1',
@@ -50,6 +57,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       schedulerIntervalSeconds: options.schedulerIntervalSeconds ?? 0,
       introspection: true,
       schemaHints: true,
+      rateLimitPerSecond: options.rateLimitPerSecond ?? 0,
+      rateLimitBurst: options.rateLimitBurst ?? 1,
       realtime: options.realtime,
       graphiql: options.graphiql,
     },
