@@ -1,8 +1,10 @@
+import type { BalanceTotals, NormalBalance } from '../postings/postings.core.js';
+
 /**
  * What the posting engine announces after a commit, never before: the transaction and every balance row
  * it changed, with the row's new totals and version. Subscriptions and cross-instance fan-out consume it.
  */
-export interface ChangedBalance {
+export interface ChangedBalance extends BalanceTotals {
   rootLedgerId: string;
   accountId: string;
   assetId: string;
@@ -10,11 +12,7 @@ export interface ChangedBalance {
   shard: number;
   /** True when the account's balance is spread over shards: the row alone is not the whole balance. */
   sharded: boolean;
-  normalBalance: 'CREDIT' | 'DEBIT';
-  debitsPosted: bigint;
-  creditsPosted: bigint;
-  debitsPending: bigint;
-  creditsPending: bigint;
+  normalBalance: NormalBalance;
   version: number;
   updatedAt: Date;
 }

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { AuditEventRow } from '../audit/audit.js';
 import { newId } from '../platform/ids.js';
-import type { AccountStatus, BalanceDelta, NormalBalance, PlannedEntry, PostingAccount } from './postings.core.js';
+import type { AccountStatus, BalanceDelta, BalanceTotals, NormalBalance, PlannedEntry, PostingAccount } from './postings.core.js';
 import { HOT_ACCOUNT_SHARDS } from './postings.core.js';
 
 /**
@@ -142,14 +142,11 @@ export async function claimTransaction(client: pg.PoolClient, row: TransactionIn
   return rows[0]!.claimed;
 }
 
-export interface AppliedBalance {
+/** A balance row as one posting left it. */
+export interface AppliedBalance extends BalanceTotals {
   accountId: string;
   assetId: string;
   shard: number;
-  debitsPosted: bigint;
-  creditsPosted: bigint;
-  debitsPending: bigint;
-  creditsPending: bigint;
   version: number;
   updatedAt: Date;
 }
