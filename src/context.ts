@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import { canReach, requireReach, type Principal } from './auth/access.core.js';
+import { canReach, requireReach, type Placement, type Principal } from './auth/access.core.js';
 import type { RequestOrigin } from './audit/audit.js';
 import type { Account, Balance } from './accounts/account.types.js';
 import type { AccountService } from './accounts/account.service.js';
@@ -30,6 +30,13 @@ export type Loaders = ReturnType<typeof createLoaders>;
 export function createLoaders(services: Services) {
   return {
     ledgerById: loaderById<Ledger>((ids) => services.ledgers.fetchByIds(ids)),
+    ledgerPlacement: new DataLoader<string, Placement | null>(
+      async (ids) => {
+        const found = await services.ledgers.placements([...ids]);
+        return ids.map((id) => found.get(id) ?? null);
+      },
+      { maxBatchSize: LOADER_BATCH_MAX },
+    ),
     ledgerBalances: loaderOfGroups<string, LedgerBalance & { ledgerId: string }>((ids) => services.ledgers.subtreeBalances(ids), (row) => row.ledgerId),
     assetById: loaderById<Asset>((ids) => services.assets.fetchByIds(ids)),
     assetsOfRoot: loaderOfGroups<string, Asset>((roots) => services.assets.listForRoots(roots), (asset) => asset.rootLedgerId),
@@ -90,8 +97,8 @@ export class Access {
   async account(account: Account): Promise<Account> {
     const { scope } = this.principal;
     if (scope === null || (account.isSystem && scope.rootLedgerId === account.rootLedgerId)) return account;
-    const ledger = await this.loaders.ledgerById.load(account.ledgerId);
-    requireReach(this.principal, ledgerPlacement(ledger!), `account ${account.code}`);
+    const placement = await this.loaders.ledgerPlacement.load(account.ledgerId);
+    requireReach(this.principal, placement!, `account ${account.code}`);
     return account;
   }
 
@@ -99,8 +106,8 @@ export class Access {
   async transaction(transaction: Transaction): Promise<Transaction> {
     if (this.principal.scope === null) return transaction;
     const ledgerIds = new Set([transaction.ledgerId, ...(await this.loaders.entriesOfTransaction.load(transaction.id)).map((entry) => entry.ledgerId)]);
-    const ledgers = await this.loaders.ledgerById.loadMany([...ledgerIds]);
-    const visible = ledgers.some((ledger) => ledger !== null && !(ledger instanceof Error) && canReach(this.principal, ledgerPlacement(ledger)));
+    const placements = await this.loaders.ledgerPlacement.loadMany([...ledgerIds]);
+    const visible = placements.some((placement) => placement !== null && !(placement instanceof Error) && canReach(this.principal, placement));
     if (!visible) throw new ForbiddenError(`transaction ${transaction.id} is outside this credential's ledger scope`);
     return transaction;
   }

@@ -6,7 +6,7 @@ import { requireId } from '../platform/validation.js';
 import { Asset } from '../assets/asset.types.js';
 import { Ledger } from '../ledgers/ledger.types.js';
 import { ledgerPlacement } from '../ledgers/ledger.service.js';
-import { visibleLedger } from '../ledgers/ledger.resolver.js';
+import { visibleLedger, visibleLedgerRef } from '../ledgers/ledger.resolver.js';
 import { EntryConnection } from '../transactions/transaction.types.js';
 import { toBalance } from './account.service.js';
 import { Account, AccountConnection, Balance } from './account.types.js';
@@ -40,7 +40,7 @@ export class AccountResolver {
     @Arg('after', () => String, { nullable: true }) after?: string | null,
     @Arg('filter', () => AccountFilterInput, { nullable: true }) filter?: AccountFilterInput | null,
   ) {
-    return ctx.services.accounts.list(await visibleLedger(ctx, ledgerId), filter, first, after);
+    return ctx.services.accounts.list(await visibleLedgerRef(ctx, ledgerId), filter, first, after);
   }
 
   @Mutation(() => Account)

@@ -53,8 +53,15 @@ export class ApiKeyService {
     }
     const parsed = SECRET_PATTERN.exec(secret);
     if (parsed === null) throw new UnauthenticatedError('invalid credentials');
-    const row = await this.db.prisma.apiKey.findUnique({ where: { id: hexToUuid(parsed[1]!) } });
-    if (row === null || !timingSafeEqual(candidate, Buffer.from(row.secretHash, 'hex'))) throw new UnauthenticatedError('invalid credentials');
+    // Every request with an API key runs this lookup: one named prepared statement, no ORM.
+    const { rows } = await this.db.pool.query<{ id: string; role: string; rootLedgerId: string | null; ledgerId: string | null; secretHash: string; revokedAt: Date | null }>({
+      name: 'api_key_for_auth',
+      text: `SELECT id, role::text AS role, root_ledger_id AS "rootLedgerId", ledger_id AS "ledgerId", secret_hash AS "secretHash", revoked_at AS "revokedAt"
+               FROM api_keys WHERE id = $1`,
+      values: [hexToUuid(parsed[1]!)],
+    });
+    const row = rows[0];
+    if (row === undefined || !timingSafeEqual(candidate, Buffer.from(row.secretHash, 'hex'))) throw new UnauthenticatedError('invalid credentials');
     if (row.revokedAt !== null) throw new UnauthenticatedError('this API key has been revoked');
     return {
       actorId: row.id,
