@@ -15,7 +15,7 @@ import { machineFacts } from './lib/machine.js';
 import { findPgbench, pgbenchInit, pgbenchVersion } from './lib/pgbench.js';
 import { parentOf, waitForQuiet } from './lib/proc.js';
 import { runProfilePass, type ProfilePass } from './lib/profile.js';
-import { keptNotes, renderMarkdown, type BenchResults } from './lib/report.js';
+import { writeReport, type BenchResults } from './lib/report.js';
 import { freePort, REPO_ROOT, startServer, type ServerProcess } from './lib/server.js';
 import { median } from './lib/stats.js';
 import { allScenarios } from './scenarios/index.js';
@@ -65,9 +65,17 @@ export function readOptions(): BenchOptions {
     poolMax: process.env.BENCH_DB_POOL_MAX || undefined,
     // A partial run (BENCH_ONLY) must not overwrite the full report.
     markdownFile: process.env.BENCH_OUT || (only ? path.join(resultsDir, 'partial.md') : path.join(REPO_ROOT, 'BENCHMARKS.md')),
-    jsonFile: only ? path.join(resultsDir, 'partial.json') : path.join(resultsDir, 'bench.json'),
+    jsonFile: only ? path.join(resultsDir, 'partial.json') : BENCH_RESULTS_FILE,
     quietWaitSeconds: integer('BENCH_QUIET_WAIT_SECONDS', 90, 0, 600),
   };
+}
+
+export const RESULTS_DIR = path.join(REPO_ROOT, 'bench', 'results');
+export const BENCH_RESULTS_FILE = path.join(RESULTS_DIR, 'bench.json');
+export const SCALE_RESULTS_FILE = path.join(RESULTS_DIR, 'scale.json');
+
+export function scenarioTitles(): Record<string, string> {
+  return Object.fromEntries(allScenarios(() => null).map((scenario) => [scenario.id, scenario.title]));
 }
 
 export function log(message: string): void {
@@ -230,9 +238,8 @@ async function main(): Promise<number> {
       invariants,
       details,
     };
-    const titles = Object.fromEntries(scenarios.map((scenario) => [scenario.id, scenario.title]));
-    await writeFile(options.markdownFile, renderMarkdown(results, titles, keptNotes(options.markdownFile)));
     await writeFile(options.jsonFile, JSON.stringify(results, null, 2) + '\n');
+    await writeReport(options.markdownFile, { bench: options.jsonFile, scale: SCALE_RESULTS_FILE }, scenarioTitles());
     log(`wrote ${path.relative(REPO_ROOT, options.markdownFile)} and ${path.relative(REPO_ROOT, options.jsonFile)} in ${results.durationSeconds.toFixed(0)} s`);
     for (const row of targets) {
       log(`${row.scenario} ${row.figure}: ${row.value === null ? '—' : row.value.toFixed(2)} ${row.ratio === null ? '' : `(${row.ratio.toFixed(2)}×)`} target ${row.target}: ${row.met === null ? 'n/a' : row.met ? 'met' : 'NOT MET'}`);

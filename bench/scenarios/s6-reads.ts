@@ -14,16 +14,23 @@ const PAGE = JSON.stringify(
     ' pageInfo { hasNextPage endCursor } } }',
 );
 
+const HISTORY = JSON.stringify(
+  'query History($id: ID!, $after: String) { account(id: $id) { entries(first: 50, after: $after) { edges { node { id direction amount } } pageInfo { hasNextPage endCursor } } } }',
+);
+
 export const S6_CONCURRENCY = 32;
 export const S6_PAGE_SIZES = [10, 100] as const;
 
-function cursorOf(id: string): string {
+export function cursorOf(id: string): string {
   return Buffer.from(`id:${id}`).toString('base64url');
 }
 
 export const workloads: Record<string, WorkloadFactory> = {
   balances: (params: { accountIds: string[] }, random) => () =>
     `{"query":${BALANCES},"variables":{"id":"${params.accountIds[Math.floor(random() * params.accountIds.length)]}"}}`,
+  /** One account's history page: the newest 50 entries, or 50 after a given cursor (S8). */
+  history: (params: { accountId: string; after: string | null }) => () =>
+    `{"query":${HISTORY},"variables":{"id":"${params.accountId}","after":${params.after === null ? 'null' : `"${params.after}"`}}}`,
   page: (params: { ledgerId: string; accountIds: string[]; first: number }, random) => {
     // Pages start after a random account, so successive requests read different rows.
     const starts = params.accountIds.slice(0, Math.max(1, params.accountIds.length - params.first));
@@ -34,6 +41,14 @@ export const workloads: Record<string, WorkloadFactory> = {
 export function balancesSpec(ctx: BenchContext): LoadSpec {
   return {
     workload: { module: __filename, name: 'balances', params: { accountIds: ctx.fixture.customerIds } },
+    mode: { kind: 'closed', concurrency: S6_CONCURRENCY },
+    secret: ctx.fixture.secrets.reader,
+  };
+}
+
+export function historySpec(ctx: BenchContext, accountId: string, afterEntryId: string | null): LoadSpec {
+  return {
+    workload: { module: __filename, name: 'history', params: { accountId, after: afterEntryId === null ? null : cursorOf(afterEntryId) } },
     mode: { kind: 'closed', concurrency: S6_CONCURRENCY },
     secret: ctx.fixture.secrets.reader,
   };
