@@ -7,7 +7,7 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import { GraphQLError } from 'graphql';
-import type { Config } from './platform/config.js';
+import { API_KEY_CACHE_MS_DEFAULT, type Config } from './platform/config.js';
 import type { Database } from './platform/db.js';
 import type { Logger } from './platform/logger.js';
 import { DomainError } from './platform/errors.js';
@@ -25,7 +25,7 @@ import { ApiKeyService } from './auth/api-key.service.js';
 import { unobservedEvents, type LedgerEvents } from './events/ledger-events.js';
 
 export interface ServerOptions {
-  config: Pick<Config, 'host' | 'port' | 'environment' | 'bodyLimitBytes' | 'postingAttemptsMax'>;
+  config: Pick<Config, 'host' | 'port' | 'environment' | 'bodyLimitBytes' | 'postingAttemptsMax'> & Partial<Pick<Config, 'apiKeyCacheMs'>>;
   db: Database;
   logger: Logger;
   adminApiKey: string | undefined;
@@ -41,13 +41,13 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export function createServices(db: Database, adminApiKey: string | undefined, postingAttemptsMax: number, events: LedgerEvents): Services {
+export function createServices(db: Database, adminApiKey: string | undefined, postingAttemptsMax: number, events: LedgerEvents, apiKeyCacheMs = 0): Services {
   const ledgers = new LedgerService(db);
   const assets = new AssetService(db, ledgers);
   const accounts = new AccountService(db, ledgers);
   const transactions = new TransactionService(db);
   const postings = new PostingService(db, ledgers, assets, accounts, transactions, postingAttemptsMax, events);
-  const apiKeys = new ApiKeyService(db, ledgers, adminApiKey);
+  const apiKeys = new ApiKeyService(db, ledgers, adminApiKey, apiKeyCacheMs);
   return { ledgers, assets, accounts, transactions, postings, apiKeys };
 }
 
@@ -57,7 +57,7 @@ const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Builds and starts the HTTP server: GraphQL at /graphql, health at /healthz and /readyz. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config, db, logger } = options;
-  const services = createServices(db, options.adminApiKey, config.postingAttemptsMax, options.events ?? unobservedEvents);
+  const services = createServices(db, options.adminApiKey, config.postingAttemptsMax, options.events ?? unobservedEvents, config.apiKeyCacheMs ?? API_KEY_CACHE_MS_DEFAULT);
   const exposeDetails = config.environment === 'development';
   const app = express();
   app.disable('x-powered-by');

@@ -16,8 +16,12 @@ export interface Config {
   bodyLimitBytes: number;
   /** Attempts at a posting that hits a serialization failure or deadlock before answering CONFLICT. */
   postingAttemptsMax: number;
+  /** How long a verified API key is trusted without a lookup; 0 looks every request up. */
+  apiKeyCacheMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
+
+export const API_KEY_CACHE_MS_DEFAULT = 1_000;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -77,6 +81,7 @@ export function loadConfig(env: Env = process.env): Config {
     databasePoolMax: integer('DB_POOL_MAX', 10, 1, 500),
     bodyLimitBytes: integer('BODY_LIMIT_BYTES', 1_048_576, 1024, 16_777_216),
     postingAttemptsMax: integer('POSTING_ATTEMPTS_MAX', 5, 1, 20),
+    apiKeyCacheMs: integer('API_KEY_CACHE_MS', API_KEY_CACHE_MS_DEFAULT, 0, 60_000),
     logLevel: oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
   };
 
