@@ -16,7 +16,7 @@ import { findPgbench, pgbenchInit, pgbenchVersion } from './lib/pgbench.js';
 import { parentOf, waitForQuiet } from './lib/proc.js';
 import { runProfilePass, type ProfilePass } from './lib/profile.js';
 import { writeReport, type BenchResults } from './lib/report.js';
-import { freePort, REPO_ROOT, startServer, type ServerProcess } from './lib/server.js';
+import { freePort, REPO_ROOT, serverDefaultPoolMax, startServer, type ServerProcess } from './lib/server.js';
 import { median } from './lib/stats.js';
 import { allScenarios } from './scenarios/index.js';
 import { PGBENCH_CLIENTS, type PgbenchSetup } from './scenarios/references.js';
@@ -164,6 +164,7 @@ async function main(): Promise<number> {
       fixture,
       databaseUrl: ledgerUrl,
       postmasterPid: postmaster,
+      poolMax: options.poolMax ? Number(options.poolMax) : serverDefaultPoolMax(),
       timing,
       medians,
       drive: (spec) => driveLoad(runningServer, postmaster, timing, spec),

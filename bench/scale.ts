@@ -15,7 +15,7 @@ import { machineFacts } from './lib/machine.js';
 import { findPgbench, pgbenchVersion } from './lib/pgbench.js';
 import { parentOf, waitForQuiet } from './lib/proc.js';
 import { writeReport, type BenchResults } from './lib/report.js';
-import { freePort, startServer, type ServerProcess } from './lib/server.js';
+import { freePort, serverDefaultPoolMax, startServer, type ServerProcess } from './lib/server.js';
 import { median } from './lib/stats.js';
 import { BENCH_RESULTS_FILE, log, RESULTS_DIR, SCALE_RESULTS_FILE, scenarioTitles, serverEnvFor } from './run.js';
 import { s1 } from './scenarios/s1-transfer.js';
@@ -76,6 +76,7 @@ async function main(): Promise<number> {
       fixture,
       databaseUrl: url,
       postmasterPid: postmaster,
+      poolMax: process.env.BENCH_DB_POOL_MAX ? Number(process.env.BENCH_DB_POOL_MAX) : serverDefaultPoolMax(),
       timing,
       medians,
       drive: (spec) => driveLoad(running, postmaster, timing, spec),

@@ -43,6 +43,8 @@ export interface BenchContext {
   fixture: Fixture;
   databaseUrl: string;
   postmasterPid: number | null;
+  /** The server's DB_POOL_MAX (probes that build their own pool use the same size). */
+  poolMax: number;
   timing: Timing;
   /** Figures of scenarios measured earlier in the run, as medians (S5 needs S1's maximum). */
   medians: Record<string, Record<string, number>>;

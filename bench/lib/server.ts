@@ -107,3 +107,9 @@ export async function startServer(options: StartOptions): Promise<ServerProcess>
   await stopChild(child);
   throw new Error(`the server was not ready in time; see ${options.logFile}`);
 }
+
+/** DB_POOL_MAX the server uses when none is set, read from the built config so the two cannot drift. */
+export function serverDefaultPoolMax(): number {
+  const { loadConfig } = require(path.join(REPO_ROOT, 'dist', 'platform', 'config.js')) as { loadConfig(env: Record<string, string>): { databasePoolMax: number } };
+  return loadConfig({}).databasePoolMax;
+}

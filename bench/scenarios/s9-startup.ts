@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -51,6 +51,8 @@ export const s9: Scenario = {
   phase: 'after',
   async measure(ctx) {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'rl-bench-start-'));
+    // Run as root, the embedded Postgres drops to the postgres user, which must be able to enter the folder.
+    await chmod(dir, 0o755);
     const logFile = path.join(os.tmpdir(), `${path.basename(dir)}.log`);
     try {
       const fresh = await timeToFirstAnswer(path.join(dir, 'data'), logFile);
@@ -58,10 +60,11 @@ export const s9: Scenario = {
       const restart = await timeToFirstAnswer(path.join(dir, 'data'), logFile);
       await restart.stop();
       ctx.log(`S9: fresh ${fresh.ms.toFixed(0)} ms, restart ${restart.ms.toFixed(0)} ms`);
+      // The log is kept only when something failed.
+      await rm(logFile, { force: true });
       return { figures: { freshMs: fresh.ms, restartMs: restart.ms } };
     } finally {
       await rm(dir, { recursive: true, force: true });
-      await rm(logFile, { force: true });
     }
   },
   targets: (all) => [

@@ -83,6 +83,8 @@ export function loadFigures(run: LoadRun): Figures {
     postgresCores: run.cpu?.postgresCores ?? NaN,
     driverCores: run.cpu?.driverCores ?? NaN,
     machineCores: run.cpu?.machineCores ?? NaN,
+    serverCpuUsPerRequest: ((run.cpu?.serverCores ?? NaN) * 1e6) / run.throughputPerSecond,
+    postgresCpuUsPerRequest: ((run.cpu?.postgresCores ?? NaN) * 1e6) / run.throughputPerSecond,
     // Whatever else ran meanwhile (other work on the machine, other clients of the same Postgres).
     otherCores: run.cpu ? Math.max(0, run.cpu.machineCores - (run.cpu.serverCores ?? 0) - (run.cpu.postgresCores ?? 0) - (run.cpu.driverCores ?? 0)) : NaN,
   };
