@@ -56,7 +56,7 @@ export function readOptions(): BenchOptions {
   return {
     adminUrl: process.env.BENCH_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres',
     rounds: integer('BENCH_ROUNDS', 3, 1, 9),
-    seconds: integer('BENCH_SECONDS', 8, 1, 120),
+    seconds: integer('BENCH_SECONDS', 6, 1, 120),
     warmupSeconds: integer('BENCH_WARMUP_SECONDS', 2, 0, 60),
     customers: integer('BENCH_CUSTOMERS', CUSTOMERS_DEFAULT, 100, 1_000_000),
     profile: process.env.BENCH_PROFILE !== '0',
@@ -66,7 +66,7 @@ export function readOptions(): BenchOptions {
     // A partial run (BENCH_ONLY) must not overwrite the full report.
     markdownFile: process.env.BENCH_OUT || (only ? path.join(resultsDir, 'partial.md') : path.join(REPO_ROOT, 'BENCHMARKS.md')),
     jsonFile: only ? path.join(resultsDir, 'partial.json') : BENCH_RESULTS_FILE,
-    quietWaitSeconds: integer('BENCH_QUIET_WAIT_SECONDS', 90, 0, 600),
+    quietWaitSeconds: integer('BENCH_QUIET_WAIT_SECONDS', 60, 0, 600),
   };
 }
 
@@ -210,6 +210,7 @@ async function main(): Promise<number> {
     if (options.profile) {
       log('profile pass: throwaway cluster with pg_stat_statements, server under --cpu-prof');
       profile = await runProfilePass({
+        pgbench,
         scenarios: measurable,
         serverEnv,
         adminSecret,

@@ -12,6 +12,8 @@ export interface Fixture {
   assetCode: string;
   assetId: string;
   customerIds: string[];
+  /** When the seed says its rows were created; customer n's id is uuid7(seedAt, n) (see seedCustomers). */
+  seedAt: number;
   issuanceId: string;
   redemptionId: string;
   secrets: { admin: string; operator: string; reader: string };
@@ -155,6 +157,7 @@ export async function createFixture(server: ServerProcess, databaseUrl: string, 
     assetCode: 'PTS',
     assetId: asset.id,
     customerIds,
+    seedAt: at.getTime(),
     issuanceId,
     redemptionId: system.get('system:redemption')!,
     secrets: { admin: adminSecret, operator, reader },

@@ -30,9 +30,18 @@ export interface ProfileSummary {
   busyMs: number;
   /** Busy time as a share of one core over the window. */
   busyOfOneCorePercent: number;
+  /**
+   * Share of busy samples inside a socket write (writev, writeBuffer, …). On an oversubscribed machine
+   * this is mostly time the thread spent descheduled right after its write woke the peer (Postgres, the
+   * driver): V8 samples wall-clock time. The shares below leave it out.
+   */
+  socketWritesPercent: number;
+  /** Self time by package, as a share of busy time without socket writes. */
   byPackage: ProfileShare[];
   topFunctions: ProfileShare[];
 }
+
+const SOCKET_WRITES = new Set(['writev', 'writeBuffer', 'writeUtf8String', 'writeLatin1String', 'writeAsciiString', 'writeUcs2String']);
 
 /** Which package (or part of the app) a frame's code belongs to. */
 export function packageOf(url: string, functionName: string): string {
@@ -73,9 +82,9 @@ export function summarizeProfile(file: string, window?: { fromUs: number; toUs: 
     const node = nodes.get(profile.samples[index]!);
     if (!node) continue;
     const { url, functionName, lineNumber } = node.callFrame;
-    const pkg = packageOf(url, functionName);
+    const pkg = url === '' && SOCKET_WRITES.has(functionName) ? '(socket writes)' : packageOf(url, functionName);
     byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + delta);
-    if (pkg !== '(idle)') {
+    if (pkg !== '(idle)' && pkg !== '(socket writes)') {
       const shortUrl = url.includes('/node_modules/') ? url.slice(url.lastIndexOf('/node_modules/') + 14) : url.replace(/^.*\/dist\//, 'dist/');
       const key = `${functionName || '(anonymous)'} ${shortUrl}${url ? `:${lineNumber + 1}` : ''}`;
       byFunction.set(key, (byFunction.get(key) ?? 0) + delta);
@@ -83,16 +92,20 @@ export function summarizeProfile(file: string, window?: { fromUs: number; toUs: 
   }
   const idleUs = byPackage.get('(idle)') ?? 0;
   byPackage.delete('(idle)');
-  const busyUs = [...byPackage.values()].reduce((sum, value) => sum + value, 0);
+  const writesUs = byPackage.get('(socket writes)') ?? 0;
+  byPackage.delete('(socket writes)');
+  const workUs = [...byPackage.values()].reduce((sum, value) => sum + value, 0);
+  const busyUs = workUs + writesUs;
   const shares = (map: Map<string, number>) =>
     [...map.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
-      .map(([name, us]) => ({ name, ms: Math.round(us / 100) / 10, percent: Math.round((us / Math.max(busyUs, 1)) * 1000) / 10 }));
+      .map(([name, us]) => ({ name, ms: Math.round(us / 100) / 10, percent: Math.round((us / Math.max(workUs, 1)) * 1000) / 10 }));
   return {
     windowMs: Math.round(windowUs / 1000),
     busyMs: Math.round(busyUs / 1000),
     busyOfOneCorePercent: Math.round((busyUs / Math.max(busyUs + idleUs, 1)) * 1000) / 10,
+    socketWritesPercent: Math.round((writesUs / Math.max(busyUs, 1)) * 1000) / 10,
     byPackage: shares(byPackage),
     topFunctions: shares(byFunction),
   };

@@ -46,10 +46,13 @@ export interface PgbenchOptions {
   seconds: number;
   /** `simple` is pgbench's default; `prepared` uses named prepared statements. */
   protocol: 'simple' | 'prepared';
+  /** A custom script instead of the built-in TPC-B-like one (then no vacuum of pgbench's tables). */
+  scriptFile?: string;
 }
 
 export async function pgbenchRun(binary: string, url: string, options: PgbenchOptions): Promise<PgbenchRun> {
-  const args = ['-c', String(options.clients), '-j', String(options.threads), '-T', String(options.seconds), '-M', options.protocol, url];
+  const script = options.scriptFile ? ['-n', '-f', options.scriptFile] : [];
+  const args = ['-c', String(options.clients), '-j', String(options.threads), '-T', String(options.seconds), '-M', options.protocol, ...script, url];
   const { stdout } = await run(binary, args, { timeout: (options.seconds + 120) * 1000 });
   const tps = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout);
   const latency = /latency average = ([\d.]+) ms/.exec(stdout);

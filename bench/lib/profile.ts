@@ -5,6 +5,9 @@ import { summarizeProfile, type ProfileSummary } from './cpuprofile.js';
 import { createFixture, driveLoad, type BenchContext, type Fixture, type LoadRun, type Timing } from './context.js';
 import { checkInvariants, databaseUrl, postmasterPid, withClient, type InvariantReport } from './db.js';
 import { startThrowawayCluster } from './pg-cluster.js';
+import { pgbenchInit, pgbenchRun } from './pgbench.js';
+import { startCpuWindow } from './proc.js';
+import { PGBENCH_CLIENTS } from '../scenarios/references.js';
 import { parentOf } from './proc.js';
 import { freePort, startServer, type ServerProcess } from './server.js';
 import type { ProfileJob, Scenario } from '../scenarios/scenario.js';
@@ -32,6 +35,9 @@ export interface ProfileResult {
   p50Ms: number;
   p99Ms: number;
   statementsPerRequest: number;
+  /** Executor time of all statements ÷ requests (lock waits included). */
+  execMsPerRequest: number;
+  walBytesPerRequest: number;
   statements: StatementStat[];
   /** Share of sampled active backends of the benchmark database in each wait state. */
   waits: Array<{ wait: string; percent: number }>;
@@ -50,9 +56,9 @@ export interface ProfilePass {
 const PROFILE_TIMING: Timing = { warmupMs: 1_000, durationMs: 5_000 };
 const WAIT_SAMPLE_MS = 20;
 
-async function statementStats(client: pg.Client, databaseOid: number, requests: number): Promise<{ total: number; top: StatementStat[] }> {
-  const { rows } = await client.query<{ query: string; calls: string; mean: number; total: number }>(
-    `SELECT query, calls, mean_exec_time AS mean, total_exec_time AS total
+async function statementStats(client: pg.Client, databaseOid: number, requests: number): Promise<{ total: number; execMs: number; walBytes: number; top: StatementStat[] }> {
+  const { rows } = await client.query<{ query: string; calls: string; mean: number; total: number; wal_bytes: string }>(
+    `SELECT query, calls, mean_exec_time AS mean, total_exec_time AS total, wal_bytes
        FROM pg_stat_statements WHERE dbid = $1 ORDER BY total_exec_time DESC`,
     [databaseOid],
   );
@@ -60,7 +66,9 @@ async function statementStats(client: pg.Client, databaseOid: number, requests: 
   const totalMs = rows.reduce((sum, row) => sum + row.total, 0);
   return {
     total,
-    top: rows.slice(0, 10).map((row) => ({
+    execMs: totalMs,
+    walBytes: rows.reduce((sum, row) => sum + Number(row.wal_bytes), 0),
+    top: rows.slice(0, 15).map((row) => ({
       query: row.query.replace(/\s+/g, ' ').slice(0, 160),
       calls: Number(row.calls),
       callsPerRequest: round(Number(row.calls) / Math.max(requests, 1), 2),
@@ -115,7 +123,47 @@ async function newestProfile(dir: string): Promise<string | null> {
   return newest?.file ?? null;
 }
 
+/** pgbench TPC-B (scale 16, 8 clients) on the same cluster, through the same statement statistics: the yardstick's database cost per transaction. */
+async function profileTpcb(adminUrl: string, pgbench: string, postmaster: number | null, log: (message: string) => void): Promise<ProfileResult> {
+  const database = 'rl_bench_profile_tpcb';
+  await withClient(adminUrl, (client) => client.query(`CREATE DATABASE ${database}`));
+  const url = databaseUrl(adminUrl, database);
+  await pgbenchInit(pgbench, url, 16);
+  const oid = await withClient(adminUrl, async (client) => Number((await client.query('SELECT oid FROM pg_database WHERE datname = $1', [database])).rows[0].oid));
+  return withClient(adminUrl, async (client) => {
+    await client.query('SELECT pg_stat_statements_reset()');
+    const sampler = sampleWaits(client, database);
+    const window = startCpuWindow({ postmasterPid: postmaster });
+    const run = await pgbenchRun(pgbench, url, { clients: PGBENCH_CLIENTS, threads: 2, seconds: PROFILE_TIMING.durationMs / 1000, protocol: 'simple' });
+    const cpu = window.end();
+    const waits = await sampler.stop();
+    // pgbench's own vacuum and truncate before the run are statements too; count only the transactions' statements.
+    const statements = await statementStats(client, oid, run.transactions);
+    const perTransaction = (value: number) => value / Math.max(run.transactions, 1);
+    const tpcb = statements.top.filter((statement) => /pgbench_(accounts|tellers|branches|history)|^(BEGIN|END)/i.test(statement.query) && !/vacuum|truncate/i.test(statement.query));
+    log(`profile TPC-B: ${run.tps.toFixed(0)} tps`);
+    return {
+      key: 'TPC-B',
+      title: `pgbench TPC-B s16, ${PGBENCH_CLIENTS} clients (reference)`,
+      requests: run.transactions,
+      throughput: round(run.tps, 0),
+      p50Ms: NaN,
+      p99Ms: NaN,
+      statementsPerRequest: round(perTransaction(tpcb.reduce((sum, statement) => sum + statement.calls, 0)), 2),
+      execMsPerRequest: round(perTransaction(tpcb.reduce((sum, statement) => sum + statement.totalMs, 0)), 3),
+      walBytesPerRequest: round(perTransaction(statements.walBytes), 0),
+      statements: tpcb,
+      waits: waits.waits,
+      activeBackends: waits.activeBackends,
+      cpu,
+      serverProfile: null,
+    };
+  });
+}
+
 export interface ProfilePassOptions {
+  /** pgbench binary, for the TPC-B row; null skips it. */
+  pgbench: string | null;
   scenarios: Scenario[];
   serverEnv: (databaseUrl: string, port: number) => Record<string, string | undefined>;
   adminSecret: string;
@@ -186,6 +234,8 @@ export async function runProfilePass(options: ProfilePassOptions): Promise<Profi
         p50Ms: round(result.run.latency.p50Ms, 2),
         p99Ms: round(result.run.latency.p99Ms, 2),
         statementsPerRequest: round(result.statements.total / Math.max(result.run.answered, 1), 2),
+        execMsPerRequest: round(result.statements.execMs / Math.max(result.run.answered, 1), 3),
+        walBytesPerRequest: round(result.statements.walBytes / Math.max(result.run.answered, 1), 0),
         statements: result.statements.top,
         waits: result.waits.waits,
         activeBackends: result.waits.activeBackends,
@@ -195,6 +245,7 @@ export async function runProfilePass(options: ProfilePassOptions): Promise<Profi
       const last = results.at(-1)!;
       options.log(`profile ${job.key}: ${last.throughput}/s, ${last.statementsPerRequest} statements/request, server busy ${last.serverProfile?.busyOfOneCorePercent ?? '?'}% of a core`);
     }
+    if (options.pgbench) results.push(await profileTpcb(cluster.adminUrl, options.pgbench, postmaster, options.log));
     const invariants = await checkInvariants(url);
     return { settings, results, invariants };
   } finally {

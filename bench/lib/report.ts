@@ -87,13 +87,14 @@ function profileSection(profile: ProfilePass): string[] {
       'the server under `node --cpu-prof` (which itself costs some throughput). Statements per request = all statements the ' +
       'benchmark database executed (BEGIN/COMMIT included) ÷ requests answered.',
     '',
-    '| job | requests/s | p50 | p99 | SQL statements / request | server CPU (cores) | Postgres CPU (cores) | driver CPU | machine busy (of ' +
+    '| job | requests/s | p50 | p99 | SQL statements / request | DB executor ms / request | WAL bytes / request | server CPU (cores) | Postgres CPU (cores) | driver CPU | machine busy (of ' +
       `${profile.results[0]?.cpu?.machineCoresTotal ?? '?'}) | backends active (avg) |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const result of profile.results) {
     lines.push(
       `| ${result.title} | ${formatNumber(result.throughput)} | ${formatNumber(result.p50Ms, 'ms')} | ${formatNumber(result.p99Ms, 'ms')} | ${formatNumber(result.statementsPerRequest)} | ` +
+        `${formatNumber(result.execMsPerRequest)} | ${formatNumber(result.walBytesPerRequest)} | ` +
         `${formatNumber(result.cpu?.serverCores)} | ${formatNumber(result.cpu?.postgresCores)} | ${formatNumber(result.cpu?.driverCores)} | ${formatNumber(result.cpu?.machineCores)} | ${formatNumber(result.activeBackends)} |`,
     );
   }
@@ -108,7 +109,8 @@ function profileSection(profile: ProfilePass): string[] {
       const p = result.serverProfile;
       lines.push(
         '',
-        `Server CPU profile: busy ${p.busyOfOneCorePercent}% of one core over ${p.windowMs} ms. Self time by package: ` +
+        `Server CPU profile (V8 samples, wall clock): busy ${p.busyOfOneCorePercent}% of one core over ${p.windowMs} ms, of which ${p.socketWritesPercent}% inside socket writes ` +
+          '(mostly time descheduled after waking the peer; compare the server CPU column, read from /proc). Self time of the rest by package: ' +
           p.byPackage.slice(0, 10).map((share) => `${share.name} ${share.percent}%`).join(', ') + '.',
         '',
         'Hottest functions (self time): ' + p.topFunctions.slice(0, 8).map((share) => `\`${share.name}\` ${share.percent}%`).join(', ') + '.',

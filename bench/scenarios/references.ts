@@ -29,7 +29,8 @@ function reference(id: string, scale: number, getSetup: (ctx: BenchContext) => P
       const options = { clients: setup.clients, threads: setup.threads, seconds: setup.seconds };
       const simple: PgbenchRun = await pgbenchRun(setup.binary, setup.urlByScale[scale]!, { ...options, protocol: 'simple' });
       const figures: Record<string, number> = { tps: simple.tps, latencyAverageMs: simple.latencyAverageMs, failed: simple.failed };
-      if (setup.withPrepared) {
+      // The prepared protocol is for information only: measured in the first round.
+      if (setup.withPrepared && (ctx.medians[id] === undefined)) {
         const prepared = await pgbenchRun(setup.binary, setup.urlByScale[scale]!, { ...options, protocol: 'prepared' });
         figures.preparedTps = prepared.tps;
         figures.preparedLatencyAverageMs = prepared.latencyAverageMs;
