@@ -28,7 +28,7 @@ export type Loaders = ReturnType<typeof createLoaders>;
 
 /** One set per request: every relation in a response is fetched in batches, never row by row. */
 export function createLoaders(services: Services) {
-  return {
+  const loaders = {
     ledgerById: loaderById<Ledger>((ids) => services.ledgers.fetchByIds(ids)),
     ledgerPlacement: new DataLoader<string, Placement | null>(
       async (ids) => {
@@ -71,6 +71,23 @@ export function createLoaders(services: Services) {
         return results;
       },
       { maxBatchSize: LOADER_BATCH_MAX, cacheKeyFn: (key) => `${key.accountId}|${pageShape(key)}` },
+    ),
+  };
+  return {
+    ...loaders,
+    /** Accounts whose balances the response will read: both in one statement, the balances primed. */
+    accountWithBalances: new DataLoader<string, Account | null>(
+      async (ids) => {
+        const found = new Map((await services.accounts.fetchWithBalances([...ids])).map((entry) => [entry.account.id, entry]));
+        return ids.map((id) => {
+          const entry = found.get(id);
+          if (entry === undefined) return null;
+          loaders.accountById.prime(id, entry.account);
+          loaders.balancesOfAccount.prime({ rootLedgerId: entry.account.rootLedgerId, accountId: id }, entry.balances);
+          return entry.account;
+        });
+      },
+      { maxBatchSize: LOADER_BATCH_MAX },
     ),
   };
 }

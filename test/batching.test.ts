@@ -54,3 +54,13 @@ it('reads the same account twice in one request with one statement per relation'
   );
   expect(count).toBeLessThanOrEqual(3);
 });
+
+it('reads an account by id with its balances in one statement', async () => {
+  const { ledgerId } = await createProgram(t);
+  const account = await createAccount(t, ledgerId);
+  await issue(t, account.id, '12');
+  const { count, data } = await statementsFor(`query($id: ID!) { account(id: $id) { code balances { posted version asset { code } } } }`, { id: account.id });
+  expect(data.account.balances).toEqual([{ posted: '12', version: 1, asset: { code: 'PTS' } }]);
+  // The asset was read by the issue already (assets are remembered), the bootstrap secret needs no lookup.
+  expect(count).toBe(1);
+});
