@@ -1,12 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 /** The built server (`node dist/main.js`), started as its own process exactly as `npm start` would. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
-export const SERVER_ENTRY = path.join(REPO_ROOT, 'dist', 'main.js');
+/**
+ * The compiled server the bench drives: dist/ of this checkout, or BENCH_DIST_DIR (e.g. a copy of
+ * another build, to compare two versions on the same machine in alternation).
+ */
+export const DIST_DIR = path.resolve(process.env.BENCH_DIST_DIR || path.join(REPO_ROOT, 'dist'));
+export const SERVER_ENTRY = path.join(DIST_DIR, 'main.js');
 
 export interface ServerProcess {
   pid: number;
@@ -22,6 +27,17 @@ export interface StartOptions {
   /** Extra node flags, e.g. --cpu-prof. */
   nodeFlags?: string[];
   readyTimeoutMs?: number;
+}
+
+/**
+ * The node flags of `npm start` (package.json's start script, `node <flags> dist/main.js`): the bench
+ * runs the server exactly as it is started in production, minus the build step.
+ */
+export function startScriptNodeFlags(): string[] {
+  const { scripts } = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const match = /^node\s+(.*?)\s*dist\/main\.js\s*$/.exec(scripts.start ?? '');
+  if (!match) throw new Error(`package.json's start script is not "node [flags] dist/main.js": ${scripts.start}`);
+  return match[1]!.split(/\s+/).filter((flag) => flag !== '');
 }
 
 /** A free loopback port other than 5432. */
@@ -65,7 +81,7 @@ export function httpGetStatus(host: string, port: number, urlPath: string): Prom
 /** Spawns the server process; does not wait for it. */
 export function spawnServer(options: StartOptions): ChildProcess {
   const log = createWriteStream(options.logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), SERVER_ENTRY], {
+  const child = spawn(process.execPath, [...startScriptNodeFlags(), ...(options.nodeFlags ?? []), SERVER_ENTRY], {
     cwd: REPO_ROOT,
     env: options.env as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -110,6 +126,6 @@ export async function startServer(options: StartOptions): Promise<ServerProcess>
 
 /** DB_POOL_MAX the server uses when none is set, read from the built config so the two cannot drift. */
 export function serverDefaultPoolMax(): number {
-  const { loadConfig } = require(path.join(REPO_ROOT, 'dist', 'platform', 'config.js')) as { loadConfig(env: Record<string, string>): { databasePoolMax: number } };
+  const { loadConfig } = require(path.join(DIST_DIR, 'platform', 'config.js')) as { loadConfig(env: Record<string, string>): { databasePoolMax: number } };
   return loadConfig({}).databasePoolMax;
 }
