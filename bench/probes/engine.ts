@@ -9,7 +9,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { startCpuWindow, type CpuWindow } from '../lib/proc.js';
-import { REPO_ROOT } from '../lib/server.js';
+import { DIST_DIR } from '../lib/server.js';
 import { rng, summarize, type LatencySummary } from '../lib/stats.js';
 
 export interface EngineJob {
@@ -35,9 +35,9 @@ export interface EngineResult {
 
 async function child(job: EngineJobWithSeed): Promise<Omit<EngineResult, 'cpu'>> {
   // The built server's modules, loaded at run time: the bench compiles apart from src/.
-  const { connectDatabase } = require(path.join(REPO_ROOT, 'dist', 'platform', 'db.js'));
-  const { createServices } = require(path.join(REPO_ROOT, 'dist', 'app.js'));
-  const { unobservedEvents } = require(path.join(REPO_ROOT, 'dist', 'events', 'ledger-events.js'));
+  const { connectDatabase } = require(path.join(DIST_DIR, 'platform', 'db.js'));
+  const { createServices } = require(path.join(DIST_DIR, 'app.js'));
+  const { unobservedEvents } = require(path.join(DIST_DIR, 'events', 'ledger-events.js'));
   const db = connectDatabase(job.databaseUrl, job.poolMax);
   const services = createServices(db, undefined, 5, unobservedEvents);
   const origin = {
