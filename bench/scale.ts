@@ -38,7 +38,7 @@ function integer(name: string, fallback: number, min: number, max: number): numb
 async function main(): Promise<number> {
   const adminUrl = process.env.BENCH_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres';
   const rounds = integer('BENCH_ROUNDS', 3, 1, 9);
-  const seconds = integer('BENCH_SECONDS', 8, 1, 120);
+  const seconds = integer('BENCH_SECONDS', 6, 1, 120);
   const warmupSeconds = integer('BENCH_WARMUP_SECONDS', 2, 0, 60);
   const customers = integer('BENCH_CUSTOMERS', CUSTOMERS_DEFAULT, 100, 1_000_000);
   const entries = integer('BENCH_SCALE_ENTRIES', 5_000_000, 10_000, 100_000_000);

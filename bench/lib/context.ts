@@ -121,10 +121,12 @@ export async function gql(server: ServerProcess, secret: string, query: string, 
 
 export const CUSTOMERS_DEFAULT = 10_000;
 export const FUNDING_DEFAULT = 1_000_000n;
+/** Every customer starts with this many entries: a full "last 5 entries" page (S6b) from the start. */
+export const FUNDING_TRANSACTIONS = 5;
 
 /**
  * One root ledger with a PTS asset, scoped OPERATOR and READER keys (clients use keys, not the bootstrap
- * secret), and `customers` funded customer accounts bulk-inserted in SQL.
+ * secret), and `customers` customer accounts bulk-inserted in SQL, each funded by five ISSUE transactions.
  */
 export async function createFixture(server: ServerProcess, databaseUrl: string, adminSecret: string, customers: number, at = new Date()): Promise<Fixture> {
   const ledger = (await gql(server, adminSecret, 'mutation($input: CreateLedgerInput!) { createLedger(input: $input) { id } }', {
@@ -150,6 +152,7 @@ export async function createFixture(server: ServerProcess, databaseUrl: string, 
     issuanceAccountId: issuanceId,
     customers,
     funding: FUNDING_DEFAULT,
+    fundingTransactions: FUNDING_TRANSACTIONS,
     at,
   });
   return {

@@ -62,22 +62,29 @@ export interface SeedOptions {
   assetId: string;
   issuanceAccountId: string;
   customers: number;
-  /** Minor units each customer is funded with, by one ISSUE transaction each. */
+  /** Minor units each customer is funded with, in `fundingTransactions` equal ISSUE transactions. */
   funding: bigint;
+  /** Five, so that every account has a full page of "last 5 entries" before any scenario runs. */
+  fundingTransactions: number;
   /** When the seeded rows say they were created. */
   at: Date;
 }
 
 /**
- * Creates `customers` accounts `customer:<n>`, each funded by one ISSUE transaction from
- * system:issuance, in one database transaction of a few statements. Every row is one the posting
+ * Creates `customers` accounts `customer:<n>`, each funded by `fundingTransactions` ISSUE transactions
+ * from system:issuance, in one database transaction of a few statements. Every row is one the posting
  * engine could have written: entries balance, balance rows equal their entries.
  */
 export async function seedCustomers(url: string, options: SeedOptions): Promise<string[]> {
   const ms = options.at.getTime();
+  const transactions = options.customers * options.fundingTransactions;
+  const amount = options.funding / BigInt(options.fundingTransactions);
+  if (amount * BigInt(options.fundingTransactions) !== options.funding) throw new Error('funding must divide evenly into its transactions');
   const accountIds = Array.from({ length: options.customers }, (_, index) => uuid7(ms, index));
-  const transactionIds = Array.from({ length: options.customers }, (_, index) => uuid7(ms + 1, index));
-  const entryIds = Array.from({ length: options.customers * 2 }, (_, index) => uuid7(ms + 2, index));
+  // Transaction t funds customer t mod customers, so each customer's entries interleave in time.
+  const transactionIds = Array.from({ length: transactions }, (_, index) => uuid7(ms + 1, index));
+  const fundedIds = transactionIds.map((_, index) => accountIds[index % options.customers]!);
+  const entryIds = Array.from({ length: transactions * 2 }, (_, index) => uuid7(ms + 2, index));
   await withClient(url, async (client) => {
     await client.query('BEGIN');
     await client.query(
@@ -98,19 +105,19 @@ export async function seedCustomers(url: string, options: SeedOptions): Promise<
               CASE WHEN e.n % 2 = 1 THEN 'DEBIT'::"Direction" ELSE 'CREDIT'::"Direction" END, $6, $7
          FROM unnest($2::uuid[]) WITH ORDINALITY AS e(id, n)
          JOIN unnest($3::uuid[], $8::uuid[]) WITH ORDINALITY AS t(id, account_id, n) ON t.n = (e.n + 1) / 2`,
-      [options.rootLedgerId, entryIds, transactionIds, options.issuanceAccountId, options.assetId, options.funding.toString(), options.at, accountIds],
+      [options.rootLedgerId, entryIds, transactionIds, options.issuanceAccountId, options.assetId, amount.toString(), options.at, fundedIds],
     );
     await client.query(
       `INSERT INTO balances (root_ledger_id, account_id, asset_id, shard, ledger_id, normal_balance, available_floor, credits_posted, version, updated_at)
-       SELECT $1, a.id, $3, 0, $1, 'CREDIT', 0, $4, 1, $5 FROM unnest($2::uuid[]) AS a(id)`,
-      [options.rootLedgerId, accountIds, options.assetId, options.funding.toString(), options.at],
+       SELECT $1, a.id, $3, 0, $1, 'CREDIT', 0, $4, $6, $5 FROM unnest($2::uuid[]) AS a(id)`,
+      [options.rootLedgerId, accountIds, options.assetId, options.funding.toString(), options.at, options.fundingTransactions],
     );
     await client.query(
       `INSERT INTO balances (root_ledger_id, account_id, asset_id, shard, ledger_id, normal_balance, available_floor, debits_posted, version, updated_at)
        VALUES ($1, $2, $3, 0, $1, 'CREDIT', NULL, $4, $5, $6)
        ON CONFLICT (root_ledger_id, account_id, asset_id, shard)
        DO UPDATE SET debits_posted = balances.debits_posted + EXCLUDED.debits_posted, version = balances.version + EXCLUDED.version`,
-      [options.rootLedgerId, options.issuanceAccountId, options.assetId, (options.funding * BigInt(options.customers)).toString(), options.customers, options.at],
+      [options.rootLedgerId, options.issuanceAccountId, options.assetId, (options.funding * BigInt(options.customers)).toString(), transactions, options.at],
     );
     await client.query('COMMIT');
     await client.query('ANALYZE');
