@@ -4,10 +4,10 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import { GraphQLError } from 'graphql';
-import { DEFAULT_REALTIME, type Config, type RealtimeConfig } from './platform/config.js';
+import { API_KEY_CACHE_MS_DEFAULT, DEFAULT_REALTIME, type Config, type RealtimeConfig } from './platform/config.js';
 import type { Database } from './platform/db.js';
 import type { Logger } from './platform/logger.js';
 import { DomainError } from './platform/errors.js';
@@ -45,7 +45,7 @@ import { attachWebSocketServer, type WebSocketEndpoint } from './subscriptions/w
 import { mountGraphiQL } from './graphiql/graphiql.routes.js';
 
 export interface ServerOptions {
-  config: Pick<Config, 'host' | 'port' | 'environment' | 'bodyLimitBytes' | 'postingAttemptsMax' | 'schedulerIntervalSeconds' | 'introspection' | 'schemaHints' | 'rateLimitPerSecond' | 'rateLimitBurst'> & {
+  config: Pick<Config, 'host' | 'port' | 'environment' | 'bodyLimitBytes' | 'postingAttemptsMax' | 'schedulerIntervalSeconds' | 'introspection' | 'schemaHints' | 'rateLimitPerSecond' | 'rateLimitBurst'> & Partial<Pick<Config, 'apiKeyCacheMs'>> & {
     /** Defaults to DEFAULT_REALTIME (LISTEN/NOTIFY fan-out). */
     realtime?: Partial<RealtimeConfig>;
     /** Defaults to on. */
@@ -81,6 +81,8 @@ export interface ServiceOptions {
   logger: Logger;
   events?: LedgerEvents;
   postingObserver?: PostingObserver;
+  /** How long a verified API key is trusted without a database lookup. */
+  apiKeyCacheMs?: number;
 }
 
 export function createServices(db: Database, options: ServiceOptions): { services: Services; hub: EventHub; engine: PostingEngine } {
@@ -93,7 +95,7 @@ export function createServices(db: Database, options: ServiceOptions): { service
   const events: LedgerEvents = extra === undefined ? hub : { committed: (posting) => (hub.committed(posting), extra.committed(posting)) };
   const engine = new PostingEngine(db, assets, transactions, options.postingAttemptsMax, events, options.postingObserver);
   const postings = new PostingService(db, ledgers, assets, accounts, transactions, engine);
-  const apiKeys = new ApiKeyService(db, ledgers, options.adminApiKey, hub);
+  const apiKeys = new ApiKeyService(db, ledgers, options.adminApiKey, hub, options.apiKeyCacheMs ?? 0);
   const customerTokens = new CustomerTokenService(db, ledgers, accounts, options.tokenSecret);
   const authenticator = new Authenticator(apiKeys, customerTokens);
   const subscriptions = new SubscriptionService(hub, accounts, transactions, ledgers);
@@ -139,6 +141,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     fanout: (origin) => (realtime.fanout === 'postgres' ? new PgNotifyFanout(origin, db.pool, logger) : localOnlyFanout),
     logger,
     events: options.events,
+    apiKeyCacheMs: config.apiKeyCacheMs ?? API_KEY_CACHE_MS_DEFAULT,
   });
   eventHub = hub;
   hub.observeDeliveryLag = (seconds) => metrics.deliveryLag.observe(seconds);
@@ -162,8 +165,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     formatError: (formatted, error) => formatGraphQLError(formatted, error, exposeDetails),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
+      // Apollo's default cache-control plugin computes cache hints this API never sets (responses are per
+      // credential), at a cost on every field.
+      ApolloServerPluginCacheControlDisabled(),
       requestLogPlugin(logger, metrics),
       ApolloServerPluginLandingPageDisabled(),
+      // Apollo installs cache-control by default; it wraps every field resolver to collect cache hints
+      // that this API never sets (no @cacheControl, responses are per credential), at a cost on every field.
+      ApolloServerPluginCacheControlDisabled(),
       {
         async requestDidStart() {
           return {

@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import { canReach, canSeeAccount, requireReach, type Principal } from './auth/access.core.js';
+import { canReach, canSeeAccount, requireReach, type Placement, type Principal } from './auth/access.core.js';
 import type { RequestOrigin } from './audit/audit.js';
 import type { Account, Balance } from './accounts/account.types.js';
 import type { AccountService } from './accounts/account.service.js';
@@ -44,8 +44,15 @@ export type Loaders = ReturnType<typeof createLoaders>;
 
 /** One set per request: every relation in a response is fetched in batches, never row by row. */
 export function createLoaders(services: Services) {
-  return {
+  const loaders = {
     ledgerById: loaderById<Ledger>((ids) => services.ledgers.fetchByIds(ids)),
+    ledgerPlacement: new DataLoader<string, Placement | null>(
+      async (ids) => {
+        const found = await services.ledgers.placements([...ids]);
+        return ids.map((id) => found.get(id) ?? null);
+      },
+      { maxBatchSize: LOADER_BATCH_MAX },
+    ),
     ledgerBalances: loaderOfGroups<string, LedgerBalance & { ledgerId: string }>((ids) => services.ledgers.subtreeBalances(ids), (row) => row.ledgerId),
     assetById: loaderById<Asset>((ids) => services.assets.fetchByIds(ids)),
     assetsOfRoot: loaderOfGroups<string, Asset>((roots) => services.assets.listForRoots(roots), (asset) => asset.rootLedgerId),
@@ -87,6 +94,23 @@ export function createLoaders(services: Services) {
         return results;
       },
       { maxBatchSize: LOADER_BATCH_MAX, cacheKeyFn: (key) => `${key.accountId}|${pageShape(key)}` },
+    ),
+  };
+  return {
+    ...loaders,
+    /** Accounts whose balances the response will read: both in one statement, the balances primed. */
+    accountWithBalances: new DataLoader<string, Account | null>(
+      async (ids) => {
+        const found = new Map((await services.accounts.fetchWithBalances([...ids])).map((entry) => [entry.account.id, entry]));
+        return ids.map((id) => {
+          const entry = found.get(id);
+          if (entry === undefined) return null;
+          loaders.accountById.prime(id, entry.account);
+          loaders.balancesOfAccount.prime({ rootLedgerId: entry.account.rootLedgerId, accountId: id }, entry.balances);
+          return entry.account;
+        });
+      },
+      { maxBatchSize: LOADER_BATCH_MAX },
     ),
   };
 }
@@ -134,8 +158,8 @@ export class Access {
     }
     if (this.principal.scope === null) return transaction;
     const ledgerIds = new Set([transaction.ledgerId, ...(await this.loaders.entriesOfTransaction.load(transaction.id)).map((entry) => entry.ledgerId)]);
-    const ledgers = await this.loaders.ledgerById.loadMany([...ledgerIds]);
-    const visible = ledgers.some((ledger) => ledger !== null && !(ledger instanceof Error) && canReach(this.principal, ledgerPlacement(ledger)));
+    const placements = await this.loaders.ledgerPlacement.loadMany([...ledgerIds]);
+    const visible = placements.some((placement) => placement !== null && !(placement instanceof Error) && canReach(this.principal, placement));
     if (!visible) throw new ForbiddenError(`transaction ${transaction.id} is outside this credential's ledger scope`);
     return transaction;
   }

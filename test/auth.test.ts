@@ -48,6 +48,18 @@ describe('authentication', () => {
     const response = await t.gql(LEDGERS, {}, reader.secret);
     expect(errorCode(response)).toBe('UNAUTHENTICATED');
   });
+
+  it('trusts a key it verified a moment ago without looking it up again', async () => {
+    const { ledgerId } = await createProgram(t);
+    const reader = await createKey('READER', ledgerId);
+    const statementsFor = async () => {
+      const before = t.db.statementCount();
+      ok(await t.gql(LEDGERS, {}, reader.secret));
+      return t.db.statementCount() - before;
+    };
+    const first = await statementsFor();
+    expect(await statementsFor()).toBe(first - 1);
+  });
 });
 
 describe('roles', () => {

@@ -30,6 +30,8 @@ it('reads 50 accounts with their ledger, balances and entries in a bounded numbe
     await issue(t, account.id, String(index + 1));
   }
 
+  // Assets and ledger placements are remembered per process: warm them so both pages compare alike.
+  await statementsFor(PAGE, { l: ledgerId, n: 1 });
   const small = await statementsFor(PAGE, { l: ledgerId, n: 5 });
   const large = await statementsFor(PAGE, { l: ledgerId, n: 50 });
 
@@ -51,4 +53,14 @@ it('reads the same account twice in one request with one statement per relation'
     { id: account.id },
   );
   expect(count).toBeLessThanOrEqual(3);
+});
+
+it('reads an account by id with its balances in one statement', async () => {
+  const { ledgerId } = await createProgram(t);
+  const account = await createAccount(t, ledgerId);
+  await issue(t, account.id, '12');
+  const { count, data } = await statementsFor(`query($id: ID!) { account(id: $id) { code balances { posted version asset { code } } } }`, { id: account.id });
+  expect(data.account.balances).toEqual([{ posted: '12', version: 1, asset: { code: 'PTS' } }]);
+  // The asset was read by the issue already (assets are remembered), the bootstrap secret needs no lookup.
+  expect(count).toBe(1);
 });

@@ -13,6 +13,8 @@ export const EXPIRES_AFTER_DAYS_MAX = 36_500;
 
 type AssetRow = { id: string; rootLedgerId: string; code: string; name: string; kind: string; scale: number; expiresAfterDays: number | null };
 
+const ASSET_COLUMNS = `s.id, s.root_ledger_id AS "rootLedgerId", s.code, s.name, s.kind::text AS kind, s.scale, s.expires_after_days AS "expiresAfterDays"`;
+
 export function toAsset(row: AssetRow): Asset {
   return Object.assign(new Asset(), {
     id: row.id,
@@ -40,6 +42,7 @@ export class AssetService {
    * life of the process (bounded; only hits are cached, so a new asset is found at once).
    */
   private readonly byCode = new Map<string, Asset>();
+  private readonly byId = new Map<string, Asset>();
   private static readonly CACHE_MAX = 10_000;
 
   constructor(
@@ -86,12 +89,39 @@ export class AssetService {
     }
   }
 
+  /** Assets by id; immutable, so found ones are remembered like the code lookups. */
   async fetchByIds(ids: string[]): Promise<Asset[]> {
-    return (await this.db.prisma.asset.findMany({ where: { id: { in: ids } } })).map(toAsset);
+    const found: Asset[] = [];
+    const missing: string[] = [];
+    for (const id of ids) {
+      const cached = this.byId.get(id);
+      if (cached) found.push(cached);
+      else missing.push(id);
+    }
+    if (missing.length > 0) {
+      const { rows } = await this.db.pool.query<AssetRow>({ name: 'assets_by_ids', text: `SELECT ${ASSET_COLUMNS} FROM assets s WHERE s.id = ANY($1::uuid[])`, values: [missing] });
+      for (const asset of rows.map(toAsset)) {
+        this.remember(asset);
+        found.push(asset);
+      }
+    }
+    return found;
   }
 
   async listForRoots(rootLedgerIds: string[]): Promise<Asset[]> {
-    return (await this.db.prisma.asset.findMany({ where: { rootLedgerId: { in: rootLedgerIds } }, orderBy: { code: 'asc' } })).map(toAsset);
+    const { rows } = await this.db.pool.query<AssetRow>({
+      name: 'assets_of_roots',
+      text: `SELECT ${ASSET_COLUMNS} FROM assets s WHERE s.root_ledger_id = ANY($1::uuid[]) ORDER BY s.code`,
+      values: [rootLedgerIds],
+    });
+    return rows.map(toAsset);
+  }
+
+  private remember(asset: Asset): void {
+    if (this.byCode.size >= AssetService.CACHE_MAX) this.byCode.clear();
+    if (this.byId.size >= AssetService.CACHE_MAX) this.byId.clear();
+    this.byCode.set(`${asset.rootLedgerId}/${asset.code}`, asset);
+    this.byId.set(asset.id, asset);
   }
 
   /** Resolves asset codes within one tree; unknown codes are ASSET_NOT_FOUND. */
@@ -104,11 +134,14 @@ export class AssetService {
       else missing.push(code);
     }
     if (missing.length > 0) {
-      const rows = await this.db.prisma.asset.findMany({ where: { rootLedgerId, code: { in: missing } } });
+      const { rows } = await this.db.pool.query<AssetRow>({
+        name: 'assets_by_codes',
+        text: `SELECT ${ASSET_COLUMNS} FROM assets s WHERE s.root_ledger_id = $1 AND s.code = ANY($2::text[])`,
+        values: [rootLedgerId, missing],
+      });
       for (const asset of rows.map(toAsset)) {
         found.set(asset.code, asset);
-        if (this.byCode.size >= AssetService.CACHE_MAX) this.byCode.clear();
-        this.byCode.set(`${rootLedgerId}/${asset.code}`, asset);
+        this.remember(asset);
       }
     }
     const unknown = codes.find((code) => !found.has(code));

@@ -29,14 +29,24 @@ function hexToUuid(hex: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+/** Bounds the verified-key cache; a clear on overflow only costs one lookup per key. */
+const VERIFIED_CACHE_MAX = 10_000;
+
 export class ApiKeyService {
   private readonly bootstrapDigest: Buffer | null;
+  /**
+   * Keys verified in the last `verifiedCacheMs`, by secret digest. Every request authenticates, so
+   * without it each one starts with a lookup. A revocation on this instance evicts the key at once;
+   * another instance honours it within `verifiedCacheMs`.
+   */
+  private readonly verified = new Map<string, { principal: Principal; until: number }>();
 
   constructor(
     private readonly db: Database,
     private readonly ledgers: LedgerService,
     bootstrapAdminKey: string | undefined,
     private readonly events: CredentialEvents = unobservedCredentialEvents,
+    private readonly verifiedCacheMs = 0,
   ) {
     this.bootstrapDigest = bootstrapAdminKey ? digest(bootstrapAdminKey) : null;
   }
@@ -54,15 +64,32 @@ export class ApiKeyService {
     }
     const parsed = SECRET_PATTERN.exec(secret);
     if (parsed === null) throw new UnauthenticatedError('invalid credentials');
-    const row = await this.db.prisma.apiKey.findUnique({ where: { id: hexToUuid(parsed[1]!) } });
-    if (row === null || !timingSafeEqual(candidate, Buffer.from(row.secretHash, 'hex'))) throw new UnauthenticatedError('invalid credentials');
+    const cacheKey = this.verifiedCacheMs > 0 ? candidate.toString('hex') : null;
+    if (cacheKey !== null) {
+      const hit = this.verified.get(cacheKey);
+      if (hit !== undefined && hit.until > Date.now()) return hit.principal;
+    }
+    // Every request with an API key runs this lookup: one named prepared statement, no ORM.
+    const { rows } = await this.db.pool.query<{ id: string; role: string; rootLedgerId: string | null; ledgerId: string | null; secretHash: string; revokedAt: Date | null }>({
+      name: 'api_key_for_auth',
+      text: `SELECT id, role::text AS role, root_ledger_id AS "rootLedgerId", ledger_id AS "ledgerId", secret_hash AS "secretHash", revoked_at AS "revokedAt"
+               FROM api_keys WHERE id = $1`,
+      values: [hexToUuid(parsed[1]!)],
+    });
+    const row = rows[0];
+    if (row === undefined || !timingSafeEqual(candidate, Buffer.from(row.secretHash, 'hex'))) throw new UnauthenticatedError('invalid credentials');
     if (row.revokedAt !== null) throw new UnauthenticatedError('this API key has been revoked');
-    return {
+    const principal: Principal = {
       actorId: row.id,
       actorType: 'api_key',
       role: row.role as Role,
       scope: row.rootLedgerId !== null && row.ledgerId !== null ? { rootLedgerId: row.rootLedgerId, ledgerId: row.ledgerId } : null,
     };
+    if (cacheKey !== null) {
+      if (this.verified.size >= VERIFIED_CACHE_MAX) this.verified.clear();
+      this.verified.set(cacheKey, { principal, until: Date.now() + this.verifiedCacheMs });
+    }
+    return principal;
   }
 
   async create(origin: RequestOrigin, input: { name: string; role: ApiKeyRole; ledgerId?: string | null }): Promise<CreatedApiKey> {
@@ -110,6 +137,9 @@ export class ApiKeyService {
       await tx.auditEvent.create({ data: auditEvent(origin, 'revokeApiKey', existing.rootLedgerId, [keyId]) });
       return updated;
     });
+    for (const [cached, entry] of this.verified) {
+      if (entry.principal.actorId === keyId) this.verified.delete(cached);
+    }
     this.events.apiKeyRevoked(keyId);
     return toApiKey(row);
   }

@@ -3,7 +3,7 @@ import { BadInputError, ForbiddenError, NotFoundError } from '../platform/errors
 import { newId } from '../platform/ids.js';
 import { readPage, toConnection, type Connection } from '../platform/pagination.js';
 import { requireId, requireName, requirePattern } from '../platform/validation.js';
-import { requireReach, requireRole, type Principal } from '../auth/access.core.js';
+import { requireReach, requireRole, type Placement, type Principal } from '../auth/access.core.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
 import { Ledger, LedgerBalance } from './ledger.types.js';
 import type { Prisma } from '../generated/prisma/client.js';
@@ -40,7 +40,14 @@ export interface CreateLedgerInput {
   metadata?: Record<string, unknown> | null;
 }
 
+// Bounds the placement cache; a clear on overflow only costs one re-read per ledger.
+const PLACEMENT_CACHE_MAX = 100_000;
+
+const LEDGER_COLUMNS = `l.id, l.root_ledger_id AS "rootLedgerId", l.parent_id AS "parentId", l.code, l.name, l.metadata, l.path, l.created_at AS "createdAt"`;
+
 export class LedgerService {
+  private readonly placementCache = new Map<string, Placement>();
+
   constructor(private readonly db: Database) {}
 
   async create(origin: RequestOrigin, input: CreateLedgerInput): Promise<Ledger> {
@@ -100,8 +107,8 @@ export class LedgerService {
   }
 
   async findById(id: string): Promise<Ledger | null> {
-    const row = await this.db.prisma.ledger.findFirst({ where: { id } });
-    return row && toLedger(row);
+    const { rows } = await this.db.pool.query<LedgerRow>({ name: 'ledger_by_id', text: `SELECT ${LEDGER_COLUMNS} FROM ledgers l WHERE l.id = $1`, values: [id] });
+    return rows[0] ? toLedger(rows[0]) : null;
   }
 
   /**
@@ -117,7 +124,31 @@ export class LedgerService {
   }
 
   async fetchByIds(ids: string[]): Promise<Ledger[]> {
-    return (await this.db.prisma.ledger.findMany({ where: { id: { in: ids } } })).map(toLedger);
+    const { rows } = await this.db.pool.query<LedgerRow>({ name: 'ledgers_by_ids', text: `SELECT ${LEDGER_COLUMNS} FROM ledgers l WHERE l.id = ANY($1::uuid[])`, values: [ids] });
+    return rows.map(toLedger);
+  }
+
+  /**
+   * Where ledgers sit in their trees, for scope checks on every read. A ledger never moves (its root
+   * and path are fixed at creation), so placements are remembered for the life of the process.
+   */
+  async placements(ids: string[]): Promise<Map<string, Placement>> {
+    const found = new Map<string, Placement>();
+    const missing: string[] = [];
+    for (const id of ids) {
+      const cached = this.placementCache.get(id);
+      if (cached) found.set(id, cached);
+      else missing.push(id);
+    }
+    if (missing.length > 0) {
+      for (const ledger of await this.fetchByIds(missing)) {
+        const placement = ledgerPlacement(ledger);
+        if (this.placementCache.size >= PLACEMENT_CACHE_MAX) this.placementCache.clear();
+        this.placementCache.set(ledger.id, placement);
+        found.set(ledger.id, placement);
+      }
+    }
+    return found;
   }
 
   /** Root ledgers for global credentials; the top of its scope for a scoped one. */

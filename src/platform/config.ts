@@ -16,6 +16,8 @@ export interface Config {
   bodyLimitBytes: number;
   /** Attempts at a posting that hits a serialization failure or deadlock before answering CONFLICT. */
   postingAttemptsMax: number;
+  /** How long a verified API key is trusted without a lookup; 0 looks every request up. */
+  apiKeyCacheMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Whether clients may introspect the schema; default: everywhere but production. */
   introspection: boolean;
@@ -63,6 +65,7 @@ export const DEFAULT_REALTIME: RealtimeConfig = {
 
 /** HS256 wants a key at least as long as its 256-bit output. */
 export const TOKEN_SECRET_LENGTH_MIN = 32;
+export const API_KEY_CACHE_MS_DEFAULT = 1_000;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -142,6 +145,7 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimitPerSecond: integer('RATE_LIMIT_PER_SECOND', 5000, 0, 1_000_000),
     rateLimitBurst: integer('RATE_LIMIT_BURST', 10_000, 1, 10_000_000),
     schedulerIntervalSeconds: integer('SCHEDULER_INTERVAL_SECONDS', 60, 0, 86_400),
+    apiKeyCacheMs: integer('API_KEY_CACHE_MS', API_KEY_CACHE_MS_DEFAULT, 0, 60_000),
     logLevel: oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
     tokenSecret,
     // The IDE needs introspection, which production turns off; GRAPHIQL=true serves it anyway.

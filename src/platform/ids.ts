@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 /**
  * UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then a 12-bit counter, then random bits.
@@ -7,6 +7,12 @@ import { randomBytes } from 'node:crypto';
  */
 let lastMs = 0;
 let counter = 0;
+
+// A posting mints several ids; one call into the CSPRNG per 512 ids instead of one per id. Ids are
+// not secrets: their random bits only keep ids of different processes apart.
+const RANDOM_BYTES_PER_ID = 8;
+const randomPool = Buffer.alloc(RANDOM_BYTES_PER_ID * 512);
+let randomOffset = randomPool.length;
 
 export function newId(): string {
   let ms = Date.now();
@@ -23,7 +29,13 @@ export function newId(): string {
   }
   lastMs = ms;
 
-  const bytes = randomBytes(16);
+  if (randomOffset + RANDOM_BYTES_PER_ID > randomPool.length) {
+    randomFillSync(randomPool);
+    randomOffset = 0;
+  }
+  const bytes = Buffer.allocUnsafe(16);
+  randomPool.copy(bytes, 8, randomOffset, randomOffset + RANDOM_BYTES_PER_ID);
+  randomOffset += RANDOM_BYTES_PER_ID;
   bytes.writeUIntBE(ms, 0, 6);
   bytes[6] = 0x70 | (counter >> 8);
   bytes[7] = counter & 0xff;

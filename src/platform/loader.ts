@@ -23,7 +23,9 @@ export function loaderOfGroups<K, T>(fetch: (keys: K[]) => Promise<T[]>, keyOf: 
       const groups = new Map<unknown, T[]>();
       for (const row of rows) {
         const key = cacheKey ? cacheKey(keyOf(row)) : keyOf(row);
-        groups.set(key, [...(groups.get(key) ?? []), row]);
+        const group = groups.get(key);
+        if (group) group.push(row);
+        else groups.set(key, [row]);
       }
       return keys.map((key) => groups.get(cacheKey ? cacheKey(key) : key) ?? []);
     },

@@ -9,6 +9,9 @@ const TRANSACTION_COLUMNS = `t.id, t.root_ledger_id AS "rootLedgerId", t.ledger_
   t.idempotency_key AS "idempotencyKey", t.request_hash AS "requestHash", t.description, t.metadata,
   t.effective_at AS "effectiveAt", t.posted_at AS "postedAt", t.reversal_of_id AS "reversalOfId", t.is_hold AS "isHold", t.timeout_at AS "timeoutAt"`;
 
+// Above every UUID: the cursor bound of a first page.
+const UUID_MAX = 'ffffffff-ffff-ffff-ffff-ffffffffffff';
+
 const ENTRY_COLUMNS = `e.id, e.root_ledger_id AS "rootLedgerId", e.transaction_id AS "transactionId", e.account_id AS "accountId",
   e.ledger_id AS "ledgerId", e.asset_id AS "assetId", e.direction::text AS direction, e.amount::text AS amount, e.effective_at AS "effectiveAt", e.pending`;
 
@@ -155,36 +158,59 @@ export class TransactionService {
     return toConnection(rows.map(toTransaction), page);
   }
 
-  /** Entry pages for many accounts with the same arguments, newest first, in one statement. */
+  /**
+   * Entry pages for many accounts with the same arguments, newest first, in one statement.
+   *
+   * The planner estimates every account at the table's average number of entries, so for an account
+   * with a long history (a system account, a busy customer) it would read all of that account's
+   * entries by bitmap and sort them for a page of 50. The unfiltered page (the common one) therefore
+   * takes its ids from an index-only backward scan of (account_id, id), which stops after the page,
+   * and then fetches those rows by primary key. The cursor is a plain `id <` bound (no `IS NULL OR`),
+   * so it stays an index condition in a generic plan and a page 100,000 rows deep costs what the first does.
+   */
   async entryPages(keys: EntryPageKey[]): Promise<Array<Connection<Entry>>> {
     const [template] = keys;
     if (template === undefined) return [];
-    const { rows } = await this.db.pool.query<EntryRow>(
-      `SELECT page.*
-         FROM unnest($1::uuid[], $2::uuid[]) AS q(root_ledger_id, account_id)
-         CROSS JOIN LATERAL (
-           SELECT ${ENTRY_COLUMNS}
-             FROM entries e
-            WHERE e.account_id = q.account_id AND e.root_ledger_id = q.root_ledger_id
-              AND ($3::uuid IS NULL OR e.id < $3)
-              AND ($4::uuid IS NULL OR e.asset_id = $4)
-              AND ($5::timestamptz IS NULL OR e.effective_at >= $5)
-              AND ($6::timestamptz IS NULL OR e.effective_at <= $6)
-            ORDER BY e.id DESC
-            LIMIT $7
-         ) AS page`,
-      [
-        keys.map((key) => key.rootLedgerId),
-        keys.map((key) => key.accountId),
-        template.page.after,
-        template.assetId,
-        template.from,
-        template.to,
-        template.page.size + 1,
-      ],
-    );
+    const accounts = [keys.map((key) => key.rootLedgerId), keys.map((key) => key.accountId)];
+    const filtered = template.assetId !== null || template.from !== null || template.to !== null;
+    const { rows } = filtered
+      ? await this.db.pool.query<EntryRow>({
+          name: 'entry_pages_filtered',
+          text: `SELECT page.*
+                   FROM unnest($1::uuid[], $2::uuid[]) AS q(root_ledger_id, account_id)
+                   CROSS JOIN LATERAL (
+                     SELECT ${ENTRY_COLUMNS}
+                       FROM entries e
+                      WHERE e.account_id = q.account_id AND e.root_ledger_id = q.root_ledger_id
+                        AND e.id < coalesce($3::uuid, '${UUID_MAX}'::uuid)
+                        AND ($4::uuid IS NULL OR e.asset_id = $4)
+                        AND ($5::timestamptz IS NULL OR e.effective_at >= $5)
+                        AND ($6::timestamptz IS NULL OR e.effective_at <= $6)
+                      ORDER BY e.id DESC
+                      LIMIT $7
+                   ) AS page`,
+          values: [...accounts, template.page.after, template.assetId, template.from, template.to, template.page.size + 1],
+        })
+      : await this.db.pool.query<EntryRow>({
+          name: 'entry_pages',
+          text: `SELECT ${ENTRY_COLUMNS}
+                   FROM unnest($1::uuid[], $2::uuid[]) AS q(root_ledger_id, account_id)
+                   CROSS JOIN LATERAL (
+                     SELECT i.id FROM entries i
+                      WHERE i.account_id = q.account_id AND i.id < coalesce($3::uuid, '${UUID_MAX}'::uuid)
+                      ORDER BY i.id DESC
+                      LIMIT $4
+                   ) AS page
+                   JOIN entries e ON e.root_ledger_id = q.root_ledger_id AND e.id = page.id
+                  ORDER BY e.account_id, e.id DESC`,
+          values: [...accounts, template.page.after, template.page.size + 1],
+        });
     const byAccount = new Map<string, Entry[]>();
-    for (const entry of rows.map(toEntry)) byAccount.set(entry.accountId, [...(byAccount.get(entry.accountId) ?? []), entry]);
+    for (const entry of rows.map(toEntry)) {
+      const list = byAccount.get(entry.accountId);
+      if (list) list.push(entry);
+      else byAccount.set(entry.accountId, [entry]);
+    }
     return keys.map((key) => toConnection(byAccount.get(key.accountId) ?? [], template.page));
   }
 }

@@ -1,0 +1,115 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { BenchContext } from '../lib/context.js';
+import { withClient } from '../lib/db.js';
+import { findPgbench, pgbenchRun } from '../lib/pgbench.js';
+import { PGBENCH_CLIENTS } from '../scenarios/references.js';
+import type { Scenario } from '../scenarios/scenario.js';
+
+/**
+ * The database's share of a posting, measured with pgbench itself so no application CPU is involved:
+ * P1 runs a transfer's SQL as the engine sends it (BEGIN, read and share-lock the accounts, claim the
+ * key and create missing balance rows, lock and update the balances under their floor, insert the
+ * entries and the audit row, COMMIT: six round trips), mirroring src/postings/postings.repository.ts
+ * at the time of writing; P2 does the same work in one plpgsql function call (one round trip), the
+ * shape recommended for the posting path. Both write real, balanced postings into the bench ledger,
+ * so the invariants check covers them. Same client count and protocol family as the TPC-B reference.
+ */
+const PROBE_SECONDS = 5;
+
+/** Helpers created in the bench's own ledger database (never in a migration). */
+function helpersSql(seedMs: number): string {
+  const ms = seedMs.toString(16).padStart(12, '0');
+  return `
+CREATE OR REPLACE FUNCTION bench_customer(n int) RETURNS uuid LANGUAGE sql IMMUTABLE AS
+  $$ SELECT ('${ms}7' || lpad(to_hex(n % 4096), 3, '0') || '8' || lpad(to_hex(n / 4096), 15, '0'))::uuid $$;
+CREATE OR REPLACE FUNCTION bench_uuid7() RETURNS uuid LANGUAGE sql VOLATILE AS
+  $$ SELECT (lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || '7' || substr(md5(random()::text), 1, 3) || '8' || substr(md5(random()::text), 1, 15))::uuid $$;
+CREATE OR REPLACE FUNCTION bench_post_transfer(p_root uuid, p_asset uuid, p_from uuid, p_to uuid, p_amount int8) RETURNS uuid LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_tx uuid := bench_uuid7();
+  v_changed int;
+BEGIN
+  PERFORM 1 FROM accounts a WHERE a.id IN (p_from, p_to) AND NOT a.is_system ORDER BY a.id FOR KEY SHARE;
+  PERFORM 1 FROM accounts a JOIN ledgers l ON l.root_ledger_id = a.root_ledger_id AND l.id = a.ledger_id WHERE a.id IN (p_from, p_to) AND a.status = 'ACTIVE';
+  INSERT INTO transactions (id, root_ledger_id, ledger_id, kind, status, idempotency_key, request_hash, metadata, effective_at, posted_at)
+  VALUES (v_tx, p_root, p_root, 'TRANSFER', 'POSTED', gen_random_uuid()::text, 'bench-probe', '{}', now(), now()) ON CONFLICT DO NOTHING;
+  INSERT INTO balances (root_ledger_id, account_id, asset_id, shard, ledger_id, normal_balance, available_floor)
+  SELECT p_root, x, p_asset, 0, p_root, 'CREDIT', 0 FROM unnest(ARRAY[least(p_from, p_to), greatest(p_from, p_to)]) AS x ON CONFLICT DO NOTHING;
+  PERFORM 1 FROM balances b WHERE b.root_ledger_id = p_root AND b.account_id IN (p_from, p_to) AND b.asset_id = p_asset AND b.shard = 0 ORDER BY b.account_id FOR UPDATE;
+  UPDATE balances b SET debits_posted = b.debits_posted + CASE WHEN b.account_id = p_from THEN p_amount ELSE 0 END,
+                        credits_posted = b.credits_posted + CASE WHEN b.account_id = p_to THEN p_amount ELSE 0 END,
+                        version = b.version + 1, updated_at = now()
+   WHERE b.root_ledger_id = p_root AND b.account_id IN (p_from, p_to) AND b.asset_id = p_asset AND b.shard = 0
+     AND (b.available_floor IS NULL OR b.credits_posted + CASE WHEN b.account_id = p_to THEN p_amount ELSE 0 END
+                                      - b.debits_posted - CASE WHEN b.account_id = p_from THEN p_amount ELSE 0 END - b.debits_pending >= b.available_floor);
+  GET DIAGNOSTICS v_changed = ROW_COUNT;
+  IF v_changed <> 2 THEN RAISE EXCEPTION 'insufficient funds' USING ERRCODE = 'P0001'; END IF;
+  INSERT INTO entries (id, root_ledger_id, transaction_id, account_id, ledger_id, asset_id, direction, amount, effective_at)
+  VALUES (bench_uuid7(), p_root, v_tx, p_from, p_root, p_asset, 'DEBIT', p_amount, now()), (bench_uuid7(), p_root, v_tx, p_to, p_root, p_asset, 'CREDIT', p_amount, now());
+  INSERT INTO audit_events (id, root_ledger_id, actor_type, actor_id, operation, target_ids, request_id)
+  VALUES (bench_uuid7(), p_root, 'api_key', 'bench-probe', 'transfer', ARRAY[v_tx], 'bench-probe');
+  RETURN v_tx;
+END $fn$;`;
+}
+
+function pickAccounts(customers: number): string {
+  return `\\set a random(0, ${customers - 1})
+\\set b random(0, ${customers - 2})
+\\set b CASE WHEN :b >= :a THEN :b + 1 ELSE :b END
+\\set amount random(1, 100)
+`;
+}
+
+/** The engine's six round trips. Balance rows are locked in one order (by customer number) in every transaction. */
+function roundTripsScript(root: string, asset: string, customers: number): string {
+  const id = (v: string) => `bench_customer((:${v})::int)`;
+  return `${pickAccounts(customers)}\\set lo CASE WHEN :a < :b THEN :a ELSE :b END
+\\set hi CASE WHEN :a < :b THEN :b ELSE :a END
+\\set lodebit CASE WHEN :a < :b THEN :amount ELSE 0 END
+\\set locredit CASE WHEN :a < :b THEN 0 ELSE :amount END
+\\set hidebit :amount - :lodebit
+\\set hicredit :amount - :locredit
+BEGIN;
+WITH locked AS MATERIALIZED (SELECT a.id, a.status FROM accounts a WHERE a.id = ANY(ARRAY[${id('a')}, ${id('b')}]) AND NOT a.is_system ORDER BY a.id FOR KEY SHARE) SELECT a.id, a.root_ledger_id, a.ledger_id, a.code, COALESCE(locked.status, a.status)::text AS status, a.normal_balance::text, a.allow_overdraft, a.overdraft_limit::text, a.is_system, l.path::text[] AS path FROM accounts a JOIN ledgers l ON l.root_ledger_id = a.root_ledger_id AND l.id = a.ledger_id LEFT JOIN locked ON locked.id = a.id WHERE a.id = ANY(ARRAY[${id('a')}, ${id('b')}]);
+WITH claim AS (INSERT INTO transactions (id, root_ledger_id, ledger_id, kind, status, idempotency_key, request_hash, description, metadata, effective_at, posted_at, reversal_of_id) VALUES (bench_uuid7(), '${root}', '${root}', 'TRANSFER', 'POSTED', gen_random_uuid()::text, 'bench-probe', NULL, '{}', now(), now(), NULL) ON CONFLICT DO NOTHING RETURNING id), zero_rows AS (INSERT INTO balances (root_ledger_id, account_id, asset_id, shard, ledger_id, normal_balance, available_floor) SELECT '${root}', d.account_id, '${asset}', 0, '${root}', 'CREDIT', 0 FROM unnest(ARRAY[${id('lo')}, ${id('hi')}]) WITH ORDINALITY AS d(account_id, ord) WHERE EXISTS (SELECT 1 FROM claim) ORDER BY d.ord ON CONFLICT DO NOTHING) SELECT id AS txid FROM claim
+\\gset
+WITH d AS MATERIALIZED (SELECT * FROM unnest(ARRAY[${id('lo')}, ${id('hi')}], ARRAY[(:lodebit)::int8, (:hidebit)::int8], ARRAY[(:locredit)::int8, (:hicredit)::int8]) WITH ORDINALITY AS d(account_id, debits_posted, credits_posted, ord)), locked AS MATERIALIZED (SELECT b.account_id FROM d JOIN balances b ON b.root_ledger_id = '${root}' AND b.account_id = d.account_id AND b.asset_id = '${asset}' AND b.shard = 0 ORDER BY d.ord FOR UPDATE OF b) UPDATE balances b SET debits_posted = b.debits_posted + d.debits_posted, credits_posted = b.credits_posted + d.credits_posted, version = b.version + 1, updated_at = now() FROM d JOIN locked l ON l.account_id = d.account_id WHERE b.root_ledger_id = '${root}' AND b.account_id = d.account_id AND b.asset_id = '${asset}' AND b.shard = 0 AND (b.available_floor IS NULL OR (b.credits_posted + d.credits_posted) - (b.debits_posted + d.debits_posted) - b.debits_pending >= b.available_floor) RETURNING b.account_id, b.debits_posted, b.credits_posted, b.version, b.updated_at;
+WITH journal AS (INSERT INTO entries (id, root_ledger_id, transaction_id, account_id, ledger_id, asset_id, direction, amount, effective_at) SELECT e.id, '${root}', (:txid)::uuid, e.account_id, '${root}', '${asset}', e.direction::"Direction", (:amount)::int8, now() FROM (VALUES (bench_uuid7(), ${id('a')}, 'DEBIT'), (bench_uuid7(), ${id('b')}, 'CREDIT')) AS e(id, account_id, direction)) INSERT INTO audit_events (id, root_ledger_id, actor_type, actor_id, operation, target_ids, request_id, client_address) VALUES (bench_uuid7(), '${root}', 'api_key', 'bench-probe', 'transfer', ARRAY[(:txid)::uuid], 'bench-probe', NULL);
+COMMIT;
+`;
+}
+
+function functionScript(root: string, asset: string, customers: number): string {
+  return `${pickAccounts(customers)}SELECT bench_post_transfer('${root}', '${asset}', bench_customer((:a)::int), bench_customer((:b)::int), (:amount)::int8);
+`;
+}
+
+function probe(id: string, title: string, script: (root: string, asset: string, customers: number) => string): Scenario {
+  return {
+    id,
+    title,
+    phase: 'round',
+    async measure(ctx: BenchContext) {
+      const pgbench = findPgbench();
+      if (pgbench === null) throw new Error('pgbench not found');
+      const { fixture } = ctx;
+      await withClient(ctx.databaseUrl, (client) => client.query(helpersSql(fixture.seedAt)));
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'rl-bench-sql-'));
+      try {
+        const file = path.join(dir, `${id}.sql`);
+        await writeFile(file, script(fixture.rootLedgerId, fixture.assetId, fixture.customerIds.length));
+        const run = await pgbenchRun(pgbench, ctx.databaseUrl, { clients: PGBENCH_CLIENTS, threads: Math.min(PGBENCH_CLIENTS, os.cpus().length), seconds: PROBE_SECONDS, protocol: 'prepared', scriptFile: file });
+        ctx.log(`${id}: ${run.tps.toFixed(0)} postings/s`);
+        return { figures: { tps: run.tps, latencyAverageMs: run.latencyAverageMs, failed: run.failed } };
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    targets: () => [],
+  };
+}
+
+export const p1 = probe('P1', `probe: a transfer's SQL as the engine sends it (6 round trips), driven by pgbench, ${PGBENCH_CLIENTS} clients, prepared`, roundTripsScript);
+export const p2 = probe('P2', `probe: the same work in one plpgsql call (1 round trip), driven by pgbench, ${PGBENCH_CLIENTS} clients, prepared`, functionScript);

@@ -1,0 +1,38 @@
+import { loadFigures, ratioRow, type Scenario } from './scenario.js';
+import { POSTINGS_MODULE, type PostingParams } from './postings.js';
+import type { BenchContext, LoadSpec } from '../lib/context.js';
+
+export const S1_CONCURRENCY = 32;
+
+export function transferSpec(ctx: BenchContext): LoadSpec {
+  const params: PostingParams = { accountIds: ctx.fixture.customerIds, asset: ctx.fixture.assetCode, amountMax: 100 };
+  return {
+    workload: { module: POSTINGS_MODULE, name: 'transfer', params },
+    mode: { kind: 'closed', concurrency: S1_CONCURRENCY },
+    secret: ctx.fixture.secrets.operator,
+  };
+}
+
+export const s1: Scenario = {
+  id: 'S1',
+  title: `transfer between random customers, ${S1_CONCURRENCY} concurrent clients`,
+  phase: 'round',
+  async measure(ctx) {
+    const run = await ctx.drive(transferSpec(ctx));
+    const figures = loadFigures(run);
+    ctx.log(`S1: ${figures.throughput!.toFixed(0)} transfers/s, p50 ${figures.p50Ms!.toFixed(1)} ms, p99 ${figures.p99Ms!.toFixed(1)} ms, errors ${figures.errors}`);
+    return { figures, detail: { outcomes: run.outcomes, samples: run.samples, cpu: run.cpu } };
+  },
+  targets: (all) => [
+    ratioRow({
+      scenario: 'S1',
+      figure: 'transfers/s',
+      value: all.S1?.throughput,
+      unit: '/s',
+      reference: 'pgbench TPC-B s16 tps',
+      referenceValue: all.PG16?.tps,
+      atLeast: 1.0,
+    }),
+  ],
+  profileJobs: (ctx) => [{ key: 'S1', title: 'S1 transfer', spec: transferSpec(ctx) }],
+};
