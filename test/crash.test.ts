@@ -5,6 +5,7 @@ import { cloneTestDatabase } from './support/databases';
 import { startServerProcess } from './support/process';
 import { ADMIN_KEY } from './support/server';
 import { createThrowawayCluster } from './support/throwaway-cluster';
+import { connect } from './support/ws';
 
 /**
  * Crash safety, with the real server as a separate process: killed outright in the middle of load,
@@ -92,7 +93,7 @@ it('answers with retryable errors while Postgres is down, reports unready, and r
   }
 }, 120_000);
 
-it('on SIGTERM stops accepting, finishes work in flight, and exits within 10 seconds', async () => {
+it('on SIGTERM stops accepting, finishes work in flight, closes WebSockets with 1001, and exits within 10 seconds', async () => {
   const database = await cloneTestDatabase();
   try {
     const server = await startServerProcess(serverEnv(database.url));
@@ -104,6 +105,10 @@ it('on SIGTERM stops accepting, finishes work in flight, and exits within 10 sec
       { accountCode: 'system:issuance', asset: 'USD', direction: 'DEBIT', amount: '1' },
       { accountId: accounts[index % accounts.length], asset: 'USD', direction: 'CREDIT', amount: '1' },
     ] }));
+    // A live subscriber, to see how its socket is closed.
+    const subscriber = connect(server.url.replace(/^http/, 'ws'), `Bearer ${ADMIN_KEY}`);
+    const watching = subscriber.subscribe('subscription($a: ID!) { balanceUpdated(accountId: $a, includeCurrent: true) { version } }', { a: accounts[0] });
+    await watching.next();
     const inFlight = gqlRequest(target, `mutation($i: PostTransactionsInput!) { postTransactions(input: $i) { error { code } } }`, { i: { transactions: items } });
     await new Promise((resolve) => setTimeout(resolve, 150));
     const started = Date.now();
@@ -118,6 +123,7 @@ it('on SIGTERM stops accepting, finishes work in flight, and exits within 10 sec
     expect(finished.data.postTransactions.every((item: any) => item.error === null)).toBe(true);
     expect(await server.exited).toBe(0);
     expect(Date.now() - started).toBeLessThan(10_000);
+    expect((await subscriber.closed).code).toBe(1001);
   } finally {
     await database.drop();
   }
