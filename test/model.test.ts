@@ -363,7 +363,8 @@ async function run(ops: Op[]): Promise<void> {
 it('agrees with an in-memory model over random lifecycles, and every invariant holds after every step', async () => {
   await fc.assert(
     fc.asyncProperty(fc.array(opArb, { minLength: 10, maxLength: 30 }), run),
-    { numRuns: Number(process.env.MODEL_RUNS ?? 12), seed: process.env.MODEL_SEED ? Number(process.env.MODEL_SEED) : undefined, endOnFailure: true },
+    // A fixed seed keeps CI reproducible; MODEL_SEED=random (or a number) and MODEL_RUNS explore further.
+    { numRuns: Number(process.env.MODEL_RUNS ?? 16), seed: process.env.MODEL_SEED === 'random' ? undefined : Number(process.env.MODEL_SEED ?? 20261121), endOnFailure: true },
   );
   if (process.env.MODEL_TALLY) process.stdout.write(JSON.stringify([...tally.entries()].sort()) + '\n');
   for (const outcome of ['issue:OK', 'redeem:OK', 'redeem:INSUFFICIENT_FUNDS', 'transfer:OK', 'hold:OK', 'post:OK', 'void:OK', 'reverse:OK', 'expire:OK']) {
