@@ -183,6 +183,7 @@ function verdict(result: { status: number; body: any }): string {
 it('answers over 200 hostile requests with a 4xx or a coded error, changing nothing and leaking nothing', async () => {
   const requests = hostileRequests();
   expect(requests.length).toBeGreaterThanOrEqual(200);
+  if (process.env.HOSTILE_REPORT) process.stdout.write(`hostile requests: ${requests.length}\n`);
   const before = await snapshotLedger(t.db);
   const failures: string[] = [];
   for (const request of requests) {
