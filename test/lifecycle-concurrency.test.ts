@@ -74,3 +74,30 @@ it('expires each lot once when two expiry runs overlap', async () => {
   expect(ok(await t.gql(RUN, { l: ledgerId, asOf })).runExpiry.transactionsPosted).toBe(0);
   expect(ok(await t.gql(INTEGRITY, { l: ledgerId })).ledgerIntegrity).toEqual({ ok: true, problems: [] });
 });
+
+it('runs concurrent atomic batches over shared accounts without a single deadlock', async () => {
+  const ledgerId = await program();
+  const accounts: string[] = [];
+  for (let index = 0; index < 8; index += 1) {
+    const account = await createAccount(t, ledgerId);
+    await issue(account.id, '100000');
+    accounts.push(account.id);
+  }
+  // Every batch moves value between the same 8 accounts in a different random order.
+  const batch = () => ({
+    transactions: Array.from({ length: 40 }, () => {
+      const from = accounts[Math.floor(Math.random() * accounts.length)]!;
+      const to = accounts.filter((account) => account !== from)[Math.floor(Math.random() * (accounts.length - 1))]!;
+      return { ledgerId, idempotencyKey: key(), kind: 'TRANSFER', entries: [
+        { accountId: from, asset: 'PTS', direction: 'DEBIT', amount: '1' },
+        { accountId: to, asset: 'PTS', direction: 'CREDIT', amount: '1' },
+      ] };
+    }),
+  });
+  const retries = async () => Number(/reward_ledger_posting_retries_total (\d+)/.exec(await (await fetch(t.url.replace('/graphql', '/metrics'))).text())?.[1] ?? NaN);
+  const before = await retries();
+  const results = await Promise.all(Array.from({ length: 8 }, () => t.gql(`mutation($i: PostTransactionsInput!) { postTransactions(input: $i) { error { code } } }`, { i: batch() })));
+  expect(results.map((result) => result.errors?.[0]?.extensions.code ?? 'OK')).toEqual(Array(8).fill('OK'));
+  expect(await retries()).toBe(before);
+  expect(ok(await t.gql(INTEGRITY, { l: ledgerId })).ledgerIntegrity).toEqual({ ok: true, problems: [] });
+});

@@ -33,6 +33,7 @@ import {
   deleteCheckpointsFrom,
   insertAudit,
   insertEntriesAndAudit,
+  lockBalancesInOrder,
   readAccountsForPosting,
   type AppliedBalance,
   type LockedAccount,
@@ -191,7 +192,15 @@ export class PostingEngine {
 
   private async postAtomically(origin: RequestOrigin, commands: PostingCommand[]): Promise<PostingResult[]> {
     const prepared = await Promise.all(commands.map((command, index) => this.prepare(command).catch((error) => Promise.reject(nameItem(error, index)))));
+    const touched = new Map<string, { rootLedgerId: string; accountId: string; assetId: string }>();
+    for (const { command, assets } of prepared) {
+      for (const entry of command.entries) {
+        const assetId = assets.get(entry.assetCode)!.id;
+        touched.set(`${command.rootLedgerId}/${entry.accountId}/${assetId}`, { rootLedgerId: command.rootLedgerId, accountId: entry.accountId, assetId });
+      }
+    }
     const outcomes = await this.transaction(async (client) => {
+      await lockBalancesInOrder(client, [...touched.values()]);
       const done: Array<Written | PostingResult> = [];
       for (const [index, item] of prepared.entries()) {
         try {

@@ -295,3 +295,20 @@ export async function claimSettlement(client: pg.PoolClient, claim: SettlementCl
 export async function deleteCheckpointsFrom(client: pg.PoolClient, rootLedgerId: string, accountIds: string[], effectiveAt: Date): Promise<void> {
   await client.query('DELETE FROM balance_checkpoints WHERE root_ledger_id = $1 AND account_id = ANY($2::uuid[]) AND as_of >= $3', [rootLedgerId, accountIds, effectiveAt]);
 }
+
+/**
+ * Locks, in one global order (root, account, asset, shard), every existing balance row an atomic batch
+ * will change, before its first item runs. Items then lock row by row in their own order without ever
+ * waiting on each other; two batches sharing rows queue here instead of deadlocking halfway through.
+ */
+export async function lockBalancesInOrder(client: pg.PoolClient, rows: Array<{ rootLedgerId: string; accountId: string; assetId: string }>): Promise<void> {
+  if (rows.length === 0) return;
+  await client.query({
+    name: 'posting_lock_batch_balances',
+    text: `SELECT 1 FROM balances b
+            WHERE (b.root_ledger_id, b.account_id, b.asset_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]))
+            ORDER BY b.root_ledger_id, b.account_id, b.asset_id, b.shard
+              FOR UPDATE`,
+    values: [rows.map((row) => row.rootLedgerId), rows.map((row) => row.accountId), rows.map((row) => row.assetId)],
+  });
+}
