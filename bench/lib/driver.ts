@@ -48,10 +48,17 @@ class Recorder {
 }
 
 const ERRORS_MARKER = Buffer.from('"errors"');
+/** A batch item's own error (`postTransactions` answers 200 with `error: { code }` per failed item). */
+const ITEM_ERROR_MARKER = Buffer.from('"error":{"code":"');
 
-/** `OK`, the first GraphQL error's code, or `HTTP_<status>`. */
+/** `OK`, the first GraphQL error's code, `ITEM_<code>` for a failed batch item, or `HTTP_<status>`. */
 export function classify(response: HttpResponse): string {
-  if (response.status === 200 && response.body.indexOf(ERRORS_MARKER) < 0) return 'OK';
+  if (response.status === 200 && response.body.indexOf(ERRORS_MARKER) < 0) {
+    const item = response.body.indexOf(ITEM_ERROR_MARKER);
+    if (item < 0) return 'OK';
+    const from = item + ITEM_ERROR_MARKER.length;
+    return `ITEM_${response.body.toString('utf8', from, response.body.indexOf('"', from))}`;
+  }
   try {
     const parsed = JSON.parse(response.body.toString('utf8')) as { errors?: Array<{ extensions?: { code?: string } }> };
     const code = parsed.errors?.[0]?.extensions?.code;

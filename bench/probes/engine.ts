@@ -38,8 +38,11 @@ async function child(job: EngineJobWithSeed): Promise<Omit<EngineResult, 'cpu'>>
   const { connectDatabase } = require(path.join(DIST_DIR, 'platform', 'db.js'));
   const { createServices } = require(path.join(DIST_DIR, 'app.js'));
   const { unobservedEvents } = require(path.join(DIST_DIR, 'events', 'ledger-events.js'));
+  const { localOnlyFanout } = require(path.join(DIST_DIR, 'events', 'fanout.js'));
   const db = connectDatabase(job.databaseUrl, job.poolMax);
-  const services = createServices(db, undefined, 5, unobservedEvents);
+  const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+  // No subscribers here: the in-process fan-out (the server's default sends a NOTIFY after each commit).
+  const { services } = createServices(db, { adminApiKey: undefined, tokenSecret: undefined, postingAttemptsMax: 5, fanout: () => localOnlyFanout, logger: quiet, events: unobservedEvents });
   const origin = {
     principal: { actorId: 'bench-engine-probe', actorType: 'api_key', role: 'OPERATOR', scope: { rootLedgerId: job.rootLedgerId, ledgerId: job.rootLedgerId } },
     requestId: 'bench-engine-probe',

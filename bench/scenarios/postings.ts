@@ -45,3 +45,32 @@ export const workloads: Record<string, WorkloadFactory> = {
 };
 
 export const POSTINGS_MODULE = __filename;
+
+const POST_TRANSACTIONS = JSON.stringify(
+  'mutation Batch($input: PostTransactionsInput!) { postTransactions(input: $input) { replayed error { code } transaction { id } } }',
+);
+
+export interface BatchParams extends PostingParams {
+  ledgerId: string;
+  /** Postings per request. */
+  size: number;
+  atomic: boolean;
+}
+
+/** `postTransactions`: `size` transfers between random customers per request, one fresh key per item. */
+workloads.batch = (params: BatchParams, random, prefix) => (sequence) => {
+  const count = params.accountIds.length;
+  const items: string[] = [];
+  for (let item = 0; item < params.size; item += 1) {
+    const from = pick(random, count);
+    let to = pick(random, count - 1);
+    if (to >= from) to += 1;
+    const amount = 1 + pick(random, params.amountMax);
+    items.push(
+      `{"ledgerId":"${params.ledgerId}","idempotencyKey":"${prefix}-${sequence}-${item}","kind":"TRANSFER","entries":[` +
+        `{"accountId":"${params.accountIds[from]}","asset":"${params.asset}","direction":"DEBIT","amount":"${amount}"},` +
+        `{"accountId":"${params.accountIds[to]}","asset":"${params.asset}","direction":"CREDIT","amount":"${amount}"}]}`,
+    );
+  }
+  return `{"query":${POST_TRANSACTIONS},"variables":{"input":{"atomic":${params.atomic},"transactions":[${items.join(',')}]}}}`;
+};
