@@ -13,7 +13,8 @@ import { checkInvariants, benchDatabaseName, DatabaseRegistry, postmasterPid, wi
 import { CUSTOMERS_DEFAULT, createFixture, driveLoad, type BenchContext, type Timing } from './lib/context.js';
 import { machineFacts } from './lib/machine.js';
 import { findPgbench, pgbenchInit, pgbenchVersion } from './lib/pgbench.js';
-import { parentOf, waitForQuiet } from './lib/proc.js';
+import { parentOf } from './lib/proc.js';
+import { QuietGate } from './lib/quiet.js';
 import { runProfilePass, type ProfilePass } from './lib/profile.js';
 import { writeReport, type BenchResults } from './lib/report.js';
 import { freePort, REPO_ROOT, serverDefaultPoolMax, startServer, type ServerProcess } from './lib/server.js';
@@ -36,11 +37,11 @@ export interface BenchOptions {
   jsonFile: string;
   /** Total time the run may spend waiting for other work on the machine to finish before measuring. */
   quietWaitSeconds: number;
+  /** Runs disturbed by other work that may be measured again. */
+  quietRetries: number;
 }
 
-// Before each measurement the bench waits (bounded) for the machine to be this idle.
-const QUIET_BUSY_CORES_MAX = 0.25;
-const QUIET_WAIT_PER_RUN_MS = 15_000;
+
 
 function integer(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
@@ -67,6 +68,7 @@ export function readOptions(): BenchOptions {
     markdownFile: process.env.BENCH_OUT || (only ? path.join(resultsDir, 'partial.md') : path.join(REPO_ROOT, 'BENCHMARKS.md')),
     jsonFile: only ? path.join(resultsDir, 'partial.json') : BENCH_RESULTS_FILE,
     quietWaitSeconds: integer('BENCH_QUIET_WAIT_SECONDS', 60, 0, 600),
+    quietRetries: integer('BENCH_QUIET_RETRIES', 4, 0, 50),
   };
 }
 
@@ -182,14 +184,9 @@ async function main(): Promise<number> {
       if (why) notMeasured[scenario.id] = why;
       else measurable.push(scenario);
     }
-    let quietBudgetMs = options.quietWaitSeconds * 1000;
+    const gate = new QuietGate({ waitBudgetMs: options.quietWaitSeconds * 1000, retriesMax: options.quietRetries, log });
     const measureOnce = async (scenario: Scenario) => {
-      if (quietBudgetMs > 0) {
-        const quiet = await waitForQuiet({ busyCoresMax: QUIET_BUSY_CORES_MAX, waitMsMax: Math.min(QUIET_WAIT_PER_RUN_MS, quietBudgetMs) });
-        quietBudgetMs -= quiet.waitedMs;
-        if (quiet.busyCores > QUIET_BUSY_CORES_MAX) log(`machine still busy (${quiet.busyCores.toFixed(2)} cores) before ${scenario.id}; measuring anyway`);
-      }
-      const measurement = await scenario.measure(ctx);
+      const measurement = await gate.measure(scenario.id, () => scenario.measure(ctx));
       (rounds[scenario.id] ??= []).push(measurement.figures);
       (details[scenario.id] ??= []).push(measurement.detail ?? null);
       const figures = rounds[scenario.id]!;
@@ -231,7 +228,7 @@ async function main(): Promise<number> {
     const results: BenchResults = {
       kind: 'bench',
       facts,
-      options: { rounds: options.rounds, seconds: options.seconds, warmupSeconds: options.warmupSeconds, customers: options.customers, only: options.only, poolMax: options.poolMax ?? 'server default', pgbenchClients: PGBENCH_CLIENTS, pgbenchThreads: pgbenchSetup?.threads ?? null },
+      options: { rounds: options.rounds, seconds: options.seconds, warmupSeconds: options.warmupSeconds, customers: options.customers, only: options.only, poolMax: options.poolMax ?? 'server default', pgbenchClients: PGBENCH_CLIENTS, pgbenchThreads: pgbenchSetup?.threads ?? null, remeasuredRuns: gate.retried },
       features: { ...features },
       durationSeconds: (performance.now() - startedAt) / 1000,
       rounds,

@@ -13,7 +13,8 @@ import { CUSTOMERS_DEFAULT, createFixture, driveLoad, type BenchContext, type Fi
 import { benchDatabaseName, checkInvariants, DatabaseRegistry, postmasterPid } from './lib/db.js';
 import { machineFacts } from './lib/machine.js';
 import { findPgbench, pgbenchVersion } from './lib/pgbench.js';
-import { parentOf, waitForQuiet } from './lib/proc.js';
+import { parentOf } from './lib/proc.js';
+import { QuietGate } from './lib/quiet.js';
 import { writeReport, type BenchResults } from './lib/report.js';
 import { freePort, serverDefaultPoolMax, startServer, type ServerProcess } from './lib/server.js';
 import { median } from './lib/stats.js';
@@ -87,25 +88,21 @@ async function main(): Promise<number> {
       const all = roundFigures[id]!;
       medians[id] = Object.fromEntries(Object.keys(all[0]!).map((name) => [name, median(all.map((round) => round[name]!))]));
     };
-    let quietBudgetMs = integer('BENCH_QUIET_WAIT_SECONDS', 90, 0, 600) * 1000;
-    const quiet = async () => {
-      if (quietBudgetMs <= 0) return;
-      const { waitedMs } = await waitForQuiet({ busyCoresMax: 0.25, waitMsMax: Math.min(15_000, quietBudgetMs) });
-      quietBudgetMs -= waitedMs;
-    };
+    const gate = new QuietGate({ waitBudgetMs: integer('BENCH_QUIET_WAIT_SECONDS', 90, 0, 600) * 1000, retriesMax: integer('BENCH_QUIET_RETRIES', 6, 0, 50), log });
     const measureSet = async (phase: 'empty' | 'grown', ctx: BenchContext, history: Record<'first' | 'deep', LoadSpec> | null) => {
       for (let round = 1; round <= rounds; round += 1) {
         log(`${phase} database, round ${round} of ${rounds}`);
         for (const scenario of [s1, s6a, s6b] as Scenario[]) {
-          await quiet();
-          record(`S8.${phase}.${scenario.id}`, (await scenario.measure(ctx)).figures);
+          record(`S8.${phase}.${scenario.id}`, (await gate.measure(scenario.id, () => scenario.measure(ctx))).figures);
         }
         if (history) {
           for (const [name, spec] of Object.entries(history)) {
-            await quiet();
-            const run = await ctx.drive({ ...spec, mode: { kind: 'closed', concurrency: HISTORY_CONCURRENCY } });
-            const figures = loadFigures(run);
-            log(`S8 history ${name} page: ${figures.throughput!.toFixed(0)}/s, p50 ${figures.p50Ms!.toFixed(2)} ms`);
+            const { figures } = await gate.measure(`history ${name}`, async () => {
+              const run = await ctx.drive({ ...spec, mode: { kind: 'closed', concurrency: HISTORY_CONCURRENCY } });
+              const measured = loadFigures(run);
+              log(`S8 history ${name} page: ${measured.throughput!.toFixed(0)}/s, p50 ${measured.p50Ms!.toFixed(2)} ms`);
+              return { figures: measured };
+            });
             record(`S8.history.${name}`, figures);
           }
         }
@@ -172,7 +169,7 @@ async function main(): Promise<number> {
     const results: BenchResults = {
       kind: 'bench:scale',
       facts,
-      options: { rounds, seconds, warmupSeconds, customers, entries, deepAccountEntries: deep, historyDepth: HISTORY_DEPTH, bulkLoadSeconds: Math.round(loadSeconds) },
+      options: { rounds, seconds, warmupSeconds, customers, entries, deepAccountEntries: deep, historyDepth: HISTORY_DEPTH, bulkLoadSeconds: Math.round(loadSeconds), remeasuredRuns: gate.retried },
       features: {},
       durationSeconds: (performance.now() - startedAt) / 1000,
       rounds: roundFigures,

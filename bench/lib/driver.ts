@@ -70,7 +70,8 @@ export function classify(response: HttpResponse): string {
 }
 
 function send(message: DriverMessage): void {
-  process.send?.(message);
+  // A late timer may fire after the result went out and the channel closed.
+  if (process.connected) process.send?.(message);
 }
 
 function sleep(ms: number): Promise<void> {
@@ -82,9 +83,12 @@ async function openConnections(job: DriverJob, count: number): Promise<KeepAlive
   return Promise.all(Array.from({ length: count }, () => KeepAliveConnection.open(job.endpoint)));
 }
 
-function scheduleMarks(measureStart: number, end: number): void {
-  setTimeout(() => send({ type: 'mark', mark: 'measure-start' }), Math.max(0, measureStart - performance.now()));
-  setTimeout(() => send({ type: 'mark', mark: 'measure-end' }), Math.max(0, end - performance.now()));
+function scheduleMarks(measureStart: number, end: number): () => void {
+  const timers = [
+    setTimeout(() => send({ type: 'mark', mark: 'measure-start' }), Math.max(0, measureStart - performance.now())),
+    setTimeout(() => send({ type: 'mark', mark: 'measure-end' }), Math.max(0, end - performance.now())),
+  ];
+  return () => timers.forEach(clearTimeout);
 }
 
 async function closedLoop(job: DriverJob, concurrency: number, next: () => string): Promise<DriverResult> {
@@ -93,7 +97,7 @@ async function closedLoop(job: DriverJob, concurrency: number, next: () => strin
   const measureStart = performance.now() + job.warmupMs;
   let end = measureStart + job.durationMs;
   const requestsMax = job.requestsMax ?? 0;
-  scheduleMarks(measureStart, end);
+  const cancelMarks = scheduleMarks(measureStart, end);
   try {
     await Promise.all(
       connections.map(async (connection) => {
@@ -111,6 +115,7 @@ async function closedLoop(job: DriverJob, concurrency: number, next: () => strin
       }),
     );
   } finally {
+    cancelMarks();
     for (const connection of connections) connection.close();
   }
   return recorder.result(Math.min(end, performance.now()) - measureStart);
@@ -128,7 +133,7 @@ async function openLoop(job: DriverJob, ratePerSecond: number, connectionsMax: n
   const measureStart = start + job.warmupMs;
   const end = measureStart + job.durationMs;
   const intervalMs = 1000 / ratePerSecond;
-  scheduleMarks(measureStart, end);
+  const cancelMarks = scheduleMarks(measureStart, end);
   const backlog: number[] = [];
   let queuedLate = 0;
   let inFlight = 0;
@@ -178,6 +183,7 @@ async function openLoop(job: DriverJob, ratePerSecond: number, connectionsMax: n
       await sleep(2);
     }
   } finally {
+    cancelMarks();
     for (const connection of all) connection.close();
   }
   return recorder.result(job.durationMs, queuedLate);

@@ -37,6 +37,8 @@ export interface ProfileResult {
   statementsPerRequest: number;
   /** Executor time of all statements ÷ requests (lock waits included). */
   execMsPerRequest: number;
+  /** Planning time of all statements ÷ requests (custom plans are re-planned on every execution). */
+  planMsPerRequest: number;
   walBytesPerRequest: number;
   statements: StatementStat[];
   /** Share of sampled active backends of the benchmark database in each wait state. */
@@ -56,9 +58,9 @@ export interface ProfilePass {
 const PROFILE_TIMING: Timing = { warmupMs: 1_000, durationMs: 5_000 };
 const WAIT_SAMPLE_MS = 20;
 
-async function statementStats(client: pg.Client, databaseOid: number, requests: number): Promise<{ total: number; execMs: number; walBytes: number; top: StatementStat[] }> {
-  const { rows } = await client.query<{ query: string; calls: string; mean: number; total: number; wal_bytes: string }>(
-    `SELECT query, calls, mean_exec_time AS mean, total_exec_time AS total, wal_bytes
+async function statementStats(client: pg.Client, databaseOid: number, requests: number): Promise<{ total: number; execMs: number; planMs: number; walBytes: number; top: StatementStat[] }> {
+  const { rows } = await client.query<{ query: string; calls: string; mean: number; total: number; plan: number; wal_bytes: string }>(
+    `SELECT query, calls, mean_exec_time AS mean, total_exec_time AS total, total_plan_time AS plan, wal_bytes
        FROM pg_stat_statements WHERE dbid = $1 ORDER BY total_exec_time DESC`,
     [databaseOid],
   );
@@ -67,6 +69,7 @@ async function statementStats(client: pg.Client, databaseOid: number, requests: 
   return {
     total,
     execMs: totalMs,
+    planMs: rows.reduce((sum, row) => sum + row.plan, 0),
     walBytes: rows.reduce((sum, row) => sum + Number(row.wal_bytes), 0),
     top: rows.slice(0, 15).map((row) => ({
       query: row.query.replace(/\s+/g, ' ').slice(0, 160),
@@ -151,6 +154,7 @@ async function profileTpcb(adminUrl: string, pgbench: string, postmaster: number
       p99Ms: NaN,
       statementsPerRequest: round(perTransaction(tpcb.reduce((sum, statement) => sum + statement.calls, 0)), 2),
       execMsPerRequest: round(perTransaction(tpcb.reduce((sum, statement) => sum + statement.totalMs, 0)), 3),
+      planMsPerRequest: round(perTransaction(statements.planMs), 3),
       walBytesPerRequest: round(perTransaction(statements.walBytes), 0),
       statements: tpcb,
       waits: waits.waits,
@@ -181,6 +185,7 @@ export async function runProfilePass(options: ProfilePassOptions): Promise<Profi
     shared_preload_libraries: 'pg_stat_statements',
     'pg_stat_statements.track': 'top',
     'pg_stat_statements.max': '5000',
+    'pg_stat_statements.track_planning': 'on',
     track_activities: 'on',
   };
   const cluster = await startThrowawayCluster(await freePort(), settings);
@@ -235,6 +240,7 @@ export async function runProfilePass(options: ProfilePassOptions): Promise<Profi
         p99Ms: round(result.run.latency.p99Ms, 2),
         statementsPerRequest: round(result.statements.total / Math.max(result.run.answered, 1), 2),
         execMsPerRequest: round(result.statements.execMs / Math.max(result.run.answered, 1), 3),
+        planMsPerRequest: round(result.statements.planMs / Math.max(result.run.answered, 1), 3),
         walBytesPerRequest: round(result.statements.walBytes / Math.max(result.run.answered, 1), 0),
         statements: result.statements.top,
         waits: result.waits.waits,

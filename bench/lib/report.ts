@@ -87,14 +87,14 @@ function profileSection(profile: ProfilePass): string[] {
       'the server under `node --cpu-prof` (which itself costs some throughput). Statements per request = all statements the ' +
       'benchmark database executed (BEGIN/COMMIT included) ÷ requests answered.',
     '',
-    '| job | requests/s | p50 | p99 | SQL statements / request | DB executor ms / request | WAL bytes / request | server CPU (cores) | Postgres CPU (cores) | driver CPU | machine busy (of ' +
+    '| job | requests/s | p50 | p99 | SQL statements / request | DB executor ms / request | DB planning ms / request | WAL bytes / request | server CPU (cores) | Postgres CPU (cores) | driver CPU | machine busy (of ' +
       `${profile.results[0]?.cpu?.machineCoresTotal ?? '?'}) | backends active (avg) |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const result of profile.results) {
     lines.push(
       `| ${result.title} | ${formatNumber(result.throughput)} | ${formatNumber(result.p50Ms, 'ms')} | ${formatNumber(result.p99Ms, 'ms')} | ${formatNumber(result.statementsPerRequest)} | ` +
-        `${formatNumber(result.execMsPerRequest)} | ${formatNumber(result.walBytesPerRequest)} | ` +
+        `${formatNumber(result.execMsPerRequest)} | ${formatNumber(result.planMsPerRequest)} | ${formatNumber(result.walBytesPerRequest)} | ` +
         `${formatNumber(result.cpu?.serverCores)} | ${formatNumber(result.cpu?.postgresCores)} | ${formatNumber(result.cpu?.driverCores)} | ${formatNumber(result.cpu?.machineCores)} | ${formatNumber(result.activeBackends)} |`,
     );
   }

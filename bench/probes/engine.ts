@@ -71,12 +71,12 @@ async function child(job: EngineJobWithSeed): Promise<Omit<EngineResult, 'cpu'>>
   let postingsInWindow = 0;
   setTimeout(() => {
     statementsAtStart = db.statementCount();
-    process.send?.({ type: 'mark', mark: 'measure-start' });
+    if (process.connected) process.send?.({ type: 'mark', mark: 'measure-start' });
   }, job.warmupMs);
   let statementsAtEnd = 0;
   setTimeout(() => {
     statementsAtEnd = db.statementCount();
-    process.send?.({ type: 'mark', mark: 'measure-end' });
+    if (process.connected) process.send?.({ type: 'mark', mark: 'measure-end' });
   }, job.warmupMs + job.durationMs);
   await Promise.all(
     Array.from({ length: job.concurrency }, async () => {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { BenchContext } from '../lib/context.js';
 import { withClient } from '../lib/db.js';
 import { findPgbench, pgbenchRun } from '../lib/pgbench.js';
-import { PGBENCH_CLIENTS } from '../scenarios/references.js';
+import { cpuFigures, PGBENCH_CLIENTS } from '../scenarios/references.js';
 import type { Scenario } from '../scenarios/scenario.js';
 
 /**
@@ -100,9 +100,9 @@ function probe(id: string, title: string, script: (root: string, asset: string, 
       try {
         const file = path.join(dir, `${id}.sql`);
         await writeFile(file, script(fixture.rootLedgerId, fixture.assetId, fixture.customerIds.length));
-        const run = await pgbenchRun(pgbench, ctx.databaseUrl, { clients: PGBENCH_CLIENTS, threads: Math.min(PGBENCH_CLIENTS, os.cpus().length), seconds: PROBE_SECONDS, protocol: 'prepared', scriptFile: file });
+        const run = await pgbenchRun(pgbench, ctx.databaseUrl, { clients: PGBENCH_CLIENTS, threads: Math.min(PGBENCH_CLIENTS, os.cpus().length), seconds: PROBE_SECONDS, protocol: 'prepared', scriptFile: file, postmasterPid: ctx.postmasterPid });
         ctx.log(`${id}: ${run.tps.toFixed(0)} postings/s`);
-        return { figures: { tps: run.tps, latencyAverageMs: run.latencyAverageMs, failed: run.failed } };
+        return { figures: { tps: run.tps, latencyAverageMs: run.latencyAverageMs, failed: run.failed, ...cpuFigures(run) } };
       } finally {
         await rm(dir, { recursive: true, force: true });
       }

@@ -18,6 +18,19 @@ export interface PgbenchSetup {
 
 export const PGBENCH_CLIENTS = 8;
 
+/** Where the cores went during a pgbench run; otherCores is what neither pgbench nor Postgres used. */
+export function cpuFigures(run: PgbenchRun): Record<string, number> {
+  if (run.cpu === null) return {};
+  const { serverCores, postgresCores, machineCores } = run.cpu;
+  return {
+    pgbenchCores: serverCores ?? NaN,
+    postgresCores: postgresCores ?? NaN,
+    machineCores,
+    otherCores: Math.max(0, machineCores - (serverCores ?? 0) - (postgresCores ?? 0)),
+    postgresCpuUsPerTransaction: ((postgresCores ?? NaN) * 1e6) / run.tps,
+  };
+}
+
 function reference(id: string, scale: number, getSetup: (ctx: BenchContext) => PgbenchSetup | null): Scenario {
   return {
     id,
@@ -26,9 +39,9 @@ function reference(id: string, scale: number, getSetup: (ctx: BenchContext) => P
     async measure(ctx): Promise<Measurement> {
       const setup = getSetup(ctx);
       if (setup === null) throw new Error('pgbench is not available');
-      const options = { clients: setup.clients, threads: setup.threads, seconds: setup.seconds };
+      const options = { clients: setup.clients, threads: setup.threads, seconds: setup.seconds, postmasterPid: ctx.postmasterPid };
       const simple: PgbenchRun = await pgbenchRun(setup.binary, setup.urlByScale[scale]!, { ...options, protocol: 'simple' });
-      const figures: Record<string, number> = { tps: simple.tps, latencyAverageMs: simple.latencyAverageMs, failed: simple.failed };
+      const figures: Record<string, number> = { tps: simple.tps, latencyAverageMs: simple.latencyAverageMs, failed: simple.failed, ...cpuFigures(simple) };
       // The prepared protocol is for information only: measured in the first round.
       if (setup.withPrepared && (ctx.medians[id] === undefined)) {
         const prepared = await pgbenchRun(setup.binary, setup.urlByScale[scale]!, { ...options, protocol: 'prepared' });

@@ -1,6 +1,16 @@
 import type pg from 'pg';
 import { ConflictError } from './errors.js';
 
+/**
+ * Statements inside a write transaction are prepared once per connection and use the generic plan.
+ * Left to choose, Postgres keeps re-planning the posting statements on every execution (their array
+ * parameters make the generic plan's estimated cost look higher than a custom plan's), which cost about
+ * 0.5 ms of database CPU per posting, as much as executing them; their generic plans are the same
+ * index lookups. SET LOCAL ends with the transaction, so reads elsewhere keep the default. Sent with BEGIN
+ * as one simple query: no extra round trip.
+ */
+const BEGIN = 'BEGIN; SET LOCAL plan_cache_mode = force_generic_plan';
+
 /** Postgres errors that mean "lost a race, try again": serialization_failure, deadlock_detected. */
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
 
@@ -17,7 +27,7 @@ export async function inTransaction<T>(pool: pg.Pool, attemptsMax: number, work:
     const client = await pool.connect();
     let broken = false;
     try {
-      await client.query('BEGIN');
+      await client.query(BEGIN);
       const result = await work(client);
       await client.query('COMMIT');
       return result;
