@@ -138,7 +138,7 @@ export class Access {
     const { principal } = this;
     // Only a scoped key looking at a non-system account needs the account's place in the tree.
     const needsPath = principal.account === undefined && principal.scope !== null && !account.isSystem;
-    const ledgerPath = needsPath ? ((await this.loaders.ledgerById.load(account.ledgerId))?.path ?? []) : [];
+    const ledgerPath = needsPath ? ((await this.loaders.ledgerPlacement.load(account.ledgerId))?.ledgerPath ?? []) : [];
     if (!canSeeAccount(principal, { rootLedgerId: account.rootLedgerId, ledgerPath, accountId: account.id, isSystem: account.isSystem })) {
       throw new ForbiddenError(principal.account ? 'a customer token reads only its own account' : `account ${account.code} is outside this credential's ledger scope`);
     }
