@@ -68,7 +68,7 @@ export function readOptions(): BenchOptions {
     markdownFile: process.env.BENCH_OUT || (only ? path.join(resultsDir, 'partial.md') : path.join(REPO_ROOT, 'BENCHMARKS.md')),
     jsonFile: only ? path.join(resultsDir, 'partial.json') : BENCH_RESULTS_FILE,
     quietWaitSeconds: integer('BENCH_QUIET_WAIT_SECONDS', 60, 0, 600),
-    quietRetries: integer('BENCH_QUIET_RETRIES', 4, 0, 50),
+    quietRetries: integer('BENCH_QUIET_RETRIES', 6, 0, 50),
   };
 }
 

@@ -149,6 +149,7 @@ async function openLoop(job: DriverJob, ratePerSecond: number, connectionsMax: n
         if (intendedAt >= measureStart && intendedAt < end) recorder.record(response, doneAt - intendedAt);
         const waiting = backlog.shift();
         if (waiting !== undefined) dispatch(connection, waiting);
+        // Free connections are reused oldest first, so none idles past the server's keep-alive timeout.
         else free.push(connection);
       },
       (error: Error) => {
@@ -167,7 +168,7 @@ async function openLoop(job: DriverJob, ratePerSecond: number, connectionsMax: n
       while (start + sequence * intervalMs <= now) {
         const intendedAt = start + sequence * intervalMs;
         sequence += 1;
-        const connection = free.pop();
+        const connection = free.shift();
         if (connection) dispatch(connection, intendedAt);
         else {
           backlog.push(intendedAt);

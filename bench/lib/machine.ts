@@ -32,13 +32,13 @@ function git(args: string[]): string {
 export async function machineFacts(adminUrl: string, pgbench: string | null): Promise<MachineFacts> {
   const { version, settings } = await withClient(adminUrl, async (client) => {
     const { rows } = await client.query<{ version: string }>('SELECT version()');
-    const settingRows = await client.query<{ name: string; setting: string; unit: string | null }>(
-      'SELECT name, setting, unit FROM pg_settings WHERE name = ANY($1)',
+    const settingRows = await client.query<{ name: string; value: string }>(
+      'SELECT name, current_setting(name) AS value FROM pg_settings WHERE name = ANY($1) ORDER BY name',
       [SETTINGS],
     );
     return {
       version: rows[0]!.version,
-      settings: Object.fromEntries(settingRows.rows.map((row) => [row.name, row.unit ? `${row.setting} ${row.unit}` : row.setting])),
+      settings: Object.fromEntries(settingRows.rows.map((row) => [row.name, row.value])),
     };
   });
   return {
@@ -53,6 +53,7 @@ export async function machineFacts(adminUrl: string, pgbench: string | null): Pr
     postgres: version,
     postgresSettings: settings,
     pgbench,
-    git: { commit: git(['rev-parse', '--short', 'HEAD']), branch: git(['rev-parse', '--abbrev-ref', 'HEAD']), dirty: git(['status', '--porcelain']) !== '' },
+    // Dirty means tracked files differ from the commit (results written by earlier runs do not count).
+    git: { commit: git(['rev-parse', '--short', 'HEAD']), branch: git(['rev-parse', '--abbrev-ref', 'HEAD']), dirty: git(['status', '--porcelain', '--untracked-files=no', '--', '.', ':!BENCHMARKS.md', ':!bench/results']) !== '' },
   };
 }

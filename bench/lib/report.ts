@@ -120,16 +120,22 @@ function profileSection(profile: ProfilePass): string[] {
   return lines;
 }
 
+/** Settings as Postgres shows them; older result files stored some in 8 kB pages. */
+function setting(value: string): string {
+  const pages = /^(\d+) 8kB$/.exec(value);
+  return pages ? `${(Number(pages[1]) * 8) / 1024}MB` : value.replace(/ /g, '');
+}
+
 function runHeader(results: BenchResults): string[] {
   const f = results.facts;
   const invariantsOk = results.invariants.every((report) => report.ok);
   return [
     `\`npm run ${results.kind}\` on ${f.at} (${results.durationSeconds.toFixed(0)} s end to end): ${f.cpus} × ${f.cpuModel}, ${f.memoryGiB} GiB, ${f.kernel}; ` +
       `Node ${f.node}; ${f.postgres.split(',')[0]}; ${f.pgbench ?? 'no pgbench'}; commit ${f.git.commit}${f.git.dirty ? ' (dirty)' : ''} on ${f.git.branch}; ` +
-      `load average at start ${f.loadAverageAtStart.join(' ')}. Postgres settings: ${Object.entries(f.postgresSettings).map(([k, v]) => `${k}=${v}`).join(', ')}.`,
+      `load average at start ${f.loadAverageAtStart.join(' ')}. Postgres settings: ${Object.entries(f.postgresSettings).map(([k, v]) => `${k}=${setting(v)}`).join(', ')}.`,
     '',
     `Figures are medians of ${results.options.rounds} runs of ${results.options.warmupSeconds} s warm-up + ${results.options.seconds} s measured each. ` +
-      `Ledger integrity at the end: ${invariantsOk ? '**clean**' : '**VIOLATED**'} (${results.invariants.map((report) => `${report.counts.transactions.toLocaleString('en-US')} transactions, ${report.counts.entries.toLocaleString('en-US')} entries, ${report.counts.balanceRows.toLocaleString('en-US')} balance rows`).join('; ')}).`,
+      `Ledger integrity at the end: ${invariantsOk ? '**clean**' : '**VIOLATED**'} (${results.invariants.map((report, index) => `${index === 0 ? 'benchmark ledger' : 'profile cluster'}: ${report.counts.transactions.toLocaleString('en-US')} transactions, ${report.counts.entries.toLocaleString('en-US')} entries, ${report.counts.balanceRows.toLocaleString('en-US')} balance rows`).join('; ')}).`,
   ];
 }
 
