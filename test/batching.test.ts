@@ -1,4 +1,4 @@
-import { createAccount, createProgram, issue } from './support/builders';
+import { createAccount, createProgram, issue, key, TRANSFER } from './support/builders';
 import { ok, startTestServer, type TestServer } from './support/server';
 
 let t: TestServer;
@@ -63,4 +63,22 @@ it('reads an account by id with its balances in one statement', async () => {
   expect(data.account.balances).toEqual([{ posted: '12', version: 1, asset: { code: 'PTS' } }]);
   // The asset was read by the issue already (assets are remembered), the bootstrap secret needs no lookup.
   expect(count).toBe(1);
+});
+
+it('writes a transfer between accounts it has seen before in one statement: no BEGIN, no reads, no COMMIT', async () => {
+  // Events fan out in-process here: with Postgres fan-out a NOTIFY follows commits, batched across postings.
+  const local = await startTestServer({ realtime: { fanout: 'local' } });
+  try {
+    const { ledgerId } = await createProgram(local);
+    const [alice, bob] = [await createAccount(local, ledgerId), await createAccount(local, ledgerId)];
+    await issue(local, alice.id, '100');
+    const transfer = (amount: string) => ({ input: { fromAccountId: alice.id, toAccountId: bob.id, asset: 'PTS', amount, idempotencyKey: key() } });
+    ok(await local.gql(TRANSFER, transfer('1')));
+
+    const before = local.db.statementCount();
+    expect(ok(await local.gql(TRANSFER, transfer('2'))).transfer.replayed).toBe(false);
+    expect(local.db.statementCount() - before).toBe(1);
+  } finally {
+    await local.stop();
+  }
 });

@@ -78,6 +78,26 @@ describe('issue, redeem and transfer', () => {
     await expectRefused(TRANSFER, { input: { fromAccountId: credit.id, toAccountId: other.id, asset: 'PTS', amount: '1', idempotencyKey: key() } }, 'INSUFFICIENT_FUNDS');
   });
 
+  it('names exactly the accounts a refused posting would overdraw, and changes nothing', async () => {
+    const { ledgerId } = await createProgram(t);
+    const [rich, poor, payee] = [await createAccount(t, ledgerId), await createAccount(t, ledgerId), await createAccount(t, ledgerId)];
+    await issue(t, rich.id, '100');
+    await issue(t, poor.id, '10');
+    const input = {
+      ledgerId,
+      idempotencyKey: key(),
+      entries: [
+        { accountId: rich.id, asset: 'PTS', direction: 'DEBIT', amount: '50' },
+        { accountId: poor.id, asset: 'PTS', direction: 'DEBIT', amount: '50' },
+        { accountId: payee.id, asset: 'PTS', direction: 'CREDIT', amount: '100' },
+      ],
+    };
+    await expectRefused(POST, { input }, 'INSUFFICIENT_FUNDS');
+    const { errors } = await t.gql(POST, { input });
+    expect(errors![0]!.message).toBe(`insufficient funds: the posting would take ${poor.code} below its allowed balance`);
+    expect((await balanceOf(t, rich.id)).posted).toBe('100');
+  });
+
   it('lets an account with unlimited overdraft go as negative as needed', async () => {
     const { ledgerId } = await createProgram(t);
     const [open, other] = [await createAccount(t, ledgerId, { allowOverdraft: true }), await createAccount(t, ledgerId)];
@@ -255,6 +275,8 @@ describe('account status', () => {
     await issue(t, customer.id, '10');
     ok(await t.gql(UPDATE, { id: customer.id, input: { status: 'FROZEN' } }));
     await expectRefused(ISSUE, { input: { accountId: customer.id, asset: 'PTS', amount: '1', idempotencyKey: key() } }, 'ACCOUNT_NOT_ACTIVE');
+    const { errors } = await t.gql(ISSUE, { input: { accountId: customer.id, asset: 'PTS', amount: '1', idempotencyKey: key() } });
+    expect(errors![0]!.message).toBe(`account ${customer.code} is FROZEN`);
     ok(await t.gql(UPDATE, { id: customer.id, input: { status: 'ACTIVE' } }));
     await issue(t, customer.id, '1');
   });

@@ -19,11 +19,11 @@ export function isRetryableSqlError(error: unknown): boolean {
 }
 
 /**
- * The one transaction boundary for writes: BEGIN, run the use case, COMMIT; roll back on any error.
- * Lost races are retried up to `attemptsMax` times with jittered backoff, then reported as CONFLICT.
+ * The transaction boundary for writes of several statements: BEGIN, run the use case, COMMIT; roll back on
+ * any error. Lost races are retried up to `attemptsMax` times with jittered backoff, then reported as CONFLICT.
  */
-export async function inTransaction<T>(pool: pg.Pool, attemptsMax: number, work: (client: pg.PoolClient) => Promise<T>, onRetry: () => void = () => undefined): Promise<T> {
-  for (let attempt = 1; ; attempt += 1) {
+export function inTransaction<T>(pool: pg.Pool, attemptsMax: number, work: (client: pg.PoolClient) => Promise<T>, onRetry: () => void = () => undefined): Promise<T> {
+  return retryingLostRaces(attemptsMax, onRetry, async () => {
     const client = await pool.connect();
     let broken = false;
     try {
@@ -37,15 +37,33 @@ export async function inTransaction<T>(pool: pg.Pool, attemptsMax: number, work:
       } catch {
         broken = true;
       }
-      if (!isRetryableSqlError(error)) throw error;
-      if (attempt >= attemptsMax) {
-        throw new ConflictError(`the posting kept colliding with concurrent writes (${attempt} attempts); retry it`);
-      }
+      throw error;
     } finally {
       client.release(broken);
     }
+  });
+}
+
+/**
+ * A write that is one statement, which Postgres runs as its own transaction (autocommit): no BEGIN or
+ * COMMIT round trips, and no locks held between statements. Lost races are retried as in `inTransaction`.
+ */
+export function inOneStatement<T>(pool: pg.Pool, attemptsMax: number, statement: (pool: pg.Pool) => Promise<T>, onRetry: () => void = () => undefined): Promise<T> {
+  return retryingLostRaces(attemptsMax, onRetry, () => statement(pool));
+}
+
+async function retryingLostRaces<T>(attemptsMax: number, onRetry: () => void, attempt: () => Promise<T>): Promise<T> {
+  for (let attempts = 1; ; attempts += 1) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!isRetryableSqlError(error)) throw error;
+      if (attempts >= attemptsMax) {
+        throw new ConflictError(`the posting kept colliding with concurrent writes (${attempts} attempts); retry it`);
+      }
+    }
     onRetry();
-    await sleep(Math.floor(Math.random() * 5 * 2 ** attempt));
+    await sleep(Math.floor(Math.random() * 5 * 2 ** attempts));
   }
 }
 

@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import type { Database } from '../platform/db.js';
-import { AlreadyReversedError, BadInputError, DomainError, NotFoundError, IdempotencyConflictError, InsufficientFundsError, TransactionNotPendingError } from '../platform/errors.js';
+import { AlreadyReversedError, BadInputError, DomainError, NotFoundError, IdempotencyConflictError, TransactionNotPendingError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
-import { inTransaction } from '../platform/transaction.js';
+import { inOneStatement, inTransaction } from '../platform/transaction.js';
 import { requireReach } from '../auth/access.core.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
 import type { Asset } from '../assets/asset.types.js';
@@ -26,20 +26,16 @@ import {
   type PlannedEntry,
 } from './postings.core.js';
 import {
-  applyBalanceDeltas,
+  applyPosting,
   assignShards,
   claimSettlement,
-  claimTransaction,
-  deleteCheckpointsFrom,
-  insertAudit,
-  insertEntriesAndAudit,
   lockBalancesInOrder,
-  readAccountsForPosting,
   type AppliedBalance,
-  type LockedAccount,
+  type PostingWrite,
   type ShardedDelta,
   type TransactionInsert,
 } from './postings.repository.js';
+import type { AccountFacts, AccountFactsCache } from './account-facts.js';
 
 /** A posting request with its accounts resolved to ids: what the engine writes. */
 export interface PostingCommand {
@@ -78,16 +74,22 @@ export interface PostingObserver {
 
 const unobserved: PostingObserver = { posting: () => undefined, retry: () => undefined };
 
+/** A posting planned and ready to write: everything but what only the locks can decide. */
 interface Prepared {
   command: PostingCommand;
   row: TransactionInsert;
   assets: Map<string, Asset>;
+  accounts: Map<string, AccountFacts>;
+  deltas: ShardedDelta[];
+  entries: Array<PlannedEntry & { id: string }>;
+  /** The changes lots follow; when there are none the posting is its one apply_posting statement. */
+  lotDeltas: ShardedDelta[];
 }
 
 /** What one committed write changed: enough to answer the client and to announce it. */
 interface Written {
   row: TransactionInsert;
-  accounts: Map<string, LockedAccount>;
+  accounts: Map<string, AccountFacts>;
   deltas: ShardedDelta[];
   applied: AppliedBalance[];
   entries: Entry[];
@@ -101,14 +103,17 @@ class DryRunComplete extends Error {
 }
 
 /**
- * The one write path. Every posting, batch item, hold settlement and expiry goes through `write`:
- * read and share-lock the accounts, claim the idempotency key, apply the balance changes under their
- * floors, write entries, lots and the audit row; all in one database transaction, announced after commit.
+ * The one write path. Every posting, batch item, hold settlement and expiry is planned here (pure rules
+ * over cached account facts) and applied by one apply_posting statement, which share-locks the accounts,
+ * claims the idempotency key, applies the balance changes under their floors and writes the entries and
+ * the audit row. A plain posting is that one statement on its own; lots, batches, settlements and dry
+ * runs wrap it in a database transaction. Announced after commit.
  */
 export class PostingEngine {
   constructor(
     private readonly db: Database,
     private readonly assets: AssetService,
+    private readonly accountFacts: AccountFactsCache,
     private readonly transactions: TransactionService,
     private readonly attemptsMax: number,
     private readonly events: LedgerEvents,
@@ -131,22 +136,32 @@ export class PostingEngine {
     return inTransaction(this.db.pool, this.attemptsMax, work, () => this.observer.retry());
   }
 
+  private oneStatement<T>(statement: (pool: pg.Pool) => Promise<T>): Promise<T> {
+    return inOneStatement(this.db.pool, this.attemptsMax, statement, () => this.observer.retry());
+  }
+
   post(origin: RequestOrigin, command: PostingCommand, dryRun = false): Promise<PostingResult> {
     return this.observed(dryRun ? 'DRY_RUN' : command.pending ? 'HOLD' : command.kind, () => this.postOnce(origin, command, dryRun));
   }
 
   private async postOnce(origin: RequestOrigin, command: PostingCommand, dryRun: boolean): Promise<PostingResult> {
-    const prepared = await this.prepare(command);
+    const prepared = await this.prepare(origin, command);
     let written: Written | null;
-    try {
-      written = await this.transaction(async (client) => {
-        const result = await this.write(client, origin, prepared);
-        if (dryRun && result !== null) throw new DryRunComplete(result);
-        return result;
-      });
-    } catch (error) {
-      if (error instanceof DryRunComplete) return { transaction: toTransaction(error.written), replayed: false, dryRun: true };
-      throw error;
+    if (dryRun) {
+      try {
+        written = await this.transaction(async (client) => {
+          const result = await this.write(client, origin, prepared);
+          if (result !== null) throw new DryRunComplete(result);
+          return result;
+        });
+      } catch (error) {
+        if (error instanceof DryRunComplete) return { transaction: toTransaction(error.written), replayed: false, dryRun: true };
+        throw error;
+      }
+    } else if (prepared.lotDeltas.length > 0) {
+      written = await this.transaction((client) => this.write(client, origin, prepared));
+    } else {
+      written = await this.oneStatement((pool) => this.apply(pool, origin, prepared));
     }
     if (written === null) return { ...(await this.replay(this.db.pool, prepared)), dryRun };
     this.announce(written);
@@ -161,7 +176,7 @@ export class PostingEngine {
     const written = await this.observed('EXPIRE', () =>
       this.transaction(async (client) => {
         const command = await build(client);
-        return command === null ? null : this.write(client, origin, await this.prepare(command));
+        return command === null ? null : this.write(client, origin, await this.prepare(origin, command, client));
       }),
     );
     if (written === null) return null;
@@ -191,12 +206,11 @@ export class PostingEngine {
   }
 
   private async postAtomically(origin: RequestOrigin, commands: PostingCommand[]): Promise<PostingResult[]> {
-    const prepared = await Promise.all(commands.map((command, index) => this.prepare(command).catch((error) => Promise.reject(nameItem(error, index)))));
+    const prepared = await Promise.all(commands.map((command, index) => this.prepare(origin, command).catch((error) => Promise.reject(nameItem(error, index)))));
     const touched = new Map<string, { rootLedgerId: string; accountId: string; assetId: string }>();
-    for (const { command, assets } of prepared) {
-      for (const entry of command.entries) {
-        const assetId = assets.get(entry.assetCode)!.id;
-        touched.set(`${command.rootLedgerId}/${entry.accountId}/${assetId}`, { rootLedgerId: command.rootLedgerId, accountId: entry.accountId, assetId });
+    for (const { command, deltas } of prepared) {
+      for (const { accountId, assetId } of deltas) {
+        touched.set(`${command.rootLedgerId}/${accountId}/${assetId}`, { rootLedgerId: command.rootLedgerId, accountId, assetId });
       }
     }
     const outcomes = await this.transaction(async (client) => {
@@ -267,9 +281,14 @@ export class PostingEngine {
           }
         : null;
     const assets = await this.assets.requireByCodes(hold.rootLedgerId, [...new Set(held.map((entry) => entry.assetCode))]);
+    const accounts = await this.reachableAccounts(origin, held);
+    const release = planPosting({ rootLedgerId: hold.rootLedgerId, entries: held, accounts, assets, pending: true });
+    const posting = capture ? planPosting({ rootLedgerId: hold.rootLedgerId, entries: captured, accounts, assets }) : null;
+    const deltas = assignShards(settlementDeltas(release.deltas, posting?.deltas ?? []));
+    const entries = withIds(posting?.entries ?? []);
+    const audit = auditEvent(origin, action === 'POST' ? 'postPendingTransaction' : 'voidPendingTransaction', hold.rootLedgerId, [hold.id, ...(capture ? [capture.id] : [])]);
 
     const written = await this.transaction(async (client) => {
-      const accounts = await this.lockAccounts(client, origin, held);
       const settled = await claimSettlement(client, {
         rootLedgerId: hold.rootLedgerId,
         holdId: hold.id,
@@ -280,22 +299,12 @@ export class PostingEngine {
         capturedAmount: action === 'POST' ? (captured[0]?.amount ?? null) : null,
       });
       if (!settled) return null;
-
-      const release = planPosting({ rootLedgerId: hold.rootLedgerId, entries: held, accounts, assets, pending: true, allowInactive: true });
-      const posting = capture ? planPosting({ rootLedgerId: hold.rootLedgerId, entries: captured, accounts, assets }) : null;
-      const deltas = assignShards(settlementDeltas(release.deltas, posting?.deltas ?? []));
-      if (capture && !(await claimTransaction(client, capture, deltas))) {
-        throw new IdempotencyConflictError(`idempotencyKey ${idempotencyKey} was already used for another transaction`);
-      }
-      const applied = await this.applyDeltas(client, hold.rootLedgerId, deltas, accounts);
-      const audit = auditEvent(origin, action === 'POST' ? 'postPendingTransaction' : 'voidPendingTransaction', hold.rootLedgerId, [hold.id, ...(capture ? [capture.id] : [])]);
-      if (!capture) {
-        await insertAudit(client, audit);
-        return { row: { ...rowOf(hold), status: TransactionStatus.VOIDED }, accounts, deltas, applied, entries: heldEntries };
-      }
-      const entryIds = await insertEntriesAndAudit(client, capture, posting!.entries, audit);
-      await this.applyLots(client, capture, null, deltas, applied, accounts, assets);
-      return { row: capture, accounts, deltas, applied, entries: toEntries(capture, posting!.entries, entryIds) };
+      // Releasing is allowed on a frozen or closed account; capturing moves value, so it is not.
+      const outcome = await applyPosting(client, { rootLedgerId: hold.rootLedgerId, accounts, requireActive: capture !== null, transaction: capture, deltas, entries, audit, checkpointsFrom: null });
+      if (!outcome.claimed) throw new IdempotencyConflictError(`idempotencyKey ${idempotencyKey} was already used for another transaction`);
+      if (!capture) return { row: { ...rowOf(hold), status: TransactionStatus.VOIDED }, accounts, deltas, applied: outcome.balances, entries: heldEntries };
+      await this.applyLots(client, capture, null, lotDeltasOf(deltas, accounts, assets), outcome.balances, accounts, assets);
+      return { row: capture, accounts, deltas, applied: outcome.balances, entries: toEntries(capture, entries) };
     });
 
     if (written === null) return this.replaySettlement(hold, idempotencyKey, requestHash);
@@ -303,8 +312,11 @@ export class PostingEngine {
     return { transaction: toTransaction(written), replayed: false, dryRun: false };
   }
 
-  /** Shape rules and asset lookups: everything that needs no lock, done before a transaction begins. */
-  private async prepare(command: PostingCommand): Promise<Prepared> {
+  /**
+   * Shape rules, lookups (cached), scope and the plan: everything that needs no lock, done before the
+   * write. `reader` is the caller's transaction client when it has one.
+   */
+  private async prepare(origin: RequestOrigin, command: PostingCommand, reader?: pg.PoolClient): Promise<Prepared> {
     checkIdempotencyKey(command.idempotencyKey);
     checkDescription(command.description);
     checkEntryShape(command.entries);
@@ -318,9 +330,16 @@ export class PostingEngine {
       if (undated) throw new BadInputError(`asset ${undated.code} does not expire (it has no expiresAfterDays), so it takes no expiresAt`);
       if (command.lotExpiresAt <= effectiveAt) throw new BadInputError('expiresAt must be after the moment the points are issued');
     }
+    const accounts = await this.reachableAccounts(origin, command.entries, reader);
+    const plan = planPosting({ rootLedgerId: command.rootLedgerId, entries: command.entries, accounts, assets, pending: command.pending });
+    const deltas = assignShards(plan.deltas);
     return {
       command,
       assets,
+      accounts,
+      deltas,
+      entries: withIds(plan.entries),
+      lotDeltas: command.pending ? [] : lotDeltasOf(deltas, accounts, assets),
       row: {
         id: newId(),
         rootLedgerId: command.rootLedgerId,
@@ -340,44 +359,40 @@ export class PostingEngine {
     };
   }
 
-  /** One posting inside the caller's database transaction; null when its idempotency key is already taken. */
-  private async write(client: pg.PoolClient, origin: RequestOrigin, { command, row, assets }: Prepared): Promise<Written | null> {
-    const accounts = await this.lockAccounts(client, origin, command.entries);
-    let plan;
-    try {
-      plan = planPosting({ rootLedgerId: command.rootLedgerId, entries: command.entries, accounts, assets, pending: command.pending });
-    } catch (error) {
-      // A replay answers with the original even if, say, an account has been frozen since.
-      if (await this.transactions.keyIsTaken(client, command.rootLedgerId, command.idempotencyKey)) return null;
-      throw error;
+  /** One posting, with its lots, inside the caller's database transaction; null when its idempotency key is already taken. */
+  private async write(client: pg.PoolClient, origin: RequestOrigin, prepared: Prepared): Promise<Written | null> {
+    const written = await this.apply(client, origin, prepared);
+    if (written !== null && prepared.lotDeltas.length > 0) {
+      await this.applyLots(client, prepared.row, prepared.command.lotExpiresAt, prepared.lotDeltas, written.applied, prepared.accounts, prepared.assets);
     }
-    const deltas = assignShards(plan.deltas);
-    if (!(await claimTransaction(client, row, deltas))) return null;
-    const applied = await this.applyDeltas(client, command.rootLedgerId, deltas, accounts);
-    if (command.effectiveAt !== null && command.effectiveAt.getTime() < row.postedAt.getTime() - CHECKPOINT_SETTLE_MS) {
-      await deleteCheckpointsFrom(client, command.rootLedgerId, [...accounts.keys()], command.effectiveAt);
-    }
-    const entryIds = await insertEntriesAndAudit(client, row, plan.entries, auditEvent(origin, command.operation, command.rootLedgerId, [row.id]));
-    if (!command.pending) await this.applyLots(client, row, command.lotExpiresAt, deltas, applied, accounts, assets);
-    return { row, accounts, deltas, applied, entries: toEntries(row, plan.entries, entryIds) };
+    return written;
   }
 
-  private async lockAccounts(client: pg.PoolClient, origin: RequestOrigin, entries: EntryRequest[]): Promise<Map<string, LockedAccount>> {
-    const accounts = await readAccountsForPosting(client, [...new Set(entries.map((entry) => entry.accountId))]);
+  /** The posting's apply_posting statement: on the pool, the whole posting as one transaction. */
+  private async apply(runner: pg.Pool | pg.PoolClient, origin: RequestOrigin, { command, row, accounts, deltas, entries }: Prepared): Promise<Written | null> {
+    const backdated = command.effectiveAt !== null && command.effectiveAt.getTime() < row.postedAt.getTime() - CHECKPOINT_SETTLE_MS;
+    const write: PostingWrite = {
+      rootLedgerId: command.rootLedgerId,
+      accounts,
+      requireActive: true,
+      transaction: row,
+      deltas,
+      entries,
+      audit: auditEvent(origin, command.operation, command.rootLedgerId, [row.id]),
+      checkpointsFrom: backdated ? command.effectiveAt : null,
+    };
+    const outcome = await applyPosting(runner, write);
+    if (!outcome.claimed) return null;
+    return { row, accounts, deltas, applied: outcome.balances, entries: toEntries(row, entries) };
+  }
+
+  /** The accounts' facts, after checking the caller may reach each customer account among them. */
+  private async reachableAccounts(origin: RequestOrigin, entries: EntryRequest[], reader?: pg.PoolClient): Promise<Map<string, AccountFacts>> {
+    const accounts = await this.accountFacts.get(entries.map((entry) => entry.accountId), reader);
     for (const account of accounts.values()) {
       if (!account.isSystem) requireReach(origin.principal, { rootLedgerId: account.rootLedgerId, ledgerPath: account.ledgerPath }, `account ${account.code}`);
     }
     return accounts;
-  }
-
-  private async applyDeltas(client: pg.PoolClient, rootLedgerId: string, deltas: ShardedDelta[], accounts: Map<string, LockedAccount>): Promise<AppliedBalance[]> {
-    const applied = await applyBalanceDeltas(client, rootLedgerId, deltas);
-    if (applied.length !== deltas.length) {
-      const refused = deltas.filter((delta) => !applied.some((done) => done.accountId === delta.accountId && done.assetId === delta.assetId));
-      const codes = [...new Set(refused.map((delta) => accounts.get(delta.accountId)?.code ?? delta.accountId))];
-      throw new InsufficientFundsError(`insufficient funds: the posting would take ${codes.join(', ')} below its allowed balance`);
-    }
-    return applied;
   }
 
   /** Lots follow the posted changes of customer balances in expiring assets. */
@@ -385,22 +400,19 @@ export class PostingEngine {
     client: pg.PoolClient,
     row: TransactionInsert,
     lotExpiresAt: Date | null,
-    deltas: ShardedDelta[],
+    lotDeltas: ShardedDelta[],
     applied: AppliedBalance[],
-    accounts: Map<string, LockedAccount>,
+    accounts: Map<string, AccountFacts>,
     assets: Map<string, Asset>,
   ): Promise<void> {
-    const expiringAssets = new Map([...assets.values()].filter((asset) => asset.expiresAfterDays !== null).map((asset) => [asset.id, asset]));
-    if (expiringAssets.size === 0) return;
-    const changes = deltas
-      .filter((delta) => expiringAssets.has(delta.assetId) && !accounts.get(delta.accountId)!.isSystem && (delta.debitsPosted !== 0n || delta.creditsPosted !== 0n))
-      .map((delta) => ({
-        delta,
-        after: applied.find((row) => row.accountId === delta.accountId && row.assetId === delta.assetId)!,
-        expiresAfterDays: expiringAssets.get(delta.assetId)!.expiresAfterDays,
-        accountCode: accounts.get(delta.accountId)!.code,
-      }));
-    if (changes.length === 0) return;
+    if (lotDeltas.length === 0) return;
+    const expiresAfterDays = new Map([...assets.values()].map((asset) => [asset.id, asset.expiresAfterDays]));
+    const changes = lotDeltas.map((delta) => ({
+      delta,
+      after: applied.find((balance) => balance.accountId === delta.accountId && balance.assetId === delta.assetId)!,
+      expiresAfterDays: expiresAfterDays.get(delta.assetId)!,
+      accountCode: accounts.get(delta.accountId)!.code,
+    }));
     await applyLotEffects(client, {
       rootLedgerId: row.rootLedgerId,
       transactionId: row.id,
@@ -468,10 +480,18 @@ function nameItem(error: unknown, index: number): unknown {
   return error;
 }
 
-function toEntries(row: TransactionInsert, entries: PlannedEntry[], ids: string[]): Entry[] {
-  return entries.map((entry, index) =>
-    Object.assign(new Entry(), { ...entry, id: ids[index]!, rootLedgerId: row.rootLedgerId, transactionId: row.id, effectiveAt: row.effectiveAt, pending: row.isHold }),
-  );
+/** Lots follow the posted changes of customer balances in expiring assets. */
+function lotDeltasOf(deltas: ShardedDelta[], accounts: Map<string, AccountFacts>, assets: Map<string, Asset>): ShardedDelta[] {
+  const expiring = new Set([...assets.values()].filter((asset) => asset.expiresAfterDays !== null).map((asset) => asset.id));
+  return deltas.filter((delta) => expiring.has(delta.assetId) && !accounts.get(delta.accountId)!.isSystem && (delta.debitsPosted !== 0n || delta.creditsPosted !== 0n));
+}
+
+function withIds(entries: PlannedEntry[]): Array<PlannedEntry & { id: string }> {
+  return entries.map((entry) => ({ ...entry, id: newId() }));
+}
+
+function toEntries(row: TransactionInsert, entries: Array<PlannedEntry & { id: string }>): Entry[] {
+  return entries.map((entry) => Object.assign(new Entry(), { ...entry, rootLedgerId: row.rootLedgerId, transactionId: row.id, effectiveAt: row.effectiveAt, pending: row.isHold }));
 }
 
 function toTransaction(written: Written): Transaction {

@@ -1,4 +1,4 @@
-import { AccountNotActiveError, AssetNotFoundError, BadInputError, NotFoundError, UnbalancedTransactionError } from '../platform/errors';
+import { AssetNotFoundError, BadInputError, NotFoundError, UnbalancedTransactionError } from '../platform/errors';
 import {
   availableFloor,
   canonicalJson,
@@ -19,7 +19,6 @@ const account = (id: string, overrides: Partial<PostingAccount> = {}): PostingAc
   rootLedgerId: ROOT,
   ledgerId: ROOT,
   code: `code:${id}`,
-  status: 'ACTIVE',
   normalBalance: 'CREDIT',
   allowOverdraft: false,
   overdraftLimit: null,
@@ -93,14 +92,12 @@ describe('planPosting', () => {
     expect(plan.deltas.find((delta) => delta.accountId === 'a')!.shardable).toBe(false);
   });
 
-  it('refuses an unknown account, an unknown asset, another root and an inactive account with their own errors', () => {
+  it('refuses an unknown account, an unknown asset and another root with their own errors', () => {
     const base = [entry('a', 'DEBIT', 1n), entry('b', 'CREDIT', 1n)];
     expect(() => planPosting({ rootLedgerId: ROOT, accounts: new Map([['a', account('a')]]), assets, entries: base })).toThrow(NotFoundError);
     expect(() => planPosting({ rootLedgerId: ROOT, accounts, assets: new Map(), entries: base })).toThrow(AssetNotFoundError);
     const foreign = new Map([...accounts, ['b', account('b', { rootLedgerId: 'root-2' })]]);
     expect(() => planPosting({ rootLedgerId: ROOT, accounts: foreign, assets, entries: base })).toThrow(/another root ledger/);
-    const frozen = new Map([...accounts, ['b', account('b', { status: 'FROZEN' })]]);
-    expect(() => planPosting({ rootLedgerId: ROOT, accounts: frozen, assets, entries: base })).toThrow(AccountNotActiveError);
   });
 });
 

@@ -2,15 +2,15 @@ import { BadInputError, NotFoundError } from '../platform/errors.js';
 import { requireId } from '../platform/validation.js';
 import { requireReach, requireRole } from '../auth/access.core.js';
 import type { RequestOrigin } from '../audit/audit.js';
-import type { Account } from '../accounts/account.types.js';
 import type { AccountService } from '../accounts/account.service.js';
 import type { AssetService } from '../assets/asset.service.js';
-import { ledgerPlacement, type LedgerService, type SystemAccountCode } from '../ledgers/ledger.service.js';
+import type { LedgerService, SystemAccountCode } from '../ledgers/ledger.service.js';
 import { TransactionKind, TransactionStatus } from '../transactions/transaction.types.js';
 import type { TransactionService } from '../transactions/transaction.service.js';
 import type { Database } from '../platform/db.js';
 import { checkDescription, reversingEntries, type Direction, type EntryRequest } from './postings.core.js';
 import type { PostingCommand, PostingEngine, PostingResult } from './posting-engine.js';
+import type { AccountFacts, AccountFactsCache } from './account-facts.js';
 
 export interface EntryInput {
   accountId?: string | null;
@@ -81,6 +81,7 @@ export class PostingService {
     private readonly ledgers: LedgerService,
     private readonly assets: AssetService,
     private readonly accounts: AccountService,
+    private readonly accountFacts: AccountFactsCache,
     private readonly transactions: TransactionService,
     private readonly engine: PostingEngine,
   ) {}
@@ -193,9 +194,11 @@ export class PostingService {
     const kind = input.kind ?? TransactionKind.GENERIC;
     if (!CLIENT_KINDS.has(kind)) throw new BadInputError(`kind ${kind} is written only by its own operation (reverseTransaction, expiry)`);
     if (kind === TransactionKind.ADJUST) requireRole(origin.principal, 'ADMIN', 'an ADJUST transaction');
-    const ledger = await this.ledgers.findById(requireId(input.ledgerId, 'ledgerId'));
-    if (ledger === null) throw new NotFoundError(`ledger ${input.ledgerId} does not exist`);
-    requireReach(origin.principal, ledgerPlacement(ledger), 'the ledger');
+    const ledgerId = requireId(input.ledgerId, 'ledgerId');
+    const placement = (await this.ledgers.placements([ledgerId])).get(ledgerId);
+    if (placement === undefined) throw new NotFoundError(`ledger ${input.ledgerId} does not exist`);
+    requireReach(origin.principal, placement, 'the ledger');
+    const ledger = { id: ledgerId, rootLedgerId: placement.rootLedgerId };
     const { dryRun, ...request } = input;
     void dryRun;
     return {
@@ -238,7 +241,7 @@ export class PostingService {
 
   private command(
     operation: string,
-    account: Account,
+    account: Pick<AccountFacts, 'rootLedgerId' | 'ledgerId'>,
     kind: TransactionKind,
     input: { idempotencyKey: string; metadata?: Record<string, unknown> | null },
     description: string | null,
@@ -259,9 +262,9 @@ export class PostingService {
     };
   }
 
-  private async requireAccount(id: string): Promise<Account> {
-    const account = await this.accounts.findById(id);
-    if (account === null) throw new NotFoundError(`account ${id} does not exist`);
+  private async requireAccount(id: string): Promise<AccountFacts> {
+    const account = (await this.accountFacts.get([id])).get(id);
+    if (account === undefined) throw new NotFoundError(`account ${id} does not exist`);
     return account;
   }
 

@@ -73,11 +73,6 @@ export class TransactionService {
     return rows[0] ? toTransaction(rows[0]) : null;
   }
 
-  /** Whether an idempotency key is already used, read on the caller's transaction. */
-  async keyIsTaken(client: pg.PoolClient, rootLedgerId: string, idempotencyKey: string): Promise<boolean> {
-    const { rowCount } = await client.query('SELECT 1 FROM transactions WHERE root_ledger_id = $1 AND idempotency_key = $2', [rootLedgerId, idempotencyKey]);
-    return rowCount === 1;
-  }
 
   async findSettlementByKey(rootLedgerId: string, idempotencyKey: string): Promise<{ holdId: string; requestHash: string | null; settlementTransactionId: string | null } | null> {
     const { rows } = await this.db.pool.query<{ hold_id: string; request_hash: string | null; settlement_transaction_id: string | null }>(

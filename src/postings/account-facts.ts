@@ -1,0 +1,83 @@
+import type pg from 'pg';
+import type { NormalBalance, PostingAccount } from './postings.core.js';
+
+/** An account as a posting plans with it: facts fixed at its creation, and where it sits in its tree. */
+export interface AccountFacts extends PostingAccount {
+  ledgerPath: string[];
+}
+
+/** Accounts remembered at most; the least recently used are forgotten first. */
+export const ACCOUNT_FACTS_CACHED_MAX = 20_000;
+
+/**
+ * The facts a posting is planned from (root, ledger and its path, code, normal balance, overdraft, system
+ * or not). None of them changes after an account is created and accounts are never deleted, so they are
+ * remembered for the life of the process and every instance agrees on them: a posting then needs no read
+ * before its one write statement. Status does change; apply_posting checks it under a lock.
+ */
+export class AccountFactsCache {
+  private readonly remembered = new Map<string, AccountFacts>();
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly max = ACCOUNT_FACTS_CACHED_MAX,
+  ) {}
+
+  /**
+   * The facts of each account that exists; a missing id is simply absent. `reader` is the caller's
+   * transaction client when it holds one, so a miss never waits for a second pool connection.
+   */
+  async get(ids: readonly string[], reader: pg.Pool | pg.PoolClient = this.pool): Promise<Map<string, AccountFacts>> {
+    const found = new Map<string, AccountFacts>();
+    const missing: string[] = [];
+    for (const id of new Set(ids)) {
+      const facts = this.remembered.get(id);
+      if (facts === undefined) {
+        missing.push(id);
+        continue;
+      }
+      // Re-inserting moves the entry to the young end of the map's order.
+      this.remembered.delete(id);
+      this.remembered.set(id, facts);
+      found.set(id, facts);
+    }
+    if (missing.length > 0) {
+      for (const facts of await readAccountFacts(reader, missing)) {
+        found.set(facts.id, facts);
+        this.remember(facts);
+      }
+    }
+    return found;
+  }
+
+  private remember(facts: AccountFacts): void {
+    this.remembered.set(facts.id, facts);
+    if (this.remembered.size > this.max) this.remembered.delete(this.remembered.keys().next().value!);
+  }
+}
+
+async function readAccountFacts(reader: pg.Pool | pg.PoolClient, ids: string[]): Promise<AccountFacts[]> {
+  const { rows } = await reader.query<{
+    id: string; root_ledger_id: string; ledger_id: string; code: string; normal_balance: NormalBalance;
+    allow_overdraft: boolean; overdraft_limit: string | null; is_system: boolean; path: string[];
+  }>({
+    name: 'account_facts',
+    text: `SELECT a.id, a.root_ledger_id, a.ledger_id, a.code, a.normal_balance::text AS normal_balance, a.allow_overdraft,
+                  a.overdraft_limit::text AS overdraft_limit, a.is_system, l.path::text[] AS path
+             FROM accounts a
+             JOIN ledgers l ON l.root_ledger_id = a.root_ledger_id AND l.id = a.ledger_id
+            WHERE a.id = ANY($1::uuid[])`,
+    values: [ids],
+  });
+  return rows.map((row) => ({
+    id: row.id,
+    rootLedgerId: row.root_ledger_id,
+    ledgerId: row.ledger_id,
+    code: row.code,
+    normalBalance: row.normal_balance,
+    allowOverdraft: row.allow_overdraft,
+    overdraftLimit: row.overdraft_limit === null ? null : BigInt(row.overdraft_limit),
+    isSystem: row.is_system,
+    ledgerPath: row.path,
+  }));
+}
