@@ -9,11 +9,11 @@ import type { Scenario } from '../scenarios/scenario.js';
 
 /**
  * The database's share of a posting, measured with pgbench itself so no application CPU is involved:
- * P1 runs a transfer's SQL as the engine sends it (BEGIN, read and share-lock the accounts, claim the
- * key and create missing balance rows, lock and update the balances under their floor, insert the
- * entries and the audit row, COMMIT: six round trips), mirroring src/postings/postings.repository.ts
- * at the time of writing; P2 does the same work in one plpgsql function call (one round trip), the
- * shape recommended for the posting path. Both write real, balanced postings into the bench ledger,
+ * P1 runs a transfer's SQL as the engine sent it before apply_posting (BEGIN, read and share-lock the
+ * accounts, claim the key and create missing balance rows, lock and update the balances under their
+ * floor, insert the entries and the audit row, COMMIT: six round trips), kept as the baseline; P2 calls
+ * the engine's own apply_posting (migration 20261122000000) with a transfer's plan, as the server does:
+ * one statement, one round trip, autocommit. Both write real, balanced postings into the bench ledger,
  * so the invariants check covers them. Same client count and protocol family as the TPC-B reference.
  */
 const PROBE_SECONDS = 5;
@@ -25,33 +25,7 @@ function helpersSql(seedMs: number): string {
 CREATE OR REPLACE FUNCTION bench_customer(n int) RETURNS uuid LANGUAGE sql IMMUTABLE AS
   $$ SELECT ('${ms}7' || lpad(to_hex(n % 4096), 3, '0') || '8' || lpad(to_hex(n / 4096), 15, '0'))::uuid $$;
 CREATE OR REPLACE FUNCTION bench_uuid7() RETURNS uuid LANGUAGE sql VOLATILE AS
-  $$ SELECT (lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || '7' || substr(md5(random()::text), 1, 3) || '8' || substr(md5(random()::text), 1, 15))::uuid $$;
-CREATE OR REPLACE FUNCTION bench_post_transfer(p_root uuid, p_asset uuid, p_from uuid, p_to uuid, p_amount int8) RETURNS uuid LANGUAGE plpgsql AS $fn$
-DECLARE
-  v_tx uuid := bench_uuid7();
-  v_changed int;
-BEGIN
-  PERFORM 1 FROM accounts a WHERE a.id IN (p_from, p_to) AND NOT a.is_system ORDER BY a.id FOR KEY SHARE;
-  PERFORM 1 FROM accounts a JOIN ledgers l ON l.root_ledger_id = a.root_ledger_id AND l.id = a.ledger_id WHERE a.id IN (p_from, p_to) AND a.status = 'ACTIVE';
-  INSERT INTO transactions (id, root_ledger_id, ledger_id, kind, status, idempotency_key, request_hash, metadata, effective_at, posted_at)
-  VALUES (v_tx, p_root, p_root, 'TRANSFER', 'POSTED', gen_random_uuid()::text, 'bench-probe', '{}', now(), now()) ON CONFLICT DO NOTHING;
-  INSERT INTO balances (root_ledger_id, account_id, asset_id, shard, ledger_id, normal_balance, available_floor)
-  SELECT p_root, x, p_asset, 0, p_root, 'CREDIT', 0 FROM unnest(ARRAY[least(p_from, p_to), greatest(p_from, p_to)]) AS x ON CONFLICT DO NOTHING;
-  PERFORM 1 FROM balances b WHERE b.root_ledger_id = p_root AND b.account_id IN (p_from, p_to) AND b.asset_id = p_asset AND b.shard = 0 ORDER BY b.account_id FOR UPDATE;
-  UPDATE balances b SET debits_posted = b.debits_posted + CASE WHEN b.account_id = p_from THEN p_amount ELSE 0 END,
-                        credits_posted = b.credits_posted + CASE WHEN b.account_id = p_to THEN p_amount ELSE 0 END,
-                        version = b.version + 1, updated_at = now()
-   WHERE b.root_ledger_id = p_root AND b.account_id IN (p_from, p_to) AND b.asset_id = p_asset AND b.shard = 0
-     AND (b.available_floor IS NULL OR b.credits_posted + CASE WHEN b.account_id = p_to THEN p_amount ELSE 0 END
-                                      - b.debits_posted - CASE WHEN b.account_id = p_from THEN p_amount ELSE 0 END - b.debits_pending >= b.available_floor);
-  GET DIAGNOSTICS v_changed = ROW_COUNT;
-  IF v_changed <> 2 THEN RAISE EXCEPTION 'insufficient funds' USING ERRCODE = 'P0001'; END IF;
-  INSERT INTO entries (id, root_ledger_id, transaction_id, account_id, ledger_id, asset_id, direction, amount, effective_at)
-  VALUES (bench_uuid7(), p_root, v_tx, p_from, p_root, p_asset, 'DEBIT', p_amount, now()), (bench_uuid7(), p_root, v_tx, p_to, p_root, p_asset, 'CREDIT', p_amount, now());
-  INSERT INTO audit_events (id, root_ledger_id, actor_type, actor_id, operation, target_ids, request_id)
-  VALUES (bench_uuid7(), p_root, 'api_key', 'bench-probe', 'transfer', ARRAY[v_tx], 'bench-probe');
-  RETURN v_tx;
-END $fn$;`;
+  $$ SELECT (lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || '7' || substr(md5(random()::text), 1, 3) || '8' || substr(md5(random()::text), 1, 15))::uuid $$;`;
 }
 
 function pickAccounts(customers: number): string {
@@ -62,16 +36,21 @@ function pickAccounts(customers: number): string {
 `;
 }
 
-/** The engine's six round trips. Balance rows are locked in one order (by customer number) in every transaction. */
-function roundTripsScript(root: string, asset: string, customers: number): string {
-  const id = (v: string) => `bench_customer((:${v})::int)`;
-  return `${pickAccounts(customers)}\\set lo CASE WHEN :a < :b THEN :a ELSE :b END
+const customerId = (v: string) => `bench_customer((:${v})::int)`;
+
+/** Both scripts lock the two balance rows in one order (by customer number) in every transaction. */
+const LOCK_ORDER = `\\set lo CASE WHEN :a < :b THEN :a ELSE :b END
 \\set hi CASE WHEN :a < :b THEN :b ELSE :a END
 \\set lodebit CASE WHEN :a < :b THEN :amount ELSE 0 END
 \\set locredit CASE WHEN :a < :b THEN 0 ELSE :amount END
 \\set hidebit :amount - :lodebit
 \\set hicredit :amount - :locredit
-BEGIN;
+`;
+
+/** The engine's six round trips before apply_posting. */
+function roundTripsScript(root: string, asset: string, customers: number): string {
+  const id = customerId;
+  return `${pickAccounts(customers)}${LOCK_ORDER}BEGIN;
 WITH locked AS MATERIALIZED (SELECT a.id, a.status FROM accounts a WHERE a.id = ANY(ARRAY[${id('a')}, ${id('b')}]) AND NOT a.is_system ORDER BY a.id FOR KEY SHARE) SELECT a.id, a.root_ledger_id, a.ledger_id, a.code, COALESCE(locked.status, a.status)::text AS status, a.normal_balance::text, a.allow_overdraft, a.overdraft_limit::text, a.is_system, l.path::text[] AS path FROM accounts a JOIN ledgers l ON l.root_ledger_id = a.root_ledger_id AND l.id = a.ledger_id LEFT JOIN locked ON locked.id = a.id WHERE a.id = ANY(ARRAY[${id('a')}, ${id('b')}]);
 WITH claim AS (INSERT INTO transactions (id, root_ledger_id, ledger_id, kind, status, idempotency_key, request_hash, description, metadata, effective_at, posted_at, reversal_of_id) VALUES (bench_uuid7(), '${root}', '${root}', 'TRANSFER', 'POSTED', gen_random_uuid()::text, 'bench-probe', NULL, '{}', now(), now(), NULL) ON CONFLICT DO NOTHING RETURNING id), zero_rows AS (INSERT INTO balances (root_ledger_id, account_id, asset_id, shard, ledger_id, normal_balance, available_floor) SELECT '${root}', d.account_id, '${asset}', 0, '${root}', 'CREDIT', 0 FROM unnest(ARRAY[${id('lo')}, ${id('hi')}]) WITH ORDINALITY AS d(account_id, ord) WHERE EXISTS (SELECT 1 FROM claim) ORDER BY d.ord ON CONFLICT DO NOTHING) SELECT id AS txid FROM claim
 \\gset
@@ -81,8 +60,11 @@ COMMIT;
 `;
 }
 
+/** A transfer as the engine writes it now: one apply_posting call. */
 function functionScript(root: string, asset: string, customers: number): string {
-  return `${pickAccounts(customers)}SELECT bench_post_transfer('${root}', '${asset}', bench_customer((:a)::int), bench_customer((:b)::int), (:amount)::int8);
+  const id = customerId;
+  const pair = (value: string, type: string) => `ARRAY[${value}, ${value}]::${type}[]`;
+  return `${pickAccounts(customers)}${LOCK_ORDER}WITH ids AS (SELECT bench_uuid7() AS tx) SELECT count(*) FROM ids, apply_posting('${root}', ARRAY[${id('lo')}, ${id('hi')}], true, ids.tx, '${root}', 'TRANSFER', 'POSTED', gen_random_uuid()::text, 'bench-probe', NULL, '{}', now(), now(), NULL, false, NULL, ARRAY[${id('lo')}, ${id('hi')}], ${pair(`'${asset}'`, 'uuid')}, ${pair('0', 'int2')}, ${pair(`'${root}'`, 'uuid')}, ${pair("'CREDIT'", 'text')}, ${pair('0', 'int8')}, ARRAY[(:lodebit)::int8, (:hidebit)::int8], ARRAY[(:locredit)::int8, (:hicredit)::int8], ${pair('0', 'int8')}, ${pair('0', 'int8')}, ARRAY[bench_uuid7(), bench_uuid7()], ARRAY[${id('a')}, ${id('b')}], ${pair(`'${root}'`, 'uuid')}, ${pair(`'${asset}'`, 'uuid')}, ARRAY['DEBIT', 'CREDIT'], ARRAY[(:amount)::int8, (:amount)::int8], bench_uuid7(), 'api_key', 'bench-probe', 'transfer', ARRAY[ids.tx], 'bench-probe', NULL, NULL);
 `;
 }
 
@@ -111,5 +93,5 @@ function probe(id: string, title: string, script: (root: string, asset: string, 
   };
 }
 
-export const p1 = probe('P1', `probe: a transfer's SQL as the engine sends it (6 round trips), driven by pgbench, ${PGBENCH_CLIENTS} clients, prepared`, roundTripsScript);
-export const p2 = probe('P2', `probe: the same work in one plpgsql call (1 round trip), driven by pgbench, ${PGBENCH_CLIENTS} clients, prepared`, functionScript);
+export const p1 = probe('P1', `probe: a transfer's SQL as the engine sent it before apply_posting (6 round trips), driven by pgbench, ${PGBENCH_CLIENTS} clients, prepared`, roundTripsScript);
+export const p2 = probe('P2', `probe: a transfer as the engine writes it now (one apply_posting call, 1 round trip), driven by pgbench, ${PGBENCH_CLIENTS} clients, prepared`, functionScript);
