@@ -40,6 +40,29 @@ const TRANSACTION_POSTED = `subscription($ledgerId: ID, $accountId: ID) {
 }`;
 
 describe('balanceUpdated', () => {
+  it('delivers one event per item of an atomic batch, each with the balance as that item left it', async () => {
+    const { ledgerId } = await createProgram(t);
+    const customer = await createAccount(t, ledgerId);
+    const ready = listenersGrow(t);
+    const live = admin().subscribe(BALANCE_UPDATED, { accountId: customer.id, asset: 'PTS' });
+    await ready();
+
+    const line = (accountCode: string | null, accountId: string | null, direction: string, amount: string) => ({ accountCode, accountId, asset: 'PTS', direction, amount });
+    const item = (kind: 'ISSUE' | 'REDEEM', amount: string) => ({
+      ledgerId,
+      idempotencyKey: key(),
+      kind,
+      entries: kind === 'ISSUE'
+        ? [line('system:issuance', null, 'DEBIT', amount), line(null, customer.id, 'CREDIT', amount)]
+        : [line(null, customer.id, 'DEBIT', amount), line('system:redemption', null, 'CREDIT', amount)],
+    });
+    ok(await t.gql(`mutation($input: PostTransactionsInput!) { postTransactions(input: $input) { error { code } } }`, {
+      input: { atomic: true, transactions: [item('ISSUE', '10'), item('ISSUE', '5'), item('REDEEM', '3')] },
+    }));
+    const events = [await live.next(), await live.next(), await live.next()].map((event) => event.data!.balanceUpdated);
+    expect(events.map((event) => [event.posted, event.version])).toEqual([['10', 1], ['15', 2], ['12', 3]]);
+  });
+
   it('delivers the new balance and its version once a posting commits', async () => {
     const { ledgerId } = await createProgram(t);
     const customer = await createAccount(t, ledgerId);

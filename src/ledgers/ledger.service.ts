@@ -2,6 +2,7 @@ import type { Database } from '../platform/db.js';
 import { BadInputError, ForbiddenError, NotFoundError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { readPage, toConnection, type Connection } from '../platform/pagination.js';
+import { missBatcher } from '../platform/loader.js';
 import { requireId, requireName, requirePattern } from '../platform/validation.js';
 import { requireReach, requireRole, type Placement, type Principal } from '../auth/access.core.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
@@ -47,6 +48,7 @@ const LEDGER_COLUMNS = `l.id, l.root_ledger_id AS "rootLedgerId", l.parent_id AS
 
 export class LedgerService {
   private readonly placementCache = new Map<string, Placement>();
+  private readonly readMissingLedger = missBatcher((ids) => this.fetchByIds(ids));
 
   constructor(private readonly db: Database) {}
 
@@ -141,7 +143,8 @@ export class LedgerService {
       else missing.push(id);
     }
     if (missing.length > 0) {
-      for (const ledger of await this.fetchByIds(missing)) {
+      for (const ledger of await Promise.all(missing.map(this.readMissingLedger))) {
+        if (ledger === null) continue;
         const placement = ledgerPlacement(ledger);
         if (this.placementCache.size >= PLACEMENT_CACHE_MAX) this.placementCache.clear();
         this.placementCache.set(ledger.id, placement);

@@ -15,6 +15,22 @@ export function loaderById<T extends { id: string }>(fetch: (ids: string[]) => P
   );
 }
 
+/**
+ * Batches the misses of a process-wide cache: lookups that miss in the same tick (the items of a batch,
+ * concurrent requests) become one statement. It remembers nothing itself; the cache in front of it does.
+ */
+export function missBatcher<T extends { id: string }>(fetch: (ids: string[]) => Promise<T[]>): (id: string) => Promise<T | null> {
+  const loader = new DataLoader<string, T | null>(
+    async (ids) => {
+      const rows = await fetch([...new Set(ids)]);
+      const byId = new Map(rows.map((row) => [row.id, row]));
+      return ids.map((id) => byId.get(id) ?? null);
+    },
+    { maxBatchSize: LOADER_BATCH_MAX, cache: false },
+  );
+  return (id) => loader.load(id);
+}
+
 /** A per-request loader of row groups by a key (e.g. the balances of an account). */
 export function loaderOfGroups<K, T>(fetch: (keys: K[]) => Promise<T[]>, keyOf: (row: T) => K, cacheKey?: (key: K) => unknown): DataLoader<K, T[]> {
   return new DataLoader<K, T[], unknown>(

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { missBatcher } from '../platform/loader.js';
 import type { NormalBalance, PostingAccount } from './postings.core.js';
 
 /** An account as a posting plans with it: facts fixed at its creation, and where it sits in its tree. */
@@ -17,17 +18,20 @@ export const ACCOUNT_FACTS_CACHED_MAX = 20_000;
  */
 export class AccountFactsCache {
   private readonly remembered = new Map<string, AccountFacts>();
+  private readonly readMisses: (id: string) => Promise<AccountFacts | null>;
 
   constructor(
-    private readonly pool: pg.Pool,
+    pool: pg.Pool,
     private readonly max = ACCOUNT_FACTS_CACHED_MAX,
-  ) {}
+  ) {
+    this.readMisses = missBatcher((ids) => readAccountFacts(pool, ids));
+  }
 
   /**
-   * The facts of each account that exists; a missing id is simply absent. `reader` is the caller's
+   * The facts of each account that exists; a missing id is simply absent. `client` is the caller's
    * transaction client when it holds one, so a miss never waits for a second pool connection.
    */
-  async get(ids: readonly string[], reader: pg.Pool | pg.PoolClient = this.pool): Promise<Map<string, AccountFacts>> {
+  async get(ids: readonly string[], client?: pg.PoolClient): Promise<Map<string, AccountFacts>> {
     const found = new Map<string, AccountFacts>();
     const missing: string[] = [];
     for (const id of new Set(ids)) {
@@ -42,7 +46,9 @@ export class AccountFactsCache {
       found.set(id, facts);
     }
     if (missing.length > 0) {
-      for (const facts of await readAccountFacts(reader, missing)) {
+      const read = client ? await readAccountFacts(client, missing) : await Promise.all(missing.map(this.readMisses));
+      for (const facts of read) {
+        if (facts === null) continue;
         found.set(facts.id, facts);
         this.remember(facts);
       }

@@ -19,6 +19,7 @@ import {
   checkEntryShape,
   checkHoldShape,
   checkIdempotencyKey,
+  nameItem,
   planPosting,
   requestFingerprint,
   settlementDeltas,
@@ -36,6 +37,7 @@ import {
   type TransactionInsert,
 } from './postings.repository.js';
 import type { AccountFacts, AccountFactsCache } from './account-facts.js';
+import { applyPostings } from './batch.repository.js';
 
 /** A posting request with its accounts resolved to ids: what the engine writes. */
 export interface PostingCommand {
@@ -207,6 +209,9 @@ export class PostingEngine {
 
   private async postAtomically(origin: RequestOrigin, commands: PostingCommand[]): Promise<PostingResult[]> {
     const prepared = await Promise.all(commands.map((command, index) => this.prepare(origin, command).catch((error) => Promise.reject(nameItem(error, index)))));
+    if (prepared.length > 0 && prepared.every((item) => item.command.rootLedgerId === prepared[0]!.command.rootLedgerId && item.lotDeltas.length === 0 && item.command.reversalOfId === null)) {
+      return this.postBatchInOneStatement(origin, prepared);
+    }
     const touched = new Map<string, { rootLedgerId: string; accountId: string; assetId: string }>();
     for (const { command, deltas } of prepared) {
       for (const { accountId, assetId } of deltas) {
@@ -232,6 +237,37 @@ export class PostingEngine {
       this.announce(outcome);
       return { transaction: toTransaction(outcome), replayed: false, dryRun: false };
     });
+  }
+
+  /** An atomic batch within one root ledger, with no lots to move: one apply_postings statement. */
+  private async postBatchInOneStatement(origin: RequestOrigin, prepared: Prepared[]): Promise<PostingResult[]> {
+    const rootLedgerId = prepared[0]!.command.rootLedgerId;
+    const outcomes = await this.oneStatement((pool) =>
+      applyPostings(pool, {
+        rootLedgerId,
+        accounts: new Map(prepared.flatMap((item) => [...item.accounts])),
+        items: prepared.map((item) => ({
+          transaction: item.row,
+          deltas: item.deltas,
+          entries: item.entries,
+          audit: auditEvent(origin, item.command.operation, rootLedgerId, [item.row.id]),
+          checkpointsFrom: checkpointsFrom(item),
+        })),
+      }),
+    );
+    const results: PostingResult[] = [];
+    for (const [index, outcome] of outcomes.entries()) {
+      const item = prepared[index]!;
+      if (!outcome.claimed) {
+        // The function has checked that the key was used for this same request: a replay.
+        results.push({ ...(await this.replay(this.db.pool, item)), dryRun: false });
+        continue;
+      }
+      const written: Written = { row: item.row, accounts: item.accounts, deltas: item.deltas, applied: outcome.balances, entries: toEntries(item.row, item.entries) };
+      this.announce(written);
+      results.push({ transaction: toTransaction(written), replayed: false, dryRun: false });
+    }
+    return results;
   }
 
   /**
@@ -369,8 +405,8 @@ export class PostingEngine {
   }
 
   /** The posting's apply_posting statement: on the pool, the whole posting as one transaction. */
-  private async apply(runner: pg.Pool | pg.PoolClient, origin: RequestOrigin, { command, row, accounts, deltas, entries }: Prepared): Promise<Written | null> {
-    const backdated = command.effectiveAt !== null && command.effectiveAt.getTime() < row.postedAt.getTime() - CHECKPOINT_SETTLE_MS;
+  private async apply(runner: pg.Pool | pg.PoolClient, origin: RequestOrigin, prepared: Prepared): Promise<Written | null> {
+    const { command, row, accounts, deltas, entries } = prepared;
     const write: PostingWrite = {
       rootLedgerId: command.rootLedgerId,
       accounts,
@@ -379,7 +415,7 @@ export class PostingEngine {
       deltas,
       entries,
       audit: auditEvent(origin, command.operation, command.rootLedgerId, [row.id]),
-      checkpointsFrom: backdated ? command.effectiveAt : null,
+      checkpointsFrom: checkpointsFrom(prepared),
     };
     const outcome = await applyPosting(runner, write);
     if (!outcome.claimed) return null;
@@ -475,9 +511,10 @@ export class PostingEngine {
 /** Items of a non-atomic batch run this many at a time. */
 export const NON_ATOMIC_CONCURRENCY = 4;
 
-function nameItem(error: unknown, index: number): unknown {
-  if (error instanceof Error) error.message = `transactions[${index}]: ${error.message}`;
-  return error;
+/** A backdated posting invalidates the point-in-time checkpoints of its accounts from its effective time on. */
+function checkpointsFrom({ command, row }: Prepared): Date | null {
+  const backdated = command.effectiveAt !== null && command.effectiveAt.getTime() < row.postedAt.getTime() - CHECKPOINT_SETTLE_MS;
+  return backdated ? command.effectiveAt : null;
 }
 
 /** Lots follow the posted changes of customer balances in expiring assets. */

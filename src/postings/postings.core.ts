@@ -278,6 +278,12 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value ?? null);
 }
 
+/** An error of one item of a batch says which item it is. */
+export function nameItem<T>(error: T, index: number): T {
+  if (error instanceof Error) error.message = `transactions[${index}]: ${error.message}`;
+  return error;
+}
+
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }

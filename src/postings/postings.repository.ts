@@ -81,15 +81,9 @@ export async function applyPosting(runner: pg.Pool | pg.PoolClient, write: Posti
   const customerAccountIds = [...write.accounts.entries()].filter(([, account]) => !account.isSystem).map(([id]) => id).sort();
   let result;
   try {
-    result = await runner.query<{
-      outcome: 'APPLIED' | 'CLAIM_TAKEN'; account_id: string; asset_id: string; shard: number; debits_posted: string; credits_posted: string;
-      debits_pending: string; credits_pending: string; version: string; updated_at: Date;
-    }>({
+    result = await runner.query<BalanceRow & { outcome: 'APPLIED' | 'CLAIM_TAKEN' }>({
       name: 'apply_posting',
-      text: `SELECT o_outcome AS outcome, o_account_id AS account_id, o_asset_id AS asset_id, o_shard AS shard,
-                    o_debits_posted AS debits_posted, o_credits_posted AS credits_posted, o_debits_pending AS debits_pending,
-                    o_credits_pending AS credits_pending, o_version AS version, o_updated_at AS updated_at
-               FROM apply_posting(${Array.from({ length: APPLY_POSTING_PARAMETERS }, (_, index) => `$${index + 1}`).join(', ')})`,
+      text: `SELECT o_outcome AS outcome, ${BALANCE_COLUMNS} FROM apply_posting(${parameterList(APPLY_POSTING_PARAMETERS)})`,
       values: [
         write.rootLedgerId,
         customerAccountIds,
@@ -137,38 +131,58 @@ export async function applyPosting(runner: pg.Pool | pg.PoolClient, write: Posti
     throw refusalOf(error, write.accounts) ?? error;
   }
   if (result.rows[0]?.outcome === 'CLAIM_TAKEN') return { claimed: false };
-  return {
-    claimed: true,
-    balances: result.rows.map((row) => ({
-      accountId: row.account_id,
-      assetId: row.asset_id,
-      shard: row.shard,
-      debitsPosted: BigInt(row.debits_posted),
-      creditsPosted: BigInt(row.credits_posted),
-      debitsPending: BigInt(row.debits_pending),
-      creditsPending: BigInt(row.credits_pending),
-      version: Number(row.version),
-      updatedAt: row.updated_at,
-    })),
-  };
+  return { claimed: true, balances: result.rows.map(toAppliedBalance) };
 }
 
-/** apply_posting's own SQLSTATEs, raised before any balance changes; their DETAIL names the accounts. */
+/**
+ * The posting functions' own SQLSTATEs, raised before any balance changes. DETAIL names the accounts
+ * ("id:STATUS" or "id,id"); apply_postings puts the failing item's number (from 1) first, "item;...".
+ */
 const NOT_ACTIVE_SQLSTATE = 'RLNA1';
 const BELOW_FLOOR_SQLSTATE = 'RLIF1';
+export const KEY_REUSED_SQLSTATE = 'RLIC1';
 
-function refusalOf(error: unknown, accounts: PostingWrite['accounts']): DomainError | null {
-  const { code, detail } = error as { code?: string; detail?: string };
+export function refusalOf(error: unknown, accounts: PostingWrite['accounts']): DomainError | null {
+  const { code, detail = '' } = error as { code?: string; detail?: string };
+  const accountsNamed = detail.includes(';') ? detail.slice(detail.indexOf(';') + 1) : detail;
   const codeOf = (id: string) => accounts.get(id)?.code ?? id;
   if (code === NOT_ACTIVE_SQLSTATE) {
-    const [id, status] = (detail ?? '').split(',')[0]!.split(':');
+    const [id, status] = accountsNamed.split(',')[0]!.split(':');
     return new AccountNotActiveError(`account ${codeOf(id!)} is ${status}`);
   }
   if (code === BELOW_FLOOR_SQLSTATE) {
-    const codes = (detail ?? '').split(',').map(codeOf);
+    const codes = accountsNamed.split(',').map(codeOf);
     return new InsufficientFundsError(`insufficient funds: the posting would take ${codes.join(', ')} below its allowed balance`);
   }
   return null;
+}
+
+export interface BalanceRow {
+  account_id: string; asset_id: string; shard: number; debits_posted: string; credits_posted: string;
+  debits_pending: string; credits_pending: string; version: string; updated_at: Date;
+}
+
+export function toAppliedBalance(row: BalanceRow): AppliedBalance {
+  return {
+    accountId: row.account_id,
+    assetId: row.asset_id,
+    shard: row.shard,
+    debitsPosted: BigInt(row.debits_posted),
+    creditsPosted: BigInt(row.credits_posted),
+    debitsPending: BigInt(row.debits_pending),
+    creditsPending: BigInt(row.credits_pending),
+    version: Number(row.version),
+    updatedAt: row.updated_at,
+  };
+}
+
+/** The columns both posting functions return, under the names BalanceRow reads. */
+export const BALANCE_COLUMNS = `o_account_id AS account_id, o_asset_id AS asset_id, o_shard AS shard, o_debits_posted AS debits_posted,
+  o_credits_posted AS credits_posted, o_debits_pending AS debits_pending, o_credits_pending AS credits_pending, o_version AS version,
+  o_updated_at AS updated_at`;
+
+export function parameterList(count: number): string {
+  return Array.from({ length: count }, (_, index) => `$${index + 1}`).join(', ');
 }
 
 export interface SettlementClaim {

@@ -183,3 +183,246 @@ BEGIN
     VALUES (a_id, p_root_ledger_id, a_actor_type, a_actor_id, a_operation, a_target_ids, a_request_id, a_client_address);
 END;
 $$;
+
+-- An atomic batch of postings (postTransactions with atomic: true) in one call: the same rules as
+-- apply_posting, applied set-wise. Items are numbered from 1 in batch order; d_items and e_items say which
+-- item each balance change and journal line belongs to. Every balance row the batch touches is locked once,
+-- in one global order (account, asset, shard), and each floor is checked after every item that touches
+-- the row, in batch order (running sums), exactly as if the items were applied one after another.
+--
+-- Outcomes: per item, rows of the balances as that item left them ('APPLIED'), or one 'CLAIM_TAKEN' row when
+-- its key was already used for the same request (a replay; in this batch or before). Errors undo the whole
+-- batch and name the first item that fails, DETAIL "item;...": RLNA1 (an account is not ACTIVE; "item;id:STATUS"),
+-- RLIF1 (a balance would fall below its floor; "item;id,..."), RLIC1 (the key was used for a different
+-- request; "item;transaction id").
+CREATE FUNCTION "apply_postings"(
+    p_root_ledger_id      uuid,
+    p_account_ids         uuid[],
+    -- one element per item
+    t_ids                 uuid[],
+    t_ledger_ids          uuid[],
+    t_kinds               text[],
+    t_statuses            text[],
+    t_idempotency_keys    text[],
+    t_request_hashes      text[],
+    t_descriptions        text[],
+    t_metadata            jsonb[],
+    t_effective_at        timestamptz[],
+    t_is_hold             boolean[],
+    t_timeout_at          timestamptz[],
+    t_checkpoints_from    timestamptz[],
+    t_audit_ids           uuid[],
+    p_posted_at           timestamptz,
+    -- the actor, the same for every item's audit event
+    a_actor_type          text,
+    a_actor_id            text,
+    a_operation           text,
+    a_request_id          text,
+    a_client_address      text,
+    -- balance changes, one per item and balance row
+    d_items               int[],
+    d_account_ids         uuid[],
+    d_asset_ids           uuid[],
+    d_shards              int2[],
+    d_ledger_ids          uuid[],
+    d_normal_balances     text[],
+    d_available_floors    int8[],
+    d_debits_posted       int8[],
+    d_credits_posted      int8[],
+    d_debits_pending      int8[],
+    d_credits_pending     int8[],
+    -- journal lines
+    e_items               int[],
+    e_ids                 uuid[],
+    e_account_ids         uuid[],
+    e_ledger_ids          uuid[],
+    e_asset_ids           uuid[],
+    e_directions          text[],
+    e_amounts             int8[]
+) RETURNS TABLE (
+    o_item            int,
+    o_outcome         text,
+    o_account_id      uuid,
+    o_asset_id        uuid,
+    o_shard           int2,
+    o_debits_posted   int8,
+    o_credits_posted  int8,
+    o_debits_pending  int8,
+    o_credits_pending int8,
+    o_version         int8,
+    o_updated_at      timestamptz
+)
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    v_inactive   uuid[];
+    v_claimed    int[];
+    v_item       int;
+    v_detail     text;
+BEGIN
+    SELECT array_agg(a.id) FILTER (WHERE a.status <> 'ACTIVE')
+      INTO v_inactive
+      FROM (SELECT id, status FROM accounts
+             WHERE root_ledger_id = p_root_ledger_id AND id = ANY (p_account_ids)
+             ORDER BY id
+               FOR KEY SHARE) a;
+
+    WITH claimed AS (
+        INSERT INTO transactions (id, root_ledger_id, ledger_id, kind, status, idempotency_key, request_hash, description,
+                                  metadata, effective_at, posted_at, is_hold, timeout_at)
+        SELECT t.id, p_root_ledger_id, t.ledger_id, t.kind::"TransactionKind", t.status::"TransactionStatus", t.idempotency_key,
+               t.request_hash, t.description, t.metadata, t.effective_at, p_posted_at, t.is_hold, t.timeout_at
+          FROM unnest(t_ids, t_ledger_ids, t_kinds, t_statuses, t_idempotency_keys, t_request_hashes, t_descriptions, t_metadata,
+                      t_effective_at, t_is_hold, t_timeout_at)
+               WITH ORDINALITY AS t(id, ledger_id, kind, status, idempotency_key, request_hash, description, metadata,
+                                    effective_at, is_hold, timeout_at, item)
+         ORDER BY t.item
+        ON CONFLICT DO NOTHING
+        RETURNING id
+    )
+    SELECT coalesce(array_agg(t.item ORDER BY t.item), '{}')
+      INTO v_claimed
+      FROM unnest(t_ids) WITH ORDINALITY AS t(id, item)
+      JOIN claimed c ON c.id = t.id;
+
+    IF cardinality(v_claimed) < cardinality(t_ids) THEN
+        -- A key taken by a different request fails the batch; the same request is a replay of that item.
+        SELECT t.item, t.item || ';' || x.id
+          INTO v_item, v_detail
+          FROM unnest(t_idempotency_keys, t_request_hashes) WITH ORDINALITY AS t(idempotency_key, request_hash, item)
+          JOIN transactions x ON x.root_ledger_id = p_root_ledger_id AND x.idempotency_key = t.idempotency_key
+         WHERE NOT (t.item = ANY (v_claimed)) AND x.request_hash <> t.request_hash
+         ORDER BY t.item
+         LIMIT 1;
+        IF v_item IS NOT NULL THEN
+            RAISE EXCEPTION 'idempotency key reused' USING ERRCODE = 'RLIC1', DETAIL = v_detail;
+        END IF;
+    END IF;
+
+    IF v_inactive IS NOT NULL THEN
+        SELECT d.item, d.item || ';' || a.id || ':' || a.status
+          INTO v_item, v_detail
+          FROM unnest(d_items, d_account_ids) AS d(item, account_id)
+          JOIN accounts a ON a.root_ledger_id = p_root_ledger_id AND a.id = d.account_id
+         WHERE d.item = ANY (v_claimed) AND d.account_id = ANY (v_inactive)
+         ORDER BY d.item
+         LIMIT 1;
+        IF v_item IS NOT NULL THEN
+            RAISE EXCEPTION 'account not active' USING ERRCODE = 'RLNA1', DETAIL = v_detail;
+        END IF;
+    END IF;
+
+    INSERT INTO balances (root_ledger_id, account_id, asset_id, shard, ledger_id, normal_balance, available_floor)
+    SELECT DISTINCT ON (d.account_id, d.asset_id, d.shard)
+           p_root_ledger_id, d.account_id, d.asset_id, d.shard, d.ledger_id, d.normal_balance::"NormalBalance", d.available_floor
+      FROM unnest(d_items, d_account_ids, d_asset_ids, d_shards, d_ledger_ids, d_normal_balances, d_available_floors)
+           AS d(item, account_id, asset_id, shard, ledger_id, normal_balance, available_floor)
+     WHERE d.item = ANY (v_claimed)
+       AND NOT EXISTS (SELECT 1 FROM balances b
+                        WHERE b.root_ledger_id = p_root_ledger_id AND b.account_id = d.account_id
+                          AND b.asset_id = d.asset_id AND b.shard = d.shard)
+     ORDER BY d.account_id, d.asset_id, d.shard
+    ON CONFLICT DO NOTHING;
+
+    -- Lock every row once, in the global order, then find the first item after which a row is below its floor.
+    WITH d AS MATERIALIZED (
+        SELECT * FROM unnest(d_items, d_account_ids, d_asset_ids, d_shards, d_debits_posted, d_credits_posted, d_debits_pending, d_credits_pending)
+                      AS d(item, account_id, asset_id, shard, debits_posted, credits_posted, debits_pending, credits_pending)
+         WHERE d.item = ANY (v_claimed)
+    ), locked AS MATERIALIZED (
+        SELECT b.account_id, b.asset_id, b.shard, b.normal_balance, b.available_floor,
+               b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending
+          FROM balances b
+         WHERE b.root_ledger_id = p_root_ledger_id
+           AND (b.account_id, b.asset_id, b.shard) IN (SELECT account_id, asset_id, shard FROM d)
+         ORDER BY b.account_id, b.asset_id, b.shard
+           FOR UPDATE OF b
+    ), steps AS (
+        SELECT d.item, d.account_id, l.available_floor,
+               (CASE l.normal_balance
+                  WHEN 'CREDIT' THEN l.credits_posted - l.debits_posted - l.debits_pending
+                  ELSE l.debits_posted - l.credits_posted - l.credits_pending
+                END)
+               + sum(CASE l.normal_balance
+                       WHEN 'CREDIT' THEN d.credits_posted - d.debits_posted - d.debits_pending
+                       ELSE d.debits_posted - d.credits_posted - d.credits_pending
+                     END) OVER (PARTITION BY d.account_id, d.asset_id, d.shard ORDER BY d.item) AS available
+          FROM d JOIN locked l ON l.account_id = d.account_id AND l.asset_id = d.asset_id AND l.shard = d.shard
+    ), first_refusal AS (
+        SELECT min(item) AS item FROM steps WHERE available_floor IS NOT NULL AND available < available_floor
+    )
+    SELECT f.item, f.item || ';' || string_agg(DISTINCT s.account_id::text, ',')
+      INTO v_item, v_detail
+      FROM first_refusal f
+      JOIN steps s ON s.item = f.item AND s.available_floor IS NOT NULL AND s.available < s.available_floor
+     GROUP BY f.item;
+    IF v_item IS NOT NULL THEN
+        RAISE EXCEPTION 'insufficient funds' USING ERRCODE = 'RLIF1', DETAIL = v_detail;
+    END IF;
+
+    -- Apply each row's net change once, and answer each item with the row as it left it: the final row
+    -- less the changes of the items after it.
+    RETURN QUERY
+    WITH d AS MATERIALIZED (
+        SELECT * FROM unnest(d_items, d_account_ids, d_asset_ids, d_shards, d_debits_posted, d_credits_posted, d_debits_pending, d_credits_pending)
+                      AS d(item, account_id, asset_id, shard, debits_posted, credits_posted, debits_pending, credits_pending)
+         WHERE d.item = ANY (v_claimed)
+    ), net AS (
+        SELECT account_id, asset_id, shard, sum(debits_posted) AS debits_posted, sum(credits_posted) AS credits_posted,
+               sum(debits_pending) AS debits_pending, sum(credits_pending) AS credits_pending, count(*) AS items
+          FROM d GROUP BY account_id, asset_id, shard
+    ), changed AS (
+        UPDATE balances b SET
+               debits_posted   = b.debits_posted   + n.debits_posted,
+               credits_posted  = b.credits_posted  + n.credits_posted,
+               debits_pending  = b.debits_pending  + n.debits_pending,
+               credits_pending = b.credits_pending + n.credits_pending,
+               version         = b.version + n.items,
+               updated_at      = now()
+          FROM net n
+         WHERE b.root_ledger_id = p_root_ledger_id AND b.account_id = n.account_id AND b.asset_id = n.asset_id AND b.shard = n.shard
+        RETURNING b.account_id, b.asset_id, b.shard, b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending,
+                  b.version, b.updated_at
+    ), later AS (
+        SELECT d.item, d.account_id, d.asset_id, d.shard,
+               coalesce(sum(d.debits_posted)   OVER rest, 0) AS debits_posted,
+               coalesce(sum(d.credits_posted)  OVER rest, 0) AS credits_posted,
+               coalesce(sum(d.debits_pending)  OVER rest, 0) AS debits_pending,
+               coalesce(sum(d.credits_pending) OVER rest, 0) AS credits_pending,
+               count(*) OVER rest AS items
+          FROM d
+        WINDOW rest AS (PARTITION BY d.account_id, d.asset_id, d.shard ORDER BY d.item DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+    )
+    SELECT l.item::int, 'APPLIED'::text, c.account_id, c.asset_id, c.shard,
+           (c.debits_posted - l.debits_posted)::int8, (c.credits_posted - l.credits_posted)::int8,
+           (c.debits_pending - l.debits_pending)::int8, (c.credits_pending - l.credits_pending)::int8,
+           (c.version - l.items)::int8, c.updated_at
+      FROM later l JOIN changed c ON c.account_id = l.account_id AND c.asset_id = l.asset_id AND c.shard = l.shard
+    UNION ALL
+    SELECT t.item::int, 'CLAIM_TAKEN'::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+      FROM generate_subscripts(t_ids, 1) AS t(item)
+     WHERE NOT (t.item = ANY (v_claimed));
+
+    IF EXISTS (SELECT 1 FROM unnest(t_checkpoints_from) AS c(from_at) WHERE c.from_at IS NOT NULL) THEN
+        DELETE FROM balance_checkpoints c
+         USING (SELECT d.account_id, min(t.from_at) AS from_at
+                  FROM unnest(d_items, d_account_ids) AS d(item, account_id)
+                  JOIN unnest(t_checkpoints_from) WITH ORDINALITY AS t(from_at, item) ON t.item = d.item
+                 WHERE t.from_at IS NOT NULL AND d.item = ANY (v_claimed)
+                 GROUP BY d.account_id) x
+         WHERE c.root_ledger_id = p_root_ledger_id AND c.account_id = x.account_id AND c.as_of >= x.from_at;
+    END IF;
+
+    INSERT INTO entries (id, root_ledger_id, transaction_id, account_id, ledger_id, asset_id, direction, amount, effective_at, pending)
+    SELECT e.id, p_root_ledger_id, t_ids[e.item], e.account_id, e.ledger_id, e.asset_id, e.direction::"Direction", e.amount,
+           t_effective_at[e.item], t_is_hold[e.item]
+      FROM unnest(e_items, e_ids, e_account_ids, e_ledger_ids, e_asset_ids, e_directions, e_amounts)
+           AS e(item, id, account_id, ledger_id, asset_id, direction, amount)
+     WHERE e.item = ANY (v_claimed);
+
+    INSERT INTO audit_events (id, root_ledger_id, actor_type, actor_id, operation, target_ids, request_id, client_address)
+    SELECT t_audit_ids[t.item], p_root_ledger_id, a_actor_type, a_actor_id, a_operation, ARRAY[t_ids[t.item]], a_request_id, a_client_address
+      FROM unnest(v_claimed) AS t(item);
+END;
+$$;

@@ -1,0 +1,153 @@
+import { balanceOf, createAccount, createProgram, issue, key, TRANSFER } from './support/builders';
+import { errorCode, ok, startTestServer, type TestServer } from './support/server';
+import { balancesDisagreeingWithEntries, snapshotLedger, unbalancedAssets } from './support/snapshot';
+
+/**
+ * Atomic batches of an asset without lots are written by one apply_postings statement, set-wise. These
+ * tests hold it to the rules of posting the items one after another: floors after every item, replays,
+ * refusals naming their item, nothing written on failure, and no deadlocks between concurrent batches.
+ */
+let t: TestServer;
+beforeAll(async () => {
+  t = await startTestServer({ realtime: { fanout: 'local' } });
+});
+afterAll(async () => {
+  await t.stop();
+});
+afterEach(async () => {
+  expect(await unbalancedAssets(t.db)).toEqual([]);
+  expect(await balancesDisagreeingWithEntries(t.db)).toEqual([]);
+});
+
+const BATCH = `mutation($input: PostTransactionsInput!) {
+  postTransactions(input: $input) { replayed transaction { id entries { direction amount account { id } } } error { code message } }
+}`;
+
+type Move = { from: string; to: string; amount: string; idempotencyKey?: string };
+const transfers = (ledgerId: string, moves: Move[]) => ({
+  input: {
+    atomic: true,
+    transactions: moves.map(({ from, to, amount, idempotencyKey }) => ({
+      ledgerId,
+      idempotencyKey: idempotencyKey ?? key(),
+      kind: 'TRANSFER',
+      entries: [
+        { accountId: from, asset: 'PTS', direction: 'DEBIT', amount },
+        { accountId: to, asset: 'PTS', direction: 'CREDIT', amount },
+      ],
+    })),
+  },
+});
+
+async function expectRefused(variables: Record<string, unknown>, code: string, message: RegExp): Promise<void> {
+  const before = await snapshotLedger(t.db);
+  const response = await t.gql(BATCH, variables);
+  expect(errorCode(response)).toBe(code);
+  expect(response.errors![0]!.message).toMatch(message);
+  expect(await snapshotLedger(t.db)).toEqual(before);
+}
+
+async function accounts(ledgerId: string, count: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let index = 0; index < count; index += 1) ids.push((await createAccount(t, ledgerId)).id);
+  return ids;
+}
+
+it('writes a batch of 50 transfers in one statement, each with its own entries, and balances that add up', async () => {
+  const { ledgerId } = await createProgram(t);
+  const [alice, bob, carol] = await accounts(ledgerId, 3);
+  await issue(t, alice!, '1000');
+  await issue(t, bob!, '1000');
+  // The first batch also brings the ledger's placement and carol's facts into the process's caches.
+  const [warm] = ok(await t.gql(BATCH, transfers(ledgerId, [{ from: alice!, to: carol!, amount: '1' }]))).postTransactions;
+  expect(warm).toMatchObject({ replayed: false, error: null, transaction: { entries: [{ direction: 'DEBIT', amount: '1', account: { id: alice } }, { direction: 'CREDIT', amount: '1', account: { id: carol } }] } });
+
+  const moves = Array.from({ length: 50 }, (_, index) => (index % 2 === 0 ? { from: alice!, to: carol!, amount: '3' } : { from: bob!, to: alice!, amount: '5' }));
+  const before = t.db.statementCount();
+  const results = ok(await t.gql(`mutation($input: PostTransactionsInput!) { postTransactions(input: $input) { replayed transaction { id } error { code } } }`, transfers(ledgerId, moves))).postTransactions;
+  expect(t.db.statementCount() - before).toBe(1);
+
+  expect(results).toHaveLength(50);
+  expect(results.every((result: any) => result.replayed === false && result.error === null)).toBe(true);
+  expect(new Set(results.map((result: any) => result.transaction.id)).size).toBe(50);
+  expect(await balanceOf(t, alice!)).toMatchObject({ posted: String(1000 - 1 - 25 * 3 + 25 * 5), version: 52 });
+  expect(await balanceOf(t, bob!)).toMatchObject({ posted: String(1000 - 25 * 5), version: 26 });
+  expect(await balanceOf(t, carol!)).toMatchObject({ posted: String(1 + 25 * 3), version: 26 });
+});
+
+it('checks every floor after each item in batch order, as if the items ran one by one', async () => {
+  const { ledgerId } = await createProgram(t);
+  const [alice, bob] = await accounts(ledgerId, 2);
+  // Alice ends the batch where she started, but would be overdrawn after its first item.
+  await expectRefused(transfers(ledgerId, [{ from: alice!, to: bob!, amount: '10' }, { from: bob!, to: alice!, amount: '10' }]), 'INSUFFICIENT_FUNDS', /^transactions\[0\]: insufficient funds: the posting would take customer-\w+ below/);
+
+  await issue(t, alice!, '10');
+  const moves = [{ from: alice!, to: bob!, amount: '6' }, { from: alice!, to: bob!, amount: '4' }, { from: alice!, to: bob!, amount: '1' }];
+  await expectRefused(transfers(ledgerId, moves), 'INSUFFICIENT_FUNDS', /^transactions\[2\]: /);
+  ok(await t.gql(BATCH, transfers(ledgerId, moves.slice(0, 2))));
+  expect(await balanceOf(t, alice!)).toMatchObject({ posted: '0', available: '0', version: 3 });
+});
+
+it('answers a repeated item with the original, within one batch and across batches', async () => {
+  const { ledgerId } = await createProgram(t);
+  const [alice, bob] = await accounts(ledgerId, 2);
+  await issue(t, alice!, '100');
+  const repeated = key();
+  const variables = transfers(ledgerId, [{ from: alice!, to: bob!, amount: '7', idempotencyKey: repeated }, { from: alice!, to: bob!, amount: '7', idempotencyKey: repeated }, { from: bob!, to: alice!, amount: '2' }]);
+  const first = ok(await t.gql(BATCH, variables)).postTransactions;
+  expect(first.map((result: any) => result.replayed)).toEqual([false, true, false]);
+  expect(first[1].transaction.id).toBe(first[0].transaction.id);
+  expect((await balanceOf(t, bob!)).posted).toBe('5');
+
+  const again = ok(await t.gql(BATCH, variables)).postTransactions;
+  expect(again.map((result: any) => [result.replayed, result.transaction.id])).toEqual(first.map((result: any) => [true, result.transaction.id]));
+  expect(await balanceOf(t, bob!)).toMatchObject({ posted: '5', version: 2 });
+});
+
+it('refuses a key reused for a different request, and a frozen account, naming the item and writing nothing', async () => {
+  const { ledgerId } = await createProgram(t);
+  const [alice, bob] = await accounts(ledgerId, 2);
+  await issue(t, alice!, '100');
+  const used = key();
+  ok(await t.gql(BATCH, transfers(ledgerId, [{ from: alice!, to: bob!, amount: '1', idempotencyKey: used }])));
+  await expectRefused(transfers(ledgerId, [{ from: alice!, to: bob!, amount: '1' }, { from: alice!, to: bob!, amount: '2', idempotencyKey: used }]), 'IDEMPOTENCY_CONFLICT', /^transactions\[1\]: idempotencyKey .* different request/);
+
+  ok(await t.gql(`mutation($id: ID!) { updateAccount(id: $id, input: { status: FROZEN }) { status } }`, { id: bob }));
+  await expectRefused(transfers(ledgerId, [{ from: alice!, to: bob!, amount: '1', idempotencyKey: used }, { from: alice!, to: bob!, amount: '1' }]), 'ACCOUNT_NOT_ACTIVE', /^transactions\[1\]: account customer-\w+ is FROZEN$/);
+});
+
+it('runs concurrent batches and single transfers over the same accounts without deadlocks, overdrafts or lost updates', async () => {
+  const { ledgerId } = await createProgram(t);
+  const ids = await accounts(ledgerId, 6);
+  for (const id of ids) await issue(t, id, '50');
+  const randomMove = (): Move => {
+    const from = ids[Math.floor(Math.random() * ids.length)]!;
+    const others = ids.filter((id) => id !== from);
+    return { from, to: others[Math.floor(Math.random() * others.length)]!, amount: String(1 + Math.floor(Math.random() * 20)) };
+  };
+  const sampled: bigint[] = [];
+  let running = true;
+  const sampler = (async () => {
+    while (running) {
+      const { rows } = await t.db.pool.query(`SELECT min(credits_posted - debits_posted)::text AS low FROM balances WHERE account_id = ANY($1::uuid[])`, [ids]);
+      sampled.push(BigInt(rows[0].low));
+    }
+  })();
+  const work = await Promise.all([
+    ...Array.from({ length: 12 }, () => t.gql(BATCH, transfers(ledgerId, Array.from({ length: 20 }, randomMove)))),
+    ...Array.from({ length: 40 }, () => {
+      const move = randomMove();
+      return t.gql(TRANSFER, { input: { fromAccountId: move.from, toAccountId: move.to, asset: 'PTS', amount: move.amount, idempotencyKey: key() } });
+    }),
+  ]);
+  running = false;
+  await sampler;
+
+  const codes = work.map((response) => response.errors?.[0]?.extensions.code ?? 'OK');
+  expect(codes.filter((code) => code !== 'OK' && code !== 'INSUFFICIENT_FUNDS')).toEqual([]);
+  expect(codes.filter((code) => code === 'OK').length).toBeGreaterThan(0);
+  expect(sampled.every((low) => low >= 0n)).toBe(true);
+  let total = 0n;
+  for (const id of ids) total += BigInt((await balanceOf(t, id)).posted);
+  expect(total).toBe(300n);
+});
