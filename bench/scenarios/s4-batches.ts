@@ -10,13 +10,12 @@ import type { BenchContext, LoadSpec } from '../lib/context.js';
  */
 export const S4_POSTINGS_PER_REQUEST = 100;
 /**
- * One client: concurrent atomic batches deadlock on this build (each item locks its two balance rows
- * in its own sorted order, but the items of a batch lock one after another, so two batches of 100
- * random transfers almost always share rows in opposite orders; Postgres breaks the cycle after
- * deadlock_timeout and the engine retries). Measured on 2 cores: 1 client 483 postings/s (p50 207 ms),
- * 2 clients 117/s (p50 1.3 s), 4 clients 100/s (p50 3 s). BENCH_S4_CONCURRENCY overrides.
+ * Four clients: an atomic batch is one apply_postings statement that locks its balance rows once, in one
+ * global order, so concurrent batches queue on shared rows instead of deadlocking (before, with items
+ * locking one after another, 2 clients fell from 483 to 117 postings/s on deadlocks). Four keep both cores
+ * busy: one batch is planned in Node while another runs in Postgres. BENCH_S4_CONCURRENCY overrides.
  */
-export const S4_CONCURRENCY = Number(process.env.BENCH_S4_CONCURRENCY || 1);
+export const S4_CONCURRENCY = Number(process.env.BENCH_S4_CONCURRENCY || 4);
 
 export function batchSpec(ctx: BenchContext): LoadSpec {
   const params: BatchParams = {
