@@ -11,6 +11,7 @@ import { queryBoundsRule } from '../platform/depth-limit.js';
 import { ForbiddenError, UnauthenticatedError } from '../platform/errors.js';
 import { classifyError, formatGraphQLError } from '../platform/graphql-errors.js';
 import type { Logger } from '../platform/logger.js';
+import { DocumentCache } from './document-cache.js';
 import { PendingBudget } from './event-stream.js';
 import type { SubscriptionConnection } from './subscription.service.js';
 
@@ -127,10 +128,12 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
       return formatGraphQLError(error.toJSON(), error, exposeDetails);
     });
 
+  const documents = new DocumentCache();
   const protocol = makeServer<Record<string, unknown>, Extra>({
     schema,
     connectionInitWaitTimeout: CONNECTION_INIT_WAIT_MS,
-    validate: (validationSchema, document) => validate(validationSchema, document, [...specifiedRules, queryBoundsRule]),
+    parse: (source) => documents.parse(typeof source === 'string' ? source : source.body),
+    validate: (validationSchema, document) => documents.validate(document, (parsed) => validate(validationSchema, parsed, [...specifiedRules, queryBoundsRule])),
 
     async onConnect(ctx) {
       const { connection } = ctx.extra;
