@@ -50,9 +50,17 @@ export function connectionAuthorization(params: Readonly<Record<string, unknown>
   return typeof entry?.[1] === 'string' ? entry[1] : undefined;
 }
 
+/**
+ * The text as one flat string. Node's randomUUID() and template literals build strings as chains of
+ * pieces (about twenty 32-byte pieces for a UUID); an id kept for a connection's lifetime is worth one copy.
+ */
+function flatCopy(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
+}
+
 /** One client connection: its credential, its pending-event budget, and what must be undone when it ends. */
 class Connection implements SubscriptionConnection {
-  readonly id = randomUUID();
+  readonly id = flatCopy(randomUUID());
   readonly budget: PendingBudget;
   principal: Principal | null = null;
   private readonly cleanups: Array<() => void> = [];
@@ -82,9 +90,12 @@ class Connection implements SubscriptionConnection {
   }
 }
 
+/**
+ * What graphql-ws keeps for a connection besides its own state. Not the upgrade request: graphql-ws holds
+ * `extra` for the connection's lifetime, and the request (headers, raw headers, stream state) was about
+ * 1 KB per socket that nothing read after the client address was taken from it.
+ */
 interface Extra {
-  socket: WebSocket;
-  request: http.IncomingMessage;
   connection: Connection;
 }
 
@@ -170,7 +181,7 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
 
     context(ctx, id) {
       const { connection } = ctx.extra;
-      return createRequestContext(services, { principal: connection.principal!, requestId: `${connection.id}:${id}`, clientAddress: connection.clientAddress }, connection);
+      return createRequestContext(services, { principal: connection.principal!, requestId: flatCopy(`${connection.id}:${id}`), clientAddress: connection.clientAddress }, connection);
     },
 
     onNext(ctx, id, _payload, _args, result: ExecutionResult) {
@@ -208,17 +219,17 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
             socket.send(data, (error) => (error ? reject(error) : resolve()));
           }),
         close: (code, reason) => socket.close(code, reason),
+        // Not an async function: graphql-ws settles a `subscribe` message only when the subscription ends,
+        // and a suspended handler would keep the received frame (its Buffer and text) for all that time.
         onMessage: (handle) =>
-          socket.on('message', async (data) => {
-            try {
-              await handle(String(data));
-            } catch (error) {
+          socket.on('message', (data) => {
+            handle(String(data)).catch((error: unknown) => {
               logger.error('WebSocket message handling failed', { connectionId: connection.id, error });
               connection.close(WS_CLOSE.internal, 'Internal server error');
-            }
+            });
           }),
       },
-      { socket, request, connection },
+      { connection },
     );
 
     socket.once('close', (code, reason) => {
