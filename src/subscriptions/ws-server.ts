@@ -12,6 +12,7 @@ import { ForbiddenError, UnauthenticatedError } from '../platform/errors.js';
 import { classifyError, formatGraphQLError } from '../platform/graphql-errors.js';
 import type { Logger } from '../platform/logger.js';
 import { DocumentCache } from './document-cache.js';
+import { Heartbeat } from './heartbeat.js';
 import { PendingBudget } from './event-stream.js';
 import type { SubscriptionConnection } from './subscription.service.js';
 
@@ -194,21 +195,13 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
     },
   });
 
+  const heartbeat = new Heartbeat(limits.wsKeepAliveMs);
+
   wss.on('connection', (socket, request) => {
     const connection = new Connection(socket, request.socket.remoteAddress ?? null, limits.wsPendingEventsMax);
     // Protocol violations (an oversized or malformed frame): `ws` has already closed with the right code.
     socket.on('error', (error) => logger.debug('WebSocket client error', { connectionId: connection.id, error: error.message }));
-
-    let pongWait: NodeJS.Timeout | null = null;
-    const ping = setInterval(() => {
-      if (socket.readyState !== socket.OPEN) return;
-      pongWait = setTimeout(() => socket.terminate(), limits.wsKeepAliveMs);
-      socket.once('pong', () => {
-        if (pongWait) clearTimeout(pongWait);
-        pongWait = null;
-      });
-      socket.ping();
-    }, limits.wsKeepAliveMs);
+    heartbeat.watch(socket);
 
     const closed = protocol.opened(
       {
@@ -233,8 +226,7 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
     );
 
     socket.once('close', (code, reason) => {
-      clearInterval(ping);
-      if (pongWait) clearTimeout(pongWait);
+      heartbeat.forget(socket);
       connection.dispose();
       void closed(code, String(reason));
     });
@@ -243,6 +235,7 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
   return {
     connectionCount: () => wss.clients.size,
     async dispose() {
+      heartbeat.stop();
       const closed = new Promise<void>((resolve) => wss.close(() => resolve()));
       for (const client of wss.clients) client.close(1001, 'Going away');
       let grace: NodeJS.Timeout | undefined;
