@@ -40,80 +40,142 @@ export interface Services {
   subscriptions: SubscriptionService;
 }
 
-export type Loaders = ReturnType<typeof createLoaders>;
+/**
+ * One set per request: every relation in a response is fetched in batches, never row by row.
+ *
+ * Each loader is made the first time it is asked for. A request uses two or three of the thirteen, and
+ * a subscription's context lives as long as the subscription and gets a new set for every event: made
+ * eagerly, the set was thirteen DataLoaders with their maps and closures, about 4 KB per subscription.
+ */
+export class Loaders {
+  private readonly made: Partial<Record<LoaderName, unknown>> = {};
 
-/** One set per request: every relation in a response is fetched in batches, never row by row. */
-export function createLoaders(services: Services) {
-  const loaders = {
-    ledgerById: loaderById<Ledger>((ids) => services.ledgers.fetchByIds(ids)),
-    ledgerPlacement: new DataLoader<string, Placement | null>(
-      async (ids) => {
-        const found = await services.ledgers.placements([...ids]);
-        return ids.map((id) => found.get(id) ?? null);
-      },
-      { maxBatchSize: LOADER_BATCH_MAX },
-    ),
-    ledgerBalances: loaderOfGroups<string, LedgerBalance & { ledgerId: string }>((ids) => services.ledgers.subtreeBalances(ids), (row) => row.ledgerId),
-    assetById: loaderById<Asset>((ids) => services.assets.fetchByIds(ids)),
-    assetsOfRoot: loaderOfGroups<string, Asset>((roots) => services.assets.listForRoots(roots), (asset) => asset.rootLedgerId),
-    accountById: loaderById<Account>((ids) => services.accounts.fetchByIds(ids)),
-    balancesOfAccount: loaderOfGroups<{ rootLedgerId: string; accountId: string }, Balance>(
-      (keys) => services.accounts.balancesOf(keys),
-      (balance) => ({ rootLedgerId: balance.rootLedgerId, accountId: balance.accountId }),
-      (key) => key.accountId,
-    ),
-    transactionById: loaderById<Transaction>((ids) => services.transactions.fetchByIds(ids)),
-    entriesOfTransaction: loaderOfGroups<string, Entry>((ids) => services.transactions.entriesOf(ids), (entry) => entry.transactionId),
-    reversalOf: loaderOfGroups<{ rootLedgerId: string; id: string }, Transaction>(
-      (keys) => services.transactions.reversalsOf(keys),
-      (reversal) => ({ rootLedgerId: reversal.rootLedgerId, id: reversal.reversalOfId! }),
-      (key) => key.id,
-    ),
-    settlementsOf: new DataLoader<string, Array<{ holdId: string; captureId: string | null }>>(
-      async (ids) => {
-        const rows = await services.transactions.settlementsOf([...ids]);
-        return ids.map((id) => rows.filter((row) => row.holdId === id || row.captureId === id));
-      },
-      { maxBatchSize: LOADER_BATCH_MAX },
-    ),
-    entryPages: new DataLoader<EntryPageKey, Connection<Entry>, string>(
-      async (keys) => {
-        // Accounts asking for the same page shape share one statement.
-        const groups = new Map<string, number[]>();
-        keys.forEach((key, index) => {
-          const shape = pageShape(key);
-          groups.set(shape, [...(groups.get(shape) ?? []), index]);
-        });
-        const results = new Array<Connection<Entry>>(keys.length);
-        await Promise.all(
-          [...groups.values()].map(async (indexes) => {
-            const pages = await services.transactions.entryPages(indexes.map((index) => keys[index]!));
-            indexes.forEach((index, position) => (results[index] = pages[position]!));
-          }),
-        );
-        return results;
-      },
-      { maxBatchSize: LOADER_BATCH_MAX, cacheKeyFn: (key) => `${key.accountId}|${pageShape(key)}` },
-    ),
-  };
-  return {
-    ...loaders,
-    /** Accounts whose balances the response will read: both in one statement, the balances primed. */
-    accountWithBalances: new DataLoader<string, Account | null>(
-      async (ids) => {
-        const found = new Map((await services.accounts.fetchWithBalances([...ids])).map((entry) => [entry.account.id, entry]));
-        return ids.map((id) => {
-          const entry = found.get(id);
-          if (entry === undefined) return null;
-          loaders.accountById.prime(id, entry.account);
-          loaders.balancesOfAccount.prime({ rootLedgerId: entry.account.rootLedgerId, accountId: id }, entry.balances);
-          return entry.account;
-        });
-      },
-      { maxBatchSize: LOADER_BATCH_MAX },
-    ),
-  };
+  constructor(private readonly services: Services) {}
+
+  get ledgerById() {
+    return this.once('ledgerById', () => loaderById<Ledger>((ids) => this.services.ledgers.fetchByIds(ids)));
+  }
+
+  get ledgerPlacement() {
+    return this.once('ledgerPlacement', () =>
+      new DataLoader<string, Placement | null>(
+        async (ids) => {
+          const found = await this.services.ledgers.placements([...ids]);
+          return ids.map((id) => found.get(id) ?? null);
+        },
+        { maxBatchSize: LOADER_BATCH_MAX },
+      ),
+    );
+  }
+
+  get ledgerBalances() {
+    return this.once('ledgerBalances', () =>
+      loaderOfGroups<string, LedgerBalance & { ledgerId: string }>((ids) => this.services.ledgers.subtreeBalances(ids), (row) => row.ledgerId),
+    );
+  }
+
+  get assetById() {
+    return this.once('assetById', () => loaderById<Asset>((ids) => this.services.assets.fetchByIds(ids)));
+  }
+
+  get assetsOfRoot() {
+    return this.once('assetsOfRoot', () => loaderOfGroups<string, Asset>((roots) => this.services.assets.listForRoots(roots), (asset) => asset.rootLedgerId));
+  }
+
+  get accountById() {
+    return this.once('accountById', () => loaderById<Account>((ids) => this.services.accounts.fetchByIds(ids)));
+  }
+
+  get balancesOfAccount() {
+    return this.once('balancesOfAccount', () =>
+      loaderOfGroups<{ rootLedgerId: string; accountId: string }, Balance>(
+        (keys) => this.services.accounts.balancesOf(keys),
+        (balance) => ({ rootLedgerId: balance.rootLedgerId, accountId: balance.accountId }),
+        (key) => key.accountId,
+      ),
+    );
+  }
+
+  get transactionById() {
+    return this.once('transactionById', () => loaderById<Transaction>((ids) => this.services.transactions.fetchByIds(ids)));
+  }
+
+  get entriesOfTransaction() {
+    return this.once('entriesOfTransaction', () => loaderOfGroups<string, Entry>((ids) => this.services.transactions.entriesOf(ids), (entry) => entry.transactionId));
+  }
+
+  get reversalOf() {
+    return this.once('reversalOf', () =>
+      loaderOfGroups<{ rootLedgerId: string; id: string }, Transaction>(
+        (keys) => this.services.transactions.reversalsOf(keys),
+        (reversal) => ({ rootLedgerId: reversal.rootLedgerId, id: reversal.reversalOfId! }),
+        (key) => key.id,
+      ),
+    );
+  }
+
+  get settlementsOf() {
+    return this.once('settlementsOf', () =>
+      new DataLoader<string, Array<{ holdId: string; captureId: string | null }>>(
+        async (ids) => {
+          const rows = await this.services.transactions.settlementsOf([...ids]);
+          return ids.map((id) => rows.filter((row) => row.holdId === id || row.captureId === id));
+        },
+        { maxBatchSize: LOADER_BATCH_MAX },
+      ),
+    );
+  }
+
+  get entryPages() {
+    return this.once('entryPages', () =>
+      new DataLoader<EntryPageKey, Connection<Entry>, string>(
+        async (keys) => {
+          // Accounts asking for the same page shape share one statement.
+          const groups = new Map<string, number[]>();
+          keys.forEach((key, index) => {
+            const shape = pageShape(key);
+            groups.set(shape, [...(groups.get(shape) ?? []), index]);
+          });
+          const results = new Array<Connection<Entry>>(keys.length);
+          await Promise.all(
+            [...groups.values()].map(async (indexes) => {
+              const pages = await this.services.transactions.entryPages(indexes.map((index) => keys[index]!));
+              indexes.forEach((index, position) => (results[index] = pages[position]!));
+            }),
+          );
+          return results;
+        },
+        { maxBatchSize: LOADER_BATCH_MAX, cacheKeyFn: (key) => `${key.accountId}|${pageShape(key)}` },
+      ),
+    );
+  }
+
+  /** Accounts whose balances the response will read: both in one statement, the balances primed. */
+  get accountWithBalances() {
+    return this.once('accountWithBalances', () =>
+      new DataLoader<string, Account | null>(
+        async (ids) => {
+          const found = new Map((await this.services.accounts.fetchWithBalances([...ids])).map((entry) => [entry.account.id, entry]));
+          return ids.map((id) => {
+            const entry = found.get(id);
+            if (entry === undefined) return null;
+            this.accountById.prime(id, entry.account);
+            this.balancesOfAccount.prime({ rootLedgerId: entry.account.rootLedgerId, accountId: id }, entry.balances);
+            return entry.account;
+          });
+        },
+        { maxBatchSize: LOADER_BATCH_MAX },
+      ),
+    );
+  }
+
+  private once<T>(name: LoaderName, make: () => T): T {
+    return (this.made[name] ??= make()) as T;
+  }
 }
+
+// Private members are not part of keyof: these are the loader getters alone.
+type LoaderName = keyof Loaders;
 
 function pageShape(key: EntryPageKey): string {
   return JSON.stringify([key.page, key.assetId, key.from, key.to]);
@@ -181,7 +243,7 @@ export interface RequestContext {
 }
 
 export function createRequestContext(services: Services, origin: RequestOrigin, connection?: SubscriptionConnection): RequestContext {
-  const loaders = createLoaders(services);
+  const loaders = new Loaders(services);
   return { origin, services, loaders, access: new Access(origin.principal, loaders), connection };
 }
 
@@ -190,6 +252,6 @@ export function createRequestContext(services: Services, origin: RequestOrigin, 
  * that it reads fresh data, never what an earlier event cached.
  */
 export function renewLoaders(ctx: RequestContext): void {
-  ctx.loaders = createLoaders(ctx.services);
+  ctx.loaders = new Loaders(ctx.services);
   ctx.access = new Access(ctx.origin.principal, ctx.loaders);
 }

@@ -11,6 +11,8 @@ import { queryBoundsRule } from '../platform/depth-limit.js';
 import { ForbiddenError, UnauthenticatedError } from '../platform/errors.js';
 import { classifyError, formatGraphQLError } from '../platform/graphql-errors.js';
 import type { Logger } from '../platform/logger.js';
+import { DocumentCache } from './document-cache.js';
+import { Heartbeat } from './heartbeat.js';
 import { PendingBudget } from './event-stream.js';
 import type { SubscriptionConnection } from './subscription.service.js';
 
@@ -49,9 +51,17 @@ export function connectionAuthorization(params: Readonly<Record<string, unknown>
   return typeof entry?.[1] === 'string' ? entry[1] : undefined;
 }
 
+/**
+ * The text as one flat string. Node's randomUUID() and template literals build strings as chains of
+ * pieces (about twenty 32-byte pieces for a UUID); an id kept for a connection's lifetime is worth one copy.
+ */
+function flatCopy(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
+}
+
 /** One client connection: its credential, its pending-event budget, and what must be undone when it ends. */
 class Connection implements SubscriptionConnection {
-  readonly id = randomUUID();
+  readonly id = flatCopy(randomUUID());
   readonly budget: PendingBudget;
   principal: Principal | null = null;
   private readonly cleanups: Array<() => void> = [];
@@ -81,9 +91,12 @@ class Connection implements SubscriptionConnection {
   }
 }
 
+/**
+ * What graphql-ws keeps for a connection besides its own state. Not the upgrade request: graphql-ws holds
+ * `extra` for the connection's lifetime, and the request (headers, raw headers, stream state) was about
+ * 1 KB per socket that nothing read after the client address was taken from it.
+ */
 interface Extra {
-  socket: WebSocket;
-  request: http.IncomingMessage;
   connection: Connection;
 }
 
@@ -127,10 +140,12 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
       return formatGraphQLError(error.toJSON(), error, exposeDetails);
     });
 
+  const documents = new DocumentCache();
   const protocol = makeServer<Record<string, unknown>, Extra>({
     schema,
     connectionInitWaitTimeout: CONNECTION_INIT_WAIT_MS,
-    validate: (validationSchema, document) => validate(validationSchema, document, [...specifiedRules, queryBoundsRule]),
+    parse: (source) => documents.parse(typeof source === 'string' ? source : source.body),
+    validate: (validationSchema, document) => documents.validate(document, (parsed) => validate(validationSchema, parsed, [...specifiedRules, queryBoundsRule])),
 
     async onConnect(ctx) {
       const { connection } = ctx.extra;
@@ -167,7 +182,7 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
 
     context(ctx, id) {
       const { connection } = ctx.extra;
-      return createRequestContext(services, { principal: connection.principal!, requestId: `${connection.id}:${id}`, clientAddress: connection.clientAddress }, connection);
+      return createRequestContext(services, { principal: connection.principal!, requestId: flatCopy(`${connection.id}:${id}`), clientAddress: connection.clientAddress }, connection);
     },
 
     onNext(ctx, id, _payload, _args, result: ExecutionResult) {
@@ -180,21 +195,13 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
     },
   });
 
+  const heartbeat = new Heartbeat(limits.wsKeepAliveMs);
+
   wss.on('connection', (socket, request) => {
     const connection = new Connection(socket, request.socket.remoteAddress ?? null, limits.wsPendingEventsMax);
     // Protocol violations (an oversized or malformed frame): `ws` has already closed with the right code.
     socket.on('error', (error) => logger.debug('WebSocket client error', { connectionId: connection.id, error: error.message }));
-
-    let pongWait: NodeJS.Timeout | null = null;
-    const ping = setInterval(() => {
-      if (socket.readyState !== socket.OPEN) return;
-      pongWait = setTimeout(() => socket.terminate(), limits.wsKeepAliveMs);
-      socket.once('pong', () => {
-        if (pongWait) clearTimeout(pongWait);
-        pongWait = null;
-      });
-      socket.ping();
-    }, limits.wsKeepAliveMs);
+    heartbeat.watch(socket);
 
     const closed = protocol.opened(
       {
@@ -205,22 +212,21 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
             socket.send(data, (error) => (error ? reject(error) : resolve()));
           }),
         close: (code, reason) => socket.close(code, reason),
+        // Not an async function: graphql-ws settles a `subscribe` message only when the subscription ends,
+        // and a suspended handler would keep the received frame (its Buffer and text) for all that time.
         onMessage: (handle) =>
-          socket.on('message', async (data) => {
-            try {
-              await handle(String(data));
-            } catch (error) {
+          socket.on('message', (data) => {
+            handle(String(data)).catch((error: unknown) => {
               logger.error('WebSocket message handling failed', { connectionId: connection.id, error });
               connection.close(WS_CLOSE.internal, 'Internal server error');
-            }
+            });
           }),
       },
-      { socket, request, connection },
+      { connection },
     );
 
     socket.once('close', (code, reason) => {
-      clearInterval(ping);
-      if (pongWait) clearTimeout(pongWait);
+      heartbeat.forget(socket);
       connection.dispose();
       void closed(code, String(reason));
     });
@@ -229,6 +235,7 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
   return {
     connectionCount: () => wss.clients.size,
     async dispose() {
+      heartbeat.stop();
       const closed = new Promise<void>((resolve) => wss.close(() => resolve()));
       for (const client of wss.clients) client.close(1001, 'Going away');
       let grace: NodeJS.Timeout | undefined;
