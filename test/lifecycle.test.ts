@@ -196,6 +196,22 @@ describe('holds', () => {
     await expectClean(ledgerId);
   });
 
+  it('refuses to capture a hold on a frozen account, changing nothing, but releases it', async () => {
+    const { ledgerId } = await expiringProgram();
+    const customer = await createAccount(t, ledgerId);
+    await issue(customer.id, '30');
+    const hold = ok(await t.gql(HOLD, { input: { accountId: customer.id, asset: 'PTS', amount: '20', idempotencyKey: key() } })).hold.transaction.id;
+    ok(await t.gql(`mutation($id: ID!) { updateAccount(id: $id, input: { status: FROZEN }) { status } }`, { id: customer.id }));
+
+    const before = await snapshotLedger(t.db);
+    expect(errorCode(await t.gql(POST_PENDING, { id: hold, key: key(), amount: null }))).toBe('ACCOUNT_NOT_ACTIVE');
+    expect(await snapshotLedger(t.db)).toEqual(before);
+
+    expect(ok(await t.gql(VOID_PENDING, { id: hold, key: key() })).voidPendingTransaction.transaction.status).toBe('VOIDED');
+    expect(await balanceOf(t, customer.id)).toMatchObject({ posted: '30', available: '30', debitsPending: '0' });
+    await expectClean(ledgerId);
+  });
+
   it('voids a hold when its timeout passes', async () => {
     const { ledgerId } = await expiringProgram();
     const customer = await createAccount(t, ledgerId);
