@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 
 const BATCH = `mutation($input: PostTransactionsInput!) {
-  postTransactions(input: $input) { replayed transaction { id entries { direction amount account { id } } } error { code message } }
+  postTransactions(input: $input) { replayed transaction { id postedAt entries { direction amount account { id } } } error { code message } }
 }`;
 
 type Move = { from: string; to: string; amount: string; idempotencyKey?: string };
@@ -100,7 +100,8 @@ it('answers a repeated item with the original, within one batch and across batch
   expect((await balanceOf(t, bob!)).posted).toBe('5');
 
   const again = ok(await t.gql(BATCH, variables)).postTransactions;
-  expect(again.map((result: any) => [result.replayed, result.transaction.id])).toEqual(first.map((result: any) => [true, result.transaction.id]));
+  // A replay is read back from the database: the first answer said exactly what was stored.
+  expect(again.map((result: any) => [result.replayed, result.transaction.id, result.transaction.postedAt])).toEqual(first.map((result: any) => [true, result.transaction.id, result.transaction.postedAt]));
   expect(await balanceOf(t, bob!)).toMatchObject({ posted: '5', version: 2 });
 });
 

@@ -208,11 +208,11 @@ CREATE FUNCTION "apply_postings"(
     t_descriptions        text[],
     t_metadata            jsonb[],
     t_effective_at        timestamptz[],
+    t_posted_at           timestamptz[],
     t_is_hold             boolean[],
     t_timeout_at          timestamptz[],
     t_checkpoints_from    timestamptz[],
     t_audit_ids           uuid[],
-    p_posted_at           timestamptz,
     -- the actor, the same for every item's audit event
     a_actor_type          text,
     a_actor_id            text,
@@ -272,11 +272,11 @@ BEGIN
         INSERT INTO transactions (id, root_ledger_id, ledger_id, kind, status, idempotency_key, request_hash, description,
                                   metadata, effective_at, posted_at, is_hold, timeout_at)
         SELECT t.id, p_root_ledger_id, t.ledger_id, t.kind::"TransactionKind", t.status::"TransactionStatus", t.idempotency_key,
-               t.request_hash, t.description, t.metadata, t.effective_at, p_posted_at, t.is_hold, t.timeout_at
+               t.request_hash, t.description, t.metadata, t.effective_at, t.posted_at, t.is_hold, t.timeout_at
           FROM unnest(t_ids, t_ledger_ids, t_kinds, t_statuses, t_idempotency_keys, t_request_hashes, t_descriptions, t_metadata,
-                      t_effective_at, t_is_hold, t_timeout_at)
+                      t_effective_at, t_posted_at, t_is_hold, t_timeout_at)
                WITH ORDINALITY AS t(id, ledger_id, kind, status, idempotency_key, request_hash, description, metadata,
-                                    effective_at, is_hold, timeout_at, item)
+                                    effective_at, posted_at, is_hold, timeout_at, item)
          ORDER BY t.item
         ON CONFLICT DO NOTHING
         RETURNING id
