@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { balanceOf, createAccount, createProgram, issue, key, TRANSFER } from './support/builders';
 import { errorCode, ok, startTestServer, type TestServer } from './support/server';
 import { balancesDisagreeingWithEntries, snapshotLedger, unbalancedAssets } from './support/snapshot';
@@ -151,4 +152,95 @@ it('runs concurrent batches and single transfers over the same accounts without 
   let total = 0n;
   for (const id of ids) total += BigInt((await balanceOf(t, id)).posted);
   expect(total).toBe(300n);
+});
+
+describe('against a model that posts the items one by one', () => {
+  const ACCOUNTS = 3;
+  /** HOLD is a pending REDEEM: it reserves value, lowering available but not posted. */
+  type Item = { kind: 'ISSUE' | 'REDEEM' | 'TRANSFER' | 'HOLD'; from: number; to: number; amount: number; repeat: boolean };
+  const itemArb: fc.Arbitrary<Item> = fc.record({
+    kind: fc.constantFrom('ISSUE' as const, 'REDEEM' as const, 'TRANSFER' as const, 'TRANSFER' as const, 'HOLD' as const),
+    from: fc.integer({ min: 0, max: ACCOUNTS - 1 }),
+    to: fc.integer({ min: 0, max: ACCOUNTS - 1 }),
+    amount: fc.integer({ min: 1, max: 60 }),
+    repeat: fc.boolean(),
+  });
+  const batchArb = fc.array(itemArb, { minLength: 1, maxLength: 8 });
+
+  /** Account 2 may go 50 below zero; the others not at all. */
+  const floors = [0, 0, -50];
+
+  it('applies a batch exactly when every item keeps every floor in order, and names the first item that does not', async () => {
+    const seen = { applied: 0, refused: 0, replays: 0, refusedAfterFirstItem: 0 };
+    await fc.assert(
+      fc.asyncProperty(fc.array(batchArb, { minLength: 5, maxLength: 15 }), async (batches) => {
+        const { ledgerId } = await createProgram(t);
+        const ids = [await createAccount(t, ledgerId), await createAccount(t, ledgerId), await createAccount(t, ledgerId, { allowOverdraft: true, overdraftLimit: '50' })].map((account) => account.id);
+        const posted = [0, 0, 0];
+        const reserved = [0, 0, 0];
+        const versions = [0, 0, 0];
+        for (const batch of batches) {
+          const keys: string[] = [];
+          const effectives: Item[] = [];
+          const transactions = batch.map((item, index) => {
+            // A repeated item reuses the previous item's key and request: a replay within the batch.
+            const same = item.repeat && index > 0;
+            const effective = same ? effectives[index - 1]! : item;
+            effectives.push(effective);
+            keys.push(same ? keys[index - 1]! : key());
+            const to = effective.to === effective.from ? (effective.from + 1) % ACCOUNTS : effective.to;
+            const line = (account: number | string, direction: string) =>
+              typeof account === 'number' ? { accountId: ids[account], asset: 'PTS', direction, amount: String(effective.amount) } : { accountCode: account, asset: 'PTS', direction, amount: String(effective.amount) };
+            const entries =
+              effective.kind === 'ISSUE' ? [line('system:issuance', 'DEBIT'), line(to, 'CREDIT')]
+              : effective.kind === 'TRANSFER' ? [line(effective.from, 'DEBIT'), line(to, 'CREDIT')]
+              : [line(effective.from, 'DEBIT'), line('system:redemption', 'CREDIT')];
+            const kind = effective.kind === 'HOLD' ? 'REDEEM' : effective.kind;
+            return { item: { ...effective, to }, input: { ledgerId, idempotencyKey: keys[index]!, kind, entries, pending: effective.kind === 'HOLD' }, replay: same };
+          });
+
+          // The model: each new item in order; the first to take an account below its floor fails the batch.
+          const next = [...posted];
+          const nextReserved = [...reserved];
+          const touched = [0, 0, 0];
+          let failing: number | null = null;
+          for (const [index, { item, replay }] of transactions.entries()) {
+            if (replay) continue;
+            const debits = item.kind !== 'ISSUE';
+            const credits = item.kind === 'ISSUE' || item.kind === 'TRANSFER';
+            if (item.kind === 'HOLD') nextReserved[item.from]! += item.amount;
+            else if (debits) next[item.from]! -= item.amount;
+            if (credits) next[item.to]! += item.amount;
+            if (debits) touched[item.from]! += 1;
+            if (credits) touched[item.to]! += 1;
+            if (next.some((value, account) => value - nextReserved[account]! < floors[account]!)) {
+              failing = index;
+              break;
+            }
+          }
+
+          const response = await t.gql(`mutation($input: PostTransactionsInput!) { postTransactions(input: $input) { replayed error { code } } }`, { input: { atomic: true, transactions: transactions.map(({ input }) => input) } });
+          if (failing === null) {
+            seen.applied += 1;
+            seen.replays += transactions.filter(({ replay }) => replay).length;
+            expect(ok(response).postTransactions.map((result: any) => result.replayed)).toEqual(transactions.map(({ replay }) => replay));
+            posted.splice(0, ACCOUNTS, ...next);
+            reserved.splice(0, ACCOUNTS, ...nextReserved);
+            touched.forEach((count, account) => (versions[account]! += count));
+          } else {
+            seen.refused += 1;
+            if (failing > 0) seen.refusedAfterFirstItem += 1;
+            expect(errorCode(response)).toBe('INSUFFICIENT_FUNDS');
+            expect(response.errors![0]!.message).toMatch(new RegExp(`^transactions\\[${failing}\\]: `));
+          }
+          for (const [account, id] of ids.entries()) {
+            expect(await balanceOf(t, id)).toMatchObject({ posted: String(posted[account]), available: String(posted[account]! - reserved[account]!), version: versions[account] });
+          }
+        }
+      }),
+      { numRuns: Number(process.env.MODEL_RUNS ?? 8), seed: process.env.MODEL_SEED === 'random' ? undefined : Number(process.env.MODEL_SEED ?? 20261122), endOnFailure: true },
+    );
+    // The property means something only if both outcomes, replays and mid-batch refusals really happened.
+    expect(Object.values(seen).every((count) => count > 0)).toBe(true);
+  });
 });

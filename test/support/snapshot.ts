@@ -24,13 +24,23 @@ export async function unbalancedAssets(db: Database): Promise<unknown[]> {
   return rows;
 }
 
-/** Every balance row equals the sum of its account's entries. */
+/**
+ * Every balance equals the sum of its account's entries: posted totals the posted entries, pending totals
+ * the entries of holds still PENDING (a settled hold's entries stay in the journal, flagged pending).
+ */
 export async function balancesDisagreeingWithEntries(db: Database): Promise<unknown[]> {
   const { rows } = await db.pool.query(`
-    WITH b AS (SELECT account_id, asset_id, sum(debits_posted) AS d, sum(credits_posted) AS c FROM balances GROUP BY 1, 2),
-         e AS (SELECT account_id, asset_id, sum(amount) FILTER (WHERE direction = 'DEBIT') AS d, sum(amount) FILTER (WHERE direction = 'CREDIT') AS c
-                 FROM entries GROUP BY 1, 2)
+    WITH b AS (SELECT account_id, asset_id, sum(debits_posted) AS d, sum(credits_posted) AS c, sum(debits_pending) AS dp, sum(credits_pending) AS cp
+                 FROM balances GROUP BY 1, 2),
+         e AS (SELECT e.account_id, e.asset_id,
+                      sum(e.amount) FILTER (WHERE e.direction = 'DEBIT' AND NOT e.pending) AS d,
+                      sum(e.amount) FILTER (WHERE e.direction = 'CREDIT' AND NOT e.pending) AS c,
+                      sum(e.amount) FILTER (WHERE e.direction = 'DEBIT' AND e.pending AND t.status = 'PENDING') AS dp,
+                      sum(e.amount) FILTER (WHERE e.direction = 'CREDIT' AND e.pending AND t.status = 'PENDING') AS cp
+                 FROM entries e JOIN transactions t ON t.root_ledger_id = e.root_ledger_id AND t.id = e.transaction_id
+                GROUP BY 1, 2)
     SELECT * FROM b FULL JOIN e USING (account_id, asset_id)
-     WHERE coalesce(b.d, 0) <> coalesce(e.d, 0) OR coalesce(b.c, 0) <> coalesce(e.c, 0)`);
+     WHERE coalesce(b.d, 0) <> coalesce(e.d, 0) OR coalesce(b.c, 0) <> coalesce(e.c, 0)
+        OR coalesce(b.dp, 0) <> coalesce(e.dp, 0) OR coalesce(b.cp, 0) <> coalesce(e.cp, 0)`);
   return rows;
 }
