@@ -98,6 +98,24 @@ describe('issue, redeem and transfer', () => {
     expect((await balanceOf(t, rich.id)).posted).toBe('100');
   });
 
+  it('keeps its database connections when Postgres refuses a posting', async () => {
+    const { ledgerId } = await createProgram(t);
+    const customer = await createAccount(t, ledgerId);
+    await issue(t, customer.id, '5');
+    const refuse = async () => expect(errorCode(await t.gql(REDEEM, { input: { accountId: customer.id, asset: 'PTS', amount: '6', idempotencyKey: key() } }))).toBe('INSUFFICIENT_FUNDS');
+    // The first refusal may still open a connection the pool did not have yet.
+    await refuse();
+    let opened = 0;
+    const count = () => (opened += 1);
+    t.db.pool.on('connect', count);
+    try {
+      for (let attempt = 0; attempt < 10; attempt += 1) await refuse();
+      expect(opened).toBe(0);
+    } finally {
+      t.db.pool.off('connect', count);
+    }
+  });
+
   it('lets an account with unlimited overdraft go as negative as needed', async () => {
     const { ledgerId } = await createProgram(t);
     const [open, other] = [await createAccount(t, ledgerId, { allowOverdraft: true }), await createAccount(t, ledgerId)];
