@@ -43,7 +43,8 @@ export interface BenchOptions {
 
 
 
-function integer(name: string, fallback: number, min: number, max: number): number {
+/** An integer knob from the environment, within its bounds; the fallback when unset. */
+export function envInteger(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
@@ -56,10 +57,10 @@ export function readOptions(): BenchOptions {
   const resultsDir = path.join(REPO_ROOT, 'bench', 'results');
   return {
     adminUrl: process.env.BENCH_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres',
-    rounds: integer('BENCH_ROUNDS', 3, 1, 9),
-    seconds: integer('BENCH_SECONDS', 6, 1, 120),
-    warmupSeconds: integer('BENCH_WARMUP_SECONDS', 2, 0, 60),
-    customers: integer('BENCH_CUSTOMERS', CUSTOMERS_DEFAULT, 100, 1_000_000),
+    rounds: envInteger('BENCH_ROUNDS', 3, 1, 9),
+    seconds: envInteger('BENCH_SECONDS', 6, 1, 120),
+    warmupSeconds: envInteger('BENCH_WARMUP_SECONDS', 2, 0, 60),
+    customers: envInteger('BENCH_CUSTOMERS', CUSTOMERS_DEFAULT, 100, 1_000_000),
     profile: process.env.BENCH_PROFILE !== '0',
     pgbenchPrepared: process.env.BENCH_PGBENCH_PREPARED !== '0',
     only,
@@ -67,8 +68,8 @@ export function readOptions(): BenchOptions {
     // A partial run (BENCH_ONLY) must not overwrite the full report.
     markdownFile: process.env.BENCH_OUT || (only ? path.join(resultsDir, 'partial.md') : path.join(REPO_ROOT, 'BENCHMARKS.md')),
     jsonFile: only ? path.join(resultsDir, 'partial.json') : BENCH_RESULTS_FILE,
-    quietWaitSeconds: integer('BENCH_QUIET_WAIT_SECONDS', 60, 0, 600),
-    quietRetries: integer('BENCH_QUIET_RETRIES', 6, 0, 50),
+    quietWaitSeconds: envInteger('BENCH_QUIET_WAIT_SECONDS', 60, 0, 600),
+    quietRetries: envInteger('BENCH_QUIET_RETRIES', 6, 0, 50),
   };
 }
 

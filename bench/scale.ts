@@ -18,7 +18,7 @@ import { QuietGate } from './lib/quiet.js';
 import { writeReport, type BenchResults } from './lib/report.js';
 import { freePort, serverDefaultPoolMax, startServer, type ServerProcess } from './lib/server.js';
 import { median } from './lib/stats.js';
-import { BENCH_RESULTS_FILE, log, RESULTS_DIR, SCALE_RESULTS_FILE, scenarioTitles, serverEnvFor } from './run.js';
+import { BENCH_RESULTS_FILE, envInteger, log, RESULTS_DIR, SCALE_RESULTS_FILE, scenarioTitles, serverEnvFor } from './run.js';
 import { s1 } from './scenarios/s1-transfer.js';
 import { historySpec, s6a, s6b } from './scenarios/s6-reads.js';
 import { limitRow, loadFigures, type AllMedians, type Figures, type Scenario, type TargetRow } from './scenarios/scenario.js';
@@ -28,22 +28,14 @@ const HISTORY_DEPTH = 100_000;
 const HISTORY_CONCURRENCY = 8;
 const DAY_MS = 86_400_000;
 
-function integer(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name} must be an integer from ${min} to ${max}`);
-  return value;
-}
-
 async function main(): Promise<number> {
   const adminUrl = process.env.BENCH_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres';
-  const rounds = integer('BENCH_ROUNDS', 3, 1, 9);
-  const seconds = integer('BENCH_SECONDS', 6, 1, 120);
-  const warmupSeconds = integer('BENCH_WARMUP_SECONDS', 2, 0, 60);
-  const customers = integer('BENCH_CUSTOMERS', CUSTOMERS_DEFAULT, 100, 1_000_000);
-  const entries = integer('BENCH_SCALE_ENTRIES', 5_000_000, 10_000, 100_000_000);
-  const deep = integer('BENCH_SCALE_DEEP_ENTRIES', 150_000, HISTORY_DEPTH + 1000, 10_000_000);
+  const rounds = envInteger('BENCH_ROUNDS', 3, 1, 9);
+  const seconds = envInteger('BENCH_SECONDS', 6, 1, 120);
+  const warmupSeconds = envInteger('BENCH_WARMUP_SECONDS', 2, 0, 60);
+  const customers = envInteger('BENCH_CUSTOMERS', CUSTOMERS_DEFAULT, 100, 1_000_000);
+  const entries = envInteger('BENCH_SCALE_ENTRIES', 5_000_000, 10_000, 100_000_000);
+  const deep = envInteger('BENCH_SCALE_DEEP_ENTRIES', 150_000, HISTORY_DEPTH + 1000, 10_000_000);
   const markdownFile = process.env.BENCH_OUT || path.join(REPO_ROOT, 'BENCHMARKS.md');
   const startedAt = performance.now();
   await mkdir(RESULTS_DIR, { recursive: true });
@@ -88,7 +80,7 @@ async function main(): Promise<number> {
       const all = roundFigures[id]!;
       medians[id] = Object.fromEntries(Object.keys(all[0]!).map((name) => [name, median(all.map((round) => round[name]!))]));
     };
-    const gate = new QuietGate({ waitBudgetMs: integer('BENCH_QUIET_WAIT_SECONDS', 90, 0, 600) * 1000, retriesMax: integer('BENCH_QUIET_RETRIES', 6, 0, 50), log });
+    const gate = new QuietGate({ waitBudgetMs: envInteger('BENCH_QUIET_WAIT_SECONDS', 90, 0, 600) * 1000, retriesMax: envInteger('BENCH_QUIET_RETRIES', 6, 0, 50), log });
     const measureSet = async (phase: 'empty' | 'grown', ctx: BenchContext, history: Record<'first' | 'deep', LoadSpec> | null) => {
       for (let round = 1; round <= rounds; round += 1) {
         log(`${phase} database, round ${round} of ${rounds}`);

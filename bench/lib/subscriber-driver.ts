@@ -248,6 +248,18 @@ async function post(command: Extract<SubscriberCommand, { type: 'post' }>): Prom
     return true;
   };
 
+  /** Sends waiting postings on free connections, oldest first, until either runs out or a pair is busy. */
+  const retryBacklog = () => {
+    while (backlog.length > 0 && free.length > 0) {
+      const connection = free.pop()!;
+      if (!dispatch(connection, backlog[0]!)) {
+        free.push(connection);
+        break;
+      }
+      backlog.shift();
+    }
+  };
+
   try {
     for (;;) {
       if (failure) throw failure;
@@ -264,14 +276,7 @@ async function post(command: Extract<SubscriberCommand, { type: 'post' }>): Prom
         }
       }
       // Retry the backlog on free connections (a pair may have freed up).
-      while (backlog.length > 0 && free.length > 0) {
-        const connection = free.pop()!;
-        if (!dispatch(connection, backlog[0]!)) {
-          free.push(connection);
-          break;
-        }
-        backlog.shift();
-      }
+      retryBacklog();
       const untilNext = start + sequence * intervalMs - performance.now();
       await sleep(untilNext > 1 ? Math.floor(untilNext) : 0);
     }
@@ -279,14 +284,7 @@ async function post(command: Extract<SubscriberCommand, { type: 'post' }>): Prom
     const drainUntil = performance.now() + command.drainMs;
     while (performance.now() < drainUntil) {
       if (pending === 0 && backlog.length === 0 && records.every((record) => !record.ok || (record.eventAt[0] >= 0 && record.eventAt[1] >= 0))) break;
-      while (backlog.length > 0 && free.length > 0) {
-        const connection = free.pop()!;
-        if (!dispatch(connection, backlog[0]!)) {
-          free.push(connection);
-          break;
-        }
-        backlog.shift();
-      }
+      retryBacklog();
       await sleep(5);
     }
   } finally {
