@@ -4,6 +4,7 @@ import { IdempotencyConflictError } from '../platform/errors.js';
 import { nameItem, type PlannedEntry } from './postings.core.js';
 import {
   BALANCE_COLUMNS,
+  customerAccountIds,
   KEY_REUSED_SQLSTATE,
   parameterList,
   refusalOf,
@@ -43,7 +44,6 @@ export async function applyPostings(runner: pg.Pool | pg.PoolClient, batch: Batc
   const actor = items[0]!.audit;
   const changes = items.flatMap((item, index) => item.deltas.map((delta) => ({ item: index + 1, delta })));
   const lines = items.flatMap((item, index) => item.entries.map((entry) => ({ item: index + 1, entry })));
-  const customerAccountIds = [...batch.accounts.entries()].filter(([, account]) => !account.isSystem).map(([id]) => id).sort();
   let result;
   try {
     result = await runner.query<BalanceRow & { item: number; outcome: 'APPLIED' | 'CLAIM_TAKEN' }>({
@@ -51,7 +51,7 @@ export async function applyPostings(runner: pg.Pool | pg.PoolClient, batch: Batc
       text: `SELECT o_item AS item, o_outcome AS outcome, ${BALANCE_COLUMNS} FROM apply_postings(${parameterList(APPLY_POSTINGS_PARAMETERS)})`,
       values: [
         batch.rootLedgerId,
-        customerAccountIds,
+        customerAccountIds(batch.accounts),
         items.map((item) => item.transaction.id),
         items.map((item) => item.transaction.ledgerId),
         items.map((item) => item.transaction.kind),

@@ -263,7 +263,7 @@ export class PostingEngine {
         results.push({ ...(await this.replay(this.db.pool, item)), dryRun: false });
         continue;
       }
-      const written: Written = { row: item.row, accounts: item.accounts, deltas: item.deltas, applied: outcome.balances, entries: toEntries(item.row, item.entries) };
+      const written = writtenOf(item, outcome.balances);
       this.announce(written);
       results.push({ transaction: toTransaction(written), replayed: false, dryRun: false });
     }
@@ -418,8 +418,7 @@ export class PostingEngine {
       checkpointsFrom: checkpointsFrom(prepared),
     };
     const outcome = await applyPosting(runner, write);
-    if (!outcome.claimed) return null;
-    return { row, accounts, deltas, applied: outcome.balances, entries: toEntries(row, entries) };
+    return outcome.claimed ? writtenOf(prepared, outcome.balances) : null;
   }
 
   /** The accounts' facts, after checking the caller may reach each customer account among them. */
@@ -510,6 +509,11 @@ export class PostingEngine {
 
 /** Items of a non-atomic batch run this many at a time. */
 export const NON_ATOMIC_CONCURRENCY = 4;
+
+/** A prepared posting as written, with the balance rows it left. */
+function writtenOf({ row, accounts, deltas, entries }: Prepared, applied: AppliedBalance[]): Written {
+  return { row, accounts, deltas, applied, entries: toEntries(row, entries) };
+}
 
 /** A backdated posting invalidates the point-in-time checkpoints of its accounts from its effective time on. */
 function checkpointsFrom({ command, row }: Prepared): Date | null {

@@ -78,7 +78,6 @@ const APPLY_POSTING_PARAMETERS = 40;
  */
 export async function applyPosting(runner: pg.Pool | pg.PoolClient, write: PostingWrite): Promise<PostingWriteOutcome> {
   const { transaction: row, deltas, entries, audit } = write;
-  const customerAccountIds = [...write.accounts.entries()].filter(([, account]) => !account.isSystem).map(([id]) => id).sort();
   let result;
   try {
     result = await runner.query<BalanceRow & { outcome: 'APPLIED' | 'CLAIM_TAKEN' }>({
@@ -86,7 +85,7 @@ export async function applyPosting(runner: pg.Pool | pg.PoolClient, write: Posti
       text: `SELECT o_outcome AS outcome, ${BALANCE_COLUMNS} FROM apply_posting(${parameterList(APPLY_POSTING_PARAMETERS)})`,
       values: [
         write.rootLedgerId,
-        customerAccountIds,
+        customerAccountIds(write.accounts),
         write.requireActive,
         row?.id ?? null,
         row?.ledgerId ?? null,
@@ -132,6 +131,11 @@ export async function applyPosting(runner: pg.Pool | pg.PoolClient, write: Posti
   }
   if (result.rows[0]?.outcome === 'CLAIM_TAKEN') return { claimed: false };
   return { claimed: true, balances: result.rows.map(toAppliedBalance) };
+}
+
+/** The accounts a posting function share-locks: the customer ones; system accounts never change status. */
+export function customerAccountIds(accounts: PostingWrite['accounts']): string[] {
+  return [...accounts.entries()].filter(([, account]) => !account.isSystem).map(([id]) => id).sort();
 }
 
 /**

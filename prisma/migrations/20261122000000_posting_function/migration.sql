@@ -14,6 +14,18 @@
 -- when another transaction already holds the key or the reversal (nothing is written); or an error that
 -- undoes everything: SQLSTATE RLNA1 (an account is not ACTIVE; DETAIL "id:STATUS,...") or RLIF1 (a
 -- balance would fall below its floor; DETAIL "id,..."), both raised before any balance changes.
+-- What a balance row makes available in its account's normal direction: posted less pending outflows, the
+-- quantity every floor bounds (as the balances table's CHECK does). Linear, so it serves totals and changes
+-- alike. A one-expression IMMUTABLE SQL function: the planner inlines it into the statements that call it.
+CREATE FUNCTION "available_of"(normal_balance "NormalBalance", debits_posted int8, credits_posted int8,
+                               debits_pending int8, credits_pending int8)
+RETURNS int8 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE normal_balance
+             WHEN 'CREDIT' THEN credits_posted - debits_posted - debits_pending
+             ELSE debits_posted - credits_posted - credits_pending
+           END
+$$;
+
 CREATE FUNCTION "apply_posting"(
     p_root_ledger_id     uuid,
     -- customer accounts, sorted: share-locked so a concurrent freeze or close waits for this posting
@@ -126,17 +138,14 @@ BEGIN
     ON CONFLICT DO NOTHING;
 
     -- Lock the rows in the plan's order, so two postings sharing rows queue instead of deadlocking, and
-    -- judge each floor on the locked, newest version of its row: the only place the floor rule is applied.
+    -- judge each floor on the locked, newest version of its row.
     SELECT string_agg(DISTINCT x.account_id::text, ',') FILTER (WHERE x.below_floor)
       INTO v_refused
       FROM (SELECT b.account_id,
                    b.available_floor IS NOT NULL
-                   AND (CASE b.normal_balance
-                          WHEN 'CREDIT' THEN (b.credits_posted + d.credits_posted) - (b.debits_posted + d.debits_posted)
-                                             - (b.debits_pending + d.debits_pending)
-                          ELSE (b.debits_posted + d.debits_posted) - (b.credits_posted + d.credits_posted)
-                               - (b.credits_pending + d.credits_pending)
-                        END) < b.available_floor AS below_floor
+                   AND available_of(b.normal_balance, b.debits_posted + d.debits_posted, b.credits_posted + d.credits_posted,
+                                    b.debits_pending + d.debits_pending, b.credits_pending + d.credits_pending)
+                       < b.available_floor AS below_floor
               FROM unnest(d_account_ids, d_asset_ids, d_shards, d_debits_posted, d_credits_posted, d_debits_pending, d_credits_pending)
                    WITH ORDINALITY AS d(account_id, asset_id, shard, debits_posted, credits_posted, debits_pending, credits_pending, ord)
               JOIN balances b
@@ -340,14 +349,9 @@ BEGIN
            FOR UPDATE OF b
     ), steps AS (
         SELECT d.item, d.account_id, l.available_floor,
-               (CASE l.normal_balance
-                  WHEN 'CREDIT' THEN l.credits_posted - l.debits_posted - l.debits_pending
-                  ELSE l.debits_posted - l.credits_posted - l.credits_pending
-                END)
-               + sum(CASE l.normal_balance
-                       WHEN 'CREDIT' THEN d.credits_posted - d.debits_posted - d.debits_pending
-                       ELSE d.debits_posted - d.credits_posted - d.credits_pending
-                     END) OVER (PARTITION BY d.account_id, d.asset_id, d.shard ORDER BY d.item) AS available
+               available_of(l.normal_balance, l.debits_posted, l.credits_posted, l.debits_pending, l.credits_pending)
+               + sum(available_of(l.normal_balance, d.debits_posted, d.credits_posted, d.debits_pending, d.credits_pending))
+                   OVER (PARTITION BY d.account_id, d.asset_id, d.shard ORDER BY d.item) AS available
           FROM d JOIN locked l ON l.account_id = d.account_id AND l.asset_id = d.asset_id AND l.shard = d.shard
     ), first_refusal AS (
         SELECT min(item) AS item FROM steps WHERE available_floor IS NOT NULL AND available < available_floor
