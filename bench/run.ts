@@ -10,7 +10,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { checkInvariants, benchDatabaseName, DatabaseRegistry, postmasterPid, withClient, type InvariantReport } from './lib/db.js';
-import { CUSTOMERS_DEFAULT, createFixture, driveLoad, type BenchContext, type Timing } from './lib/context.js';
+import { CUSTOMERS_DEFAULT, createFixture, driveLoad, gql, type BenchContext, type Fixture, type Timing } from './lib/context.js';
 import { machineFacts } from './lib/machine.js';
 import { findPgbench, pgbenchInit, pgbenchVersion } from './lib/pgbench.js';
 import { parentOf } from './lib/proc.js';
@@ -100,6 +100,12 @@ export function serverEnvFor(options: Pick<BenchOptions, 'poolMax'>, adminSecret
     WS_CONNECTIONS_MAX: '11000',
     ...(options.poolMax ? { DB_POOL_MAX: options.poolMax } : {}),
   });
+}
+
+/** `ledgerIntegrity` for the benchmark's root ledger, through the API with the bootstrap admin secret. */
+async function integrityReport(server: ServerProcess, fixture: Fixture): Promise<{ ok: boolean; transactionsChecked: number; problems: string[] }> {
+  const data = await gql(server, fixture.secrets.admin, `query($l: ID!) { ledgerIntegrity(ledgerId: $l) { ok transactionsChecked problems } }`, { l: fixture.rootLedgerId });
+  return data.ledgerIntegrity;
 }
 
 /** Settings of the measured server that the profiling cluster copies, so its timings compare. */
@@ -200,10 +206,18 @@ async function main(): Promise<number> {
     for (const scenario of measurable.filter((candidate) => candidate.phase === 'after')) {
       for (let round = 1; round <= options.rounds; round += 1) await measureOnce(scenario);
     }
+    // The product's own integrity report, asked through the API like an operator would, then the bench's
+    // independent SQL invariants over the same ledger; either one failing fails the run.
+    const integrity = await integrityReport(server, ctx.fixture);
+    log(`ledgerIntegrity report: ${integrity.ok ? 'clean' : 'NOT CLEAN'} (${integrity.transactionsChecked.toLocaleString('en-US')} transactions checked)`);
     await server.stop();
     server = null;
 
     const invariants: InvariantReport[] = [await checkInvariants(ledgerUrl)];
+    if (!integrity.ok) {
+      invariants[0]!.ok = false;
+      invariants[0]!.violations.push({ invariant: 'the ledgerIntegrity report finds no problem', rows: integrity.problems });
+    }
     log(`ledger invariants: ${invariants[0]!.ok ? 'clean' : 'VIOLATED'}`);
 
     let profile: ProfilePass | null = null;
