@@ -74,6 +74,18 @@ function dataDirPrinted(server: ServerProcess): string {
   return match[1]!;
 }
 
+/**
+ * SIGINT to the whole group, as a terminal sends it. npm itself then ends by that signal; the server under
+ * it shuts down in order, and its database is stopped cleanly once no postmaster.pid is left.
+ */
+async function pressCtrlC(server: ServerProcess, dataDir: string): Promise<void> {
+  expect([0, 'SIGINT']).toContain(await server.stop('SIGINT'));
+  const deadline = Date.now() + 30_000;
+  while (existsSync(path.join(dataDir, 'postmaster.pid')) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+  expect(existsSync(path.join(dataDir, 'postmaster.pid'))).toBe(false);
+  expect(server.output()).toContain('shutting down');
+}
+
 /** Clones, installs, starts, writes, restarts and reads back; answers where the data lived. */
 async function walkThroughFrontDoor(person: Person | null, home: string, parent: string): Promise<string> {
   const checkout = path.join(parent, 'x');
@@ -87,15 +99,14 @@ async function walkThroughFrontDoor(person: Person | null, home: string, parent:
   const dataDir = dataDirPrinted(first);
   const created = await gql(first.url, adminKey, 'mutation { createLedger(input: { code: "front-door", name: "Front door" }) { id } }');
   expect(created.errors).toBeUndefined();
-  expect(await first.stop('SIGINT')).toBe(0);
+  await pressCtrlC(first, dataDir);
 
   const second = await npmStart(person, home, checkout, pgPort);
   expect(dataDirPrinted(second)).toBe(dataDir);
   const found = await gql(second.url, adminKey, '{ ledger(code: "front-door") { id } }');
   expect(found).toEqual({ data: { ledger: { id: created.data.createLedger.id } } });
-  expect(await second.stop('SIGINT')).toBe(0);
+  await pressCtrlC(second, dataDir);
   expect(existsSync(path.join(dataDir, 'PG_VERSION'))).toBe(true);
-  expect(existsSync(path.join(dataDir, 'postmaster.pid'))).toBe(false);
   return dataDir;
 }
 
