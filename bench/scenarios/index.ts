@@ -15,8 +15,8 @@ import { t1, x1 } from '../probes/fanout.js';
 
 /**
  * Every scenario of `npm run bench`, in the order a round runs them: each reference right before the
- * scenario compared with it, and the probes (E1, E2, F0) beside the scenario they take apart. To add a
- * scenario, write its module and list it here.
+ * scenario compared with it, and each probe beside the scenario it takes apart (X1 and T1, the fan-out
+ * across instances, after S7). To add a scenario, write its module and list it here.
  */
 export function allScenarios(pgbench: (ctx: BenchContext) => PgbenchSetup | null): Scenario[] {
   const [pg16, pg1] = referenceScenarios(pgbench);
