@@ -169,14 +169,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     formatError: (formatted, error) => formatGraphQLError(formatted, error, exposeDetails),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
-      // Apollo's default cache-control plugin computes cache hints this API never sets (responses are per
-      // credential), at a cost on every field.
-      ApolloServerPluginCacheControlDisabled(),
-      requestLogPlugin(logger, metrics),
-      ApolloServerPluginLandingPageDisabled(),
       // Apollo installs cache-control by default; it wraps every field resolver to collect cache hints
       // that this API never sets (no @cacheControl, responses are per credential), at a cost on every field.
       ApolloServerPluginCacheControlDisabled(),
+      requestLogPlugin(logger, metrics),
+      ApolloServerPluginLandingPageDisabled(),
       {
         async requestDidStart() {
           return {

@@ -10,6 +10,7 @@
  * an account after its first (includeCurrent) one belongs to the k-th successful posting touching it.
  */
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { classify } from './driver.js';
 import { KeepAliveConnection, type Endpoint } from './http-client.js';
@@ -153,9 +154,6 @@ async function open(command: Extract<SubscriberCommand, { type: 'open' }>): Prom
   reply({ type: 'opened', live, failed, ms: performance.now() - started, failureSamples, rssMb: rssMb() });
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 const TRANSFER = JSON.stringify('mutation Transfer($input: TransferInput!) { transfer(input: $input) { replayed transaction { id postedAt } } }');
 const POSTED_AT = /"postedAt":"([^"]+)"/;
