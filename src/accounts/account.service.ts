@@ -3,9 +3,9 @@ import { BadInputError, NotFoundError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { readPage, toConnection, type Connection } from '../platform/pagination.js';
 import { requireId, requireName, requirePattern } from '../platform/validation.js';
-import { requireReach, requireRole } from '../auth/access.core.js';
+import { authorize, ledgerPlacement, requireReach, type Placement } from '../authorization/access.core.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
-import { ledgerPlacement, type LedgerService } from '../ledgers/ledger.service.js';
+import type { LedgerService } from '../ledgers/ledger.service.js';
 import { deriveBalance } from '../postings/postings.core.js';
 import { Account, AccountStatus, Balance, NormalBalance } from './account.types.js';
 import type { Prisma } from '../generated/prisma/client.js';
@@ -80,7 +80,7 @@ export class AccountService {
   ) {}
 
   async create(origin: RequestOrigin, input: CreateAccountInput): Promise<Account> {
-    requireRole(origin.principal, 'OPERATOR', 'createAccount');
+    authorize(origin.principal, 'createAccount');
     const ledger = await this.ledgers.findById(requireId(input.ledgerId, 'ledgerId'));
     if (ledger === null) throw new NotFoundError(`ledger ${input.ledgerId} does not exist`);
     requireReach(origin.principal, ledgerPlacement(ledger), 'the ledger');
@@ -120,8 +120,8 @@ export class AccountService {
    * Status changes lock the account row FOR UPDATE; postings hold FOR KEY SHARE on it, so a close
    * waits for in-flight postings and then sees their effect on the balances it checks.
    */
-  async update(origin: RequestOrigin, id: string, input: UpdateAccountInput, loadPlacement: (account: Account) => Promise<{ rootLedgerId: string; ledgerPath: string[] }>): Promise<Account> {
-    requireRole(origin.principal, 'OPERATOR', 'updateAccount');
+  async update(origin: RequestOrigin, id: string, input: UpdateAccountInput, loadPlacement: (account: Account) => Promise<Placement>): Promise<Account> {
+    authorize(origin.principal, 'updateAccount');
     const existing = await this.findById(requireId(id, 'id'));
     if (existing === null) throw new NotFoundError(`account ${id} does not exist`);
     requireReach(origin.principal, await loadPlacement(existing), 'the account');

@@ -2,9 +2,9 @@ import type { Database } from '../platform/db.js';
 import { AssetNotFoundError, BadInputError, NotFoundError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { requireId, requireName, requirePattern } from '../platform/validation.js';
-import { requireReach, requireRole } from '../auth/access.core.js';
+import { authorize, ledgerPlacement, requireReach } from '../authorization/access.core.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
-import { ledgerPlacement, type LedgerService } from '../ledgers/ledger.service.js';
+import type { LedgerService } from '../ledgers/ledger.service.js';
 import { Asset, AssetKind } from './asset.types.js';
 
 const ASSET_CODE = /^[A-Z][A-Z0-9_]{0,31}$/;
@@ -51,7 +51,7 @@ export class AssetService {
   ) {}
 
   async create(origin: RequestOrigin, input: CreateAssetInput): Promise<Asset> {
-    requireRole(origin.principal, 'ADMIN', 'createAsset');
+    authorize(origin.principal, 'createAsset');
     const ledger = await this.ledgers.findById(requireId(input.ledgerId, 'ledgerId'));
     if (ledger === null) throw new NotFoundError(`ledger ${input.ledgerId} does not exist`);
     requireReach(origin.principal, ledgerPlacement(ledger), 'the ledger');

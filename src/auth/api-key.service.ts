@@ -4,8 +4,8 @@ import { NotFoundError, UnauthenticatedError } from '../platform/errors.js';
 import { isUuid, newId } from '../platform/ids.js';
 import { requireId, requireName } from '../platform/validation.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
-import { ledgerPlacement, type LedgerService } from '../ledgers/ledger.service.js';
-import { requireCanGrant, requireReach, requireRole, type Principal, type Role } from './access.core.js';
+import type { LedgerService } from '../ledgers/ledger.service.js';
+import { authorize, ledgerPlacement, requireCanGrant, requireReach, type Principal, type Role } from '../authorization/access.core.js';
 import { unobservedCredentialEvents, type CredentialEvents } from '../events/credential-events.js';
 import { ApiKey, ApiKeyRole, CreatedApiKey } from './api-key.types.js';
 
@@ -93,7 +93,7 @@ export class ApiKeyService {
   }
 
   async create(origin: RequestOrigin, input: { name: string; role: ApiKeyRole; ledgerId?: string | null }): Promise<CreatedApiKey> {
-    requireRole(origin.principal, 'ADMIN', 'createApiKey');
+    authorize(origin.principal, 'createApiKey');
     let ledger = null;
     if (input.ledgerId != null) {
       ledger = await this.ledgers.findById(requireId(input.ledgerId, 'ledgerId'));
@@ -122,7 +122,7 @@ export class ApiKeyService {
   }
 
   async revoke(origin: RequestOrigin, id: string): Promise<ApiKey> {
-    requireRole(origin.principal, 'ADMIN', 'revokeApiKey');
+    authorize(origin.principal, 'revokeApiKey');
     const keyId = requireId(id, 'id');
     const existing = isUuid(keyId) ? await this.db.prisma.apiKey.findUnique({ where: { id: keyId } }) : null;
     if (existing === null) throw new NotFoundError(`API key ${id} does not exist`);

@@ -4,7 +4,7 @@ import { newId } from '../platform/ids.js';
 import { readPage, toConnection, type Connection } from '../platform/pagination.js';
 import { missBatcher } from '../platform/loader.js';
 import { requireId, requireName, requirePattern } from '../platform/validation.js';
-import { requireReach, requireRole, type Placement, type Principal } from '../auth/access.core.js';
+import { authorize, ledgerPlacement, requireReach, type Placement, type Principal } from '../authorization/access.core.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
 import { Ledger, LedgerBalance } from './ledger.types.js';
 import type { Prisma } from '../generated/prisma/client.js';
@@ -30,10 +30,6 @@ export function toLedger(row: LedgerRow): Ledger {
   });
 }
 
-export function ledgerPlacement(ledger: Pick<Ledger, 'rootLedgerId' | 'path'>) {
-  return { rootLedgerId: ledger.rootLedgerId, ledgerPath: ledger.path };
-}
-
 export interface CreateLedgerInput {
   code: string;
   name: string;
@@ -54,7 +50,7 @@ export class LedgerService {
 
   async create(origin: RequestOrigin, input: CreateLedgerInput): Promise<Ledger> {
     const { principal } = origin;
-    requireRole(principal, 'ADMIN', 'createLedger');
+    authorize(principal, 'createLedger');
     const code = requirePattern(input.code, LEDGER_CODE, 'code', 'must be 1 to 64 letters, digits or _ . : -, starting with a letter or digit');
     const name = requireName(input.name);
     const id = newId();
@@ -156,7 +152,7 @@ export class LedgerService {
 
   /** Root ledgers for global credentials; the top of its scope for a scoped one. */
   async listVisibleRoots(principal: Principal, first?: number | null, after?: string | null): Promise<Connection<Ledger>> {
-    requireRole(principal, 'READER', 'ledgers');
+    authorize(principal, 'ledgers');
     const page = readPage(first, after);
     const rows = await this.db.prisma.ledger.findMany({
       where: {
