@@ -134,7 +134,7 @@ export function ledgerPlacement(ledger: { rootLedgerId: string; path: readonly s
 }
 
 /** An account a posting names, as the posting path knows it (its ledger's path read with the account). */
-export interface PostingAccount extends Placement {
+export interface PostingTarget extends Placement {
   code: string;
   isSystem: boolean;
 }
@@ -145,7 +145,7 @@ export interface PostingAccount extends Placement {
  * checked with the other posting rules). For the posting engine; it reads the accounts itself, in the
  * statement it needs anyway, so the check costs no round trip.
  */
-export function requirePostingReach(principal: Principal, accounts: Iterable<PostingAccount>): void {
+export function requirePostingReach(principal: Principal, accounts: Iterable<PostingTarget>): void {
   for (const account of accounts) {
     if (!account.isSystem) requireReach(principal, { rootLedgerId: account.rootLedgerId, ledgerPath: account.ledgerPath }, `account ${account.code}`);
   }
