@@ -3,6 +3,7 @@ import type { Database } from '../platform/db.js';
 import { BadInputError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
 import { requireId } from '../platform/validation.js';
+import { insertAuditEvent } from '../audit/audit.repository.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
 import type { Account } from '../accounts/account.types.js';
 import type { AccountService } from '../accounts/account.service.js';
@@ -73,7 +74,7 @@ export class CustomerTokenService {
       .setIssuedAt(issuedAtSeconds)
       .setExpirationTime(expiresAtSeconds)
       .sign(this.key);
-    await this.db.prisma.auditEvent.create({ data: auditEvent(origin, 'createCustomerToken', account.rootLedgerId, [account.id]) });
+    await insertAuditEvent(this.db.prisma, auditEvent(origin, 'createCustomerToken', account.rootLedgerId, [account.id]));
     return { token, expiresAt: new Date(expiresAtSeconds * 1000), account };
   }
 
