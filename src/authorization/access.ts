@@ -154,6 +154,17 @@ export class Access<L extends PlacedLedger = PlacedLedger, A extends PlacedAccou
     return ledger.parentId === null ? ledger : this.visibleLedger(ledger.rootLedgerId);
   }
 
+  /**
+   * The ledger whose subtree is everything the principal sees, for a request that names no ledger and no
+   * account: null for a global credential, the top of its scope for a scoped key. A customer token sees
+   * no ledger, only its account; it is refused with `refusal`.
+   */
+  widestLedger(refusal: string): string | null {
+    const { principal } = this;
+    if (principal.account !== undefined) throw new ForbiddenError(refusal);
+    return principal.scope?.ledgerId ?? null;
+  }
+
   /** Resolves an account id argument to an account the caller may read. */
   async visibleAccount(accountId: string, argument = 'accountId'): Promise<A> {
     const account = await this.loaders.accountById.load(requireId(accountId, argument));

@@ -8,7 +8,7 @@ import type { TransactionService } from '../transactions/transaction.service.js'
 import { listenKey, type EventHub } from '../events/event-hub.js';
 import type { ChangedBalance, CommittedPosting } from '../events/ledger-events.js';
 import type { Asset } from '../assets/asset.types.js';
-import { AssetNotFoundError, BadInputError, ForbiddenError } from '../platform/errors.js';
+import { AssetNotFoundError, BadInputError } from '../platform/errors.js';
 import { EventStream, type PendingBudget } from './event-stream.js';
 import { LedgerPathCache } from './ledger-path-cache.js';
 
@@ -100,15 +100,13 @@ export class SubscriptionService {
   async transactionPosts(ctx: Subscriber, ledgerIdArg: string | null | undefined, accountIdArg: string | null | undefined): Promise<AsyncIterableIterator<Transaction>> {
     const connection = requireConnection(ctx);
     const { access } = ctx;
-    const { principal } = access;
     const account = accountIdArg == null ? null : await this.visibleAccount(ctx, accountIdArg);
     let ledger: { id: string; rootLedgerId: string } | null = null;
     if (ledgerIdArg != null) {
       ledger = await access.visibleLedger(ledgerIdArg);
-    } else if (account === null && principal.account !== undefined) {
-      throw new ForbiddenError('a customer token follows only its own account: give accountId');
-    } else if (account === null && principal.scope !== null) {
-      ledger = await access.visibleLedger(principal.scope.ledgerId);
+    } else if (account === null) {
+      const widest = access.widestLedger('a customer token follows only its own account: give accountId');
+      if (widest !== null) ledger = await access.visibleLedger(widest);
     }
     if (account !== null && ledger !== null && account.rootLedgerId !== ledger.rootLedgerId) {
       throw new BadInputError('accountId and ledgerId belong to different ledger trees: no transaction can match both');
