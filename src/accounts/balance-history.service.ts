@@ -15,8 +15,6 @@ import { insertCheckpoint, shareLockBalance, sumAsOf, type BalanceKey, type Post
 export const CHECKPOINT_AFTER_ENTRIES = 1000;
 export const CHECKPOINT_SETTLE_MS = 60 * 60 * 1000;
 
-export type { PostedTotals } from './balance-history.repository.js';
-
 export class BalanceHistoryService {
   constructor(
     private readonly db: Database,

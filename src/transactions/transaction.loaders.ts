@@ -1,7 +1,8 @@
 import DataLoader from 'dataloader';
 import { LOADER_BATCH_MAX, loaderById, loaderOfGroups } from '../platform/loader.js';
 import type { Connection } from '../platform/pagination.js';
-import type { EntryPageKey, TransactionService } from './transaction.service.js';
+import type { EntryPageKey } from './transaction.repository.js';
+import type { TransactionService } from './transaction.service.js';
 import type { Entry, Transaction } from './transaction.types.js';
 
 type Services = { transactions: TransactionService };

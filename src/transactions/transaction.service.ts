@@ -15,8 +15,6 @@ import {
 } from './transaction.repository.js';
 import type { Entry, Transaction, TransactionKind, TransactionStatus } from './transaction.types.js';
 
-export type { EntryPageKey } from './transaction.repository.js';
-
 export interface TransactionFilter {
   accountId?: string | null;
   kind?: TransactionKind | null;
