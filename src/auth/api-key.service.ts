@@ -5,7 +5,7 @@ import { isUuid, newId } from '../platform/ids.js';
 import { requireId, requireName } from '../platform/validation.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
 import type { LedgerService } from '../ledgers/ledger.service.js';
-import { authorize, ledgerPlacement, requireCanGrant, requireReach, type Principal, type Role } from '../authorization/access.core.js';
+import { authorize, ledgerPlacement, requireCanGrant, requireCanManageKey, type Principal, type Role } from '../authorization/access.core.js';
 import { unobservedCredentialEvents, type CredentialEvents } from '../events/credential-events.js';
 import { insertAuditEvent } from '../audit/audit.repository.js';
 import { insertApiKey, selectApiKey, selectKeyForAuth, updateApiKeyRevokedAt, type ApiKeyRow } from './api-key.repository.js';
@@ -118,12 +118,9 @@ export class ApiKeyService {
     const keyId = requireId(id, 'id');
     const existing = isUuid(keyId) ? await selectApiKey(this.db.prisma, keyId) : null;
     if (existing === null) throw new NotFoundError(`API key ${id} does not exist`);
-    if (existing.ledgerId === null || existing.rootLedgerId === null) {
-      if (origin.principal.scope !== null) requireReach(origin.principal, { rootLedgerId: '', ledgerPath: [] }, 'a global API key');
-    } else {
-      const ledger = await this.ledgers.findById(existing.ledgerId);
-      requireReach(origin.principal, ledgerPlacement(ledger!), 'the API key');
-    }
+    // A scoped key's ledger exists: keys reference it and ledgers are never deleted.
+    const ledger = existing.ledgerId === null || existing.rootLedgerId === null ? null : (await this.ledgers.findById(existing.ledgerId))!;
+    requireCanManageKey(origin.principal, ledger && ledgerPlacement(ledger));
     const row = await this.db.prisma.$transaction(async (tx) => {
       const updated = await updateApiKeyRevokedAt(tx, keyId, existing.revokedAt ?? new Date());
       await insertAuditEvent(tx, auditEvent(origin, 'revokeApiKey', existing.rootLedgerId, [keyId]));

@@ -1,5 +1,5 @@
 import { ForbiddenError } from '../platform/errors.js';
-import { authorize, canSeeAccount, OPERATION_ROLE, requirePostingReach, type Operation, type Principal, type Role } from './access.core.js';
+import { authorize, canSeeAccount, OPERATION_ROLE, requireCanCreateRoot, requireCanManageKey, requirePostingReach, type Operation, type Principal, type Role } from './access.core.js';
 
 const ROOT = 'root-1';
 const REGION = 'region-1';
@@ -53,5 +53,21 @@ describe('canSeeAccount', () => {
     expect(canSeeAccount(customer, own)).toBe(true);
     expect(canSeeAccount(customer, { ...own, accountId: 'acct-2' })).toBe(false);
     expect(canSeeAccount(customer, { ...own, accountId: 'sys-1', isSystem: true })).toBe(false);
+  });
+});
+
+describe('tenancy rules', () => {
+  const scoped = principal('ADMIN', { rootLedgerId: ROOT, ledgerId: REGION });
+
+  it('lets only a credential bound to no tree create a root ledger', () => {
+    expect(() => requireCanCreateRoot(principal('ADMIN'))).not.toThrow();
+    expect(() => requireCanCreateRoot(scoped)).toThrow('only a global admin credential can create a root ledger');
+  });
+
+  it('lets a scoped admin manage the keys of its subtree, and only a global one manage global keys', () => {
+    expect(() => requireCanManageKey(scoped, { rootLedgerId: ROOT, ledgerPath: [ROOT, REGION, 'store-1'] })).not.toThrow();
+    expect(() => requireCanManageKey(scoped, { rootLedgerId: ROOT, ledgerPath: [ROOT] })).toThrow("the API key is outside this credential's ledger scope");
+    expect(() => requireCanManageKey(scoped, null)).toThrow("a global API key is outside this credential's ledger scope");
+    expect(() => requireCanManageKey(principal('ADMIN'), null)).not.toThrow();
   });
 });

@@ -128,6 +128,20 @@ export function requireReach(principal: Principal, placement: Placement, what: s
   if (!canReach(principal, placement)) throw new ForbiddenError(`${what} is outside this credential's ledger scope`);
 }
 
+/** A new root ledger is a new tenant: only a credential bound to no tree may create one. */
+export function requireCanCreateRoot(principal: Principal): void {
+  if (principal.scope !== null) throw new ForbiddenError('only a global admin credential can create a root ledger');
+}
+
+/**
+ * Managing (revoking) an API key: a scoped key's needs reach over the key's ledger; a global key's
+ * needs a global credential.
+ */
+export function requireCanManageKey(principal: Principal, keyPlacement: Placement | null): void {
+  if (keyPlacement !== null) requireReach(principal, keyPlacement, 'the API key');
+  else if (principal.scope !== null) throw new ForbiddenError("a global API key is outside this credential's ledger scope");
+}
+
 /** A ledger's place in its tree: its own path. */
 export function ledgerPlacement(ledger: { rootLedgerId: string; path: readonly string[] }): Placement {
   return { rootLedgerId: ledger.rootLedgerId, ledgerPath: ledger.path };

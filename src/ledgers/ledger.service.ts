@@ -1,10 +1,10 @@
 import type { Database } from '../platform/db.js';
-import { BadInputError, ForbiddenError, NotFoundError } from '../platform/errors.js';
+import { BadInputError, NotFoundError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { readPage, toConnection, type Connection } from '../platform/pagination.js';
 import { missBatcher } from '../platform/loader.js';
 import { requireId, requireName, requirePattern } from '../platform/validation.js';
-import { authorize, ledgerPlacement, requireReach, type Placement, type Principal } from '../authorization/access.core.js';
+import { authorize, ledgerPlacement, requireCanCreateRoot, requireReach, type Placement, type Principal } from '../authorization/access.core.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
 import { insertAuditEvent } from '../audit/audit.repository.js';
 import { insertLedger, insertSystemAccounts, selectChildPage, selectLedger, selectLedgerByCode, selectLedgers, selectRootPage, selectSubtreeBalances } from './ledger.repository.js';
@@ -45,8 +45,8 @@ export class LedgerService {
       parent = await this.findById(requireId(input.parentId, 'parentId'));
       if (parent === null) throw new NotFoundError(`ledger ${input.parentId} does not exist`);
       requireReach(principal, ledgerPlacement(parent), 'the parent ledger');
-    } else if (principal.scope !== null) {
-      throw new ForbiddenError('only a global admin credential can create a root ledger');
+    } else {
+      requireCanCreateRoot(principal);
     }
 
     const rootLedgerId = parent?.rootLedgerId ?? id;
