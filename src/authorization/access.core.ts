@@ -53,9 +53,9 @@ const ROLE_RANK: Record<Role, number> = { CUSTOMER: 0, READER: 1, OPERATOR: 2, A
 
 /**
  * Every operation that needs more than reach, and the least role that may perform it: the one table to
- * read for "who may do what". Reads of objects need READER through their reach (a customer token reads
- * only its own account, by `canSeeAccount`); every write is named here. The name is also what a refusal
- * says ("createLedger needs the ADMIN role").
+ * read for "who may do what". Reading an object needs reach alone (`canReach`, `canSeeAccount`, applied
+ * by `Access`); every write, and the few reads that need a role, are named here. The name is also what a
+ * refusal says ("createLedger needs the ADMIN role").
  */
 export const OPERATION_ROLE = {
   ledgers: 'READER',
