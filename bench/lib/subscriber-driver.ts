@@ -11,6 +11,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { classify } from './driver.js';
 import { KeepAliveConnection, type Endpoint } from './http-client.js';
@@ -154,9 +155,6 @@ async function open(command: Extract<SubscriberCommand, { type: 'open' }>): Prom
   reply({ type: 'opened', live, failed, ms: performance.now() - started, failureSamples, rssMb: rssMb() });
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 const TRANSFER = JSON.stringify('mutation Transfer($input: TransferInput!) { transfer(input: $input) { replayed transaction { id postedAt } } }');
 const POSTED_AT = /"postedAt":"([^"]+)"/;

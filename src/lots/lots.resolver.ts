@@ -2,10 +2,10 @@ import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Resolver, Root } from 'type
 import type { RequestContext } from '../context.js';
 import { AssetNotFoundError } from '../platform/errors.js';
 import { DateTimeScalar } from '../platform/scalars.js';
-import { requireRole } from '../auth/access.core.js';
+import { requireRole } from '../authorization/access.core.js';
 import { Account } from '../accounts/account.types.js';
 import { Asset } from '../assets/asset.types.js';
-import { visibleLedger } from '../ledgers/ledger.resolver.js';
+import { visibleLedger } from '../authorization/access.js';
 import { Transaction } from '../transactions/transaction.types.js';
 import { ExpiringAmount, ExpiryRun, Lot } from './lot.types.js';
 
