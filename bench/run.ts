@@ -208,8 +208,10 @@ async function main(): Promise<number> {
     const gate = new QuietGate({ waitBudgetMs: options.quietWaitSeconds * 1000, retriesMax: options.quietRetries, log });
     const measureOnce = async (scenario: Scenario) => {
       const measurement = await gate.measure(scenario.id, () => scenario.measure(ctx));
-      (rounds[scenario.id] ??= []).push(measurement.figures);
-      (details[scenario.id] ??= []).push(measurement.detail ?? null);
+      rounds[scenario.id] ??= [];
+      rounds[scenario.id]!.push(measurement.figures);
+      details[scenario.id] ??= [];
+      details[scenario.id]!.push(measurement.detail ?? null);
       const figures = rounds[scenario.id]!;
       medians[scenario.id] = Object.fromEntries(Object.keys(figures[0]!).map((name) => [name, median(figures.map((round) => round[name]!))]));
     };

@@ -93,7 +93,12 @@ export function createServices(db: Database, options: ServiceOptions): { service
   const transactions = new TransactionService(db);
   const hub = new EventHub(options.fanout, postingLoader(transactions, accounts), options.logger);
   const extra = options.events;
-  const events: LedgerEvents = extra === undefined ? hub : { committed: (posting) => (hub.committed(posting), extra.committed(posting)) };
+  const events: LedgerEvents = extra === undefined ? hub : {
+          committed: (posting) => {
+            hub.committed(posting);
+            extra.committed(posting);
+          },
+        };
   const accountFacts = new AccountFactsCache(db.pool);
   const engine = new PostingEngine(db, assets, accountFacts, transactions, options.postingAttemptsMax, events, options.postingObserver);
   const postings = new PostingService(db, ledgers, assets, accounts, accountFacts, transactions, engine);
@@ -190,7 +195,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ],
   });
   await apollo.start();
-  const websocket = (endpoint = attachWebSocketServer({ httpServer, schema, services, hub, limits: realtime, logger, exposeDetails }));
+  endpoint = attachWebSocketServer({ httpServer, schema, services, hub, limits: realtime, logger, exposeDetails });
+  const websocket = endpoint;
 
   const latestMigration = (await readMigrations()).at(-1)?.name;
 

@@ -25,7 +25,10 @@ class Recorder {
     const outcome = classify(response);
     this.all.push(latencyMs);
     let list = this.byOutcome.get(outcome);
-    if (list === undefined) this.byOutcome.set(outcome, (list = []));
+    if (list === undefined) {
+      list = [];
+      this.byOutcome.set(outcome, list);
+    }
     list.push(latencyMs);
     if (outcome !== 'OK' && this.samples.length < SAMPLES_KEPT && !this.samples.some((sample) => sample.startsWith(outcome))) {
       this.samples.push(`${outcome}: ${response.body.toString('utf8', 0, 400)}`);

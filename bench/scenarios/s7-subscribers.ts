@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { limitRow, loadFigures, notMeasuredRow, ratioRow, type Figures, type Scenario } from './scenario.js';
 import { transferSpec } from './s1-transfer.js';
 import type { BenchContext } from '../lib/context.js';
-import { SubscriberDriver } from '../lib/subscriber-driver.js';
+import { SubscriberDriver, type SubscriberReply } from '../lib/subscriber-driver.js';
 
 /**
  * S7: 10,000 concurrent graphql-ws subscribers on one instance, 1,000 of them watching busy accounts at
@@ -50,8 +50,10 @@ async function measure(ctx: BenchContext) {
     // The server's RSS with every socket open, idle and then under the posting load.
     let rssMaxMb = vmRssMb(server.pid);
     const rssOpenedMb = rssMaxMb;
-    const sampler = setInterval(() => (rssMaxMb = Math.max(rssMaxMb, vmRssMb(server.pid))), RSS_SAMPLE_MS);
-    let posted;
+    const sampler = setInterval(() => {
+      rssMaxMb = Math.max(rssMaxMb, vmRssMb(server.pid));
+    }, RSS_SAMPLE_MS);
+    let posted: Extract<SubscriberReply, { type: 'posted' }>;
     try {
       posted = await driver.ask(
         {

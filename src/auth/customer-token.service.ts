@@ -1,4 +1,4 @@
-import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { type JWTPayload, SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import type { Database } from '../platform/db.js';
 import { BadInputError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
@@ -81,7 +81,7 @@ export class CustomerTokenService {
   /** Turns a token into a customer principal, or refuses with UNAUTHENTICATED (expired, forged, malformed). */
   async verify(token: string): Promise<Principal> {
     if (this.key === null) throw new UnauthenticatedError('customer tokens are not accepted by this server');
-    let claims;
+    let claims: JWTPayload;
     try {
       ({ payload: claims } = await jwtVerify(token, this.key, {
         algorithms: [ALGORITHM],

@@ -2,8 +2,14 @@ import { loaderSet, type LoadersOf } from './loader.js';
 
 describe('loaderSet', () => {
   const makers = {
-    first: (services: { made: string[] }) => (services.made.push('first'), { name: 'first' }),
-    second: (services: { made: string[] }, loaders: { readonly first: { name: string } }) => (services.made.push('second'), { name: 'second', sibling: loaders.first }),
+    first: (services: { made: string[] }) => {
+      services.made.push('first');
+      return { name: 'first' };
+    },
+    second: (services: { made: string[] }, loaders: { readonly first: { name: string } }) => {
+      services.made.push('second');
+      return { name: 'second', sibling: loaders.first };
+    },
   };
   const Loaders = loaderSet<{ made: string[] }, LoadersOf<typeof makers>>(makers);
 

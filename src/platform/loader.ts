@@ -69,7 +69,8 @@ export function loaderSet<S, T extends object>(makers: LoaderMakers<S, T>): new 
   for (const name of Object.keys(makers) as Array<keyof T & string>) {
     Object.defineProperty(Loaders.prototype, name, {
       get(this: Loaders) {
-        return (this.made[name] ??= makers[name](this.services, this as unknown as T));
+        this.made[name] ??= makers[name](this.services, this as unknown as T);
+        return this.made[name];
       },
     });
   }

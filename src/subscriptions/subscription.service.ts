@@ -138,7 +138,7 @@ export class SubscriptionService {
     const paths = await this.ledgerPaths.pathsOf(ledgerIds);
     return ledgerIds.some((id) => {
       const path = paths.get(id);
-      return path !== undefined && path.includes(ledger.id) && access.reaches({ rootLedgerId: posting.rootLedgerId, ledgerPath: path });
+      return path?.includes(ledger.id) === true && access.reaches({ rootLedgerId: posting.rootLedgerId, ledgerPath: path });
     });
   }
 
@@ -161,7 +161,10 @@ export class SubscriptionService {
 
   private share<T>(posting: CommittedPosting, key: string, read: () => Promise<T>): Promise<T> {
     let reads = this.shared.get(posting);
-    if (reads === undefined) this.shared.set(posting, (reads = new Map()));
+    if (reads === undefined) {
+      reads = new Map();
+      this.shared.set(posting, reads);
+    }
     let pending = reads.get(key) as Promise<T> | undefined;
     if (pending === undefined) {
       pending = read();

@@ -42,7 +42,9 @@ export const transactionLoaders = {
         await Promise.all(
           [...groups.values()].map(async (indexes) => {
             const pages = await services.transactions.entryPages(indexes.map((index) => keys[index]!));
-            indexes.forEach((index, position) => (results[index] = pages[position]!));
+            indexes.forEach((index, position) => {
+              results[index] = pages[position]!;
+            });
           }),
         );
         return results;
