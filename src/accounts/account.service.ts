@@ -6,7 +6,7 @@ import { requireId, requireName, requirePattern } from '../platform/validation.j
 import { authorize, ledgerPlacement, requireReach, type Placement } from '../authorization/access.core.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
 import type { LedgerService } from '../ledgers/ledger.service.js';
-import { deriveBalance } from '../postings/postings.core.js';
+import { deriveBalance } from '../balances/balances.core.js';
 import { insertAuditEvent } from '../audit/audit.repository.js';
 import {
   insertAccount,

@@ -1,5 +1,6 @@
 import type { Database } from '../platform/db.js';
 import { inTransaction } from '../platform/transaction.js';
+import { CHECKPOINT_SETTLE_MS } from '../balances/balances.core.js';
 import { insertCheckpoint, shareLockBalance, sumAsOf, type BalanceKey, type PostedTotals } from './balance-history.repository.js';
 
 /**
@@ -13,7 +14,6 @@ import { insertCheckpoint, shareLockBalance, sumAsOf, type BalanceKey, type Post
  * can land before one; such a posting deletes the checkpoints it invalidates (see PostingEngine).
  */
 export const CHECKPOINT_AFTER_ENTRIES = 1000;
-export const CHECKPOINT_SETTLE_MS = 60 * 60 * 1000;
 
 export class BalanceHistoryService {
   constructor(
