@@ -14,7 +14,7 @@ import type { IntegrityService } from './integrity/integrity.service.js';
 import type { LedgerService } from './ledgers/ledger.service.js';
 import { ledgerLoaders } from './ledgers/ledger.loaders.js';
 import type { Ledger } from './ledgers/ledger.types.js';
-import type { ExpiryService } from './lots/expiry.service.js';
+import type { ExpiryService } from './jobs/expiry.service.js';
 import type { LotService } from './lots/lots.service.js';
 import type { PostingService } from './postings/postings.service.js';
 import type { SubscriptionConnection, SubscriptionService } from './subscriptions/subscription.service.js';
