@@ -172,11 +172,3 @@ export class Access<L extends PlacedLedger = PlacedLedger, A extends PlacedAccou
     return this.account(account);
   }
 }
-
-/**
- * For resolvers of the write-path branch (lots.resolver.ts) until it lands: the same check as
- * `ctx.access.visibleLedger`. The lead removes it at merge.
- */
-export function visibleLedger<L extends PlacedLedger>(ctx: { access: Access<L> }, ledgerId: string): Promise<L> {
-  return ctx.access.visibleLedger(ledgerId);
-}

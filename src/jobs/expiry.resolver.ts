@@ -1,8 +1,6 @@
 import { Arg, Ctx, Field, ID, Int, Mutation, ObjectType, Resolver } from 'type-graphql';
 import type { RequestContext } from '../context.js';
 import { DateTimeScalar } from '../platform/scalars.js';
-import { requireRole } from '../authorization/access.core.js';
-import { visibleLedger } from '../authorization/access.js';
 
 @ObjectType()
 export class ExpiryRun {
@@ -18,8 +16,8 @@ export class ExpiryResolver {
     @Arg('ledgerId', () => ID) ledgerId: string,
     @Arg('asOf', () => DateTimeScalar, { nullable: true }) asOf?: Date | null,
   ): Promise<ExpiryRun> {
-    requireRole(ctx.origin.principal, 'ADMIN', 'runExpiry');
-    const ledger = await visibleLedger(ctx, ledgerId);
+    ctx.access.require('runExpiry');
+    const ledger = await ctx.access.visibleLedger(ledgerId);
     const transactionsPosted = await ctx.services.expiry.run(ctx.origin, ledger, asOf ?? new Date());
     return Object.assign(new ExpiryRun(), { transactionsPosted });
   }

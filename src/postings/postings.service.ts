@@ -1,6 +1,6 @@
 import { BadInputError, NotFoundError } from '../platform/errors.js';
 import { requireId } from '../platform/validation.js';
-import { requireReach, requireRole } from '../authorization/access.core.js';
+import { authorize, requireReach } from '../authorization/access.core.js';
 import type { RequestOrigin } from '../audit/audit.js';
 import type { AccountService } from '../accounts/account.service.js';
 import type { AssetService } from '../assets/asset.service.js';
@@ -92,7 +92,7 @@ export class PostingService {
   }
 
   async postTransactions(origin: RequestOrigin, inputs: PostTransactionInput[], atomic: boolean): Promise<Array<PostingResult | Error>> {
-    requireRole(origin.principal, 'OPERATOR', 'postTransactions');
+    authorize(origin.principal, 'postTransactions');
     if (inputs.length > BATCH_ITEMS_MAX) throw new BadInputError(`postTransactions takes at most ${BATCH_ITEMS_MAX} transactions; got ${inputs.length}`);
     if (inputs.some((input) => input.dryRun)) throw new BadInputError('dryRun applies to single postings, not to items of postTransactions');
     const commands = await Promise.all(inputs.map((input) => this.postTransactionCommand(origin, input).catch((error: Error) => error)));
@@ -112,36 +112,36 @@ export class PostingService {
   }
 
   async issue(origin: RequestOrigin, input: IssueInput): Promise<PostingResult> {
-    requireRole(origin.principal, 'OPERATOR', 'issue');
+    authorize(origin.principal, 'issue');
     const command = await this.againstSystemAccount('issue', TransactionKind.ISSUE, input, 'system:issuance', 'CREDIT', input.description ?? null);
     return this.engine.post(origin, { ...command, lotExpiresAt: input.expiresAt ?? null }, input.dryRun ?? false);
   }
 
   async redeem(origin: RequestOrigin, input: RedeemInput): Promise<PostingResult> {
-    requireRole(origin.principal, 'OPERATOR', 'redeem');
+    authorize(origin.principal, 'redeem');
     const command = await this.againstSystemAccount('redeem', TransactionKind.REDEEM, input, 'system:redemption', 'DEBIT', input.description ?? null);
     return this.engine.post(origin, command, input.dryRun ?? false);
   }
 
   /** A pending REDEEM: reserves the amount until it is posted, voided or times out. */
   async hold(origin: RequestOrigin, input: HoldInput): Promise<PostingResult> {
-    requireRole(origin.principal, 'OPERATOR', 'hold');
+    authorize(origin.principal, 'hold');
     const command = await this.againstSystemAccount('hold', TransactionKind.REDEEM, input, 'system:redemption', 'DEBIT', input.description ?? null);
     return this.engine.post(origin, { ...command, pending: true, timeoutSeconds: input.timeoutSeconds ?? null });
   }
 
   async postPending(origin: RequestOrigin, id: string, idempotencyKey: string, amount: bigint | null): Promise<PostingResult> {
-    requireRole(origin.principal, 'OPERATOR', 'postPendingTransaction');
+    authorize(origin.principal, 'postPendingTransaction');
     return this.engine.settle(origin, requireId(id, 'id'), 'POST', idempotencyKey, amount);
   }
 
   async voidPending(origin: RequestOrigin, id: string, idempotencyKey: string): Promise<PostingResult> {
-    requireRole(origin.principal, 'OPERATOR', 'voidPendingTransaction');
+    authorize(origin.principal, 'voidPendingTransaction');
     return this.engine.settle(origin, requireId(id, 'id'), 'VOID', idempotencyKey, null);
   }
 
   async adjust(origin: RequestOrigin, input: AdjustInput): Promise<PostingResult> {
-    requireRole(origin.principal, 'ADMIN', 'adjust');
+    authorize(origin.principal, 'adjust');
     checkDescription(input.reason, 'reason');
     if (input.reason.trim().length === 0) throw new BadInputError('reason must say why the adjustment is made');
     const command = await this.againstSystemAccount('adjust', TransactionKind.ADJUST, { ...input, metadata: null }, 'system:adjustment', input.direction, input.reason);
@@ -149,7 +149,7 @@ export class PostingService {
   }
 
   async transfer(origin: RequestOrigin, input: TransferInput): Promise<PostingResult> {
-    requireRole(origin.principal, 'OPERATOR', 'transfer');
+    authorize(origin.principal, 'transfer');
     const fromId = requireId(input.fromAccountId, 'fromAccountId');
     const toId = requireId(input.toAccountId, 'toAccountId');
     if (fromId === toId) throw new BadInputError('a transfer needs two different accounts');
@@ -166,7 +166,7 @@ export class PostingService {
   }
 
   async reverse(origin: RequestOrigin, id: string, idempotencyKey: string, reason: string | null | undefined): Promise<PostingResult> {
-    requireRole(origin.principal, 'ADMIN', 'reverseTransaction');
+    authorize(origin.principal, 'reverseTransaction');
     checkDescription(reason, 'reason');
     const [original] = await this.transactions.fetchByIds([requireId(id, 'id')]);
     if (original === undefined) throw new NotFoundError(`transaction ${id} does not exist`);
@@ -191,10 +191,10 @@ export class PostingService {
   }
 
   private async postTransactionCommand(origin: RequestOrigin, input: PostTransactionInput): Promise<PostingCommand> {
-    requireRole(origin.principal, 'OPERATOR', 'postTransaction');
+    authorize(origin.principal, 'postTransaction');
     const kind = input.kind ?? TransactionKind.GENERIC;
     if (!CLIENT_KINDS.has(kind)) throw new BadInputError(`kind ${kind} is written only by its own operation (reverseTransaction, expiry)`);
-    if (kind === TransactionKind.ADJUST) requireRole(origin.principal, 'ADMIN', 'an ADJUST transaction');
+    if (kind === TransactionKind.ADJUST) authorize(origin.principal, 'adjust', 'an ADJUST transaction');
     const ledgerId = requireId(input.ledgerId, 'ledgerId');
     const placement = (await this.ledgers.placements([ledgerId])).get(ledgerId);
     if (placement === undefined) throw new NotFoundError(`ledger ${input.ledgerId} does not exist`);
