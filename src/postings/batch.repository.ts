@@ -44,7 +44,7 @@ export async function applyPostings(runner: pg.Pool | pg.PoolClient, batch: Batc
   const actor = items[0]!.audit;
   const changes = items.flatMap((item, index) => item.deltas.map((delta) => ({ item: index + 1, delta })));
   const lines = items.flatMap((item, index) => item.entries.map((entry) => ({ item: index + 1, entry })));
-  let result;
+  let result: pg.QueryResult<BalanceRow & { item: number; outcome: 'APPLIED' | 'CLAIM_TAKEN' }>;
   try {
     result = await runner.query<BalanceRow & { item: number; outcome: 'APPLIED' | 'CLAIM_TAKEN' }>({
       name: 'apply_postings',

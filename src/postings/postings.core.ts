@@ -10,7 +10,7 @@ import {
   NotFoundError,
   UnbalancedTransactionError,
 } from '../platform/errors.js';
-import { deriveBalance, type BalanceTotals, type NormalBalance } from '../balances/balances.core.js';
+import type { NormalBalance } from '../balances/balances.core.js';
 
 export type Direction = 'DEBIT' | 'CREDIT';
 
@@ -168,10 +168,6 @@ export function planPosting(input: {
 export function availableFloor(account: Pick<PostingAccount, 'allowOverdraft' | 'overdraftLimit'>): bigint | null {
   if (!account.allowOverdraft) return 0n;
   return account.overdraftLimit === null ? null : -account.overdraftLimit;
-}
-
-export function isWithinFloor(totals: BalanceTotals, normal: NormalBalance, floor: bigint | null): boolean {
-  return floor === null || deriveBalance(totals, normal).available >= floor;
 }
 
 /** The entries that undo `entries`: same accounts, assets and amounts, opposite directions. */

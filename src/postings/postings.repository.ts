@@ -80,7 +80,7 @@ const APPLY_POSTING_PARAMETERS = 40;
  */
 export async function applyPosting(runner: pg.Pool | pg.PoolClient, write: PostingWrite): Promise<PostingWriteOutcome> {
   const { transaction: row, deltas, entries, audit } = write;
-  let result;
+  let result: pg.QueryResult<BalanceRow & { outcome: 'APPLIED' | 'CLAIM_TAKEN' }>;
   try {
     result = await runner.query<BalanceRow & { outcome: 'APPLIED' | 'CLAIM_TAKEN' }>({
       name: 'apply_posting',
