@@ -27,7 +27,10 @@ const skipped = (rel) => rel.startsWith('generated/') || rel.endsWith('.test.ts'
 const PLATFORM = 'platform';
 // The GraphQL and transport edge, above every module (see the top of this file).
 const isEdge = (relFile) =>
-  relFile.endsWith('.resolver.ts') || !relFile.includes('/') || relFile.startsWith('scripts/') || relFile === 'subscriptions/ws-server.ts';
+  relFile.endsWith('.resolver.ts') ||
+  !relFile.includes('/') ||
+  relFile.startsWith('scripts/') ||
+  relFile === 'subscriptions/ws-server.ts';
 
 function listFiles(dir) {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -39,7 +42,9 @@ function listFiles(dir) {
 
 // Comments and template/string contents would otherwise hide or invent imports.
 function stripComments(text) {
-  return text.replace(/\/\*[\s\S]*?\*\//g, (match) => match.replace(/[^\n]/g, ' ')).replace(/(^|[^:'"`\\])\/\/.*$/gm, '$1');
+  return text
+    .replace(/\/\*[\s\S]*?\*\//g, (match) => match.replace(/[^\n]/g, ' '))
+    .replace(/(^|[^:'"`\\])\/\/.*$/gm, '$1');
 }
 
 const IMPORT_PATTERNS = [
@@ -152,7 +157,8 @@ for (const file of files) {
     const key = `${fromModule}>${toModule}`;
     if (!witnesses.has(key)) witnesses.set(key, []);
     witnesses.get(key).push(`src/${from}:${line} imports src/${to}`);
-    if (fromModule === PLATFORM) layering.push(`src/${from}:${line} imports src/${to}: platform imports no domain module`);
+    if (fromModule === PLATFORM)
+      layering.push(`src/${from}:${line} imports src/${to}: platform imports no domain module`);
   }
   fileEdges.set(from, targets);
 }
@@ -174,14 +180,23 @@ for (const component of moduleCycles) {
   }
 }
 for (const component of fileCycles) {
-  console.log(`file cycle: ${shortestCycle(component[0], component, fileEdges).map((file) => `src/${file}`).join(' -> ')}`);
-  if (component.length > 2) console.log(`  (${component.length} files in this tangle: ${component.map((file) => `src/${file}`).join(', ')})`);
+  console.log(
+    `file cycle: ${shortestCycle(component[0], component, fileEdges)
+      .map((file) => `src/${file}`)
+      .join(' -> ')}`,
+  );
+  if (component.length > 2)
+    console.log(`  (${component.length} files in this tangle: ${component.map((file) => `src/${file}`).join(', ')})`);
 }
 for (const violation of layering) console.log(`layering: ${violation}`);
 
 const problems = moduleCycles.length + fileCycles.length + layering.length;
 if (problems > 0) {
-  console.log(`\n${moduleCycles.length} module cycle(s), ${fileCycles.length} file cycle(s), ${layering.length} layering violation(s)`);
+  console.log(
+    `\n${moduleCycles.length} module cycle(s), ${fileCycles.length} file cycle(s), ${layering.length} layering violation(s)`,
+  );
   process.exit(1);
 }
-console.log(`import graph of ${files.length} files (${moduleNodes.size} modules below the GraphQL edge): no cycle, layering kept`);
+console.log(
+  `import graph of ${files.length} files (${moduleNodes.size} modules below the GraphQL edge): no cycle, layering kept`,
+);

@@ -9,8 +9,23 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
-import { checkInvariants, benchDatabaseName, DatabaseRegistry, postmasterPid, withClient, type InvariantReport } from './lib/db.js';
-import { CUSTOMERS_DEFAULT, createFixture, driveLoad, gql, type BenchContext, type Fixture, type Timing } from './lib/context.js';
+import {
+  checkInvariants,
+  benchDatabaseName,
+  DatabaseRegistry,
+  postmasterPid,
+  withClient,
+  type InvariantReport,
+} from './lib/db.js';
+import {
+  CUSTOMERS_DEFAULT,
+  createFixture,
+  driveLoad,
+  gql,
+  type BenchContext,
+  type Fixture,
+  type Timing,
+} from './lib/context.js';
 import { machineFacts } from './lib/machine.js';
 import { findPgbench, pgbenchInit, pgbenchVersion } from './lib/pgbench.js';
 import { parentOf } from './lib/proc.js';
@@ -41,14 +56,13 @@ export interface BenchOptions {
   quietRetries: number;
 }
 
-
-
 /** An integer knob from the environment, within its bounds; the fallback when unset. */
 export function envInteger(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name} must be an integer from ${min} to ${max}`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new Error(`${name} must be an integer from ${min} to ${max}`);
   return value;
 }
 
@@ -66,7 +80,8 @@ export function readOptions(): BenchOptions {
     only,
     poolMax: process.env.BENCH_DB_POOL_MAX || undefined,
     // A partial run (BENCH_ONLY) must not overwrite the full report.
-    markdownFile: process.env.BENCH_OUT || (only ? path.join(resultsDir, 'partial.md') : path.join(REPO_ROOT, 'BENCHMARKS.md')),
+    markdownFile:
+      process.env.BENCH_OUT || (only ? path.join(resultsDir, 'partial.md') : path.join(REPO_ROOT, 'BENCHMARKS.md')),
     jsonFile: only ? path.join(resultsDir, 'partial.json') : BENCH_RESULTS_FILE,
     quietWaitSeconds: envInteger('BENCH_QUIET_WAIT_SECONDS', 60, 0, 600),
     quietRetries: envInteger('BENCH_QUIET_RETRIES', 6, 0, 50),
@@ -103,8 +118,16 @@ export function serverEnvFor(options: Pick<BenchOptions, 'poolMax'>, adminSecret
 }
 
 /** `ledgerIntegrity` for the benchmark's root ledger, through the API with the bootstrap admin secret. */
-async function integrityReport(server: ServerProcess, fixture: Fixture): Promise<{ ok: boolean; transactionsChecked: number; problems: string[] }> {
-  const data = await gql(server, fixture.secrets.admin, `query($l: ID!) { ledgerIntegrity(ledgerId: $l) { ok transactionsChecked problems } }`, { l: fixture.rootLedgerId });
+async function integrityReport(
+  server: ServerProcess,
+  fixture: Fixture,
+): Promise<{ ok: boolean; transactionsChecked: number; problems: string[] }> {
+  const data = await gql(
+    server,
+    fixture.secrets.admin,
+    `query($l: ID!) { ledgerIntegrity(ledgerId: $l) { ok transactionsChecked problems } }`,
+    { l: fixture.rootLedgerId },
+  );
   return data.ledgerIntegrity;
 }
 
@@ -115,7 +138,18 @@ async function comparableSettings(adminUrl: string): Promise<Record<string, stri
       `SELECT name, setting FROM pg_settings WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'wal_sync_method', 'work_mem', 'max_wal_size', 'full_page_writes')`,
     );
     // shared_buffers is reported in 8 kB pages; the others carry their own units or none.
-    return Object.fromEntries(rows.map((row) => [row.name, row.name === 'shared_buffers' ? `${Number(row.setting) * 8}kB` : row.name === 'max_wal_size' ? `${row.setting}MB` : row.name === 'work_mem' ? `${row.setting}kB` : row.setting]));
+    return Object.fromEntries(
+      rows.map((row) => [
+        row.name,
+        row.name === 'shared_buffers'
+          ? `${Number(row.setting) * 8}kB`
+          : row.name === 'max_wal_size'
+            ? `${row.setting}MB`
+            : row.name === 'work_mem'
+              ? `${row.setting}kB`
+              : row.setting,
+      ]),
+    );
   });
 }
 
@@ -148,7 +182,9 @@ async function main(): Promise<number> {
     const features = detectFeatures();
     log(`${facts.cpus} × ${facts.cpuModel}, ${facts.postgres.split(',')[0]}, features ${JSON.stringify(features)}`);
 
-    const scenarios = allScenarios(() => pgbenchSetup).filter((scenario) => !options.only || options.only.includes(scenario.id));
+    const scenarios = allScenarios(() => pgbenchSetup).filter(
+      (scenario) => !options.only || options.only.includes(scenario.id),
+    );
     const wanted = (id: string) => scenarios.some((scenario) => scenario.id === id);
 
     let pgbenchSetup: PgbenchSetup | null = null;
@@ -158,7 +194,14 @@ async function main(): Promise<number> {
         urlByScale[scale] = await registry.create(benchDatabaseName(`pgbench_s${scale}`));
         await pgbenchInit(pgbench, urlByScale[scale]!, scale);
       }
-      pgbenchSetup = { binary: pgbench, urlByScale, seconds: options.seconds, clients: PGBENCH_CLIENTS, threads: Math.min(PGBENCH_CLIENTS, os.cpus().length), withPrepared: options.pgbenchPrepared };
+      pgbenchSetup = {
+        binary: pgbench,
+        urlByScale,
+        seconds: options.seconds,
+        clients: PGBENCH_CLIENTS,
+        threads: Math.min(PGBENCH_CLIENTS, os.cpus().length),
+        withPrepared: options.pgbenchPrepared,
+      };
       log('pgbench databases initialised (scales 16 and 1)');
     }
 
@@ -183,7 +226,10 @@ async function main(): Promise<number> {
       medians,
       drive: (spec) => driveLoad(runningServer, postmaster, timing, spec),
       startInstance: async () => {
-        const instance = await startServer({ env: serverEnv(ledgerUrl, await freePort()), logFile: path.join(resultsDir, 'server-2.log') });
+        const instance = await startServer({
+          env: serverEnv(ledgerUrl, await freePort()),
+          logFile: path.join(resultsDir, 'server-2.log'),
+        });
         instances.add(instance);
         return {
           ...instance,
@@ -201,11 +247,17 @@ async function main(): Promise<number> {
     const notMeasured: Record<string, string> = {};
     const measurable: Scenario[] = [];
     for (const scenario of scenarios) {
-      const why = scenario.unavailable?.(features) ?? ((scenario.id === 'PG16' || scenario.id === 'PG1') && !pgbenchSetup ? 'not measured: pgbench not found' : null);
+      const why =
+        scenario.unavailable?.(features) ??
+        ((scenario.id === 'PG16' || scenario.id === 'PG1') && !pgbenchSetup ? 'not measured: pgbench not found' : null);
       if (why) notMeasured[scenario.id] = why;
       else measurable.push(scenario);
     }
-    const gate = new QuietGate({ waitBudgetMs: options.quietWaitSeconds * 1000, retriesMax: options.quietRetries, log });
+    const gate = new QuietGate({
+      waitBudgetMs: options.quietWaitSeconds * 1000,
+      retriesMax: options.quietRetries,
+      log,
+    });
     const measureOnce = async (scenario: Scenario) => {
       const measurement = await gate.measure(scenario.id, () => scenario.measure(ctx));
       rounds[scenario.id] ??= [];
@@ -213,7 +265,9 @@ async function main(): Promise<number> {
       details[scenario.id] ??= [];
       details[scenario.id]!.push(measurement.detail ?? null);
       const figures = rounds[scenario.id]!;
-      medians[scenario.id] = Object.fromEntries(Object.keys(figures[0]!).map((name) => [name, median(figures.map((round) => round[name]!))]));
+      medians[scenario.id] = Object.fromEntries(
+        Object.keys(figures[0]!).map((name) => [name, median(figures.map((round) => round[name]!))]),
+      );
     };
     for (let round = 1; round <= options.rounds; round += 1) {
       log(`round ${round} of ${options.rounds}`);
@@ -225,14 +279,19 @@ async function main(): Promise<number> {
     // The product's own integrity report, asked through the API like an operator would, then the bench's
     // independent SQL invariants over the same ledger; either one failing fails the run.
     const integrity = await integrityReport(server, ctx.fixture);
-    log(`ledgerIntegrity report: ${integrity.ok ? 'clean' : 'NOT CLEAN'} (${integrity.transactionsChecked.toLocaleString('en-US')} transactions checked)`);
+    log(
+      `ledgerIntegrity report: ${integrity.ok ? 'clean' : 'NOT CLEAN'} (${integrity.transactionsChecked.toLocaleString('en-US')} transactions checked)`,
+    );
     await server.stop();
     server = null;
 
     const invariants: InvariantReport[] = [await checkInvariants(ledgerUrl)];
     if (!integrity.ok) {
       invariants[0]!.ok = false;
-      invariants[0]!.violations.push({ invariant: 'the ledgerIntegrity report finds no problem', rows: integrity.problems });
+      invariants[0]!.violations.push({
+        invariant: 'the ledgerIntegrity report finds no problem',
+        rows: integrity.problems,
+      });
     }
     log(`ledger invariants: ${invariants[0]!.ok ? 'clean' : 'VIOLATED'}`);
 
@@ -254,12 +313,24 @@ async function main(): Promise<number> {
       log(`profile cluster invariants: ${profile.invariants.ok ? 'clean' : 'VIOLATED'}`);
     }
 
-    const statements = Object.fromEntries((profile?.results ?? []).map((result) => [result.key, result.statementsPerRequest]));
+    const statements = Object.fromEntries(
+      (profile?.results ?? []).map((result) => [result.key, result.statementsPerRequest]),
+    );
     const targets: TargetRow[] = scenarios.flatMap((scenario) => scenario.targets(medians, statements));
     const results: BenchResults = {
       kind: 'bench',
       facts,
-      options: { rounds: options.rounds, seconds: options.seconds, warmupSeconds: options.warmupSeconds, customers: options.customers, only: options.only, poolMax: options.poolMax ?? 'server default', pgbenchClients: PGBENCH_CLIENTS, pgbenchThreads: pgbenchSetup?.threads ?? null, remeasuredRuns: gate.retried },
+      options: {
+        rounds: options.rounds,
+        seconds: options.seconds,
+        warmupSeconds: options.warmupSeconds,
+        customers: options.customers,
+        only: options.only,
+        poolMax: options.poolMax ?? 'server default',
+        pgbenchClients: PGBENCH_CLIENTS,
+        pgbenchThreads: pgbenchSetup?.threads ?? null,
+        remeasuredRuns: gate.retried,
+      },
       features: { ...features },
       durationSeconds: (performance.now() - startedAt) / 1000,
       rounds,
@@ -272,12 +343,22 @@ async function main(): Promise<number> {
     };
     await writeFile(options.jsonFile, JSON.stringify(results, null, 2) + '\n');
     await writeReport(options.markdownFile, { bench: options.jsonFile, scale: SCALE_RESULTS_FILE }, scenarioTitles());
-    log(`wrote ${path.relative(REPO_ROOT, options.markdownFile)} and ${path.relative(REPO_ROOT, options.jsonFile)} in ${results.durationSeconds.toFixed(0)} s`);
+    log(
+      `wrote ${path.relative(REPO_ROOT, options.markdownFile)} and ${path.relative(REPO_ROOT, options.jsonFile)} in ${results.durationSeconds.toFixed(0)} s`,
+    );
     for (const row of targets) {
-      log(`${row.scenario} ${row.figure}: ${row.value === null ? '—' : row.value.toFixed(2)} ${row.ratio === null ? '' : `(${row.ratio.toFixed(2)}×)`} target ${row.target}: ${row.met === null ? 'n/a' : row.met ? 'met' : 'NOT MET'}`);
+      log(
+        `${row.scenario} ${row.figure}: ${row.value === null ? '—' : row.value.toFixed(2)} ${row.ratio === null ? '' : `(${row.ratio.toFixed(2)}×)`} target ${row.target}: ${row.met === null ? 'n/a' : row.met ? 'met' : 'NOT MET'}`,
+      );
     }
     if (invariants.some((report) => !report.ok)) {
-      process.stderr.write(`\nLEDGER INVARIANTS VIOLATED:\n${JSON.stringify(invariants.flatMap((report) => report.violations), null, 2)}\n`);
+      process.stderr.write(
+        `\nLEDGER INVARIANTS VIOLATED:\n${JSON.stringify(
+          invariants.flatMap((report) => report.violations),
+          null,
+          2,
+        )}\n`,
+      );
       return 1;
     }
     return 0;

@@ -9,7 +9,15 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { bulkLoadHistory, entryAtDepth } from './lib/bulk.js';
-import { CUSTOMERS_DEFAULT, createFixture, driveLoad, type BenchContext, type Fixture, type LoadSpec, type Timing } from './lib/context.js';
+import {
+  CUSTOMERS_DEFAULT,
+  createFixture,
+  driveLoad,
+  type BenchContext,
+  type Fixture,
+  type LoadSpec,
+  type Timing,
+} from './lib/context.js';
 import { benchDatabaseName, checkInvariants, DatabaseRegistry, postmasterPid } from './lib/db.js';
 import { machineFacts } from './lib/machine.js';
 import { findPgbench, pgbenchVersion } from './lib/pgbench.js';
@@ -18,10 +26,25 @@ import { QuietGate } from './lib/quiet.js';
 import { writeReport, type BenchResults } from './lib/report.js';
 import { freePort, serverDefaultPoolMax, startServer, type ServerProcess } from './lib/server.js';
 import { median } from './lib/stats.js';
-import { BENCH_RESULTS_FILE, envInteger, log, RESULTS_DIR, SCALE_RESULTS_FILE, scenarioTitles, serverEnvFor } from './run.js';
+import {
+  BENCH_RESULTS_FILE,
+  envInteger,
+  log,
+  RESULTS_DIR,
+  SCALE_RESULTS_FILE,
+  scenarioTitles,
+  serverEnvFor,
+} from './run.js';
 import { s1 } from './scenarios/s1-transfer.js';
 import { historySpec, s6a, s6b } from './scenarios/s6-reads.js';
-import { limitRow, loadFigures, type AllMedians, type Figures, type Scenario, type TargetRow } from './scenarios/scenario.js';
+import {
+  limitRow,
+  loadFigures,
+  type AllMedians,
+  type Figures,
+  type Scenario,
+  type TargetRow,
+} from './scenarios/scenario.js';
 import { REPO_ROOT } from './lib/server.js';
 
 const HISTORY_DEPTH = 100_000;
@@ -79,10 +102,20 @@ async function main(): Promise<number> {
       roundFigures[id] ??= [];
       const all = roundFigures[id]!;
       all.push(figures);
-      medians[id] = Object.fromEntries(Object.keys(all[0]!).map((name) => [name, median(all.map((round) => round[name]!))]));
+      medians[id] = Object.fromEntries(
+        Object.keys(all[0]!).map((name) => [name, median(all.map((round) => round[name]!))]),
+      );
     };
-    const gate = new QuietGate({ waitBudgetMs: envInteger('BENCH_QUIET_WAIT_SECONDS', 90, 0, 600) * 1000, retriesMax: envInteger('BENCH_QUIET_RETRIES', 6, 0, 50), log });
-    const measureSet = async (phase: 'empty' | 'grown', ctx: BenchContext, history: Record<'first' | 'deep', LoadSpec> | null) => {
+    const gate = new QuietGate({
+      waitBudgetMs: envInteger('BENCH_QUIET_WAIT_SECONDS', 90, 0, 600) * 1000,
+      retriesMax: envInteger('BENCH_QUIET_RETRIES', 6, 0, 50),
+      log,
+    });
+    const measureSet = async (
+      phase: 'empty' | 'grown',
+      ctx: BenchContext,
+      history: Record<'first' | 'deep', LoadSpec> | null,
+    ) => {
       for (let round = 1; round <= rounds; round += 1) {
         log(`${phase} database, round ${round} of ${rounds}`);
         for (const scenario of [s1, s6a, s6b] as Scenario[]) {
@@ -93,7 +126,9 @@ async function main(): Promise<number> {
             const { figures } = await gate.measure(`history ${name}`, async () => {
               const run = await ctx.drive({ ...spec, mode: { kind: 'closed', concurrency: HISTORY_CONCURRENCY } });
               const measured = loadFigures(run);
-              log(`S8 history ${name} page: ${measured.throughput!.toFixed(0)}/s, p50 ${measured.p50Ms!.toFixed(2)} ms`);
+              log(
+                `S8 history ${name} page: ${measured.throughput!.toFixed(0)}/s, p50 ${measured.p50Ms!.toFixed(2)} ms`,
+              );
               return { figures: measured };
             });
             record(`S8.history.${name}`, figures);
@@ -125,7 +160,10 @@ async function main(): Promise<number> {
     server = await startServer({ env: serverEnv(url, await freePort()), logFile });
     const grown = makeContext(server);
     const deepCursor = await entryAtDepth(url, loaded.deepAccountId, HISTORY_DEPTH);
-    await measureSet('grown', grown, { first: historySpec(grown, loaded.deepAccountId, null), deep: historySpec(grown, loaded.deepAccountId, deepCursor) });
+    await measureSet('grown', grown, {
+      first: historySpec(grown, loaded.deepAccountId, null),
+      deep: historySpec(grown, loaded.deepAccountId, deepCursor),
+    });
     await server.stop();
     server = null;
 
@@ -162,7 +200,17 @@ async function main(): Promise<number> {
     const results: BenchResults = {
       kind: 'bench:scale',
       facts,
-      options: { rounds, seconds, warmupSeconds, customers, entries, deepAccountEntries: deep, historyDepth: HISTORY_DEPTH, bulkLoadSeconds: Math.round(loadSeconds), remeasuredRuns: gate.retried },
+      options: {
+        rounds,
+        seconds,
+        warmupSeconds,
+        customers,
+        entries,
+        deepAccountEntries: deep,
+        historyDepth: HISTORY_DEPTH,
+        bulkLoadSeconds: Math.round(loadSeconds),
+        remeasuredRuns: gate.retried,
+      },
       features: {},
       durationSeconds: (performance.now() - startedAt) / 1000,
       rounds: roundFigures,
@@ -175,8 +223,13 @@ async function main(): Promise<number> {
     };
     await writeFile(SCALE_RESULTS_FILE, JSON.stringify(results, null, 2) + '\n');
     await writeReport(markdownFile, { bench: BENCH_RESULTS_FILE, scale: SCALE_RESULTS_FILE }, scenarioTitles());
-    for (const row of targets) log(`${row.figure}: ${row.value?.toFixed(2) ?? '—'} target ${row.target}: ${row.met === null ? 'n/a' : row.met ? 'met' : 'NOT MET'}`);
-    log(`wrote ${path.relative(REPO_ROOT, SCALE_RESULTS_FILE)} and ${path.relative(REPO_ROOT, markdownFile)} in ${results.durationSeconds.toFixed(0)} s`);
+    for (const row of targets)
+      log(
+        `${row.figure}: ${row.value?.toFixed(2) ?? '—'} target ${row.target}: ${row.met === null ? 'n/a' : row.met ? 'met' : 'NOT MET'}`,
+      );
+    log(
+      `wrote ${path.relative(REPO_ROOT, SCALE_RESULTS_FILE)} and ${path.relative(REPO_ROOT, markdownFile)} in ${results.durationSeconds.toFixed(0)} s`,
+    );
     if (!invariants.ok) {
       process.stderr.write(`\nLEDGER INVARIANTS VIOLATED:\n${JSON.stringify(invariants.violations, null, 2)}\n`);
       return 1;

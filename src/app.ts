@@ -4,7 +4,10 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import { GraphQLError } from 'graphql';
 import { API_KEY_CACHE_MS_DEFAULT, DEFAULT_REALTIME, type Config, type RealtimeConfig } from './platform/config.js';
@@ -46,12 +49,25 @@ import { attachWebSocketServer, type WebSocketEndpoint } from './subscriptions/w
 import { mountGraphiQL } from './graphiql/graphiql.routes.js';
 
 export interface ServerOptions {
-  config: Pick<Config, 'host' | 'port' | 'environment' | 'bodyLimitBytes' | 'postingAttemptsMax' | 'schedulerIntervalSeconds' | 'introspection' | 'schemaHints' | 'rateLimitPerSecond' | 'rateLimitBurst'> & Partial<Pick<Config, 'apiKeyCacheMs'>> & {
-    /** Defaults to DEFAULT_REALTIME (LISTEN/NOTIFY fan-out). */
-    realtime?: Partial<RealtimeConfig>;
-    /** Defaults to on. */
-    graphiql?: boolean;
-  };
+  config: Pick<
+    Config,
+    | 'host'
+    | 'port'
+    | 'environment'
+    | 'bodyLimitBytes'
+    | 'postingAttemptsMax'
+    | 'schedulerIntervalSeconds'
+    | 'introspection'
+    | 'schemaHints'
+    | 'rateLimitPerSecond'
+    | 'rateLimitBurst'
+  > &
+    Partial<Pick<Config, 'apiKeyCacheMs'>> & {
+      /** Defaults to DEFAULT_REALTIME (LISTEN/NOTIFY fan-out). */
+      realtime?: Partial<RealtimeConfig>;
+      /** Defaults to on. */
+      graphiql?: boolean;
+    };
   db: Database;
   logger: Logger;
   adminApiKey: string | undefined;
@@ -86,21 +102,35 @@ export interface ServiceOptions {
   apiKeyCacheMs?: number;
 }
 
-export function createServices(db: Database, options: ServiceOptions): { services: Services; hub: EventHub; engine: PostingEngine } {
+export function createServices(
+  db: Database,
+  options: ServiceOptions,
+): { services: Services; hub: EventHub; engine: PostingEngine } {
   const ledgers = new LedgerService(db);
   const assets = new AssetService(db, ledgers);
   const accounts = new AccountService(db, ledgers);
   const transactions = new TransactionService(db);
   const hub = new EventHub(options.fanout, postingLoader(transactions, accounts), options.logger);
   const extra = options.events;
-  const events: LedgerEvents = extra === undefined ? hub : {
+  const events: LedgerEvents =
+    extra === undefined
+      ? hub
+      : {
           committed: (posting) => {
             hub.committed(posting);
             extra.committed(posting);
           },
         };
   const accountFacts = new AccountFactsCache(db.pool);
-  const engine = new PostingEngine(db, assets, accountFacts, transactions, options.postingAttemptsMax, events, options.postingObserver);
+  const engine = new PostingEngine(
+    db,
+    assets,
+    accountFacts,
+    transactions,
+    options.postingAttemptsMax,
+    events,
+    options.postingObserver,
+  );
   const postings = new PostingService(db, ledgers, assets, accounts, accountFacts, transactions, engine);
   const apiKeys = new ApiKeyService(db, ledgers, options.adminApiKey, hub, options.apiKeyCacheMs ?? 0);
   const customerTokens = new CustomerTokenService(db, ledgers, accounts, options.tokenSecret);
@@ -138,14 +168,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // Metrics read the WebSocket endpoint and the hub, which exist only further down.
   let endpoint: WebSocketEndpoint | undefined;
   let eventHub: EventHub | undefined;
-  const metrics = createMetrics({ pool: db.pool, webSocketConnections: () => endpoint?.connectionCount() ?? 0, subscriptions: () => eventHub?.listenerCount() ?? 0 });
+  const metrics = createMetrics({
+    pool: db.pool,
+    webSocketConnections: () => endpoint?.connectionCount() ?? 0,
+    subscriptions: () => eventHub?.listenerCount() ?? 0,
+  });
   const limiter = new RateLimiter(config.rateLimitPerSecond, config.rateLimitBurst);
   const { services, hub, engine } = createServices(db, {
-    postingObserver: { posting: (kind, outcome) => metrics.postings.inc({ kind, outcome }), retry: () => metrics.retries.inc() },
+    postingObserver: {
+      posting: (kind, outcome) => metrics.postings.inc({ kind, outcome }),
+      retry: () => metrics.retries.inc(),
+    },
     adminApiKey: options.adminApiKey,
     tokenSecret: options.tokenSecret,
     postingAttemptsMax: config.postingAttemptsMax,
-    fanout: (origin) => (realtime.fanout === 'postgres' ? new PgNotifyFanout(origin, db.pool, logger) : localOnlyFanout),
+    fanout: (origin) =>
+      realtime.fanout === 'postgres' ? new PgNotifyFanout(origin, db.pool, logger) : localOnlyFanout,
     logger,
     events: options.events,
     apiKeyCacheMs: config.apiKeyCacheMs ?? API_KEY_CACHE_MS_DEFAULT,
@@ -185,7 +223,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
             async didEncounterErrors({ errors, contextValue }) {
               for (const error of errors) {
                 if (classifyError(error).unexpected) {
-                  logger.error('unexpected error', { requestId: contextValue?.origin?.requestId, error: error.originalError ?? error });
+                  logger.error('unexpected error', {
+                    requestId: contextValue?.origin?.requestId,
+                    error: error.originalError ?? error,
+                  });
                 }
               }
             },
@@ -206,7 +247,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   app.use((_req, res, next) => {
     if (!draining) return next();
     res.setHeader('Connection', 'close');
-    res.status(503).json({ errors: [{ message: 'the server is shutting down; retry against another instance', extensions: { code: 'INTERNAL_SERVER_ERROR', retryable: true } }] });
+    res.status(503).json({
+      errors: [
+        {
+          message: 'the server is shutting down; retry against another instance',
+          extensions: { code: 'INTERNAL_SERVER_ERROR', retryable: true },
+        },
+      ],
+    });
   });
 
   app.use((req, res, next) => {
@@ -220,7 +268,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   if (config.graphiql ?? true) mountGraphiQL(app, { headers: options.graphiqlHeaders, logger });
 
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok', websocket: { connections: websocket.connectionCount(), subscriptions: hub.listenerCount() } });
+    res.json({
+      status: 'ok',
+      websocket: { connections: websocket.connectionCount(), subscriptions: hub.listenerCount() },
+    });
   });
 
   app.get('/metrics', async (_req, res) => {
@@ -249,14 +300,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           const allowance = limiter.take(principal.actorId);
           if (!allowance.allowed) {
             metrics.rateLimited.inc();
-            throw new GraphQLError(`rate limit exceeded for this credential; retry in ${allowance.retryAfterSeconds} s`, {
-              extensions: {
-                code: 'RATE_LIMITED',
-                retryable: true,
-                retryAfterSeconds: allowance.retryAfterSeconds,
-                http: { status: 429, headers: new Map([['retry-after', String(allowance.retryAfterSeconds)]]) },
+            throw new GraphQLError(
+              `rate limit exceeded for this credential; retry in ${allowance.retryAfterSeconds} s`,
+              {
+                extensions: {
+                  code: 'RATE_LIMITED',
+                  retryable: true,
+                  retryAfterSeconds: allowance.retryAfterSeconds,
+                  http: { status: 429, headers: new Map([['retry-after', String(allowance.retryAfterSeconds)]]) },
+                },
               },
-            });
+            );
           }
           return createRequestContext(services, { principal, requestId, clientAddress: req.ip ?? null });
         } catch (error) {
@@ -272,14 +326,26 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   );
 
   // Body-parser failures (malformed JSON, oversize bodies) answer with a coded 4xx, never a stack.
-  app.use((error: { status?: number; type?: string; message?: string }, _req: express.Request, res: express.Response, next: express.NextFunction) => {
-    if (res.headersSent) return next(error);
-    const status = error.status && error.status >= 400 && error.status < 500 ? error.status : 500;
-    if (status === 500) logger.error('unhandled HTTP error', { requestId: res.locals.requestId, error });
-    res.status(status).json({
-      errors: [{ message: status === 500 ? 'internal server error' : (error.message ?? 'bad request'), extensions: { code: status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_USER_INPUT', retryable: false } }],
-    });
-  });
+  app.use(
+    (
+      error: { status?: number; type?: string; message?: string },
+      _req: express.Request,
+      res: express.Response,
+      next: express.NextFunction,
+    ) => {
+      if (res.headersSent) return next(error);
+      const status = error.status && error.status >= 400 && error.status < 500 ? error.status : 500;
+      if (status === 500) logger.error('unhandled HTTP error', { requestId: res.locals.requestId, error });
+      res.status(status).json({
+        errors: [
+          {
+            message: status === 500 ? 'internal server error' : (error.message ?? 'bad request'),
+            extensions: { code: status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_USER_INPUT', retryable: false },
+          },
+        ],
+      });
+    },
+  );
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);

@@ -56,7 +56,11 @@ export interface RequestContext {
   connection?: SubscriptionConnection;
 }
 
-export function createRequestContext(services: Services, origin: RequestOrigin, connection?: SubscriptionConnection): RequestContext {
+export function createRequestContext(
+  services: Services,
+  origin: RequestOrigin,
+  connection?: SubscriptionConnection,
+): RequestContext {
   const loaders = new RequestLoaders(services);
   return { origin, services, loaders, access: new Access(origin.principal, loaders), connection };
 }

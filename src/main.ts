@@ -3,7 +3,12 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, loadConfig } from './platform/config.js';
 import { connectDatabase } from './platform/db.js';
-import { EmbeddedPostgresError, ensureDatabase, startEmbeddedPostgres, type EmbeddedPostgres } from './platform/embedded-postgres.js';
+import {
+  EmbeddedPostgresError,
+  ensureDatabase,
+  startEmbeddedPostgres,
+  type EmbeddedPostgres,
+} from './platform/embedded-postgres.js';
 import { createLogger } from './platform/logger.js';
 import { migrate } from './platform/migrations.js';
 import { startServer } from './app.js';
@@ -30,7 +35,8 @@ async function embeddedSecret(dataDir: string, name: string, generate: () => str
 
 /** How to authenticate: with the configured key, the generated one, or only with keys already stored. */
 function authenticationLine(configured: string | undefined, adminApiKey: string | undefined, dataDir: string): string {
-  if (adminApiKey === undefined) return 'No ADMIN_API_KEY is set: only API keys already stored in the database can authenticate.';
+  if (adminApiKey === undefined)
+    return 'No ADMIN_API_KEY is set: only API keys already stored in the database can authenticate.';
   if (configured !== undefined) return 'Authenticate with: Authorization: Bearer $ADMIN_API_KEY';
   return `Authenticate with: Authorization: Bearer ${adminApiKey}   (generated; kept in ${path.join(dataDir, 'admin-api-key')})`;
 }
@@ -42,12 +48,23 @@ async function main(): Promise<void> {
   let embedded: EmbeddedPostgres | null = null;
   let databaseUrl = config.databaseUrl;
   if (databaseUrl === undefined) {
-    embedded = await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, 'postgres'), port: config.embeddedPostgresPort });
+    embedded = await startEmbeddedPostgres({
+      dataDir: path.join(config.dataDir, 'postgres'),
+      port: config.embeddedPostgresPort,
+    });
     await ensureDatabase(embedded.connectionString('postgres'), EMBEDDED_DATABASE);
     databaseUrl = embedded.connectionString(EMBEDDED_DATABASE);
   }
-  const adminApiKey = config.adminApiKey ?? (embedded ? await embeddedSecret(config.dataDir, 'admin-api-key', () => `rl_admin_${randomBytes(24).toString('base64url')}`) : undefined);
-  const tokenSecret = config.tokenSecret ?? (embedded ? await embeddedSecret(config.dataDir, 'token-secret', () => randomBytes(32).toString('base64url')) : undefined);
+  const adminApiKey =
+    config.adminApiKey ??
+    (embedded
+      ? await embeddedSecret(config.dataDir, 'admin-api-key', () => `rl_admin_${randomBytes(24).toString('base64url')}`)
+      : undefined);
+  const tokenSecret =
+    config.tokenSecret ??
+    (embedded
+      ? await embeddedSecret(config.dataDir, 'token-secret', () => randomBytes(32).toString('base64url'))
+      : undefined);
   // Only a developer's own embedded server hands its generated admin key to the browser IDE.
   const prefillAdminKey = embedded !== null && config.environment === 'development' && config.adminApiKey === undefined;
 
@@ -63,12 +80,18 @@ async function main(): Promise<void> {
     tokenSecret,
     graphiqlHeaders: prefillAdminKey ? { Authorization: `Bearer ${adminApiKey}` } : undefined,
   });
-  const database = embedded ? `embedded PostgreSQL on 127.0.0.1:${config.embeddedPostgresPort}, data in ${embedded.dataDir}` : 'DATABASE_URL';
+  const database = embedded
+    ? `embedded PostgreSQL on 127.0.0.1:${config.embeddedPostgresPort}, data in ${embedded.dataDir}`
+    : 'DATABASE_URL';
   const lines = [
     `Reward Ledger listening on ${server.url} (${database})`,
     authenticationLine(config.adminApiKey, adminApiKey, config.dataDir),
-    config.graphiql ? `GraphiQL: ${server.url.replace(/\/graphql$/, '/graphiql')}${prefillAdminKey ? ' (headers pre-filled with the admin key)' : ''}` : 'GraphiQL is off (GRAPHIQL=false)',
-    tokenSecret === undefined ? 'Customer tokens are off: set TOKEN_SECRET to mint them.' : `Customer tokens: signed with ${config.tokenSecret !== undefined ? 'TOKEN_SECRET' : `the key generated in ${path.join(config.dataDir, 'token-secret')}`}`,
+    config.graphiql
+      ? `GraphiQL: ${server.url.replace(/\/graphql$/, '/graphiql')}${prefillAdminKey ? ' (headers pre-filled with the admin key)' : ''}`
+      : 'GraphiQL is off (GRAPHIQL=false)',
+    tokenSecret === undefined
+      ? 'Customer tokens are off: set TOKEN_SECRET to mint them.'
+      : `Customer tokens: signed with ${config.tokenSecret !== undefined ? 'TOKEN_SECRET' : `the key generated in ${path.join(config.dataDir, 'token-secret')}`}`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
 

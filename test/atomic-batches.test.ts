@@ -60,12 +60,30 @@ it('writes a batch of 50 transfers in one statement, each with its own entries, 
   await issue(t, alice!, '1000');
   await issue(t, bob!, '1000');
   // The first batch also brings the ledger's placement and carol's facts into the process's caches.
-  const [warm] = ok(await t.gql(BATCH, transfers(ledgerId, [{ from: alice!, to: carol!, amount: '1' }]))).postTransactions;
-  expect(warm).toMatchObject({ replayed: false, error: null, transaction: { entries: [{ direction: 'DEBIT', amount: '1', account: { id: alice } }, { direction: 'CREDIT', amount: '1', account: { id: carol } }] } });
+  const [warm] = ok(
+    await t.gql(BATCH, transfers(ledgerId, [{ from: alice!, to: carol!, amount: '1' }])),
+  ).postTransactions;
+  expect(warm).toMatchObject({
+    replayed: false,
+    error: null,
+    transaction: {
+      entries: [
+        { direction: 'DEBIT', amount: '1', account: { id: alice } },
+        { direction: 'CREDIT', amount: '1', account: { id: carol } },
+      ],
+    },
+  });
 
-  const moves = Array.from({ length: 50 }, (_, index) => (index % 2 === 0 ? { from: alice!, to: carol!, amount: '3' } : { from: bob!, to: alice!, amount: '5' }));
+  const moves = Array.from({ length: 50 }, (_, index) =>
+    index % 2 === 0 ? { from: alice!, to: carol!, amount: '3' } : { from: bob!, to: alice!, amount: '5' },
+  );
   const before = t.db.statementCount();
-  const results = ok(await t.gql(`mutation($input: PostTransactionsInput!) { postTransactions(input: $input) { replayed transaction { id } error { code } } }`, transfers(ledgerId, moves))).postTransactions;
+  const results = ok(
+    await t.gql(
+      `mutation($input: PostTransactionsInput!) { postTransactions(input: $input) { replayed transaction { id } error { code } } }`,
+      transfers(ledgerId, moves),
+    ),
+  ).postTransactions;
   expect(t.db.statementCount() - before).toBe(1);
 
   expect(results).toHaveLength(50);
@@ -80,10 +98,21 @@ it('checks every floor after each item in batch order, as if the items ran one b
   const { ledgerId } = await createProgram(t);
   const [alice, bob] = await accounts(ledgerId, 2);
   // Alice ends the batch where she started, but would be overdrawn after its first item.
-  await expectRefused(transfers(ledgerId, [{ from: alice!, to: bob!, amount: '10' }, { from: bob!, to: alice!, amount: '10' }]), 'INSUFFICIENT_FUNDS', /^transactions\[0\]: insufficient funds: the posting would take customer-\w+ below/);
+  await expectRefused(
+    transfers(ledgerId, [
+      { from: alice!, to: bob!, amount: '10' },
+      { from: bob!, to: alice!, amount: '10' },
+    ]),
+    'INSUFFICIENT_FUNDS',
+    /^transactions\[0\]: insufficient funds: the posting would take customer-\w+ below/,
+  );
 
   await issue(t, alice!, '10');
-  const moves = [{ from: alice!, to: bob!, amount: '6' }, { from: alice!, to: bob!, amount: '4' }, { from: alice!, to: bob!, amount: '1' }];
+  const moves = [
+    { from: alice!, to: bob!, amount: '6' },
+    { from: alice!, to: bob!, amount: '4' },
+    { from: alice!, to: bob!, amount: '1' },
+  ];
   await expectRefused(transfers(ledgerId, moves), 'INSUFFICIENT_FUNDS', /^transactions\[2\]: /);
   ok(await t.gql(BATCH, transfers(ledgerId, moves.slice(0, 2))));
   expect(await balanceOf(t, alice!)).toMatchObject({ posted: '0', available: '0', version: 3 });
@@ -94,7 +123,11 @@ it('answers a repeated item with the original, within one batch and across batch
   const [alice, bob] = await accounts(ledgerId, 2);
   await issue(t, alice!, '100');
   const repeated = key();
-  const variables = transfers(ledgerId, [{ from: alice!, to: bob!, amount: '7', idempotencyKey: repeated }, { from: alice!, to: bob!, amount: '7', idempotencyKey: repeated }, { from: bob!, to: alice!, amount: '2' }]);
+  const variables = transfers(ledgerId, [
+    { from: alice!, to: bob!, amount: '7', idempotencyKey: repeated },
+    { from: alice!, to: bob!, amount: '7', idempotencyKey: repeated },
+    { from: bob!, to: alice!, amount: '2' },
+  ]);
   const first = ok(await t.gql(BATCH, variables)).postTransactions;
   expect(first.map((result: any) => result.replayed)).toEqual([false, true, false]);
   expect(first[1].transaction.id).toBe(first[0].transaction.id);
@@ -102,7 +135,9 @@ it('answers a repeated item with the original, within one batch and across batch
 
   const again = ok(await t.gql(BATCH, variables)).postTransactions;
   // A replay is read back from the database: the first answer said exactly what was stored.
-  expect(again.map((result: any) => [result.replayed, result.transaction.id, result.transaction.postedAt])).toEqual(first.map((result: any) => [true, result.transaction.id, result.transaction.postedAt]));
+  expect(again.map((result: any) => [result.replayed, result.transaction.id, result.transaction.postedAt])).toEqual(
+    first.map((result: any) => [true, result.transaction.id, result.transaction.postedAt]),
+  );
   expect(await balanceOf(t, bob!)).toMatchObject({ posted: '5', version: 2 });
 });
 
@@ -112,10 +147,24 @@ it('refuses a key reused for a different request, and a frozen account, naming t
   await issue(t, alice!, '100');
   const used = key();
   ok(await t.gql(BATCH, transfers(ledgerId, [{ from: alice!, to: bob!, amount: '1', idempotencyKey: used }])));
-  await expectRefused(transfers(ledgerId, [{ from: alice!, to: bob!, amount: '1' }, { from: alice!, to: bob!, amount: '2', idempotencyKey: used }]), 'IDEMPOTENCY_CONFLICT', /^transactions\[1\]: idempotencyKey .* different request/);
+  await expectRefused(
+    transfers(ledgerId, [
+      { from: alice!, to: bob!, amount: '1' },
+      { from: alice!, to: bob!, amount: '2', idempotencyKey: used },
+    ]),
+    'IDEMPOTENCY_CONFLICT',
+    /^transactions\[1\]: idempotencyKey .* different request/,
+  );
 
   ok(await t.gql(`mutation($id: ID!) { updateAccount(id: $id, input: { status: FROZEN }) { status } }`, { id: bob }));
-  await expectRefused(transfers(ledgerId, [{ from: alice!, to: bob!, amount: '1', idempotencyKey: used }, { from: alice!, to: bob!, amount: '1' }]), 'ACCOUNT_NOT_ACTIVE', /^transactions\[1\]: account customer-\w+ is FROZEN$/);
+  await expectRefused(
+    transfers(ledgerId, [
+      { from: alice!, to: bob!, amount: '1', idempotencyKey: used },
+      { from: alice!, to: bob!, amount: '1' },
+    ]),
+    'ACCOUNT_NOT_ACTIVE',
+    /^transactions\[1\]: account customer-\w+ is FROZEN$/,
+  );
 });
 
 it('runs concurrent batches and single transfers over the same accounts without deadlocks, overdrafts or lost updates', async () => {
@@ -125,13 +174,20 @@ it('runs concurrent batches and single transfers over the same accounts without 
   const randomMove = (): Move => {
     const from = ids[Math.floor(Math.random() * ids.length)]!;
     const others = ids.filter((id) => id !== from);
-    return { from, to: others[Math.floor(Math.random() * others.length)]!, amount: String(1 + Math.floor(Math.random() * 20)) };
+    return {
+      from,
+      to: others[Math.floor(Math.random() * others.length)]!,
+      amount: String(1 + Math.floor(Math.random() * 20)),
+    };
   };
   const sampled: bigint[] = [];
   let running = true;
   const sampler = (async () => {
     while (running) {
-      const { rows } = await t.db.pool.query(`SELECT min(credits_posted - debits_posted)::text AS low FROM balances WHERE account_id = ANY($1::uuid[])`, [ids]);
+      const { rows } = await t.db.pool.query(
+        `SELECT min(credits_posted - debits_posted)::text AS low FROM balances WHERE account_id = ANY($1::uuid[])`,
+        [ids],
+      );
       sampled.push(BigInt(rows[0].low));
     }
   })();
@@ -139,7 +195,15 @@ it('runs concurrent batches and single transfers over the same accounts without 
     ...Array.from({ length: 12 }, () => t.gql(BATCH, transfers(ledgerId, Array.from({ length: 20 }, randomMove)))),
     ...Array.from({ length: 40 }, () => {
       const move = randomMove();
-      return t.gql(TRANSFER, { input: { fromAccountId: move.from, toAccountId: move.to, asset: 'PTS', amount: move.amount, idempotencyKey: key() } });
+      return t.gql(TRANSFER, {
+        input: {
+          fromAccountId: move.from,
+          toAccountId: move.to,
+          asset: 'PTS',
+          amount: move.amount,
+          idempotencyKey: key(),
+        },
+      });
     }),
   ]);
   running = false;
@@ -157,9 +221,21 @@ it('runs concurrent batches and single transfers over the same accounts without 
 describe('against a model that posts the items one by one', () => {
   const ACCOUNTS = 3;
   /** HOLD is a pending REDEEM: it reserves value, lowering available but not posted. */
-  type Item = { kind: 'ISSUE' | 'REDEEM' | 'TRANSFER' | 'HOLD'; from: number; to: number; amount: number; repeat: boolean };
+  type Item = {
+    kind: 'ISSUE' | 'REDEEM' | 'TRANSFER' | 'HOLD';
+    from: number;
+    to: number;
+    amount: number;
+    repeat: boolean;
+  };
   const itemArb: fc.Arbitrary<Item> = fc.record({
-    kind: fc.constantFrom('ISSUE' as const, 'REDEEM' as const, 'TRANSFER' as const, 'TRANSFER' as const, 'HOLD' as const),
+    kind: fc.constantFrom(
+      'ISSUE' as const,
+      'REDEEM' as const,
+      'TRANSFER' as const,
+      'TRANSFER' as const,
+      'HOLD' as const,
+    ),
     from: fc.integer({ min: 0, max: ACCOUNTS - 1 }),
     to: fc.integer({ min: 0, max: ACCOUNTS - 1 }),
     amount: fc.integer({ min: 1, max: 60 }),
@@ -175,7 +251,11 @@ describe('against a model that posts the items one by one', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(batchArb, { minLength: 5, maxLength: 15 }), async (batches) => {
         const { ledgerId } = await createProgram(t);
-        const ids = [await createAccount(t, ledgerId), await createAccount(t, ledgerId), await createAccount(t, ledgerId, { allowOverdraft: true, overdraftLimit: '50' })].map((account) => account.id);
+        const ids = [
+          await createAccount(t, ledgerId),
+          await createAccount(t, ledgerId),
+          await createAccount(t, ledgerId, { allowOverdraft: true, overdraftLimit: '50' }),
+        ].map((account) => account.id);
         const posted = [0, 0, 0];
         const reserved = [0, 0, 0];
         const versions = [0, 0, 0];
@@ -190,13 +270,21 @@ describe('against a model that posts the items one by one', () => {
             keys.push(same ? keys[index - 1]! : key());
             const to = effective.to === effective.from ? (effective.from + 1) % ACCOUNTS : effective.to;
             const line = (account: number | string, direction: string) =>
-              typeof account === 'number' ? { accountId: ids[account], asset: 'PTS', direction, amount: String(effective.amount) } : { accountCode: account, asset: 'PTS', direction, amount: String(effective.amount) };
+              typeof account === 'number'
+                ? { accountId: ids[account], asset: 'PTS', direction, amount: String(effective.amount) }
+                : { accountCode: account, asset: 'PTS', direction, amount: String(effective.amount) };
             const entries =
-              effective.kind === 'ISSUE' ? [line('system:issuance', 'DEBIT'), line(to, 'CREDIT')]
-              : effective.kind === 'TRANSFER' ? [line(effective.from, 'DEBIT'), line(to, 'CREDIT')]
-              : [line(effective.from, 'DEBIT'), line('system:redemption', 'CREDIT')];
+              effective.kind === 'ISSUE'
+                ? [line('system:issuance', 'DEBIT'), line(to, 'CREDIT')]
+                : effective.kind === 'TRANSFER'
+                  ? [line(effective.from, 'DEBIT'), line(to, 'CREDIT')]
+                  : [line(effective.from, 'DEBIT'), line('system:redemption', 'CREDIT')];
             const kind = effective.kind === 'HOLD' ? 'REDEEM' : effective.kind;
-            return { item: { ...effective, to }, input: { ledgerId, idempotencyKey: keys[index]!, kind, entries, pending: effective.kind === 'HOLD' }, replay: same };
+            return {
+              item: { ...effective, to },
+              input: { ledgerId, idempotencyKey: keys[index]!, kind, entries, pending: effective.kind === 'HOLD' },
+              replay: same,
+            };
           });
 
           // The model: each new item in order; the first to take an account below its floor fails the batch.
@@ -219,11 +307,16 @@ describe('against a model that posts the items one by one', () => {
             }
           }
 
-          const response = await t.gql(`mutation($input: PostTransactionsInput!) { postTransactions(input: $input) { replayed error { code } } }`, { input: { atomic: true, transactions: transactions.map(({ input }) => input) } });
+          const response = await t.gql(
+            `mutation($input: PostTransactionsInput!) { postTransactions(input: $input) { replayed error { code } } }`,
+            { input: { atomic: true, transactions: transactions.map(({ input }) => input) } },
+          );
           if (failing === null) {
             seen.applied += 1;
             seen.replays += transactions.filter(({ replay }) => replay).length;
-            expect(ok(response).postTransactions.map((result: any) => result.replayed)).toEqual(transactions.map(({ replay }) => replay));
+            expect(ok(response).postTransactions.map((result: any) => result.replayed)).toEqual(
+              transactions.map(({ replay }) => replay),
+            );
             posted.splice(0, ACCOUNTS, ...next);
             reserved.splice(0, ACCOUNTS, ...nextReserved);
             for (const [account, count] of touched.entries()) versions[account]! += count;
@@ -234,11 +327,19 @@ describe('against a model that posts the items one by one', () => {
             expect(response.errors![0]!.message).toMatch(new RegExp(`^transactions\\[${failing}\\]: `));
           }
           for (const [account, id] of ids.entries()) {
-            expect(await balanceOf(t, id)).toMatchObject({ posted: String(posted[account]), available: String(posted[account]! - reserved[account]!), version: versions[account] });
+            expect(await balanceOf(t, id)).toMatchObject({
+              posted: String(posted[account]),
+              available: String(posted[account]! - reserved[account]!),
+              version: versions[account],
+            });
           }
         }
       }),
-      { numRuns: Number(process.env.MODEL_RUNS ?? 8), seed: process.env.MODEL_SEED === 'random' ? undefined : Number(process.env.MODEL_SEED ?? 20261122), endOnFailure: true },
+      {
+        numRuns: Number(process.env.MODEL_RUNS ?? 8),
+        seed: process.env.MODEL_SEED === 'random' ? undefined : Number(process.env.MODEL_SEED ?? 20261122),
+        endOnFailure: true,
+      },
     );
     // The property means something only if both outcomes, replays and mid-batch refusals really happened.
     expect(Object.values(seen).every((count) => count > 0)).toBe(true);

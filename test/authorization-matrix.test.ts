@@ -14,8 +14,33 @@ import { connect, wsUrl } from './support/ws';
  * sibling) and to R (the parent); customer tokens of account X in A (own) and of Y in A (another).
  * Every target lives in A, and every target of an account is X.
  */
-type Credential = 'none' | 'malformed' | 'wrong' | 'revoked' | 'expiredToken' | 'reader' | 'operator' | 'admin' | 'sibling' | 'parent' | 'tokenOwn' | 'tokenOther';
-const CREDENTIALS: Credential[] = ['none', 'malformed', 'wrong', 'revoked', 'expiredToken', 'reader', 'operator', 'admin', 'sibling', 'parent', 'tokenOwn', 'tokenOther'];
+type Credential =
+  | 'none'
+  | 'malformed'
+  | 'wrong'
+  | 'revoked'
+  | 'expiredToken'
+  | 'reader'
+  | 'operator'
+  | 'admin'
+  | 'sibling'
+  | 'parent'
+  | 'tokenOwn'
+  | 'tokenOther';
+const CREDENTIALS: Credential[] = [
+  'none',
+  'malformed',
+  'wrong',
+  'revoked',
+  'expiredToken',
+  'reader',
+  'operator',
+  'admin',
+  'sibling',
+  'parent',
+  'tokenOwn',
+  'tokenOther',
+];
 const UNAUTHENTICATED: Credential[] = ['none', 'malformed', 'wrong', 'revoked', 'expiredToken'];
 
 type Outcome = 'ok' | 'FORBIDDEN';
@@ -37,7 +62,11 @@ interface World {
 interface Row {
   allowed: Credential[];
   /** Builds the request (fresh keys, fresh holds) for one credential. */
-  request(world: World): Promise<{ query: string; variables?: Record<string, unknown> }> | { query: string; variables?: Record<string, unknown> };
+  request(
+    world: World,
+  ):
+    | Promise<{ query: string; variables?: Record<string, unknown> }>
+    | { query: string; variables?: Record<string, unknown> };
 }
 
 let t: TestServer;
@@ -45,100 +74,268 @@ let world: World;
 const secrets = {} as Record<Credential, string | null>;
 
 async function issueTo(accountId: string, amount = '5'): Promise<string> {
-  return ok(await t.gql(`mutation($i: IssueInput!) { issue(input: $i) { transaction { id } } }`, { i: { accountId, asset: 'PTS', amount, idempotencyKey: key() } })).issue.transaction.id;
+  return ok(
+    await t.gql(`mutation($i: IssueInput!) { issue(input: $i) { transaction { id } } }`, {
+      i: { accountId, asset: 'PTS', amount, idempotencyKey: key() },
+    }),
+  ).issue.transaction.id;
 }
 
 async function holdOn(accountId: string): Promise<string> {
-  return ok(await t.gql(`mutation($i: HoldInput!) { hold(input: $i) { transaction { id } } }`, { i: { accountId, asset: 'PTS', amount: '1', idempotencyKey: key() } })).hold.transaction.id;
+  return ok(
+    await t.gql(`mutation($i: HoldInput!) { hold(input: $i) { transaction { id } } }`, {
+      i: { accountId, asset: 'PTS', amount: '1', idempotencyKey: key() },
+    }),
+  ).hold.transaction.id;
 }
 
 const MATRIX: Record<string, Row> = {
   // Queries.
-  account: { allowed: [...READ_IN_SCOPE, 'tokenOwn'], request: (w) => ({ query: 'query($id: ID!) { account(id: $id) { id } }', variables: { id: w.x } }) },
-  accounts: { allowed: READ_IN_SCOPE, request: (w) => ({ query: 'query($l: ID!) { accounts(ledgerId: $l) { edges { cursor } } }', variables: { l: w.aId } }) },
-  auditEvents: { allowed: ROOT_ADMIN, request: (w) => ({ query: 'query($l: ID!) { auditEvents(ledgerId: $l, first: 1) { edges { cursor } } }', variables: { l: w.aId } }) },
-  ledger: { allowed: READ_IN_SCOPE, request: (w) => ({ query: 'query($id: ID!) { ledger(id: $id) { id } }', variables: { id: w.aId } }) },
-  ledgerIntegrity: { allowed: ROOT_ADMIN, request: (w) => ({ query: 'query($l: ID!) { ledgerIntegrity(ledgerId: $l) { ok } }', variables: { l: w.aId } }) },
+  account: {
+    allowed: [...READ_IN_SCOPE, 'tokenOwn'],
+    request: (w) => ({ query: 'query($id: ID!) { account(id: $id) { id } }', variables: { id: w.x } }),
+  },
+  accounts: {
+    allowed: READ_IN_SCOPE,
+    request: (w) => ({
+      query: 'query($l: ID!) { accounts(ledgerId: $l) { edges { cursor } } }',
+      variables: { l: w.aId },
+    }),
+  },
+  auditEvents: {
+    allowed: ROOT_ADMIN,
+    request: (w) => ({
+      query: 'query($l: ID!) { auditEvents(ledgerId: $l, first: 1) { edges { cursor } } }',
+      variables: { l: w.aId },
+    }),
+  },
+  ledger: {
+    allowed: READ_IN_SCOPE,
+    request: (w) => ({ query: 'query($id: ID!) { ledger(id: $id) { id } }', variables: { id: w.aId } }),
+  },
+  ledgerIntegrity: {
+    allowed: ROOT_ADMIN,
+    request: (w) => ({ query: 'query($l: ID!) { ledgerIntegrity(ledgerId: $l) { ok } }', variables: { l: w.aId } }),
+  },
   ledgers: { allowed: [...READ_IN_SCOPE, 'sibling'], request: () => ({ query: '{ ledgers { edges { cursor } } }' }) },
   me: { allowed: EVERYONE, request: () => ({ query: '{ me { id } }' }) },
   transaction: {
     allowed: [...READ_IN_SCOPE, 'tokenOwn'],
-    request: async (w) => ({ query: 'query($id: ID!) { transaction(id: $id) { id } }', variables: { id: await issueTo(w.x) } }),
+    request: async (w) => ({
+      query: 'query($id: ID!) { transaction(id: $id) { id } }',
+      variables: { id: await issueTo(w.x) },
+    }),
   },
-  transactions: { allowed: READ_IN_SCOPE, request: (w) => ({ query: 'query($l: ID!) { transactions(ledgerId: $l, first: 1) { edges { cursor } } }', variables: { l: w.aId } }) },
+  transactions: {
+    allowed: READ_IN_SCOPE,
+    request: (w) => ({
+      query: 'query($l: ID!) { transactions(ledgerId: $l, first: 1) { edges { cursor } } }',
+      variables: { l: w.aId },
+    }),
+  },
   viewer: { allowed: EVERYONE, request: () => ({ query: '{ viewer { role } }' }) },
   // Mutations.
   adjust: {
     allowed: ADMIN_IN_SCOPE,
-    request: (w) => ({ query: 'mutation($i: AdjustInput!) { adjust(input: $i) { replayed } }', variables: { i: { accountId: w.x, asset: 'PTS', amount: '1', direction: 'CREDIT', idempotencyKey: key(), reason: 'matrix' } } }),
+    request: (w) => ({
+      query: 'mutation($i: AdjustInput!) { adjust(input: $i) { replayed } }',
+      variables: {
+        i: { accountId: w.x, asset: 'PTS', amount: '1', direction: 'CREDIT', idempotencyKey: key(), reason: 'matrix' },
+      },
+    }),
   },
-  createAccount: { allowed: OPERATE_IN_SCOPE, request: (w) => ({ query: 'mutation($i: CreateAccountInput!) { createAccount(input: $i) { id } }', variables: { i: { ledgerId: w.aId, code: key('acct') } } }) },
-  createApiKey: { allowed: ADMIN_IN_SCOPE, request: (w) => ({ query: 'mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }', variables: { i: { name: 'matrix', role: 'READER', ledgerId: w.aId } } }) },
+  createAccount: {
+    allowed: OPERATE_IN_SCOPE,
+    request: (w) => ({
+      query: 'mutation($i: CreateAccountInput!) { createAccount(input: $i) { id } }',
+      variables: { i: { ledgerId: w.aId, code: key('acct') } },
+    }),
+  },
+  createApiKey: {
+    allowed: ADMIN_IN_SCOPE,
+    request: (w) => ({
+      query: 'mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }',
+      variables: { i: { name: 'matrix', role: 'READER', ledgerId: w.aId } },
+    }),
+  },
   createAsset: {
     allowed: ROOT_ADMIN,
-    request: (w) => ({ query: 'mutation($i: CreateAssetInput!) { createAsset(input: $i) { id } }', variables: { i: { ledgerId: w.rootId, code: `M${key('').slice(2, 12).toUpperCase()}`, name: 'x', kind: 'OTHER', scale: 0 } } }),
+    request: (w) => ({
+      query: 'mutation($i: CreateAssetInput!) { createAsset(input: $i) { id } }',
+      variables: {
+        i: { ledgerId: w.rootId, code: `M${key('').slice(2, 12).toUpperCase()}`, name: 'x', kind: 'OTHER', scale: 0 },
+      },
+    }),
   },
-  createCustomerToken: { allowed: OPERATE_IN_SCOPE, request: (w) => ({ query: 'mutation($a: ID!) { createCustomerToken(accountId: $a) { token } }', variables: { a: w.x } }) },
-  createLedger: { allowed: ADMIN_IN_SCOPE, request: (w) => ({ query: 'mutation($i: CreateLedgerInput!) { createLedger(input: $i) { id } }', variables: { i: { code: key('sub'), name: 'sub', parentId: w.aId } } }) },
-  hold: { allowed: OPERATE_IN_SCOPE, request: (w) => ({ query: 'mutation($i: HoldInput!) { hold(input: $i) { replayed } }', variables: { i: { accountId: w.x, asset: 'PTS', amount: '1', idempotencyKey: key() } } }) },
-  issue: { allowed: OPERATE_IN_SCOPE, request: (w) => ({ query: 'mutation($i: IssueInput!) { issue(input: $i) { replayed } }', variables: { i: { accountId: w.x, asset: 'PTS', amount: '1', idempotencyKey: key() } } }) },
+  createCustomerToken: {
+    allowed: OPERATE_IN_SCOPE,
+    request: (w) => ({
+      query: 'mutation($a: ID!) { createCustomerToken(accountId: $a) { token } }',
+      variables: { a: w.x },
+    }),
+  },
+  createLedger: {
+    allowed: ADMIN_IN_SCOPE,
+    request: (w) => ({
+      query: 'mutation($i: CreateLedgerInput!) { createLedger(input: $i) { id } }',
+      variables: { i: { code: key('sub'), name: 'sub', parentId: w.aId } },
+    }),
+  },
+  hold: {
+    allowed: OPERATE_IN_SCOPE,
+    request: (w) => ({
+      query: 'mutation($i: HoldInput!) { hold(input: $i) { replayed } }',
+      variables: { i: { accountId: w.x, asset: 'PTS', amount: '1', idempotencyKey: key() } },
+    }),
+  },
+  issue: {
+    allowed: OPERATE_IN_SCOPE,
+    request: (w) => ({
+      query: 'mutation($i: IssueInput!) { issue(input: $i) { replayed } }',
+      variables: { i: { accountId: w.x, asset: 'PTS', amount: '1', idempotencyKey: key() } },
+    }),
+  },
   postPendingTransaction: {
     allowed: OPERATE_IN_SCOPE,
-    request: async (w) => ({ query: 'mutation($id: ID!, $k: String!) { postPendingTransaction(id: $id, idempotencyKey: $k) { replayed } }', variables: { id: await holdOn(w.x), k: key() } }),
+    request: async (w) => ({
+      query: 'mutation($id: ID!, $k: String!) { postPendingTransaction(id: $id, idempotencyKey: $k) { replayed } }',
+      variables: { id: await holdOn(w.x), k: key() },
+    }),
   },
   postTransaction: {
     allowed: OPERATE_IN_SCOPE,
     request: (w) => ({
       query: 'mutation($i: PostTransactionInput!) { postTransaction(input: $i) { replayed } }',
-      variables: { i: { ledgerId: w.aId, idempotencyKey: key(), entries: [{ accountId: w.x, asset: 'PTS', direction: 'DEBIT', amount: '1' }, { accountId: w.y, asset: 'PTS', direction: 'CREDIT', amount: '1' }] } },
+      variables: {
+        i: {
+          ledgerId: w.aId,
+          idempotencyKey: key(),
+          entries: [
+            { accountId: w.x, asset: 'PTS', direction: 'DEBIT', amount: '1' },
+            { accountId: w.y, asset: 'PTS', direction: 'CREDIT', amount: '1' },
+          ],
+        },
+      },
     }),
   },
   postTransactions: {
     allowed: OPERATE_IN_SCOPE,
     request: (w) => ({
       query: 'mutation($i: PostTransactionsInput!) { postTransactions(input: $i) { replayed } }',
-      variables: { i: { transactions: [{ ledgerId: w.aId, idempotencyKey: key(), entries: [{ accountId: w.x, asset: 'PTS', direction: 'DEBIT', amount: '1' }, { accountId: w.y, asset: 'PTS', direction: 'CREDIT', amount: '1' }] }] } },
+      variables: {
+        i: {
+          transactions: [
+            {
+              ledgerId: w.aId,
+              idempotencyKey: key(),
+              entries: [
+                { accountId: w.x, asset: 'PTS', direction: 'DEBIT', amount: '1' },
+                { accountId: w.y, asset: 'PTS', direction: 'CREDIT', amount: '1' },
+              ],
+            },
+          ],
+        },
+      },
     }),
   },
-  redeem: { allowed: OPERATE_IN_SCOPE, request: (w) => ({ query: 'mutation($i: RedeemInput!) { redeem(input: $i) { replayed } }', variables: { i: { accountId: w.x, asset: 'PTS', amount: '1', idempotencyKey: key() } } }) },
+  redeem: {
+    allowed: OPERATE_IN_SCOPE,
+    request: (w) => ({
+      query: 'mutation($i: RedeemInput!) { redeem(input: $i) { replayed } }',
+      variables: { i: { accountId: w.x, asset: 'PTS', amount: '1', idempotencyKey: key() } },
+    }),
+  },
   reverseTransaction: {
     allowed: ADMIN_IN_SCOPE,
-    request: async (w) => ({ query: 'mutation($id: ID!, $k: String!) { reverseTransaction(id: $id, idempotencyKey: $k) { replayed } }', variables: { id: await issueTo(w.x), k: key() } }),
+    request: async (w) => ({
+      query: 'mutation($id: ID!, $k: String!) { reverseTransaction(id: $id, idempotencyKey: $k) { replayed } }',
+      variables: { id: await issueTo(w.x), k: key() },
+    }),
   },
   revokeApiKey: {
     allowed: ADMIN_IN_SCOPE,
     request: async (w) => {
-      const created = ok(await t.gql('mutation($l: ID!) { createApiKey(input: { name: "victim", role: READER, ledgerId: $l }) { apiKey { id } } }', { l: w.aId }));
-      return { query: 'mutation($id: ID!) { revokeApiKey(id: $id) { id } }', variables: { id: created.createApiKey.apiKey.id } };
+      const created = ok(
+        await t.gql(
+          'mutation($l: ID!) { createApiKey(input: { name: "victim", role: READER, ledgerId: $l }) { apiKey { id } } }',
+          { l: w.aId },
+        ),
+      );
+      return {
+        query: 'mutation($id: ID!) { revokeApiKey(id: $id) { id } }',
+        variables: { id: created.createApiKey.apiKey.id },
+      };
     },
   },
-  runExpiry: { allowed: ADMIN_IN_SCOPE, request: (w) => ({ query: 'mutation($l: ID!) { runExpiry(ledgerId: $l) { transactionsPosted } }', variables: { l: w.aId } }) },
+  runExpiry: {
+    allowed: ADMIN_IN_SCOPE,
+    request: (w) => ({
+      query: 'mutation($l: ID!) { runExpiry(ledgerId: $l) { transactionsPosted } }',
+      variables: { l: w.aId },
+    }),
+  },
   transfer: {
     allowed: OPERATE_IN_SCOPE,
-    request: (w) => ({ query: 'mutation($i: TransferInput!) { transfer(input: $i) { replayed } }', variables: { i: { fromAccountId: w.x, toAccountId: w.z, asset: 'PTS', amount: '1', idempotencyKey: key() } } }),
+    request: (w) => ({
+      query: 'mutation($i: TransferInput!) { transfer(input: $i) { replayed } }',
+      variables: { i: { fromAccountId: w.x, toAccountId: w.z, asset: 'PTS', amount: '1', idempotencyKey: key() } },
+    }),
   },
-  updateAccount: { allowed: OPERATE_IN_SCOPE, request: (w) => ({ query: 'mutation($id: ID!) { updateAccount(id: $id, input: { name: "renamed" }) { id } }', variables: { id: w.y } }) },
+  updateAccount: {
+    allowed: OPERATE_IN_SCOPE,
+    request: (w) => ({
+      query: 'mutation($id: ID!) { updateAccount(id: $id, input: { name: "renamed" }) { id } }',
+      variables: { id: w.y },
+    }),
+  },
   voidPendingTransaction: {
     allowed: OPERATE_IN_SCOPE,
-    request: async (w) => ({ query: 'mutation($id: ID!, $k: String!) { voidPendingTransaction(id: $id, idempotencyKey: $k) { replayed } }', variables: { id: await holdOn(w.x), k: key() } }),
+    request: async (w) => ({
+      query: 'mutation($id: ID!, $k: String!) { voidPendingTransaction(id: $id, idempotencyKey: $k) { replayed } }',
+      variables: { id: await holdOn(w.x), k: key() },
+    }),
   },
   // Subscriptions, over graphql-ws.
-  balanceUpdated: { allowed: [...READ_IN_SCOPE, 'tokenOwn'], request: (w) => ({ query: 'subscription($a: ID!) { balanceUpdated(accountId: $a, asset: "PTS") { version } }', variables: { a: w.x } }) },
-  transactionPosted: { allowed: [...READ_IN_SCOPE, 'tokenOwn'], request: (w) => ({ query: 'subscription($a: ID!) { transactionPosted(accountId: $a) { id } }', variables: { a: w.x } }) },
+  balanceUpdated: {
+    allowed: [...READ_IN_SCOPE, 'tokenOwn'],
+    request: (w) => ({
+      query: 'subscription($a: ID!) { balanceUpdated(accountId: $a, asset: "PTS") { version } }',
+      variables: { a: w.x },
+    }),
+  },
+  transactionPosted: {
+    allowed: [...READ_IN_SCOPE, 'tokenOwn'],
+    request: (w) => ({
+      query: 'subscription($a: ID!) { transactionPosted(accountId: $a) { id } }',
+      variables: { a: w.x },
+    }),
+  },
 };
 
 function schemaOperations(): Array<{ type: 'Query' | 'Mutation' | 'Subscription'; name: string }> {
   const schema = buildSchema(readFileSync(path.resolve(__dirname, '../schema.graphql'), 'utf8'));
-  return (['Query', 'Mutation', 'Subscription'] as const).flatMap((type) => Object.keys(schema.getType(type) ? (schema.getType(type) as any).getFields() : {}).map((name) => ({ type, name })));
+  return (['Query', 'Mutation', 'Subscription'] as const).flatMap((type) =>
+    Object.keys(schema.getType(type) ? (schema.getType(type) as any).getFields() : {}).map((name) => ({ type, name })),
+  );
 }
 
 const craftToken = (accountId: string, exp: number) =>
-  new SignJWT({ rl: world.rootId, lg: world.aId }).setProtectedHeader({ alg: 'HS256' }).setSubject(accountId).setIssuedAt(exp - 60).setExpirationTime(exp).sign(new TextEncoder().encode(TOKEN_SECRET));
+  new SignJWT({ rl: world.rootId, lg: world.aId })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(accountId)
+    .setIssuedAt(exp - 60)
+    .setExpirationTime(exp)
+    .sign(new TextEncoder().encode(TOKEN_SECRET));
 
 beforeAll(async () => {
   t = await startTestServer();
   const root = await createLedger(t);
-  ok(await t.gql(`mutation($l: ID!) { createAsset(input: { ledgerId: $l, code: "PTS", name: "Points", kind: POINTS, scale: 0 }) { id } }`, { l: root.id }));
+  ok(
+    await t.gql(
+      `mutation($l: ID!) { createAsset(input: { ledgerId: $l, code: "PTS", name: "Points", kind: POINTS, scale: 0 }) { id } }`,
+      { l: root.id },
+    ),
+  );
   const a = await createLedger(t, { parentId: root.id, code: 'region-a' });
   const b = await createLedger(t, { parentId: root.id, code: 'region-b' });
   const [x, y, z] = [await createAccount(t, a.id), await createAccount(t, a.id), await createAccount(t, a.id)];
@@ -146,7 +343,13 @@ beforeAll(async () => {
   await issueTo(x.id, '1000000');
   await issueTo(y.id, '1000000');
 
-  const keyFor = async (role: string, ledgerId: string) => ok(await t.gql(`mutation($l: ID!, $r: ApiKeyRole!) { createApiKey(input: { name: "m", role: $r, ledgerId: $l }) { secret apiKey { id } } }`, { l: ledgerId, r: role })).createApiKey;
+  const keyFor = async (role: string, ledgerId: string) =>
+    ok(
+      await t.gql(
+        `mutation($l: ID!, $r: ApiKeyRole!) { createApiKey(input: { name: "m", role: $r, ledgerId: $l }) { secret apiKey { id } } }`,
+        { l: ledgerId, r: role },
+      ),
+    ).createApiKey;
   secrets.none = null;
   secrets.malformed = 'Basic abc';
   secrets.wrong = 'not-a-real-key-but-long-enough-0000000';
@@ -159,8 +362,12 @@ beforeAll(async () => {
   secrets.admin = (await keyFor('ADMIN', a.id)).secret;
   secrets.sibling = (await keyFor('ADMIN', b.id)).secret;
   secrets.parent = (await keyFor('ADMIN', root.id)).secret;
-  secrets.tokenOwn = ok(await t.gql('mutation($a: ID!) { createCustomerToken(accountId: $a) { token } }', { a: x.id })).createCustomerToken.token;
-  secrets.tokenOther = ok(await t.gql('mutation($a: ID!) { createCustomerToken(accountId: $a) { token } }', { a: y.id })).createCustomerToken.token;
+  secrets.tokenOwn = ok(
+    await t.gql('mutation($a: ID!) { createCustomerToken(accountId: $a) { token } }', { a: x.id }),
+  ).createCustomerToken.token;
+  secrets.tokenOther = ok(
+    await t.gql('mutation($a: ID!) { createCustomerToken(accountId: $a) { token } }', { a: y.id }),
+  ).createCustomerToken.token;
 });
 afterAll(async () => {
   await t.stop();
@@ -171,7 +378,10 @@ function expected(row: Row, credential: Credential): Outcome | 'UNAUTHENTICATED'
   return row.allowed.includes(credential) ? 'ok' : 'FORBIDDEN';
 }
 
-async function overHttp(credential: Credential, request: { query: string; variables?: Record<string, unknown> }): Promise<string> {
+async function overHttp(
+  credential: Credential,
+  request: { query: string; variables?: Record<string, unknown> },
+): Promise<string> {
   const secret = secrets[credential];
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (secret !== null) headers.authorization = secret.startsWith('Basic') ? secret : `Bearer ${secret}`;
@@ -180,7 +390,10 @@ async function overHttp(credential: Credential, request: { query: string; variab
   return body.errors?.length ? body.errors[0].extensions.code : 'ok';
 }
 
-async function overWebSocket(credential: Credential, request: { query: string; variables?: Record<string, unknown> }): Promise<string> {
+async function overWebSocket(
+  credential: Credential,
+  request: { query: string; variables?: Record<string, unknown> },
+): Promise<string> {
   const secret = secrets[credential];
   const client = connect(wsUrl(t), secret === null ? null : secret.startsWith('Basic') ? secret : `Bearer ${secret}`);
   try {
@@ -188,7 +401,13 @@ async function overWebSocket(credential: Credential, request: { query: string; v
     // An allowed subscription sees the next posting to X; a refused one ends, or its connection closes.
     const first = Promise.race([
       subscription.next().then((result) => (result.errors?.length ? result.errors[0]!.extensions.code : 'ok')),
-      subscription.ended.then((end) => ('error' in end ? (Array.isArray(end.error) ? (end.error as any)[0]?.extensions?.code ?? 'ERROR' : `closed ${(end.error as any)?.code}`) : 'completed')),
+      subscription.ended.then((end) =>
+        'error' in end
+          ? Array.isArray(end.error)
+            ? ((end.error as any)[0]?.extensions?.code ?? 'ERROR')
+            : `closed ${(end.error as any)?.code}`
+          : 'completed',
+      ),
       client.closed.then((closed) => `closed ${closed.code}`),
     ]);
     const trigger = setInterval(() => void issueTo(world.x, '1'), 100);
@@ -209,14 +428,22 @@ it('has a row for every query, mutation and subscription in the schema', () => {
   expect(missing).toEqual([]);
 });
 
-const cells = Object.entries(MATRIX).flatMap(([name, row]) => CREDENTIALS.map((credential) => ({ name, row, credential })));
+const cells = Object.entries(MATRIX).flatMap(([name, row]) =>
+  CREDENTIALS.map((credential) => ({ name, row, credential })),
+);
 
 it(`answers all ${Object.keys(MATRIX).length} operations × ${CREDENTIALS.length} credentials as the table says`, async () => {
-  const subscriptions = new Set(schemaOperations().filter((operation) => operation.type === 'Subscription').map((operation) => operation.name));
+  const subscriptions = new Set(
+    schemaOperations()
+      .filter((operation) => operation.type === 'Subscription')
+      .map((operation) => operation.name),
+  );
   const wrong: string[] = [];
   for (const { name, row, credential } of cells) {
     const request = await row.request(world);
-    const actual = subscriptions.has(name) ? await overWebSocket(credential, request) : await overHttp(credential, request);
+    const actual = subscriptions.has(name)
+      ? await overWebSocket(credential, request)
+      : await overHttp(credential, request);
     const want = expected(row, credential);
     if (actual !== want) wrong.push(`${name} as ${credential}: expected ${want}, got ${actual}`);
   }

@@ -59,7 +59,10 @@ it('reads an account by id with its balances in one statement', async () => {
   const { ledgerId } = await createProgram(t);
   const account = await createAccount(t, ledgerId);
   await issue(t, account.id, '12');
-  const { count, data } = await statementsFor(`query($id: ID!) { account(id: $id) { code balances { posted version asset { code } } } }`, { id: account.id });
+  const { count, data } = await statementsFor(
+    `query($id: ID!) { account(id: $id) { code balances { posted version asset { code } } } }`,
+    { id: account.id },
+  );
   expect(data.account.balances).toEqual([{ posted: '12', version: 1, asset: { code: 'PTS' } }]);
   // The asset was read by the issue already (assets are remembered), the bootstrap secret needs no lookup.
   expect(count).toBe(1);
@@ -72,7 +75,9 @@ it('writes a transfer between accounts it has seen before in one statement: no B
     const { ledgerId } = await createProgram(local);
     const [alice, bob] = [await createAccount(local, ledgerId), await createAccount(local, ledgerId)];
     await issue(local, alice.id, '100');
-    const transfer = (amount: string) => ({ input: { fromAccountId: alice.id, toAccountId: bob.id, asset: 'PTS', amount, idempotencyKey: key() } });
+    const transfer = (amount: string) => ({
+      input: { fromAccountId: alice.id, toAccountId: bob.id, asset: 'PTS', amount, idempotencyKey: key() },
+    });
     ok(await local.gql(TRANSFER, transfer('1')));
 
     const before = local.db.statementCount();

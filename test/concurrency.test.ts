@@ -40,7 +40,9 @@ it('lets exactly 20 of 60 racing redemptions of 10 succeed against a balance of 
   await issue(t, customer.id, '200');
 
   const race = Promise.all(
-    Array.from({ length: 60 }, () => t.gql(REDEEM, { input: { accountId: customer.id, asset: 'PTS', amount: '10', idempotencyKey: key('race') } })),
+    Array.from({ length: 60 }, () =>
+      t.gql(REDEEM, { input: { accountId: customer.id, asset: 'PTS', amount: '10', idempotencyKey: key('race') } }),
+    ),
   );
   const samples = await sampleWhile(customer.id, race);
   const responses = await race;
@@ -49,7 +51,10 @@ it('lets exactly 20 of 60 racing redemptions of 10 succeed against a balance of 
   expect(await balanceOf(t, customer.id)).toMatchObject({ posted: '0', available: '0', version: 21 });
   expect(samples.length).toBeGreaterThan(0);
   expect(Math.min(...samples)).toBeGreaterThanOrEqual(0);
-  const { rows } = await t.db.pool.query(`SELECT count(*)::int AS n FROM transactions t JOIN entries e ON e.transaction_id = t.id WHERE e.account_id = $1 AND t.kind = 'REDEEM'`, [customer.id]);
+  const { rows } = await t.db.pool.query(
+    `SELECT count(*)::int AS n FROM transactions t JOIN entries e ON e.transaction_id = t.id WHERE e.account_id = $1 AND t.kind = 'REDEEM'`,
+    [customer.id],
+  );
   expect(rows[0].n).toBe(20);
 });
 
@@ -58,14 +63,18 @@ it('turns 40 concurrent identical requests with one idempotency key into one tra
   const customer = await createAccount(t, ledgerId);
   const input = { accountId: customer.id, asset: 'PTS', amount: '7', idempotencyKey: key('same') };
   const responses = await Promise.all(
-    Array.from({ length: 40 }, () => t.gql(`mutation($input: IssueInput!) { issue(input: $input) { replayed transaction { id } } }`, { input })),
+    Array.from({ length: 40 }, () =>
+      t.gql(`mutation($input: IssueInput!) { issue(input: $input) { replayed transaction { id } } }`, { input }),
+    ),
   );
   expect(codes(responses)).toEqual({ OK: 40 });
   const ids = new Set(responses.map((response) => response.data!.issue.transaction.id));
   expect(ids.size).toBe(1);
   expect(responses.filter((response) => response.data!.issue.replayed === false)).toHaveLength(1);
   expect(await balanceOf(t, customer.id)).toMatchObject({ posted: '7', version: 1 });
-  const { rows } = await t.db.pool.query('SELECT count(*)::int AS n FROM transactions WHERE idempotency_key = $1', [input.idempotencyKey]);
+  const { rows } = await t.db.pool.query('SELECT count(*)::int AS n FROM transactions WHERE idempotency_key = $1', [
+    input.idempotencyKey,
+  ]);
   expect(rows[0].n).toBe(1);
 });
 
@@ -82,7 +91,15 @@ it('runs 200 crossing transfers among 4 accounts without a deadlock or internal 
       const from = accounts[index % 4]!;
       // An offset of 1 to 3 crosses every pair in both directions and never transfers to itself.
       const to = accounts[(index + 1 + (index % 3)) % 4]!;
-      return t.gql(TRANSFER, { input: { fromAccountId: from.id, toAccountId: to.id, asset: 'PTS', amount: String(1 + (index % 17)), idempotencyKey: key('cross') } });
+      return t.gql(TRANSFER, {
+        input: {
+          fromAccountId: from.id,
+          toAccountId: to.id,
+          asset: 'PTS',
+          amount: String(1 + (index % 17)),
+          idempotencyKey: key('cross'),
+        },
+      });
     }),
   );
   const outcome = codes(responses);
@@ -99,10 +116,16 @@ it('runs 200 crossing transfers among 4 accounts without a deadlock or internal 
 it('never closes an account while a posting to it is in flight', async () => {
   const { ledgerId } = await createProgram(t);
   const customer = await createAccount(t, ledgerId);
-  const closing = t.gql(`mutation($id: ID!) { updateAccount(id: $id, input: { status: CLOSED }) { status } }`, { id: customer.id });
-  const issuing = Promise.all(Array.from({ length: 10 }, () => t.gql(`mutation($input: IssueInput!) { issue(input: $input) { replayed } }`, {
-    input: { accountId: customer.id, asset: 'PTS', amount: '1', idempotencyKey: key('inflight') },
-  })));
+  const closing = t.gql(`mutation($id: ID!) { updateAccount(id: $id, input: { status: CLOSED }) { status } }`, {
+    id: customer.id,
+  });
+  const issuing = Promise.all(
+    Array.from({ length: 10 }, () =>
+      t.gql(`mutation($input: IssueInput!) { issue(input: $input) { replayed } }`, {
+        input: { accountId: customer.id, asset: 'PTS', amount: '1', idempotencyKey: key('inflight') },
+      }),
+    ),
+  );
   const [closed] = await Promise.all([closing, issuing]);
   const balance = await balanceOf(t, customer.id);
   if (closed.errors) expect(closed.errors[0]!.extensions.code).toBe('BAD_USER_INPUT');

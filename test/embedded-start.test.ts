@@ -9,7 +9,13 @@ import { MAIN, startServerProcess, type ServerProcess } from './support/process'
 
 /** Starts the built server with no DATABASE_URL, so it brings up its embedded PostgreSQL. */
 function start(dataDir: string, pgPort: number): Promise<ServerProcess> {
-  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), NODE_ENV: 'development', LOG_LEVEL: 'info' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATA_DIR: dataDir,
+    EMBEDDED_PG_PORT: String(pgPort),
+    NODE_ENV: 'development',
+    LOG_LEVEL: 'info',
+  };
   delete env.DATABASE_URL;
   delete env.ADMIN_API_KEY;
   delete env.TOKEN_SECRET;
@@ -17,7 +23,11 @@ function start(dataDir: string, pgPort: number): Promise<ServerProcess> {
 }
 
 async function gql(url: string, secret: string, query: string): Promise<any> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}` }, body: JSON.stringify({ query }) });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}` },
+    body: JSON.stringify({ query }),
+  });
   return response.json();
 }
 
@@ -35,7 +45,11 @@ it('starts on an embedded PostgreSQL, prints the generated admin key, and keeps 
   const adminKey = (await readFile(path.join(dataDir, 'admin-api-key'), 'utf8')).trim();
   expect(first.output()).toContain(`Authorization: Bearer ${adminKey}`);
   expect(first.output()).toContain(`embedded PostgreSQL on 127.0.0.1:${pgPort}`);
-  const created = await gql(first.url, adminKey, 'mutation { createLedger(input: { code: "embedded-smoke", name: "Smoke" }) { id } }');
+  const created = await gql(
+    first.url,
+    adminKey,
+    'mutation { createLedger(input: { code: "embedded-smoke", name: "Smoke" }) { id } }',
+  );
   expect(created.errors).toBeUndefined();
   // Development on the embedded database: GraphiQL starts with the generated admin key, and a
   // customer-token key is generated beside it.
@@ -61,7 +75,13 @@ it('says in one line why the embedded PostgreSQL cannot start, and exits non-zer
   const squatter = net.createServer();
   await new Promise<void>((resolve) => squatter.listen(pgPort, '127.0.0.1', resolve));
   try {
-    const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: path.join(dataDir, 'port-taken'), EMBEDDED_PG_PORT: String(pgPort), PORT: '0', NODE_ENV: 'development' };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      DATA_DIR: path.join(dataDir, 'port-taken'),
+      EMBEDDED_PG_PORT: String(pgPort),
+      PORT: '0',
+      NODE_ENV: 'development',
+    };
     delete env.DATABASE_URL;
     const child = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -49,7 +49,12 @@ function loginEnv(person: Person | null, home: string): NodeJS.ProcessEnv {
 }
 
 async function asPerson(person: Person | null, home: string, cwd: string, file: string, args: string[]): Promise<void> {
-  await run(file, args, { cwd, env: loginEnv(person, home), maxBuffer: 64 * 1024 * 1024, ...(person ? { uid: person.uid, gid: person.gid } : {}) });
+  await run(file, args, {
+    cwd,
+    env: loginEnv(person, home),
+    maxBuffer: 64 * 1024 * 1024,
+    ...(person ? { uid: person.uid, gid: person.gid } : {}),
+  });
 }
 
 async function npmStart(person: Person | null, home: string, checkout: string, pgPort: number): Promise<ServerProcess> {
@@ -64,7 +69,11 @@ async function npmStart(person: Person | null, home: string, checkout: string, p
 }
 
 async function gql(url: string, secret: string, query: string): Promise<any> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}` }, body: JSON.stringify({ query }) });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}` },
+    body: JSON.stringify({ query }),
+  });
   return response.json();
 }
 
@@ -81,7 +90,8 @@ function dataDirPrinted(server: ServerProcess): string {
 async function pressCtrlC(server: ServerProcess, dataDir: string): Promise<void> {
   expect([0, 'SIGINT']).toContain(await server.stop('SIGINT'));
   const deadline = Date.now() + 30_000;
-  while (existsSync(path.join(dataDir, 'postmaster.pid')) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+  while (existsSync(path.join(dataDir, 'postmaster.pid')) && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 200));
   expect(existsSync(path.join(dataDir, 'postmaster.pid'))).toBe(false);
   expect(server.output()).toContain('shutting down');
 }
@@ -97,7 +107,11 @@ async function walkThroughFrontDoor(person: Person | null, home: string, parent:
   const adminKey = (await readFile(path.join(checkout, '.data', 'admin-api-key'), 'utf8')).trim();
   expect(first.output()).toContain(`Authorization: Bearer ${adminKey}`);
   const dataDir = dataDirPrinted(first);
-  const created = await gql(first.url, adminKey, 'mutation { createLedger(input: { code: "front-door", name: "Front door" }) { id } }');
+  const created = await gql(
+    first.url,
+    adminKey,
+    'mutation { createLedger(input: { code: "front-door", name: "Front door" }) { id } }',
+  );
   expect(created.errors).toBeUndefined();
   await pressCtrlC(first, dataDir);
 
@@ -139,7 +153,11 @@ it(
       () => false,
     );
     if (!existed) await run('useradd', ['--create-home', '--shell', '/bin/bash', NEWCOMER]);
-    const [{ stdout: uid }, { stdout: gid }, { stdout: passwd }] = await Promise.all([run('id', ['-u', NEWCOMER]), run('id', ['-g', NEWCOMER]), run('getent', ['passwd', NEWCOMER])]);
+    const [{ stdout: uid }, { stdout: gid }, { stdout: passwd }] = await Promise.all([
+      run('id', ['-u', NEWCOMER]),
+      run('id', ['-g', NEWCOMER]),
+      run('getent', ['passwd', NEWCOMER]),
+    ]);
     const person: Person = { uid: Number(uid), gid: Number(gid), home: passwd.trim().split(':')[5]! };
     const checkout = path.join(person.home, 'x');
     try {

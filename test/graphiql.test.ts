@@ -29,7 +29,11 @@ it('serves GraphiQL at /graphiql, and at /graphql to a browser, from its own ass
     const html = await response.text();
     const references = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1]);
     expect(references.sort()).toEqual(['/graphiql/assets/graphiql.css', '/graphiql/assets/graphiql.js']);
-    expect(config(html)).toEqual({ endpoint: '/graphql', headers: expect.stringContaining('Bearer <your API key or customer token>'), prefilled: false });
+    expect(config(html)).toEqual({
+      endpoint: '/graphql',
+      headers: expect.stringContaining('Bearer <your API key or customer token>'),
+      prefilled: false,
+    });
   }
 });
 
@@ -46,22 +50,35 @@ it('bundles the IDE with the graphql-ws client, so subscriptions run in the brow
 
 it('still answers GraphQL clients at GET /graphql', async () => {
   // Apollo's CSRF guard asks a GET query for a preflight-forcing header.
-  const response = await fetch(`${t.url}?query=${encodeURIComponent('{ viewer { role } }')}`, { headers: { accept: 'application/json', authorization: `Bearer ${ADMIN_KEY}`, 'apollo-require-preflight': 'true' } });
+  const response = await fetch(`${t.url}?query=${encodeURIComponent('{ viewer { role } }')}`, {
+    headers: { accept: 'application/json', authorization: `Bearer ${ADMIN_KEY}`, 'apollo-require-preflight': 'true' },
+  });
   expect(await response.json()).toEqual({ data: { viewer: { role: 'ADMIN' } } });
   // A browser-like Accept with a query is a GraphQL request, not a page view.
-  const withQuery = await fetch(`${t.url}?query=${encodeURIComponent('{ viewer { role } }')}`, { headers: { accept: BROWSER_ACCEPT, authorization: `Bearer ${ADMIN_KEY}`, 'apollo-require-preflight': 'true' } });
+  const withQuery = await fetch(`${t.url}?query=${encodeURIComponent('{ viewer { role } }')}`, {
+    headers: { accept: BROWSER_ACCEPT, authorization: `Bearer ${ADMIN_KEY}`, 'apollo-require-preflight': 'true' },
+  });
   expect(withQuery.headers.get('content-type')).toMatch(/json/);
 });
 
-it('answers the IDE\'s introspection query, whose type references nest past the depth limit', async () => {
-  const query = getIntrospectionQuery({ descriptions: true, inputValueDeprecation: true, schemaDescription: true, directiveIsRepeatable: true, specifiedByUrl: true });
+it("answers the IDE's introspection query, whose type references nest past the depth limit", async () => {
+  const query = getIntrospectionQuery({
+    descriptions: true,
+    inputValueDeprecation: true,
+    schemaDescription: true,
+    directiveIsRepeatable: true,
+    specifiedByUrl: true,
+  });
   const response = await t.gql(query);
   expect(response.errors).toBeUndefined();
   expect(response.data!.__schema.subscriptionType).toMatchObject({ name: 'Subscription' });
   // The limit still holds for data: twelve levels of ledger.parent is one too many.
   const deep = `{ ledgers { edges { node ${'{ parent '.repeat(10)}{ id }${' }'.repeat(10)} } } }`;
   const refused = await t.gql(deep);
-  expect([refused.errors![0]!.extensions.code, refused.errors![0]!.message]).toEqual(['QUERY_TOO_COMPLEX', expect.stringContaining('depth')]);
+  expect([refused.errors![0]!.extensions.code, refused.errors![0]!.message]).toEqual([
+    'QUERY_TOO_COMPLEX',
+    expect.stringContaining('depth'),
+  ]);
 });
 
 it('never lets configured headers break out of the page', () => {
@@ -75,7 +92,11 @@ describe('pre-filled and disabled', () => {
     const prefilled = await startTestServer({ graphiqlHeaders: { Authorization: `Bearer ${ADMIN_KEY}` } });
     try {
       const html = await (await fetch(prefilled.url.replace('/graphql', '/graphiql'))).text();
-      expect(config(html)).toEqual({ endpoint: '/graphql', headers: JSON.stringify({ Authorization: `Bearer ${ADMIN_KEY}` }, null, 2), prefilled: true });
+      expect(config(html)).toEqual({
+        endpoint: '/graphql',
+        headers: JSON.stringify({ Authorization: `Bearer ${ADMIN_KEY}` }, null, 2),
+        prefilled: true,
+      });
     } finally {
       await prefilled.stop();
     }

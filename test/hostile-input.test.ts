@@ -35,57 +35,191 @@ const json = (value: unknown) => JSON.stringify(value);
 const gqlBody = (query: string, variables?: unknown) => json({ query, variables });
 const REDEEM = 'mutation($i: RedeemInput!) { redeem(input: $i) { transaction { id } } }';
 const POST = 'mutation($i: PostTransactionInput!) { postTransaction(input: $i) { transaction { id } } }';
-const redeemWith = (overrides: Record<string, unknown>) => gqlBody(REDEEM, { i: { accountId: '$ACCOUNT', asset: 'PTS', amount: '1', idempotencyKey: 'hostile', ...overrides } });
+const redeemWith = (overrides: Record<string, unknown>) =>
+  gqlBody(REDEEM, { i: { accountId: '$ACCOUNT', asset: 'PTS', amount: '1', idempotencyKey: 'hostile', ...overrides } });
 
 function hostileRequests(): Hostile[] {
   const requests: Hostile[] = [];
   const add = (name: string, body: string, extra: Partial<Hostile> = {}) => requests.push({ name, body, ...extra });
 
   // Malformed JSON.
-  for (const [index, body] of ['{', '}', '{"query":', '{"query": "{ ledgers { edges { cursor } } }"', 'null', '[', '"just a string"', '{"query": undefined}', "{'query': '{}'}", '{"query":"{}"}}', '\u0000', '{"query": "\\u"}', 'NaN', '{"query": 1e309}', '{"a":'.repeat(50)].entries()) {
+  for (const [index, body] of [
+    '{',
+    '}',
+    '{"query":',
+    '{"query": "{ ledgers { edges { cursor } } }"',
+    'null',
+    '[',
+    '"just a string"',
+    '{"query": undefined}',
+    "{'query': '{}'}",
+    '{"query":"{}"}}',
+    '\u0000',
+    '{"query": "\\u"}',
+    'NaN',
+    '{"query": 1e309}',
+    '{"a":'.repeat(50),
+  ].entries()) {
     add(`malformed JSON #${index}`, body);
   }
   // Wrong or missing content types.
-  for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml', 'image/png', '']) {
+  for (const contentType of [
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    'multipart/form-data; boundary=x',
+    'application/xml',
+    'image/png',
+    '',
+  ]) {
     add(`content type "${contentType}"`, gqlBody('{ ledgers { edges { cursor } } }'), { contentType });
   }
   // Bodies over the limit.
-  add('body of 2 MiB', json({ query: '{ ledgers { edges { cursor } } }', variables: { pad: 'x'.repeat(2 * 1024 * 1024) } }));
+  add(
+    'body of 2 MiB',
+    json({ query: '{ ledgers { edges { cursor } } }', variables: { pad: 'x'.repeat(2 * 1024 * 1024) } }),
+  );
   add('1 MB metadata', redeemWith({ metadata: { blob: 'm'.repeat(1_000_000) } }));
   add('17 KiB metadata', redeemWith({ metadata: { blob: 'm'.repeat(17_000) } }));
   // Depth, aliases, tokens, directives.
-  for (const depth of [13, 50, 200]) add(`query depth ${depth}`, gqlBody(`{ ${'ledgers { edges { node { '.repeat(Math.ceil(depth / 3))}id${' } } }'.repeat(Math.ceil(depth / 3))} }`));
-  add('10,000 aliases', gqlBody(`{ ${Array.from({ length: 10_000 }, (_, index) => `a${index}: ledgers { edges { cursor } }`).join(' ')} }`));
-  add('3,000 aliases', gqlBody(`{ ${Array.from({ length: 3_000 }, (_, index) => `a${index}: __typename`).join(' ')} }`));
+  for (const depth of [13, 50, 200])
+    add(
+      `query depth ${depth}`,
+      gqlBody(
+        `{ ${'ledgers { edges { node { '.repeat(Math.ceil(depth / 3))}id${' } } }'.repeat(Math.ceil(depth / 3))} }`,
+      ),
+    );
+  add(
+    '10,000 aliases',
+    gqlBody(`{ ${Array.from({ length: 10_000 }, (_, index) => `a${index}: ledgers { edges { cursor } }`).join(' ')} }`),
+  );
+  add(
+    '3,000 aliases',
+    gqlBody(`{ ${Array.from({ length: 3_000 }, (_, index) => `a${index}: __typename`).join(' ')} }`),
+  );
   add('fragment cycle', gqlBody('query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }'));
-  for (const count of [2, 10, 500]) add(`@include repeated ${count} times`, gqlBody(`{ ledgers ${'@include(if: true) '.repeat(count)}{ edges { cursor } } }`));
+  for (const count of [2, 10, 500])
+    add(
+      `@include repeated ${count} times`,
+      gqlBody(`{ ledgers ${'@include(if: true) '.repeat(count)}{ edges { cursor } } }`),
+    );
   add('unknown directive', gqlBody('{ ledgers @evil { edges { cursor } } }'));
   // Huge lists.
-  add('10,000 entries', gqlBody(POST, { i: { ledgerId: '$LEDGER', idempotencyKey: 'h', entries: Array.from({ length: 10_000 }, () => ({ accountId: '$ACCOUNT', asset: 'PTS', direction: 'DEBIT', amount: '1' })) } }));
-  add('1,001-item batch', gqlBody('mutation($i: PostTransactionsInput!) { postTransactions(input: $i) { error { code } } }', {
-    i: { transactions: Array.from({ length: 1001 }, (_, index) => ({ ledgerId: '$LEDGER', idempotencyKey: `b${index}`, entries: [] })) },
-  }));
-  add('page size 100,000', gqlBody('query($l: ID!) { accounts(ledgerId: $l, first: 100000) { edges { cursor } } }', { l: '$LEDGER' }));
-  add('negative page size', gqlBody('query($l: ID!) { accounts(ledgerId: $l, first: -1) { edges { cursor } } }', { l: '$LEDGER' }));
+  add(
+    '10,000 entries',
+    gqlBody(POST, {
+      i: {
+        ledgerId: '$LEDGER',
+        idempotencyKey: 'h',
+        entries: Array.from({ length: 10_000 }, () => ({
+          accountId: '$ACCOUNT',
+          asset: 'PTS',
+          direction: 'DEBIT',
+          amount: '1',
+        })),
+      },
+    }),
+  );
+  add(
+    '1,001-item batch',
+    gqlBody('mutation($i: PostTransactionsInput!) { postTransactions(input: $i) { error { code } } }', {
+      i: {
+        transactions: Array.from({ length: 1001 }, (_, index) => ({
+          ledgerId: '$LEDGER',
+          idempotencyKey: `b${index}`,
+          entries: [],
+        })),
+      },
+    }),
+  );
+  add(
+    'page size 100,000',
+    gqlBody('query($l: ID!) { accounts(ledgerId: $l, first: 100000) { edges { cursor } } }', { l: '$LEDGER' }),
+  );
+  add(
+    'negative page size',
+    gqlBody('query($l: ID!) { accounts(ledgerId: $l, first: -1) { edges { cursor } } }', { l: '$LEDGER' }),
+  );
   // Amounts.
-  for (const amount of ['1.5', '-5', '0', '1e3', ' 12', '', '9223372036854775808', '-9223372036854775809', 2.5, 'abc', '0x10', '١٢', 1e21, Number.MAX_SAFE_INTEGER + 2, true, null, [], {}, '٣', '+1', '00', '1_000', '1,000']) {
+  for (const amount of [
+    '1.5',
+    '-5',
+    '0',
+    '1e3',
+    ' 12',
+    '',
+    '9223372036854775808',
+    '-9223372036854775809',
+    2.5,
+    'abc',
+    '0x10',
+    '١٢',
+    1e21,
+    Number.MAX_SAFE_INTEGER + 2,
+    true,
+    null,
+    [],
+    {},
+    '٣',
+    '+1',
+    '00',
+    '1_000',
+    '1,000',
+  ]) {
     add(`redeem amount ${JSON.stringify(amount)}`, redeemWith({ amount }));
-    add(`issue amount ${JSON.stringify(amount)}`, gqlBody('mutation($i: IssueInput!) { issue(input: $i) { replayed } }', { i: { accountId: '$ACCOUNT', asset: 'PTS', amount, idempotencyKey: 'hostile-issue' } }));
-    add(`entry amount ${JSON.stringify(amount)}`, gqlBody(POST, { i: { ledgerId: '$LEDGER', idempotencyKey: 'hostile-entry', entries: [
-      { accountCode: 'system:issuance', asset: 'PTS', direction: 'DEBIT', amount },
-      { accountId: '$ACCOUNT', asset: 'PTS', direction: 'CREDIT', amount },
-    ] } }));
+    add(
+      `issue amount ${JSON.stringify(amount)}`,
+      gqlBody('mutation($i: IssueInput!) { issue(input: $i) { replayed } }', {
+        i: { accountId: '$ACCOUNT', asset: 'PTS', amount, idempotencyKey: 'hostile-issue' },
+      }),
+    );
+    add(
+      `entry amount ${JSON.stringify(amount)}`,
+      gqlBody(POST, {
+        i: {
+          ledgerId: '$LEDGER',
+          idempotencyKey: 'hostile-entry',
+          entries: [
+            { accountCode: 'system:issuance', asset: 'PTS', direction: 'DEBIT', amount },
+            { accountId: '$ACCOUNT', asset: 'PTS', direction: 'CREDIT', amount },
+          ],
+        },
+      }),
+    );
   }
-  add('amount literal 99999999999999999999', gqlBody(`mutation { redeem(input: { accountId: "$ACCOUNT", asset: "PTS", amount: 99999999999999999999, idempotencyKey: "x" }) { replayed } }`));
-  add('amount literal float', gqlBody(`mutation { redeem(input: { accountId: "$ACCOUNT", asset: "PTS", amount: 1.0, idempotencyKey: "x" }) { replayed } }`));
+  add(
+    'amount literal 99999999999999999999',
+    gqlBody(
+      `mutation { redeem(input: { accountId: "$ACCOUNT", asset: "PTS", amount: 99999999999999999999, idempotencyKey: "x" }) { replayed } }`,
+    ),
+  );
+  add(
+    'amount literal float',
+    gqlBody(
+      `mutation { redeem(input: { accountId: "$ACCOUNT", asset: "PTS", amount: 1.0, idempotencyKey: "x" }) { replayed } }`,
+    ),
+  );
   // NUL bytes and invalid Unicode, in every kind of string.
-  for (const [label, text] of [['NUL', 'a\u0000b'], ['lone high surrogate', 'a\ud800b'], ['lone low surrogate', '\udfffb']] as const) {
+  for (const [label, text] of [
+    ['NUL', 'a\u0000b'],
+    ['lone high surrogate', 'a\ud800b'],
+    ['lone low surrogate', '\udfffb'],
+  ] as const) {
     add(`${label} in idempotencyKey`, redeemWith({ idempotencyKey: text }));
     add(`${label} in description`, redeemWith({ description: text }));
     add(`${label} in metadata value`, redeemWith({ metadata: { note: text } }));
     add(`${label} in metadata key`, redeemWith({ metadata: { [text]: 1 } }));
-    add(`${label} in account code`, gqlBody('mutation($i: CreateAccountInput!) { createAccount(input: $i) { id } }', { i: { ledgerId: '$LEDGER', code: text } }));
-    add(`${label} in ledger name`, gqlBody('mutation($i: CreateLedgerInput!) { createLedger(input: $i) { id } }', { i: { code: 'ok-code', name: text } }));
+    add(
+      `${label} in account code`,
+      gqlBody('mutation($i: CreateAccountInput!) { createAccount(input: $i) { id } }', {
+        i: { ledgerId: '$LEDGER', code: text },
+      }),
+    );
+    add(
+      `${label} in ledger name`,
+      gqlBody('mutation($i: CreateLedgerInput!) { createLedger(input: $i) { id } }', {
+        i: { code: 'ok-code', name: text },
+      }),
+    );
     add(`${label} in query text`, json({ query: `{ ledgers { edges { cursor } } } # ${text}` }));
     add(`${label} in asset code`, redeemWith({ asset: text }));
   }
@@ -93,54 +227,158 @@ function hostileRequests(): Hostile[] {
   add('idempotency key of 256 characters', redeemWith({ idempotencyKey: 'k'.repeat(256) }));
   add('idempotency key of 100,000 characters', redeemWith({ idempotencyKey: 'k'.repeat(100_000) }));
   add('description of 1,001 characters', redeemWith({ description: 'd'.repeat(1001) }));
-  add('account code of 129 characters', gqlBody('mutation($i: CreateAccountInput!) { createAccount(input: $i) { id } }', { i: { ledgerId: '$LEDGER', code: 'c'.repeat(129) } }));
-  add('ledger name of 201 characters', gqlBody('mutation($i: CreateLedgerInput!) { createLedger(input: $i) { id } }', { i: { code: 'fine', name: 'n'.repeat(201) } }));
+  add(
+    'account code of 129 characters',
+    gqlBody('mutation($i: CreateAccountInput!) { createAccount(input: $i) { id } }', {
+      i: { ledgerId: '$LEDGER', code: 'c'.repeat(129) },
+    }),
+  );
+  add(
+    'ledger name of 201 characters',
+    gqlBody('mutation($i: CreateLedgerInput!) { createLedger(input: $i) { id } }', {
+      i: { code: 'fine', name: 'n'.repeat(201) },
+    }),
+  );
   // Wrong variable types.
-  for (const [field, value] of [['accountId', 42], ['accountId', null], ['accountId', 'not-a-uuid'], ['accountId', ['x']], ['asset', 7], ['asset', null], ['idempotencyKey', 1], ['idempotencyKey', null], ['metadata', 'string'], ['metadata', [1, 2]], ['metadata', 5], ['description', {}], ['dryRun', 'yes']] as const) {
+  for (const [field, value] of [
+    ['accountId', 42],
+    ['accountId', null],
+    ['accountId', 'not-a-uuid'],
+    ['accountId', ['x']],
+    ['asset', 7],
+    ['asset', null],
+    ['idempotencyKey', 1],
+    ['idempotencyKey', null],
+    ['metadata', 'string'],
+    ['metadata', [1, 2]],
+    ['metadata', 5],
+    ['description', {}],
+    ['dryRun', 'yes'],
+  ] as const) {
     add(`variable ${field} = ${JSON.stringify(value)}`, redeemWith({ [field]: value }));
   }
   add('variables as a string', json({ query: REDEEM, variables: 'nope' }));
   add('missing required variable', gqlBody(REDEEM, {}));
   add('extra unknown input field', redeemWith({ evil: true }));
-  add('enum given as a wrong value', gqlBody(POST, { i: { ledgerId: '$LEDGER', idempotencyKey: 'x', entries: [{ accountId: '$ACCOUNT', asset: 'PTS', direction: 'SIDEWAYS', amount: '1' }] } }));
-  add('DateTime without a zone', gqlBody(POST, { i: { ledgerId: '$LEDGER', idempotencyKey: 'x', effectiveAt: '2026-01-01T00:00:00', entries: [] } }));
-  add('DateTime not a date', gqlBody(POST, { i: { ledgerId: '$LEDGER', idempotencyKey: 'x', effectiveAt: '2026-13-45T99:00:00Z', entries: [] } }));
+  add(
+    'enum given as a wrong value',
+    gqlBody(POST, {
+      i: {
+        ledgerId: '$LEDGER',
+        idempotencyKey: 'x',
+        entries: [{ accountId: '$ACCOUNT', asset: 'PTS', direction: 'SIDEWAYS', amount: '1' }],
+      },
+    }),
+  );
+  add(
+    'DateTime without a zone',
+    gqlBody(POST, { i: { ledgerId: '$LEDGER', idempotencyKey: 'x', effectiveAt: '2026-01-01T00:00:00', entries: [] } }),
+  );
+  add(
+    'DateTime not a date',
+    gqlBody(POST, {
+      i: { ledgerId: '$LEDGER', idempotencyKey: 'x', effectiveAt: '2026-13-45T99:00:00Z', entries: [] },
+    }),
+  );
   // Batched HTTP arrays and operation selection.
-  add('batched HTTP array', json([{ query: '{ ledgers { edges { cursor } } }' }, { query: '{ ledgers { edges { cursor } } }' }]));
+  add(
+    'batched HTTP array',
+    json([{ query: '{ ledgers { edges { cursor } } }' }, { query: '{ ledgers { edges { cursor } } }' }]),
+  );
   add('empty batched array', '[]');
-  add('two operations, none named', gqlBody('query A { ledgers { edges { cursor } } } query B { ledgers { edges { cursor } } }'));
+  add(
+    'two operations, none named',
+    gqlBody('query A { ledgers { edges { cursor } } } query B { ledgers { edges { cursor } } }'),
+  );
   add('unknown operation name', json({ query: 'query A { ledgers { edges { cursor } } }', operationName: 'Z' }));
   add('empty query', json({ query: '' }));
   add('no query', json({ variables: {} }));
   add('query is a number', json({ query: 42 }));
-  add('mutation over GET', '', { method: 'GET', path: `?query=${encodeURIComponent('mutation { createLedger(input: { code: "get", name: "x" }) { id } }')}` });
+  add('mutation over GET', '', {
+    method: 'GET',
+    path: `?query=${encodeURIComponent('mutation { createLedger(input: { code: "get", name: "x" }) { id } }')}`,
+  });
   add('subscription over HTTP', gqlBody('subscription { __typename }'));
   // Identifiers, cursors, codes.
-  for (const id of ['', 'x', '00000000-0000-0000-0000-00000000000Z', "1' OR '1'='1", '../../etc/passwd', 'a'.repeat(1000)]) {
-    add(`account id ${JSON.stringify(id.slice(0, 20))}`, gqlBody('query($id: ID!) { account(id: $id) { code } }', { id }));
-    add(`ledger id ${JSON.stringify(id.slice(0, 20))} for a posting`, gqlBody(POST, { i: { ledgerId: id, idempotencyKey: 'x', entries: [] } }));
+  for (const id of [
+    '',
+    'x',
+    '00000000-0000-0000-0000-00000000000Z',
+    "1' OR '1'='1",
+    '../../etc/passwd',
+    'a'.repeat(1000),
+  ]) {
+    add(
+      `account id ${JSON.stringify(id.slice(0, 20))}`,
+      gqlBody('query($id: ID!) { account(id: $id) { code } }', { id }),
+    );
+    add(
+      `ledger id ${JSON.stringify(id.slice(0, 20))} for a posting`,
+      gqlBody(POST, { i: { ledgerId: id, idempotencyKey: 'x', entries: [] } }),
+    );
   }
   // A well-formed id that names nothing: a lookup answers null, but a write must be refused.
-  add('unknown ledger id for a posting', gqlBody(POST, { i: { ledgerId: '01a1fc9e-0000-7000-8000-000000000000', idempotencyKey: 'x', entries: [] } }));
+  add(
+    'unknown ledger id for a posting',
+    gqlBody(POST, { i: { ledgerId: '01a1fc9e-0000-7000-8000-000000000000', idempotencyKey: 'x', entries: [] } }),
+  );
   add('unknown account id for a redemption', redeemWith({ accountId: '01a1fc9e-0000-7000-8000-000000000000' }));
   for (const cursor of ['', 'garbage', 'aWQ6bm90LWEtdXVpZA', 'x'.repeat(500), '%%%']) {
-    add(`cursor ${JSON.stringify(cursor.slice(0, 12))}`, gqlBody('query($l: ID!, $a: String) { accounts(ledgerId: $l, after: $a) { edges { cursor } } }', { l: '$LEDGER', a: cursor }));
+    add(
+      `cursor ${JSON.stringify(cursor.slice(0, 12))}`,
+      gqlBody('query($l: ID!, $a: String) { accounts(ledgerId: $l, after: $a) { edges { cursor } } }', {
+        l: '$LEDGER',
+        a: cursor,
+      }),
+    );
   }
   for (const code of ['', ' ', 'system:issuance', 'x y', 'ü', '-leading']) {
-    add(`account code ${JSON.stringify(code)}`, gqlBody('mutation($i: CreateAccountInput!) { createAccount(input: $i) { id } }', { i: { ledgerId: '$LEDGER', code } }));
+    add(
+      `account code ${JSON.stringify(code)}`,
+      gqlBody('mutation($i: CreateAccountInput!) { createAccount(input: $i) { id } }', {
+        i: { ledgerId: '$LEDGER', code },
+      }),
+    );
   }
   for (const scale of [-1, 19, 1.5, 2147483648]) {
-    add(`asset scale ${scale}`, gqlBody('mutation($i: CreateAssetInput!) { createAsset(input: $i) { id } }', { i: { ledgerId: '$LEDGER', code: 'NEWCOIN', name: 'x', kind: 'OTHER', scale } }));
+    add(
+      `asset scale ${scale}`,
+      gqlBody('mutation($i: CreateAssetInput!) { createAsset(input: $i) { id } }', {
+        i: { ledgerId: '$LEDGER', code: 'NEWCOIN', name: 'x', kind: 'OTHER', scale },
+      }),
+    );
   }
   for (const withinDays of [-1, 3651, 1e9]) {
-    add(`expiring withinDays ${withinDays}`, gqlBody('query($id: ID!, $d: Int!) { account(id: $id) { expiring(asset: "PTS", withinDays: $d) { amount } } }', { id: '$ACCOUNT', d: withinDays }));
+    add(
+      `expiring withinDays ${withinDays}`,
+      gqlBody('query($id: ID!, $d: Int!) { account(id: $id) { expiring(asset: "PTS", withinDays: $d) { amount } } }', {
+        id: '$ACCOUNT',
+        d: withinDays,
+      }),
+    );
   }
   for (const timeoutSeconds of [0, -5, 2_592_001]) {
-    add(`hold timeoutSeconds ${timeoutSeconds}`, gqlBody('mutation($i: HoldInput!) { hold(input: $i) { transaction { id } } }', { i: { accountId: '$ACCOUNT', asset: 'PTS', amount: '1', idempotencyKey: key(), timeoutSeconds } }));
+    add(
+      `hold timeoutSeconds ${timeoutSeconds}`,
+      gqlBody('mutation($i: HoldInput!) { hold(input: $i) { transaction { id } } }', {
+        i: { accountId: '$ACCOUNT', asset: 'PTS', amount: '1', idempotencyKey: key(), timeoutSeconds },
+      }),
+    );
   }
   // Credentials.
-  for (const authorization of ['Bearer', 'Bearer ', 'Basic abc', `Bearer ${'x'.repeat(600)}`, 'bearer lowercase-scheme-xxxxxxxxxxxxxxx', `Bearer ${ADMIN_KEY}\u00e9`]) {
-    requests.push({ name: `authorization ${JSON.stringify(authorization.slice(0, 16))}`, body: gqlBody('{ ledgers { edges { cursor } } }'), contentType: `auth:${authorization}` });
+  for (const authorization of [
+    'Bearer',
+    'Bearer ',
+    'Basic abc',
+    `Bearer ${'x'.repeat(600)}`,
+    'bearer lowercase-scheme-xxxxxxxxxxxxxxx',
+    `Bearer ${ADMIN_KEY}\u00e9`,
+  ]) {
+    requests.push({
+      name: `authorization ${JSON.stringify(authorization.slice(0, 16))}`,
+      body: gqlBody('{ ledgers { edges { cursor } } }'),
+      contentType: `auth:${authorization}`,
+    });
   }
   return requests;
 }
@@ -153,7 +391,11 @@ async function send(request: Hostile): Promise<{ status: number; body: any }> {
   headers.authorization = authorization;
   headers['apollo-require-preflight'] = 'true';
   const body = request.body.replaceAll('$ACCOUNT', accountId).replaceAll('$LEDGER', ledgerId);
-  const response = await fetch(t.url + (request.path ?? ''), { method: request.method ?? 'POST', headers, body: request.method === 'GET' ? undefined : body });
+  const response = await fetch(t.url + (request.path ?? ''), {
+    method: request.method ?? 'POST',
+    headers,
+    body: request.method === 'GET' ? undefined : body,
+  });
   const text = await response.text();
   let parsed: any = null;
   try {
@@ -164,7 +406,20 @@ async function send(request: Hostile): Promise<{ status: number; body: any }> {
   return { status: response.status, body: parsed };
 }
 
-const ACCEPTED_CODES = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'BAD_USER_INPUT', 'NOT_FOUND', 'INSUFFICIENT_FUNDS', 'UNBALANCED_TRANSACTION', 'IDEMPOTENCY_CONFLICT', 'ACCOUNT_NOT_ACTIVE', 'ASSET_NOT_FOUND', 'QUERY_TOO_COMPLEX', 'TRANSACTION_NOT_PENDING', 'ALREADY_REVERSED']);
+const ACCEPTED_CODES = new Set([
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'BAD_USER_INPUT',
+  'NOT_FOUND',
+  'INSUFFICIENT_FUNDS',
+  'UNBALANCED_TRANSACTION',
+  'IDEMPOTENCY_CONFLICT',
+  'ACCOUNT_NOT_ACTIVE',
+  'ASSET_NOT_FOUND',
+  'QUERY_TOO_COMPLEX',
+  'TRANSACTION_NOT_PENDING',
+  'ALREADY_REVERSED',
+]);
 
 function verdict(result: { status: number; body: any }): string {
   if (result.status >= 500) return `HTTP ${result.status}`;

@@ -31,8 +31,10 @@ describe('the import-graph check', () => {
     const dir = tree({
       'platform/db.ts': 'export const db = 1;\n',
       'ledgers/ledger.service.ts': "import { db } from '../platform/db.js';\nexport const ledgers = db;\n",
-      'accounts/account.service.ts': "import { ledgers } from '../ledgers/ledger.service.js';\nexport const accounts = ledgers;\n",
-      'ledgers/ledger.resolver.ts': "import type { accounts } from '../accounts/account.service.js';\nexport type A = typeof accounts;\n",
+      'accounts/account.service.ts':
+        "import { ledgers } from '../ledgers/ledger.service.js';\nexport const accounts = ledgers;\n",
+      'ledgers/ledger.resolver.ts':
+        "import type { accounts } from '../accounts/account.service.js';\nexport type A = typeof accounts;\n",
       'accounts/account.resolver.ts': "import type { A } from '../ledgers/ledger.resolver.js';\nexport type B = A;\n",
     });
     expect(check(dir)).toEqual({ status: 0, output: expect.stringContaining('no cycle') });
@@ -40,8 +42,9 @@ describe('the import-graph check', () => {
 
   it('fails on a module cycle below the GraphQL edge, even through type-only imports, naming the imports', () => {
     const dir = tree({
-      'ledgers/ledger.service.ts': "import type { Account } from '../accounts/account.types.js';\nexport type L = Account;\n",
-      'accounts/account.types.ts': "export interface Account { id: string }\n",
+      'ledgers/ledger.service.ts':
+        "import type { Account } from '../accounts/account.types.js';\nexport type L = Account;\n",
+      'accounts/account.types.ts': 'export interface Account { id: string }\n',
       'accounts/account.service.ts': "import type { L } from '../ledgers/ledger.service.js';\nexport type S = L;\n",
     });
     const { status, output } = check(dir);
@@ -58,7 +61,9 @@ describe('the import-graph check', () => {
     });
     const { status, output } = check(dir);
     expect(status).toBe(1);
-    expect(output).toContain('file cycle: src/context.ts -> src/subscriptions/subscription.service.ts -> src/context.ts');
+    expect(output).toContain(
+      'file cycle: src/context.ts -> src/subscriptions/subscription.service.ts -> src/context.ts',
+    );
     expect(output).toContain('src/subscriptions/subscription.service.ts:1 imports src/context.ts, which is above it');
     expect(output).toContain('platform imports no domain module');
   });

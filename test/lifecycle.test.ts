@@ -16,8 +16,18 @@ const inDays = (days: number) => new Date(Date.now() + days * DAY).toISOString()
 /** A program whose PTS expire 365 days after issue, plus a plain USD asset. */
 async function expiringProgram(): Promise<{ ledgerId: string }> {
   const ledger = await createLedger(t);
-  ok(await t.gql(`mutation($l: ID!) { createAsset(input: { ledgerId: $l, code: "PTS", name: "Points", kind: POINTS, scale: 0, expiresAfterDays: 365 }) { id } }`, { l: ledger.id }));
-  ok(await t.gql(`mutation($l: ID!) { createAsset(input: { ledgerId: $l, code: "USD", name: "Dollars", kind: CURRENCY, scale: 2 }) { id } }`, { l: ledger.id }));
+  ok(
+    await t.gql(
+      `mutation($l: ID!) { createAsset(input: { ledgerId: $l, code: "PTS", name: "Points", kind: POINTS, scale: 0, expiresAfterDays: 365 }) { id } }`,
+      { l: ledger.id },
+    ),
+  );
+  ok(
+    await t.gql(
+      `mutation($l: ID!) { createAsset(input: { ledgerId: $l, code: "USD", name: "Dollars", kind: CURRENCY, scale: 2 }) { id } }`,
+      { l: ledger.id },
+    ),
+  );
   return { ledgerId: ledger.id };
 }
 
@@ -31,10 +41,13 @@ const VOID_PENDING = `mutation($id: ID!, $key: String!) { voidPendingTransaction
 const INTEGRITY = `query($l: ID!) { ledgerIntegrity(ledgerId: $l) { ok transactionsChecked problems } }`;
 
 async function issue(accountId: string, amount: string, expiresAt?: string): Promise<string> {
-  return ok(await t.gql(ISSUE, { input: { accountId, asset: 'PTS', amount, idempotencyKey: key(), expiresAt } })).issue.transaction.id;
+  return ok(await t.gql(ISSUE, { input: { accountId, asset: 'PTS', amount, idempotencyKey: key(), expiresAt } })).issue
+    .transaction.id;
 }
 
-async function lots(accountId: string): Promise<Array<{ amount: string; remaining: string; expiresAt: string | null }>> {
+async function lots(
+  accountId: string,
+): Promise<Array<{ amount: string; remaining: string; expiresAt: string | null }>> {
   return ok(await t.gql(LOTS, { id: accountId })).account.lots;
 }
 
@@ -54,9 +67,16 @@ describe('lots', () => {
     ok(await t.gql(REDEEM, { input: { accountId: customer.id, asset: 'PTS', amount: '60', idempotencyKey: key() } }));
 
     const open = await lots(customer.id);
-    expect(open.map((lot) => [lot.amount, lot.remaining])).toEqual([['100', '90'], ['70', '70']]);
+    expect(open.map((lot) => [lot.amount, lot.remaining])).toEqual([
+      ['100', '90'],
+      ['70', '70'],
+    ]);
     expect(new Date(open[1]!.expiresAt!).getTime()).toBeGreaterThan(Date.now() + 364 * DAY);
-    const all = ok(await t.gql(`query($id: ID!) { account(id: $id) { lots(includeClosed: true) { remaining } } }`, { id: customer.id })).account.lots;
+    const all = ok(
+      await t.gql(`query($id: ID!) { account(id: $id) { lots(includeClosed: true) { remaining } } }`, {
+        id: customer.id,
+      }),
+    ).account.lots;
     expect(all.map((lot: any) => lot.remaining)).toEqual(['0', '90', '70']);
     await expectClean(ledgerId);
   });
@@ -68,7 +88,12 @@ describe('lots', () => {
     await issue(customer.id, '10', soon);
     await issue(customer.id, '15', soon);
     await issue(customer.id, '99', inDays(60));
-    const expiring = ok(await t.gql(`query($id: ID!) { account(id: $id) { expiring(asset: "PTS", withinDays: 30) { expiresAt amount } } }`, { id: customer.id })).account.expiring;
+    const expiring = ok(
+      await t.gql(
+        `query($id: ID!) { account(id: $id) { expiring(asset: "PTS", withinDays: 30) { expiresAt amount } } }`,
+        { id: customer.id },
+      ),
+    ).account.expiring;
     expect(expiring).toEqual([{ expiresAt: soon, amount: '25' }]);
   });
 
@@ -77,7 +102,11 @@ describe('lots', () => {
     const [alice, bob] = [await createAccount(t, ledgerId), await createAccount(t, ledgerId)];
     const expiresAt = inDays(20);
     await issue(alice.id, '40', expiresAt);
-    ok(await t.gql(TRANSFER, { input: { fromAccountId: alice.id, toAccountId: bob.id, asset: 'PTS', amount: '25', idempotencyKey: key() } }));
+    ok(
+      await t.gql(TRANSFER, {
+        input: { fromAccountId: alice.id, toAccountId: bob.id, asset: 'PTS', amount: '25', idempotencyKey: key() },
+      }),
+    );
     expect((await lots(bob.id)).map((lot) => [lot.remaining, lot.expiresAt])).toEqual([['25', expiresAt]]);
     await expectClean(ledgerId);
   });
@@ -88,13 +117,28 @@ describe('lots', () => {
     const first = inDays(3);
     await issue(customer.id, '30', first);
     const later = await issue(customer.id, '50', inDays(40));
-    const redemption = ok(await t.gql(REDEEM, { input: { accountId: customer.id, asset: 'PTS', amount: '45', idempotencyKey: key() } })).redeem.transaction.id;
+    const redemption = ok(
+      await t.gql(REDEEM, { input: { accountId: customer.id, asset: 'PTS', amount: '45', idempotencyKey: key() } }),
+    ).redeem.transaction.id;
     expect((await lots(customer.id)).map((lot) => lot.remaining)).toEqual(['35']);
 
-    ok(await t.gql(`mutation($id: ID!) { reverseTransaction(id: $id, idempotencyKey: "${key()}") { transaction { id } } }`, { id: redemption }));
-    expect((await lots(customer.id)).map((lot) => [lot.remaining, lot.expiresAt])).toEqual([['30', first], ['50', expect.any(String)]]);
+    ok(
+      await t.gql(
+        `mutation($id: ID!) { reverseTransaction(id: $id, idempotencyKey: "${key()}") { transaction { id } } }`,
+        { id: redemption },
+      ),
+    );
+    expect((await lots(customer.id)).map((lot) => [lot.remaining, lot.expiresAt])).toEqual([
+      ['30', first],
+      ['50', expect.any(String)],
+    ]);
 
-    ok(await t.gql(`mutation($id: ID!) { reverseTransaction(id: $id, idempotencyKey: "${key()}") { transaction { id } } }`, { id: later }));
+    ok(
+      await t.gql(
+        `mutation($id: ID!) { reverseTransaction(id: $id, idempotencyKey: "${key()}") { transaction { id } } }`,
+        { id: later },
+      ),
+    );
     expect((await lots(customer.id)).map((lot) => lot.remaining)).toEqual(['30']);
     expect((await balanceOf(t, customer.id)).posted).toBe('30');
     await expectClean(ledgerId);
@@ -107,15 +151,34 @@ describe('lots', () => {
     await issue(customer.id, '20', inDays(90));
     ok(await t.gql(REDEEM, { input: { accountId: customer.id, asset: 'PTS', amount: '5', idempotencyKey: key() } }));
     const before = await snapshotLedger(t.db);
-    expect(errorCode(await t.gql(`mutation($id: ID!) { reverseTransaction(id: $id, idempotencyKey: "${key()}") { transaction { id } } }`, { id: issuance }))).toBe('INSUFFICIENT_FUNDS');
+    expect(
+      errorCode(
+        await t.gql(
+          `mutation($id: ID!) { reverseTransaction(id: $id, idempotencyKey: "${key()}") { transaction { id } } }`,
+          { id: issuance },
+        ),
+      ),
+    ).toBe('INSUFFICIENT_FUNDS');
     expect(await snapshotLedger(t.db)).toEqual(before);
   });
 
   it('refuses expiresAt on an asset that does not expire, or in the past', async () => {
     const { ledgerId } = await expiringProgram();
     const customer = await createAccount(t, ledgerId);
-    expect(errorCode(await t.gql(ISSUE, { input: { accountId: customer.id, asset: 'USD', amount: '1', idempotencyKey: key(), expiresAt: inDays(1) } }))).toBe('BAD_USER_INPUT');
-    expect(errorCode(await t.gql(ISSUE, { input: { accountId: customer.id, asset: 'PTS', amount: '1', idempotencyKey: key(), expiresAt: inDays(-1) } }))).toBe('BAD_USER_INPUT');
+    expect(
+      errorCode(
+        await t.gql(ISSUE, {
+          input: { accountId: customer.id, asset: 'USD', amount: '1', idempotencyKey: key(), expiresAt: inDays(1) },
+        }),
+      ),
+    ).toBe('BAD_USER_INPUT');
+    expect(
+      errorCode(
+        await t.gql(ISSUE, {
+          input: { accountId: customer.id, asset: 'PTS', amount: '1', idempotencyKey: key(), expiresAt: inDays(-1) },
+        }),
+      ),
+    ).toBe('BAD_USER_INPUT');
   });
 });
 
@@ -133,9 +196,19 @@ describe('expiry', () => {
     expect(ok(await t.gql(RUN, { l: ledgerId, asOf: inDays(3) })).runExpiry.transactionsPosted).toBe(0);
     expect((await balanceOf(t, a.id)).posted).toBe('90');
     expect((await balanceOf(t, b.id)).posted).toBe('0');
-    const expired = ok(await t.gql(`query($l: ID!) { transactions(ledgerId: $l, filter: { kind: EXPIRE }) { edges { node { entries { direction amount account { code } } } } } }`, { l: ledgerId }));
+    const expired = ok(
+      await t.gql(
+        `query($l: ID!) { transactions(ledgerId: $l, filter: { kind: EXPIRE }) { edges { node { entries { direction amount account { code } } } } } }`,
+        { l: ledgerId },
+      ),
+    );
     expect(expired.transactions.edges).toHaveLength(2);
-    expect(expired.transactions.edges.flatMap((edge: any) => edge.node.entries).filter((entry: any) => entry.account.code === 'system:expiry').every((entry: any) => entry.direction === 'CREDIT')).toBe(true);
+    expect(
+      expired.transactions.edges
+        .flatMap((edge: any) => edge.node.entries)
+        .filter((entry: any) => entry.account.code === 'system:expiry')
+        .every((entry: any) => entry.direction === 'CREDIT'),
+    ).toBe(true);
     await expectClean(ledgerId);
   });
 
@@ -143,7 +216,9 @@ describe('expiry', () => {
     const { ledgerId } = await expiringProgram();
     const customer = await createAccount(t, ledgerId);
     await issue(customer.id, '100', inDays(1));
-    const hold = ok(await t.gql(HOLD, { input: { accountId: customer.id, asset: 'PTS', amount: '70', idempotencyKey: key() } })).hold.transaction.id;
+    const hold = ok(
+      await t.gql(HOLD, { input: { accountId: customer.id, asset: 'PTS', amount: '70', idempotencyKey: key() } }),
+    ).hold.transaction.id;
     expect(ok(await t.gql(RUN, { l: ledgerId, asOf: inDays(2) })).runExpiry.transactionsPosted).toBe(1);
     expect(await balanceOf(t, customer.id)).toMatchObject({ posted: '70', available: '0' });
     ok(await t.gql(POST_PENDING, { id: hold, key: key() }));
@@ -158,7 +233,10 @@ describe('expiry', () => {
     const tick = await t.server.scheduler.tick(new Date(Date.now() + 2 * DAY));
     expect(tick.expiryTransactions).toBeGreaterThanOrEqual(1);
     expect((await balanceOf(t, customer.id)).posted).toBe('0');
-    const audit = await t.db.pool.query(`SELECT actor_type, actor_id FROM audit_events WHERE operation = 'runExpiry' AND root_ledger_id = $1`, [ledgerId]);
+    const audit = await t.db.pool.query(
+      `SELECT actor_type, actor_id FROM audit_events WHERE operation = 'runExpiry' AND root_ledger_id = $1`,
+      [ledgerId],
+    );
     expect(audit.rows).toEqual([{ actor_type: 'system', actor_id: 'system' }]);
   });
 });
@@ -168,16 +246,38 @@ describe('holds', () => {
     const { ledgerId } = await expiringProgram();
     const customer = await createAccount(t, ledgerId);
     await issue(customer.id, '100');
-    const hold = ok(await t.gql(HOLD, { input: { accountId: customer.id, asset: 'PTS', amount: '80', idempotencyKey: key(), timeoutSeconds: 600 } })).hold.transaction;
+    const hold = ok(
+      await t.gql(HOLD, {
+        input: { accountId: customer.id, asset: 'PTS', amount: '80', idempotencyKey: key(), timeoutSeconds: 600 },
+      }),
+    ).hold.transaction;
     expect(hold.status).toBe('PENDING');
-    expect(await balanceOf(t, customer.id)).toMatchObject({ posted: '100', available: '20', debitsPending: '80', pending: '-80' });
-    expect(errorCode(await t.gql(REDEEM, { input: { accountId: customer.id, asset: 'PTS', amount: '21', idempotencyKey: key() } }))).toBe('INSUFFICIENT_FUNDS');
+    expect(await balanceOf(t, customer.id)).toMatchObject({
+      posted: '100',
+      available: '20',
+      debitsPending: '80',
+      pending: '-80',
+    });
+    expect(
+      errorCode(
+        await t.gql(REDEEM, { input: { accountId: customer.id, asset: 'PTS', amount: '21', idempotencyKey: key() } }),
+      ),
+    ).toBe('INSUFFICIENT_FUNDS');
 
     const captureKey = key();
-    const capture = ok(await t.gql(POST_PENDING, { id: hold.id, key: captureKey, amount: '50' })).postPendingTransaction;
-    expect(capture.transaction).toMatchObject({ kind: 'REDEEM', status: 'POSTED', entries: [{ amount: '50' }, { amount: '50' }], capturedHold: { id: hold.id, status: 'POSTED' } });
+    const capture = ok(
+      await t.gql(POST_PENDING, { id: hold.id, key: captureKey, amount: '50' }),
+    ).postPendingTransaction;
+    expect(capture.transaction).toMatchObject({
+      kind: 'REDEEM',
+      status: 'POSTED',
+      entries: [{ amount: '50' }, { amount: '50' }],
+      capturedHold: { id: hold.id, status: 'POSTED' },
+    });
     expect(await balanceOf(t, customer.id)).toMatchObject({ posted: '50', available: '50', debitsPending: '0' });
-    expect(ok(await t.gql(POST_PENDING, { id: hold.id, key: captureKey, amount: '50' })).postPendingTransaction).toMatchObject({ replayed: true, transaction: { id: capture.transaction.id } });
+    expect(
+      ok(await t.gql(POST_PENDING, { id: hold.id, key: captureKey, amount: '50' })).postPendingTransaction,
+    ).toMatchObject({ replayed: true, transaction: { id: capture.transaction.id } });
     expect(errorCode(await t.gql(POST_PENDING, { id: hold.id, key: key() }))).toBe('TRANSACTION_NOT_PENDING');
     expect(errorCode(await t.gql(VOID_PENDING, { id: hold.id, key: key() }))).toBe('TRANSACTION_NOT_PENDING');
     await expectClean(ledgerId);
@@ -187,11 +287,19 @@ describe('holds', () => {
     const { ledgerId } = await expiringProgram();
     const customer = await createAccount(t, ledgerId);
     await issue(customer.id, '30');
-    const hold = ok(await t.gql(HOLD, { input: { accountId: customer.id, asset: 'PTS', amount: '30', idempotencyKey: key() } })).hold.transaction.id;
+    const hold = ok(
+      await t.gql(HOLD, { input: { accountId: customer.id, asset: 'PTS', amount: '30', idempotencyKey: key() } }),
+    ).hold.transaction.id;
     expect(errorCode(await t.gql(POST_PENDING, { id: hold, key: key(), amount: '31' }))).toBe('BAD_USER_INPUT');
-    expect(ok(await t.gql(VOID_PENDING, { id: hold, key: key() })).voidPendingTransaction.transaction.status).toBe('VOIDED');
+    expect(ok(await t.gql(VOID_PENDING, { id: hold, key: key() })).voidPendingTransaction.transaction.status).toBe(
+      'VOIDED',
+    );
     expect(await balanceOf(t, customer.id)).toMatchObject({ posted: '30', available: '30', debitsPending: '0' });
-    const issued = ok(await t.gql(`query($l: ID!) { transactions(ledgerId: $l, filter: { kind: ISSUE }) { edges { node { id } } } }`, { l: ledgerId })).transactions.edges[0].node.id;
+    const issued = ok(
+      await t.gql(`query($l: ID!) { transactions(ledgerId: $l, filter: { kind: ISSUE }) { edges { node { id } } } }`, {
+        l: ledgerId,
+      }),
+    ).transactions.edges[0].node.id;
     expect(errorCode(await t.gql(VOID_PENDING, { id: issued, key: key() }))).toBe('TRANSACTION_NOT_PENDING');
     await expectClean(ledgerId);
   });
@@ -200,14 +308,22 @@ describe('holds', () => {
     const { ledgerId } = await expiringProgram();
     const customer = await createAccount(t, ledgerId);
     await issue(customer.id, '30');
-    const hold = ok(await t.gql(HOLD, { input: { accountId: customer.id, asset: 'PTS', amount: '20', idempotencyKey: key() } })).hold.transaction.id;
-    ok(await t.gql(`mutation($id: ID!) { updateAccount(id: $id, input: { status: FROZEN }) { status } }`, { id: customer.id }));
+    const hold = ok(
+      await t.gql(HOLD, { input: { accountId: customer.id, asset: 'PTS', amount: '20', idempotencyKey: key() } }),
+    ).hold.transaction.id;
+    ok(
+      await t.gql(`mutation($id: ID!) { updateAccount(id: $id, input: { status: FROZEN }) { status } }`, {
+        id: customer.id,
+      }),
+    );
 
     const before = await snapshotLedger(t.db);
     expect(errorCode(await t.gql(POST_PENDING, { id: hold, key: key(), amount: null }))).toBe('ACCOUNT_NOT_ACTIVE');
     expect(await snapshotLedger(t.db)).toEqual(before);
 
-    expect(ok(await t.gql(VOID_PENDING, { id: hold, key: key() })).voidPendingTransaction.transaction.status).toBe('VOIDED');
+    expect(ok(await t.gql(VOID_PENDING, { id: hold, key: key() })).voidPendingTransaction.transaction.status).toBe(
+      'VOIDED',
+    );
     expect(await balanceOf(t, customer.id)).toMatchObject({ posted: '30', available: '30', debitsPending: '0' });
     await expectClean(ledgerId);
   });
@@ -216,10 +332,16 @@ describe('holds', () => {
     const { ledgerId } = await expiringProgram();
     const customer = await createAccount(t, ledgerId);
     await issue(customer.id, '10');
-    const hold = ok(await t.gql(HOLD, { input: { accountId: customer.id, asset: 'PTS', amount: '10', idempotencyKey: key(), timeoutSeconds: 1 } })).hold.transaction.id;
+    const hold = ok(
+      await t.gql(HOLD, {
+        input: { accountId: customer.id, asset: 'PTS', amount: '10', idempotencyKey: key(), timeoutSeconds: 1 },
+      }),
+    ).hold.transaction.id;
     const tick = await t.server.scheduler.tick(new Date(Date.now() + 2000));
     expect(tick.holdsVoided).toBeGreaterThanOrEqual(1);
-    expect(ok(await t.gql(`query($id: ID!) { transaction(id: $id) { status } }`, { id: hold })).transaction.status).toBe('VOIDED');
+    expect(
+      ok(await t.gql(`query($id: ID!) { transaction(id: $id) { status } }`, { id: hold })).transaction.status,
+    ).toBe('VOIDED');
     expect((await balanceOf(t, customer.id)).available).toBe('10');
   });
 
@@ -227,20 +349,43 @@ describe('holds', () => {
     const { ledgerId } = await expiringProgram();
     const customer = await createAccount(t, ledgerId);
     await issue(customer.id, '10');
-    const pending = ok(await t.gql(`mutation($input: PostTransactionInput!) { postTransaction(input: $input) { transaction { id status } } }`, {
-      input: { ledgerId, idempotencyKey: key(), pending: true, timeoutSeconds: 60, entries: [
-        { accountId: customer.id, asset: 'PTS', direction: 'DEBIT', amount: '4' },
-        { accountCode: 'system:redemption', asset: 'PTS', direction: 'CREDIT', amount: '4' },
-      ] },
-    })).postTransaction.transaction;
+    const pending = ok(
+      await t.gql(
+        `mutation($input: PostTransactionInput!) { postTransaction(input: $input) { transaction { id status } } }`,
+        {
+          input: {
+            ledgerId,
+            idempotencyKey: key(),
+            pending: true,
+            timeoutSeconds: 60,
+            entries: [
+              { accountId: customer.id, asset: 'PTS', direction: 'DEBIT', amount: '4' },
+              { accountCode: 'system:redemption', asset: 'PTS', direction: 'CREDIT', amount: '4' },
+            ],
+          },
+        },
+      ),
+    ).postTransaction.transaction;
     expect(pending.status).toBe('PENDING');
     expect((await balanceOf(t, customer.id)).available).toBe('6');
-    expect(errorCode(await t.gql(`mutation($input: PostTransactionInput!) { postTransaction(input: $input) { transaction { id } } }`, {
-      input: { ledgerId, idempotencyKey: key(), timeoutSeconds: 60, entries: [
-        { accountId: customer.id, asset: 'PTS', direction: 'DEBIT', amount: '1' },
-        { accountCode: 'system:redemption', asset: 'PTS', direction: 'CREDIT', amount: '1' },
-      ] },
-    }))).toBe('BAD_USER_INPUT');
+    expect(
+      errorCode(
+        await t.gql(
+          `mutation($input: PostTransactionInput!) { postTransaction(input: $input) { transaction { id } } }`,
+          {
+            input: {
+              ledgerId,
+              idempotencyKey: key(),
+              timeoutSeconds: 60,
+              entries: [
+                { accountId: customer.id, asset: 'PTS', direction: 'DEBIT', amount: '1' },
+                { accountCode: 'system:redemption', asset: 'PTS', direction: 'CREDIT', amount: '1' },
+              ],
+            },
+          },
+        ),
+      ),
+    ).toBe('BAD_USER_INPUT');
   });
 });
 
@@ -250,9 +395,16 @@ describe('batches', () => {
     ledgerId,
     idempotencyKey: key(),
     kind: direction === 'issue' ? 'ISSUE' : 'REDEEM',
-    entries: direction === 'issue'
-      ? [{ accountCode: 'system:issuance', asset: 'PTS', direction: 'DEBIT', amount }, { accountId, asset: 'PTS', direction: 'CREDIT', amount }]
-      : [{ accountId, asset: 'PTS', direction: 'DEBIT', amount }, { accountCode: 'system:redemption', asset: 'PTS', direction: 'CREDIT', amount }],
+    entries:
+      direction === 'issue'
+        ? [
+            { accountCode: 'system:issuance', asset: 'PTS', direction: 'DEBIT', amount },
+            { accountId, asset: 'PTS', direction: 'CREDIT', amount },
+          ]
+        : [
+            { accountId, asset: 'PTS', direction: 'DEBIT', amount },
+            { accountCode: 'system:redemption', asset: 'PTS', direction: 'CREDIT', amount },
+          ],
   });
 
   it('commits an atomic batch all together, or nothing when one item fails', async () => {
@@ -260,11 +412,19 @@ describe('batches', () => {
     const customer = await createAccount(t, ledgerId);
     const good = [item(ledgerId, customer.id, '10', 'issue'), item(ledgerId, customer.id, '4', 'redeem')];
     const results = ok(await t.gql(BATCH, { input: { transactions: good } })).postTransactions;
-    expect(results.map((result: any) => [Boolean(result.transaction), result.error])).toEqual([[true, null], [true, null]]);
+    expect(results.map((result: any) => [Boolean(result.transaction), result.error])).toEqual([
+      [true, null],
+      [true, null],
+    ]);
     expect((await balanceOf(t, customer.id)).posted).toBe('6');
 
     const before = await snapshotLedger(t.db);
-    const failing = await t.gql(BATCH, { input: { atomic: true, transactions: [item(ledgerId, customer.id, '10', 'issue'), item(ledgerId, customer.id, '100', 'redeem')] } });
+    const failing = await t.gql(BATCH, {
+      input: {
+        atomic: true,
+        transactions: [item(ledgerId, customer.id, '10', 'issue'), item(ledgerId, customer.id, '100', 'redeem')],
+      },
+    });
     expect(errorCode(failing)).toBe('INSUFFICIENT_FUNDS');
     expect(failing.errors![0]!.message).toMatch(/^transactions\[1\]/);
     expect(await snapshotLedger(t.db)).toEqual(before);
@@ -274,7 +434,18 @@ describe('batches', () => {
     const { ledgerId } = await expiringProgram();
     const customer = await createAccount(t, ledgerId);
     const issue10 = item(ledgerId, customer.id, '10', 'issue');
-    const results = ok(await t.gql(BATCH, { input: { atomic: false, transactions: [issue10, item(ledgerId, customer.id, '500', 'redeem'), { ...item(ledgerId, customer.id, '1', 'issue'), ledgerId: '01a1fc9e-0000-7000-8000-000000000000' }] } })).postTransactions;
+    const results = ok(
+      await t.gql(BATCH, {
+        input: {
+          atomic: false,
+          transactions: [
+            issue10,
+            item(ledgerId, customer.id, '500', 'redeem'),
+            { ...item(ledgerId, customer.id, '1', 'issue'), ledgerId: '01a1fc9e-0000-7000-8000-000000000000' },
+          ],
+        },
+      }),
+    ).postTransactions;
     expect(results[0].error).toBeNull();
     expect(results[1].error.code).toBe('INSUFFICIENT_FUNDS');
     expect(results[2].error.code).toBe('NOT_FOUND');
@@ -296,17 +467,28 @@ describe('point in time and dry runs', () => {
     const { ledgerId } = await expiringProgram();
     const customer = await createAccount(t, ledgerId);
     const POST = `mutation($input: PostTransactionInput!) { postTransaction(input: $input) { transaction { id } } }`;
-    const credit = (amount: string, effectiveAt: string) => t.gql(POST, { input: { ledgerId, idempotencyKey: key(), effectiveAt, entries: [
-      { accountCode: 'system:issuance', asset: 'USD', direction: 'DEBIT', amount },
-      { accountId: customer.id, asset: 'USD', direction: 'CREDIT', amount },
-    ] } });
+    const credit = (amount: string, effectiveAt: string) =>
+      t.gql(POST, {
+        input: {
+          ledgerId,
+          idempotencyKey: key(),
+          effectiveAt,
+          entries: [
+            { accountCode: 'system:issuance', asset: 'USD', direction: 'DEBIT', amount },
+            { accountId: customer.id, asset: 'USD', direction: 'CREDIT', amount },
+          ],
+        },
+      });
     ok(await credit('100', '2026-01-01T00:00:00Z'));
     ok(await credit('20', '2026-02-01T00:00:00Z'));
     ok(await credit('3', '2026-03-01T00:00:00Z'));
     const AS_OF = `query($id: ID!, $at: DateTime) { account(id: $id) { balance(asset: "USD", asOf: $at) { posted version } } }`;
     expect(ok(await t.gql(AS_OF, { id: customer.id, at: '2025-12-31T23:59:59Z' })).account.balance.posted).toBe('0');
     expect(ok(await t.gql(AS_OF, { id: customer.id, at: '2026-02-01T00:00:00Z' })).account.balance.posted).toBe('120');
-    expect(ok(await t.gql(AS_OF, { id: customer.id, at: '2026-02-15T00:00:00Z' })).account.balance).toEqual({ posted: '120', version: 0 });
+    expect(ok(await t.gql(AS_OF, { id: customer.id, at: '2026-02-15T00:00:00Z' })).account.balance).toEqual({
+      posted: '120',
+      version: 0,
+    });
     expect(ok(await t.gql(AS_OF, { id: customer.id })).account.balance).toEqual({ posted: '123', version: 3 });
   });
 
@@ -317,7 +499,11 @@ describe('point in time and dry runs', () => {
     const before = await snapshotLedger(t.db);
     const input = { accountId: customer.id, asset: 'PTS', amount: '20', idempotencyKey: key(), dryRun: true };
     const dry = ok(await t.gql(REDEEM, { input })).redeem;
-    expect(dry).toMatchObject({ dryRun: true, replayed: false, transaction: { entries: [{ amount: '20' }, { amount: '20' }] } });
+    expect(dry).toMatchObject({
+      dryRun: true,
+      replayed: false,
+      transaction: { entries: [{ amount: '20' }, { amount: '20' }] },
+    });
     expect(errorCode(await t.gql(REDEEM, { input: { ...input, amount: '51' } }))).toBe('INSUFFICIENT_FUNDS');
     expect(await snapshotLedger(t.db)).toEqual(before);
     const real = ok(await t.gql(REDEEM, { input: { ...input, dryRun: false } })).redeem;
@@ -336,14 +522,20 @@ describe('integrity report', () => {
     expect(report).toMatchObject({ ok: true, problems: [] });
     expect(report.transactionsChecked).toBeGreaterThanOrEqual(1);
 
-    await t.db.pool.query(`UPDATE balances SET credits_posted = credits_posted + 1 WHERE account_id = $1`, [customer.id]);
+    await t.db.pool.query(`UPDATE balances SET credits_posted = credits_posted + 1 WHERE account_id = $1`, [
+      customer.id,
+    ]);
     const broken = ok(await t.gql(INTEGRITY, { l: ledgerId })).ledgerIntegrity;
     expect(broken.ok).toBe(false);
-    expect(broken.problems).toEqual(expect.arrayContaining([
-      'account tampered PTS: stored creditsPosted 11 but its entries add up to 10',
-      'account tampered PTS: open lots hold 10 but the posted balance is 11',
-      'PTS: posted debits 10 differ from posted credits 11 across the tree',
-    ]));
-    await t.db.pool.query(`UPDATE balances SET credits_posted = credits_posted - 1 WHERE account_id = $1`, [customer.id]);
+    expect(broken.problems).toEqual(
+      expect.arrayContaining([
+        'account tampered PTS: stored creditsPosted 11 but its entries add up to 10',
+        'account tampered PTS: open lots hold 10 but the posted balance is 11',
+        'PTS: posted debits 10 differ from posted credits 11 across the tree',
+      ]),
+    );
+    await t.db.pool.query(`UPDATE balances SET credits_posted = credits_posted - 1 WHERE account_id = $1`, [
+      customer.id,
+    ]);
   });
 });

@@ -40,7 +40,9 @@ it('applies every migration to an empty database and records it as Prisma does',
     expect(row.rolled_back_at).toBeNull();
     expect(row.finished_at.getTime()).toBeGreaterThanOrEqual(row.started_at.getTime());
   }
-  const columns = await pool.query(`SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = '_prisma_migrations' ORDER BY ordinal_position`);
+  const columns = await pool.query(
+    `SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = '_prisma_migrations' ORDER BY ordinal_position`,
+  );
   expect(columns.rows.map((column) => `${column.column_name}:${column.data_type}:${column.is_nullable}`)).toEqual([
     'id:character varying:NO',
     'checksum:character varying:NO',
@@ -61,6 +63,8 @@ it('treats a re-run as a no-op, even when several run at once', async () => {
 });
 
 it('refuses to run when an applied migration was edited afterwards', async () => {
-  await pool.query(`UPDATE "_prisma_migrations" SET checksum = repeat('0', 64) WHERE migration_name = (SELECT min(migration_name) FROM "_prisma_migrations")`);
+  await pool.query(
+    `UPDATE "_prisma_migrations" SET checksum = repeat('0', 64) WHERE migration_name = (SELECT min(migration_name) FROM "_prisma_migrations")`,
+  );
   await expect(migrate(pool)).rejects.toThrow(/modified after it was applied/);
 });

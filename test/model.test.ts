@@ -28,11 +28,26 @@ const amount = fc.integer({ min: 1, max: 40 });
 const customer = fc.integer({ min: 0, max: CUSTOMERS - 1 });
 // Weighted so accounts usually hold something: failures are tested, but most steps should move value.
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ type: fc.constant('issue' as const), to: customer, amount: fc.integer({ min: 1, max: 100 }), expiresInDays: fc.option(fc.integer({ min: 1, max: 10 }), { nil: null }) }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      type: fc.constant('issue' as const),
+      to: customer,
+      amount: fc.integer({ min: 1, max: 100 }),
+      expiresInDays: fc.option(fc.integer({ min: 1, max: 10 }), { nil: null }),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ type: fc.constant('redeem' as const), from: customer, amount }) },
   { weight: 2, arbitrary: fc.record({ type: fc.constant('transfer' as const), from: customer, to: customer, amount }) },
   { weight: 3, arbitrary: fc.record({ type: fc.constant('hold' as const), from: customer, amount }) },
-  { weight: 3, arbitrary: fc.record({ type: fc.constant('post' as const), hold: fc.nat(), partial: fc.option(amount, { nil: null }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      type: fc.constant('post' as const),
+      hold: fc.nat(),
+      partial: fc.option(amount, { nil: null }),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ type: fc.constant('void' as const), hold: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ type: fc.constant('reverse' as const), transaction: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ type: fc.constant('expire' as const), atDay: fc.integer({ min: 0, max: 12 }) }) },
@@ -84,12 +99,16 @@ class Model {
   }
 
   private fifo(account: number): ModelLot[] {
-    return this.accounts[account]!.lots
-      .filter((lot) => lot.remaining > 0)
-      .sort((a, b) => (a.expiresAt ?? Infinity) - (b.expiresAt ?? Infinity) || a.seq - b.seq);
+    return this.accounts[account]!.lots.filter((lot) => lot.remaining > 0).sort(
+      (a, b) => (a.expiresAt ?? Infinity) - (b.expiresAt ?? Infinity) || a.seq - b.seq,
+    );
   }
 
-  private take(account: number, wanted: number, from: ModelLot[] = this.fifo(account)): Array<{ lot: ModelLot; amount: number }> {
+  private take(
+    account: number,
+    wanted: number,
+    from: ModelLot[] = this.fifo(account),
+  ): Array<{ lot: ModelLot; amount: number }> {
     const taken = [];
     let left = wanted;
     for (const lot of from) {
@@ -105,7 +124,13 @@ class Model {
   }
 
   /** Opens lots for `amount`, first inheriting the expiries of `pool` (merged per expiry, soonest first). */
-  private open(account: number, amount: number, pool: Array<{ expiresAt: number | null; amount: number }>, fresh: number | null, source: number): void {
+  private open(
+    account: number,
+    amount: number,
+    pool: Array<{ expiresAt: number | null; amount: number }>,
+    fresh: number | null,
+    source: number,
+  ): void {
     const parts = new Map<number | null, number>();
     let left = amount;
     for (const slice of pool) {
@@ -116,13 +141,21 @@ class Model {
       parts.set(slice.expiresAt, (parts.get(slice.expiresAt) ?? 0) + part);
     }
     if (left > 0) parts.set(fresh, (parts.get(fresh) ?? 0) + left);
-    const sorted = [...parts.entries()].filter(([, value]) => value > 0).sort(([a], [b]) => (a ?? Infinity) - (b ?? Infinity));
+    const sorted = [...parts.entries()]
+      .filter(([, value]) => value > 0)
+      .sort(([a], [b]) => (a ?? Infinity) - (b ?? Infinity));
     for (const [expiresAt, value] of sorted) {
       this.accounts[account]!.lots.push({ seq: this.seq++, amount: value, remaining: value, expiresAt, source });
     }
   }
 
-  private record(id: string, kind: ModelTransaction['kind'], changes: Map<number, number>, taken: ModelTransaction['taken'], reversible = true): number {
+  private record(
+    id: string,
+    kind: ModelTransaction['kind'],
+    changes: Map<number, number>,
+    taken: ModelTransaction['taken'],
+    reversible = true,
+  ): number {
     this.transactions.push({ id, kind, reversible, reversed: false, changes, taken });
     return this.transactions.length - 1;
   }
@@ -151,13 +184,17 @@ class Model {
       case 'reverse': {
         const transaction = this.transactions[op.transaction % Math.max(this.transactions.length, 1)];
         if (!transaction) return 'SKIP';
-        if (transaction.kind === 'HOLD' || transaction.kind === 'EXPIRE' || transaction.kind === 'REVERSAL') return 'BAD_USER_INPUT';
+        if (transaction.kind === 'HOLD' || transaction.kind === 'EXPIRE' || transaction.kind === 'REVERSAL')
+          return 'BAD_USER_INPUT';
         if (transaction.reversed) return 'ALREADY_REVERSED';
         for (const [account, change] of transaction.changes) {
           // Undoing a credit needs the lots it opened still unspent, and the balance available.
           if (change > 0) {
-            const opened = this.accounts[account]!.lots.filter((lot) => lot.source === this.transactions.indexOf(transaction));
-            if (opened.reduce((sum, lot) => sum + lot.remaining, 0) < change || this.available(account) < change) return 'INSUFFICIENT_FUNDS';
+            const opened = this.accounts[account]!.lots.filter(
+              (lot) => lot.source === this.transactions.indexOf(transaction),
+            );
+            if (opened.reduce((sum, lot) => sum + lot.remaining, 0) < change || this.available(account) < change)
+              return 'INSUFFICIENT_FUNDS';
           }
         }
         return null;
@@ -171,7 +208,13 @@ class Model {
     const account = this.accounts[op.to]!;
     account.posted += op.amount;
     const index = this.record(id, 'ISSUE', new Map([[op.to, op.amount]]), []);
-    this.open(op.to, op.amount, [], op.expiresInDays === null ? Date.now() + 365 * DAY : this.base + op.expiresInDays * DAY, index);
+    this.open(
+      op.to,
+      op.amount,
+      [],
+      op.expiresInDays === null ? Date.now() + 365 * DAY : this.base + op.expiresInDays * DAY,
+      index,
+    );
   }
 
   redeem(id: string, from: number, value: number, kind: ModelTransaction['kind'] = 'REDEEM'): void {
@@ -184,8 +227,22 @@ class Model {
     this.accounts[from]!.posted -= value;
     this.accounts[to]!.posted += value;
     const taken = this.take(from, value);
-    const index = this.record(id, 'TRANSFER', new Map([[from, -value], [to, value]]), taken);
-    this.open(to, value, taken.map((slice) => ({ expiresAt: slice.lot.expiresAt, amount: slice.amount })), Date.now() + 365 * DAY, index);
+    const index = this.record(
+      id,
+      'TRANSFER',
+      new Map([
+        [from, -value],
+        [to, value],
+      ]),
+      taken,
+    );
+    this.open(
+      to,
+      value,
+      taken.map((slice) => ({ expiresAt: slice.lot.expiresAt, amount: slice.amount })),
+      Date.now() + 365 * DAY,
+      index,
+    );
   }
 
   hold(id: string, from: number, value: number): void {
@@ -210,7 +267,9 @@ class Model {
       this.accounts[account]!.posted -= change;
       changes.set(account, -change);
       if (change > 0) {
-        const opened = this.accounts[account]!.lots.filter((lot) => lot.source === index).sort((a, b) => (a.expiresAt ?? Infinity) - (b.expiresAt ?? Infinity) || a.seq - b.seq);
+        const opened = this.accounts[account]!.lots.filter((lot) => lot.source === index).sort(
+          (a, b) => (a.expiresAt ?? Infinity) - (b.expiresAt ?? Infinity) || a.seq - b.seq,
+        );
         this.take(account, change, opened);
       }
     }
@@ -222,7 +281,9 @@ class Model {
   expire(asOf: number): number {
     let posted = 0;
     for (const [index, account] of this.accounts.entries()) {
-      const lapsed = account.lots.filter((lot) => lot.remaining > 0 && lot.expiresAt !== null && lot.expiresAt <= asOf).reduce((sum, lot) => sum + lot.remaining, 0);
+      const lapsed = account.lots
+        .filter((lot) => lot.remaining > 0 && lot.expiresAt !== null && lot.expiresAt <= asOf)
+        .reduce((sum, lot) => sum + lot.remaining, 0);
       const value = Math.min(lapsed, Math.max(this.available(index), 0));
       if (value > 0) {
         this.redeem(`expiry-${index}`, index, value, 'EXPIRE');
@@ -266,27 +327,47 @@ const code = (response: GraphQLResponse) => response.errors?.[0]?.extensions.cod
 async function observe(accountIds: string[]): Promise<ReturnType<Model['view']>> {
   const data = ok(
     await t.gql(
-      `query($ids: [ID!]!) { ${accountIds.map((_, index) => `a${index}: account(id: $ids_${index}) { balance(asset: "PTS") { posted available } lots(asset: "PTS") { remaining expiresAt } }`).join(' ')} }`
-        .replace('query($ids: [ID!]!)', `query(${accountIds.map((_, index) => `$ids_${index}: ID!`).join(', ')})`),
+      `query($ids: [ID!]!) { ${accountIds.map((_, index) => `a${index}: account(id: $ids_${index}) { balance(asset: "PTS") { posted available } lots(asset: "PTS") { remaining expiresAt } }`).join(' ')} }`.replace(
+        'query($ids: [ID!]!)',
+        `query(${accountIds.map((_, index) => `$ids_${index}: ID!`).join(', ')})`,
+      ),
       Object.fromEntries(accountIds.map((id, index) => [`ids_${index}`, id])),
     ),
   );
   return accountIds.map((_, index) => {
     const account = data[`a${index}`];
-    const lots = account.lots.map((lot: any) => [lot.expiresAt === null ? null : Date.parse(lot.expiresAt), Number(lot.remaining)] as [number | null, number]);
-    return { posted: Number(account.balance.posted), available: Number(account.balance.available), lots: aggregate(lots) };
+    const lots = account.lots.map(
+      (lot: any) =>
+        [lot.expiresAt === null ? null : Date.parse(lot.expiresAt), Number(lot.remaining)] as [number | null, number],
+    );
+    return {
+      posted: Number(account.balance.posted),
+      available: Number(account.balance.available),
+      lots: aggregate(lots),
+    };
   });
 }
 
 /** Lots with the policy expiry are stamped by the server's clock: compare those by "far in the future". */
 function comparable(view: ReturnType<Model['view']>, base: number): unknown {
-  return view.map((account) => ({ ...account, lots: account.lots.map(([expiresAt, remaining]) => [expiresAt !== null && expiresAt > base + 300 * DAY ? 'policy' : expiresAt, remaining]) }));
+  return view.map((account) => ({
+    ...account,
+    lots: account.lots.map(([expiresAt, remaining]) => [
+      expiresAt !== null && expiresAt > base + 300 * DAY ? 'policy' : expiresAt,
+      remaining,
+    ]),
+  }));
 }
 
 async function run(ops: Op[]): Promise<void> {
   const base = Date.now() + DAY - (Date.now() % 1000);
   const ledger = await createLedger(t);
-  ok(await t.gql(`mutation($l: ID!) { createAsset(input: { ledgerId: $l, code: "PTS", name: "Points", kind: POINTS, scale: 0, expiresAfterDays: 365 }) { id } }`, { l: ledger.id }));
+  ok(
+    await t.gql(
+      `mutation($l: ID!) { createAsset(input: { ledgerId: $l, code: "PTS", name: "Points", kind: POINTS, scale: 0, expiresAfterDays: 365 }) { id } }`,
+      { l: ledger.id },
+    ),
+  );
   const accounts = [];
   for (let index = 0; index < CUSTOMERS; index += 1) accounts.push((await createAccount(t, ledger.id)).id);
   const model = new Model(base);
@@ -299,47 +380,78 @@ async function run(ops: Op[]): Promise<void> {
     switch (op.type) {
       case 'issue':
         response = await t.gql(`mutation($i: IssueInput!) { issue(input: $i) { transaction { id } } }`, {
-          i: { accountId: accounts[op.to], asset: 'PTS', amount: String(op.amount), idempotencyKey: key(), expiresAt: op.expiresInDays === null ? undefined : new Date(base + op.expiresInDays * DAY).toISOString() },
+          i: {
+            accountId: accounts[op.to],
+            asset: 'PTS',
+            amount: String(op.amount),
+            idempotencyKey: key(),
+            expiresAt: op.expiresInDays === null ? undefined : new Date(base + op.expiresInDays * DAY).toISOString(),
+          },
         });
         if (!code(response)) model.issue(response.data!.issue.transaction.id, op);
         break;
       case 'redeem':
-        response = await t.gql(`mutation($i: RedeemInput!) { redeem(input: $i) { transaction { id } } }`, { i: { accountId: accounts[op.from], asset: 'PTS', amount: String(op.amount), idempotencyKey: key() } });
+        response = await t.gql(`mutation($i: RedeemInput!) { redeem(input: $i) { transaction { id } } }`, {
+          i: { accountId: accounts[op.from], asset: 'PTS', amount: String(op.amount), idempotencyKey: key() },
+        });
         if (!code(response)) model.redeem(response.data!.redeem.transaction.id, op.from, op.amount);
         break;
       case 'transfer':
         response = await t.gql(`mutation($i: TransferInput!) { transfer(input: $i) { transaction { id } } }`, {
-          i: { fromAccountId: accounts[op.from], toAccountId: accounts[op.to], asset: 'PTS', amount: String(op.amount), idempotencyKey: key() },
+          i: {
+            fromAccountId: accounts[op.from],
+            toAccountId: accounts[op.to],
+            asset: 'PTS',
+            amount: String(op.amount),
+            idempotencyKey: key(),
+          },
         });
         if (!code(response)) model.transfer(response.data!.transfer.transaction.id, op.from, op.to, op.amount);
         break;
       case 'hold':
-        response = await t.gql(`mutation($i: HoldInput!) { hold(input: $i) { transaction { id } } }`, { i: { accountId: accounts[op.from], asset: 'PTS', amount: String(op.amount), idempotencyKey: key() } });
+        response = await t.gql(`mutation($i: HoldInput!) { hold(input: $i) { transaction { id } } }`, {
+          i: { accountId: accounts[op.from], asset: 'PTS', amount: String(op.amount), idempotencyKey: key() },
+        });
         if (!code(response)) model.hold(response.data!.hold.transaction.id, op.from, op.amount);
         break;
       case 'post': {
         const hold = model.holds[op.hold % model.holds.length]!;
-        response = await t.gql(`mutation($id: ID!, $k: String!, $a: Amount) { postPendingTransaction(id: $id, idempotencyKey: $k, amount: $a) { transaction { id } } }`, {
-          id: hold.id, k: key(), a: op.partial === null ? null : String(op.partial),
-        });
+        response = await t.gql(
+          `mutation($id: ID!, $k: String!, $a: Amount) { postPendingTransaction(id: $id, idempotencyKey: $k, amount: $a) { transaction { id } } }`,
+          {
+            id: hold.id,
+            k: key(),
+            a: op.partial === null ? null : String(op.partial),
+          },
+        );
         if (!code(response)) model.settle(op.hold, response.data!.postPendingTransaction.transaction.id, op.partial);
         break;
       }
       case 'void': {
         const hold = model.holds[op.hold % model.holds.length]!;
-        response = await t.gql(`mutation($id: ID!, $k: String!) { voidPendingTransaction(id: $id, idempotencyKey: $k) { transaction { id } } }`, { id: hold.id, k: key() });
+        response = await t.gql(
+          `mutation($id: ID!, $k: String!) { voidPendingTransaction(id: $id, idempotencyKey: $k) { transaction { id } } }`,
+          { id: hold.id, k: key() },
+        );
         if (!code(response)) model.settle(op.hold, null, null);
         break;
       }
       case 'reverse': {
         const original = model.transactions[op.transaction % model.transactions.length]!;
-        response = await t.gql(`mutation($id: ID!, $k: String!) { reverseTransaction(id: $id, idempotencyKey: $k) { transaction { id } } }`, { id: original.id, k: key() });
+        response = await t.gql(
+          `mutation($id: ID!, $k: String!) { reverseTransaction(id: $id, idempotencyKey: $k) { transaction { id } } }`,
+          { id: original.id, k: key() },
+        );
         if (!code(response)) model.reverse(response.data!.reverseTransaction.transaction.id, op.transaction);
         break;
       }
       case 'expire': {
-        response = await t.gql(`mutation($l: ID!, $at: DateTime) { runExpiry(ledgerId: $l, asOf: $at) { transactionsPosted } }`, { l: ledger.id, at: new Date(base + op.atDay * DAY).toISOString() });
-        if (!code(response)) expect(response.data!.runExpiry.transactionsPosted).toBe(model.expire(base + op.atDay * DAY));
+        response = await t.gql(
+          `mutation($l: ID!, $at: DateTime) { runExpiry(ledgerId: $l, asOf: $at) { transactionsPosted } }`,
+          { l: ledger.id, at: new Date(base + op.atDay * DAY).toISOString() },
+        );
+        if (!code(response))
+          expect(response.data!.runExpiry.transactionsPosted).toBe(model.expire(base + op.atDay * DAY));
         break;
       }
     }
@@ -356,7 +468,9 @@ async function run(ops: Op[]): Promise<void> {
       expect(account.lots.reduce((sum, [, remaining]) => sum + remaining, 0)).toBe(Math.max(account.posted, 0));
     }
   }
-  const report = ok(await t.gql(`query($l: ID!) { ledgerIntegrity(ledgerId: $l) { ok problems } }`, { l: ledger.id })).ledgerIntegrity;
+  const report = ok(
+    await t.gql(`query($l: ID!) { ledgerIntegrity(ledgerId: $l) { ok problems } }`, { l: ledger.id }),
+  ).ledgerIntegrity;
   expect(report).toEqual({ ok: true, problems: [] });
 }
 
@@ -364,10 +478,24 @@ it('agrees with an in-memory model over random lifecycles, and every invariant h
   await fc.assert(
     fc.asyncProperty(fc.array(opArb, { minLength: 10, maxLength: 30 }), run),
     // A fixed seed keeps CI reproducible; MODEL_SEED=random (or a number) and MODEL_RUNS explore further.
-    { numRuns: Number(process.env.MODEL_RUNS ?? 16), seed: process.env.MODEL_SEED === 'random' ? undefined : Number(process.env.MODEL_SEED ?? 20261121), endOnFailure: true },
+    {
+      numRuns: Number(process.env.MODEL_RUNS ?? 16),
+      seed: process.env.MODEL_SEED === 'random' ? undefined : Number(process.env.MODEL_SEED ?? 20261121),
+      endOnFailure: true,
+    },
   );
   if (process.env.MODEL_TALLY) process.stdout.write(JSON.stringify([...tally.entries()].sort()) + '\n');
-  for (const outcome of ['issue:OK', 'redeem:OK', 'redeem:INSUFFICIENT_FUNDS', 'transfer:OK', 'hold:OK', 'post:OK', 'void:OK', 'reverse:OK', 'expire:OK']) {
+  for (const outcome of [
+    'issue:OK',
+    'redeem:OK',
+    'redeem:INSUFFICIENT_FUNDS',
+    'transfer:OK',
+    'hold:OK',
+    'post:OK',
+    'void:OK',
+    'reverse:OK',
+    'expire:OK',
+  ]) {
     expect([outcome, (tally.get(outcome) ?? 0) > 0]).toEqual([outcome, true]);
   }
 }, 240_000);

@@ -30,15 +30,32 @@ it('logs one JSON line per request with request id, operation, duration, actor a
   await fetch(t.url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}`, 'x-request-id': 'obs-1' },
-    body: JSON.stringify({ query: 'mutation Earn($i: IssueInput!) { issue(input: $i) { replayed } }', variables: { i: { accountId: account.id, asset: 'PTS', amount: '3', idempotencyKey: key() } } }),
+    body: JSON.stringify({
+      query: 'mutation Earn($i: IssueInput!) { issue(input: $i) { replayed } }',
+      variables: { i: { accountId: account.id, asset: 'PTS', amount: '3', idempotencyKey: key() } },
+    }),
   });
-  expect(errorCode(await t.gql('mutation($i: RedeemInput!) { redeem(input: $i) { replayed } }', { i: { accountId: account.id, asset: 'PTS', amount: '99', idempotencyKey: key() } }))).toBe('INSUFFICIENT_FUNDS');
+  expect(
+    errorCode(
+      await t.gql('mutation($i: RedeemInput!) { redeem(input: $i) { replayed } }', {
+        i: { accountId: account.id, asset: 'PTS', amount: '99', idempotencyKey: key() },
+      }),
+    ),
+  ).toBe('INSUFFICIENT_FUNDS');
 
   const records = lines.map((line) => JSON.parse(line)).filter((record) => record.message === 'graphql request');
   const earn = records.find((record) => record.requestId === 'obs-1');
-  expect(earn).toMatchObject({ level: 'info', operation: 'mutation.issue', operationName: 'Earn', actorId: 'bootstrap-admin', outcome: 'OK' });
+  expect(earn).toMatchObject({
+    level: 'info',
+    operation: 'mutation.issue',
+    operationName: 'Earn',
+    actorId: 'bootstrap-admin',
+    outcome: 'OK',
+  });
   expect(typeof earn.durationMs).toBe('number');
-  expect(records.some((record) => record.operation === 'mutation.redeem' && record.outcome === 'INSUFFICIENT_FUNDS')).toBe(true);
+  expect(
+    records.some((record) => record.operation === 'mutation.redeem' && record.outcome === 'INSUFFICIENT_FUNDS'),
+  ).toBe(true);
 });
 
 it('serves every documented metric at /metrics, counting postings by kind and outcome', async () => {
@@ -48,15 +65,23 @@ it('serves every documented metric at /metrics, counting postings by kind and ou
   const text = await (await fetch(t.url.replace('/graphql', '/metrics'))).text();
   for (const name of METRICS) expect([name, text.includes(name)]).toEqual([name, true]);
   expect(text).toMatch(/reward_ledger_postings_total\{kind="ISSUE",outcome="OK"\} [1-9]/);
-  expect(text).toMatch(/reward_ledger_graphql_request_duration_seconds_count\{operation="mutation.issue",outcome="OK"\} [1-9]/);
+  expect(text).toMatch(
+    /reward_ledger_graphql_request_duration_seconds_count\{operation="mutation.issue",outcome="OK"\} [1-9]/,
+  );
   expect(text).toMatch(/reward_ledger_scheduler_runs_total\{outcome="ok"\} [1-9]/);
 });
 
 it('never writes a secret or token into the logs', async () => {
   const { ledgerId } = await createProgram(t);
   const account = await createAccount(t, ledgerId);
-  const secret = ok(await t.gql(`mutation($l: ID!) { createApiKey(input: { name: "logged", role: READER, ledgerId: $l }) { secret } }`, { l: ledgerId })).createApiKey.secret;
-  const token = ok(await t.gql(`mutation($a: ID!) { createCustomerToken(accountId: $a) { token } }`, { a: account.id })).createCustomerToken.token;
+  const secret = ok(
+    await t.gql(
+      `mutation($l: ID!) { createApiKey(input: { name: "logged", role: READER, ledgerId: $l }) { secret } }`,
+      { l: ledgerId },
+    ),
+  ).createApiKey.secret;
+  const token = ok(await t.gql(`mutation($a: ID!) { createCustomerToken(accountId: $a) { token } }`, { a: account.id }))
+    .createCustomerToken.token;
   await t.gql('{ viewer { role } }', {}, secret);
   await t.gql('{ viewer { role } }', {}, token);
   await t.gql('{ viewer { role } }', {}, 'wrong-secret-that-is-long-enough-00000');
@@ -75,10 +100,18 @@ describe('rate limiting', () => {
 
   it('refuses a key past its burst with RATE_LIMITED, retryable, HTTP 429 and a retry-after hint', async () => {
     for (let index = 0; index < 3; index += 1) ok(await limited.gql('{ viewer { role } }'));
-    const response = await fetch(limited.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` }, body: JSON.stringify({ query: '{ viewer { role } }' }) });
+    const response = await fetch(limited.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
+      body: JSON.stringify({ query: '{ viewer { role } }' }),
+    });
     expect(response.status).toBe(429);
     expect(Number(response.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     const body = (await response.json()) as any;
-    expect(body.errors[0].extensions).toMatchObject({ code: 'RATE_LIMITED', retryable: true, retryAfterSeconds: expect.any(Number) });
+    expect(body.errors[0].extensions).toMatchObject({
+      code: 'RATE_LIMITED',
+      retryable: true,
+      retryAfterSeconds: expect.any(Number),
+    });
   });
 });

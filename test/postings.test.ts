@@ -1,4 +1,16 @@
-import { balanceOf, BALANCE, createAccount, createLedger, createProgram, createAsset, ISSUE, issue, key, REDEEM, TRANSFER } from './support/builders';
+import {
+  balanceOf,
+  BALANCE,
+  createAccount,
+  createLedger,
+  createProgram,
+  createAsset,
+  ISSUE,
+  issue,
+  key,
+  REDEEM,
+  TRANSFER,
+} from './support/builders';
 import { errorCode, ok, startTestServer, type TestServer } from './support/server';
 import { balancesDisagreeingWithEntries, snapshotLedger, unbalancedAssets } from './support/snapshot';
 
@@ -31,7 +43,9 @@ describe('issue, redeem and transfer', () => {
   it('issues points from system:issuance and reads them back as the balance', async () => {
     const { ledgerId } = await createProgram(t);
     const customer = await createAccount(t, ledgerId);
-    const result = ok(await t.gql(ISSUE, { input: { accountId: customer.id, asset: 'PTS', amount: '500', idempotencyKey: key() } }));
+    const result = ok(
+      await t.gql(ISSUE, { input: { accountId: customer.id, asset: 'PTS', amount: '500', idempotencyKey: key() } }),
+    );
     expect(result.issue.replayed).toBe(false);
     expect(result.issue.transaction.kind).toBe('ISSUE');
     expect(result.issue.transaction.entries).toEqual([
@@ -39,7 +53,14 @@ describe('issue, redeem and transfer', () => {
       { direction: 'CREDIT', amount: '500', account: { code: customer.code } },
     ]);
     expect(await balanceOf(t, customer.id)).toEqual({
-      posted: '500', pending: '0', available: '500', debitsPosted: '0', creditsPosted: '500', debitsPending: '0', creditsPending: '0', version: 1,
+      posted: '500',
+      pending: '0',
+      available: '500',
+      debitsPosted: '0',
+      creditsPosted: '500',
+      debitsPending: '0',
+      creditsPending: '0',
+      version: 1,
     });
   });
 
@@ -48,7 +69,11 @@ describe('issue, redeem and transfer', () => {
     const customer = await createAccount(t, ledgerId);
     await issue(t, customer.id, '300');
     ok(await t.gql(REDEEM, { input: { accountId: customer.id, asset: 'PTS', amount: '120', idempotencyKey: key() } }));
-    await expectRefused(REDEEM, { input: { accountId: customer.id, asset: 'PTS', amount: '181', idempotencyKey: key() } }, 'INSUFFICIENT_FUNDS');
+    await expectRefused(
+      REDEEM,
+      { input: { accountId: customer.id, asset: 'PTS', amount: '181', idempotencyKey: key() } },
+      'INSUFFICIENT_FUNDS',
+    );
     ok(await t.gql(REDEEM, { input: { accountId: customer.id, asset: 'PTS', amount: '180', idempotencyKey: key() } }));
     expect(await balanceOf(t, customer.id)).toMatchObject({ posted: '0', available: '0', version: 3 });
   });
@@ -56,7 +81,11 @@ describe('issue, redeem and transfer', () => {
   it('refuses the first-ever debit of an empty account, which has no balance row yet', async () => {
     const { ledgerId } = await createProgram(t);
     const customer = await createAccount(t, ledgerId);
-    await expectRefused(REDEEM, { input: { accountId: customer.id, asset: 'PTS', amount: '1', idempotencyKey: key() } }, 'INSUFFICIENT_FUNDS');
+    await expectRefused(
+      REDEEM,
+      { input: { accountId: customer.id, asset: 'PTS', amount: '1', idempotencyKey: key() } },
+      'INSUFFICIENT_FUNDS',
+    );
     expect(await balanceOf(t, customer.id)).toMatchObject({ posted: '0', version: 0 });
   });
 
@@ -64,23 +93,46 @@ describe('issue, redeem and transfer', () => {
     const { ledgerId } = await createProgram(t);
     const [alice, bob] = [await createAccount(t, ledgerId), await createAccount(t, ledgerId)];
     await issue(t, alice.id, '100');
-    ok(await t.gql(TRANSFER, { input: { fromAccountId: alice.id, toAccountId: bob.id, asset: 'PTS', amount: '40', idempotencyKey: key() } }));
+    ok(
+      await t.gql(TRANSFER, {
+        input: { fromAccountId: alice.id, toAccountId: bob.id, asset: 'PTS', amount: '40', idempotencyKey: key() },
+      }),
+    );
     expect((await balanceOf(t, alice.id)).posted).toBe('60');
     expect((await balanceOf(t, bob.id)).posted).toBe('40');
-    await expectRefused(TRANSFER, { input: { fromAccountId: alice.id, toAccountId: alice.id, asset: 'PTS', amount: '1', idempotencyKey: key() } }, 'BAD_USER_INPUT');
+    await expectRefused(
+      TRANSFER,
+      { input: { fromAccountId: alice.id, toAccountId: alice.id, asset: 'PTS', amount: '1', idempotencyKey: key() } },
+      'BAD_USER_INPUT',
+    );
   });
 
   it('lets an account with an overdraft limit go exactly to minus the limit and no further', async () => {
     const { ledgerId } = await createProgram(t);
-    const [credit, other] = [await createAccount(t, ledgerId, { allowOverdraft: true, overdraftLimit: '100' }), await createAccount(t, ledgerId)];
-    ok(await t.gql(TRANSFER, { input: { fromAccountId: credit.id, toAccountId: other.id, asset: 'PTS', amount: '100', idempotencyKey: key() } }));
+    const [credit, other] = [
+      await createAccount(t, ledgerId, { allowOverdraft: true, overdraftLimit: '100' }),
+      await createAccount(t, ledgerId),
+    ];
+    ok(
+      await t.gql(TRANSFER, {
+        input: { fromAccountId: credit.id, toAccountId: other.id, asset: 'PTS', amount: '100', idempotencyKey: key() },
+      }),
+    );
     expect((await balanceOf(t, credit.id)).available).toBe('-100');
-    await expectRefused(TRANSFER, { input: { fromAccountId: credit.id, toAccountId: other.id, asset: 'PTS', amount: '1', idempotencyKey: key() } }, 'INSUFFICIENT_FUNDS');
+    await expectRefused(
+      TRANSFER,
+      { input: { fromAccountId: credit.id, toAccountId: other.id, asset: 'PTS', amount: '1', idempotencyKey: key() } },
+      'INSUFFICIENT_FUNDS',
+    );
   });
 
   it('names exactly the accounts a refused posting would overdraw, and changes nothing', async () => {
     const { ledgerId } = await createProgram(t);
-    const [rich, poor, payee] = [await createAccount(t, ledgerId), await createAccount(t, ledgerId), await createAccount(t, ledgerId)];
+    const [rich, poor, payee] = [
+      await createAccount(t, ledgerId),
+      await createAccount(t, ledgerId),
+      await createAccount(t, ledgerId),
+    ];
     await issue(t, rich.id, '100');
     await issue(t, poor.id, '10');
     const input = {
@@ -94,7 +146,9 @@ describe('issue, redeem and transfer', () => {
     };
     await expectRefused(POST, { input }, 'INSUFFICIENT_FUNDS');
     const { errors } = await t.gql(POST, { input });
-    expect(errors![0]!.message).toBe(`insufficient funds: the posting would take ${poor.code} below its allowed balance`);
+    expect(errors![0]!.message).toBe(
+      `insufficient funds: the posting would take ${poor.code} below its allowed balance`,
+    );
     expect((await balanceOf(t, rich.id)).posted).toBe('100');
   });
 
@@ -102,7 +156,12 @@ describe('issue, redeem and transfer', () => {
     const { ledgerId } = await createProgram(t);
     const customer = await createAccount(t, ledgerId);
     await issue(t, customer.id, '5');
-    const refuse = async () => expect(errorCode(await t.gql(REDEEM, { input: { accountId: customer.id, asset: 'PTS', amount: '6', idempotencyKey: key() } }))).toBe('INSUFFICIENT_FUNDS');
+    const refuse = async () =>
+      expect(
+        errorCode(
+          await t.gql(REDEEM, { input: { accountId: customer.id, asset: 'PTS', amount: '6', idempotencyKey: key() } }),
+        ),
+      ).toBe('INSUFFICIENT_FUNDS');
     // The first refusal may still open a connection the pool did not have yet.
     await refuse();
     let opened = 0;
@@ -118,8 +177,21 @@ describe('issue, redeem and transfer', () => {
 
   it('lets an account with unlimited overdraft go as negative as needed', async () => {
     const { ledgerId } = await createProgram(t);
-    const [open, other] = [await createAccount(t, ledgerId, { allowOverdraft: true }), await createAccount(t, ledgerId)];
-    ok(await t.gql(TRANSFER, { input: { fromAccountId: open.id, toAccountId: other.id, asset: 'PTS', amount: '1000000000000', idempotencyKey: key() } }));
+    const [open, other] = [
+      await createAccount(t, ledgerId, { allowOverdraft: true }),
+      await createAccount(t, ledgerId),
+    ];
+    ok(
+      await t.gql(TRANSFER, {
+        input: {
+          fromAccountId: open.id,
+          toAccountId: other.id,
+          asset: 'PTS',
+          amount: '1000000000000',
+          idempotencyKey: key(),
+        },
+      }),
+    );
     expect((await balanceOf(t, open.id)).posted).toBe('-1000000000000');
   });
 
@@ -127,7 +199,17 @@ describe('issue, redeem and transfer', () => {
     const { ledgerId } = await createProgram(t);
     const receivable = await createAccount(t, ledgerId, { normalBalance: 'DEBIT', allowOverdraft: true });
     const customer = await createAccount(t, ledgerId);
-    ok(await t.gql(TRANSFER, { input: { fromAccountId: receivable.id, toAccountId: customer.id, asset: 'PTS', amount: '70', idempotencyKey: key() } }));
+    ok(
+      await t.gql(TRANSFER, {
+        input: {
+          fromAccountId: receivable.id,
+          toAccountId: customer.id,
+          asset: 'PTS',
+          amount: '70',
+          idempotencyKey: key(),
+        },
+      }),
+    );
     expect(await balanceOf(t, receivable.id)).toMatchObject({ posted: '70', debitsPosted: '70', creditsPosted: '0' });
   });
 });
@@ -149,8 +231,16 @@ describe('idempotency', () => {
     const customer = await createAccount(t, ledgerId);
     const idempotencyKey = key();
     ok(await t.gql(ISSUE, { input: { accountId: customer.id, asset: 'PTS', amount: '10', idempotencyKey } }));
-    await expectRefused(ISSUE, { input: { accountId: customer.id, asset: 'PTS', amount: '11', idempotencyKey } }, 'IDEMPOTENCY_CONFLICT');
-    await expectRefused(REDEEM, { input: { accountId: customer.id, asset: 'PTS', amount: '10', idempotencyKey } }, 'IDEMPOTENCY_CONFLICT');
+    await expectRefused(
+      ISSUE,
+      { input: { accountId: customer.id, asset: 'PTS', amount: '11', idempotencyKey } },
+      'IDEMPOTENCY_CONFLICT',
+    );
+    await expectRefused(
+      REDEEM,
+      { input: { accountId: customer.id, asset: 'PTS', amount: '10', idempotencyKey } },
+      'IDEMPOTENCY_CONFLICT',
+    );
   });
 
   it('replays the original even after the account has been frozen', async () => {
@@ -166,7 +256,11 @@ describe('idempotency', () => {
     const { ledgerId } = await createProgram(t);
     const customer = await createAccount(t, ledgerId);
     for (const idempotencyKey of ['', 'x'.repeat(256)]) {
-      await expectRefused(ISSUE, { input: { accountId: customer.id, asset: 'PTS', amount: '1', idempotencyKey } }, 'BAD_USER_INPUT');
+      await expectRefused(
+        ISSUE,
+        { input: { accountId: customer.id, asset: 'PTS', amount: '1', idempotencyKey } },
+        'BAD_USER_INPUT',
+      );
     }
   });
 });
@@ -202,13 +296,29 @@ describe('postTransaction', () => {
   it('refuses single-entry and unbalanced transactions with UNBALANCED_TRANSACTION', async () => {
     const { ledgerId } = await createProgram(t);
     const customer = await createAccount(t, ledgerId);
-    await expectRefused(POST, { input: { ledgerId, idempotencyKey: key(), entries: [{ accountId: customer.id, asset: 'PTS', direction: 'CREDIT', amount: '5' }] } }, 'UNBALANCED_TRANSACTION');
     await expectRefused(
       POST,
-      { input: { ledgerId, idempotencyKey: key(), entries: [
-        { accountCode: 'system:issuance', asset: 'PTS', direction: 'DEBIT', amount: '5' },
-        { accountId: customer.id, asset: 'PTS', direction: 'CREDIT', amount: '6' },
-      ] } },
+      {
+        input: {
+          ledgerId,
+          idempotencyKey: key(),
+          entries: [{ accountId: customer.id, asset: 'PTS', direction: 'CREDIT', amount: '5' }],
+        },
+      },
+      'UNBALANCED_TRANSACTION',
+    );
+    await expectRefused(
+      POST,
+      {
+        input: {
+          ledgerId,
+          idempotencyKey: key(),
+          entries: [
+            { accountCode: 'system:issuance', asset: 'PTS', direction: 'DEBIT', amount: '5' },
+            { accountId: customer.id, asset: 'PTS', direction: 'CREDIT', amount: '6' },
+          ],
+        },
+      },
       'UNBALANCED_TRANSACTION',
     );
   });
@@ -216,29 +326,67 @@ describe('postTransaction', () => {
   it('refuses entries across two root ledgers', async () => {
     const one = await createProgram(t);
     const two = await createProgram(t);
-    const [a, b] = [await createAccount(t, one.ledgerId, { allowOverdraft: true }), await createAccount(t, two.ledgerId)];
-    await expectRefused(TRANSFER, { input: { fromAccountId: a.id, toAccountId: b.id, asset: 'PTS', amount: '1', idempotencyKey: key() } }, 'BAD_USER_INPUT');
+    const [a, b] = [
+      await createAccount(t, one.ledgerId, { allowOverdraft: true }),
+      await createAccount(t, two.ledgerId),
+    ];
+    await expectRefused(
+      TRANSFER,
+      { input: { fromAccountId: a.id, toAccountId: b.id, asset: 'PTS', amount: '1', idempotencyKey: key() } },
+      'BAD_USER_INPUT',
+    );
   });
 
   it('answers an unknown account with NOT_FOUND and an unknown asset with ASSET_NOT_FOUND', async () => {
     const { ledgerId } = await createProgram(t);
     const customer = await createAccount(t, ledgerId);
-    await expectRefused(ISSUE, { input: { accountId: '01a1fc9e-0000-7000-8000-000000000000', asset: 'PTS', amount: '1', idempotencyKey: key() } }, 'NOT_FOUND');
-    await expectRefused(ISSUE, { input: { accountId: customer.id, asset: 'GEMS', amount: '1', idempotencyKey: key() } }, 'ASSET_NOT_FOUND');
-    await expectRefused(POST, { input: { ledgerId, idempotencyKey: key(), entries: [
-      { accountCode: 'no-such-account', asset: 'PTS', direction: 'DEBIT', amount: '1' },
-      { accountId: customer.id, asset: 'PTS', direction: 'CREDIT', amount: '1' },
-    ] } }, 'NOT_FOUND');
+    await expectRefused(
+      ISSUE,
+      {
+        input: { accountId: '01a1fc9e-0000-7000-8000-000000000000', asset: 'PTS', amount: '1', idempotencyKey: key() },
+      },
+      'NOT_FOUND',
+    );
+    await expectRefused(
+      ISSUE,
+      { input: { accountId: customer.id, asset: 'GEMS', amount: '1', idempotencyKey: key() } },
+      'ASSET_NOT_FOUND',
+    );
+    await expectRefused(
+      POST,
+      {
+        input: {
+          ledgerId,
+          idempotencyKey: key(),
+          entries: [
+            { accountCode: 'no-such-account', asset: 'PTS', direction: 'DEBIT', amount: '1' },
+            { accountId: customer.id, asset: 'PTS', direction: 'CREDIT', amount: '1' },
+          ],
+        },
+      },
+      'NOT_FOUND',
+    );
   });
 
   it('reserves the REVERSAL and EXPIRE kinds for their own operations', async () => {
     const { ledgerId } = await createProgram(t);
     const customer = await createAccount(t, ledgerId);
     for (const kind of ['REVERSAL', 'EXPIRE']) {
-      await expectRefused(POST, { input: { ledgerId, idempotencyKey: key(), kind, entries: [
-        { accountCode: 'system:issuance', asset: 'PTS', direction: 'DEBIT', amount: '1' },
-        { accountId: customer.id, asset: 'PTS', direction: 'CREDIT', amount: '1' },
-      ] } }, 'BAD_USER_INPUT');
+      await expectRefused(
+        POST,
+        {
+          input: {
+            ledgerId,
+            idempotencyKey: key(),
+            kind,
+            entries: [
+              { accountCode: 'system:issuance', asset: 'PTS', direction: 'DEBIT', amount: '1' },
+              { accountId: customer.id, asset: 'PTS', direction: 'CREDIT', amount: '1' },
+            ],
+          },
+        },
+        'BAD_USER_INPUT',
+      );
     }
   });
 
@@ -249,7 +397,18 @@ describe('postTransaction', () => {
       { accountCode: 'system:issuance', asset: 'PTS', direction: 'DEBIT', amount: '1' },
       { accountId: customer.id, asset: 'PTS', direction: 'CREDIT', amount: '1' },
     ];
-    await expectRefused(POST, { input: { ledgerId, idempotencyKey: key(), effectiveAt: new Date(Date.now() + 3_600_000).toISOString(), entries } }, 'BAD_USER_INPUT');
+    await expectRefused(
+      POST,
+      {
+        input: {
+          ledgerId,
+          idempotencyKey: key(),
+          effectiveAt: new Date(Date.now() + 3_600_000).toISOString(),
+          entries,
+        },
+      },
+      'BAD_USER_INPUT',
+    );
     ok(await t.gql(POST, { input: { ledgerId, idempotencyKey: key(), effectiveAt: '2026-01-01T00:00:00Z', entries } }));
   });
 });
@@ -258,7 +417,18 @@ describe('adjust and reverseTransaction', () => {
   it('adjusts against system:adjustment with the reason as description', async () => {
     const { ledgerId } = await createProgram(t);
     const customer = await createAccount(t, ledgerId);
-    const result = ok(await t.gql(ADJUST, { input: { accountId: customer.id, asset: 'PTS', amount: '25', direction: 'CREDIT', idempotencyKey: key(), reason: 'goodwill' } }));
+    const result = ok(
+      await t.gql(ADJUST, {
+        input: {
+          accountId: customer.id,
+          asset: 'PTS',
+          amount: '25',
+          direction: 'CREDIT',
+          idempotencyKey: key(),
+          reason: 'goodwill',
+        },
+      }),
+    );
     expect(result.adjust.transaction).toMatchObject({ kind: 'ADJUST', description: 'goodwill' });
     expect((await balanceOf(t, customer.id)).posted).toBe('25');
   });
@@ -267,13 +437,17 @@ describe('adjust and reverseTransaction', () => {
     const { ledgerId } = await createProgram(t);
     const customer = await createAccount(t, ledgerId);
     await issue(t, customer.id, '100');
-    const redemption = ok(await t.gql(REDEEM, { input: { accountId: customer.id, asset: 'PTS', amount: '60', idempotencyKey: key() } })).redeem.transaction.id;
+    const redemption = ok(
+      await t.gql(REDEEM, { input: { accountId: customer.id, asset: 'PTS', amount: '60', idempotencyKey: key() } }),
+    ).redeem.transaction.id;
     const reversal = ok(await t.gql(REVERSE, { id: redemption, key: key(), reason: 'order cancelled' }));
     expect(reversal.reverseTransaction.transaction).toMatchObject({ kind: 'REVERSAL', reversalOf: { id: redemption } });
     expect((await balanceOf(t, customer.id)).posted).toBe('100');
     await expectRefused(REVERSE, { id: redemption, key: key() }, 'ALREADY_REVERSED');
     await expectRefused(REVERSE, { id: reversal.reverseTransaction.transaction.id, key: key() }, 'BAD_USER_INPUT');
-    const linked = ok(await t.gql(`query($id: ID!) { transaction(id: $id) { reversedBy { id } } }`, { id: redemption }));
+    const linked = ok(
+      await t.gql(`query($id: ID!) { transaction(id: $id) { reversedBy { id } } }`, { id: redemption }),
+    );
     expect(linked.transaction.reversedBy.id).toBe(reversal.reverseTransaction.transaction.id);
   });
 
@@ -292,8 +466,14 @@ describe('account status', () => {
     const customer = await createAccount(t, ledgerId);
     await issue(t, customer.id, '10');
     ok(await t.gql(UPDATE, { id: customer.id, input: { status: 'FROZEN' } }));
-    await expectRefused(ISSUE, { input: { accountId: customer.id, asset: 'PTS', amount: '1', idempotencyKey: key() } }, 'ACCOUNT_NOT_ACTIVE');
-    const { errors } = await t.gql(ISSUE, { input: { accountId: customer.id, asset: 'PTS', amount: '1', idempotencyKey: key() } });
+    await expectRefused(
+      ISSUE,
+      { input: { accountId: customer.id, asset: 'PTS', amount: '1', idempotencyKey: key() } },
+      'ACCOUNT_NOT_ACTIVE',
+    );
+    const { errors } = await t.gql(ISSUE, {
+      input: { accountId: customer.id, asset: 'PTS', amount: '1', idempotencyKey: key() },
+    });
     expect(errors![0]!.message).toBe(`account ${customer.code} is FROZEN`);
     ok(await t.gql(UPDATE, { id: customer.id, input: { status: 'ACTIVE' } }));
     await issue(t, customer.id, '1');
@@ -305,16 +485,31 @@ describe('account status', () => {
     await issue(t, customer.id, '10');
     await expectRefused(UPDATE, { id: customer.id, input: { status: 'CLOSED' } }, 'BAD_USER_INPUT');
     ok(await t.gql(REDEEM, { input: { accountId: customer.id, asset: 'PTS', amount: '10', idempotencyKey: key() } }));
-    expect(ok(await t.gql(UPDATE, { id: customer.id, input: { status: 'CLOSED', name: 'Gone', metadata: { reason: 'left' } } })).updateAccount).toMatchObject({
-      status: 'CLOSED', name: 'Gone', metadata: { reason: 'left' },
+    expect(
+      ok(
+        await t.gql(UPDATE, {
+          id: customer.id,
+          input: { status: 'CLOSED', name: 'Gone', metadata: { reason: 'left' } },
+        }),
+      ).updateAccount,
+    ).toMatchObject({
+      status: 'CLOSED',
+      name: 'Gone',
+      metadata: { reason: 'left' },
     });
-    await expectRefused(ISSUE, { input: { accountId: customer.id, asset: 'PTS', amount: '1', idempotencyKey: key() } }, 'ACCOUNT_NOT_ACTIVE');
+    await expectRefused(
+      ISSUE,
+      { input: { accountId: customer.id, asset: 'PTS', amount: '1', idempotencyKey: key() } },
+      'ACCOUNT_NOT_ACTIVE',
+    );
     await expectRefused(UPDATE, { id: customer.id, input: { status: 'ACTIVE' } }, 'BAD_USER_INPUT');
   });
 
   it('refuses changes to system accounts', async () => {
     const { ledgerId } = await createProgram(t);
-    const system = ok(await t.gql(`query($l: ID!) { account(ledgerId: $l, code: "system:issuance") { id } }`, { l: ledgerId })).account;
+    const system = ok(
+      await t.gql(`query($l: ID!) { account(ledgerId: $l, code: "system:issuance") { id } }`, { l: ledgerId }),
+    ).account;
     await expectRefused(UPDATE, { id: system.id, input: { status: 'FROZEN' } }, 'BAD_USER_INPUT');
   });
 });
@@ -322,8 +517,18 @@ describe('account status', () => {
 describe('ledgers, assets and accounts', () => {
   it('creates every root ledger with its four system accounts', async () => {
     const ledger = await createLedger(t);
-    const data = ok(await t.gql(`query($id: ID!) { accounts(ledgerId: $id, filter: { codePrefix: "system:" }) { edges { node { code allowOverdraft } } } }`, { id: ledger.id }));
-    expect(data.accounts.edges.map((edge: any) => edge.node.code).sort()).toEqual(['system:adjustment', 'system:expiry', 'system:issuance', 'system:redemption']);
+    const data = ok(
+      await t.gql(
+        `query($id: ID!) { accounts(ledgerId: $id, filter: { codePrefix: "system:" }) { edges { node { code allowOverdraft } } } }`,
+        { id: ledger.id },
+      ),
+    );
+    expect(data.accounts.edges.map((edge: any) => edge.node.code).sort()).toEqual([
+      'system:adjustment',
+      'system:expiry',
+      'system:issuance',
+      'system:redemption',
+    ]);
   });
 
   it('refuses duplicate codes, bad codes, reserved prefixes and out-of-range scales with BAD_USER_INPUT', async () => {
@@ -331,14 +536,30 @@ describe('ledgers, assets and accounts', () => {
     await createAsset(t, ledger.id, 'PTS');
     const ASSET = `mutation($input: CreateAssetInput!) { createAsset(input: $input) { id } }`;
     const ACCOUNT = `mutation($input: CreateAccountInput!) { createAccount(input: $input) { id } }`;
-    await expectRefused(ASSET, { input: { ledgerId: ledger.id, code: 'PTS', name: 'again', kind: 'POINTS', scale: 0 } }, 'BAD_USER_INPUT');
-    await expectRefused(ASSET, { input: { ledgerId: ledger.id, code: 'USD', name: 'dollars', kind: 'CURRENCY', scale: 19 } }, 'BAD_USER_INPUT');
-    await expectRefused(ASSET, { input: { ledgerId: ledger.id, code: 'bad code', name: 'x', kind: 'OTHER', scale: 0 } }, 'BAD_USER_INPUT');
+    await expectRefused(
+      ASSET,
+      { input: { ledgerId: ledger.id, code: 'PTS', name: 'again', kind: 'POINTS', scale: 0 } },
+      'BAD_USER_INPUT',
+    );
+    await expectRefused(
+      ASSET,
+      { input: { ledgerId: ledger.id, code: 'USD', name: 'dollars', kind: 'CURRENCY', scale: 19 } },
+      'BAD_USER_INPUT',
+    );
+    await expectRefused(
+      ASSET,
+      { input: { ledgerId: ledger.id, code: 'bad code', name: 'x', kind: 'OTHER', scale: 0 } },
+      'BAD_USER_INPUT',
+    );
     await expectRefused(ACCOUNT, { input: { ledgerId: ledger.id, code: 'system:mine' } }, 'BAD_USER_INPUT');
     await expectRefused(ACCOUNT, { input: { ledgerId: ledger.id, code: 'c1', overdraftLimit: '5' } }, 'BAD_USER_INPUT');
     await createAccount(t, ledger.id, { code: 'c1' });
     await expectRefused(ACCOUNT, { input: { ledgerId: ledger.id, code: 'c1' } }, 'BAD_USER_INPUT');
-    await expectRefused(`mutation { createLedger(input: { code: "${ledger.code}", name: "dup" }) { id } }`, {}, 'BAD_USER_INPUT');
+    await expectRefused(
+      `mutation { createLedger(input: { code: "${ledger.code}", name: "dup" }) { id } }`,
+      {},
+      'BAD_USER_INPUT',
+    );
   });
 
   it('rolls balances up a ledger tree and lists subtree history newest first', async () => {
@@ -347,7 +568,11 @@ describe('ledgers, assets and accounts', () => {
     const region = await createLedger(t, { parentId: root.id, code: 'region-eu' });
     const store = await createLedger(t, { parentId: region.id, code: 'store-1' });
     const other = await createLedger(t, { parentId: root.id, code: 'region-us' });
-    const [inStore, inRegion, inOther] = [await createAccount(t, store.id), await createAccount(t, region.id), await createAccount(t, other.id)];
+    const [inStore, inRegion, inOther] = [
+      await createAccount(t, store.id),
+      await createAccount(t, region.id),
+      await createAccount(t, other.id),
+    ];
     await issue(t, inStore.id, '10');
     await issue(t, inRegion.id, '20');
     await issue(t, inOther.id, '40');
@@ -368,26 +593,63 @@ describe('ledgers, assets and accounts', () => {
   it('pages through accounts and transactions with cursors and filters', async () => {
     const { ledgerId } = await createProgram(t);
     const customers: Array<{ id: string }> = [];
-    for (let index = 0; index < 5; index += 1) customers.push(await createAccount(t, ledgerId, { code: `vip:${index}`, metadata: { tier: index % 2 ? 'gold' : 'silver' } }));
+    for (let index = 0; index < 5; index += 1)
+      customers.push(
+        await createAccount(t, ledgerId, { code: `vip:${index}`, metadata: { tier: index % 2 ? 'gold' : 'silver' } }),
+      );
     for (const customer of customers) await issue(t, customer.id, '5');
 
-    const page1 = ok(await t.gql(`query($l: ID!) { accounts(ledgerId: $l, first: 2, filter: { codePrefix: "vip:" }) { edges { node { code } } pageInfo { hasNextPage endCursor } } }`, { l: ledgerId })).accounts;
+    const page1 = ok(
+      await t.gql(
+        `query($l: ID!) { accounts(ledgerId: $l, first: 2, filter: { codePrefix: "vip:" }) { edges { node { code } } pageInfo { hasNextPage endCursor } } }`,
+        { l: ledgerId },
+      ),
+    ).accounts;
     expect(page1.edges.map((edge: any) => edge.node.code)).toEqual(['vip:0', 'vip:1']);
     expect(page1.pageInfo.hasNextPage).toBe(true);
-    const rest = ok(await t.gql(`query($l: ID!, $after: String) { accounts(ledgerId: $l, first: 10, after: $after, filter: { codePrefix: "vip:" }) { edges { node { code } } pageInfo { hasNextPage } } }`, { l: ledgerId, after: page1.pageInfo.endCursor })).accounts;
+    const rest = ok(
+      await t.gql(
+        `query($l: ID!, $after: String) { accounts(ledgerId: $l, first: 10, after: $after, filter: { codePrefix: "vip:" }) { edges { node { code } } pageInfo { hasNextPage } } }`,
+        { l: ledgerId, after: page1.pageInfo.endCursor },
+      ),
+    ).accounts;
     expect(rest.edges.map((edge: any) => edge.node.code)).toEqual(['vip:2', 'vip:3', 'vip:4']);
     expect(rest.pageInfo.hasNextPage).toBe(false);
 
-    const gold = ok(await t.gql(`query($l: ID!) { accounts(ledgerId: $l, filter: { metadata: { tier: "gold" } }) { edges { node { code } } } }`, { l: ledgerId })).accounts;
+    const gold = ok(
+      await t.gql(
+        `query($l: ID!) { accounts(ledgerId: $l, filter: { metadata: { tier: "gold" } }) { edges { node { code } } } }`,
+        { l: ledgerId },
+      ),
+    ).accounts;
     expect(gold.edges.map((edge: any) => edge.node.code)).toEqual(['vip:1', 'vip:3']);
 
-    const history = ok(await t.gql(`query($l: ID!, $a: ID!) { transactions(ledgerId: $l, filter: { accountId: $a, kind: ISSUE }) { edges { node { kind } } } }`, { l: ledgerId, a: customers[2]!.id })).transactions;
+    const history = ok(
+      await t.gql(
+        `query($l: ID!, $a: ID!) { transactions(ledgerId: $l, filter: { accountId: $a, kind: ISSUE }) { edges { node { kind } } } }`,
+        { l: ledgerId, a: customers[2]!.id },
+      ),
+    ).transactions;
     expect(history.edges).toHaveLength(1);
-    const none = ok(await t.gql(`query($l: ID!) { transactions(ledgerId: $l, filter: { kind: REDEEM }) { edges { node { id } } } }`, { l: ledgerId })).transactions;
+    const none = ok(
+      await t.gql(`query($l: ID!) { transactions(ledgerId: $l, filter: { kind: REDEEM }) { edges { node { id } } } }`, {
+        l: ledgerId,
+      }),
+    ).transactions;
     expect(none.edges).toHaveLength(0);
 
-    expect(errorCode(await t.gql(`query($l: ID!) { accounts(ledgerId: $l, first: 501) { edges { cursor } } }`, { l: ledgerId }))).toBe('BAD_USER_INPUT');
-    expect(errorCode(await t.gql(`query($l: ID!) { accounts(ledgerId: $l, after: "garbage") { edges { cursor } } }`, { l: ledgerId }))).toBe('BAD_USER_INPUT');
+    expect(
+      errorCode(
+        await t.gql(`query($l: ID!) { accounts(ledgerId: $l, first: 501) { edges { cursor } } }`, { l: ledgerId }),
+      ),
+    ).toBe('BAD_USER_INPUT');
+    expect(
+      errorCode(
+        await t.gql(`query($l: ID!) { accounts(ledgerId: $l, after: "garbage") { edges { cursor } } }`, {
+          l: ledgerId,
+        }),
+      ),
+    ).toBe('BAD_USER_INPUT');
   });
 
   it('answers a balance of an asset never held with zero and version 0', async () => {
@@ -403,10 +665,18 @@ describe('the journal is append-only in the database itself', () => {
     const { ledgerId } = await createProgram(t);
     const customer = await createAccount(t, ledgerId);
     const transactionId = await issue(t, customer.id, '10');
-    await expect(t.db.pool.query('UPDATE entries SET amount = 1 WHERE transaction_id = $1', [transactionId])).rejects.toThrow(/append-only/);
-    await expect(t.db.pool.query('DELETE FROM entries WHERE transaction_id = $1', [transactionId])).rejects.toThrow(/append-only/);
-    await expect(t.db.pool.query("UPDATE transactions SET description = 'edited' WHERE id = $1", [transactionId])).rejects.toThrow(/immutable/);
-    await expect(t.db.pool.query('DELETE FROM transactions WHERE id = $1', [transactionId])).rejects.toThrow(/append-only/);
+    await expect(
+      t.db.pool.query('UPDATE entries SET amount = 1 WHERE transaction_id = $1', [transactionId]),
+    ).rejects.toThrow(/append-only/);
+    await expect(t.db.pool.query('DELETE FROM entries WHERE transaction_id = $1', [transactionId])).rejects.toThrow(
+      /append-only/,
+    );
+    await expect(
+      t.db.pool.query("UPDATE transactions SET description = 'edited' WHERE id = $1", [transactionId]),
+    ).rejects.toThrow(/immutable/);
+    await expect(t.db.pool.query('DELETE FROM transactions WHERE id = $1', [transactionId])).rejects.toThrow(
+      /append-only/,
+    );
     await expect(t.db.pool.query('UPDATE audit_events SET operation = $1', ['x'])).rejects.toThrow(/append-only/);
   });
 
@@ -414,12 +684,15 @@ describe('the journal is append-only in the database itself', () => {
     const { ledgerId } = await createProgram(t);
     const customer = await createAccount(t, ledgerId);
     const transactionId = await issue(t, customer.id, '10');
-    const { rows: [entry] } = await t.db.pool.query('SELECT * FROM entries WHERE transaction_id = $1 LIMIT 1', [transactionId]);
-    const insert = (amount: number) => t.db.pool.query(
-      `INSERT INTO entries (id, root_ledger_id, transaction_id, account_id, ledger_id, asset_id, direction, amount, effective_at)
+    const {
+      rows: [entry],
+    } = await t.db.pool.query('SELECT * FROM entries WHERE transaction_id = $1 LIMIT 1', [transactionId]);
+    const insert = (amount: number) =>
+      t.db.pool.query(
+        `INSERT INTO entries (id, root_ledger_id, transaction_id, account_id, ledger_id, asset_id, direction, amount, effective_at)
        VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, 'DEBIT', $6, now())`,
-      [entry.root_ledger_id, transactionId, entry.account_id, entry.ledger_id, entry.asset_id, amount],
-    );
+        [entry.root_ledger_id, transactionId, entry.account_id, entry.ledger_id, entry.asset_id, amount],
+      );
     await expect(insert(0)).rejects.toThrow(/entries_amount_positive/);
     await expect(insert(5)).rejects.toThrow(/unbalanced/);
   });

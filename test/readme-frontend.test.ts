@@ -13,18 +13,29 @@ import { wsUrl } from './support/ws';
 const readme = readFileSync(path.resolve(__dirname, '../README.md'), 'utf8');
 
 function block(marker: string, language: string): string {
-  const match = new RegExp(`<!-- readme-frontend: ${marker} -->\\s*\`\`\`${language}\\n([\\s\\S]*?)\`\`\``).exec(readme);
+  const match = new RegExp(`<!-- readme-frontend: ${marker} -->\\s*\`\`\`${language}\\n([\\s\\S]*?)\`\`\``).exec(
+    readme,
+  );
   if (!match) throw new Error(`README has no ${language} block after <!-- readme-frontend: ${marker} -->`);
   return match[1]!;
 }
 
 type Balance = { available: string; version: number };
-type WatchBalance = (options: { url: string; getToken: () => Promise<string>; accountId: string; asset: string; onBalance: (balance: Balance) => void; onError?: (error: unknown) => void }) => () => void;
+type WatchBalance = (options: {
+  url: string;
+  getToken: () => Promise<string>;
+  accountId: string;
+  asset: string;
+  onBalance: (balance: Balance) => void;
+  onError?: (error: unknown) => void;
+}) => () => void;
 
 /** The ES module as a function: its one import becomes a require, its export a return value. */
 function loadWatchBalance(): WatchBalance {
   const source = block('watchBalance', 'js');
-  const commonJs = source.replace("import { createClient } from 'graphql-ws';", "const { createClient } = require('graphql-ws');").replace('export function watchBalance', 'function watchBalance');
+  const commonJs = source
+    .replace("import { createClient } from 'graphql-ws';", "const { createClient } = require('graphql-ws');")
+    .replace('export function watchBalance', 'function watchBalance');
   expect(commonJs).not.toMatch(/^\s*(import|export)\b/m);
   return new Function('require', `${commonJs}\nreturn watchBalance;`)(require) as WatchBalance;
 }
@@ -41,7 +52,7 @@ afterAll(async () => {
   await t.stop();
 });
 
-it('shows a customer\'s live balance with a customer token, across the token\'s expiry', async () => {
+it("shows a customer's live balance with a customer token, across the token's expiry", async () => {
   const { ledgerId } = await createProgram(t);
   const account = await createAccount(t, ledgerId);
   const mint = block('mint', 'graphql');
@@ -58,7 +69,10 @@ it('shows a customer\'s live balance with a customer token, across the token\'s 
 
   const shown: Balance[] = [];
   const waiters: Array<() => void> = [];
-  const shownCount = (count: number) => new Promise<void>((resolve) => (shown.length >= count ? resolve() : waiters.push(() => shown.length >= count && resolve())));
+  const shownCount = (count: number) =>
+    new Promise<void>((resolve) =>
+      shown.length >= count ? resolve() : waiters.push(() => shown.length >= count && resolve()),
+    );
   const errors: unknown[] = [];
   const stop = loadWatchBalance()({
     url: wsUrl(t),

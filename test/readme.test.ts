@@ -16,7 +16,11 @@ interface Step {
 function readSteps(): Step[] {
   const readme = readFileSync(path.resolve(__dirname, '../README.md'), 'utf8');
   const pattern = /<!-- readme-step:?([^>]*)-->\s*```graphql\n([\s\S]*?)```\s*```json\n([\s\S]*?)```/g;
-  return [...readme.matchAll(pattern)].map((match) => ({ directive: match[1]!.trim(), query: match[2]!, variables: JSON.parse(match[3]!) }));
+  return [...readme.matchAll(pattern)].map((match) => ({
+    directive: match[1]!.trim(),
+    query: match[2]!,
+    variables: JSON.parse(match[3]!),
+  }));
 }
 
 function at(data: unknown, dotted: string): unknown {
@@ -29,7 +33,8 @@ function substitute(value: unknown, captured: Map<string, unknown>): unknown {
     return captured.get(value.slice(1));
   }
   if (Array.isArray(value)) return value.map((item) => substitute(item, captured));
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, substitute(item, captured)]));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, substitute(item, captured)]));
   return value;
 }
 
@@ -56,9 +61,19 @@ it('runs the README loyalty walk-through exactly as printed', async () => {
   }
 
   // What the README promises after the last steps.
-  const member = ok(await t.gql(`query($id: ID!) { account(id: $id) { balance(asset: "STARS") { posted } lots(asset: "STARS") { remaining } } }`, { id: captured.get('memberId') }));
+  const member = ok(
+    await t.gql(
+      `query($id: ID!) { account(id: $id) { balance(asset: "STARS") { posted } lots(asset: "STARS") { remaining } } }`,
+      { id: captured.get('memberId') },
+    ),
+  );
   expect(member.account).toEqual({ balance: { posted: '50' }, lots: [{ remaining: '50' }] });
-  const after = ok(await t.gql(`query($id: ID!) { account(id: $id) { balance(asset: "PTS") { available } entries { edges { node { amount } } } } }`, { id: captured.get('accountId') }));
+  const after = ok(
+    await t.gql(
+      `query($id: ID!) { account(id: $id) { balance(asset: "PTS") { available } entries { edges { node { amount } } } } }`,
+      { id: captured.get('accountId') },
+    ),
+  );
   expect(after.account.balance.available).toBe('500');
   expect(after.account.entries.edges).toHaveLength(3);
 });

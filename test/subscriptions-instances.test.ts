@@ -25,8 +25,17 @@ afterAll(async () => {
   await database.drop();
 });
 
-async function gql(server: ServerProcess, query: string, variables: Record<string, unknown> = {}, secret = ADMIN_KEY): Promise<any> {
-  const response = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}` }, body: JSON.stringify({ query, variables }) });
+async function gql(
+  server: ServerProcess,
+  query: string,
+  variables: Record<string, unknown> = {},
+  secret = ADMIN_KEY,
+): Promise<any> {
+  const response = await fetch(server.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}` },
+    body: JSON.stringify({ query, variables }),
+  });
   const body = (await response.json()) as { data?: any; errors?: unknown };
   if (body.errors) throw new Error(JSON.stringify(body.errors));
   return body.data;
@@ -38,20 +47,39 @@ const nextSequence = () => {
   return sequence;
 };
 const issue = (server: ServerProcess, accountId: string, amount: string) =>
-  gql(server, `mutation($input: IssueInput!) { issue(input: $input) { transaction { id } } }`, { input: { accountId, asset: 'PTS', amount, idempotencyKey: `issue-${nextSequence()}` } }).then((data) => data.issue.transaction.id as string);
+  gql(server, `mutation($input: IssueInput!) { issue(input: $input) { transaction { id } } }`, {
+    input: { accountId, asset: 'PTS', amount, idempotencyKey: `issue-${nextSequence()}` },
+  }).then((data) => data.issue.transaction.id as string);
 
 async function program(server: ServerProcess, accounts: number): Promise<{ ledgerId: string; accountIds: string[] }> {
-  const ledgerId = (await gql(server, `mutation($code: String!) { createLedger(input: { code: $code, name: "Two instances" }) { id } }`, { code: `two-${nextSequence()}` })).createLedger.id;
-  await gql(server, `mutation($l: ID!) { createAsset(input: { ledgerId: $l, code: "PTS", name: "Points", kind: POINTS, scale: 0 }) { id } }`, { l: ledgerId });
+  const ledgerId = (
+    await gql(
+      server,
+      `mutation($code: String!) { createLedger(input: { code: $code, name: "Two instances" }) { id } }`,
+      { code: `two-${nextSequence()}` },
+    )
+  ).createLedger.id;
+  await gql(
+    server,
+    `mutation($l: ID!) { createAsset(input: { ledgerId: $l, code: "PTS", name: "Points", kind: POINTS, scale: 0 }) { id } }`,
+    { l: ledgerId },
+  );
   const accountIds = await Promise.all(
-    Array.from({ length: accounts }, (_, index) => gql(server, `mutation($l: ID!, $code: String!) { createAccount(input: { ledgerId: $l, code: $code }) { id } }`, { l: ledgerId, code: `customer:${index}` }).then((data) => data.createAccount.id as string)),
+    Array.from({ length: accounts }, (_, index) =>
+      gql(server, `mutation($l: ID!, $code: String!) { createAccount(input: { ledgerId: $l, code: $code }) { id } }`, {
+        l: ledgerId,
+        code: `customer:${index}`,
+      }).then((data) => data.createAccount.id as string),
+    ),
   );
   return { ledgerId, accountIds };
 }
 
 /** The subscriptions an instance holds, as its /healthz reports them. */
 async function subscriptionCount(server: ServerProcess): Promise<number> {
-  const health = (await (await fetch(server.url.replace('/graphql', '/healthz'))).json()) as { websocket: { subscriptions: number } };
+  const health = (await (await fetch(server.url.replace('/graphql', '/healthz'))).json()) as {
+    websocket: { subscriptions: number };
+  };
   return health.websocket.subscriptions;
 }
 
@@ -69,7 +97,10 @@ function client(server: ServerProcess, secret = ADMIN_KEY): TestClient {
 it('delivers a balance committed on one instance to a subscriber on the other', async () => {
   const { accountIds } = await program(a, 1);
   const accountId = accountIds[0]!;
-  const live = client(a).subscribe(`subscription($id: ID!) { balanceUpdated(accountId: $id, asset: "PTS", includeCurrent: true) { available version } }`, { id: accountId });
+  const live = client(a).subscribe(
+    `subscription($id: ID!) { balanceUpdated(accountId: $id, asset: "PTS", includeCurrent: true) { available version } }`,
+    { id: accountId },
+  );
   expect((await live.next()).data).toEqual({ balanceUpdated: { available: '0', version: 0 } });
 
   await issue(b, accountId, '2');
@@ -81,8 +112,12 @@ it('delivers a balance committed on one instance to a subscriber on the other', 
 it('delivers transactions committed on one instance to a ledger subscriber on the other, in both directions', async () => {
   const { ledgerId, accountIds } = await program(b, 1);
   const [beforeA, beforeB] = await Promise.all([subscriptionCount(a), subscriptionCount(b)]);
-  const onA = client(a).subscribe(`subscription($l: ID!) { transactionPosted(ledgerId: $l) { id kind } }`, { l: ledgerId });
-  const onB = client(b).subscribe(`subscription($l: ID!) { transactionPosted(ledgerId: $l) { id kind } }`, { l: ledgerId });
+  const onA = client(a).subscribe(`subscription($l: ID!) { transactionPosted(ledgerId: $l) { id kind } }`, {
+    l: ledgerId,
+  });
+  const onB = client(b).subscribe(`subscription($l: ID!) { transactionPosted(ledgerId: $l) { id kind } }`, {
+    l: ledgerId,
+  });
   await Promise.all([subscriptionsReach(a, beforeA + 1), subscriptionsReach(b, beforeB + 1)]);
   const fromA = await issue(a, accountIds[0]!, '1');
   expect((await onA.next()).data!.transactionPosted).toEqual({ id: fromA, kind: 'ISSUE' });
@@ -96,7 +131,10 @@ it('reads back a posting too large for one notification, on the instance that di
   // Sixty customers in one transaction: its event does not fit NOTIFY's 8000 bytes and travels as a reference.
   const { ledgerId, accountIds } = await program(a, 60);
   const watched = accountIds[59]!;
-  const live = client(a).subscribe(`subscription($id: ID!) { balanceUpdated(accountId: $id, asset: "PTS", includeCurrent: true) { available version } }`, { id: watched });
+  const live = client(a).subscribe(
+    `subscription($id: ID!) { balanceUpdated(accountId: $id, asset: "PTS", includeCurrent: true) { available version } }`,
+    { id: watched },
+  );
   await issue(a, watched, '1');
   // The current balance (zero, or already one if the issue won the race) and then the issue, in order.
   let first = (await live.next()).data!.balanceUpdated;
@@ -118,7 +156,13 @@ it('reads back a posting too large for one notification, on the instance that di
 
 it('closes, on every instance, the connections of an API key revoked on one', async () => {
   const { ledgerId } = await program(a, 0);
-  const created = (await gql(a, `mutation($l: ID!) { createApiKey(input: { name: "r", role: READER, ledgerId: $l }) { secret apiKey { id } } }`, { l: ledgerId })).createApiKey;
+  const created = (
+    await gql(
+      a,
+      `mutation($l: ID!) { createApiKey(input: { name: "r", role: READER, ledgerId: $l }) { secret apiKey { id } } }`,
+      { l: ledgerId },
+    )
+  ).createApiKey;
   const onA = client(a, created.secret);
   onA.subscribe(`subscription($l: ID!) { transactionPosted(ledgerId: $l) { id } }`, { l: ledgerId });
   // A query answered on the connection proves it was authenticated, which is when it starts watching the key.

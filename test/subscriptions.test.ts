@@ -1,5 +1,14 @@
 import WebSocket from 'ws';
-import { balanceOf, createAccount, createAsset, createLedger, createProgram, issue, key, REDEEM } from './support/builders';
+import {
+  balanceOf,
+  createAccount,
+  createAsset,
+  createLedger,
+  createProgram,
+  issue,
+  key,
+  REDEEM,
+} from './support/builders';
 import { ADMIN_KEY, errorCode, ok, startTestServer, type TestServer } from './support/server';
 import { connect, connectAs, eventually, wsUrl, type TestClient } from './support/ws';
 
@@ -47,20 +56,33 @@ describe('balanceUpdated', () => {
     const live = admin().subscribe(BALANCE_UPDATED, { accountId: customer.id, asset: 'PTS' });
     await ready();
 
-    const line = (accountCode: string | null, accountId: string | null, direction: string, amount: string) => ({ accountCode, accountId, asset: 'PTS', direction, amount });
+    const line = (accountCode: string | null, accountId: string | null, direction: string, amount: string) => ({
+      accountCode,
+      accountId,
+      asset: 'PTS',
+      direction,
+      amount,
+    });
     const item = (kind: 'ISSUE' | 'REDEEM', amount: string) => ({
       ledgerId,
       idempotencyKey: key(),
       kind,
-      entries: kind === 'ISSUE'
-        ? [line('system:issuance', null, 'DEBIT', amount), line(null, customer.id, 'CREDIT', amount)]
-        : [line(null, customer.id, 'DEBIT', amount), line('system:redemption', null, 'CREDIT', amount)],
+      entries:
+        kind === 'ISSUE'
+          ? [line('system:issuance', null, 'DEBIT', amount), line(null, customer.id, 'CREDIT', amount)]
+          : [line(null, customer.id, 'DEBIT', amount), line('system:redemption', null, 'CREDIT', amount)],
     });
-    ok(await t.gql(`mutation($input: PostTransactionsInput!) { postTransactions(input: $input) { error { code } } }`, {
-      input: { atomic: true, transactions: [item('ISSUE', '10'), item('ISSUE', '5'), item('REDEEM', '3')] },
-    }));
+    ok(
+      await t.gql(`mutation($input: PostTransactionsInput!) { postTransactions(input: $input) { error { code } } }`, {
+        input: { atomic: true, transactions: [item('ISSUE', '10'), item('ISSUE', '5'), item('REDEEM', '3')] },
+      }),
+    );
     const events = [await live.next(), await live.next(), await live.next()].map((event) => event.data!.balanceUpdated);
-    expect(events.map((event) => [event.posted, event.version])).toEqual([['10', 1], ['15', 2], ['12', 3]]);
+    expect(events.map((event) => [event.posted, event.version])).toEqual([
+      ['10', 1],
+      ['15', 2],
+      ['12', 3],
+    ]);
   });
 
   it('delivers the new balance and its version once a posting commits', async () => {
@@ -73,7 +95,13 @@ describe('balanceUpdated', () => {
     await issue(t, customer.id, '120');
     const first = await live.next();
     expect(first.errors).toBeUndefined();
-    expect(first.data!.balanceUpdated).toEqual({ posted: '120', available: '120', version: 1, account: { id: customer.id, code: customer.code }, asset: { code: 'PTS' } });
+    expect(first.data!.balanceUpdated).toEqual({
+      posted: '120',
+      available: '120',
+      version: 1,
+      account: { id: customer.id, code: customer.code },
+      asset: { code: 'PTS' },
+    });
 
     await issue(t, customer.id, '30');
     const second = await live.next();
@@ -86,13 +114,22 @@ describe('balanceUpdated', () => {
     const { ledgerId } = await createProgram(t);
     const customer = await createAccount(t, ledgerId);
     const client = admin();
-    const untouched = client.subscribe(BALANCE_UPDATED.replace('asset: $asset)', 'asset: $asset, includeCurrent: true)'), { accountId: customer.id, asset: 'PTS' });
+    const untouched = client.subscribe(
+      BALANCE_UPDATED.replace('asset: $asset)', 'asset: $asset, includeCurrent: true)'),
+      { accountId: customer.id, asset: 'PTS' },
+    );
     expect((await untouched.next()).data!.balanceUpdated).toMatchObject({ available: '0', version: 0 });
     await issue(t, customer.id, '5');
     expect((await untouched.next()).data!.balanceUpdated).toMatchObject({ available: '5', version: 1 });
 
-    const later = client.subscribe(BALANCE_UPDATED.replace('asset: $asset)', 'asset: $asset, includeCurrent: true)'), { accountId: customer.id });
-    expect((await later.next()).data!.balanceUpdated).toMatchObject({ available: '5', version: 1, asset: { code: 'PTS' } });
+    const later = client.subscribe(BALANCE_UPDATED.replace('asset: $asset)', 'asset: $asset, includeCurrent: true)'), {
+      accountId: customer.id,
+    });
+    expect((await later.next()).data!.balanceUpdated).toMatchObject({
+      available: '5',
+      version: 1,
+      asset: { code: 'PTS' },
+    });
   });
 
   it('sends nothing for other accounts, nor for a posting that failed', async () => {
@@ -104,7 +141,11 @@ describe('balanceUpdated', () => {
     await ready();
 
     await issue(t, other.id, '999');
-    expect(errorCode(await t.gql(REDEEM, { input: { accountId: watched.id, asset: 'PTS', amount: '5', idempotencyKey: key() } }))).toBe('INSUFFICIENT_FUNDS');
+    expect(
+      errorCode(
+        await t.gql(REDEEM, { input: { accountId: watched.id, asset: 'PTS', amount: '5', idempotencyKey: key() } }),
+      ),
+    ).toBe('INSUFFICIENT_FUNDS');
     await issue(t, watched.id, '7');
 
     // Had the other account's posting or the refused redemption produced an event, it would come first.
@@ -120,25 +161,31 @@ describe('balanceUpdated', () => {
     const live = admin().subscribe(BALANCE_UPDATED, { accountId: customer.id });
     await ready();
 
-    ok(await t.gql(`mutation($input: PostTransactionInput!) { postTransaction(input: $input) { replayed } }`, {
-      input: {
-        ledgerId,
-        idempotencyKey: key(),
-        entries: [
-          { accountCode: 'system:issuance', asset: 'PTS', direction: 'DEBIT', amount: '10' },
-          { accountId: customer.id, asset: 'PTS', direction: 'CREDIT', amount: '10' },
-          { accountCode: 'system:issuance', asset: 'STARS', direction: 'DEBIT', amount: '3' },
-          { accountId: customer.id, asset: 'STARS', direction: 'CREDIT', amount: '3' },
-        ],
-      },
-    }));
-    const assets = [(await live.next()).data!.balanceUpdated, (await live.next()).data!.balanceUpdated].map((balance) => `${balance.asset.code}=${balance.available}`);
+    ok(
+      await t.gql(`mutation($input: PostTransactionInput!) { postTransaction(input: $input) { replayed } }`, {
+        input: {
+          ledgerId,
+          idempotencyKey: key(),
+          entries: [
+            { accountCode: 'system:issuance', asset: 'PTS', direction: 'DEBIT', amount: '10' },
+            { accountId: customer.id, asset: 'PTS', direction: 'CREDIT', amount: '10' },
+            { accountCode: 'system:issuance', asset: 'STARS', direction: 'DEBIT', amount: '3' },
+            { accountId: customer.id, asset: 'STARS', direction: 'CREDIT', amount: '3' },
+          ],
+        },
+      }),
+    );
+    const assets = [(await live.next()).data!.balanceUpdated, (await live.next()).data!.balanceUpdated].map(
+      (balance) => `${balance.asset.code}=${balance.available}`,
+    );
     expect(assets.sort()).toEqual(['PTS=10', 'STARS=3']);
   });
 
-  it('reads a hot system account\'s whole balance, summed over its shards', async () => {
+  it("reads a hot system account's whole balance, summed over its shards", async () => {
     const { ledgerId } = await createProgram(t);
-    const issuance = ok(await t.gql(`query($l: ID!) { account(ledgerId: $l, code: "system:issuance") { id } }`, { l: ledgerId })).account;
+    const issuance = ok(
+      await t.gql(`query($l: ID!) { account(ledgerId: $l, code: "system:issuance") { id } }`, { l: ledgerId }),
+    ).account;
     const [first, second] = [await createAccount(t, ledgerId), await createAccount(t, ledgerId)];
     const ready = listenersGrow(t);
     const live = admin().subscribe(BALANCE_UPDATED, { accountId: issuance.id, asset: 'PTS' });
@@ -150,11 +197,15 @@ describe('balanceUpdated', () => {
     expect((await live.next()).data!.balanceUpdated).toMatchObject({ posted: '-15', version: 2 });
   });
 
-  it('refuses, when subscribing, an account outside a scoped key\'s ledger', async () => {
+  it("refuses, when subscribing, an account outside a scoped key's ledger", async () => {
     const mine = await createProgram(t);
     const theirs = await createProgram(t);
     const outsider = await createAccount(t, theirs.ledgerId);
-    const reader = ok(await t.gql(`mutation($l: ID!) { createApiKey(input: { name: "r", role: READER, ledgerId: $l }) { secret } }`, { l: mine.ledgerId })).createApiKey.secret;
+    const reader = ok(
+      await t.gql(`mutation($l: ID!) { createApiKey(input: { name: "r", role: READER, ledgerId: $l }) { secret } }`, {
+        l: mine.ledgerId,
+      }),
+    ).createApiKey.secret;
     const client = connectAs(t, reader);
     clients.push(client);
     const refused = client.subscribe(BALANCE_UPDATED, { accountId: outsider.id });
@@ -167,14 +218,22 @@ describe('balanceUpdated', () => {
     const { ledgerId } = await createProgram(t);
     const customer = await createAccount(t, ledgerId);
     const client = admin();
-    expect((await client.subscribe(BALANCE_UPDATED, { accountId: customer.id, asset: 'NOPE' }).next()).errors![0]!.extensions.code).toBe('ASSET_NOT_FOUND');
-    expect((await client.subscribe(BALANCE_UPDATED, { accountId: '0190f000-0000-7000-8000-000000000000' }).next()).errors![0]!.extensions.code).toBe('NOT_FOUND');
-    expect((await client.subscribe(BALANCE_UPDATED, { accountId: 'not-an-id' }).next()).errors![0]!.extensions.code).toBe('BAD_USER_INPUT');
+    expect(
+      (await client.subscribe(BALANCE_UPDATED, { accountId: customer.id, asset: 'NOPE' }).next()).errors![0]!.extensions
+        .code,
+    ).toBe('ASSET_NOT_FOUND');
+    expect(
+      (await client.subscribe(BALANCE_UPDATED, { accountId: '0190f000-0000-7000-8000-000000000000' }).next())
+        .errors![0]!.extensions.code,
+    ).toBe('NOT_FOUND');
+    expect(
+      (await client.subscribe(BALANCE_UPDATED, { accountId: 'not-an-id' }).next()).errors![0]!.extensions.code,
+    ).toBe('BAD_USER_INPUT');
   });
 });
 
 describe('transactionPosted', () => {
-  it('follows a ledger\'s whole subtree and nothing outside it', async () => {
+  it("follows a ledger's whole subtree and nothing outside it", async () => {
     const { ledgerId } = await createProgram(t);
     const region = await createLedger(t, { parentId: ledgerId });
     const store = await createLedger(t, { parentId: region.id });
@@ -188,7 +247,14 @@ describe('transactionPosted', () => {
     await issue(t, outside.id, '1');
     const posted = await issue(t, inStore.id, '2');
     const event = (await live.next()).data!.transactionPosted;
-    expect(event).toEqual({ id: posted, kind: 'ISSUE', entries: [{ amount: '2', account: { code: 'system:issuance' } }, { amount: '2', account: { code: inStore.code } }] });
+    expect(event).toEqual({
+      id: posted,
+      kind: 'ISSUE',
+      entries: [
+        { amount: '2', account: { code: 'system:issuance' } },
+        { amount: '2', account: { code: inStore.code } },
+      ],
+    });
   });
 
   it('follows one account', async () => {
@@ -206,7 +272,11 @@ describe('transactionPosted', () => {
     const mine = await createProgram(t);
     const theirs = await createProgram(t);
     const [inside, outside] = [await createAccount(t, mine.ledgerId), await createAccount(t, theirs.ledgerId)];
-    const reader = ok(await t.gql(`mutation($l: ID!) { createApiKey(input: { name: "r", role: READER, ledgerId: $l }) { secret } }`, { l: mine.ledgerId })).createApiKey.secret;
+    const reader = ok(
+      await t.gql(`mutation($l: ID!) { createApiKey(input: { name: "r", role: READER, ledgerId: $l }) { secret } }`, {
+        l: mine.ledgerId,
+      }),
+    ).createApiKey.secret;
     const client = connectAs(t, reader);
     clients.push(client);
     const ready = listenersGrow(t);
@@ -243,9 +313,14 @@ describe('connection authentication', () => {
     expect((await live.next()).data!.balanceUpdated.version).toBe(1);
   });
 
-  it('closes a subscriber\'s connection with 4403 when its API key is revoked', async () => {
+  it("closes a subscriber's connection with 4403 when its API key is revoked", async () => {
     const { ledgerId } = await createProgram(t);
-    const created = ok(await t.gql(`mutation($l: ID!) { createApiKey(input: { name: "r", role: READER, ledgerId: $l }) { secret apiKey { id } } }`, { l: ledgerId })).createApiKey;
+    const created = ok(
+      await t.gql(
+        `mutation($l: ID!) { createApiKey(input: { name: "r", role: READER, ledgerId: $l }) { secret apiKey { id } } }`,
+        { l: ledgerId },
+      ),
+    ).createApiKey;
     const client = connectAs(t, created.secret);
     clients.push(client);
     const ready = listenersGrow(t);
@@ -260,7 +335,14 @@ describe('connection authentication', () => {
 describe('limits', () => {
   let limited: TestServer;
   beforeAll(async () => {
-    limited = await startTestServer({ realtime: { wsSubscriptionsPerConnectionMax: 3, wsPendingEventsMax: 2, wsMessageBytesMax: 4096, wsKeepAliveMs: 200 } });
+    limited = await startTestServer({
+      realtime: {
+        wsSubscriptionsPerConnectionMax: 3,
+        wsPendingEventsMax: 2,
+        wsMessageBytesMax: 4096,
+        wsKeepAliveMs: 200,
+      },
+    });
   });
   afterAll(async () => {
     await limited.stop();
@@ -268,17 +350,26 @@ describe('limits', () => {
 
   it('refuses a subscription past WS_SUBSCRIPTIONS_PER_CONNECTION_MAX with RATE_LIMITED and keeps the others', async () => {
     const { ledgerId } = await createProgram(limited);
-    const customers = [await createAccount(limited, ledgerId), await createAccount(limited, ledgerId), await createAccount(limited, ledgerId)];
+    const customers = [
+      await createAccount(limited, ledgerId),
+      await createAccount(limited, ledgerId),
+      await createAccount(limited, ledgerId),
+    ];
     const client = connectAs(limited, ADMIN_KEY);
     clients.push(client);
     const ready = listenersGrow(limited, 3);
     const kept = customers.map((customer) => client.subscribe(BALANCE_UPDATED, { accountId: customer.id }));
     await ready();
     const refused = await client.subscribe(BALANCE_UPDATED, { accountId: customers[0]!.id }).ended;
-    expect(refused).toEqual({ error: [expect.objectContaining({ extensions: { code: 'RATE_LIMITED', retryable: true } })] });
+    expect(refused).toEqual({
+      error: [expect.objectContaining({ extensions: { code: 'RATE_LIMITED', retryable: true } })],
+    });
     for (const [index, customer] of customers.entries()) {
       await issue(limited, customer.id, '1');
-      expect((await kept[index]!.next()).data!.balanceUpdated).toMatchObject({ version: 1, account: { id: customer.id } });
+      expect((await kept[index]!.next()).data!.balanceUpdated).toMatchObject({
+        version: 1,
+        account: { id: customer.id },
+      });
     }
   });
 
@@ -309,7 +400,9 @@ describe('limits', () => {
     const socket = new WebSocket(wsUrl(limited), 'graphql-transport-ws', { autoPong: false });
     const pinged = new Promise((resolve) => socket.once('ping', resolve));
     const closed = new Promise<number>((resolve) => socket.once('close', resolve));
-    socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${ADMIN_KEY}` } })));
+    socket.once('open', () =>
+      socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${ADMIN_KEY}` } })),
+    );
     await pinged;
     // Terminated, not closed: an unresponsive peer gets no closing handshake.
     expect(await closed).toBe(1006);

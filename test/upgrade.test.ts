@@ -4,7 +4,14 @@ import path from 'node:path';
 import pg from 'pg';
 import { migrate, readMigrations, type MigrationReport } from '../src/platform/migrations';
 import { cloneTestDatabase, emptyTestDatabase } from './support/databases';
-import { checkOutMigrations, fileAtRelease, previousRelease, previousReleaseOfCheckout, requireReleaseCommit, type Release } from './support/releases';
+import {
+  checkOutMigrations,
+  fileAtRelease,
+  previousRelease,
+  previousReleaseOfCheckout,
+  requireReleaseCommit,
+  type Release,
+} from './support/releases';
 import { writeReleasedTenant, type ReleasedTenant } from './support/released-tenant';
 import { ok, startTestServer, type TestServer } from './support/server';
 
@@ -113,8 +120,14 @@ describe('upgrading a database of the previous release', () => {
     }
     expect(served).toEqual(written);
     // And the figures themselves are the program's: alice's 100 PTS hold leaves 600 of her 700 available.
-    expect(await derived(t, tenant.accounts.alice.id)).toEqual({ PTS: { posted: '700', available: '600' }, USD: { posted: '3500', available: '3500' } });
-    expect(await derived(t, tenant.accounts.bob.id)).toEqual({ PTS: { posted: '300', available: '300' }, USD: { posted: '49000', available: '49000' } });
+    expect(await derived(t, tenant.accounts.alice.id)).toEqual({
+      PTS: { posted: '700', available: '600' },
+      USD: { posted: '3500', available: '3500' },
+    });
+    expect(await derived(t, tenant.accounts.bob.id)).toEqual({
+      PTS: { posted: '300', available: '300' },
+      USD: { posted: '49000', available: '49000' },
+    });
     // The store sub-ledger's roll-up holds alice's balances alone.
     expect(ok(await t.gql(LEDGER_BALANCES, { l: tenant.storeLedgerId })).ledger.balances).toEqual([
       { asset: { code: 'PTS' }, debitsPosted: '300', creditsPosted: '1000', debitsPending: '100', creditsPending: '0' },
@@ -123,23 +136,42 @@ describe('upgrading a database of the previous release', () => {
   });
 
   it('finds the ledger as upgraded consistent with its journal', async () => {
-    expect(ok(await t.gql(INTEGRITY, { l: tenant.rootLedgerId })).ledgerIntegrity).toMatchObject({ ok: true, problems: [] });
+    expect(ok(await t.gql(INTEGRITY, { l: tenant.rootLedgerId })).ledgerIntegrity).toMatchObject({
+      ok: true,
+      problems: [],
+    });
   });
 
   it('answers an idempotency key used before the upgrade with the original transaction', async () => {
     const replayedIssue = ok(await t.gql(ISSUE, { input: tenant.issuePointsRequest })).issue;
     expect(replayedIssue).toEqual({ replayed: true, transaction: { id: tenant.transactions.issuePoints } });
 
-    const replayedReversal = ok(await t.gql(REVERSE, { id: tenant.transactions.redeemPoints, key: 'upgrade-reverse-redeem' })).reverseTransaction;
-    expect(replayedReversal).toEqual({ replayed: true, transaction: { id: tenant.transactions.reversalOfRedemption, kind: 'REVERSAL' } });
+    const replayedReversal = ok(
+      await t.gql(REVERSE, { id: tenant.transactions.redeemPoints, key: 'upgrade-reverse-redeem' }),
+    ).reverseTransaction;
+    expect(replayedReversal).toEqual({
+      replayed: true,
+      transaction: { id: tenant.transactions.reversalOfRedemption, kind: 'REVERSAL' },
+    });
   });
 
   it('reads the transactions, holds and reversals written before the upgrade', async () => {
     const { transactions: ids } = tenant;
     const read = async (id: string) => ok(await t.gql(TRANSACTION, { id })).transaction;
-    expect(await read(ids.redeemPoints)).toMatchObject({ kind: 'REDEEM', status: 'POSTED', reversedBy: { id: ids.reversalOfRedemption } });
-    expect(await read(ids.reversalOfRedemption)).toMatchObject({ kind: 'REVERSAL', reversalOf: { id: ids.redeemPoints } });
-    expect(await read(ids.openHold)).toMatchObject({ kind: 'REDEEM', status: 'PENDING', timeoutAt: expect.any(String) });
+    expect(await read(ids.redeemPoints)).toMatchObject({
+      kind: 'REDEEM',
+      status: 'POSTED',
+      reversedBy: { id: ids.reversalOfRedemption },
+    });
+    expect(await read(ids.reversalOfRedemption)).toMatchObject({
+      kind: 'REVERSAL',
+      reversalOf: { id: ids.redeemPoints },
+    });
+    expect(await read(ids.openHold)).toMatchObject({
+      kind: 'REDEEM',
+      status: 'PENDING',
+      timeoutAt: expect.any(String),
+    });
     expect(await read(ids.voidedHold)).toMatchObject({ status: 'VOIDED', capturedBy: null });
     expect(await read(ids.batchTransfer)).toMatchObject({
       kind: 'TRANSFER',
@@ -152,21 +184,45 @@ describe('upgrading a database of the previous release', () => {
 
   it('captures a hold placed before the upgrade and reverses a transfer whose lots predate it', async () => {
     const { alice, bob } = tenant.accounts;
-    const capture = ok(await t.gql(CAPTURE, { id: tenant.transactions.openHold, key: 'upgrade-capture', amount: '60' })).postPendingTransaction;
-    expect(capture.transaction).toMatchObject({ kind: 'REDEEM', status: 'POSTED', capturedHold: { id: tenant.transactions.openHold, status: 'POSTED' } });
+    const capture = ok(
+      await t.gql(CAPTURE, { id: tenant.transactions.openHold, key: 'upgrade-capture', amount: '60' }),
+    ).postPendingTransaction;
+    expect(capture.transaction).toMatchObject({
+      kind: 'REDEEM',
+      status: 'POSTED',
+      capturedHold: { id: tenant.transactions.openHold, status: 'POSTED' },
+    });
 
-    const reversal = ok(await t.gql(REVERSE, { id: tenant.transactions.transferPoints, key: 'upgrade-reverse-transfer' })).reverseTransaction;
+    const reversal = ok(
+      await t.gql(REVERSE, { id: tenant.transactions.transferPoints, key: 'upgrade-reverse-transfer' }),
+    ).reverseTransaction;
     expect(reversal).toMatchObject({ replayed: false, transaction: { kind: 'REVERSAL' } });
 
-    ok(await t.gql(ISSUE, { input: { accountId: bob.id, asset: 'PTS', amount: '25', idempotencyKey: 'upgrade-issue-after' } }));
+    ok(
+      await t.gql(ISSUE, {
+        input: { accountId: bob.id, asset: 'PTS', amount: '25', idempotencyKey: 'upgrade-issue-after' },
+      }),
+    );
 
     // alice: 700 - 60 captured + 300 given back to the lot her transfer took them from; bob's transferred lot closes.
     expect(await derived(t, alice.id)).toMatchObject({ PTS: { posted: '940', available: '940' } });
     expect(await derived(t, bob.id)).toMatchObject({ PTS: { posted: '25', available: '25' } });
     const pointsExpireAt = tenant.pointsExpireAt.toISOString();
-    expect(ok(await t.gql(LOTS, { id: alice.id })).account.lots).toEqual([{ amount: '1000', remaining: '940', expiresAt: pointsExpireAt, sourceTransaction: { id: tenant.transactions.issuePoints } }]);
+    expect(ok(await t.gql(LOTS, { id: alice.id })).account.lots).toEqual([
+      {
+        amount: '1000',
+        remaining: '940',
+        expiresAt: pointsExpireAt,
+        sourceTransaction: { id: tenant.transactions.issuePoints },
+      },
+    ]);
     expect(ok(await t.gql(LOTS_WITH_CLOSED, { id: bob.id })).account.lots).toEqual([
-      { amount: '300', remaining: '0', expiresAt: pointsExpireAt, sourceTransaction: { id: tenant.transactions.transferPoints } },
+      {
+        amount: '300',
+        remaining: '0',
+        expiresAt: pointsExpireAt,
+        sourceTransaction: { id: tenant.transactions.transferPoints },
+      },
       { amount: '25', remaining: '25', expiresAt: expect.any(String), sourceTransaction: { id: expect.any(String) } },
     ]);
   });
@@ -181,20 +237,34 @@ describe('upgrading a database of the previous release', () => {
 
   it('pages through history that spans the upgrade, newest first, missing nothing', async () => {
     const { alice } = tenant.accounts;
-    const entryPages = await collectPages((after) => t.gql(ENTRIES, { id: alice.id, after }).then((response) => ok(response).account.entries));
-    const entries = await pool.query<{ id: string }>('SELECT id FROM entries WHERE account_id = $1 ORDER BY id DESC', [alice.id]);
+    const entryPages = await collectPages((after) =>
+      t.gql(ENTRIES, { id: alice.id, after }).then((response) => ok(response).account.entries),
+    );
+    const entries = await pool.query<{ id: string }>('SELECT id FROM entries WHERE account_id = $1 ORDER BY id DESC', [
+      alice.id,
+    ]);
     expect(entryPages.ids).toEqual(entries.rows.map((row) => row.id));
     expect(entryPages.pages).toBeGreaterThan(2);
 
-    const transactionPages = await collectPages((after) => t.gql(LEDGER_TRANSACTIONS, { l: tenant.rootLedgerId, after }).then((response) => ok(response).ledger.transactions));
-    const transactions = await pool.query<{ id: string }>('SELECT id FROM transactions WHERE root_ledger_id = $1 ORDER BY id DESC', [tenant.rootLedgerId]);
+    const transactionPages = await collectPages((after) =>
+      t
+        .gql(LEDGER_TRANSACTIONS, { l: tenant.rootLedgerId, after })
+        .then((response) => ok(response).ledger.transactions),
+    );
+    const transactions = await pool.query<{ id: string }>(
+      'SELECT id FROM transactions WHERE root_ledger_id = $1 ORDER BY id DESC',
+      [tenant.rootLedgerId],
+    );
     expect(transactionPages.ids).toEqual(transactions.rows.map((row) => row.id));
     expect(transactionPages.ids).toEqual(expect.arrayContaining(Object.values(tenant.transactions)));
   });
 
   it('finds the ledger consistent with its journal after the current server has posted to it', async () => {
     const report = ok(await t.gql(INTEGRITY, { l: tenant.rootLedgerId })).ledgerIntegrity;
-    const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM transactions WHERE root_ledger_id = $1', [tenant.rootLedgerId]);
+    const { rows } = await pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM transactions WHERE root_ledger_id = $1',
+      [tenant.rootLedgerId],
+    );
     expect(report).toEqual({ ok: true, problems: [], transactionsChecked: rows[0]!.n });
   });
 });
@@ -263,9 +333,17 @@ async function describeSchema(pool: pg.Pool): Promise<string[]> {
 }
 
 /** Posted and available per asset code: the figures a customer sees. */
-async function derived(t: TestServer, accountId: string): Promise<Record<string, { posted: string; available: string }>> {
+async function derived(
+  t: TestServer,
+  accountId: string,
+): Promise<Record<string, { posted: string; available: string }>> {
   const data = ok(await t.gql(BALANCES, { id: accountId }));
-  return Object.fromEntries(data.account.balances.map((balance: { asset: { code: string }; posted: string; available: string }) => [balance.asset.code, { posted: balance.posted, available: balance.available }]));
+  return Object.fromEntries(
+    data.account.balances.map((balance: { asset: { code: string }; posted: string; available: string }) => [
+      balance.asset.code,
+      { posted: balance.posted, available: balance.available },
+    ]),
+  );
 }
 
 interface Page {
@@ -274,7 +352,9 @@ interface Page {
 }
 
 /** Follows endCursor until the last page; a bound keeps a cursor that never ends from hanging the test. */
-async function collectPages(fetchPage: (after: string | null) => Promise<Page>): Promise<{ ids: string[]; pages: number }> {
+async function collectPages(
+  fetchPage: (after: string | null) => Promise<Page>,
+): Promise<{ ids: string[]; pages: number }> {
   const ids: string[] = [];
   let after: string | null = null;
   for (let pages = 1; pages <= 100; pages += 1) {

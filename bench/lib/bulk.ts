@@ -24,19 +24,27 @@ export interface BulkOptions {
 
 const TRANSACTIONS_PER_STATEMENT = 250_000;
 
-export async function bulkLoadHistory(url: string, options: BulkOptions): Promise<{ transactions: number; entries: number; deepAccountId: string }> {
+export async function bulkLoadHistory(
+  url: string,
+  options: BulkOptions,
+): Promise<{ transactions: number; entries: number; deepAccountId: string }> {
   const transactions = Math.floor(options.entries / 2);
   const customers = options.customerIds.length;
   const baseMs = options.from.getTime();
   const spanMs = options.to.getTime() - baseMs;
   await withClient(url, async (client) => {
-    await client.query("SET session_replication_role = replica; SET synchronous_commit = off; SET maintenance_work_mem = '256MB'; SET work_mem = '64MB'");
+    await client.query(
+      "SET session_replication_role = replica; SET synchronous_commit = off; SET maintenance_work_mem = '256MB'; SET work_mem = '64MB'",
+    );
     await client.query(
       `CREATE FUNCTION pg_temp.bulk_uuid(ms bigint, seq bigint) RETURNS uuid LANGUAGE sql IMMUTABLE AS
        $$ SELECT (lpad(to_hex(ms), 12, '0') || '7' || lpad(to_hex(seq % 4096), 3, '0') || '8' || lpad(to_hex(seq / 4096), 15, '0'))::uuid $$`,
     );
     await client.query('CREATE TEMP TABLE bulk_customers (n int PRIMARY KEY, id uuid NOT NULL)');
-    await client.query('INSERT INTO bulk_customers SELECT c.n - 1, c.id FROM unnest($1::uuid[]) WITH ORDINALITY AS c(id, n)', [options.customerIds]);
+    await client.query(
+      'INSERT INTO bulk_customers SELECT c.n - 1, c.id FROM unnest($1::uuid[]) WITH ORDINALITY AS c(id, n)',
+      [options.customerIds],
+    );
     for (let low = 0; low < transactions; low += TRANSACTIONS_PER_STATEMENT) {
       const high = Math.min(transactions, low + TRANSACTIONS_PER_STATEMENT);
       const started = Date.now();
@@ -52,7 +60,16 @@ export async function bulkLoadHistory(url: string, options: BulkOptions): Promis
                               FROM generate_series($1::bigint, $2::bigint - 1) AS i) g
                       JOIN bulk_customers f ON f.n = g.from_n
                       JOIN bulk_customers t ON t.n = g.to_n`;
-      const planValues = [low, high, options.issuanceAccountId, options.deepAccountTransactions, baseMs, spanMs, transactions, customers];
+      const planValues = [
+        low,
+        high,
+        options.issuanceAccountId,
+        options.deepAccountTransactions,
+        baseMs,
+        spanMs,
+        transactions,
+        customers,
+      ];
       await client.query(
         `INSERT INTO transactions (id, root_ledger_id, ledger_id, kind, status, idempotency_key, request_hash, description, metadata, effective_at, posted_at, created_at)
          SELECT pg_temp.bulk_uuid(p.ms, p.i), $9, $9, (CASE WHEN p.i < $4 THEN 'ISSUE' ELSE 'TRANSFER' END)::"TransactionKind", 'POSTED',
@@ -69,7 +86,9 @@ export async function bulkLoadHistory(url: string, options: BulkOptions): Promis
         [...planValues, options.rootLedgerId, options.assetId],
       );
       await client.query('COMMIT');
-      options.log(`bulk: ${high.toLocaleString('en-US')} of ${transactions.toLocaleString('en-US')} transactions (${((Date.now() - started) / 1000).toFixed(1)} s for this batch)`);
+      options.log(
+        `bulk: ${high.toLocaleString('en-US')} of ${transactions.toLocaleString('en-US')} transactions (${((Date.now() - started) / 1000).toFixed(1)} s for this batch)`,
+      );
     }
     // Fold the bulk history into the balances it moved (shard 0 of each account, which the seed created).
     const started = Date.now();
@@ -97,7 +116,10 @@ export async function bulkLoadHistory(url: string, options: BulkOptions): Promis
 /** The id of the entry `depth` rows into an account's history, newest first: the cursor of a deep page. */
 export async function entryAtDepth(url: string, accountId: string, depth: number): Promise<string> {
   return withClient(url, async (client) => {
-    const { rows } = await client.query<{ id: string }>('SELECT id FROM entries WHERE account_id = $1 ORDER BY id DESC OFFSET $2 LIMIT 1', [accountId, depth - 1]);
+    const { rows } = await client.query<{ id: string }>(
+      'SELECT id FROM entries WHERE account_id = $1 ORDER BY id DESC OFFSET $2 LIMIT 1',
+      [accountId, depth - 1],
+    );
     if (!rows[0]) throw new Error(`account ${accountId} has fewer than ${depth} entries`);
     return rows[0].id;
   });

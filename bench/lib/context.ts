@@ -67,8 +67,18 @@ function monotonicUs(): number {
 }
 
 /** Forks the load driver for one job and follows it, measuring CPU over the measured window. */
-export function driveLoad(server: ServerProcess, postmasterPid: number | null, timing: Timing, spec: LoadSpec): Promise<LoadRun> {
-  const endpoint: Endpoint = { host: server.host, port: server.port, path: '/graphql', authorization: `Bearer ${spec.secret}` };
+export function driveLoad(
+  server: ServerProcess,
+  postmasterPid: number | null,
+  timing: Timing,
+  spec: LoadSpec,
+): Promise<LoadRun> {
+  const endpoint: Endpoint = {
+    host: server.host,
+    port: server.port,
+    path: '/graphql',
+    authorization: `Bearer ${spec.secret}`,
+  };
   const job: DriverJob = {
     endpoint,
     workload: spec.workload,
@@ -84,10 +94,13 @@ export function driveLoad(server: ServerProcess, postmasterPid: number | null, t
     let cpu: CpuWindow | null = null;
     const windowUs = { fromUs: 0, toUs: 0 };
     let settled = false;
-    const timer = setTimeout(() => {
-      driver.kill('SIGKILL');
-      finish(new Error('the load driver outlived its window'));
-    }, job.warmupMs + job.durationMs + DRIVER_GRACE_MS);
+    const timer = setTimeout(
+      () => {
+        driver.kill('SIGKILL');
+        finish(new Error('the load driver outlived its window'));
+      },
+      job.warmupMs + job.durationMs + DRIVER_GRACE_MS,
+    );
     const finish = (error: Error | null, result?: DriverResult) => {
       if (settled) return;
       settled = true;
@@ -117,10 +130,21 @@ export function driveLoad(server: ServerProcess, postmasterPid: number | null, t
 }
 
 /** A GraphQL request for setup steps; fails on any error. */
-export async function gql(server: ServerProcess, secret: string, query: string, variables: Record<string, unknown> = {}): Promise<any> {
-  const endpoint: Endpoint = { host: server.host, port: server.port, path: '/graphql', authorization: `Bearer ${secret}` };
+export async function gql(
+  server: ServerProcess,
+  secret: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<any> {
+  const endpoint: Endpoint = {
+    host: server.host,
+    port: server.port,
+    path: '/graphql',
+    authorization: `Bearer ${secret}`,
+  };
   const { status, json } = await postOnce(endpoint, { query, variables });
-  if (status !== 200 || json.errors?.length) throw new Error(`setup request failed (${status}): ${JSON.stringify(json.errors ?? json)}`);
+  if (status !== 200 || json.errors?.length)
+    throw new Error(`setup request failed (${status}): ${JSON.stringify(json.errors ?? json)}`);
   return json.data;
 }
 
@@ -133,21 +157,41 @@ export const FUNDING_TRANSACTIONS = 5;
  * One root ledger with a PTS asset, scoped OPERATOR and READER keys (clients use keys, not the bootstrap
  * secret), and `customers` customer accounts bulk-inserted in SQL, each funded by five ISSUE transactions.
  */
-export async function createFixture(server: ServerProcess, databaseUrl: string, adminSecret: string, customers: number, at = new Date()): Promise<Fixture> {
-  const ledger = (await gql(server, adminSecret, 'mutation($input: CreateLedgerInput!) { createLedger(input: $input) { id } }', {
-    input: { code: 'bench', name: 'Benchmark program' },
-  })).createLedger;
-  const asset = (await gql(server, adminSecret, 'mutation($input: CreateAssetInput!) { createAsset(input: $input) { id code } }', {
-    input: { ledgerId: ledger.id, code: 'PTS', name: 'Points', kind: 'POINTS', scale: 0 },
-  })).createAsset;
+export async function createFixture(
+  server: ServerProcess,
+  databaseUrl: string,
+  adminSecret: string,
+  customers: number,
+  at = new Date(),
+): Promise<Fixture> {
+  const ledger = (
+    await gql(server, adminSecret, 'mutation($input: CreateLedgerInput!) { createLedger(input: $input) { id } }', {
+      input: { code: 'bench', name: 'Benchmark program' },
+    })
+  ).createLedger;
+  const asset = (
+    await gql(server, adminSecret, 'mutation($input: CreateAssetInput!) { createAsset(input: $input) { id code } }', {
+      input: { ledgerId: ledger.id, code: 'PTS', name: 'Points', kind: 'POINTS', scale: 0 },
+    })
+  ).createAsset;
   const key = async (role: string) =>
-    (await gql(server, adminSecret, 'mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret } }', {
-      input: { name: `bench ${role.toLowerCase()}`, role, ledgerId: ledger.id },
-    })).createApiKey.secret as string;
+    (
+      await gql(
+        server,
+        adminSecret,
+        'mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret } }',
+        {
+          input: { name: `bench ${role.toLowerCase()}`, role, ledgerId: ledger.id },
+        },
+      )
+    ).createApiKey.secret as string;
   const operator = await key('OPERATOR');
   const reader = await key('READER');
   const system = await withClient(databaseUrl, async (client) => {
-    const { rows } = await client.query<{ id: string; code: string }>('SELECT id, code FROM accounts WHERE root_ledger_id = $1 AND is_system', [ledger.id]);
+    const { rows } = await client.query<{ id: string; code: string }>(
+      'SELECT id, code FROM accounts WHERE root_ledger_id = $1 AND is_system',
+      [ledger.id],
+    );
     return new Map(rows.map((row) => [row.code, row.id]));
   });
   const issuanceId = system.get('system:issuance')!;

@@ -41,7 +41,14 @@ export interface ProfileSummary {
   topFunctions: ProfileShare[];
 }
 
-const SOCKET_WRITES = new Set(['writev', 'writeBuffer', 'writeUtf8String', 'writeLatin1String', 'writeAsciiString', 'writeUcs2String']);
+const SOCKET_WRITES = new Set([
+  'writev',
+  'writeBuffer',
+  'writeUtf8String',
+  'writeLatin1String',
+  'writeAsciiString',
+  'writeUcs2String',
+]);
 
 /** Which package (or part of the app) a frame's code belongs to. */
 export function packageOf(url: string, functionName: string): string {
@@ -85,7 +92,9 @@ export function summarizeProfile(file: string, window?: { fromUs: number; toUs: 
     const pkg = url === '' && SOCKET_WRITES.has(functionName) ? '(socket writes)' : packageOf(url, functionName);
     byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + delta);
     if (pkg !== '(idle)' && pkg !== '(socket writes)') {
-      const shortUrl = url.includes('/node_modules/') ? url.slice(url.lastIndexOf('/node_modules/') + 14) : url.replace(/^.*\/dist\//, 'dist/');
+      const shortUrl = url.includes('/node_modules/')
+        ? url.slice(url.lastIndexOf('/node_modules/') + 14)
+        : url.replace(/^.*\/dist\//, 'dist/');
       const key = `${functionName || '(anonymous)'} ${shortUrl}${url ? `:${lineNumber + 1}` : ''}`;
       byFunction.set(key, (byFunction.get(key) ?? 0) + delta);
     }
@@ -100,7 +109,11 @@ export function summarizeProfile(file: string, window?: { fromUs: number; toUs: 
     [...map.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
-      .map(([name, us]) => ({ name, ms: Math.round(us / 100) / 10, percent: Math.round((us / Math.max(workUs, 1)) * 1000) / 10 }));
+      .map(([name, us]) => ({
+        name,
+        ms: Math.round(us / 100) / 10,
+        percent: Math.round((us / Math.max(workUs, 1)) * 1000) / 10,
+      }));
   return {
     windowMs: Math.round(windowUs / 1000),
     busyMs: Math.round(busyUs / 1000),

@@ -52,8 +52,14 @@ export class DatabaseRegistry {
  * Ids of one call sort by (ms, sequence), as the server's own ids sort by creation time.
  */
 export function uuid7(ms: number, sequence: number): string {
-  const hex = ms.toString(16).padStart(12, '0') + '7' + (sequence % 0x1000).toString(16).padStart(3, '0') + '8' +
-    Math.floor(sequence / 0x1000).toString(16).padStart(15, '0');
+  const hex =
+    ms.toString(16).padStart(12, '0') +
+    '7' +
+    (sequence % 0x1000).toString(16).padStart(3, '0') +
+    '8' +
+    Math.floor(sequence / 0x1000)
+      .toString(16)
+      .padStart(15, '0');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
@@ -79,7 +85,8 @@ export async function seedCustomers(url: string, options: SeedOptions): Promise<
   const ms = options.at.getTime();
   const transactions = options.customers * options.fundingTransactions;
   const amount = options.funding / BigInt(options.fundingTransactions);
-  if (amount * BigInt(options.fundingTransactions) !== options.funding) throw new Error('funding must divide evenly into its transactions');
+  if (amount * BigInt(options.fundingTransactions) !== options.funding)
+    throw new Error('funding must divide evenly into its transactions');
   const accountIds = Array.from({ length: options.customers }, (_, index) => uuid7(ms, index));
   // Transaction t funds customer t mod customers, so each customer's entries interleave in time.
   const transactionIds = Array.from({ length: transactions }, (_, index) => uuid7(ms + 1, index));
@@ -105,19 +112,42 @@ export async function seedCustomers(url: string, options: SeedOptions): Promise<
               CASE WHEN e.n % 2 = 1 THEN 'DEBIT'::"Direction" ELSE 'CREDIT'::"Direction" END, $6, $7
          FROM unnest($2::uuid[]) WITH ORDINALITY AS e(id, n)
          JOIN unnest($3::uuid[], $8::uuid[]) WITH ORDINALITY AS t(id, account_id, n) ON t.n = (e.n + 1) / 2`,
-      [options.rootLedgerId, entryIds, transactionIds, options.issuanceAccountId, options.assetId, amount.toString(), options.at, fundedIds],
+      [
+        options.rootLedgerId,
+        entryIds,
+        transactionIds,
+        options.issuanceAccountId,
+        options.assetId,
+        amount.toString(),
+        options.at,
+        fundedIds,
+      ],
     );
     await client.query(
       `INSERT INTO balances (root_ledger_id, account_id, asset_id, shard, ledger_id, normal_balance, available_floor, credits_posted, version, updated_at)
        SELECT $1, a.id, $3, 0, $1, 'CREDIT', 0, $4, $6, $5 FROM unnest($2::uuid[]) AS a(id)`,
-      [options.rootLedgerId, accountIds, options.assetId, options.funding.toString(), options.at, options.fundingTransactions],
+      [
+        options.rootLedgerId,
+        accountIds,
+        options.assetId,
+        options.funding.toString(),
+        options.at,
+        options.fundingTransactions,
+      ],
     );
     await client.query(
       `INSERT INTO balances (root_ledger_id, account_id, asset_id, shard, ledger_id, normal_balance, available_floor, debits_posted, version, updated_at)
        VALUES ($1, $2, $3, 0, $1, 'CREDIT', NULL, $4, $5, $6)
        ON CONFLICT (root_ledger_id, account_id, asset_id, shard)
        DO UPDATE SET debits_posted = balances.debits_posted + EXCLUDED.debits_posted, version = balances.version + EXCLUDED.version`,
-      [options.rootLedgerId, options.issuanceAccountId, options.assetId, (options.funding * BigInt(options.customers)).toString(), transactions, options.at],
+      [
+        options.rootLedgerId,
+        options.issuanceAccountId,
+        options.assetId,
+        (options.funding * BigInt(options.customers)).toString(),
+        transactions,
+        options.at,
+      ],
     );
     await client.query('COMMIT');
     await client.query('ANALYZE');
@@ -203,7 +233,11 @@ export async function checkInvariants(url: string): Promise<InvariantReport> {
     return {
       ok: violations.length === 0,
       checkedAt: new Date().toISOString(),
-      counts: { transactions: Number(rows[0]!.transactions), entries: Number(rows[0]!.entries), balanceRows: Number(rows[0]!.balances) },
+      counts: {
+        transactions: Number(rows[0]!.transactions),
+        entries: Number(rows[0]!.entries),
+        balanceRows: Number(rows[0]!.balances),
+      },
       violations,
     };
   });

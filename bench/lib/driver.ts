@@ -30,7 +30,11 @@ class Recorder {
       this.byOutcome.set(outcome, list);
     }
     list.push(latencyMs);
-    if (outcome !== 'OK' && this.samples.length < SAMPLES_KEPT && !this.samples.some((sample) => sample.startsWith(outcome))) {
+    if (
+      outcome !== 'OK' &&
+      this.samples.length < SAMPLES_KEPT &&
+      !this.samples.some((sample) => sample.startsWith(outcome))
+    ) {
       this.samples.push(`${outcome}: ${response.body.toString('utf8', 0, 400)}`);
     }
   }
@@ -77,7 +81,6 @@ function send(message: DriverMessage): void {
   // A late timer may fire after the result went out and the channel closed.
   if (process.connected) process.send?.(message);
 }
-
 
 async function openConnections(job: DriverJob, count: number): Promise<KeepAliveConnection[]> {
   if (count < 1 || count > CONNECTIONS_MAX) throw new Error(`connections must be 1 to ${CONNECTIONS_MAX}`);
@@ -126,7 +129,12 @@ async function closedLoop(job: DriverJob, concurrency: number, next: () => strin
  * Sends request i at start + i/rate, on the first free connection; when every connection is busy the
  * request waits, and its wait counts in its latency (no coordinated omission).
  */
-async function openLoop(job: DriverJob, ratePerSecond: number, connectionsMax: number, next: () => string): Promise<DriverResult> {
+async function openLoop(
+  job: DriverJob,
+  ratePerSecond: number,
+  connectionsMax: number,
+  next: () => string,
+): Promise<DriverResult> {
   const free = await openConnections(job, connectionsMax);
   const all = [...free];
   const recorder = new Recorder();

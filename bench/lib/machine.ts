@@ -19,7 +19,17 @@ export interface MachineFacts {
   git: { commit: string; branch: string; dirty: boolean };
 }
 
-const SETTINGS = ['shared_buffers', 'synchronous_commit', 'fsync', 'wal_sync_method', 'max_connections', 'work_mem', 'max_wal_size', 'checkpoint_timeout', 'shared_preload_libraries'];
+const SETTINGS = [
+  'shared_buffers',
+  'synchronous_commit',
+  'fsync',
+  'wal_sync_method',
+  'max_connections',
+  'work_mem',
+  'max_wal_size',
+  'checkpoint_timeout',
+  'shared_preload_libraries',
+];
 
 function git(args: string[]): string {
   try {
@@ -54,6 +64,11 @@ export async function machineFacts(adminUrl: string, pgbench: string | null): Pr
     postgresSettings: settings,
     pgbench,
     // Dirty means tracked files differ from the commit (results written by earlier runs do not count).
-    git: { commit: git(['rev-parse', '--short', 'HEAD']), branch: git(['rev-parse', '--abbrev-ref', 'HEAD']), dirty: git(['status', '--porcelain', '--untracked-files=no', '--', '.', ':!BENCHMARKS.md', ':!bench/results']) !== '' },
+    git: {
+      commit: git(['rev-parse', '--short', 'HEAD']),
+      branch: git(['rev-parse', '--abbrev-ref', 'HEAD']),
+      dirty:
+        git(['status', '--porcelain', '--untracked-files=no', '--', '.', ':!BENCHMARKS.md', ':!bench/results']) !== '',
+    },
   };
 }

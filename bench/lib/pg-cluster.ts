@@ -49,18 +49,39 @@ export async function startThrowawayCluster(port: number, settings: Record<strin
     await chown(dataDir, Number(stdout.trim()), Number(gid.trim()));
   }
   const stop = async () => {
-    await asPostgres(path.join(bin, 'pg_ctl'), ['-D', path.join(dataDir, 'data'), '-m', 'fast', '-w', 'stop']).catch(() => undefined);
+    await asPostgres(path.join(bin, 'pg_ctl'), ['-D', path.join(dataDir, 'data'), '-m', 'fast', '-w', 'stop']).catch(
+      () => undefined,
+    );
     await rm(dataDir, { recursive: true, force: true });
   };
   try {
-    await asPostgres(path.join(bin, 'initdb'), ['-D', path.join(dataDir, 'data'), '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync']);
+    await asPostgres(path.join(bin, 'initdb'), [
+      '-D',
+      path.join(dataDir, 'data'),
+      '-A',
+      'trust',
+      '-U',
+      'postgres',
+      '-E',
+      'UTF8',
+      '--no-sync',
+    ]);
     const options = [
       `-p ${port}`,
       '-c listen_addresses=127.0.0.1',
       `-c unix_socket_directories=${dataDir}`,
       ...Object.entries(settings).map(([name, value]) => `-c ${name}=${value}`),
     ].join(' ');
-    await asPostgres(path.join(bin, 'pg_ctl'), ['-D', path.join(dataDir, 'data'), '-o', options, '-l', path.join(dataDir, 'postgres.log'), '-w', 'start']);
+    await asPostgres(path.join(bin, 'pg_ctl'), [
+      '-D',
+      path.join(dataDir, 'data'),
+      '-o',
+      options,
+      '-l',
+      path.join(dataDir, 'postgres.log'),
+      '-w',
+      'start',
+    ]);
   } catch (error) {
     await stop();
     throw error;

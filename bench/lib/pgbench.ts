@@ -58,16 +58,34 @@ export interface PgbenchOptions {
 
 export async function pgbenchRun(binary: string, url: string, options: PgbenchOptions): Promise<PgbenchRun> {
   const script = options.scriptFile ? ['-n', '-f', options.scriptFile] : [];
-  const args = ['-c', String(options.clients), '-j', String(options.threads), '-T', String(options.seconds), '-M', options.protocol, ...script, url];
+  const args = [
+    '-c',
+    String(options.clients),
+    '-j',
+    String(options.threads),
+    '-T',
+    String(options.seconds),
+    '-M',
+    options.protocol,
+    ...script,
+    url,
+  ];
   // The CPU window covers the steady part of the run: it opens once the clients are connected and closes
   // before pgbench and its backends exit (an exited process's CPU can no longer be read from /proc).
   let window: ReturnType<typeof startCpuWindow> | null = null;
   let cpu: CpuWindow | null = null;
   const timers: NodeJS.Timeout[] = [];
   const stdout = await new Promise<string>((resolve, reject) => {
-    const child = execFile(binary, args, { timeout: (options.seconds + 120) * 1000 }, (error, out) => (error ? reject(error) : resolve(out)));
+    const child = execFile(binary, args, { timeout: (options.seconds + 120) * 1000 }, (error, out) =>
+      error ? reject(error) : resolve(out),
+    );
     if (options.postmasterPid !== undefined && options.seconds >= 2) {
-      timers.push(setTimeout(() => (window = startCpuWindow({ serverPid: child.pid, postmasterPid: options.postmasterPid })), CPU_WINDOW_MARGIN_MS));
+      timers.push(
+        setTimeout(
+          () => (window = startCpuWindow({ serverPid: child.pid, postmasterPid: options.postmasterPid })),
+          CPU_WINDOW_MARGIN_MS,
+        ),
+      );
       timers.push(setTimeout(() => (cpu = window?.end() ?? null), options.seconds * 1000 - CPU_WINDOW_MARGIN_MS));
     }
   }).finally(() => timers.forEach(clearTimeout));

@@ -85,7 +85,8 @@ export function startCpuWindow(targets: CpuTargets): { end(): CpuWindow } {
     end() {
       const after = read();
       const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
-      const cores = (a: Map<number, number> | null, b: Map<number, number> | null) => (a === null || b === null ? null : ticksBetween(a, b) / TICKS_PER_SECOND / seconds);
+      const cores = (a: Map<number, number> | null, b: Map<number, number> | null) =>
+        a === null || b === null ? null : ticksBetween(a, b) / TICKS_PER_SECOND / seconds;
       const machineTotal = after.machine.total - before.machine.total;
       const cpus = os.cpus().length;
       return {
@@ -112,7 +113,11 @@ export async function machineBusyCores(ms: number): Promise<number> {
  * Waits (bounded) until the machine is nearly idle before a measurement, because other work on a shared
  * 2-core machine moves every figure. Returns the busy cores seen last and how long it waited.
  */
-export async function waitForQuiet(options: { busyCoresMax: number; waitMsMax: number; sampleMs?: number }): Promise<{ busyCores: number; waitedMs: number }> {
+export async function waitForQuiet(options: {
+  busyCoresMax: number;
+  waitMsMax: number;
+  sampleMs?: number;
+}): Promise<{ busyCores: number; waitedMs: number }> {
   const started = Date.now();
   for (;;) {
     const busyCores = await machineBusyCores(options.sampleMs ?? 400);

@@ -58,8 +58,19 @@ export interface ProfilePass {
 const PROFILE_TIMING: Timing = { warmupMs: 1_000, durationMs: 5_000 };
 const WAIT_SAMPLE_MS = 20;
 
-async function statementStats(client: pg.Client, databaseOid: number, requests: number): Promise<{ total: number; execMs: number; planMs: number; walBytes: number; top: StatementStat[] }> {
-  const { rows } = await client.query<{ query: string; calls: string; mean: number; total: number; plan: number; wal_bytes: string }>(
+async function statementStats(
+  client: pg.Client,
+  databaseOid: number,
+  requests: number,
+): Promise<{ total: number; execMs: number; planMs: number; walBytes: number; top: StatementStat[] }> {
+  const { rows } = await client.query<{
+    query: string;
+    calls: string;
+    mean: number;
+    total: number;
+    plan: number;
+    wal_bytes: string;
+  }>(
     `SELECT query, calls, mean_exec_time AS mean, total_exec_time AS total, total_plan_time AS plan, wal_bytes
        FROM pg_stat_statements WHERE dbid = $1 ORDER BY total_exec_time DESC`,
     [databaseOid],
@@ -83,7 +94,10 @@ async function statementStats(client: pg.Client, databaseOid: number, requests: 
 }
 
 /** Samples pg_stat_activity of one database until stopped. */
-function sampleWaits(client: pg.Client, database: string): { stop(): Promise<{ waits: ProfileResult['waits']; activeBackends: number }> } {
+function sampleWaits(
+  client: pg.Client,
+  database: string,
+): { stop(): Promise<{ waits: ProfileResult['waits']; activeBackends: number }> } {
   const counts = new Map<string, number>();
   let samples = 0;
   let active = 0;
@@ -109,7 +123,9 @@ function sampleWaits(client: pg.Client, database: string): { stop(): Promise<{ w
       await loop;
       const total = [...counts.values()].reduce((sum, value) => sum + value, 0);
       return {
-        waits: [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([wait, count]) => ({ wait, percent: round((count / Math.max(total, 1)) * 100, 1) })),
+        waits: [...counts.entries()]
+          .sort((a, b) => b[1] - a[1])
+          .map(([wait, count]) => ({ wait, percent: round((count / Math.max(total, 1)) * 100, 1) })),
         activeBackends: round(active / Math.max(samples, 1), 2),
       };
     },
@@ -127,23 +143,39 @@ async function newestProfile(dir: string): Promise<string | null> {
 }
 
 /** pgbench TPC-B (scale 16, 8 clients) on the same cluster, through the same statement statistics: the yardstick's database cost per transaction. */
-async function profileTpcb(adminUrl: string, pgbench: string, postmaster: number | null, log: (message: string) => void): Promise<ProfileResult> {
+async function profileTpcb(
+  adminUrl: string,
+  pgbench: string,
+  postmaster: number | null,
+  log: (message: string) => void,
+): Promise<ProfileResult> {
   const database = 'rl_bench_profile_tpcb';
   await withClient(adminUrl, (client) => client.query(`CREATE DATABASE ${database}`));
   const url = databaseUrl(adminUrl, database);
   await pgbenchInit(pgbench, url, 16);
-  const oid = await withClient(adminUrl, async (client) => Number((await client.query('SELECT oid FROM pg_database WHERE datname = $1', [database])).rows[0].oid));
+  const oid = await withClient(adminUrl, async (client) =>
+    Number((await client.query('SELECT oid FROM pg_database WHERE datname = $1', [database])).rows[0].oid),
+  );
   return withClient(adminUrl, async (client) => {
     await client.query('SELECT pg_stat_statements_reset()');
     const sampler = sampleWaits(client, database);
     const window = startCpuWindow({ postmasterPid: postmaster });
-    const run = await pgbenchRun(pgbench, url, { clients: PGBENCH_CLIENTS, threads: 2, seconds: PROFILE_TIMING.durationMs / 1000, protocol: 'simple' });
+    const run = await pgbenchRun(pgbench, url, {
+      clients: PGBENCH_CLIENTS,
+      threads: 2,
+      seconds: PROFILE_TIMING.durationMs / 1000,
+      protocol: 'simple',
+    });
     const cpu = window.end();
     const waits = await sampler.stop();
     // pgbench's own vacuum and truncate before the run are statements too; count only the transactions' statements.
     const statements = await statementStats(client, oid, run.transactions);
     const perTransaction = (value: number) => value / Math.max(run.transactions, 1);
-    const tpcb = statements.top.filter((statement) => /pgbench_(accounts|tellers|branches|history)|^(BEGIN|END)/i.test(statement.query) && !/vacuum|truncate/i.test(statement.query));
+    const tpcb = statements.top.filter(
+      (statement) =>
+        /pgbench_(accounts|tellers|branches|history)|^(BEGIN|END)/i.test(statement.query) &&
+        !/vacuum|truncate/i.test(statement.query),
+    );
     log(`profile TPC-B: ${run.tps.toFixed(0)} tps`);
     return {
       key: 'TPC-B',
@@ -199,7 +231,9 @@ export async function runProfilePass(options: ProfilePassOptions): Promise<Profi
       await client.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
     });
     const url = databaseUrl(cluster.adminUrl, database);
-    const databaseOid = await withClient(cluster.adminUrl, async (client) => Number((await client.query('SELECT oid FROM pg_database WHERE datname = $1', [database])).rows[0].oid));
+    const databaseOid = await withClient(cluster.adminUrl, async (client) =>
+      Number((await client.query('SELECT oid FROM pg_database WHERE datname = $1', [database])).rows[0].oid),
+    );
     const start = async (flags: string[]) =>
       startServer({ env: options.serverEnv(url, await freePort()), logFile: options.logFile, nodeFlags: flags });
 
@@ -217,7 +251,11 @@ export async function runProfilePass(options: ProfilePassOptions): Promise<Profi
       jobs.push(...scenario.profileJobs({ fixture } as BenchContext));
     }
     for (const job of jobs) {
-      server = await start(['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${job.key}.cpuprofile`]);
+      server = await start([
+        '--cpu-prof',
+        `--cpu-prof-dir=${options.profileDir}`,
+        `--cpu-prof-name=${job.key}.cpuprofile`,
+      ]);
       const current = server;
       const result = await withClient(cluster.adminUrl, async (client) => {
         await client.query('SELECT pg_stat_statements_reset()');
@@ -249,7 +287,9 @@ export async function runProfilePass(options: ProfilePassOptions): Promise<Profi
         serverProfile: file ? summarizeProfile(file, result.run.windowUs) : null,
       });
       const last = results.at(-1)!;
-      options.log(`profile ${job.key}: ${last.throughput}/s, ${last.statementsPerRequest} statements/request, server busy ${last.serverProfile?.busyOfOneCorePercent ?? '?'}% of a core`);
+      options.log(
+        `profile ${job.key}: ${last.throughput}/s, ${last.statementsPerRequest} statements/request, server busy ${last.serverProfile?.busyOfOneCorePercent ?? '?'}% of a core`,
+      );
     }
     if (options.pgbench) results.push(await profileTpcb(cluster.adminUrl, options.pgbench, postmaster, options.log));
     const invariants = await checkInvariants(url);

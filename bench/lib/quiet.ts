@@ -29,9 +29,13 @@ export class QuietGate {
 
   private async settle(label: string): Promise<void> {
     if (this.waitBudgetMs <= 0) return;
-    const quiet = await waitForQuiet({ busyCoresMax: BUSY_CORES_MAX, waitMsMax: Math.min(WAIT_PER_RUN_MS, this.waitBudgetMs) });
+    const quiet = await waitForQuiet({
+      busyCoresMax: BUSY_CORES_MAX,
+      waitMsMax: Math.min(WAIT_PER_RUN_MS, this.waitBudgetMs),
+    });
     this.waitBudgetMs -= quiet.waitedMs;
-    if (quiet.busyCores > BUSY_CORES_MAX) this.options.log(`machine still busy (${quiet.busyCores.toFixed(2)} cores) before ${label}; measuring anyway`);
+    if (quiet.busyCores > BUSY_CORES_MAX)
+      this.options.log(`machine still busy (${quiet.busyCores.toFixed(2)} cores) before ${label}; measuring anyway`);
   }
 
   async measure(label: string, run: () => Promise<Measurement>): Promise<Measurement> {

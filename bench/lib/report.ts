@@ -51,17 +51,35 @@ export function keptNotes(file: string): string {
 }
 
 export function targetsTable(rows: TargetRow[]): string[] {
-  const lines = ['| scenario | figure | measured | reference | ratio | target | met? |', '|---|---|---:|---|---:|---|---|'];
+  const lines = [
+    '| scenario | figure | measured | reference | ratio | target | met? |',
+    '|---|---|---:|---|---:|---|---|',
+  ];
   for (const row of rows) {
     const reference = row.reference ? `${row.reference}: ${formatNumber(row.referenceValue)}` : '';
     const ratio = row.ratio === null ? '' : `${row.ratio.toFixed(2)}×`;
     const note = row.note ? ` — ${row.note}` : '';
-    lines.push(`| ${row.scenario} | ${row.figure}${note} | ${formatNumber(row.value, row.unit)} | ${reference} | ${ratio} | ${row.target} | ${met(row)} |`);
+    lines.push(
+      `| ${row.scenario} | ${row.figure}${note} | ${formatNumber(row.value, row.unit)} | ${reference} | ${ratio} | ${row.target} | ${met(row)} |`,
+    );
   }
   return lines;
 }
 
-const FIGURE_ORDER = ['throughput', 'tps', 'requestsPerSecond', 'p50Ms', 'p90Ms', 'p99Ms', 'meanMs', 'errors', 'serverCores', 'postgresCores', 'driverCores', 'machineCores'];
+const FIGURE_ORDER = [
+  'throughput',
+  'tps',
+  'requestsPerSecond',
+  'p50Ms',
+  'p90Ms',
+  'p99Ms',
+  'meanMs',
+  'errors',
+  'serverCores',
+  'postgresCores',
+  'driverCores',
+  'machineCores',
+];
 
 function figuresTable(results: BenchResults, titles: Record<string, string>): string[] {
   const lines = ['| scenario | figure | median | per round |', '|---|---|---:|---|'];
@@ -73,7 +91,9 @@ function figuresTable(results: BenchResults, titles: Record<string, string>): st
     });
     for (const name of names) {
       const perRound = (results.rounds[id] ?? []).map((figures) => formatNumber(figures[name])).join(', ');
-      lines.push(`| ${id} ${titles[id] ? `(${titles[id]})` : ''} | ${name} | ${formatNumber(medians[name])} | ${perRound} |`);
+      lines.push(
+        `| ${id} ${titles[id] ? `(${titles[id]})` : ''} | ${name} | ${formatNumber(medians[name])} | ${perRound} |`,
+      );
     }
   }
   return lines;
@@ -82,8 +102,10 @@ function figuresTable(results: BenchResults, titles: Record<string, string>): st
 function profileSection(profile: ProfilePass): string[] {
   const lines: string[] = [];
   lines.push(
-    'Each job ran 1 s warm-up + 5 s measured against a throwaway cluster started from the same server binaries with the measured server\'s ' +
-      `settings plus \`pg_stat_statements\` (${Object.entries(profile.settings).map(([k, v]) => `${k}=${v}`).join(', ')}), ` +
+    "Each job ran 1 s warm-up + 5 s measured against a throwaway cluster started from the same server binaries with the measured server's " +
+      `settings plus \`pg_stat_statements\` (${Object.entries(profile.settings)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')}), ` +
       'the server under `node --cpu-prof` (which itself costs some throughput). Statements per request = all statements the ' +
       'benchmark database executed (BEGIN/COMMIT included) ÷ requests answered.',
     '',
@@ -100,20 +122,44 @@ function profileSection(profile: ProfilePass): string[] {
   }
   for (const result of profile.results) {
     lines.push('', `#### ${result.title}`, '');
-    lines.push('Postgres statements (by total execution time):', '', '| calls/request | mean ms | share of DB time | statement |', '|---:|---:|---:|---|');
+    lines.push(
+      'Postgres statements (by total execution time):',
+      '',
+      '| calls/request | mean ms | share of DB time | statement |',
+      '|---:|---:|---:|---|',
+    );
     for (const statement of result.statements.slice(0, 8)) {
-      lines.push(`| ${statement.callsPerRequest} | ${statement.meanMs} | ${statement.sharePercent}% | \`${statement.query.replace(/\|/g, '\\|').replace(/`/g, "'")}\` |`);
+      lines.push(
+        `| ${statement.callsPerRequest} | ${statement.meanMs} | ${statement.sharePercent}% | \`${statement.query.replace(/\|/g, '\\|').replace(/`/g, "'")}\` |`,
+      );
     }
-    lines.push('', `Backend states while active: ${result.waits.slice(0, 6).map((wait) => `${wait.wait} ${wait.percent}%`).join(', ') || '—'}`);
+    lines.push(
+      '',
+      `Backend states while active: ${
+        result.waits
+          .slice(0, 6)
+          .map((wait) => `${wait.wait} ${wait.percent}%`)
+          .join(', ') || '—'
+      }`,
+    );
     if (result.serverProfile) {
       const p = result.serverProfile;
       lines.push(
         '',
         `Server CPU profile (V8 samples, wall clock): busy ${p.busyOfOneCorePercent}% of one core over ${p.windowMs} ms, of which ${p.socketWritesPercent}% inside socket writes ` +
           '(mostly time descheduled after waking the peer; compare the server CPU column, read from /proc). Self time of the rest by package: ' +
-          p.byPackage.slice(0, 10).map((share) => `${share.name} ${share.percent}%`).join(', ') + '.',
+          p.byPackage
+            .slice(0, 10)
+            .map((share) => `${share.name} ${share.percent}%`)
+            .join(', ') +
+          '.',
         '',
-        'Hottest functions (self time): ' + p.topFunctions.slice(0, 8).map((share) => `\`${share.name}\` ${share.percent}%`).join(', ') + '.',
+        'Hottest functions (self time): ' +
+          p.topFunctions
+            .slice(0, 8)
+            .map((share) => `\`${share.name}\` ${share.percent}%`)
+            .join(', ') +
+          '.',
       );
     }
   }
@@ -132,7 +178,9 @@ function runHeader(results: BenchResults): string[] {
   return [
     `\`npm run ${results.kind}\` on ${f.at} (${results.durationSeconds.toFixed(0)} s end to end): ${f.cpus} × ${f.cpuModel}, ${f.memoryGiB} GiB, ${f.kernel}; ` +
       `Node ${f.node}; ${f.postgres.split(',')[0]}; ${f.pgbench ?? 'no pgbench'}; commit ${f.git.commit}${f.git.dirty ? ' (dirty)' : ''} on ${f.git.branch}; ` +
-      `load average at start ${f.loadAverageAtStart.join(' ')}. Postgres settings: ${Object.entries(f.postgresSettings).map(([k, v]) => `${k}=${setting(v)}`).join(', ')}.`,
+      `load average at start ${f.loadAverageAtStart.join(' ')}. Postgres settings: ${Object.entries(f.postgresSettings)
+        .map(([k, v]) => `${k}=${setting(v)}`)
+        .join(', ')}.`,
     '',
     `Figures are medians of ${results.options.rounds} runs of ${results.options.warmupSeconds} s warm-up + ${results.options.seconds} s measured each. ` +
       `Ledger integrity at the end: ${invariantsOk ? '**clean**' : '**VIOLATED**'} (${results.invariants.map((report, index) => `${index === 0 ? 'benchmark ledger' : 'profile cluster'}: ${report.counts.transactions.toLocaleString('en-US')} transactions, ${report.counts.entries.toLocaleString('en-US')} entries, ${report.counts.balanceRows.toLocaleString('en-US')} balance rows`).join('; ')}).`,
@@ -140,11 +188,22 @@ function runHeader(results: BenchResults): string[] {
 }
 
 /** The whole document, from the latest `bench` run and the latest `bench:scale` run (either may be missing). */
-export function renderMarkdown(runs: { bench: BenchResults | null; scale: BenchResults | null }, titles: Record<string, string>, notes: string): string {
+export function renderMarkdown(
+  runs: { bench: BenchResults | null; scale: BenchResults | null },
+  titles: Record<string, string>,
+  notes: string,
+): string {
   const { bench, scale } = runs;
   const targets = [
     ...(bench?.targets ?? []),
-    ...(scale?.targets ?? [notMeasuredRow('S8', 'S1, S6 and a history page 100,000 rows deep on 5,000,000 entries', 'within 1.2×; deep page ≤ 1.5× first', 'not measured yet: run `npm run bench:scale`')]),
+    ...(scale?.targets ?? [
+      notMeasuredRow(
+        'S8',
+        'S1, S6 and a history page 100,000 rows deep on 5,000,000 entries',
+        'within 1.2×; deep page ≤ 1.5× first',
+        'not measured yet: run `npm run bench:scale`',
+      ),
+    ]),
   ];
   const invariantsOk = [bench, scale].every((results) => !results || results.invariants.every((report) => report.ok));
   const lines: string[] = [
@@ -188,7 +247,18 @@ export function renderMarkdown(runs: { bench: BenchResults | null; scale: BenchR
     lines.push('## Profile', '', ...profileSection(bench.profile), '');
   }
   if (!invariantsOk) {
-    lines.push('## INTEGRITY VIOLATIONS', '', '```json', JSON.stringify([bench, scale].flatMap((results) => results?.invariants.flatMap((report) => report.violations) ?? []), null, 2), '```', '');
+    lines.push(
+      '## INTEGRITY VIOLATIONS',
+      '',
+      '```json',
+      JSON.stringify(
+        [bench, scale].flatMap((results) => results?.invariants.flatMap((report) => report.violations) ?? []),
+        null,
+        2,
+      ),
+      '```',
+      '',
+    );
   }
   return lines.join('\n');
 }
@@ -198,7 +268,15 @@ export function readResults(file: string): BenchResults | null {
 }
 
 /** Regenerates the document from both result files; `titles` names the scenarios. */
-export async function writeReport(markdownFile: string, files: { bench: string; scale: string }, titles: Record<string, string>): Promise<void> {
-  const markdown = renderMarkdown({ bench: readResults(files.bench), scale: readResults(files.scale) }, titles, keptNotes(markdownFile));
+export async function writeReport(
+  markdownFile: string,
+  files: { bench: string; scale: string },
+  titles: Record<string, string>,
+): Promise<void> {
+  const markdown = renderMarkdown(
+    { bench: readResults(files.bench), scale: readResults(files.scale) },
+    titles,
+    keptNotes(markdownFile),
+  );
   await writeFile(markdownFile, markdown);
 }

@@ -103,7 +103,8 @@ export class RespConnection {
       if (parsed === null) break;
       offset = parsed.next;
       const value = parsed.value;
-      if (Array.isArray(value) && value[0] === 'message' && this.onMessage) this.onMessage(String(value[1]), String(value[2]));
+      if (Array.isArray(value) && value[0] === 'message' && this.onMessage)
+        this.onMessage(String(value[1]), String(value[2]));
       else this.waiting.shift()?.(value);
     }
     this.buffer = this.buffer.subarray(offset);

@@ -35,7 +35,9 @@ export interface StartOptions {
  * runs the server exactly as it is started in production, minus the build step.
  */
 export function startScriptNodeFlags(): string[] {
-  const { scripts } = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const { scripts } = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
   const match = /^node\s+(.*?)\s*dist\/main\.js\s*$/.exec(scripts.start ?? '');
   if (!match) throw new Error(`package.json's start script is not "node [flags] dist/main.js": ${scripts.start}`);
   return match[1]!.split(/\s+/).filter((flag) => flag !== '');
@@ -125,6 +127,8 @@ export async function startServer(options: StartOptions): Promise<ServerProcess>
 
 /** DB_POOL_MAX the server uses when none is set, read from the built config so the two cannot drift. */
 export function serverDefaultPoolMax(): number {
-  const { loadConfig } = require(path.join(DIST_DIR, 'platform', 'config.js')) as { loadConfig(env: Record<string, string>): { databasePoolMax: number } };
+  const { loadConfig } = require(path.join(DIST_DIR, 'platform', 'config.js')) as {
+    loadConfig(env: Record<string, string>): { databasePoolMax: number };
+  };
   return loadConfig({}).databasePoolMax;
 }

@@ -18,8 +18,27 @@ import { KeepAliveConnection, type Endpoint } from './http-client.js';
 import { rng, summarize, type LatencySummary } from './stats.js';
 
 export type SubscriberCommand =
-  | { type: 'open'; url: string; authorization: string; asset: string; accountIds: string[]; concurrency: number; timeoutMs: number }
-  | { type: 'post'; endpoint: Endpoint; asset: string; busyCount: number; ratePerSecond: number; connections: number; warmupMs: number; durationMs: number; drainMs: number; seed: number }
+  | {
+      type: 'open';
+      url: string;
+      authorization: string;
+      asset: string;
+      accountIds: string[];
+      concurrency: number;
+      timeoutMs: number;
+    }
+  | {
+      type: 'post';
+      endpoint: Endpoint;
+      asset: string;
+      busyCount: number;
+      ratePerSecond: number;
+      connections: number;
+      warmupMs: number;
+      durationMs: number;
+      drainMs: number;
+      seed: number;
+    }
   | { type: 'close'; keep: number }
   | { type: 'events' }
   | { type: 'exit' };
@@ -91,7 +110,11 @@ function onEvent(index: number): void {
   waiting.record.eventAt[waiting.side] = performance.now();
 }
 
-function openOne(index: number, command: Extract<SubscriberCommand, { type: 'open' }>, query: string): Promise<string | null> {
+function openOne(
+  index: number,
+  command: Extract<SubscriberCommand, { type: 'open' }>,
+  query: string,
+): Promise<string | null> {
   return new Promise((resolve) => {
     const socket = new WebSocket(command.url, 'graphql-transport-ws', { perMessageDeflate: false });
     const subscriber: Subscriber = { socket, live: false };
@@ -107,14 +130,22 @@ function openOne(index: number, command: Extract<SubscriberCommand, { type: 'ope
       settle('timed out before the first event');
       socket.terminate();
     }, command.timeoutMs);
-    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: command.authorization } })));
+    socket.on('open', () =>
+      socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: command.authorization } })),
+    );
     socket.on('message', (data: Buffer) => {
       const text = data.toString();
       // The hot path: `next` carrying a balance. Anything else is parsed.
       if (subscriber.live && text.startsWith('{"id":"1","type":"next"')) return onEvent(index);
       const message = JSON.parse(text) as { type: string; payload?: unknown };
       if (message.type === 'connection_ack') {
-        socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query, variables: { a: command.accountIds[index] } } }));
+        socket.send(
+          JSON.stringify({
+            id: '1',
+            type: 'subscribe',
+            payload: { query, variables: { a: command.accountIds[index] } },
+          }),
+        );
       } else if (message.type === 'next') {
         if (subscriber.live) return onEvent(index);
         // The first `next` is the current balance (includeCurrent): the subscription is live.
@@ -155,8 +186,9 @@ async function open(command: Extract<SubscriberCommand, { type: 'open' }>): Prom
   reply({ type: 'opened', live, failed, ms: performance.now() - started, failureSamples, rssMb: rssMb() });
 }
 
-
-const TRANSFER = JSON.stringify('mutation Transfer($input: TransferInput!) { transfer(input: $input) { replayed transaction { id postedAt } } }');
+const TRANSFER = JSON.stringify(
+  'mutation Transfer($input: TransferInput!) { transfer(input: $input) { replayed transaction { id postedAt } } }',
+);
 const POSTED_AT = /"postedAt":"([^"]+)"/;
 
 /** Open-loop transfers between busy accounts (subscriber indexes 0..busyCount-1), never two in flight on one account. */
@@ -167,7 +199,9 @@ async function post(command: Extract<SubscriberCommand, { type: 'post' }>): Prom
   eventsUnmatched = 0;
   const random = rng(command.seed);
   const prefix = `s7-${command.seed}-${Date.now()}`;
-  const free = await Promise.all(Array.from({ length: command.connections }, () => KeepAliveConnection.open(command.endpoint)));
+  const free = await Promise.all(
+    Array.from({ length: command.connections }, () => KeepAliveConnection.open(command.endpoint)),
+  );
   const all = [...free];
   const inFlight = new Set<number>();
   const records: PostingRecord[] = [];
@@ -219,12 +253,14 @@ async function post(command: Extract<SubscriberCommand, { type: 'post' }>): Prom
           postedOk += 1;
           const postedAt = POSTED_AT.exec(response.body.toString('utf8'));
           record.postedAtMs = postedAt ? Date.parse(postedAt[1]!) : NaN;
-        }
-        else {
+        } else {
           postedFailed += 1;
           if (failureSamples.length < 3) failureSamples.push(`${outcome}: ${response.body.toString('utf8', 0, 300)}`);
           // No event will come for a failed posting: take it out of the queues.
-          for (const [index, entry] of [[from, fromEntry], [to, toEntry]] as const) {
+          for (const [index, entry] of [
+            [from, fromEntry],
+            [to, toEntry],
+          ] as const) {
             const queue = queues![index]!;
             const at = queue.indexOf(entry);
             if (at >= 0) queue.splice(at, 1);
@@ -282,7 +318,12 @@ async function post(command: Extract<SubscriberCommand, { type: 'post' }>): Prom
     // Responses, then the events they announce.
     const drainUntil = performance.now() + command.drainMs;
     while (performance.now() < drainUntil) {
-      if (pending === 0 && backlog.length === 0 && records.every((record) => !record.ok || (record.eventAt[0] >= 0 && record.eventAt[1] >= 0))) break;
+      if (
+        pending === 0 &&
+        backlog.length === 0 &&
+        records.every((record) => !record.ok || (record.eventAt[0] >= 0 && record.eventAt[1] >= 0))
+      )
+        break;
       retryBacklog();
       await sleep(5);
     }
@@ -336,17 +377,19 @@ async function close(keep: number): Promise<void> {
   for (let index = keep; index < subscribers.length; index += 1) {
     const socket = subscribers[index]?.socket;
     if (!socket || socket.readyState === WebSocket.CLOSED) continue;
-    closing.push(new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        socket.terminate();
-        resolve();
-      }, 5000);
-      socket.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      socket.close(1000, 'done');
-    }));
+    closing.push(
+      new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          socket.terminate();
+          resolve();
+        }, 5000);
+        socket.once('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        socket.close(1000, 'done');
+      }),
+    );
   }
   await Promise.all(closing);
   subscribers.length = Math.min(subscribers.length, keep);
@@ -373,7 +416,11 @@ export class SubscriberDriver {
     return this.child.pid!;
   }
 
-  ask<T extends SubscriberReply['type']>(command: SubscriberCommand, expect: T, timeoutMs: number): Promise<Extract<SubscriberReply, { type: T }>> {
+  ask<T extends SubscriberReply['type']>(
+    command: SubscriberCommand,
+    expect: T,
+    timeoutMs: number,
+  ): Promise<Extract<SubscriberReply, { type: T }>> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting = null;

@@ -42,9 +42,21 @@ async function child(job: EngineJobWithSeed): Promise<Omit<EngineResult, 'cpu'>>
   const db = connectDatabase(job.databaseUrl, job.poolMax);
   const quiet = { debug() {}, info() {}, warn() {}, error() {} };
   // No subscribers here: the in-process fan-out (the server's default sends a NOTIFY after each commit).
-  const { services } = createServices(db, { adminApiKey: undefined, tokenSecret: undefined, postingAttemptsMax: 5, fanout: () => localOnlyFanout, logger: quiet, events: unobservedEvents });
+  const { services } = createServices(db, {
+    adminApiKey: undefined,
+    tokenSecret: undefined,
+    postingAttemptsMax: 5,
+    fanout: () => localOnlyFanout,
+    logger: quiet,
+    events: unobservedEvents,
+  });
   const origin = {
-    principal: { actorId: 'bench-engine-probe', actorType: 'api_key', role: 'OPERATOR', scope: { rootLedgerId: job.rootLedgerId, ledgerId: job.rootLedgerId } },
+    principal: {
+      actorId: 'bench-engine-probe',
+      actorType: 'api_key',
+      role: 'OPERATOR',
+      scope: { rootLedgerId: job.rootLedgerId, ledgerId: job.rootLedgerId },
+    },
     requestId: 'bench-engine-probe',
     clientAddress: null,
   };
@@ -56,12 +68,23 @@ async function child(job: EngineJobWithSeed): Promise<Omit<EngineResult, 'cpu'>>
     const amount = BigInt(1 + Math.floor(random() * 100));
     const idempotencyKey = `${prefix}-${sequence++}`;
     if (job.operation === 'issue') {
-      return services.postings.issue(origin, { accountId: job.accountIds[Math.floor(random() * count)], asset: job.asset, amount, idempotencyKey });
+      return services.postings.issue(origin, {
+        accountId: job.accountIds[Math.floor(random() * count)],
+        asset: job.asset,
+        amount,
+        idempotencyKey,
+      });
     }
     const from = Math.floor(random() * count);
     let to = Math.floor(random() * (count - 1));
     if (to >= from) to += 1;
-    return services.postings.transfer(origin, { fromAccountId: job.accountIds[from], toAccountId: job.accountIds[to], asset: job.asset, amount, idempotencyKey });
+    return services.postings.transfer(origin, {
+      fromAccountId: job.accountIds[from],
+      toAccountId: job.accountIds[to],
+      asset: job.asset,
+      amount,
+      idempotencyKey,
+    });
   };
   const latencies: number[] = [];
   let errors = 0;
@@ -114,12 +137,16 @@ export function runEngineProbe(job: EngineJobWithSeed, postmasterPid: number | n
     const worker = fork(__filename, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let window: ReturnType<typeof startCpuWindow> | null = null;
     let cpu: CpuWindow | null = null;
-    worker.on('message', (message: { type: string; mark?: string; result?: Omit<EngineResult, 'cpu'>; error?: string }) => {
-      if (message.type === 'mark' && message.mark === 'measure-start') window = startCpuWindow({ serverPid: worker.pid, postmasterPid });
-      else if (message.type === 'mark' && message.mark === 'measure-end') cpu = window?.end() ?? null;
-      else if (message.type === 'result') resolve({ ...message.result!, cpu });
-      else if (message.type === 'error') reject(new Error(message.error));
-    });
+    worker.on(
+      'message',
+      (message: { type: string; mark?: string; result?: Omit<EngineResult, 'cpu'>; error?: string }) => {
+        if (message.type === 'mark' && message.mark === 'measure-start')
+          window = startCpuWindow({ serverPid: worker.pid, postmasterPid });
+        else if (message.type === 'mark' && message.mark === 'measure-end') cpu = window?.end() ?? null;
+        else if (message.type === 'result') resolve({ ...message.result!, cpu });
+        else if (message.type === 'error') reject(new Error(message.error));
+      },
+    );
     worker.once('exit', (code) => reject(new Error(`engine probe exited (${code}) without a result`)));
     worker.send(job);
   });

@@ -46,14 +46,27 @@ export const x1: Scenario = {
     const driver = new SubscriberDriver();
     try {
       const opened = await driver.ask(
-        { type: 'open', url: `ws://${other.host}:${other.port}/graphql`, authorization: `Bearer ${fixture.secrets.reader}`, asset: fixture.assetCode, accountIds, concurrency: 200, timeoutMs: 30_000 },
+        {
+          type: 'open',
+          url: `ws://${other.host}:${other.port}/graphql`,
+          authorization: `Bearer ${fixture.secrets.reader}`,
+          asset: fixture.assetCode,
+          accountIds,
+          concurrency: 200,
+          timeoutMs: 30_000,
+        },
         'opened',
         120_000,
       );
       const { result: p } = await driver.ask(
         {
           type: 'post',
-          endpoint: { host: server.host, port: server.port, path: '/graphql', authorization: `Bearer ${fixture.secrets.operator}` },
+          endpoint: {
+            host: server.host,
+            port: server.port,
+            path: '/graphql',
+            authorization: `Bearer ${fixture.secrets.operator}`,
+          },
           asset: fixture.assetCode,
           busyCount: accountIds.length,
           ratePerSecond: S7_RATE,
@@ -109,7 +122,10 @@ interface Wire {
   decodeMessage(payload: string): { items: unknown[] } | null;
 }
 
-function loadFanout(): { PgNotifyFanout: new (origin: string, pool: pg.Pool, logger: unknown, channel: string) => Fanout; wire: Wire } {
+function loadFanout(): {
+  PgNotifyFanout: new (origin: string, pool: pg.Pool, logger: unknown, channel: string) => Fanout;
+  wire: Wire;
+} {
   return {
     PgNotifyFanout: require(path.join(DIST_DIR, 'events', 'pg-notify.fanout.js')).PgNotifyFanout,
     wire: require(path.join(DIST_DIR, 'events', 'wire.core.js')),
@@ -138,7 +154,15 @@ function syntheticTransfers(ctx: BenchContext, count: number): FanoutItem[] {
     const to = customerIds[(2 * n + 1) % customerIds.length]!;
     return {
       kind: 'posting',
-      posting: { rootLedgerId, transactionId: randomUUID(), ledgerId: rootLedgerId, accountLedgerIds: [rootLedgerId, rootLedgerId], accountIds: [from, to], status: 'POSTED', balances: [balance(from, 7 + n), balance(to, 9 + n)] },
+      posting: {
+        rootLedgerId,
+        transactionId: randomUUID(),
+        ledgerId: rootLedgerId,
+        accountLedgerIds: [rootLedgerId, rootLedgerId],
+        accountIds: [from, to],
+        status: 'POSTED',
+        balances: [balance(from, 7 + n), balance(to, 9 + n)],
+      },
     };
   });
 }
@@ -153,7 +177,12 @@ interface Carried {
  * Publishes for `T1_MS`, never more than T1_IN_FLIGHT ahead of what arrived, then waits for the rest;
  * the rate counts from the first publish to the last arrival.
  */
-async function carry(items: FanoutItem[], bytesPerPosting: number, publish: (item: FanoutItem) => void, arrived: { count: number; wake: (() => void) | null; lastAt: number }): Promise<Carried> {
+async function carry(
+  items: FanoutItem[],
+  bytesPerPosting: number,
+  publish: (item: FanoutItem) => void,
+  arrived: { count: number; wake: (() => void) | null; lastAt: number },
+): Promise<Carried> {
   const started = performance.now();
   let published = 0;
   const progress = () =>
@@ -173,7 +202,11 @@ async function carry(items: FanoutItem[], bytesPerPosting: number, publish: (ite
     if (!(await progress())) break;
   }
   const seconds = Math.max(arrived.lastAt - started, 1) / 1000;
-  return { postingsPerSecond: arrived.count / seconds, megabytesPerSecond: (arrived.count * bytesPerPosting) / seconds / 1e6, lost: published - arrived.count };
+  return {
+    postingsPerSecond: arrived.count / seconds,
+    megabytesPerSecond: (arrived.count * bytesPerPosting) / seconds / 1e6,
+    lost: published - arrived.count,
+  };
 }
 
 function arrivals() {
@@ -188,7 +221,12 @@ function arrivals() {
 
 async function overNotify(ctx: BenchContext, items: FanoutItem[], bytesPerPosting: number): Promise<Carried> {
   const { PgNotifyFanout } = loadFanout();
-  const logger = { debug() {}, info() {}, warn: (message: string) => ctx.log(`T1: ${message}`), error: (message: string) => ctx.log(`T1: ${message}`) };
+  const logger = {
+    debug() {},
+    info() {},
+    warn: (message: string) => ctx.log(`T1: ${message}`),
+    error: (message: string) => ctx.log(`T1: ${message}`),
+  };
   const pools = [0, 1].map(() => new pg.Pool({ connectionString: ctx.databaseUrl, max: 1 }));
   const sender = new PgNotifyFanout('bench-t1-sender', pools[0]!, logger, T1_CHANNEL);
   const receiver = new PgNotifyFanout('bench-t1-receiver', pools[1]!, logger, T1_CHANNEL);
@@ -219,7 +257,9 @@ async function overRedis(items: FanoutItem[], bytesPerPosting: number): Promise<
       while (queue.length > 0) {
         const batch = queue;
         queue = [];
-        const replies = await publisher.pipeline(wire.encodeMessages('bench-t1-sender', batch).map((payload) => ['PUBLISH', T1_CHANNEL, payload]));
+        const replies = await publisher.pipeline(
+          wire.encodeMessages('bench-t1-sender', batch).map((payload) => ['PUBLISH', T1_CHANNEL, payload]),
+        );
         const failed = replies.find((reply) => reply instanceof Error);
         if (failed) throw failed;
       }

@@ -47,7 +47,9 @@ function engineProbe(id: string, operation: 'transfer' | 'issue'): Scenario {
         engineCpuUsPerPosting: ((result.cpu?.serverCores ?? NaN) * 1e6) / result.throughput,
         postgresCpuUsPerPosting: ((result.cpu?.postgresCores ?? NaN) * 1e6) / result.throughput,
       };
-      ctx.log(`${id}: engine ${operation} ${result.throughput.toFixed(0)}/s, p50 ${result.latency.p50Ms.toFixed(1)} ms, ${result.statementsPerPosting.toFixed(1)} statements/posting`);
+      ctx.log(
+        `${id}: engine ${operation} ${result.throughput.toFixed(0)}/s, p50 ${result.latency.p50Ms.toFixed(1)} ms, ${result.statementsPerPosting.toFixed(1)} statements/posting`,
+      );
       return { figures };
     },
     targets: () => [],
@@ -80,7 +82,9 @@ export const f0: Scenario = {
       driverCores: run.cpu?.driverCores ?? NaN,
       machineCores: run.cpu?.machineCores ?? NaN,
     };
-    ctx.log(`F0: ${throughput.toFixed(0)} requests/s with no SQL, server ${figures.serverCpuUsPerRequest!.toFixed(0)} µs CPU per request`);
+    ctx.log(
+      `F0: ${throughput.toFixed(0)} requests/s with no SQL, server ${figures.serverCpuUsPerRequest!.toFixed(0)} µs CPU per request`,
+    );
     return { figures };
   },
   targets: () => [],

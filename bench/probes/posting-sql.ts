@@ -71,12 +71,19 @@ COMMIT;
 function functionScript(root: string, asset: string, customers: number, notifyInside = false): string {
   const id = customerId;
   const pair = (value: string, type: string) => `ARRAY[${value}, ${value}]::${type}[]`;
-  const notify = notifyInside ? `, pg_notify('${NOTIFY_INSIDE_CHANNEL}', repeat('x', ${NOTIFY_INSIDE_PAYLOAD_BYTES}))` : '';
+  const notify = notifyInside
+    ? `, pg_notify('${NOTIFY_INSIDE_CHANNEL}', repeat('x', ${NOTIFY_INSIDE_PAYLOAD_BYTES}))`
+    : '';
   return `${pickAccounts(customers)}${LOCK_ORDER}WITH ids AS (SELECT bench_uuid7() AS tx) SELECT count(*)${notify} FROM ids, apply_posting('${root}', ARRAY[${id('lo')}, ${id('hi')}], true, ids.tx, '${root}', 'TRANSFER', 'POSTED', gen_random_uuid()::text, 'bench-probe', NULL, '{}', now(), now(), NULL, false, NULL, ARRAY[${id('lo')}, ${id('hi')}], ${pair(`'${asset}'`, 'uuid')}, ${pair('0', 'int2')}, ${pair(`'${root}'`, 'uuid')}, ${pair("'CREDIT'", 'text')}, ${pair('0', 'int8')}, ARRAY[(:lodebit)::int8, (:hidebit)::int8], ARRAY[(:locredit)::int8, (:hicredit)::int8], ${pair('0', 'int8')}, ${pair('0', 'int8')}, ARRAY[bench_uuid7(), bench_uuid7()], ARRAY[${id('a')}, ${id('b')}], ${pair(`'${root}'`, 'uuid')}, ${pair(`'${asset}'`, 'uuid')}, ARRAY['DEBIT', 'CREDIT'], ARRAY[(:amount)::int8, (:amount)::int8], bench_uuid7(), 'api_key', 'bench-probe', 'transfer', ARRAY[ids.tx], 'bench-probe', NULL, NULL);
 `;
 }
 
-function probe(id: string, title: string, script: (root: string, asset: string, customers: number) => string, seconds = PROBE_SECONDS): Scenario {
+function probe(
+  id: string,
+  title: string,
+  script: (root: string, asset: string, customers: number) => string,
+  seconds = PROBE_SECONDS,
+): Scenario {
   return {
     id,
     title,
@@ -90,9 +97,18 @@ function probe(id: string, title: string, script: (root: string, asset: string, 
       try {
         const file = path.join(dir, `${id}.sql`);
         await writeFile(file, script(fixture.rootLedgerId, fixture.assetId, fixture.customerIds.length));
-        const run = await pgbenchRun(pgbench, ctx.databaseUrl, { clients: PGBENCH_CLIENTS, threads: Math.min(PGBENCH_CLIENTS, os.cpus().length), seconds, protocol: 'prepared', scriptFile: file, postmasterPid: ctx.postmasterPid });
+        const run = await pgbenchRun(pgbench, ctx.databaseUrl, {
+          clients: PGBENCH_CLIENTS,
+          threads: Math.min(PGBENCH_CLIENTS, os.cpus().length),
+          seconds,
+          protocol: 'prepared',
+          scriptFile: file,
+          postmasterPid: ctx.postmasterPid,
+        });
         ctx.log(`${id}: ${run.tps.toFixed(0)} postings/s`);
-        return { figures: { tps: run.tps, latencyAverageMs: run.latencyAverageMs, failed: run.failed, ...cpuFigures(run) } };
+        return {
+          figures: { tps: run.tps, latencyAverageMs: run.latencyAverageMs, failed: run.failed, ...cpuFigures(run) },
+        };
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
@@ -101,8 +117,16 @@ function probe(id: string, title: string, script: (root: string, asset: string, 
   };
 }
 
-export const p1 = probe('P1', `probe: a transfer's SQL as the engine sent it before apply_posting (6 round trips), driven by pgbench, ${PGBENCH_CLIENTS} clients, prepared`, roundTripsScript);
-export const p2 = probe('P2', `probe: a transfer as the engine writes it now (one apply_posting call, 1 round trip), driven by pgbench, ${PGBENCH_CLIENTS} clients, prepared`, functionScript);
+export const p1 = probe(
+  'P1',
+  `probe: a transfer's SQL as the engine sent it before apply_posting (6 round trips), driven by pgbench, ${PGBENCH_CLIENTS} clients, prepared`,
+  roundTripsScript,
+);
+export const p2 = probe(
+  'P2',
+  `probe: a transfer as the engine writes it now (one apply_posting call, 1 round trip), driven by pgbench, ${PGBENCH_CLIENTS} clients, prepared`,
+  functionScript,
+);
 // Shorter than P1 and P2: only its ratio to P2 is read, and it keeps the bench's added time small.
 export const p3 = probe(
   'P3',

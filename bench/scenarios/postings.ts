@@ -5,9 +5,15 @@ import type { WorkloadFactory } from '../lib/driver-protocol.js';
  * machine with the server, so it must not spend its CPU on JSON.stringify per request. Every request
  * carries a fresh idempotency key (`<run prefix>-<sequence>`).
  */
-const TRANSFER = JSON.stringify('mutation Transfer($input: TransferInput!) { transfer(input: $input) { replayed transaction { id postedAt } } }');
-const ISSUE = JSON.stringify('mutation Issue($input: IssueInput!) { issue(input: $input) { replayed transaction { id postedAt } } }');
-const REDEEM = JSON.stringify('mutation Redeem($input: RedeemInput!) { redeem(input: $input) { replayed transaction { id postedAt } } }');
+const TRANSFER = JSON.stringify(
+  'mutation Transfer($input: TransferInput!) { transfer(input: $input) { replayed transaction { id postedAt } } }',
+);
+const ISSUE = JSON.stringify(
+  'mutation Issue($input: IssueInput!) { issue(input: $input) { replayed transaction { id postedAt } } }',
+);
+const REDEEM = JSON.stringify(
+  'mutation Redeem($input: RedeemInput!) { redeem(input: $input) { replayed transaction { id postedAt } } }',
+);
 
 export interface PostingParams {
   accountIds: string[];

@@ -39,16 +39,31 @@ function reference(id: string, scale: number, getSetup: (ctx: BenchContext) => P
     async measure(ctx): Promise<Measurement> {
       const setup = getSetup(ctx);
       if (setup === null) throw new Error('pgbench is not available');
-      const options = { clients: setup.clients, threads: setup.threads, seconds: setup.seconds, postmasterPid: ctx.postmasterPid };
-      const simple: PgbenchRun = await pgbenchRun(setup.binary, setup.urlByScale[scale]!, { ...options, protocol: 'simple' });
-      const figures: Record<string, number> = { tps: simple.tps, latencyAverageMs: simple.latencyAverageMs, failed: simple.failed, ...cpuFigures(simple) };
+      const options = {
+        clients: setup.clients,
+        threads: setup.threads,
+        seconds: setup.seconds,
+        postmasterPid: ctx.postmasterPid,
+      };
+      const simple: PgbenchRun = await pgbenchRun(setup.binary, setup.urlByScale[scale]!, {
+        ...options,
+        protocol: 'simple',
+      });
+      const figures: Record<string, number> = {
+        tps: simple.tps,
+        latencyAverageMs: simple.latencyAverageMs,
+        failed: simple.failed,
+        ...cpuFigures(simple),
+      };
       // The prepared protocol is for information only: measured in the first round.
-      if (setup.withPrepared && (ctx.medians[id] === undefined)) {
+      if (setup.withPrepared && ctx.medians[id] === undefined) {
         const prepared = await pgbenchRun(setup.binary, setup.urlByScale[scale]!, { ...options, protocol: 'prepared' });
         figures.preparedTps = prepared.tps;
         figures.preparedLatencyAverageMs = prepared.latencyAverageMs;
       }
-      ctx.log(`${id}: ${simple.tps.toFixed(0)} tps${figures.preparedTps ? ` (prepared ${figures.preparedTps.toFixed(0)})` : ''}`);
+      ctx.log(
+        `${id}: ${simple.tps.toFixed(0)} tps${figures.preparedTps ? ` (prepared ${figures.preparedTps.toFixed(0)})` : ''}`,
+      );
       return { figures };
     },
     targets: () => [],

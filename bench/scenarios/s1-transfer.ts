@@ -20,7 +20,9 @@ export const s1: Scenario = {
   async measure(ctx) {
     const run = await ctx.drive(transferSpec(ctx));
     const figures = loadFigures(run);
-    ctx.log(`S1: ${figures.throughput!.toFixed(0)} transfers/s, p50 ${figures.p50Ms!.toFixed(1)} ms, p99 ${figures.p99Ms!.toFixed(1)} ms, errors ${figures.errors}`);
+    ctx.log(
+      `S1: ${figures.throughput!.toFixed(0)} transfers/s, p50 ${figures.p50Ms!.toFixed(1)} ms, p99 ${figures.p99Ms!.toFixed(1)} ms, errors ${figures.errors}`,
+    );
     return { figures, detail: { outcomes: run.outcomes, samples: run.samples, cpu: run.cpu } };
   },
   targets: (all) => [

@@ -20,12 +20,30 @@ export const s2: Scenario = {
   async measure(ctx) {
     const run = await ctx.drive(issueSpec(ctx));
     const figures = loadFigures(run);
-    ctx.log(`S2: ${figures.throughput!.toFixed(0)} issues/s, p50 ${figures.p50Ms!.toFixed(1)} ms, p99 ${figures.p99Ms!.toFixed(1)} ms, errors ${figures.errors}`);
+    ctx.log(
+      `S2: ${figures.throughput!.toFixed(0)} issues/s, p50 ${figures.p50Ms!.toFixed(1)} ms, p99 ${figures.p99Ms!.toFixed(1)} ms, errors ${figures.errors}`,
+    );
     return { figures, detail: { outcomes: run.outcomes, samples: run.samples, cpu: run.cpu } };
   },
   targets: (all) => [
-    ratioRow({ scenario: 'S2', figure: 'issues/s', value: all.S2?.throughput, unit: '/s', reference: 'pgbench TPC-B s1 tps', referenceValue: all.PG1?.tps, atLeast: 1.0 }),
-    ratioRow({ scenario: 'S2', figure: 'issues/s', value: all.S2?.throughput, unit: '/s', reference: 'S1 transfers/s', referenceValue: all.S1?.throughput, atLeast: 0.8 }),
+    ratioRow({
+      scenario: 'S2',
+      figure: 'issues/s',
+      value: all.S2?.throughput,
+      unit: '/s',
+      reference: 'pgbench TPC-B s1 tps',
+      referenceValue: all.PG1?.tps,
+      atLeast: 1.0,
+    }),
+    ratioRow({
+      scenario: 'S2',
+      figure: 'issues/s',
+      value: all.S2?.throughput,
+      unit: '/s',
+      reference: 'S1 transfers/s',
+      referenceValue: all.S1?.throughput,
+      atLeast: 0.8,
+    }),
   ],
   profileJobs: (ctx) => [{ key: 'S2', title: 'S2 issue (hot account)', spec: issueSpec(ctx) }],
 };

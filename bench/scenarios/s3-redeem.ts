@@ -6,7 +6,12 @@ import type { BenchContext, LoadSpec } from '../lib/context.js';
 export const S3_FAIL_SHARE = 0.1;
 
 export function redeemSpec(ctx: BenchContext): LoadSpec {
-  const params: PostingParams = { accountIds: ctx.fixture.customerIds, asset: ctx.fixture.assetCode, amountMax: 10, failShare: S3_FAIL_SHARE };
+  const params: PostingParams = {
+    accountIds: ctx.fixture.customerIds,
+    asset: ctx.fixture.assetCode,
+    amountMax: 10,
+    failShare: S3_FAIL_SHARE,
+  };
   return {
     workload: { module: POSTINGS_MODULE, name: 'redeem', params },
     mode: { kind: 'closed', concurrency: S1_CONCURRENCY },
@@ -39,7 +44,9 @@ export const s3: Scenario = {
       failOverOkMean: (refused?.meanMs ?? NaN) / (ok?.meanMs ?? NaN),
       otherErrors: run.completed - (ok?.count ?? 0) - (refused?.count ?? 0),
     };
-    ctx.log(`S3: ${figures.requestsPerSecond.toFixed(0)} redeems/s, ok p50 ${figures.okP50Ms.toFixed(1)} ms, refused p50 ${figures.failP50Ms.toFixed(1)} ms, refused ${(figures.failShare * 100).toFixed(1)}%`);
+    ctx.log(
+      `S3: ${figures.requestsPerSecond.toFixed(0)} redeems/s, ok p50 ${figures.okP50Ms.toFixed(1)} ms, refused p50 ${figures.failP50Ms.toFixed(1)} ms, refused ${(figures.failShare * 100).toFixed(1)}%`,
+    );
     return { figures, detail: { outcomes: run.outcomes, samples: run.samples, cpu: run.cpu } };
   },
   targets: (all) => [

@@ -37,7 +37,8 @@ export const s4: Scenario = {
   id: 'S4',
   title: `postTransactions (atomic), ${S4_POSTINGS_PER_REQUEST} postings per request, ${S4_CONCURRENCY} concurrent clients`,
   phase: 'round',
-  unavailable: (features) => (features.postTransactions ? null : 'not measured: feature not present (postTransactions belongs to issue 3)'),
+  unavailable: (features) =>
+    features.postTransactions ? null : 'not measured: feature not present (postTransactions belongs to issue 3)',
   async measure(ctx) {
     const run = await ctx.drive(batchSpec(ctx));
     const figures: Figures = { ...loadFigures(run) };
@@ -50,7 +51,14 @@ export const s4: Scenario = {
   },
   targets: (all) =>
     all.S4?.postingsPerSecond === undefined
-      ? [notMeasuredRow('S4', 'postings/s', '≥ 5× pgbench s16 tps', 'not measured: feature not present (postTransactions belongs to issue 3)')]
+      ? [
+          notMeasuredRow(
+            'S4',
+            'postings/s',
+            '≥ 5× pgbench s16 tps',
+            'not measured: feature not present (postTransactions belongs to issue 3)',
+          ),
+        ]
       : [
           {
             scenario: 'S4',

@@ -16,18 +16,44 @@ export const s5: Scenario = {
     const rate = Math.max(1, Math.round(maximum * S5_LOAD_SHARE));
     // Checkpoints stall commits: counted per run so a tail latency can be told apart from one caused by
     // the shared server (CREATE/DROP DATABASE by other users forces an immediate checkpoint).
-    const checkpoints = () => withClient(ctx.databaseUrl, async (client) => {
-      const { rows } = await client.query<{ count: string }>('SELECT checkpoints_timed + checkpoints_req AS count FROM pg_stat_bgwriter');
-      return Number(rows[0]!.count);
-    });
+    const checkpoints = () =>
+      withClient(ctx.databaseUrl, async (client) => {
+        const { rows } = await client.query<{ count: string }>(
+          'SELECT checkpoints_timed + checkpoints_req AS count FROM pg_stat_bgwriter',
+        );
+        return Number(rows[0]!.count);
+      });
     const before = await checkpoints();
-    const run = await ctx.drive({ ...transferSpec(ctx), mode: { kind: 'open', ratePerSecond: rate, connectionsMax: CONNECTIONS_MAX } });
-    const figures: Figures = { ...loadFigures(run), targetRate: rate, queuedLate: run.queuedLate ?? 0, p999Ms: run.latency.p999Ms, checkpoints: (await checkpoints()) - before };
-    ctx.log(`S5: ${rate}/s offered, ${figures.throughput!.toFixed(0)}/s done, p50 ${figures.p50Ms!.toFixed(2)} ms, p99 ${figures.p99Ms!.toFixed(2)} ms, ${figures.checkpoints} checkpoints during the run`);
+    const run = await ctx.drive({
+      ...transferSpec(ctx),
+      mode: { kind: 'open', ratePerSecond: rate, connectionsMax: CONNECTIONS_MAX },
+    });
+    const figures: Figures = {
+      ...loadFigures(run),
+      targetRate: rate,
+      queuedLate: run.queuedLate ?? 0,
+      p999Ms: run.latency.p999Ms,
+      checkpoints: (await checkpoints()) - before,
+    };
+    ctx.log(
+      `S5: ${rate}/s offered, ${figures.throughput!.toFixed(0)}/s done, p50 ${figures.p50Ms!.toFixed(2)} ms, p99 ${figures.p99Ms!.toFixed(2)} ms, ${figures.checkpoints} checkpoints during the run`,
+    );
     return { figures, detail: { outcomes: run.outcomes, cpu: run.cpu } };
   },
   targets: (all) => [
-    limitRow({ scenario: 'S5', figure: `p99 latency at ${all.S5?.targetRate ?? '?'} transfers/s`, value: all.S5?.p99Ms, unit: 'ms', atMost: 15 }),
-    limitRow({ scenario: 'S5', figure: `p50 latency at ${all.S5?.targetRate ?? '?'} transfers/s`, value: all.S5?.p50Ms, unit: 'ms', atMost: 5 }),
+    limitRow({
+      scenario: 'S5',
+      figure: `p99 latency at ${all.S5?.targetRate ?? '?'} transfers/s`,
+      value: all.S5?.p99Ms,
+      unit: 'ms',
+      atMost: 15,
+    }),
+    limitRow({
+      scenario: 'S5',
+      figure: `p50 latency at ${all.S5?.targetRate ?? '?'} transfers/s`,
+      value: all.S5?.p50Ms,
+      unit: 'ms',
+      atMost: 5,
+    }),
   ],
 };

@@ -7,7 +7,9 @@ import { limitRow, loadFigures, type Scenario } from './scenario.js';
  * entries (S6b). The rate target applies to S6a; the statement bound (≤ 4 SQL statements per request,
  * whatever the page size) to both, counted with pg_stat_statements in the profile pass.
  */
-const BALANCES = JSON.stringify('query AccountBalances($id: ID!) { account(id: $id) { id code balances { asset { code } posted available version } } }');
+const BALANCES = JSON.stringify(
+  'query AccountBalances($id: ID!) { account(id: $id) { id code balances { asset { code } posted available version } } }',
+);
 const PAGE = JSON.stringify(
   'query AccountPage($ledgerId: ID!, $first: Int!, $after: String) { accounts(ledgerId: $ledgerId, first: $first, after: $after) {' +
     ' edges { node { id code balances { asset { code } posted available } entries(first: 5) { edges { node { id direction amount } } } } }' +
@@ -34,7 +36,8 @@ export const workloads: Record<string, WorkloadFactory> = {
   page: (params: { ledgerId: string; accountIds: string[]; first: number }, random) => {
     // Pages start after a random account, so successive requests read different rows.
     const starts = params.accountIds.slice(0, Math.max(1, params.accountIds.length - params.first));
-    return () => `{"query":${PAGE},"variables":{"ledgerId":"${params.ledgerId}","first":${params.first},"after":"${cursorOf(starts[Math.floor(random() * starts.length)]!)}"}}`;
+    return () =>
+      `{"query":${PAGE},"variables":{"ledgerId":"${params.ledgerId}","first":${params.first},"after":"${cursorOf(starts[Math.floor(random() * starts.length)]!)}"}}`;
   },
 };
 
@@ -48,7 +51,11 @@ export function balancesSpec(ctx: BenchContext): LoadSpec {
 
 export function historySpec(ctx: BenchContext, accountId: string, afterEntryId: string | null): LoadSpec {
   return {
-    workload: { module: __filename, name: 'history', params: { accountId, after: afterEntryId === null ? null : cursorOf(afterEntryId) } },
+    workload: {
+      module: __filename,
+      name: 'history',
+      params: { accountId, after: afterEntryId === null ? null : cursorOf(afterEntryId) },
+    },
     mode: { kind: 'closed', concurrency: S6_CONCURRENCY },
     secret: ctx.fixture.secrets.reader,
   };
@@ -56,7 +63,11 @@ export function historySpec(ctx: BenchContext, accountId: string, afterEntryId: 
 
 export function pageSpec(ctx: BenchContext, first: number): LoadSpec {
   return {
-    workload: { module: __filename, name: 'page', params: { ledgerId: ctx.fixture.rootLedgerId, accountIds: ctx.fixture.customerIds, first } },
+    workload: {
+      module: __filename,
+      name: 'page',
+      params: { ledgerId: ctx.fixture.rootLedgerId, accountIds: ctx.fixture.customerIds, first },
+    },
     mode: { kind: 'closed', concurrency: S6_CONCURRENCY },
     secret: ctx.fixture.secrets.reader,
   };
@@ -69,12 +80,26 @@ export const s6a: Scenario = {
   async measure(ctx) {
     const run = await ctx.drive(balancesSpec(ctx));
     const figures = loadFigures(run);
-    ctx.log(`S6a: ${figures.throughput!.toFixed(0)} reads/s, p50 ${figures.p50Ms!.toFixed(2)} ms, p99 ${figures.p99Ms!.toFixed(2)} ms, errors ${figures.errors}`);
+    ctx.log(
+      `S6a: ${figures.throughput!.toFixed(0)} reads/s, p50 ${figures.p50Ms!.toFixed(2)} ms, p99 ${figures.p99Ms!.toFixed(2)} ms, errors ${figures.errors}`,
+    );
     return { figures, detail: { outcomes: run.outcomes, samples: run.samples, cpu: run.cpu } };
   },
   targets: (all, statements) => [
-    limitRow({ scenario: 'S6a', figure: 'account balances by id, requests/s', value: all.S6a?.throughput, unit: '/s', atLeast: 5000 }),
-    limitRow({ scenario: 'S6a', figure: 'SQL statements per request', value: statements.S6a, unit: 'statements', atMost: 4 }),
+    limitRow({
+      scenario: 'S6a',
+      figure: 'account balances by id, requests/s',
+      value: all.S6a?.throughput,
+      unit: '/s',
+      atLeast: 5000,
+    }),
+    limitRow({
+      scenario: 'S6a',
+      figure: 'SQL statements per request',
+      value: statements.S6a,
+      unit: 'statements',
+      atMost: 4,
+    }),
   ],
   profileJobs: (ctx) => [{ key: 'S6a', title: 'S6a account balances by id', spec: balancesSpec(ctx) }],
 };
@@ -86,14 +111,33 @@ export const s6b: Scenario = {
   async measure(ctx) {
     const run = await ctx.drive(pageSpec(ctx, 100));
     const figures = loadFigures(run);
-    ctx.log(`S6b: ${figures.throughput!.toFixed(0)} pages/s, p50 ${figures.p50Ms!.toFixed(2)} ms, p99 ${figures.p99Ms!.toFixed(2)} ms, errors ${figures.errors}`);
+    ctx.log(
+      `S6b: ${figures.throughput!.toFixed(0)} pages/s, p50 ${figures.p50Ms!.toFixed(2)} ms, p99 ${figures.p99Ms!.toFixed(2)} ms, errors ${figures.errors}`,
+    );
     return { figures, detail: { outcomes: run.outcomes, samples: run.samples, cpu: run.cpu } };
   },
   targets: (all, statements) => [
-    limitRow({ scenario: 'S6b', figure: 'pages of 100 accounts (balances + 5 entries), requests/s', value: all.S6b?.throughput, unit: '/s', note: 'no rate target of its own; the 5,000 rps target is read as applying to S6a' }),
+    limitRow({
+      scenario: 'S6b',
+      figure: 'pages of 100 accounts (balances + 5 entries), requests/s',
+      value: all.S6b?.throughput,
+      unit: '/s',
+      note: 'no rate target of its own; the 5,000 rps target is read as applying to S6a',
+    }),
     ...S6_PAGE_SIZES.map((size) =>
-      limitRow({ scenario: 'S6b', figure: `SQL statements per request, page of ${size}`, value: statements[`S6b-${size}`], unit: 'statements', atMost: 4 }),
+      limitRow({
+        scenario: 'S6b',
+        figure: `SQL statements per request, page of ${size}`,
+        value: statements[`S6b-${size}`],
+        unit: 'statements',
+        atMost: 4,
+      }),
     ),
   ],
-  profileJobs: (ctx) => S6_PAGE_SIZES.map((size) => ({ key: `S6b-${size}`, title: `S6b page of ${size} accounts`, spec: pageSpec(ctx, size) })),
+  profileJobs: (ctx) =>
+    S6_PAGE_SIZES.map((size) => ({
+      key: `S6b-${size}`,
+      title: `S6b page of ${size} accounts`,
+      spec: pageSpec(ctx, size),
+    })),
 };

@@ -41,11 +41,21 @@ async function measure(ctx: BenchContext) {
   const driver = new SubscriberDriver();
   try {
     const opened = await driver.ask(
-      { type: 'open', url: `ws://${server.host}:${server.port}/graphql`, authorization: `Bearer ${fixture.secrets.reader}`, asset: fixture.assetCode, accountIds, concurrency: 200, timeoutMs: 30_000 },
+      {
+        type: 'open',
+        url: `ws://${server.host}:${server.port}/graphql`,
+        authorization: `Bearer ${fixture.secrets.reader}`,
+        asset: fixture.assetCode,
+        accountIds,
+        concurrency: 200,
+        timeoutMs: 30_000,
+      },
       'opened',
       180_000,
     );
-    ctx.log(`S7: ${opened.live} of ${count} subscribers live in ${(opened.ms / 1000).toFixed(1)} s (${opened.failed} failed${opened.failureSamples.length ? `: ${opened.failureSamples[0]}` : ''}); subscriber driver RSS ${opened.rssMb.toFixed(0)} MB`);
+    ctx.log(
+      `S7: ${opened.live} of ${count} subscribers live in ${(opened.ms / 1000).toFixed(1)} s (${opened.failed} failed${opened.failureSamples.length ? `: ${opened.failureSamples[0]}` : ''}); subscriber driver RSS ${opened.rssMb.toFixed(0)} MB`,
+    );
 
     // The server's RSS with every socket open, idle and then under the posting load.
     let rssMaxMb = vmRssMb(server.pid);
@@ -58,7 +68,12 @@ async function measure(ctx: BenchContext) {
       posted = await driver.ask(
         {
           type: 'post',
-          endpoint: { host: server.host, port: server.port, path: '/graphql', authorization: `Bearer ${fixture.secrets.operator}` },
+          endpoint: {
+            host: server.host,
+            port: server.port,
+            path: '/graphql',
+            authorization: `Bearer ${fixture.secrets.operator}`,
+          },
           asset: fixture.assetCode,
           busyCount: Math.min(S7_BUSY, count),
           ratePerSecond: S7_RATE,

@@ -16,7 +16,10 @@ const POLL_MS = 10;
 const FIRST_QUERY = { query: '{ ledgers(first: 1) { edges { node { id } } } }' };
 const ADMIN_SECRET = 'bench-startup-admin-secret-0123456789';
 
-async function timeToFirstAnswer(dataDir: string, logFile: string): Promise<{ ms: number; stop: () => Promise<number | null> }> {
+async function timeToFirstAnswer(
+  dataDir: string,
+  logFile: string,
+): Promise<{ ms: number; stop: () => Promise<number | null> }> {
   const port = await freePort();
   const env: Record<string, string | undefined> = {
     PATH: process.env.PATH,
@@ -32,10 +35,12 @@ async function timeToFirstAnswer(dataDir: string, logFile: string): Promise<{ ms
   const child = spawnServer({ env, logFile });
   const endpoint = { host: '127.0.0.1', port, path: '/graphql', authorization: `Bearer ${ADMIN_SECRET}` };
   while (performance.now() - startedAt < READY_TIMEOUT_MS) {
-    if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode} before answering; see ${logFile}`);
+    if (child.exitCode !== null)
+      throw new Error(`the server exited with ${child.exitCode} before answering; see ${logFile}`);
     try {
       const { status, json } = await postOnce(endpoint, FIRST_QUERY);
-      if (status === 200 && json.data?.ledgers) return { ms: performance.now() - startedAt, stop: () => stopChild(child) };
+      if (status === 200 && json.data?.ledgers)
+        return { ms: performance.now() - startedAt, stop: () => stopChild(child) };
     } catch {
       // Not listening yet.
     }
@@ -68,7 +73,19 @@ export const s9: Scenario = {
     }
   },
   targets: (all) => [
-    limitRow({ scenario: 'S9', figure: 'new data directory → first answered query', value: all.S9?.freshMs === undefined ? undefined : all.S9.freshMs / 1000, unit: 's', atMost: 5 }),
-    limitRow({ scenario: 'S9', figure: 'restart on existing data → first answered query', value: all.S9?.restartMs === undefined ? undefined : all.S9.restartMs / 1000, unit: 's', atMost: 2 }),
+    limitRow({
+      scenario: 'S9',
+      figure: 'new data directory → first answered query',
+      value: all.S9?.freshMs === undefined ? undefined : all.S9.freshMs / 1000,
+      unit: 's',
+      atMost: 5,
+    }),
+    limitRow({
+      scenario: 'S9',
+      figure: 'restart on existing data → first answered query',
+      value: all.S9?.restartMs === undefined ? undefined : all.S9.restartMs / 1000,
+      unit: 's',
+      atMost: 2,
+    }),
   ],
 };

@@ -86,7 +86,12 @@ export function loadFigures(run: LoadRun): Figures {
     serverCpuUsPerRequest: ((run.cpu?.serverCores ?? NaN) * 1e6) / run.throughputPerSecond,
     postgresCpuUsPerRequest: ((run.cpu?.postgresCores ?? NaN) * 1e6) / run.throughputPerSecond,
     // Whatever else ran meanwhile (other work on the machine, other clients of the same Postgres).
-    otherCores: run.cpu ? Math.max(0, run.cpu.machineCores - (run.cpu.serverCores ?? 0) - (run.cpu.postgresCores ?? 0) - (run.cpu.driverCores ?? 0)) : NaN,
+    otherCores: run.cpu
+      ? Math.max(
+          0,
+          run.cpu.machineCores - (run.cpu.serverCores ?? 0) - (run.cpu.postgresCores ?? 0) - (run.cpu.driverCores ?? 0),
+        )
+      : NaN,
   };
 }
 
@@ -102,7 +107,8 @@ export function ratioRow(input: {
 }): TargetRow {
   const value = input.value ?? NaN;
   const referenceValue = input.referenceValue ?? NaN;
-  const ratio = Number.isFinite(value) && Number.isFinite(referenceValue) && referenceValue > 0 ? value / referenceValue : null;
+  const ratio =
+    Number.isFinite(value) && Number.isFinite(referenceValue) && referenceValue > 0 ? value / referenceValue : null;
   return {
     scenario: input.scenario,
     figure: input.figure,
@@ -117,10 +123,24 @@ export function ratioRow(input: {
   };
 }
 
-export function limitRow(input: { scenario: string; figure: string; value: number | undefined; unit: string; atMost?: number; atLeast?: number; note?: string }): TargetRow {
+export function limitRow(input: {
+  scenario: string;
+  figure: string;
+  value: number | undefined;
+  unit: string;
+  atMost?: number;
+  atLeast?: number;
+  note?: string;
+}): TargetRow {
   const value = input.value ?? NaN;
   const measured = Number.isFinite(value);
-  const met = !measured ? null : input.atMost !== undefined ? value <= input.atMost : input.atLeast !== undefined ? value >= input.atLeast : null;
+  const met = !measured
+    ? null
+    : input.atMost !== undefined
+      ? value <= input.atMost
+      : input.atLeast !== undefined
+        ? value >= input.atLeast
+        : null;
   return {
     scenario: input.scenario,
     figure: input.figure,
@@ -129,12 +149,28 @@ export function limitRow(input: { scenario: string; figure: string; value: numbe
     reference: null,
     referenceValue: null,
     ratio: null,
-    target: input.atMost !== undefined ? `≤ ${input.atMost} ${input.unit}` : input.atLeast !== undefined ? `≥ ${input.atLeast} ${input.unit}` : '—',
+    target:
+      input.atMost !== undefined
+        ? `≤ ${input.atMost} ${input.unit}`
+        : input.atLeast !== undefined
+          ? `≥ ${input.atLeast} ${input.unit}`
+          : '—',
     met,
     note: input.note,
   };
 }
 
 export function notMeasuredRow(scenario: string, figure: string, target: string, why: string): TargetRow {
-  return { scenario, figure, value: null, unit: '', reference: null, referenceValue: null, ratio: null, target, met: null, note: why };
+  return {
+    scenario,
+    figure,
+    value: null,
+    unit: '',
+    reference: null,
+    referenceValue: null,
+    ratio: null,
+    target,
+    met: null,
+    note: why,
+  };
 }

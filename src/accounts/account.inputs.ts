@@ -31,7 +31,10 @@ export class UpdateAccountInput {
   @Field(() => String, { nullable: true })
   name?: string | null;
 
-  @Field(() => AccountStatus, { nullable: true, description: 'FROZEN and CLOSED refuse postings; CLOSED needs zero balances and is final.' })
+  @Field(() => AccountStatus, {
+    nullable: true,
+    description: 'FROZEN and CLOSED refuse postings; CLOSED needs zero balances and is final.',
+  })
   status?: AccountStatus | null;
 
   @Field(() => JSONObjectScalar, { nullable: true, description: 'Replaces the metadata object.' })

@@ -26,7 +26,9 @@ export const accountLoaders = {
   ) =>
     new DataLoader<string, Account | null>(
       async (ids) => {
-        const found = new Map((await services.accounts.fetchWithBalances([...ids])).map((entry) => [entry.account.id, entry]));
+        const found = new Map(
+          (await services.accounts.fetchWithBalances([...ids])).map((entry) => [entry.account.id, entry]),
+        );
         return ids.map((id) => {
           const entry = found.get(id);
           if (entry === undefined) return null;

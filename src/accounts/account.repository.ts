@@ -70,19 +70,28 @@ export interface AccountListFilter {
   metadata: Record<string, unknown> | null;
 }
 
-export async function insertAccount(tx: Prisma.TransactionClient, data: Prisma.AccountUncheckedCreateInput): Promise<Account> {
+export async function insertAccount(
+  tx: Prisma.TransactionClient,
+  data: Prisma.AccountUncheckedCreateInput,
+): Promise<Account> {
   return toAccount(await tx.account.create({ data }));
 }
 
 /** The account's status, its row locked FOR UPDATE (postings hold FOR KEY SHARE on it). */
-export async function lockAccountStatus(tx: Prisma.TransactionClient, account: { rootLedgerId: string; id: string }): Promise<AccountStatus> {
+export async function lockAccountStatus(
+  tx: Prisma.TransactionClient,
+  account: { rootLedgerId: string; id: string },
+): Promise<AccountStatus> {
   const [locked] = await tx.$queryRaw<Array<{ status: string }>>`
     SELECT status::text AS status FROM accounts WHERE root_ledger_id = ${account.rootLedgerId}::uuid AND id = ${account.id}::uuid FOR UPDATE`;
   return locked!.status as AccountStatus;
 }
 
 /** Whether any balance of the account is non-zero or has something pending; the balance rows are locked. */
-export async function lockUnsettledBalances(tx: Prisma.TransactionClient, account: { rootLedgerId: string; id: string }): Promise<boolean> {
+export async function lockUnsettledBalances(
+  tx: Prisma.TransactionClient,
+  account: { rootLedgerId: string; id: string },
+): Promise<boolean> {
   const balances = await tx.$queryRaw<Array<{ asset_id: string }>>`
     SELECT asset_id FROM balances
      WHERE root_ledger_id = ${account.rootLedgerId}::uuid AND account_id = ${account.id}::uuid
@@ -91,16 +100,34 @@ export async function lockUnsettledBalances(tx: Prisma.TransactionClient, accoun
   return balances.length > 0;
 }
 
-export async function updateAccountRow(tx: Prisma.TransactionClient, account: { rootLedgerId: string; id: string }, data: Prisma.AccountUncheckedUpdateInput): Promise<Account> {
-  return toAccount(await tx.account.update({ where: { rootLedgerId_id: { rootLedgerId: account.rootLedgerId, id: account.id } }, data }));
+export async function updateAccountRow(
+  tx: Prisma.TransactionClient,
+  account: { rootLedgerId: string; id: string },
+  data: Prisma.AccountUncheckedUpdateInput,
+): Promise<Account> {
+  return toAccount(
+    await tx.account.update({
+      where: { rootLedgerId_id: { rootLedgerId: account.rootLedgerId, id: account.id } },
+      data,
+    }),
+  );
 }
 
 export async function selectAccount(reader: Reader, id: string): Promise<Account | null> {
-  const { rows } = await reader.query<AccountRow>({ name: 'account_by_id', text: `SELECT ${ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1`, values: [id] });
+  const { rows } = await reader.query<AccountRow>({
+    name: 'account_by_id',
+    text: `SELECT ${ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1`,
+    values: [id],
+  });
   return rows[0] ? toAccount(rows[0]) : null;
 }
 
-export async function selectAccountByCode(reader: Reader, rootLedgerId: string, ledgerId: string, code: string): Promise<Account | null> {
+export async function selectAccountByCode(
+  reader: Reader,
+  rootLedgerId: string,
+  ledgerId: string,
+  code: string,
+): Promise<Account | null> {
   const { rows } = await reader.query<AccountRow>({
     name: 'account_by_code',
     text: `SELECT ${ACCOUNT_COLUMNS} FROM accounts a WHERE a.root_ledger_id = $1 AND a.ledger_id = $2 AND a.code = $3`,
@@ -110,12 +137,21 @@ export async function selectAccountByCode(reader: Reader, rootLedgerId: string, 
 }
 
 export async function selectAccounts(reader: Reader, ids: string[]): Promise<Account[]> {
-  const { rows } = await reader.query<AccountRow>({ name: 'accounts_by_ids', text: `SELECT ${ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = ANY($1::uuid[])`, values: [ids] });
+  const { rows } = await reader.query<AccountRow>({
+    name: 'accounts_by_ids',
+    text: `SELECT ${ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = ANY($1::uuid[])`,
+    values: [ids],
+  });
   return rows.map(toAccount);
 }
 
 /** The ledger's accounts (or its subtree's), by id, one more than the page. */
-export async function selectAccountPage(reader: Reader, ledger: { id: string; rootLedgerId: string }, filter: AccountListFilter, page: Page): Promise<Account[]> {
+export async function selectAccountPage(
+  reader: Reader,
+  ledger: { id: string; rootLedgerId: string },
+  filter: AccountListFilter,
+  page: Page,
+): Promise<Account[]> {
   const { rows } = await reader.query<AccountRow>(
     `SELECT ${ACCOUNT_COLUMNS}
        FROM accounts a
@@ -129,7 +165,16 @@ export async function selectAccountPage(reader: Reader, ledger: { id: string; ro
         AND ($7::uuid IS NULL OR a.id > $7)
       ORDER BY a.id
       LIMIT $8`,
-    [ledger.rootLedgerId, filter.includeDescendants, ledger.id, filter.codePrefix, filter.status, filter.metadata ? JSON.stringify(filter.metadata) : null, page.after, page.size + 1],
+    [
+      ledger.rootLedgerId,
+      filter.includeDescendants,
+      ledger.id,
+      filter.codePrefix,
+      filter.status,
+      filter.metadata ? JSON.stringify(filter.metadata) : null,
+      page.after,
+      page.size + 1,
+    ],
   );
   return rows.map(toAccount);
 }
@@ -138,8 +183,20 @@ export async function selectAccountPage(reader: Reader, ledger: { id: string; ro
  * Accounts with their balances, in one statement: for a read that will resolve both (an account by
  * id with its balances), one round trip instead of two.
  */
-export async function selectAccountsWithBalances(reader: Reader, ids: string[]): Promise<Array<{ account: Account; balances: BalanceRow[] }>> {
-  type Totals = { assetId: string; normalBalance: NormalBalance; dp: string; cp: string; dpe: string; cpe: string; version: string; updatedAt: string | null };
+export async function selectAccountsWithBalances(
+  reader: Reader,
+  ids: string[],
+): Promise<Array<{ account: Account; balances: BalanceRow[] }>> {
+  type Totals = {
+    assetId: string;
+    normalBalance: NormalBalance;
+    dp: string;
+    cp: string;
+    dpe: string;
+    cpe: string;
+    version: string;
+    updatedAt: string | null;
+  };
   const { rows } = await reader.query<AccountRow & { balances: Totals[] }>({
     name: 'accounts_with_balances',
     text: `SELECT ${ACCOUNT_COLUMNS},
@@ -173,10 +230,21 @@ export async function selectAccountsWithBalances(reader: Reader, ids: string[]):
 }
 
 /** Balances of many accounts in one statement; shards of hot accounts are summed here. */
-export async function selectBalances(reader: Reader, accounts: Array<{ rootLedgerId: string; accountId: string }>): Promise<BalanceRow[]> {
+export async function selectBalances(
+  reader: Reader,
+  accounts: Array<{ rootLedgerId: string; accountId: string }>,
+): Promise<BalanceRow[]> {
   const { rows } = await reader.query<{
-    root_ledger_id: string; account_id: string; asset_id: string; normal_balance: NormalBalance;
-    dp: string; cp: string; dpe: string; cpe: string; version: string; updated_at: Date;
+    root_ledger_id: string;
+    account_id: string;
+    asset_id: string;
+    normal_balance: NormalBalance;
+    dp: string;
+    cp: string;
+    dpe: string;
+    cpe: string;
+    version: string;
+    updated_at: Date;
   }>({
     name: 'balances_of_accounts',
     text: `SELECT b.root_ledger_id, b.account_id, b.asset_id, b.normal_balance::text AS normal_balance,

@@ -39,7 +39,9 @@ export class AccountResolver {
     return account && ctx.access.account(account);
   }
 
-  @Query(() => AccountConnection, { description: 'The ledger\'s own accounts, or its whole subtree\'s with filter.includeDescendants.' })
+  @Query(() => AccountConnection, {
+    description: "The ledger's own accounts, or its whole subtree's with filter.includeDescendants.",
+  })
   async accounts(
     @Ctx() ctx: RequestContext,
     @Arg('ledgerId', () => ID) ledgerId: string,
@@ -51,13 +53,22 @@ export class AccountResolver {
   }
 
   @Mutation(() => Account)
-  createAccount(@Ctx() ctx: RequestContext, @Arg('input', () => CreateAccountInput) input: CreateAccountInput): Promise<Account> {
+  createAccount(
+    @Ctx() ctx: RequestContext,
+    @Arg('input', () => CreateAccountInput) input: CreateAccountInput,
+  ): Promise<Account> {
     return ctx.services.accounts.create(ctx.origin, input);
   }
 
   @Mutation(() => Account)
-  updateAccount(@Ctx() ctx: RequestContext, @Arg('id', () => ID) id: string, @Arg('input', () => UpdateAccountInput) input: UpdateAccountInput): Promise<Account> {
-    return ctx.services.accounts.update(ctx.origin, id, input, async (account) => ledgerPlacement((await ctx.loaders.ledgerById.load(account.ledgerId))!));
+  updateAccount(
+    @Ctx() ctx: RequestContext,
+    @Arg('id', () => ID) id: string,
+    @Arg('input', () => UpdateAccountInput) input: UpdateAccountInput,
+  ): Promise<Account> {
+    return ctx.services.accounts.update(ctx.origin, id, input, async (account) =>
+      ledgerPlacement((await ctx.loaders.ledgerById.load(account.ledgerId))!),
+    );
   }
 
   @FieldResolver(() => Ledger)
@@ -65,7 +76,10 @@ export class AccountResolver {
     return ctx.access.ledger((await ctx.loaders.ledgerById.load(account.ledgerId))!);
   }
 
-  @FieldResolver(() => Balance, { description: 'A zero balance when the account never held the asset. With asOf: the balance counting entries effective at or before that instant (version 0: a reconstruction).' })
+  @FieldResolver(() => Balance, {
+    description:
+      'A zero balance when the account never held the asset. With asOf: the balance counting entries effective at or before that instant (version 0: a reconstruction).',
+  })
   async balance(
     @Root() account: Account,
     @Ctx() ctx: RequestContext,
@@ -74,13 +88,23 @@ export class AccountResolver {
   ): Promise<Balance> {
     const [assets, balances] = await Promise.all([
       ctx.loaders.assetsOfRoot.load(account.rootLedgerId),
-      asOf == null ? ctx.loaders.balancesOfAccount.load({ rootLedgerId: account.rootLedgerId, accountId: account.id }) : Promise.resolve([]),
+      asOf == null
+        ? ctx.loaders.balancesOfAccount.load({ rootLedgerId: account.rootLedgerId, accountId: account.id })
+        : Promise.resolve([]),
     ]);
     const asset = assets.find((candidate) => candidate.code === assetCode);
     if (asset === undefined) throw new AssetNotFoundError(`asset ${assetCode} is not defined in this ledger tree`);
-    const owner = { rootLedgerId: account.rootLedgerId, accountId: account.id, assetId: asset.id, normalBalance: account.normalBalance };
+    const owner = {
+      rootLedgerId: account.rootLedgerId,
+      accountId: account.id,
+      assetId: asset.id,
+      normalBalance: account.normalBalance,
+    };
     if (asOf != null) return toBalance(owner, await ctx.services.balanceHistory.asOf(owner, asOf), 0, null);
-    return balances.find((balance) => balance.assetId === asset.id) ?? toBalance(owner, { debitsPosted: 0n, creditsPosted: 0n, debitsPending: 0n, creditsPending: 0n }, 0, null);
+    return (
+      balances.find((balance) => balance.assetId === asset.id) ??
+      toBalance(owner, { debitsPosted: 0n, creditsPosted: 0n, debitsPending: 0n, creditsPending: 0n }, 0, null)
+    );
   }
 
   @FieldResolver(() => [Balance], { description: 'Every asset the account has held.' })
@@ -88,7 +112,7 @@ export class AccountResolver {
     return ctx.loaders.balancesOfAccount.load({ rootLedgerId: account.rootLedgerId, accountId: account.id });
   }
 
-  @FieldResolver(() => EntryConnection, { description: 'The account\'s journal lines, newest first.' })
+  @FieldResolver(() => EntryConnection, { description: "The account's journal lines, newest first." })
   async entries(
     @Root() account: Account,
     @Ctx() ctx: RequestContext,
@@ -99,11 +123,20 @@ export class AccountResolver {
     const page = readPage(first, after);
     let assetId: string | null = null;
     if (filter?.asset != null) {
-      const asset = (await ctx.loaders.assetsOfRoot.load(account.rootLedgerId)).find((candidate) => candidate.code === filter.asset);
+      const asset = (await ctx.loaders.assetsOfRoot.load(account.rootLedgerId)).find(
+        (candidate) => candidate.code === filter.asset,
+      );
       if (asset === undefined) throw new AssetNotFoundError(`asset ${filter.asset} is not defined in this ledger tree`);
       assetId = asset.id;
     }
-    return ctx.loaders.entryPages.load({ rootLedgerId: account.rootLedgerId, accountId: account.id, page, assetId, from: filter?.from ?? null, to: filter?.to ?? null });
+    return ctx.loaders.entryPages.load({
+      rootLedgerId: account.rootLedgerId,
+      accountId: account.id,
+      page,
+      assetId,
+      from: filter?.from ?? null,
+      to: filter?.to ?? null,
+    });
   }
 }
 

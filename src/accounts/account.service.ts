@@ -62,8 +62,14 @@ export class AccountService {
     if (ledger === null) throw new NotFoundError(`ledger ${input.ledgerId} does not exist`);
     requireReach(origin.principal, ledgerPlacement(ledger), 'the ledger');
 
-    const code = requirePattern(input.code, ACCOUNT_CODE, 'code', 'must be 1 to 128 letters, digits or : _ . @ / -, starting with a letter or digit');
-    if (code.startsWith(RESERVED_PREFIX)) throw new BadInputError(`account codes starting with "${RESERVED_PREFIX}" are reserved for system accounts`);
+    const code = requirePattern(
+      input.code,
+      ACCOUNT_CODE,
+      'code',
+      'must be 1 to 128 letters, digits or : _ . @ / -, starting with a letter or digit',
+    );
+    if (code.startsWith(RESERVED_PREFIX))
+      throw new BadInputError(`account codes starting with "${RESERVED_PREFIX}" are reserved for system accounts`);
     const allowOverdraft = input.allowOverdraft ?? false;
     const overdraftLimit = input.overdraftLimit ?? null;
     if (overdraftLimit !== null && (!allowOverdraft || overdraftLimit < 0n)) {
@@ -87,7 +93,8 @@ export class AccountService {
         return created;
       });
     } catch (error) {
-      if ((error as { code?: string }).code === 'P2002') throw new BadInputError(`account code ${code} is already used in this ledger`);
+      if ((error as { code?: string }).code === 'P2002')
+        throw new BadInputError(`account code ${code} is already used in this ledger`);
       throw error;
     }
   }
@@ -96,7 +103,12 @@ export class AccountService {
    * Status changes lock the account row FOR UPDATE; postings hold FOR KEY SHARE on it, so a close
    * waits for in-flight postings and then sees their effect on the balances it checks.
    */
-  async update(origin: RequestOrigin, id: string, input: UpdateAccountInput, loadPlacement: (account: Account) => Promise<Placement>): Promise<Account> {
+  async update(
+    origin: RequestOrigin,
+    id: string,
+    input: UpdateAccountInput,
+    loadPlacement: (account: Account) => Promise<Placement>,
+  ): Promise<Account> {
     authorize(origin.principal, 'updateAccount');
     const existing = await this.findById(requireId(id, 'id'));
     if (existing === null) throw new NotFoundError(`account ${id} does not exist`);
@@ -138,12 +150,22 @@ export class AccountService {
     return selectAccounts(this.db.pool, ids);
   }
 
-  async list(ledger: { id: string; rootLedgerId: string }, filter: AccountFilter | null | undefined, first?: number | null, after?: string | null): Promise<Connection<Account>> {
+  async list(
+    ledger: { id: string; rootLedgerId: string },
+    filter: AccountFilter | null | undefined,
+    first?: number | null,
+    after?: string | null,
+  ): Promise<Connection<Account>> {
     const page = readPage(first, after);
     const rows = await selectAccountPage(
       this.db.pool,
       ledger,
-      { includeDescendants: filter?.includeDescendants ?? false, codePrefix: filter?.codePrefix ?? null, status: filter?.status ?? null, metadata: filter?.metadata ?? null },
+      {
+        includeDescendants: filter?.includeDescendants ?? false,
+        codePrefix: filter?.codePrefix ?? null,
+        status: filter?.status ?? null,
+        metadata: filter?.metadata ?? null,
+      },
       page,
     );
     return toConnection(rows, page);
@@ -151,7 +173,10 @@ export class AccountService {
 
   /** Accounts with their balances, in one statement (one round trip where two would do). */
   async fetchWithBalances(ids: string[]): Promise<Array<{ account: Account; balances: Balance[] }>> {
-    return (await selectAccountsWithBalances(this.db.pool, ids)).map(({ account, balances }) => ({ account, balances: balances.map(balanceOf) }));
+    return (await selectAccountsWithBalances(this.db.pool, ids)).map(({ account, balances }) => ({
+      account,
+      balances: balances.map(balanceOf),
+    }));
   }
 
   /** Balances of many accounts in one statement; shards of hot accounts are summed. */

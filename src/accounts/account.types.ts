@@ -30,7 +30,10 @@ export class Account {
   @Field(() => Boolean)
   allowOverdraft!: boolean;
 
-  @Field(() => AmountScalar, { nullable: true, description: 'With allowOverdraft, how far below zero `available` may go; null means unlimited.' })
+  @Field(() => AmountScalar, {
+    nullable: true,
+    description: 'With allowOverdraft, how far below zero `available` may go; null means unlimited.',
+  })
   overdraftLimit!: bigint | null;
 
   @Field(() => AccountStatus)
@@ -50,7 +53,9 @@ export class Account {
 @ObjectType('AccountConnection')
 export class AccountConnection extends ConnectionType('Account', Account) {}
 
-@ObjectType({ description: 'One account\'s holding of one asset. Derived figures are in the account\'s normal direction.' })
+@ObjectType({
+  description: "One account's holding of one asset. Derived figures are in the account's normal direction.",
+})
 export class Balance {
   @Field(() => AmountScalar)
   posted!: bigint;

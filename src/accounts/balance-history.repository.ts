@@ -54,13 +54,28 @@ export async function sumAsOf(reader: Reader, balance: BalanceKey, asOf: Date): 
 
 /** Share-locks the balance rows, so a posting in flight finishes before a checkpoint's sum is taken. */
 export async function shareLockBalance(client: pg.PoolClient, balance: BalanceKey): Promise<void> {
-  await client.query('SELECT 1 FROM balances WHERE root_ledger_id = $1 AND account_id = $2 AND asset_id = $3 FOR SHARE', [balance.rootLedgerId, balance.accountId, balance.assetId]);
+  await client.query(
+    'SELECT 1 FROM balances WHERE root_ledger_id = $1 AND account_id = $2 AND asset_id = $3 FOR SHARE',
+    [balance.rootLedgerId, balance.accountId, balance.assetId],
+  );
 }
 
-export async function insertCheckpoint(client: pg.PoolClient, balance: BalanceKey, asOf: Date, totals: PostedTotals): Promise<void> {
+export async function insertCheckpoint(
+  client: pg.PoolClient,
+  balance: BalanceKey,
+  asOf: Date,
+  totals: PostedTotals,
+): Promise<void> {
   await client.query(
     `INSERT INTO balance_checkpoints (root_ledger_id, account_id, asset_id, as_of, debits_posted, credits_posted)
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
-    [balance.rootLedgerId, balance.accountId, balance.assetId, asOf, totals.debitsPosted.toString(), totals.creditsPosted.toString()],
+    [
+      balance.rootLedgerId,
+      balance.accountId,
+      balance.assetId,
+      asOf,
+      totals.debitsPosted.toString(),
+      totals.creditsPosted.toString(),
+    ],
   );
 }

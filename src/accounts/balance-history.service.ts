@@ -1,7 +1,13 @@
 import type { Database } from '../platform/db.js';
 import { inTransaction } from '../platform/transaction.js';
 import { CHECKPOINT_SETTLE_MS } from '../balances/balances.core.js';
-import { insertCheckpoint, shareLockBalance, sumAsOf, type BalanceKey, type PostedTotals } from './balance-history.repository.js';
+import {
+  insertCheckpoint,
+  shareLockBalance,
+  sumAsOf,
+  type BalanceKey,
+  type PostedTotals,
+} from './balance-history.repository.js';
 
 /**
  * Point-in-time balances: the posted totals of entries effective at or before an instant.

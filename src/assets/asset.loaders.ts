@@ -6,5 +6,9 @@ import type { Asset } from './asset.types.js';
 export const assetLoaders = {
   assetById: (services: { assets: AssetService }) => loaderById<Asset>((ids) => services.assets.fetchByIds(ids)),
 
-  assetsOfRoot: (services: { assets: AssetService }) => loaderOfGroups<string, Asset>((roots) => services.assets.listForRoots(roots), (asset) => asset.rootLedgerId),
+  assetsOfRoot: (services: { assets: AssetService }) =>
+    loaderOfGroups<string, Asset>(
+      (roots) => services.assets.listForRoots(roots),
+      (asset) => asset.rootLedgerId,
+    ),
 };

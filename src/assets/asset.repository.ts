@@ -9,11 +9,17 @@ import { Asset, AssetKind } from './asset.types.js';
  */
 type Reader = pg.Pool | pg.PoolClient;
 
-type AssetRow = { id: string; rootLedgerId: string; code: string; name: string; kind: string; scale: number; expiresAfterDays: number | null };
+type AssetRow = {
+  id: string;
+  rootLedgerId: string;
+  code: string;
+  name: string;
+  kind: string;
+  scale: number;
+  expiresAfterDays: number | null;
+};
 
 const ASSET_COLUMNS = `s.id, s.root_ledger_id AS "rootLedgerId", s.code, s.name, s.kind::text AS kind, s.scale, s.expires_after_days AS "expiresAfterDays"`;
-
-
 
 function toAsset(row: AssetRow): Asset {
   return Object.assign(new Asset(), {
@@ -27,12 +33,19 @@ function toAsset(row: AssetRow): Asset {
   });
 }
 
-export async function insertAsset(tx: Prisma.TransactionClient, data: Prisma.AssetUncheckedCreateInput): Promise<Asset> {
+export async function insertAsset(
+  tx: Prisma.TransactionClient,
+  data: Prisma.AssetUncheckedCreateInput,
+): Promise<Asset> {
   return toAsset(await tx.asset.create({ data }));
 }
 
 export async function selectAssets(reader: Reader, ids: string[]): Promise<Asset[]> {
-  const { rows } = await reader.query<AssetRow>({ name: 'assets_by_ids', text: `SELECT ${ASSET_COLUMNS} FROM assets s WHERE s.id = ANY($1::uuid[])`, values: [ids] });
+  const { rows } = await reader.query<AssetRow>({
+    name: 'assets_by_ids',
+    text: `SELECT ${ASSET_COLUMNS} FROM assets s WHERE s.id = ANY($1::uuid[])`,
+    values: [ids],
+  });
   return rows.map(toAsset);
 }
 

@@ -26,7 +26,10 @@ export class CreateAssetInput {
 @Resolver(() => Asset)
 export class AssetResolver {
   @Mutation(() => Asset)
-  createAsset(@Ctx() ctx: RequestContext, @Arg('input', () => CreateAssetInput) input: CreateAssetInput): Promise<Asset> {
+  createAsset(
+    @Ctx() ctx: RequestContext,
+    @Arg('input', () => CreateAssetInput) input: CreateAssetInput,
+  ): Promise<Asset> {
     return ctx.services.assets.create(ctx.origin, input);
   }
 }

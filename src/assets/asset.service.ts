@@ -42,14 +42,24 @@ export class AssetService {
     if (ledger === null) throw new NotFoundError(`ledger ${input.ledgerId} does not exist`);
     requireReach(origin.principal, ledgerPlacement(ledger), 'the ledger');
     if (ledger.parentId !== null) {
-      throw new BadInputError('assets are defined on a root ledger and are usable throughout its tree; pass the root ledger id');
+      throw new BadInputError(
+        'assets are defined on a root ledger and are usable throughout its tree; pass the root ledger id',
+      );
     }
-    const code = requirePattern(input.code, ASSET_CODE, 'code', 'must be 1 to 32 upper-case letters, digits or _, starting with a letter');
+    const code = requirePattern(
+      input.code,
+      ASSET_CODE,
+      'code',
+      'must be 1 to 32 upper-case letters, digits or _, starting with a letter',
+    );
     if (!Number.isInteger(input.scale) || input.scale < 0 || input.scale > SCALE_MAX) {
       throw new BadInputError(`scale must be an integer from 0 to ${SCALE_MAX}`);
     }
     const expiresAfterDays = input.expiresAfterDays ?? null;
-    if (expiresAfterDays !== null && (!Number.isInteger(expiresAfterDays) || expiresAfterDays < 1 || expiresAfterDays > EXPIRES_AFTER_DAYS_MAX)) {
+    if (
+      expiresAfterDays !== null &&
+      (!Number.isInteger(expiresAfterDays) || expiresAfterDays < 1 || expiresAfterDays > EXPIRES_AFTER_DAYS_MAX)
+    ) {
       throw new BadInputError(`expiresAfterDays must be an integer from 1 to ${EXPIRES_AFTER_DAYS_MAX}`);
     }
     const data = {
@@ -69,7 +79,8 @@ export class AssetService {
         return created;
       });
     } catch (error) {
-      if ((error as { code?: string }).code === 'P2002') throw new BadInputError(`asset ${code} already exists in this ledger tree`);
+      if ((error as { code?: string }).code === 'P2002')
+        throw new BadInputError(`asset ${code} already exists in this ledger tree`);
       throw error;
     }
   }

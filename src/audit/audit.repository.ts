@@ -11,14 +11,21 @@ export async function insertAuditEvent(tx: Prisma.TransactionClient, row: AuditE
 }
 
 /** A root ledger tree's audit trail, newest first, one more than the page. */
-export async function selectAuditPage(prisma: Prisma.TransactionClient, rootLedgerId: string, filter: AuditEventFilterInput | null | undefined, page: Page): Promise<AuditEvent[]> {
+export async function selectAuditPage(
+  prisma: Prisma.TransactionClient,
+  rootLedgerId: string,
+  filter: AuditEventFilterInput | null | undefined,
+  page: Page,
+): Promise<AuditEvent[]> {
   const rows = await prisma.auditEvent.findMany({
     where: {
       rootLedgerId,
       ...(page.after ? { id: { lt: page.after } } : {}),
       ...(filter?.actorId ? { actorId: filter.actorId } : {}),
       ...(filter?.operation ? { operation: filter.operation } : {}),
-      ...(filter?.from || filter?.to ? { createdAt: { ...(filter.from ? { gte: filter.from } : {}), ...(filter.to ? { lte: filter.to } : {}) } } : {}),
+      ...(filter?.from || filter?.to
+        ? { createdAt: { ...(filter.from ? { gte: filter.from } : {}), ...(filter.to ? { lte: filter.to } : {}) } }
+        : {}),
     },
     orderBy: { id: 'desc' },
     take: page.size + 1,

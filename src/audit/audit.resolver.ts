@@ -4,7 +4,10 @@ import { AuditEventConnection, AuditEventFilterInput } from './audit.types.js';
 
 @Resolver()
 export class AuditResolver {
-  @Query(() => AuditEventConnection, { description: "ADMIN: the audit trail of the ledger's whole tree, newest first (needs a credential that reaches the root)." })
+  @Query(() => AuditEventConnection, {
+    description:
+      "ADMIN: the audit trail of the ledger's whole tree, newest first (needs a credential that reaches the root).",
+  })
   async auditEvents(
     @Ctx() ctx: RequestContext,
     @Arg('ledgerId', () => ID) ledgerId: string,

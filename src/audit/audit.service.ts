@@ -7,7 +7,12 @@ export class AuditService {
   constructor(private readonly db: Database) {}
 
   /** A root ledger tree's audit trail, newest first. */
-  async list(rootLedgerId: string, filter: AuditEventFilterInput | null | undefined, first?: number | null, after?: string | null): Promise<Connection<AuditEvent>> {
+  async list(
+    rootLedgerId: string,
+    filter: AuditEventFilterInput | null | undefined,
+    first?: number | null,
+    after?: string | null,
+  ): Promise<Connection<AuditEvent>> {
     const page = readPage(first, after);
     return toConnection(await selectAuditPage(this.db.prisma, rootLedgerId, filter, page), page);
   }

@@ -20,7 +20,12 @@ export interface AuditEventRow {
 }
 
 /** The audit row a mutation writes in its own database transaction. */
-export function auditEvent(origin: RequestOrigin, operation: string, rootLedgerId: string | null, targetIds: string[]): AuditEventRow {
+export function auditEvent(
+  origin: RequestOrigin,
+  operation: string,
+  rootLedgerId: string | null,
+  targetIds: string[],
+): AuditEventRow {
   return {
     id: newId(),
     rootLedgerId,

@@ -8,10 +8,25 @@ import type { Prisma } from '../generated/prisma/client.js';
  */
 
 /** A key as it is shown (never its digest). */
-export type ApiKeyRow = { id: string; name: string; role: string; rootLedgerId: string | null; ledgerId: string | null; createdAt: Date; revokedAt: Date | null };
+export type ApiKeyRow = {
+  id: string;
+  name: string;
+  role: string;
+  rootLedgerId: string | null;
+  ledgerId: string | null;
+  createdAt: Date;
+  revokedAt: Date | null;
+};
 
 /** What verifying a secret needs of its key. */
-export type KeyForAuth = { id: string; role: string; rootLedgerId: string | null; ledgerId: string | null; secretHash: string; revokedAt: Date | null };
+export type KeyForAuth = {
+  id: string;
+  role: string;
+  rootLedgerId: string | null;
+  ledgerId: string | null;
+  secretHash: string;
+  revokedAt: Date | null;
+};
 
 export async function selectKeyForAuth(reader: pg.Pool | pg.PoolClient, id: string): Promise<KeyForAuth | null> {
   const { rows } = await reader.query<KeyForAuth>({
@@ -23,7 +38,10 @@ export async function selectKeyForAuth(reader: pg.Pool | pg.PoolClient, id: stri
   return rows[0] ?? null;
 }
 
-export function insertApiKey(tx: Prisma.TransactionClient, data: Prisma.ApiKeyUncheckedCreateInput): Promise<ApiKeyRow> {
+export function insertApiKey(
+  tx: Prisma.TransactionClient,
+  data: Prisma.ApiKeyUncheckedCreateInput,
+): Promise<ApiKeyRow> {
   return tx.apiKey.create({ data });
 }
 

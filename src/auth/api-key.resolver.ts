@@ -10,14 +10,20 @@ export class CreateApiKeyInput {
   @Field(() => ApiKeyRole)
   role!: ApiKeyRole;
 
-  @Field(() => ID, { nullable: true, description: 'The subtree the key may reach; omit for a global key (global admins only).' })
+  @Field(() => ID, {
+    nullable: true,
+    description: 'The subtree the key may reach; omit for a global key (global admins only).',
+  })
   ledgerId?: string | null;
 }
 
 @Resolver(() => ApiKey)
 export class ApiKeyResolver {
   @Mutation(() => CreatedApiKey, { description: 'ADMIN only; the secret is returned once.' })
-  createApiKey(@Ctx() ctx: RequestContext, @Arg('input', () => CreateApiKeyInput) input: CreateApiKeyInput): Promise<CreatedApiKey> {
+  createApiKey(
+    @Ctx() ctx: RequestContext,
+    @Arg('input', () => CreateApiKeyInput) input: CreateApiKeyInput,
+  ): Promise<CreatedApiKey> {
     return ctx.services.apiKeys.create(ctx.origin, input);
   }
 

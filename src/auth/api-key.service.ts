@@ -5,10 +5,23 @@ import { isUuid, newId } from '../platform/ids.js';
 import { requireId, requireName } from '../platform/validation.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
 import type { LedgerService } from '../ledgers/ledger.service.js';
-import { authorize, ledgerPlacement, requireCanGrant, requireCanManageKey, type Principal, type Role } from '../authorization/access.core.js';
+import {
+  authorize,
+  ledgerPlacement,
+  requireCanGrant,
+  requireCanManageKey,
+  type Principal,
+  type Role,
+} from '../authorization/access.core.js';
 import { unobservedCredentialEvents, type CredentialEvents } from '../events/credential-events.js';
 import { insertAuditEvent } from '../audit/audit.repository.js';
-import { insertApiKey, selectApiKey, selectKeyForAuth, updateApiKeyRevokedAt, type ApiKeyRow } from './api-key.repository.js';
+import {
+  insertApiKey,
+  selectApiKey,
+  selectKeyForAuth,
+  updateApiKeyRevokedAt,
+  type ApiKeyRow,
+} from './api-key.repository.js';
 import { ApiKey, ApiKeyRole, CreatedApiKey } from './api-key.types.js';
 
 /**
@@ -71,13 +84,17 @@ export class ApiKeyService {
     }
     // Every request with an API key runs this lookup: one named prepared statement, no ORM.
     const row = await selectKeyForAuth(this.db.pool, hexToUuid(parsed[1]!));
-    if (row === null || !timingSafeEqual(candidate, Buffer.from(row.secretHash, 'hex'))) throw new UnauthenticatedError('invalid credentials');
+    if (row === null || !timingSafeEqual(candidate, Buffer.from(row.secretHash, 'hex')))
+      throw new UnauthenticatedError('invalid credentials');
     if (row.revokedAt !== null) throw new UnauthenticatedError('this API key has been revoked');
     const principal: Principal = {
       actorId: row.id,
       actorType: 'api_key',
       role: row.role as Role,
-      scope: row.rootLedgerId !== null && row.ledgerId !== null ? { rootLedgerId: row.rootLedgerId, ledgerId: row.ledgerId } : null,
+      scope:
+        row.rootLedgerId !== null && row.ledgerId !== null
+          ? { rootLedgerId: row.rootLedgerId, ledgerId: row.ledgerId }
+          : null,
     };
     if (cacheKey !== null) {
       if (this.verified.size >= VERIFIED_CACHE_MAX) this.verified.clear();
@@ -86,7 +103,10 @@ export class ApiKeyService {
     return principal;
   }
 
-  async create(origin: RequestOrigin, input: { name: string; role: ApiKeyRole; ledgerId?: string | null }): Promise<CreatedApiKey> {
+  async create(
+    origin: RequestOrigin,
+    input: { name: string; role: ApiKeyRole; ledgerId?: string | null },
+  ): Promise<CreatedApiKey> {
     authorize(origin.principal, 'createApiKey');
     let ledger = null;
     if (input.ledgerId != null) {
@@ -119,7 +139,10 @@ export class ApiKeyService {
     const existing = isUuid(keyId) ? await selectApiKey(this.db.prisma, keyId) : null;
     if (existing === null) throw new NotFoundError(`API key ${id} does not exist`);
     // A scoped key's ledger exists: keys reference it and ledgers are never deleted.
-    const ledger = existing.ledgerId === null || existing.rootLedgerId === null ? null : (await this.ledgers.findById(existing.ledgerId))!;
+    const ledger =
+      existing.ledgerId === null || existing.rootLedgerId === null
+        ? null
+        : (await this.ledgers.findById(existing.ledgerId))!;
     requireCanManageKey(origin.principal, ledger && ledgerPlacement(ledger));
     const row = await this.db.prisma.$transaction(async (tx) => {
       const updated = await updateApiKeyRevokedAt(tx, keyId, existing.revokedAt ?? new Date());

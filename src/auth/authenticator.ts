@@ -19,10 +19,14 @@ export class Authenticator {
   ) {}
 
   async authenticate(authorization: string | undefined): Promise<Principal> {
-    if (authorization === undefined || authorization === '') throw new UnauthenticatedError('missing credentials: send Authorization: Bearer <secret>');
+    if (authorization === undefined || authorization === '')
+      throw new UnauthenticatedError('missing credentials: send Authorization: Bearer <secret>');
     const match = /^Bearer ([\x21-\x7e]+)$/.exec(authorization);
-    if (match === null || authorization.length > BEARER_LENGTH_MAX) throw new UnauthenticatedError('malformed Authorization header: expected "Bearer <secret>"');
+    if (match === null || authorization.length > BEARER_LENGTH_MAX)
+      throw new UnauthenticatedError('malformed Authorization header: expected "Bearer <secret>"');
     const bearer = match[1]!;
-    return looksLikeToken(bearer) && !this.apiKeys.isBootstrapSecret(bearer) ? this.customerTokens.verify(bearer) : this.apiKeys.verifySecret(bearer);
+    return looksLikeToken(bearer) && !this.apiKeys.isBootstrapSecret(bearer)
+      ? this.customerTokens.verify(bearer)
+      : this.apiKeys.verifySecret(bearer);
   }
 }

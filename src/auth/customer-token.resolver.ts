@@ -11,8 +11,13 @@ export class CustomerTokenResolver {
   async createCustomerToken(
     @Ctx() ctx: RequestContext,
     @Arg('accountId', () => ID) accountId: string,
-    @Arg('ttlSeconds', () => Int, { nullable: true, defaultValue: CUSTOMER_TOKEN_TTL_SECONDS_DEFAULT }) ttlSeconds: number | null,
+    @Arg('ttlSeconds', () => Int, { nullable: true, defaultValue: CUSTOMER_TOKEN_TTL_SECONDS_DEFAULT }) ttlSeconds:
+      | number
+      | null,
   ): Promise<CustomerToken> {
-    return Object.assign(new CustomerToken(), await ctx.services.customerTokens.create(ctx.origin, accountId, ttlSeconds ?? CUSTOMER_TOKEN_TTL_SECONDS_DEFAULT));
+    return Object.assign(
+      new CustomerToken(),
+      await ctx.services.customerTokens.create(ctx.origin, accountId, ttlSeconds ?? CUSTOMER_TOKEN_TTL_SECONDS_DEFAULT),
+    );
   }
 }

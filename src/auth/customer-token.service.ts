@@ -52,11 +52,17 @@ export class CustomerTokenService {
   }
 
   /** OPERATOR or ADMIN, within the account's ledger scope; never for a system account. */
-  async create(origin: RequestOrigin, accountId: string, ttlSeconds: number = CUSTOMER_TOKEN_TTL_SECONDS_DEFAULT): Promise<MintedToken> {
+  async create(
+    origin: RequestOrigin,
+    accountId: string,
+    ttlSeconds: number = CUSTOMER_TOKEN_TTL_SECONDS_DEFAULT,
+  ): Promise<MintedToken> {
     authorize(origin.principal, 'createCustomerToken');
     if (this.key === null) throw new ForbiddenError('customer tokens are off on this server: it has no TOKEN_SECRET');
     if (!Number.isInteger(ttlSeconds) || ttlSeconds < TTL_SECONDS_MIN || ttlSeconds > CUSTOMER_TOKEN_TTL_SECONDS_MAX) {
-      throw new BadInputError(`ttlSeconds must be an integer from ${TTL_SECONDS_MIN} to ${CUSTOMER_TOKEN_TTL_SECONDS_MAX}; got ${ttlSeconds}`);
+      throw new BadInputError(
+        `ttlSeconds must be an integer from ${TTL_SECONDS_MIN} to ${CUSTOMER_TOKEN_TTL_SECONDS_MAX}; got ${ttlSeconds}`,
+      );
     }
     const account = await this.accounts.findById(requireId(accountId, 'accountId'));
     if (account === null) throw new NotFoundError(`account ${accountId} does not exist`);
@@ -74,7 +80,10 @@ export class CustomerTokenService {
       .setIssuedAt(issuedAtSeconds)
       .setExpirationTime(expiresAtSeconds)
       .sign(this.key);
-    await insertAuditEvent(this.db.prisma, auditEvent(origin, 'createCustomerToken', account.rootLedgerId, [account.id]));
+    await insertAuditEvent(
+      this.db.prisma,
+      auditEvent(origin, 'createCustomerToken', account.rootLedgerId, [account.id]),
+    );
     return { token, expiresAt: new Date(expiresAtSeconds * 1000), account };
   }
 
@@ -90,11 +99,19 @@ export class CustomerTokenService {
         requiredClaims: ['sub', 'exp', 'iat'],
       }));
     } catch (error) {
-      if (error instanceof joseErrors.JWTExpired) throw new UnauthenticatedError('the customer token has expired; mint a new one');
+      if (error instanceof joseErrors.JWTExpired)
+        throw new UnauthenticatedError('the customer token has expired; mint a new one');
       throw new UnauthenticatedError('invalid customer token');
     }
     const { sub, rl, lg, exp, iat } = claims;
-    if (typeof sub !== 'string' || typeof rl !== 'string' || typeof lg !== 'string' || !isUuid(sub) || !isUuid(rl) || !isUuid(lg)) {
+    if (
+      typeof sub !== 'string' ||
+      typeof rl !== 'string' ||
+      typeof lg !== 'string' ||
+      !isUuid(sub) ||
+      !isUuid(rl) ||
+      !isUuid(lg)
+    ) {
       throw new UnauthenticatedError('invalid customer token');
     }
     // This server never signs a longer-lived token; one that claims more was not made here.

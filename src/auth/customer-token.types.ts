@@ -4,7 +4,9 @@ import { Account } from '../accounts/account.types.js';
 
 @ObjectType({ description: 'A signed, short-lived credential for one account, for web and mobile frontends.' })
 export class CustomerToken {
-  @Field(() => String, { description: 'Send as `Authorization: Bearer <token>`, or as the WebSocket connection_init `authorization`.' })
+  @Field(() => String, {
+    description: 'Send as `Authorization: Bearer <token>`, or as the WebSocket connection_init `authorization`.',
+  })
   token!: string;
 
   @Field(() => DateTimeScalar)

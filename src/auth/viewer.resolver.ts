@@ -22,7 +22,10 @@ export class ViewerResolver {
     return account && ctx.access.account(account);
   }
 
-  @Query(() => Viewer, { description: 'Who is asking: the kind of credential, its role and expiry; for a scoped key, its ledger; for a customer token, its account.' })
+  @Query(() => Viewer, {
+    description:
+      'Who is asking: the kind of credential, its role and expiry; for a scoped key, its ledger; for a customer token, its account.',
+  })
   viewer(@Ctx() ctx: RequestContext): Viewer {
     const { principal } = ctx.origin;
     return Object.assign(new Viewer(), {
@@ -35,14 +38,17 @@ export class ViewerResolver {
     });
   }
 
-  @FieldResolver(() => Ledger, { nullable: true, description: 'The top of a scoped key\'s subtree; null for global credentials and customer tokens.' })
+  @FieldResolver(() => Ledger, {
+    nullable: true,
+    description: "The top of a scoped key's subtree; null for global credentials and customer tokens.",
+  })
   async ledger(@Root() viewer: Viewer, @Ctx() ctx: RequestContext): Promise<Ledger | null> {
     if (viewer.scopeLedgerId === null) return null;
     const ledger = await ctx.loaders.ledgerById.load(viewer.scopeLedgerId);
     return ledger && ctx.access.ledger(ledger);
   }
 
-  @FieldResolver(() => Account, { nullable: true, description: 'A customer token\'s account; null for API keys.' })
+  @FieldResolver(() => Account, { nullable: true, description: "A customer token's account; null for API keys." })
   async account(@Root() viewer: Viewer, @Ctx() ctx: RequestContext): Promise<Account | null> {
     if (viewer.accountId === null) return null;
     const account = await ctx.loaders.accountById.load(viewer.accountId);

@@ -29,7 +29,10 @@ export class Viewer {
   @Field(() => ID, { nullable: true, description: 'The API key, for API key credentials.' })
   apiKeyId!: string | null;
 
-  @Field(() => DateTimeScalar, { nullable: true, description: 'When a customer token stops working; null for API keys.' })
+  @Field(() => DateTimeScalar, {
+    nullable: true,
+    description: 'When a customer token stops working; null for API keys.',
+  })
   expiresAt!: Date | null;
 
   /** Resolved by ViewerResolver: the scope ledger of a scoped key, the account of a customer token. */

@@ -1,10 +1,31 @@
 import { ForbiddenError } from '../platform/errors.js';
-import { authorize, canSeeAccount, OPERATION_ROLE, requireCanCreateRoot, requireCanManageKey, requirePostingReach, type Operation, type Principal, type Role } from './access.core.js';
+import {
+  authorize,
+  canSeeAccount,
+  OPERATION_ROLE,
+  requireCanCreateRoot,
+  requireCanManageKey,
+  requirePostingReach,
+  type Operation,
+  type Principal,
+  type Role,
+} from './access.core.js';
 
 const ROOT = 'root-1';
 const REGION = 'region-1';
-const principal = (role: Role, scope: Principal['scope'] = null): Principal => ({ actorId: `key-${role}`, actorType: 'api_key', role, scope });
-const customer: Principal = { actorId: 'acct-1', actorType: 'customer_token', role: 'CUSTOMER', scope: { rootLedgerId: ROOT, ledgerId: REGION }, account: { rootLedgerId: ROOT, ledgerId: REGION, accountId: 'acct-1' } };
+const principal = (role: Role, scope: Principal['scope'] = null): Principal => ({
+  actorId: `key-${role}`,
+  actorType: 'api_key',
+  role,
+  scope,
+});
+const customer: Principal = {
+  actorId: 'acct-1',
+  actorType: 'customer_token',
+  role: 'CUSTOMER',
+  scope: { rootLedgerId: ROOT, ledgerId: REGION },
+  account: { rootLedgerId: ROOT, ledgerId: REGION, accountId: 'acct-1' },
+};
 
 describe('authorize', () => {
   it('lets every role at or above the one the table names perform the operation, and refuses the rest', () => {
@@ -19,12 +40,17 @@ describe('authorize', () => {
   });
 
   it('refuses a customer token every operation, even a read', () => {
-    for (const operation of Object.keys(OPERATION_ROLE) as Operation[]) expect(() => authorize(customer, operation)).toThrow(ForbiddenError);
+    for (const operation of Object.keys(OPERATION_ROLE) as Operation[])
+      expect(() => authorize(customer, operation)).toThrow(ForbiddenError);
   });
 
   it('names the operation and both roles in the refusal, or the name the client used', () => {
-    expect(() => authorize(principal('OPERATOR'), 'createLedger')).toThrow('createLedger needs the ADMIN role; this credential is OPERATOR');
-    expect(() => authorize(principal('OPERATOR'), 'adjust', 'an ADJUST transaction')).toThrow('an ADJUST transaction needs the ADMIN role; this credential is OPERATOR');
+    expect(() => authorize(principal('OPERATOR'), 'createLedger')).toThrow(
+      'createLedger needs the ADMIN role; this credential is OPERATOR',
+    );
+    expect(() => authorize(principal('OPERATOR'), 'adjust', 'an ADJUST transaction')).toThrow(
+      'an ADJUST transaction needs the ADMIN role; this credential is OPERATOR',
+    );
   });
 });
 
@@ -41,9 +67,11 @@ describe('requirePostingReach', () => {
   });
 
   it('refuses a customer account outside the scope, naming it', () => {
-    expect(() => requirePostingReach(scoped, [{ code: 'customer:2', isSystem: false, rootLedgerId: ROOT, ledgerPath: [ROOT, 'region-2'] }])).toThrow(
-      "account customer:2 is outside this credential's ledger scope",
-    );
+    expect(() =>
+      requirePostingReach(scoped, [
+        { code: 'customer:2', isSystem: false, rootLedgerId: ROOT, ledgerPath: [ROOT, 'region-2'] },
+      ]),
+    ).toThrow("account customer:2 is outside this credential's ledger scope");
   });
 });
 
@@ -65,9 +93,15 @@ describe('tenancy rules', () => {
   });
 
   it('lets a scoped admin manage the keys of its subtree, and only a global one manage global keys', () => {
-    expect(() => requireCanManageKey(scoped, { rootLedgerId: ROOT, ledgerPath: [ROOT, REGION, 'store-1'] })).not.toThrow();
-    expect(() => requireCanManageKey(scoped, { rootLedgerId: ROOT, ledgerPath: [ROOT] })).toThrow("the API key is outside this credential's ledger scope");
-    expect(() => requireCanManageKey(scoped, null)).toThrow("a global API key is outside this credential's ledger scope");
+    expect(() =>
+      requireCanManageKey(scoped, { rootLedgerId: ROOT, ledgerPath: [ROOT, REGION, 'store-1'] }),
+    ).not.toThrow();
+    expect(() => requireCanManageKey(scoped, { rootLedgerId: ROOT, ledgerPath: [ROOT] })).toThrow(
+      "the API key is outside this credential's ledger scope",
+    );
+    expect(() => requireCanManageKey(scoped, null)).toThrow(
+      "a global API key is outside this credential's ledger scope",
+    );
     expect(() => requireCanManageKey(principal('ADMIN'), null)).not.toThrow();
   });
 });

@@ -105,7 +105,9 @@ export function requireRole(principal: Principal, minimum: Role, action: string)
 export function canReach(principal: Principal, placement: Placement): boolean {
   if (principal.account !== undefined) return false;
   const { scope } = principal;
-  return scope === null || (scope.rootLedgerId === placement.rootLedgerId && placement.ledgerPath.includes(scope.ledgerId));
+  return (
+    scope === null || (scope.rootLedgerId === placement.rootLedgerId && placement.ledgerPath.includes(scope.ledgerId))
+  );
 }
 
 /**
@@ -139,7 +141,8 @@ export function requireCanCreateRoot(principal: Principal): void {
  */
 export function requireCanManageKey(principal: Principal, keyPlacement: Placement | null): void {
   if (keyPlacement !== null) requireReach(principal, keyPlacement, 'the API key');
-  else if (principal.scope !== null) throw new ForbiddenError("a global API key is outside this credential's ledger scope");
+  else if (principal.scope !== null)
+    throw new ForbiddenError("a global API key is outside this credential's ledger scope");
 }
 
 /** A ledger's place in its tree: its own path. */
@@ -161,7 +164,12 @@ export interface PostingTarget extends Placement {
  */
 export function requirePostingReach(principal: Principal, accounts: Iterable<PostingTarget>): void {
   for (const account of accounts) {
-    if (!account.isSystem) requireReach(principal, { rootLedgerId: account.rootLedgerId, ledgerPath: account.ledgerPath }, `account ${account.code}`);
+    if (!account.isSystem)
+      requireReach(
+        principal,
+        { rootLedgerId: account.rootLedgerId, ledgerPath: account.ledgerPath },
+        `account ${account.code}`,
+      );
   }
 }
 

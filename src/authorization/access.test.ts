@@ -26,19 +26,33 @@ const loaders: AccessLoaders<PlacedLedger, PlacedAccount> = {
 };
 
 const global: Principal = { actorId: 'admin', actorType: 'bootstrap', role: 'ADMIN', scope: null };
-const scoped: Principal = { actorId: 'key', actorType: 'api_key', role: 'ADMIN', scope: { rootLedgerId: ROOT, ledgerId: REGION } };
-const customer: Principal = { ...scoped, actorType: 'customer_token', role: 'CUSTOMER', account: { rootLedgerId: ROOT, ledgerId: REGION, accountId: 'acct' } };
+const scoped: Principal = {
+  actorId: 'key',
+  actorType: 'api_key',
+  role: 'ADMIN',
+  scope: { rootLedgerId: ROOT, ledgerId: REGION },
+};
+const customer: Principal = {
+  ...scoped,
+  actorType: 'customer_token',
+  role: 'CUSTOMER',
+  account: { rootLedgerId: ROOT, ledgerId: REGION, accountId: 'acct' },
+};
 
 describe('Access', () => {
   it('says what "everything" is: all for a global credential, its scope for a scoped key, nothing for a customer token', () => {
     expect(new Access(global, loaders).widestLedger('no')).toBeNull();
     expect(new Access(scoped, loaders).widestLedger('no')).toBe(REGION);
-    expect(() => new Access(customer, loaders).widestLedger('a customer token follows only its own account')).toThrow(ForbiddenError);
+    expect(() => new Access(customer, loaders).widestLedger('a customer token follows only its own account')).toThrow(
+      ForbiddenError,
+    );
   });
 
   it('gives a tree-wide report only to a credential that reaches the root', async () => {
     await expect(new Access(global, loaders).visibleTree(REGION)).resolves.toMatchObject({ id: ROOT });
-    await expect(new Access(scoped, loaders).visibleTree(REGION)).rejects.toThrow("ledger root is outside this credential's ledger scope");
+    await expect(new Access(scoped, loaders).visibleTree(REGION)).rejects.toThrow(
+      "ledger root is outside this credential's ledger scope",
+    );
   });
 
   it('refuses a ledger outside the scope and reports one that does not exist', async () => {

@@ -1,6 +1,17 @@
 import { ForbiddenError, NotFoundError } from '../platform/errors.js';
 import { requireId } from '../platform/validation.js';
-import { authorize, canReach, canSeeAccount, isExpired, ledgerPlacement, requireReach, type AccountPlacement, type Operation, type Placement, type Principal } from '../authorization/access.core.js';
+import {
+  authorize,
+  canReach,
+  canSeeAccount,
+  isExpired,
+  ledgerPlacement,
+  requireReach,
+  type AccountPlacement,
+  type Operation,
+  type Placement,
+  type Principal,
+} from '../authorization/access.core.js';
 
 /** A ledger as the rules see it (the GraphQL `Ledger` is one). */
 export interface PlacedLedger {
@@ -98,8 +109,19 @@ export class Access<L extends PlacedLedger = PlacedLedger, A extends PlacedAccou
     // Only a scoped key looking at a non-system account needs the account's place in the tree.
     const needsPath = principal.account === undefined && principal.scope !== null && !account.isSystem;
     const ledgerPath = needsPath ? ((await this.loaders.ledgerPlacement.load(account.ledgerId))?.ledgerPath ?? []) : [];
-    if (!canSeeAccount(principal, { rootLedgerId: account.rootLedgerId, ledgerPath, accountId: account.id, isSystem: account.isSystem })) {
-      throw new ForbiddenError(principal.account ? 'a customer token reads only its own account' : `account ${account.code} is outside this credential's ledger scope`);
+    if (
+      !canSeeAccount(principal, {
+        rootLedgerId: account.rootLedgerId,
+        ledgerPath,
+        accountId: account.id,
+        isSystem: account.isSystem,
+      })
+    ) {
+      throw new ForbiddenError(
+        principal.account
+          ? 'a customer token reads only its own account'
+          : `account ${account.code} is outside this credential's ledger scope`,
+      );
     }
     return account;
   }
@@ -112,13 +134,19 @@ export class Access<L extends PlacedLedger = PlacedLedger, A extends PlacedAccou
     const grant = this.principal.account;
     if (grant !== undefined) {
       const entries = await this.loaders.entriesOfTransaction.load(transaction.id);
-      if (!entries.some((entry) => entry.accountId === grant.accountId)) throw new ForbiddenError('a customer token reads only transactions of its own account');
+      if (!entries.some((entry) => entry.accountId === grant.accountId))
+        throw new ForbiddenError('a customer token reads only transactions of its own account');
       return transaction;
     }
     if (this.principal.scope === null) return transaction;
-    const ledgerIds = new Set([transaction.ledgerId, ...(await this.loaders.entriesOfTransaction.load(transaction.id)).map((entry) => entry.ledgerId)]);
+    const ledgerIds = new Set([
+      transaction.ledgerId,
+      ...(await this.loaders.entriesOfTransaction.load(transaction.id)).map((entry) => entry.ledgerId),
+    ]);
     const placements = await this.loaders.ledgerPlacement.loadMany([...ledgerIds]);
-    const visible = placements.some((placement) => placement !== null && !(placement instanceof Error) && canReach(this.principal, placement));
+    const visible = placements.some(
+      (placement) => placement !== null && !(placement instanceof Error) && canReach(this.principal, placement),
+    );
     if (!visible) throw new ForbiddenError(`transaction ${transaction.id} is outside this credential's ledger scope`);
     return transaction;
   }

@@ -86,7 +86,11 @@ export class EventHub implements LedgerEvents, CredentialEvents {
       else if (this.hasListenersFor(item.rootLedgerId)) {
         this.loadPosting(item.rootLedgerId, item.transactionId).then(
           (posting) => posting && this.deliverPosting(posting),
-          (error) => this.logger.warn('could not read back a posting announced by another instance', { transactionId: item.transactionId, error }),
+          (error) =>
+            this.logger.warn('could not read back a posting announced by another instance', {
+              transactionId: item.transactionId,
+              error,
+            }),
         );
       }
     }
@@ -94,7 +98,8 @@ export class EventHub implements LedgerEvents, CredentialEvents {
 
   /** Reading a large posting back is worth it only when something here could be listening. */
   private hasListenersFor(rootLedgerId: string): boolean {
-    if (this.postingListeners.has(listenKey.everything) || this.postingListeners.has(listenKey.root(rootLedgerId))) return true;
+    if (this.postingListeners.has(listenKey.everything) || this.postingListeners.has(listenKey.root(rootLedgerId)))
+      return true;
     for (const key of this.postingListeners.keys()) if (key.startsWith('account:')) return true;
     return false;
   }
@@ -103,9 +108,16 @@ export class EventHub implements LedgerEvents, CredentialEvents {
   observeDeliveryLag: (seconds: number) => void = () => undefined;
 
   private deliverPosting(posting: CommittedPosting): void {
-    const committedAt = posting.balances.reduce((latest, balance) => Math.max(latest, new Date(balance.updatedAt).getTime()), 0);
+    const committedAt = posting.balances.reduce(
+      (latest, balance) => Math.max(latest, new Date(balance.updatedAt).getTime()),
+      0,
+    );
     if (committedAt > 0) this.observeDeliveryLag(Math.max(0, Date.now() - committedAt) / 1000);
-    const keys = [listenKey.everything, listenKey.root(posting.rootLedgerId), ...posting.accountIds.map(listenKey.account)];
+    const keys = [
+      listenKey.everything,
+      listenKey.root(posting.rootLedgerId),
+      ...posting.accountIds.map(listenKey.account),
+    ];
     for (const key of keys) {
       const listeners = this.postingListeners.get(key);
       if (listeners === undefined) continue;

@@ -72,11 +72,16 @@ export class PgNotifyFanout implements Fanout {
       const batch = this.queue;
       this.queue = [];
       if (this.dropped > 0) {
-        this.logger.warn('event fan-out queue overflowed; the oldest events were not sent to other instances', { dropped: this.dropped });
+        this.logger.warn('event fan-out queue overflowed; the oldest events were not sent to other instances', {
+          dropped: this.dropped,
+        });
         this.dropped = 0;
       }
       try {
-        await this.pool.query('SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload', [this.channel, encodeMessages(this.origin, batch)]);
+        await this.pool.query('SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload', [
+          this.channel,
+          encodeMessages(this.origin, batch),
+        ]);
       } catch (error) {
         this.logger.warn('could not send events to other instances', { items: batch.length, error });
       }
@@ -86,7 +91,10 @@ export class PgNotifyFanout implements Fanout {
 
   /** One dedicated session holds the LISTEN; when it breaks, it is replaced with growing delays. */
   private async listen(): Promise<void> {
-    const client = new pg.Client({ ...this.pool.options, application_name: 'reward-ledger-listener' } as pg.ClientConfig);
+    const client = new pg.Client({
+      ...this.pool.options,
+      application_name: 'reward-ledger-listener',
+    } as pg.ClientConfig);
     client.on('notification', (notification) => {
       if (notification.channel !== this.channel || notification.payload === undefined) return;
       const message = decodeMessage(notification.payload);

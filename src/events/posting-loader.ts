@@ -12,7 +12,12 @@ export function postingLoader(transactions: TransactionService, accounts: Accoun
     const [transaction] = await transactions.fetchByIds([transactionId]);
     if (transaction === undefined || transaction.rootLedgerId !== rootLedgerId) return null;
     const entries = await transactions.entriesOf([transactionId]);
-    const byId = new Map((await accounts.fetchByIds([...new Set(entries.map((entry) => entry.accountId))])).map((account) => [account.id, account]));
+    const byId = new Map(
+      (await accounts.fetchByIds([...new Set(entries.map((entry) => entry.accountId))])).map((account) => [
+        account.id,
+        account,
+      ]),
+    );
     const balances = new Map<string, ChangedBalance>();
     for (const entry of entries) {
       const account = byId.get(entry.accountId)!;

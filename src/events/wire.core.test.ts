@@ -36,7 +36,10 @@ function posting(customers: number): CommittedPosting {
     accountLedgerIds: [rootLedgerId],
     accountIds: [system, ...accounts],
     status: 'POSTED',
-    balances: [{ ...row(system, true), rootLedgerId }, ...accounts.map((account) => ({ ...row(account), rootLedgerId }))],
+    balances: [
+      { ...row(system, true), rootLedgerId },
+      ...accounts.map((account) => ({ ...row(account), rootLedgerId })),
+    ],
   };
 }
 
@@ -60,12 +63,17 @@ describe('the cross-instance wire format', () => {
     expect(payloads.length).toBeLessThan(200 / 10);
     for (const payload of payloads) expect(Buffer.byteLength(payload)).toBeLessThanOrEqual(NOTIFY_PAYLOAD_BYTES_MAX);
     const decoded = payloads.flatMap((payload) => decodeMessage(payload)!.items);
-    expect(decoded.map((item) => (item as Extract<FanoutItem, { kind: 'posting' }>).posting.transactionId)).toEqual(items.map((item) => (item as Extract<FanoutItem, { kind: 'posting' }>).posting.transactionId));
+    expect(decoded.map((item) => (item as Extract<FanoutItem, { kind: 'posting' }>).posting.transactionId)).toEqual(
+      items.map((item) => (item as Extract<FanoutItem, { kind: 'posting' }>).posting.transactionId),
+    );
   });
 
   it('sends a posting too large for one payload as a reference to read back', () => {
     const large = posting(60);
-    const payloads = encodeMessages('a', [{ kind: 'apiKeyRevoked', keyId: 'k' }, { kind: 'posting', posting: large }]);
+    const payloads = encodeMessages('a', [
+      { kind: 'apiKeyRevoked', keyId: 'k' },
+      { kind: 'posting', posting: large },
+    ]);
     for (const payload of payloads) expect(Buffer.byteLength(payload)).toBeLessThanOrEqual(NOTIFY_PAYLOAD_BYTES_MAX);
     expect(payloads.flatMap((payload) => decodeMessage(payload)!.items)).toEqual([
       { kind: 'apiKeyRevoked', keyId: 'k' },

@@ -10,7 +10,9 @@ import type { FanoutItem, FanoutMessage } from './fanout.js';
 export const WIRE_VERSION = 1;
 export const NOTIFY_PAYLOAD_BYTES_MAX = 7_900;
 
-type WireBalance = [string, string] | [string, string, number, 'C' | 'D', string, string, string, string, number, number];
+type WireBalance =
+  | [string, string]
+  | [string, string, number, 'C' | 'D', string, string, string, string, number, number];
 type WireItem =
   | ['P', string, string, string, string[], string[], CommittedPosting['status'], WireBalance[]]
   | ['R', string, string]
@@ -36,7 +38,16 @@ function encodeItem(item: FanoutItem): WireItem {
   switch (item.kind) {
     case 'posting': {
       const { posting } = item;
-      return ['P', posting.rootLedgerId, posting.transactionId, posting.ledgerId, posting.accountLedgerIds, posting.accountIds, posting.status, posting.balances.map(encodeBalance)];
+      return [
+        'P',
+        posting.rootLedgerId,
+        posting.transactionId,
+        posting.ledgerId,
+        posting.accountLedgerIds,
+        posting.accountIds,
+        posting.status,
+        posting.balances.map(encodeBalance),
+      ];
     }
     case 'reload':
       return ['R', item.rootLedgerId, item.transactionId];
@@ -46,7 +57,11 @@ function encodeItem(item: FanoutItem): WireItem {
 }
 
 /** Packs items into payloads of at most `payloadBytesMax` bytes each, in order. */
-export function encodeMessages(origin: string, items: FanoutItem[], payloadBytesMax = NOTIFY_PAYLOAD_BYTES_MAX): string[] {
+export function encodeMessages(
+  origin: string,
+  items: FanoutItem[],
+  payloadBytesMax = NOTIFY_PAYLOAD_BYTES_MAX,
+): string[] {
   const head = `{"v":${WIRE_VERSION},"o":${JSON.stringify(origin)},"i":[`;
   const tail = ']}';
   const room = payloadBytesMax - Buffer.byteLength(head) - Buffer.byteLength(tail);
@@ -56,7 +71,13 @@ export function encodeMessages(origin: string, items: FanoutItem[], payloadBytes
   for (const item of items) {
     let chunk = JSON.stringify(encodeItem(item));
     if (Buffer.byteLength(chunk) > room && item.kind === 'posting') {
-      chunk = JSON.stringify(encodeItem({ kind: 'reload', rootLedgerId: item.posting.rootLedgerId, transactionId: item.posting.transactionId }));
+      chunk = JSON.stringify(
+        encodeItem({
+          kind: 'reload',
+          rootLedgerId: item.posting.rootLedgerId,
+          transactionId: item.posting.transactionId,
+        }),
+      );
     }
     const size = Buffer.byteLength(chunk) + (chunks.length > 0 ? 1 : 0);
     if (chunks.length > 0 && used + size > room) {
@@ -74,9 +95,33 @@ export function encodeMessages(origin: string, items: FanoutItem[], payloadBytes
 function decodeBalance(rootLedgerId: string, wire: WireBalance): ChangedBalance {
   if (wire.length === 2) {
     // A hot account's row: only its identity matters, the receiver re-reads the summed balance.
-    return { rootLedgerId, accountId: wire[0], assetId: wire[1], shard: 0, sharded: true, normalBalance: 'CREDIT', debitsPosted: 0n, creditsPosted: 0n, debitsPending: 0n, creditsPending: 0n, version: 0, updatedAt: new Date(0) };
+    return {
+      rootLedgerId,
+      accountId: wire[0],
+      assetId: wire[1],
+      shard: 0,
+      sharded: true,
+      normalBalance: 'CREDIT',
+      debitsPosted: 0n,
+      creditsPosted: 0n,
+      debitsPending: 0n,
+      creditsPending: 0n,
+      version: 0,
+      updatedAt: new Date(0),
+    };
   }
-  const [accountId, assetId, shard, normal, debitsPosted, creditsPosted, debitsPending, creditsPending, version, updatedAtMs] = wire;
+  const [
+    accountId,
+    assetId,
+    shard,
+    normal,
+    debitsPosted,
+    creditsPosted,
+    debitsPending,
+    creditsPending,
+    version,
+    updatedAtMs,
+  ] = wire;
   return {
     rootLedgerId,
     accountId,
@@ -97,7 +142,18 @@ function decodeItem(wire: WireItem): FanoutItem | null {
   switch (wire[0]) {
     case 'P': {
       const [, rootLedgerId, transactionId, ledgerId, accountLedgerIds, accountIds, status, balances] = wire;
-      return { kind: 'posting', posting: { rootLedgerId, transactionId, ledgerId, accountLedgerIds, accountIds, status, balances: balances.map((balance) => decodeBalance(rootLedgerId, balance)) } };
+      return {
+        kind: 'posting',
+        posting: {
+          rootLedgerId,
+          transactionId,
+          ledgerId,
+          accountLedgerIds,
+          accountIds,
+          status,
+          balances: balances.map((balance) => decodeBalance(rootLedgerId, balance)),
+        },
+      };
     }
     case 'R':
       return { kind: 'reload', rootLedgerId: wire[1], transactionId: wire[2] };

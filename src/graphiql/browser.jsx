@@ -29,7 +29,8 @@ const fetchGraphQL = createGraphiQLFetcher({ url: endpoint.href, subscriptionUrl
 // GraphiQL asks for the schema before its Headers tab exists, so that first request would go without
 // credentials (and fail): it gets the headers the page was given, when the server gave real ones.
 const initialHeaders = config.prefilled ? JSON.parse(config.headers) : undefined;
-const fetcher = (params, options) => fetchGraphQL(params, options?.headers ? options : { ...options, headers: initialHeaders });
+const fetcher = (params, options) =>
+  fetchGraphQL(params, options?.headers ? options : { ...options, headers: initialHeaders });
 
 createRoot(document.getElementById('graphiql')).render(
   React.createElement(GraphiQL, {

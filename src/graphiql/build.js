@@ -16,9 +16,20 @@ function version(name) {
 }
 
 async function main() {
-  const inputs = [readFileSync(entry, 'utf8'), readFileSync(__filename, 'utf8'), ...['graphiql', '@graphiql/toolkit', 'graphql', 'graphql-ws', 'react', 'react-dom', 'esbuild'].map((name) => `${name}@${version(name)}`)];
+  const inputs = [
+    readFileSync(entry, 'utf8'),
+    readFileSync(__filename, 'utf8'),
+    ...['graphiql', '@graphiql/toolkit', 'graphql', 'graphql-ws', 'react', 'react-dom', 'esbuild'].map(
+      (name) => `${name}@${version(name)}`,
+    ),
+  ];
   const stamp = createHash('sha256').update(inputs.join('\n')).digest('hex');
-  if (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp && existsSync(path.join(outdir, 'graphiql.js'))) return;
+  if (
+    existsSync(stampFile) &&
+    readFileSync(stampFile, 'utf8') === stamp &&
+    existsSync(path.join(outdir, 'graphiql.js'))
+  )
+    return;
 
   const esbuild = require('esbuild');
   await esbuild.build({

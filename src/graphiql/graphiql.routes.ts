@@ -34,7 +34,11 @@ export interface GraphiQLOptions {
 }
 
 export function renderGraphiQLPage(headers: Record<string, string> | undefined): string {
-  const config = { endpoint: '/graphql', headers: JSON.stringify(headers ?? PLACEHOLDER_HEADERS, null, 2), prefilled: headers !== undefined };
+  const config = {
+    endpoint: '/graphql',
+    headers: JSON.stringify(headers ?? PLACEHOLDER_HEADERS, null, 2),
+    prefilled: headers !== undefined,
+  };
   // JSON inside <script> must not be able to close the element.
   const json = JSON.stringify(config).replace(/</g, '\\u003c');
   return `<!doctype html>
@@ -57,13 +61,19 @@ export function renderGraphiQLPage(headers: Record<string, string> | undefined):
 
 /** A browser navigating to /graphql gets the IDE; API clients (JSON, or anything with a query) get GraphQL. */
 function wantsPage(req: express.Request): boolean {
-  return req.query.query === undefined && req.accepts(['application/graphql-response+json', 'application/json', 'text/html']) === 'text/html';
+  return (
+    req.query.query === undefined &&
+    req.accepts(['application/graphql-response+json', 'application/json', 'text/html']) === 'text/html'
+  );
 }
 
 /** Serves GraphiQL at /graphiql, and at /graphql to browsers; its assets under /graphiql/assets. */
 export function mountGraphiQL(app: express.Express, options: GraphiQLOptions): void {
   const built = existsSync(path.join(GRAPHIQL_ASSETS_DIR, 'graphiql.js'));
-  if (!built) options.logger.warn('GraphiQL is not built (run npm run build); /graphiql answers 503', { dir: GRAPHIQL_ASSETS_DIR });
+  if (!built)
+    options.logger.warn('GraphiQL is not built (run npm run build); /graphiql answers 503', {
+      dir: GRAPHIQL_ASSETS_DIR,
+    });
   const page = renderGraphiQLPage(options.headers);
 
   const sendPage = (_req: express.Request, res: express.Response) => {

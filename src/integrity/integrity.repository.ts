@@ -6,28 +6,52 @@ import type pg from 'pg';
  */
 type Reader = pg.Pool | pg.PoolClient;
 
-async function rows<T extends Record<string, unknown>>(reader: Reader, sql: string, rootLedgerId: string, limit: number): Promise<T[]> {
+async function rows<T extends Record<string, unknown>>(
+  reader: Reader,
+  sql: string,
+  rootLedgerId: string,
+  limit: number,
+): Promise<T[]> {
   return (await reader.query<T>(sql, [rootLedgerId, limit])).rows;
 }
 
 export async function countTransactions(reader: Reader, rootLedgerId: string): Promise<number> {
-  const { rows: [{ n }] } = await reader.query<{ n: string }>('SELECT count(*)::text AS n FROM transactions WHERE root_ledger_id = $1', [rootLedgerId]);
+  const {
+    rows: [{ n }],
+  } = await reader.query<{ n: string }>('SELECT count(*)::text AS n FROM transactions WHERE root_ledger_id = $1', [
+    rootLedgerId,
+  ]);
   return Number(n);
 }
 
 /** Transactions whose debits and credits differ in an asset. */
-export function unbalancedTransactions(reader: Reader, rootLedgerId: string, limit: number): Promise<Array<{ id: string; code: string; gap: string }>> {
-  return rows(reader, `
+export function unbalancedTransactions(
+  reader: Reader,
+  rootLedgerId: string,
+  limit: number,
+): Promise<Array<{ id: string; code: string; gap: string }>> {
+  return rows(
+    reader,
+    `
     SELECT e.transaction_id AS id, a.code, sum(CASE e.direction WHEN 'DEBIT' THEN e.amount ELSE -e.amount END)::text AS gap
       FROM entries e JOIN assets a ON a.root_ledger_id = e.root_ledger_id AND a.id = e.asset_id
      WHERE e.root_ledger_id = $1
      GROUP BY e.transaction_id, a.code HAVING sum(CASE e.direction WHEN 'DEBIT' THEN e.amount ELSE -e.amount END) <> 0
-     LIMIT $2`, rootLedgerId, limit);
+     LIMIT $2`,
+    rootLedgerId,
+    limit,
+  );
 }
 
 /** Balances (posted, or pending of holds still pending) that differ from the sum of their entries. */
-export function balancesOffJournal(reader: Reader, rootLedgerId: string, limit: number): Promise<Array<{ code: string; asset: string; stored: string; journal: string; what: string }>> {
-  return rows(reader, `
+export function balancesOffJournal(
+  reader: Reader,
+  rootLedgerId: string,
+  limit: number,
+): Promise<Array<{ code: string; asset: string; stored: string; journal: string; what: string }>> {
+  return rows(
+    reader,
+    `
     WITH stored AS (
       SELECT account_id, asset_id, sum(debits_posted) AS dp, sum(credits_posted) AS cp, sum(debits_pending) AS dpe, sum(credits_pending) AS cpe
         FROM balances WHERE root_ledger_id = $1 GROUP BY account_id, asset_id
@@ -54,24 +78,42 @@ export function balancesOffJournal(reader: Reader, rootLedgerId: string, limit: 
       CROSS JOIN LATERAL (VALUES ('debitsPosted', s_dp, j_dp), ('creditsPosted', s_cp, j_cp), ('debitsPending', s_dpe, j_dpe), ('creditsPending', s_cpe, j_cpe))
                  AS v(what, stored, journal)
      WHERE stored <> journal
-     LIMIT $2`, rootLedgerId, limit);
+     LIMIT $2`,
+    rootLedgerId,
+    limit,
+  );
 }
 
 /** Lots whose remaining differs from their amount less what was taken from them. */
-export function lotsOffConsumptions(reader: Reader, rootLedgerId: string, limit: number): Promise<Array<{ id: string; code: string; remaining: string; expected: string }>> {
-  return rows(reader, `
+export function lotsOffConsumptions(
+  reader: Reader,
+  rootLedgerId: string,
+  limit: number,
+): Promise<Array<{ id: string; code: string; remaining: string; expected: string }>> {
+  return rows(
+    reader,
+    `
     SELECT l.id, ac.code, l.remaining::text, (l.amount - coalesce(sum(c.amount), 0))::text AS expected
       FROM lots l
       JOIN accounts ac ON ac.root_ledger_id = l.root_ledger_id AND ac.id = l.account_id
       LEFT JOIN lot_consumptions c ON c.root_ledger_id = l.root_ledger_id AND c.lot_id = l.id
      WHERE l.root_ledger_id = $1
      GROUP BY l.id, ac.code, l.remaining, l.amount HAVING l.remaining <> l.amount - coalesce(sum(c.amount), 0)
-     LIMIT $2`, rootLedgerId, limit);
+     LIMIT $2`,
+    rootLedgerId,
+    limit,
+  );
 }
 
 /** Customer balances in expiring assets whose open lots do not add up to the posted balance. */
-export function lotsOffBalances(reader: Reader, rootLedgerId: string, limit: number): Promise<Array<{ code: string; asset: string; lots: string; posted: string }>> {
-  return rows(reader, `
+export function lotsOffBalances(
+  reader: Reader,
+  rootLedgerId: string,
+  limit: number,
+): Promise<Array<{ code: string; asset: string; lots: string; posted: string }>> {
+  return rows(
+    reader,
+    `
     WITH posted AS (
       SELECT b.account_id, b.asset_id,
              greatest(sum(CASE b.normal_balance WHEN 'CREDIT' THEN b.credits_posted - b.debits_posted ELSE b.debits_posted - b.credits_posted END), 0) AS posted
@@ -87,17 +129,29 @@ export function lotsOffBalances(reader: Reader, rootLedgerId: string, limit: num
       JOIN accounts ac ON ac.root_ledger_id = $1 AND ac.id = coalesce(p.account_id, o.account_id)
       JOIN assets a ON a.root_ledger_id = $1 AND a.id = coalesce(p.asset_id, o.asset_id)
      WHERE coalesce(o.lots, 0) <> coalesce(p.posted, 0)
-     LIMIT $2`, rootLedgerId, limit);
+     LIMIT $2`,
+    rootLedgerId,
+    limit,
+  );
 }
 
 /** Assets whose debits and credits differ across the tree (posted, and pending). */
-export function assetsOffBalance(reader: Reader, rootLedgerId: string, limit: number): Promise<Array<{ asset: string; debits: string; credits: string; kind: string }>> {
-  return rows(reader, `
+export function assetsOffBalance(
+  reader: Reader,
+  rootLedgerId: string,
+  limit: number,
+): Promise<Array<{ asset: string; debits: string; credits: string; kind: string }>> {
+  return rows(
+    reader,
+    `
     SELECT a.code AS asset, totals.kind, totals.debits::text, totals.credits::text FROM (
       SELECT asset_id, 'posted' AS kind, sum(debits_posted) AS debits, sum(credits_posted) AS credits FROM balances WHERE root_ledger_id = $1 GROUP BY asset_id
       UNION ALL
       SELECT asset_id, 'pending', sum(debits_pending), sum(credits_pending) FROM balances WHERE root_ledger_id = $1 GROUP BY asset_id
     ) totals JOIN assets a ON a.root_ledger_id = $1 AND a.id = totals.asset_id
      WHERE totals.debits <> totals.credits
-     LIMIT $2`, rootLedgerId, limit);
+     LIMIT $2`,
+    rootLedgerId,
+    limit,
+  );
 }

@@ -4,8 +4,13 @@ import { IntegrityReport } from './integrity.types.js';
 
 @Resolver()
 export class IntegrityResolver {
-  @Query(() => IntegrityReport, { description: "Recomputes the ledger's root tree from its journal and lists every disagreement." })
-  async ledgerIntegrity(@Ctx() ctx: RequestContext, @Arg('ledgerId', () => ID) ledgerId: string): Promise<IntegrityReport> {
+  @Query(() => IntegrityReport, {
+    description: "Recomputes the ledger's root tree from its journal and lists every disagreement.",
+  })
+  async ledgerIntegrity(
+    @Ctx() ctx: RequestContext,
+    @Arg('ledgerId', () => ID) ledgerId: string,
+  ): Promise<IntegrityReport> {
     // The report covers a whole tree, so it needs a credential that reaches the root.
     const root = await ctx.access.visibleTree(ledgerId);
     return ctx.services.integrity.report(root.id);

@@ -1,5 +1,12 @@
 import type { Database } from '../platform/db.js';
-import { assetsOffBalance, balancesOffJournal, countTransactions, lotsOffBalances, lotsOffConsumptions, unbalancedTransactions } from './integrity.repository.js';
+import {
+  assetsOffBalance,
+  balancesOffJournal,
+  countTransactions,
+  lotsOffBalances,
+  lotsOffConsumptions,
+  unbalancedTransactions,
+} from './integrity.repository.js';
 import { IntegrityReport } from './integrity.types.js';
 
 /** Most problems one report lists; `ok` is false whenever there is at least one. */
@@ -19,11 +26,34 @@ export class IntegrityService {
     const add = (lines: string[]) => problems.push(...lines.slice(0, INTEGRITY_PROBLEMS_MAX - problems.length));
     const { pool } = this.db;
     const transactionsChecked = await countTransactions(pool, rootLedgerId);
-    add((await unbalancedTransactions(pool, rootLedgerId, INTEGRITY_PROBLEMS_MAX)).map((row) => `transaction ${row.id}: ${row.code} debits exceed credits by ${row.gap}`));
-    add((await balancesOffJournal(pool, rootLedgerId, INTEGRITY_PROBLEMS_MAX)).map((row) => `account ${row.code} ${row.asset}: stored ${row.what} ${row.stored} but its entries add up to ${row.journal}`));
-    add((await lotsOffConsumptions(pool, rootLedgerId, INTEGRITY_PROBLEMS_MAX)).map((row) => `lot ${row.id} of ${row.code}: remaining ${row.remaining} but its amount less what was taken is ${row.expected}`));
-    add((await lotsOffBalances(pool, rootLedgerId, INTEGRITY_PROBLEMS_MAX)).map((row) => `account ${row.code} ${row.asset}: open lots hold ${row.lots} but the posted balance is ${row.posted}`));
-    add((await assetsOffBalance(pool, rootLedgerId, INTEGRITY_PROBLEMS_MAX)).map((row) => `${row.asset}: ${row.kind} debits ${row.debits} differ from ${row.kind} credits ${row.credits} across the tree`));
+    add(
+      (await unbalancedTransactions(pool, rootLedgerId, INTEGRITY_PROBLEMS_MAX)).map(
+        (row) => `transaction ${row.id}: ${row.code} debits exceed credits by ${row.gap}`,
+      ),
+    );
+    add(
+      (await balancesOffJournal(pool, rootLedgerId, INTEGRITY_PROBLEMS_MAX)).map(
+        (row) =>
+          `account ${row.code} ${row.asset}: stored ${row.what} ${row.stored} but its entries add up to ${row.journal}`,
+      ),
+    );
+    add(
+      (await lotsOffConsumptions(pool, rootLedgerId, INTEGRITY_PROBLEMS_MAX)).map(
+        (row) =>
+          `lot ${row.id} of ${row.code}: remaining ${row.remaining} but its amount less what was taken is ${row.expected}`,
+      ),
+    );
+    add(
+      (await lotsOffBalances(pool, rootLedgerId, INTEGRITY_PROBLEMS_MAX)).map(
+        (row) => `account ${row.code} ${row.asset}: open lots hold ${row.lots} but the posted balance is ${row.posted}`,
+      ),
+    );
+    add(
+      (await assetsOffBalance(pool, rootLedgerId, INTEGRITY_PROBLEMS_MAX)).map(
+        (row) =>
+          `${row.asset}: ${row.kind} debits ${row.debits} differ from ${row.kind} credits ${row.credits} across the tree`,
+      ),
+    );
 
     return Object.assign(new IntegrityReport(), { ok: problems.length === 0, transactionsChecked, problems });
   }

@@ -10,7 +10,10 @@ export class ExpiryRun {
 
 @Resolver()
 export class ExpiryResolver {
-  @Mutation(() => ExpiryRun, { description: 'ADMIN: expires lapsed lots in the ledger subtree as of asOf (default now); repeated runs post nothing new.' })
+  @Mutation(() => ExpiryRun, {
+    description:
+      'ADMIN: expires lapsed lots in the ledger subtree as of asOf (default now); repeated runs post nothing new.',
+  })
   async runExpiry(
     @Ctx() ctx: RequestContext,
     @Arg('ledgerId', () => ID) ledgerId: string,

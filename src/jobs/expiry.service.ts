@@ -34,7 +34,11 @@ export class ExpiryService {
     let posted = 0;
     for (const candidate of candidates) {
       const result = await this.engine.postDecidedWithin(origin, async (client) => {
-        const balance = await lockBalanceWithLapsed(client, { rootLedgerId: ledger.rootLedgerId, accountId: candidate.accountId, assetId: candidate.assetId }, asOf);
+        const balance = await lockBalanceWithLapsed(
+          client,
+          { rootLedgerId: ledger.rootLedgerId, accountId: candidate.accountId, assetId: candidate.assetId },
+          asOf,
+        );
         if (balance === null) return null;
         const amount = expirableAmount(balance.lapsed, deriveBalance(balance.totals, balance.normalBalance).available);
         if (amount === 0n) return null;
@@ -51,7 +55,12 @@ export class ExpiryService {
           effectiveAt: null,
           entries: [
             { accountId: candidate.accountId, assetCode: candidate.assetCode, direction: customerSide, amount },
-            { accountId: expiryAccountId, assetCode: candidate.assetCode, direction: customerSide === 'DEBIT' ? 'CREDIT' : 'DEBIT', amount },
+            {
+              accountId: expiryAccountId,
+              assetCode: candidate.assetCode,
+              direction: customerSide === 'DEBIT' ? 'CREDIT' : 'DEBIT',
+              amount,
+            },
           ],
           reversalOfId: null,
           pending: false,

@@ -4,7 +4,11 @@ import type { BalanceTotals, NormalBalance } from '../balances/balances.core.js'
 /** The SQL of the clock-driven jobs: what is due, and, inside an expiry's transaction, what has lapsed. */
 
 /** Root ledgers holding open lots that lapsed at or before `now`. */
-export async function rootsWithLapsedLots(reader: pg.Pool | pg.PoolClient, now: Date, limit: number): Promise<string[]> {
+export async function rootsWithLapsedLots(
+  reader: pg.Pool | pg.PoolClient,
+  now: Date,
+  limit: number,
+): Promise<string[]> {
   const { rows } = await reader.query<{ root_ledger_id: string }>(
     'SELECT DISTINCT root_ledger_id FROM lots WHERE remaining > 0 AND expires_at <= $1 LIMIT $2',
     [now, limit],
@@ -29,7 +33,12 @@ export interface ExpiryCandidate {
 }
 
 /** Balances of ACTIVE accounts in the ledger's subtree with lots lapsed at or before `asOf`. */
-export async function expiryCandidates(reader: pg.Pool | pg.PoolClient, ledger: { id: string; rootLedgerId: string }, asOf: Date, limit: number): Promise<ExpiryCandidate[]> {
+export async function expiryCandidates(
+  reader: pg.Pool | pg.PoolClient,
+  ledger: { id: string; rootLedgerId: string },
+  asOf: Date,
+  limit: number,
+): Promise<ExpiryCandidate[]> {
   const { rows } = await reader.query<{ account_id: string; asset_id: string; asset_code: string; ledger_id: string }>(
     `SELECT DISTINCT l.account_id, l.asset_id, s.code AS asset_code, a.ledger_id
        FROM lots l
@@ -41,7 +50,12 @@ export async function expiryCandidates(reader: pg.Pool | pg.PoolClient, ledger: 
       LIMIT $4`,
     [ledger.rootLedgerId, asOf, ledger.id, limit],
   );
-  return rows.map((row) => ({ accountId: row.account_id, assetId: row.asset_id, assetCode: row.asset_code, ledgerId: row.ledger_id }));
+  return rows.map((row) => ({
+    accountId: row.account_id,
+    assetId: row.asset_id,
+    assetCode: row.asset_code,
+    ledgerId: row.ledger_id,
+  }));
 }
 
 /**
@@ -53,7 +67,13 @@ export async function lockBalanceWithLapsed(
   balance: { rootLedgerId: string; accountId: string; assetId: string },
   asOf: Date,
 ): Promise<{ normalBalance: NormalBalance; totals: BalanceTotals; lapsed: bigint } | null> {
-  const { rows } = await client.query<{ normal_balance: NormalBalance; dp: string; cp: string; dpe: string; cpe: string }>(
+  const { rows } = await client.query<{
+    normal_balance: NormalBalance;
+    dp: string;
+    cp: string;
+    dpe: string;
+    cpe: string;
+  }>(
     `SELECT normal_balance::text AS normal_balance, debits_posted AS dp, credits_posted AS cp, debits_pending AS dpe, credits_pending AS cpe
        FROM balances WHERE root_ledger_id = $1 AND account_id = $2 AND asset_id = $3 AND shard = 0
         FOR UPDATE`,
@@ -68,7 +88,12 @@ export async function lockBalanceWithLapsed(
   );
   return {
     normalBalance: row.normal_balance,
-    totals: { debitsPosted: BigInt(row.dp), creditsPosted: BigInt(row.cp), debitsPending: BigInt(row.dpe), creditsPending: BigInt(row.cpe) },
+    totals: {
+      debitsPosted: BigInt(row.dp),
+      creditsPosted: BigInt(row.cp),
+      debitsPending: BigInt(row.dpe),
+      creditsPending: BigInt(row.cpe),
+    },
     lapsed: BigInt(lapsed[0]!.total),
   };
 }

@@ -55,7 +55,11 @@ export class Scheduler {
 
   /** One pass of both jobs; exposed so a test can drive the clock itself. */
   async tick(now: Date = new Date()): Promise<{ expiryTransactions: number; holdsVoided: number }> {
-    const origin: RequestOrigin = { principal: SYSTEM_PRINCIPAL, requestId: `scheduler:${now.toISOString()}`, clientAddress: null };
+    const origin: RequestOrigin = {
+      principal: SYSTEM_PRINCIPAL,
+      requestId: `scheduler:${now.toISOString()}`,
+      clientAddress: null,
+    };
     let expiryTransactions = 0;
     let holdsVoided = 0;
     try {

@@ -18,5 +18,8 @@ export const ledgerLoaders = {
     ),
 
   ledgerBalances: (services: { ledgers: LedgerService }) =>
-    loaderOfGroups<string, LedgerBalance & { ledgerId: string }>((ids) => services.ledgers.subtreeBalances(ids), (row) => row.ledgerId),
+    loaderOfGroups<string, LedgerBalance & { ledgerId: string }>(
+      (ids) => services.ledgers.subtreeBalances(ids),
+      (row) => row.ledgerId,
+    ),
 };

@@ -11,7 +11,16 @@ import { Ledger, LedgerBalance } from './ledger.types.js';
  */
 type Reader = pg.Pool | pg.PoolClient;
 
-type LedgerRow = { id: string; rootLedgerId: string; parentId: string | null; code: string; name: string; metadata: unknown; path: string[]; createdAt: Date };
+type LedgerRow = {
+  id: string;
+  rootLedgerId: string;
+  parentId: string | null;
+  code: string;
+  name: string;
+  metadata: unknown;
+  path: string[];
+  createdAt: Date;
+};
 
 function toLedger(row: LedgerRow): Ledger {
   return Object.assign(new Ledger(), {
@@ -28,14 +37,19 @@ function toLedger(row: LedgerRow): Ledger {
 
 const LEDGER_COLUMNS = `l.id, l.root_ledger_id AS "rootLedgerId", l.parent_id AS "parentId", l.code, l.name, l.metadata, l.path, l.created_at AS "createdAt"`;
 
-
-
-export async function insertLedger(tx: Prisma.TransactionClient, data: Prisma.LedgerUncheckedCreateInput): Promise<Ledger> {
+export async function insertLedger(
+  tx: Prisma.TransactionClient,
+  data: Prisma.LedgerUncheckedCreateInput,
+): Promise<Ledger> {
   return toLedger(await tx.ledger.create({ data }));
 }
 
 /** A new root ledger's system accounts, which may go negative: every posting's default counterparties. */
-export async function insertSystemAccounts(tx: Prisma.TransactionClient, rootLedgerId: string, codes: readonly string[]): Promise<void> {
+export async function insertSystemAccounts(
+  tx: Prisma.TransactionClient,
+  rootLedgerId: string,
+  codes: readonly string[],
+): Promise<void> {
   await tx.account.createMany({
     data: codes.map((systemCode) => ({
       id: newId(),
@@ -52,23 +66,42 @@ export async function insertSystemAccounts(tx: Prisma.TransactionClient, rootLed
 }
 
 export async function selectLedger(reader: Reader, id: string): Promise<Ledger | null> {
-  const { rows } = await reader.query<LedgerRow>({ name: 'ledger_by_id', text: `SELECT ${LEDGER_COLUMNS} FROM ledgers l WHERE l.id = $1`, values: [id] });
+  const { rows } = await reader.query<LedgerRow>({
+    name: 'ledger_by_id',
+    text: `SELECT ${LEDGER_COLUMNS} FROM ledgers l WHERE l.id = $1`,
+    values: [id],
+  });
   return rows[0] ? toLedger(rows[0]) : null;
 }
 
 export async function selectLedgers(reader: Reader, ids: string[]): Promise<Ledger[]> {
-  const { rows } = await reader.query<LedgerRow>({ name: 'ledgers_by_ids', text: `SELECT ${LEDGER_COLUMNS} FROM ledgers l WHERE l.id = ANY($1::uuid[])`, values: [ids] });
+  const { rows } = await reader.query<LedgerRow>({
+    name: 'ledgers_by_ids',
+    text: `SELECT ${LEDGER_COLUMNS} FROM ledgers l WHERE l.id = ANY($1::uuid[])`,
+    values: [ids],
+  });
   return rows.map(toLedger);
 }
 
 /** A root ledger by code, or (with `rootLedgerId`) any ledger of that tree by code. */
-export async function selectLedgerByCode(prisma: Prisma.TransactionClient, code: string, rootLedgerId: string | null): Promise<Ledger | null> {
-  const rows = await prisma.ledger.findMany({ where: rootLedgerId === null ? { code, parentId: null } : { code, rootLedgerId }, take: 1 });
+export async function selectLedgerByCode(
+  prisma: Prisma.TransactionClient,
+  code: string,
+  rootLedgerId: string | null,
+): Promise<Ledger | null> {
+  const rows = await prisma.ledger.findMany({
+    where: rootLedgerId === null ? { code, parentId: null } : { code, rootLedgerId },
+    take: 1,
+  });
   return rows[0] ? toLedger(rows[0]) : null;
 }
 
 /** Root ledgers (or, with `scope`, the one ledger at the top of a scope), by id, one more than the page. */
-export async function selectRootPage(prisma: Prisma.TransactionClient, scope: { rootLedgerId: string; ledgerId: string } | null, page: Page): Promise<Ledger[]> {
+export async function selectRootPage(
+  prisma: Prisma.TransactionClient,
+  scope: { rootLedgerId: string; ledgerId: string } | null,
+  page: Page,
+): Promise<Ledger[]> {
   const rows = await prisma.ledger.findMany({
     where: {
       ...(scope === null ? { parentId: null } : { rootLedgerId: scope.rootLedgerId, id: scope.ledgerId }),
@@ -81,9 +114,17 @@ export async function selectRootPage(prisma: Prisma.TransactionClient, scope: { 
 }
 
 /** A ledger's children, by id, one more than the page. */
-export async function selectChildPage(prisma: Prisma.TransactionClient, ledger: { id: string; rootLedgerId: string }, page: Page): Promise<Ledger[]> {
+export async function selectChildPage(
+  prisma: Prisma.TransactionClient,
+  ledger: { id: string; rootLedgerId: string },
+  page: Page,
+): Promise<Ledger[]> {
   const rows = await prisma.ledger.findMany({
-    where: { rootLedgerId: ledger.rootLedgerId, parentId: ledger.id, ...(page.after ? { id: { gt: page.after } } : {}) },
+    where: {
+      rootLedgerId: ledger.rootLedgerId,
+      parentId: ledger.id,
+      ...(page.after ? { id: { gt: page.after } } : {}),
+    },
     orderBy: { id: 'asc' },
     take: page.size + 1,
   });
@@ -91,8 +132,19 @@ export async function selectChildPage(prisma: Prisma.TransactionClient, ledger: 
 }
 
 /** Per-asset totals of each ledger's subtree, for many ledgers in one statement. */
-export async function selectSubtreeBalances(reader: Reader, ledgerIds: string[]): Promise<Array<LedgerBalance & { ledgerId: string }>> {
-  const { rows } = await reader.query<{ ledger_id: string; root_ledger_id: string; asset_id: string; dp: string; cp: string; dpe: string; cpe: string }>(
+export async function selectSubtreeBalances(
+  reader: Reader,
+  ledgerIds: string[],
+): Promise<Array<LedgerBalance & { ledgerId: string }>> {
+  const { rows } = await reader.query<{
+    ledger_id: string;
+    root_ledger_id: string;
+    asset_id: string;
+    dp: string;
+    cp: string;
+    dpe: string;
+    cpe: string;
+  }>(
     `SELECT q.id AS ledger_id, b.root_ledger_id, b.asset_id,
             sum(b.debits_posted)::text AS dp, sum(b.credits_posted)::text AS cp,
             sum(b.debits_pending)::text AS dpe, sum(b.credits_pending)::text AS cpe

@@ -12,18 +12,27 @@ import { CreateLedgerInput } from './ledger.inputs.js';
 
 @Resolver(() => Ledger)
 export class LedgerResolver {
-  @Query(() => Ledger, { nullable: true, description: 'A ledger by id, or by code (root codes are global; sub-ledger codes within a scoped credential\'s tree).' })
+  @Query(() => Ledger, {
+    nullable: true,
+    description:
+      "A ledger by id, or by code (root codes are global; sub-ledger codes within a scoped credential's tree).",
+  })
   async ledger(
     @Ctx() ctx: RequestContext,
     @Arg('id', () => ID, { nullable: true }) id?: string | null,
     @Arg('code', () => String, { nullable: true }) code?: string | null,
   ): Promise<Ledger | null> {
     if ((id == null) === (code == null)) throw new BadInputError('give exactly one of id and code');
-    const ledger = id != null ? await ctx.loaders.ledgerById.load(requireId(id, 'id')) : await ctx.services.ledgers.findByCode(ctx.origin.principal, code!);
+    const ledger =
+      id != null
+        ? await ctx.loaders.ledgerById.load(requireId(id, 'id'))
+        : await ctx.services.ledgers.findByCode(ctx.origin.principal, code!);
     return ledger && ctx.access.ledger(ledger);
   }
 
-  @Query(() => LedgerConnection, { description: 'Root ledgers visible to the caller (for a scoped key: the ledger at the top of its scope).' })
+  @Query(() => LedgerConnection, {
+    description: 'Root ledgers visible to the caller (for a scoped key: the ledger at the top of its scope).',
+  })
   ledgers(
     @Ctx() ctx: RequestContext,
     @Arg('first', () => Int, { nullable: true }) first?: number | null,
@@ -33,7 +42,10 @@ export class LedgerResolver {
   }
 
   @Mutation(() => Ledger)
-  createLedger(@Ctx() ctx: RequestContext, @Arg('input', () => CreateLedgerInput) input: CreateLedgerInput): Promise<Ledger> {
+  createLedger(
+    @Ctx() ctx: RequestContext,
+    @Arg('input', () => CreateLedgerInput) input: CreateLedgerInput,
+  ): Promise<Ledger> {
     return ctx.services.ledgers.create(ctx.origin, input);
   }
 
@@ -59,7 +71,7 @@ export class LedgerResolver {
     return ctx.services.ledgers.children(ledger, first, after);
   }
 
-  @FieldResolver(() => [Asset], { description: 'Assets defined on this ledger\'s root, usable throughout the tree.' })
+  @FieldResolver(() => [Asset], { description: "Assets defined on this ledger's root, usable throughout the tree." })
   assets(@Root() ledger: Ledger, @Ctx() ctx: RequestContext): Promise<Asset[]> {
     return ctx.loaders.assetsOfRoot.load(ledger.rootLedgerId);
   }
@@ -75,7 +87,9 @@ export class LedgerResolver {
     return ctx.services.accounts.list(ledger, filter, first, after);
   }
 
-  @FieldResolver(() => TransactionConnection, { description: 'Transactions touching an account anywhere in this subtree, newest first.' })
+  @FieldResolver(() => TransactionConnection, {
+    description: 'Transactions touching an account anywhere in this subtree, newest first.',
+  })
   transactions(
     @Root() ledger: Ledger,
     @Ctx() ctx: RequestContext,
@@ -83,7 +97,12 @@ export class LedgerResolver {
     @Arg('after', () => String, { nullable: true }) after?: string | null,
     @Arg('filter', () => TransactionFilterInput, { nullable: true }) filter?: TransactionFilterInput | null,
   ) {
-    return ctx.services.transactions.list(ledger, filter && { ...filter, accountId: filter.accountId && requireId(filter.accountId, 'filter.accountId') }, first, after);
+    return ctx.services.transactions.list(
+      ledger,
+      filter && { ...filter, accountId: filter.accountId && requireId(filter.accountId, 'filter.accountId') },
+      first,
+      after,
+    );
   }
 
   @FieldResolver(() => [LedgerBalance], { description: 'Per asset, this ledger and all its descendants.' })

@@ -4,15 +4,36 @@ import { newId } from '../platform/ids.js';
 import { readPage, toConnection, type Connection } from '../platform/pagination.js';
 import { missBatcher } from '../platform/loader.js';
 import { requireId, requireName, requirePattern } from '../platform/validation.js';
-import { authorize, ledgerPlacement, requireCanCreateRoot, requireReach, type Placement, type Principal } from '../authorization/access.core.js';
+import {
+  authorize,
+  ledgerPlacement,
+  requireCanCreateRoot,
+  requireReach,
+  type Placement,
+  type Principal,
+} from '../authorization/access.core.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
 import { insertAuditEvent } from '../audit/audit.repository.js';
-import { insertLedger, insertSystemAccounts, selectChildPage, selectLedger, selectLedgerByCode, selectLedgers, selectRootPage, selectSubtreeBalances } from './ledger.repository.js';
+import {
+  insertLedger,
+  insertSystemAccounts,
+  selectChildPage,
+  selectLedger,
+  selectLedgerByCode,
+  selectLedgers,
+  selectRootPage,
+  selectSubtreeBalances,
+} from './ledger.repository.js';
 import type { Ledger, LedgerBalance } from './ledger.types.js';
 import type { Prisma } from '../generated/prisma/client.js';
 
 /** System accounts every root ledger gets: the default counterparties of the convenience postings. */
-export const SYSTEM_ACCOUNT_CODES = ['system:issuance', 'system:redemption', 'system:expiry', 'system:adjustment'] as const;
+export const SYSTEM_ACCOUNT_CODES = [
+  'system:issuance',
+  'system:redemption',
+  'system:expiry',
+  'system:adjustment',
+] as const;
 export type SystemAccountCode = (typeof SYSTEM_ACCOUNT_CODES)[number];
 
 const LEDGER_CODE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
@@ -36,7 +57,12 @@ export class LedgerService {
   async create(origin: RequestOrigin, input: CreateLedgerInput): Promise<Ledger> {
     const { principal } = origin;
     authorize(principal, 'createLedger');
-    const code = requirePattern(input.code, LEDGER_CODE, 'code', 'must be 1 to 64 letters, digits or _ . : -, starting with a letter or digit');
+    const code = requirePattern(
+      input.code,
+      LEDGER_CODE,
+      'code',
+      'must be 1 to 64 letters, digits or _ . : -, starting with a letter or digit',
+    );
     const name = requireName(input.name);
     const id = newId();
 
@@ -68,7 +94,11 @@ export class LedgerService {
       });
     } catch (error) {
       if ((error as { code?: string }).code === 'P2002') {
-        throw new BadInputError(parent === null ? `a root ledger with code ${code} already exists` : `ledger code ${code} is already used in this tree`);
+        throw new BadInputError(
+          parent === null
+            ? `a root ledger with code ${code} already exists`
+            : `ledger code ${code} is already used in this tree`,
+        );
       }
       throw error;
     }
@@ -115,7 +145,11 @@ export class LedgerService {
   }
 
   /** Root ledgers for global credentials; the top of its scope for a scoped one. */
-  async listVisibleRoots(principal: Principal, first?: number | null, after?: string | null): Promise<Connection<Ledger>> {
+  async listVisibleRoots(
+    principal: Principal,
+    first?: number | null,
+    after?: string | null,
+  ): Promise<Connection<Ledger>> {
     authorize(principal, 'ledgers');
     const page = readPage(first, after);
     return toConnection(await selectRootPage(this.db.prisma, principal.scope, page), page);

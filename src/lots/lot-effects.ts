@@ -2,7 +2,14 @@ import type pg from 'pg';
 import { InsufficientFundsError } from '../platform/errors.js';
 import { deriveBalance, type BalanceTotals, type NormalBalance } from '../balances/balances.core.js';
 import { consumeFifo, lotsForCredit, policyExpiry, type Consumption } from './lots.core.js';
-import { consumptionsBy, lockLotsOpenedBy, lockOpenLots, openLots, recordConsumptions, type NewLot } from './lots.repository.js';
+import {
+  consumptionsBy,
+  lockLotsOpenedBy,
+  lockOpenLots,
+  openLots,
+  recordConsumptions,
+  type NewLot,
+} from './lots.repository.js';
 
 export interface LotPosting {
   rootLedgerId: string;
@@ -53,7 +60,9 @@ export async function applyLotEffects(client: pg.PoolClient, posting: LotPosting
       const opened = await lockLotsOpenedBy(client, rootLedgerId, posting.reversalOfId, accountId, assetId);
       const closing = consumeFifo(opened, amount);
       if (sum(closing) < amount) {
-        throw new InsufficientFundsError(`cannot reverse: ${amount - sum(closing)} of the value it credited to ${change.accountCode} has already been spent or expired`);
+        throw new InsufficientFundsError(
+          `cannot reverse: ${amount - sum(closing)} of the value it credited to ${change.accountCode} has already been spent or expired`,
+        );
       }
       taken.push(...closing);
       continue;

@@ -1,4 +1,11 @@
-import { consumeFifo, expirableAmount, groupByExpiry, lotsForCredit, policyExpiry, type Consumption } from './lots.core';
+import {
+  consumeFifo,
+  expirableAmount,
+  groupByExpiry,
+  lotsForCredit,
+  policyExpiry,
+  type Consumption,
+} from './lots.core';
 
 const day = (n: number) => new Date(Date.UTC(2026, 0, n));
 
@@ -17,7 +24,11 @@ describe('consumeFifo', () => {
   });
 
   it('reaches never-expiring value last and stops at what the lots hold', () => {
-    expect(consumeFifo(lots, 500n).map((taken) => [taken.lotId, taken.amount])).toEqual([['soon', 30n], ['later', 50n], ['never', 100n]]);
+    expect(consumeFifo(lots, 500n).map((taken) => [taken.lotId, taken.amount])).toEqual([
+      ['soon', 30n],
+      ['later', 50n],
+      ['never', 100n],
+    ]);
     expect(consumeFifo(lots, 0n)).toEqual([]);
   });
 });
@@ -28,13 +39,22 @@ describe('lotsForCredit', () => {
       { lotId: 'a', amount: 10n, expiresAt: day(1) },
       { lotId: 'b', amount: 5n, expiresAt: day(3) },
     ];
-    expect(lotsForCredit(12n, pool, day(30))).toEqual([{ amount: 10n, expiresAt: day(1) }, { amount: 2n, expiresAt: day(3) }]);
+    expect(lotsForCredit(12n, pool, day(30))).toEqual([
+      { amount: 10n, expiresAt: day(1) },
+      { amount: 2n, expiresAt: day(3) },
+    ]);
     expect(pool).toEqual([{ lotId: 'b', amount: 3n, expiresAt: day(3) }]);
-    expect(lotsForCredit(5n, pool, day(30))).toEqual([{ amount: 3n, expiresAt: day(3) }, { amount: 2n, expiresAt: day(30) }]);
+    expect(lotsForCredit(5n, pool, day(30))).toEqual([
+      { amount: 3n, expiresAt: day(3) },
+      { amount: 2n, expiresAt: day(30) },
+    ]);
   });
 
   it('merges slices with the same expiry into one lot', () => {
-    const pool: Consumption[] = [{ lotId: 'a', amount: 4n, expiresAt: day(2) }, { lotId: 'b', amount: 4n, expiresAt: day(2) }];
+    const pool: Consumption[] = [
+      { lotId: 'a', amount: 4n, expiresAt: day(2) },
+      { lotId: 'b', amount: 4n, expiresAt: day(2) },
+    ];
     expect(lotsForCredit(8n, pool, null)).toEqual([{ amount: 8n, expiresAt: day(2) }]);
   });
 });
@@ -59,6 +79,9 @@ describe('expiry rules', () => {
       { id: '4', remaining: 9n, expiresAt: day(20) },
       { id: '5', remaining: 9n, expiresAt: null },
     ];
-    expect(groupByExpiry(lots, day(10))).toEqual([{ expiresAt: day(2), amount: 1n }, { expiresAt: day(3), amount: 12n }]);
+    expect(groupByExpiry(lots, day(10))).toEqual([
+      { expiresAt: day(2), amount: 1n },
+      { expiresAt: day(3), amount: 12n },
+    ]);
   });
 });

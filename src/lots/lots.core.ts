@@ -91,5 +91,7 @@ export function groupByExpiry(lots: readonly OpenLot[], until: Date): Array<{ ex
     if (lot.expiresAt === null || lot.expiresAt > until || lot.remaining <= 0n) continue;
     groups.set(lot.expiresAt.getTime(), (groups.get(lot.expiresAt.getTime()) ?? 0n) + lot.remaining);
   }
-  return [...groups.entries()].sort(([a], [b]) => a - b).map(([time, amount]) => ({ expiresAt: new Date(time), amount }));
+  return [...groups.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([time, amount]) => ({ expiresAt: new Date(time), amount }));
 }

@@ -38,7 +38,12 @@ export async function listLots(
 }
 
 /** Open lots of one balance that lapse at or before `until`, soonest first. */
-export async function lotsLapsingBy(reader: pg.Pool | pg.PoolClient, account: { rootLedgerId: string; id: string }, assetId: string, until: Date): Promise<OpenLot[]> {
+export async function lotsLapsingBy(
+  reader: pg.Pool | pg.PoolClient,
+  account: { rootLedgerId: string; id: string },
+  assetId: string,
+  until: Date,
+): Promise<OpenLot[]> {
   const { rows } = await reader.query<{ id: string; remaining: string; expires_at: Date }>(
     `SELECT id, remaining, expires_at FROM lots
       WHERE account_id = $2 AND asset_id = $3 AND root_ledger_id = $1 AND remaining > 0 AND expires_at <= $4
@@ -49,7 +54,12 @@ export async function lotsLapsingBy(reader: pg.Pool | pg.PoolClient, account: { 
 }
 
 /** Open lots of one balance in FIFO order, locked: callers hold that balance row's lock already. */
-export async function lockOpenLots(client: pg.PoolClient, rootLedgerId: string, accountId: string, assetId: string): Promise<OpenLot[]> {
+export async function lockOpenLots(
+  client: pg.PoolClient,
+  rootLedgerId: string,
+  accountId: string,
+  assetId: string,
+): Promise<OpenLot[]> {
   const { rows } = await client.query<{ id: string; remaining: string; expires_at: Date | null }>({
     name: 'lots_lock_open',
     text: `SELECT id, remaining, expires_at FROM lots
@@ -62,7 +72,12 @@ export async function lockOpenLots(client: pg.PoolClient, rootLedgerId: string, 
 }
 
 /** Takes from (positive) or gives back to (negative) lots, recording each movement against the transaction. */
-export async function recordConsumptions(client: pg.PoolClient, rootLedgerId: string, transactionId: string, consumptions: Array<{ lotId: string; amount: bigint }>): Promise<void> {
+export async function recordConsumptions(
+  client: pg.PoolClient,
+  rootLedgerId: string,
+  transactionId: string,
+  consumptions: Array<{ lotId: string; amount: bigint }>,
+): Promise<void> {
   if (consumptions.length === 0) return;
   await client.query({
     name: 'lots_record_consumptions',
@@ -73,7 +88,13 @@ export async function recordConsumptions(client: pg.PoolClient, rootLedgerId: st
            )
            INSERT INTO lot_consumptions (id, root_ledger_id, lot_id, transaction_id, amount)
            SELECT c.id, $1, c.lot_id, $2, c.amount FROM c`,
-    values: [rootLedgerId, transactionId, consumptions.map(() => newId()), consumptions.map((c) => c.lotId), consumptions.map((c) => c.amount.toString())],
+    values: [
+      rootLedgerId,
+      transactionId,
+      consumptions.map(() => newId()),
+      consumptions.map((c) => c.lotId),
+      consumptions.map((c) => c.amount.toString()),
+    ],
   });
 }
 
@@ -84,19 +105,38 @@ export interface NewLot {
   expiresAt: Date | null;
 }
 
-export async function openLots(client: pg.PoolClient, rootLedgerId: string, transactionId: string, lots: NewLot[]): Promise<void> {
+export async function openLots(
+  client: pg.PoolClient,
+  rootLedgerId: string,
+  transactionId: string,
+  lots: NewLot[],
+): Promise<void> {
   if (lots.length === 0) return;
   await client.query({
     name: 'lots_open',
     text: `INSERT INTO lots (id, root_ledger_id, account_id, asset_id, source_transaction_id, amount, remaining, expires_at)
            SELECT l.id, $1, l.account_id, l.asset_id, $2, l.amount, l.amount, l.expires_at
              FROM unnest($3::uuid[], $4::uuid[], $5::uuid[], $6::int8[], $7::timestamptz[]) AS l(id, account_id, asset_id, amount, expires_at)`,
-    values: [rootLedgerId, transactionId, lots.map(() => newId()), lots.map((l) => l.accountId), lots.map((l) => l.assetId), lots.map((l) => l.amount.toString()), lots.map((l) => l.expiresAt)],
+    values: [
+      rootLedgerId,
+      transactionId,
+      lots.map(() => newId()),
+      lots.map((l) => l.accountId),
+      lots.map((l) => l.assetId),
+      lots.map((l) => l.amount.toString()),
+      lots.map((l) => l.expiresAt),
+    ],
   });
 }
 
 /** Net amounts a transaction took from each lot of one balance (for a reversal to give back). */
-export async function consumptionsBy(client: pg.PoolClient, rootLedgerId: string, transactionId: string, accountId: string, assetId: string): Promise<Consumption[]> {
+export async function consumptionsBy(
+  client: pg.PoolClient,
+  rootLedgerId: string,
+  transactionId: string,
+  accountId: string,
+  assetId: string,
+): Promise<Consumption[]> {
   const { rows } = await client.query<{ lot_id: string; amount: string; expires_at: Date | null }>({
     name: 'lots_consumptions_by',
     text: `SELECT c.lot_id, sum(c.amount)::text AS amount, l.expires_at
@@ -111,7 +151,13 @@ export async function consumptionsBy(client: pg.PoolClient, rootLedgerId: string
 }
 
 /** Lots a transaction opened in one balance, locked (for a reversal to close them). */
-export async function lockLotsOpenedBy(client: pg.PoolClient, rootLedgerId: string, transactionId: string, accountId: string, assetId: string): Promise<OpenLot[]> {
+export async function lockLotsOpenedBy(
+  client: pg.PoolClient,
+  rootLedgerId: string,
+  transactionId: string,
+  accountId: string,
+  assetId: string,
+): Promise<OpenLot[]> {
   const { rows } = await client.query<{ id: string; remaining: string; expires_at: Date | null }>({
     name: 'lots_lock_opened_by',
     text: `SELECT id, remaining, expires_at FROM lots

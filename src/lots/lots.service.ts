@@ -25,15 +25,26 @@ export class LotService {
   constructor(private readonly db: Database) {}
 
   /** Open lots (or all, with includeClosed), soonest expiry first and never-expiring last. */
-  async list(account: { rootLedgerId: string; id: string }, assetId: string | null, includeClosed: boolean): Promise<Lot[]> {
+  async list(
+    account: { rootLedgerId: string; id: string },
+    assetId: string | null,
+    includeClosed: boolean,
+  ): Promise<Lot[]> {
     return (await listLots(this.db.pool, account, assetId, includeClosed, LOTS_LIST_MAX)).map(toLot);
   }
 
-  async expiring(account: { rootLedgerId: string; id: string }, assetId: string, withinDays: number, now: Date = new Date()): Promise<ExpiringAmount[]> {
+  async expiring(
+    account: { rootLedgerId: string; id: string },
+    assetId: string,
+    withinDays: number,
+    now: Date = new Date(),
+  ): Promise<ExpiringAmount[]> {
     if (!Number.isInteger(withinDays) || withinDays < 0 || withinDays > EXPIRING_WITHIN_DAYS_MAX) {
       throw new BadInputError(`withinDays must be an integer from 0 to ${EXPIRING_WITHIN_DAYS_MAX}`);
     }
     const until = new Date(now.getTime() + withinDays * 86_400_000);
-    return groupByExpiry(await lotsLapsingBy(this.db.pool, account, assetId, until), until).map((group) => Object.assign(new ExpiringAmount(), group));
+    return groupByExpiry(await lotsLapsingBy(this.db.pool, account, assetId, until), until).map((group) =>
+      Object.assign(new ExpiringAmount(), group),
+    );
   }
 }

@@ -14,7 +14,20 @@ describe('parseAmount', () => {
     expect(parseAmount(input)).toBe(expected);
   });
 
-  it.each(['1.5', '1e3', ' 12', '12 ', '', 'abc', '+5', '007', '-0', '9223372036854775808', '-9223372036854775809', '0x10'])('refuses the string %p', (input) => {
+  it.each([
+    '1.5',
+    '1e3',
+    ' 12',
+    '12 ',
+    '',
+    'abc',
+    '+5',
+    '007',
+    '-0',
+    '9223372036854775808',
+    '-9223372036854775809',
+    '0x10',
+  ])('refuses the string %p', (input) => {
     expect(() => parseAmount(input)).toThrow(BadInputError);
   });
 

@@ -11,7 +11,9 @@ const CANONICAL_INTEGER = /^(0|-?[1-9][0-9]{0,18})$/;
 export function parseAmount(value: unknown): bigint {
   if (typeof value === 'string') {
     if (!CANONICAL_INTEGER.test(value)) {
-      throw new BadInputError(`Amount must be a base-10 integer string such as "12500"; got ${JSON.stringify(value.slice(0, 40))}`);
+      throw new BadInputError(
+        `Amount must be a base-10 integer string such as "12500"; got ${JSON.stringify(value.slice(0, 40))}`,
+      );
     }
     const amount = BigInt(value);
     if (amount > AMOUNT_MAX || amount < AMOUNT_MIN) {
@@ -21,7 +23,9 @@ export function parseAmount(value: unknown): bigint {
   }
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value)) {
-      throw new BadInputError(`Amount given as a JSON number must be an integer within ±(2^53−1); got ${value}. Send larger values as strings.`);
+      throw new BadInputError(
+        `Amount given as a JSON number must be an integer within ±(2^53−1); got ${value}. Send larger values as strings.`,
+      );
     }
     return BigInt(value);
   }

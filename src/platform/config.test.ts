@@ -24,13 +24,37 @@ describe('real-time, token and GraphiQL settings', () => {
   });
 
   it('reads every limit', () => {
-    const config = loadConfig({ EVENT_FANOUT: 'local', WS_CONNECTIONS_MAX: '5', WS_SUBSCRIPTIONS_PER_CONNECTION_MAX: '6', WS_MESSAGE_BYTES_MAX: '2048', WS_PENDING_EVENTS_MAX: '7', WS_KEEPALIVE_MS: '5000', TOKEN_SECRET: 's'.repeat(32) });
-    expect(config.realtime).toEqual({ fanout: 'local', wsConnectionsMax: 5, wsSubscriptionsPerConnectionMax: 6, wsMessageBytesMax: 2048, wsPendingEventsMax: 7, wsKeepAliveMs: 5000 });
+    const config = loadConfig({
+      EVENT_FANOUT: 'local',
+      WS_CONNECTIONS_MAX: '5',
+      WS_SUBSCRIPTIONS_PER_CONNECTION_MAX: '6',
+      WS_MESSAGE_BYTES_MAX: '2048',
+      WS_PENDING_EVENTS_MAX: '7',
+      WS_KEEPALIVE_MS: '5000',
+      TOKEN_SECRET: 's'.repeat(32),
+    });
+    expect(config.realtime).toEqual({
+      fanout: 'local',
+      wsConnectionsMax: 5,
+      wsSubscriptionsPerConnectionMax: 6,
+      wsMessageBytesMax: 2048,
+      wsPendingEventsMax: 7,
+      wsKeepAliveMs: 5000,
+    });
     expect(config.tokenSecret).toBe('s'.repeat(32));
   });
 
   it('names every bad value', () => {
-    expect(problems({ TOKEN_SECRET: 'short', GRAPHIQL: 'yes', EVENT_FANOUT: 'redis', WS_MESSAGE_BYTES_MAX: '10', WS_KEEPALIVE_MS: '0', WS_PENDING_EVENTS_MAX: 'many' })).toEqual([
+    expect(
+      problems({
+        TOKEN_SECRET: 'short',
+        GRAPHIQL: 'yes',
+        EVENT_FANOUT: 'redis',
+        WS_MESSAGE_BYTES_MAX: '10',
+        WS_KEEPALIVE_MS: '0',
+        WS_PENDING_EVENTS_MAX: 'many',
+      }),
+    ).toEqual([
       'TOKEN_SECRET must be 32 to 512 characters without whitespace',
       'GRAPHIQL must be true or false; got "yes"',
       'EVENT_FANOUT must be one of postgres, local; got "redis"',

@@ -119,7 +119,10 @@ export function loadConfig(env: Env = process.env): Config {
   }
 
   const tokenSecret = env.TOKEN_SECRET || undefined;
-  if (tokenSecret !== undefined && (tokenSecret.length < TOKEN_SECRET_LENGTH_MIN || tokenSecret.length > 512 || /\s/.test(tokenSecret))) {
+  if (
+    tokenSecret !== undefined &&
+    (tokenSecret.length < TOKEN_SECRET_LENGTH_MIN || tokenSecret.length > 512 || /\s/.test(tokenSecret))
+  ) {
     problems.push(`TOKEN_SECRET must be ${TOKEN_SECRET_LENGTH_MIN} to 512 characters without whitespace`);
   }
 
@@ -153,7 +156,12 @@ export function loadConfig(env: Env = process.env): Config {
     realtime: {
       fanout: oneOf('EVENT_FANOUT', ['postgres', 'local'] as const, DEFAULT_REALTIME.fanout),
       wsConnectionsMax: integer('WS_CONNECTIONS_MAX', DEFAULT_REALTIME.wsConnectionsMax, 1, 1_000_000),
-      wsSubscriptionsPerConnectionMax: integer('WS_SUBSCRIPTIONS_PER_CONNECTION_MAX', DEFAULT_REALTIME.wsSubscriptionsPerConnectionMax, 1, 10_000),
+      wsSubscriptionsPerConnectionMax: integer(
+        'WS_SUBSCRIPTIONS_PER_CONNECTION_MAX',
+        DEFAULT_REALTIME.wsSubscriptionsPerConnectionMax,
+        1,
+        10_000,
+      ),
       wsMessageBytesMax: integer('WS_MESSAGE_BYTES_MAX', DEFAULT_REALTIME.wsMessageBytesMax, 1024, 16_777_216),
       wsPendingEventsMax: integer('WS_PENDING_EVENTS_MAX', DEFAULT_REALTIME.wsPendingEventsMax, 1, 1_000_000),
       wsKeepAliveMs: integer('WS_KEEPALIVE_MS', DEFAULT_REALTIME.wsKeepAliveMs, 1000, 600_000),

@@ -1,4 +1,11 @@
-import { GraphQLError, Kind, type ASTVisitor, type FragmentDefinitionNode, type SelectionSetNode, type ValidationContext } from 'graphql';
+import {
+  GraphQLError,
+  Kind,
+  type ASTVisitor,
+  type FragmentDefinitionNode,
+  type SelectionSetNode,
+  type ValidationContext,
+} from 'graphql';
 
 /** Deepest selection nesting a query may have; the schema's real shapes need far less. */
 export const QUERY_DEPTH_MAX = 12;
@@ -16,7 +23,12 @@ export function queryBoundsRule(context: ValidationContext): ASTVisitor {
   return {
     OperationDefinition(operation) {
       let fields = 0;
-      const visit = (selectionSet: SelectionSetNode, depth: number, seen: Set<string>, introspection = false): number => {
+      const visit = (
+        selectionSet: SelectionSetNode,
+        depth: number,
+        seen: Set<string>,
+        introspection = false,
+      ): number => {
         let deepest = depth;
         for (const selection of selectionSet.selections) {
           if (fields > QUERY_FIELDS_MAX) return deepest;
@@ -25,13 +37,20 @@ export function queryBoundsRule(context: ValidationContext): ASTVisitor {
             // Introspection (`__schema`, `__type`) is a fixed, database-free shape whose type references nest
             // deeper than any data query (GraphiQL's asks for nine levels of ofType): its fields count, its depth does not.
             const inIntrospection = introspection || selection.name.value.startsWith('__');
-            if (selection.selectionSet) deepest = Math.max(deepest, visit(selection.selectionSet, inIntrospection ? depth : depth + 1, seen, inIntrospection));
+            if (selection.selectionSet)
+              deepest = Math.max(
+                deepest,
+                visit(selection.selectionSet, inIntrospection ? depth : depth + 1, seen, inIntrospection),
+              );
           } else if (selection.kind === Kind.INLINE_FRAGMENT) {
             deepest = Math.max(deepest, visit(selection.selectionSet, depth, seen, introspection));
           } else {
             const fragment = fragments.get(selection.name.value);
             if (fragment && !seen.has(fragment.name.value)) {
-              deepest = Math.max(deepest, visit(fragment.selectionSet, depth, new Set([...seen, fragment.name.value]), introspection));
+              deepest = Math.max(
+                deepest,
+                visit(fragment.selectionSet, depth, new Set([...seen, fragment.name.value]), introspection),
+              );
             }
           }
         }
@@ -39,9 +58,17 @@ export function queryBoundsRule(context: ValidationContext): ASTVisitor {
       };
       const depth = visit(operation.selectionSet, 1, new Set());
       if (depth > QUERY_DEPTH_MAX) {
-        context.reportError(new GraphQLError(`query depth ${depth} exceeds the limit of ${QUERY_DEPTH_MAX}`, { extensions: { code: 'QUERY_TOO_COMPLEX' } }));
+        context.reportError(
+          new GraphQLError(`query depth ${depth} exceeds the limit of ${QUERY_DEPTH_MAX}`, {
+            extensions: { code: 'QUERY_TOO_COMPLEX' },
+          }),
+        );
       } else if (fields > QUERY_FIELDS_MAX) {
-        context.reportError(new GraphQLError(`query selects more than ${QUERY_FIELDS_MAX} fields`, { extensions: { code: 'QUERY_TOO_COMPLEX' } }));
+        context.reportError(
+          new GraphQLError(`query selects more than ${QUERY_FIELDS_MAX} fields`, {
+            extensions: { code: 'QUERY_TOO_COMPLEX' },
+          }),
+        );
       }
     },
   };

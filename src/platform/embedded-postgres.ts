@@ -38,8 +38,15 @@ const STOP_TIMEOUT_MS = 30_000;
 // How many of the server's own log lines an error quotes.
 const LOG_TAIL_LINES = 3;
 
-export async function startEmbeddedPostgres(options: { dataDir: string; port: number; onLog?: (line: string) => void }): Promise<EmbeddedPostgres> {
-  if (options.port === 5432) throw new EmbeddedPostgresError('The embedded PostgreSQL must not take port 5432: it belongs to the system PostgreSQL; set EMBEDDED_PG_PORT');
+export async function startEmbeddedPostgres(options: {
+  dataDir: string;
+  port: number;
+  onLog?: (line: string) => void;
+}): Promise<EmbeddedPostgres> {
+  if (options.port === 5432)
+    throw new EmbeddedPostgresError(
+      'The embedded PostgreSQL must not take port 5432: it belongs to the system PostgreSQL; set EMBEDDED_PG_PORT',
+    );
   const log = options.onLog ?? (() => undefined);
   const user = await databaseUser();
   const binaries = await postgresBinaries(user);
@@ -50,7 +57,8 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
 
   return {
     dataDir,
-    connectionString: (database) => `postgresql://${SUPERUSER}:${encodeURIComponent(PASSWORD)}@127.0.0.1:${options.port}/${database}`,
+    connectionString: (database) =>
+      `postgresql://${SUPERUSER}:${encodeURIComponent(PASSWORD)}@127.0.0.1:${options.port}/${database}`,
     stop: () => stopServer(server),
   };
 }
@@ -88,24 +96,49 @@ export function checkoutFolderName(requestedDataDir: string): string {
 /** Spawn options that run a PostgreSQL program as `user`, from a folder it can enter. */
 function runAs(user: DatabaseUser | null, dataDir: string) {
   // LC_MESSAGES=C: the server's messages are matched below and quoted in errors, in English.
-  return { ...(user ? { uid: user.uid, gid: user.gid } : {}), cwd: path.dirname(dataDir), env: { ...process.env, LC_MESSAGES: 'C' } };
+  return {
+    ...(user ? { uid: user.uid, gid: user.gid } : {}),
+    cwd: path.dirname(dataDir),
+    env: { ...process.env, LC_MESSAGES: 'C' },
+  };
 }
 
-async function initialise(binDir: string, dataDir: string, user: DatabaseUser | null, log: (line: string) => void): Promise<void> {
+async function initialise(
+  binDir: string,
+  dataDir: string,
+  user: DatabaseUser | null,
+  log: (line: string) => void,
+): Promise<void> {
   // initdb reads the superuser's password from a file the database user can read; it lives beside the data.
   const passwordFile = path.join(path.dirname(dataDir), `.pg-password-${process.pid}`);
   await writeFile(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
   if (user) await chown(passwordFile, user.uid, user.gid);
   try {
-    const args = [`--pgdata=${dataDir}`, '--auth=password', `--username=${SUPERUSER}`, `--pwfile=${passwordFile}`, '--encoding=UTF8', '--no-locale'];
+    const args = [
+      `--pgdata=${dataDir}`,
+      '--auth=password',
+      `--username=${SUPERUSER}`,
+      `--pwfile=${passwordFile}`,
+      '--encoding=UTF8',
+      '--no-locale',
+    ];
     const output: string[] = [];
     const code = await new Promise<number | string>((resolve, reject) => {
-      const child = spawn(path.join(binDir, 'initdb'), args, { ...runAs(user, dataDir), stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(path.join(binDir, 'initdb'), args, {
+        ...runAs(user, dataDir),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       collectLines(child, (line) => {
         output.push(line);
         log(line);
       });
-      child.once('error', (error) => reject(new EmbeddedPostgresError(`Cannot initialise the embedded PostgreSQL in ${dataDir}: ${firstLine(error)}; set DATABASE_URL to use another PostgreSQL`)));
+      child.once('error', (error) =>
+        reject(
+          new EmbeddedPostgresError(
+            `Cannot initialise the embedded PostgreSQL in ${dataDir}: ${firstLine(error)}; set DATABASE_URL to use another PostgreSQL`,
+          ),
+        ),
+      );
       child.once('close', (exitCode, signal) => resolve(exitCode ?? signal ?? 'unknown'));
     });
     if (code !== 0) {
@@ -123,9 +156,29 @@ interface RunningServer {
   exited: Promise<void>;
 }
 
-async function startServer(binDir: string, dataDir: string, port: number, user: DatabaseUser | null, log: (line: string) => void): Promise<RunningServer> {
-  const args = ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'lc_messages=C'];
-  const child = spawn(path.join(binDir, 'postgres'), args, { ...runAs(user, dataDir), stdio: ['ignore', 'pipe', 'pipe'] });
+async function startServer(
+  binDir: string,
+  dataDir: string,
+  port: number,
+  user: DatabaseUser | null,
+  log: (line: string) => void,
+): Promise<RunningServer> {
+  const args = [
+    '-D',
+    dataDir,
+    '-p',
+    String(port),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'max_connections=200',
+    '-c',
+    'lc_messages=C',
+  ];
+  const child = spawn(path.join(binDir, 'postgres'), args, {
+    ...runAs(user, dataDir),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const output: string[] = [];
   await new Promise<void>((resolve, reject) => {
@@ -135,9 +188,16 @@ async function startServer(binDir: string, dataDir: string, port: number, user: 
       settled = true;
       clearTimeout(timer);
       child.kill('SIGQUIT');
-      reject(new EmbeddedPostgresError(`Cannot start the embedded PostgreSQL on 127.0.0.1:${port} with data in ${dataDir}: ${why}`));
+      reject(
+        new EmbeddedPostgresError(
+          `Cannot start the embedded PostgreSQL on 127.0.0.1:${port} with data in ${dataDir}: ${why}`,
+        ),
+      );
     };
-    const timer = setTimeout(() => fail(`not ready after ${START_TIMEOUT_MS / 1000} s (${tail(output)})`), START_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => fail(`not ready after ${START_TIMEOUT_MS / 1000} s (${tail(output)})`),
+      START_TIMEOUT_MS,
+    );
     collectLines(child, (line) => {
       output.push(line);
       log(line);
@@ -148,7 +208,9 @@ async function startServer(binDir: string, dataDir: string, port: number, user: 
       }
     });
     child.once('error', (error) => fail(`${firstLine(error)}; set DATABASE_URL to use another PostgreSQL`));
-    child.once('close', (code, signal) => fail(`it exited with ${code ?? signal} (${tail(output)}); ${advice(output)}`));
+    child.once('close', (code, signal) =>
+      fail(`it exited with ${code ?? signal} (${tail(output)}); ${advice(output)}`),
+    );
   });
   // Should this process end without stopping the cluster (an uncaught error), the cluster ends with it.
   const stopOnExit = () => child.kill('SIGINT');
@@ -160,9 +222,11 @@ async function startServer(binDir: string, dataDir: string, port: number, user: 
 /** What a person can do about the usual reasons a cluster will not start. */
 function advice(output: string[]): string {
   const text = output.join('\n');
-  if (/could not bind|Address already in use/.test(text)) return 'the port is taken: set EMBEDDED_PG_PORT to a free one';
+  if (/could not bind|Address already in use/.test(text))
+    return 'the port is taken: set EMBEDDED_PG_PORT to a free one';
   if (/lock file .* already exists/.test(text)) return 'another PostgreSQL is using that data folder: stop it first';
-  if (/database files are incompatible/.test(text)) return 'the data folder was made by another PostgreSQL version: move it away to start afresh';
+  if (/database files are incompatible/.test(text))
+    return 'the data folder was made by another PostgreSQL version: move it away to start afresh';
   return 'set DATABASE_URL to use another PostgreSQL';
 }
 

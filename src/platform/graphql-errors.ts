@@ -22,7 +22,14 @@ export const ERROR_CATALOG: Record<ErrorCode, { retryable: boolean }> = {
 };
 
 // Apollo's and graphql-js's own codes for a request the client got wrong.
-const CLIENT_REQUEST_CODES = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_REQUEST', 'OPERATION_RESOLUTION_FAILURE', 'PERSISTED_QUERY_NOT_FOUND', 'PERSISTED_QUERY_NOT_SUPPORTED']);
+const CLIENT_REQUEST_CODES = new Set([
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_REQUEST',
+  'OPERATION_RESOLUTION_FAILURE',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+]);
 
 // Postgres states that mean the database is briefly unreachable or shutting down: worth a retry.
 const TRANSIENT_SQLSTATE_PREFIXES = ['08', '53', '57P'];
@@ -42,12 +49,21 @@ export interface ClassifiedError {
 export function classifyError(error: unknown): ClassifiedError {
   const original = unwrapResolverError(error);
   if (original instanceof DomainError) {
-    return { code: original.code, retryable: ERROR_CATALOG[original.code].retryable, message: original.message, unexpected: false };
+    return {
+      code: original.code,
+      retryable: ERROR_CATALOG[original.code].retryable,
+      message: original.message,
+      unexpected: false,
+    };
   }
   if (original instanceof GraphQLError) {
     // Apollo re-codes every validation error GRAPHQL_VALIDATION_FAILED; our own rules' codes (QUERY_TOO_COMPLEX) live on inside.
     const inner = original.originalError;
-    if (inner instanceof GraphQLError && String(inner.extensions?.code ?? '') in ERROR_CATALOG && inner.extensions?.code !== 'INTERNAL_SERVER_ERROR') {
+    if (
+      inner instanceof GraphQLError &&
+      String(inner.extensions?.code ?? '') in ERROR_CATALOG &&
+      inner.extensions?.code !== 'INTERNAL_SERVER_ERROR'
+    ) {
       const code = inner.extensions.code as ErrorCode;
       return { code, retryable: ERROR_CATALOG[code].retryable, message: inner.message, unexpected: false };
     }
@@ -65,25 +81,53 @@ export function classifyError(error: unknown): ClassifiedError {
   }
   const sqlState = String((original as { code?: unknown })?.code ?? '');
   if (sqlState === '22003') {
-    return { code: 'BAD_USER_INPUT', retryable: false, message: 'an amount or total would exceed the signed 64-bit range', unexpected: false };
+    return {
+      code: 'BAD_USER_INPUT',
+      retryable: false,
+      message: 'an amount or total would exceed the signed 64-bit range',
+      unexpected: false,
+    };
   }
   // A second guard behind input validation: text Postgres cannot store.
   if (sqlState === '22021' || sqlState === '22P05' || sqlState === '54000') {
-    return { code: 'BAD_USER_INPUT', retryable: false, message: 'the input contains text the ledger cannot store', unexpected: false };
+    return {
+      code: 'BAD_USER_INPUT',
+      retryable: false,
+      message: 'the input contains text the ledger cannot store',
+      unexpected: false,
+    };
   }
-  if (TRANSIENT_NODE_ERRORS.has(sqlState) || TRANSIENT_PRISMA_CODE.test(sqlState) || TRANSIENT_SQLSTATE_PREFIXES.some((prefix) => sqlState.startsWith(prefix)) || /Connection terminated|timeout exceeded when trying to connect/i.test(String((original as Error)?.message))) {
-    return { code: 'INTERNAL_SERVER_ERROR', retryable: true, message: 'the database is unavailable; retry shortly', unexpected: true };
+  if (
+    TRANSIENT_NODE_ERRORS.has(sqlState) ||
+    TRANSIENT_PRISMA_CODE.test(sqlState) ||
+    TRANSIENT_SQLSTATE_PREFIXES.some((prefix) => sqlState.startsWith(prefix)) ||
+    /Connection terminated|timeout exceeded when trying to connect/i.test(String((original as Error)?.message))
+  ) {
+    return {
+      code: 'INTERNAL_SERVER_ERROR',
+      retryable: true,
+      message: 'the database is unavailable; retry shortly',
+      unexpected: true,
+    };
   }
   return { code: 'INTERNAL_SERVER_ERROR', retryable: false, message: 'internal server error', unexpected: true };
 }
 
 /** Apollo `formatError`: every error leaves with a catalog code; unexpected ones lose their details. */
-export function formatGraphQLError(formatted: GraphQLFormattedError, error: unknown, exposeDetails: boolean): GraphQLFormattedError {
+export function formatGraphQLError(
+  formatted: GraphQLFormattedError,
+  error: unknown,
+  exposeDetails: boolean,
+): GraphQLFormattedError {
   const classified = classifyError(error);
-  const message = classified.unexpected && !exposeDetails ? `${classified.message} (see the X-Request-Id response header)` : classified.message;
+  const message =
+    classified.unexpected && !exposeDetails
+      ? `${classified.message} (see the X-Request-Id response header)`
+      : classified.message;
   const extensions: Record<string, unknown> = { code: classified.code, retryable: classified.retryable };
   const retryAfter = (unwrapResolverError(error) as GraphQLError)?.extensions?.retryAfterSeconds;
   if (typeof retryAfter === 'number') extensions.retryAfterSeconds = retryAfter;
-  if (exposeDetails && classified.unexpected) extensions.detail = String((unwrapResolverError(error) as Error)?.message ?? '');
+  if (exposeDetails && classified.unexpected)
+    extensions.detail = String((unwrapResolverError(error) as Error)?.message ?? '');
   return { message, locations: formatted.locations, path: formatted.path, extensions };
 }

@@ -4,7 +4,9 @@ import DataLoader from 'dataloader';
 export const LOADER_BATCH_MAX = 500;
 
 /** A per-request loader of rows by id: one statement per tick, however many resolvers ask. */
-export function loaderById<T extends { id: string }>(fetch: (ids: string[]) => Promise<T[]>): DataLoader<string, T | null> {
+export function loaderById<T extends { id: string }>(
+  fetch: (ids: string[]) => Promise<T[]>,
+): DataLoader<string, T | null> {
   return new DataLoader<string, T | null>(
     async (ids) => {
       const rows = await fetch([...ids]);
@@ -19,7 +21,9 @@ export function loaderById<T extends { id: string }>(fetch: (ids: string[]) => P
  * Batches the misses of a process-wide cache: lookups that miss in the same tick (the items of a batch,
  * concurrent requests) become one statement. It remembers nothing itself; the cache in front of it does.
  */
-export function missBatcher<T extends { id: string }>(fetch: (ids: string[]) => Promise<T[]>): (id: string) => Promise<T | null> {
+export function missBatcher<T extends { id: string }>(
+  fetch: (ids: string[]) => Promise<T[]>,
+): (id: string) => Promise<T | null> {
   const loader = new DataLoader<string, T | null>(
     async (ids) => {
       const rows = await fetch([...new Set(ids)]);
@@ -32,7 +36,11 @@ export function missBatcher<T extends { id: string }>(fetch: (ids: string[]) => 
 }
 
 /** A per-request loader of row groups by a key (e.g. the balances of an account). */
-export function loaderOfGroups<K, T>(fetch: (keys: K[]) => Promise<T[]>, keyOf: (row: T) => K, cacheKey?: (key: K) => unknown): DataLoader<K, T[]> {
+export function loaderOfGroups<K, T>(
+  fetch: (keys: K[]) => Promise<T[]>,
+  keyOf: (row: T) => K,
+  cacheKey?: (key: K) => unknown,
+): DataLoader<K, T[]> {
   return new DataLoader<K, T[], unknown>(
     async (keys) => {
       const rows = await fetch([...keys]);
@@ -74,5 +82,7 @@ export function loaderSet<S, T extends object>(makers: LoaderMakers<S, T>): new 
       },
     });
   }
-  return Loaders as unknown as new (services: S) => T;
+  return Loaders as unknown as new (
+    services: S,
+  ) => T;
 }

@@ -13,7 +13,17 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
-const REDACTED_PATHS = ['authorization', '*.authorization', 'headers.authorization', 'secret', '*.secret', 'token', '*.token', 'password', '*.password'];
+const REDACTED_PATHS = [
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  'secret',
+  '*.secret',
+  'token',
+  '*.token',
+  'password',
+  '*.password',
+];
 
 export function createLogger(minimum: Level = 'info', write?: (line: string) => void): Logger {
   // Synchronous: a line written just before the process exits must not be lost.

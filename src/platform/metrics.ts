@@ -91,7 +91,7 @@ export function createMetrics(sources: MetricSources): Metrics {
     }),
     deliveryLag: new client.Histogram({
       name: `${PREFIX}event_delivery_lag_seconds`,
-      help: 'From a posting\'s commit to its event reaching this instance\'s subscription hub.',
+      help: "From a posting's commit to its event reaching this instance's subscription hub.",
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
       registers,
     }),

@@ -57,14 +57,21 @@ export async function migrate(pool: pg.Pool, dir: string = MIGRATIONS_DIR): Prom
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     await client.query(CREATE_MIGRATIONS_TABLE);
-    const { rows } = await client.query<{ migration_name: string; checksum: string; finished_at: Date | null; rolled_back_at: Date | null }>(
-      'SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations"',
-    );
+    const { rows } = await client.query<{
+      migration_name: string;
+      checksum: string;
+      finished_at: Date | null;
+      rolled_back_at: Date | null;
+    }>('SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations"');
     const failed = rows.find((row) => row.finished_at === null && row.rolled_back_at === null);
     if (failed) {
-      throw new Error(`migration ${failed.migration_name} failed earlier and must be resolved by hand before others are applied`);
+      throw new Error(
+        `migration ${failed.migration_name} failed earlier and must be resolved by hand before others are applied`,
+      );
     }
-    const done = new Map(rows.filter((row) => row.finished_at !== null).map((row) => [row.migration_name, row.checksum]));
+    const done = new Map(
+      rows.filter((row) => row.finished_at !== null).map((row) => [row.migration_name, row.checksum]),
+    );
 
     const report: MigrationReport = { applied: [], alreadyApplied: [] };
     for (const migration of migrations) {
@@ -95,7 +102,10 @@ async function applyOne(client: pg.PoolClient, migration: Migration): Promise<vo
       [id, migration.checksum, migration.name],
     );
     await client.query(migration.sql);
-    await client.query('UPDATE "_prisma_migrations" SET finished_at = clock_timestamp(), applied_steps_count = 1 WHERE id = $1', [id]);
+    await client.query(
+      'UPDATE "_prisma_migrations" SET finished_at = clock_timestamp(), applied_steps_count = 1 WHERE id = $1',
+      [id],
+    );
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK');
@@ -110,6 +120,9 @@ async function applyOne(client: pg.PoolClient, migration: Migration): Promise<vo
 
 /** Whether the named migration has been applied to the database (the readiness probe asks for the latest). */
 export async function isApplied(pool: pg.Pool, migrationName: string | undefined): Promise<boolean> {
-  const { rowCount } = await pool.query('SELECT 1 FROM "_prisma_migrations" WHERE migration_name = $1 AND finished_at IS NOT NULL', [migrationName]);
+  const { rowCount } = await pool.query(
+    'SELECT 1 FROM "_prisma_migrations" WHERE migration_name = $1 AND finished_at IS NOT NULL',
+    [migrationName],
+  );
   return rowCount === 1;
 }

@@ -34,14 +34,24 @@ export async function databaseUser(): Promise<DatabaseUser | null> {
   const found = await lookUpUser(DATABASE_USER_NAME);
   if (found) return found;
   try {
-    await run('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', DATABASE_USER_NAME]);
+    await run('useradd', [
+      '--system',
+      '--user-group',
+      '--no-create-home',
+      '--shell',
+      '/usr/sbin/nologin',
+      DATABASE_USER_NAME,
+    ]);
   } catch (error) {
     throw new EmbeddedPostgresError(
       `Cannot start the embedded PostgreSQL: running as root needs an OS user "${DATABASE_USER_NAME}" to run it as, and useradd failed (${firstLine(error)}); create that user, run as another user, or set DATABASE_URL`,
     );
   }
   const created = await lookUpUser(DATABASE_USER_NAME);
-  if (!created) throw new EmbeddedPostgresError(`Cannot start the embedded PostgreSQL: useradd reported success but "${DATABASE_USER_NAME}" does not exist`);
+  if (!created)
+    throw new EmbeddedPostgresError(
+      `Cannot start the embedded PostgreSQL: useradd reported success but "${DATABASE_USER_NAME}" does not exist`,
+    );
   return created;
 }
 
@@ -57,7 +67,11 @@ async function lookUpUser(name: string): Promise<DatabaseUser | null> {
 /** Whether `user` (or this process, for `null`) can enter `dir`: every folder above it must let it through. */
 export function canEnter(user: DatabaseUser | null, dir: string): boolean {
   if (user === null) return true;
-  const probe = spawnSync('/bin/sh', ['-c', 'cd -- "$1"', 'sh', dir], { uid: user.uid, gid: user.gid, stdio: 'ignore' });
+  const probe = spawnSync('/bin/sh', ['-c', 'cd -- "$1"', 'sh', dir], {
+    uid: user.uid,
+    gid: user.gid,
+    stdio: 'ignore',
+  });
   return probe.status === 0;
 }
 
@@ -102,7 +116,10 @@ export async function mkdirReachable(dir: string): Promise<void> {
 }
 
 function canExecute(user: DatabaseUser | null, binary: string): boolean {
-  const probe = spawnSync(binary, ['--version'], { ...(user ? { uid: user.uid, gid: user.gid } : {}), stdio: 'ignore' });
+  const probe = spawnSync(binary, ['--version'], {
+    ...(user ? { uid: user.uid, gid: user.gid } : {}),
+    stdio: 'ignore',
+  });
   return probe.error === undefined && probe.status === 0;
 }
 
@@ -125,5 +142,10 @@ async function shippedBinaries(): Promise<PostgresBinaries> {
 
 export function firstLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  return text.split('\n').find((line) => line.trim() !== '')?.trim() ?? 'no message';
+  return (
+    text
+      .split('\n')
+      .find((line) => line.trim() !== '')
+      ?.trim() ?? 'no message'
+  );
 }

@@ -2,7 +2,9 @@ import { findUnacceptableText, JSON_DEPTH_MAX } from './request-hygiene';
 
 describe('findUnacceptableText', () => {
   it('accepts ordinary text, emoji and nested data', () => {
-    expect(findUnacceptableText({ query: '{ a }', variables: { name: 'Zoë 🎉', list: ['x', { y: 'ok' }] } })).toBeNull();
+    expect(
+      findUnacceptableText({ query: '{ a }', variables: { name: 'Zoë 🎉', list: ['x', { y: 'ok' }] } }),
+    ).toBeNull();
   });
 
   it.each([

@@ -11,7 +11,8 @@ const FORBIDDEN_CHARACTERS = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud
 /** The first problem with a parsed JSON value, or null when it is clean. */
 export function findUnacceptableText(value: unknown, path = '$', depth = 0): string | null {
   if (depth > JSON_DEPTH_MAX) return `${path} nests deeper than ${JSON_DEPTH_MAX} levels`;
-  if (typeof value === 'string') return FORBIDDEN_CHARACTERS.test(value) ? `${path} contains a NUL byte or invalid Unicode` : null;
+  if (typeof value === 'string')
+    return FORBIDDEN_CHARACTERS.test(value) ? `${path} contains a NUL byte or invalid Unicode` : null;
   if (Array.isArray(value)) {
     for (const [index, item] of value.entries()) {
       const problem = findUnacceptableText(item, `${path}[${index}]`, depth + 1);
@@ -21,7 +22,9 @@ export function findUnacceptableText(value: unknown, path = '$', depth = 0): str
   }
   if (value !== null && typeof value === 'object') {
     for (const [key, item] of Object.entries(value)) {
-      const problem = FORBIDDEN_CHARACTERS.test(key) ? `${path} has a key with a NUL byte or invalid Unicode` : findUnacceptableText(item, `${path}.${key}`, depth + 1);
+      const problem = FORBIDDEN_CHARACTERS.test(key)
+        ? `${path} has a key with a NUL byte or invalid Unicode`
+        : findUnacceptableText(item, `${path}.${key}`, depth + 1);
       if (problem) return problem;
     }
   }

@@ -26,7 +26,9 @@ export const AmountScalar = new GraphQLScalarType<bigint, string>({
     if (ast.kind === Kind.STRING) return asInputError(() => parseAmount(ast.value)) as bigint;
     // A JSON integer literal obeys the same ±(2^53−1) bound as a JSON number in variables.
     if (ast.kind === Kind.INT) return asInputError(() => parseAmount(Number(ast.value))) as bigint;
-    throw new GraphQLError('Amount must be a base-10 integer string or a JSON integer', { extensions: { code: 'BAD_USER_INPUT' } });
+    throw new GraphQLError('Amount must be a base-10 integer string or a JSON integer', {
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
   },
 });
 
@@ -35,11 +37,15 @@ const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\
 
 function parseInstant(value: unknown): Date {
   if (typeof value !== 'string' || !ISO_INSTANT.test(value)) {
-    throw new GraphQLError('DateTime must be an ISO-8601 string with a time zone, such as "2026-11-21T09:30:00Z"', { extensions: { code: 'BAD_USER_INPUT' } });
+    throw new GraphQLError('DateTime must be an ISO-8601 string with a time zone, such as "2026-11-21T09:30:00Z"', {
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
   }
   const date = new Date(value);
   if (Number.isNaN(date.getTime())) {
-    throw new GraphQLError(`DateTime ${JSON.stringify(value)} is not a real instant`, { extensions: { code: 'BAD_USER_INPUT' } });
+    throw new GraphQLError(`DateTime ${JSON.stringify(value)} is not a real instant`, {
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
   }
   return date;
 }
@@ -63,7 +69,9 @@ function parseMetadata(value: unknown): Record<string, unknown> {
     throw new GraphQLError('JSONObject must be a JSON object', { extensions: { code: 'BAD_USER_INPUT' } });
   }
   if (Buffer.byteLength(JSON.stringify(value)) > METADATA_BYTES_MAX) {
-    throw new GraphQLError(`JSONObject must serialize to at most ${METADATA_BYTES_MAX} bytes`, { extensions: { code: 'BAD_USER_INPUT' } });
+    throw new GraphQLError(`JSONObject must serialize to at most ${METADATA_BYTES_MAX} bytes`, {
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
   }
   return value as Record<string, unknown>;
 }

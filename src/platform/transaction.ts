@@ -16,14 +16,21 @@ const BEGIN = 'BEGIN; SET LOCAL plan_cache_mode = force_generic_plan';
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
 
 export function isRetryableSqlError(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && RETRYABLE_SQLSTATES.has((error as { code?: string }).code ?? '');
+  return (
+    typeof error === 'object' && error !== null && RETRYABLE_SQLSTATES.has((error as { code?: string }).code ?? '')
+  );
 }
 
 /**
  * The transaction boundary for writes of several statements: BEGIN, run the use case, COMMIT; roll back on
  * any error. Lost races are retried up to `attemptsMax` times with jittered backoff, then reported as CONFLICT.
  */
-export function inTransaction<T>(pool: pg.Pool, attemptsMax: number, work: (client: pg.PoolClient) => Promise<T>, onRetry: () => void = () => undefined): Promise<T> {
+export function inTransaction<T>(
+  pool: pg.Pool,
+  attemptsMax: number,
+  work: (client: pg.PoolClient) => Promise<T>,
+  onRetry: () => void = () => undefined,
+): Promise<T> {
   return retryingLostRaces(attemptsMax, onRetry, async () => {
     const client = await pool.connect();
     let broken = false;
@@ -49,7 +56,12 @@ export function inTransaction<T>(pool: pg.Pool, attemptsMax: number, work: (clie
  * A write that is one statement, which Postgres runs as its own transaction (autocommit): no BEGIN or
  * COMMIT round trips, and no locks held between statements. Lost races are retried as in `inTransaction`.
  */
-export function inOneStatement<T>(pool: pg.Pool, attemptsMax: number, statement: (pool: pg.Pool) => Promise<T>, onRetry: () => void = () => undefined): Promise<T> {
+export function inOneStatement<T>(
+  pool: pg.Pool,
+  attemptsMax: number,
+  statement: (pool: pg.Pool) => Promise<T>,
+  onRetry: () => void = () => undefined,
+): Promise<T> {
   return retryingLostRaces(attemptsMax, onRetry, () => statement(pool));
 }
 

@@ -5,7 +5,8 @@ import { isUuid } from './ids.js';
 export const NAME_LENGTH_MAX = 200;
 
 export function requireId(value: string, field: string): string {
-  if (!isUuid(value)) throw new BadInputError(`${field} must be an id (a UUID); got ${JSON.stringify(value.slice(0, 60))}`);
+  if (!isUuid(value))
+    throw new BadInputError(`${field} must be an id (a UUID); got ${JSON.stringify(value.slice(0, 60))}`);
   return value.toLowerCase();
 }
 

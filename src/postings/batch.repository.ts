@@ -39,7 +39,10 @@ const APPLY_POSTINGS_PARAMETERS = 39;
  * whatever the batch size, every balance row locked once, each floor checked after every item in batch
  * order. Returns each item's outcome in batch order; a refusal fails the whole batch, naming its item.
  */
-export async function applyPostings(runner: pg.Pool | pg.PoolClient, batch: BatchWrite): Promise<PostingWriteOutcome[]> {
+export async function applyPostings(
+  runner: pg.Pool | pg.PoolClient,
+  batch: BatchWrite,
+): Promise<PostingWriteOutcome[]> {
   const { items } = batch;
   const actor = items[0]!.audit;
   const changes = items.flatMap((item, index) => item.deltas.map((delta) => ({ item: index + 1, delta })));
@@ -110,7 +113,12 @@ function batchRefusalOf(error: unknown, batch: BatchWrite): Error | null {
   const index = Number(detail.slice(0, separator)) - 1;
   if (code === KEY_REUSED_SQLSTATE) {
     const key = batch.items[index]!.transaction.idempotencyKey;
-    return nameItem(new IdempotencyConflictError(`idempotencyKey ${key} was already used for a different request (transaction ${detail.slice(separator + 1)})`), index);
+    return nameItem(
+      new IdempotencyConflictError(
+        `idempotencyKey ${key} was already used for a different request (transaction ${detail.slice(separator + 1)})`,
+      ),
+      index,
+    );
   }
   const refusal = refusalOf(error, batch.accounts);
   return refusal === null ? null : nameItem(refusal, index);

@@ -1,6 +1,13 @@
 import type pg from 'pg';
 import type { Database } from '../platform/db.js';
-import { AlreadyReversedError, BadInputError, DomainError, NotFoundError, IdempotencyConflictError, TransactionNotPendingError } from '../platform/errors.js';
+import {
+  AlreadyReversedError,
+  BadInputError,
+  DomainError,
+  NotFoundError,
+  IdempotencyConflictError,
+  TransactionNotPendingError,
+} from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { inOneStatement, inTransaction } from '../platform/transaction.js';
 import { requirePostingReach } from '../authorization/access.core.js';
@@ -143,7 +150,9 @@ export class PostingEngine {
   }
 
   post(origin: RequestOrigin, command: PostingCommand, dryRun = false): Promise<PostingResult> {
-    return this.observed(dryRun ? 'DRY_RUN' : command.pending ? 'HOLD' : command.kind, () => this.postOnce(origin, command, dryRun));
+    return this.observed(dryRun ? 'DRY_RUN' : command.pending ? 'HOLD' : command.kind, () =>
+      this.postOnce(origin, command, dryRun),
+    );
   }
 
   private async postOnce(origin: RequestOrigin, command: PostingCommand, dryRun: boolean): Promise<PostingResult> {
@@ -157,7 +166,8 @@ export class PostingEngine {
           return result;
         });
       } catch (error) {
-        if (error instanceof DryRunComplete) return { transaction: toTransaction(error.written), replayed: false, dryRun: true };
+        if (error instanceof DryRunComplete)
+          return { transaction: toTransaction(error.written), replayed: false, dryRun: true };
         throw error;
       }
     } else if (prepared.lotDeltas.length > 0) {
@@ -174,7 +184,10 @@ export class PostingEngine {
    * A posting whose amounts can only be decided under a lock (expiry): `build` runs inside the database
    * transaction, locks what it must, and returns the command, or null when there is nothing to post.
    */
-  async postDecidedWithin(origin: RequestOrigin, build: (client: pg.PoolClient) => Promise<PostingCommand | null>): Promise<PostingResult | null> {
+  async postDecidedWithin(
+    origin: RequestOrigin,
+    build: (client: pg.PoolClient) => Promise<PostingCommand | null>,
+  ): Promise<PostingResult | null> {
     const written = await this.observed('EXPIRE', () =>
       this.transaction(async (client) => {
         const command = await build(client);
@@ -190,7 +203,11 @@ export class PostingEngine {
    * Several postings. Atomic: one database transaction, all or nothing; the first failure fails the
    * whole call, naming its item. Otherwise each item commits or fails on its own.
    */
-  async postMany(origin: RequestOrigin, commands: PostingCommand[], atomic: boolean): Promise<Array<PostingResult | DomainError | Error>> {
+  async postMany(
+    origin: RequestOrigin,
+    commands: PostingCommand[],
+    atomic: boolean,
+  ): Promise<Array<PostingResult | DomainError | Error>> {
     if (!atomic) {
       const results: Array<PostingResult | DomainError | Error> = new Array(commands.length);
       let next = 0;
@@ -208,14 +225,30 @@ export class PostingEngine {
   }
 
   private async postAtomically(origin: RequestOrigin, commands: PostingCommand[]): Promise<PostingResult[]> {
-    const prepared = await Promise.all(commands.map((command, index) => this.prepare(origin, command).catch((error) => Promise.reject(nameItem(error, index)))));
-    if (prepared.length > 0 && prepared.every((item) => item.command.rootLedgerId === prepared[0]!.command.rootLedgerId && item.lotDeltas.length === 0 && item.command.reversalOfId === null)) {
+    const prepared = await Promise.all(
+      commands.map((command, index) =>
+        this.prepare(origin, command).catch((error) => Promise.reject(nameItem(error, index))),
+      ),
+    );
+    if (
+      prepared.length > 0 &&
+      prepared.every(
+        (item) =>
+          item.command.rootLedgerId === prepared[0]!.command.rootLedgerId &&
+          item.lotDeltas.length === 0 &&
+          item.command.reversalOfId === null,
+      )
+    ) {
       return this.postBatchInOneStatement(origin, prepared);
     }
     const touched = new Map<string, { rootLedgerId: string; accountId: string; assetId: string }>();
     for (const { command, deltas } of prepared) {
       for (const { accountId, assetId } of deltas) {
-        touched.set(`${command.rootLedgerId}/${accountId}/${assetId}`, { rootLedgerId: command.rootLedgerId, accountId, assetId });
+        touched.set(`${command.rootLedgerId}/${accountId}/${assetId}`, {
+          rootLedgerId: command.rootLedgerId,
+          accountId,
+          assetId,
+        });
       }
     }
     const outcomes = await this.transaction(async (client) => {
@@ -274,21 +307,45 @@ export class PostingEngine {
    * Captures (POST, optionally partially) or releases (VOID, TIMEOUT) a hold, at most once. The hold's
    * reserved amounts leave the pending columns and a capture's posted transaction is written with them.
    */
-  settle(origin: RequestOrigin, holdId: string, action: HoldAction, idempotencyKey: string | null, amount: bigint | null): Promise<PostingResult> {
+  settle(
+    origin: RequestOrigin,
+    holdId: string,
+    action: HoldAction,
+    idempotencyKey: string | null,
+    amount: bigint | null,
+  ): Promise<PostingResult> {
     return this.observed(`HOLD_${action}`, () => this.settleOnce(origin, holdId, action, idempotencyKey, amount));
   }
 
-  private async settleOnce(origin: RequestOrigin, holdId: string, action: HoldAction, idempotencyKey: string | null, amount: bigint | null): Promise<PostingResult> {
+  private async settleOnce(
+    origin: RequestOrigin,
+    holdId: string,
+    action: HoldAction,
+    idempotencyKey: string | null,
+    amount: bigint | null,
+  ): Promise<PostingResult> {
     if (idempotencyKey !== null) checkIdempotencyKey(idempotencyKey);
     const [hold] = await this.transactions.fetchByIds([holdId]);
     if (hold === undefined) throw new NotFoundError(`transaction ${holdId} does not exist`);
-    if (!hold.isHold) throw new TransactionNotPendingError(`transaction ${holdId} is not a hold; only pending transactions can be posted or voided`);
-    const requestHash = requestFingerprint({ operation: action === 'POST' ? 'postPendingTransaction' : 'voidPendingTransaction', holdId, amount });
+    if (!hold.isHold)
+      throw new TransactionNotPendingError(
+        `transaction ${holdId} is not a hold; only pending transactions can be posted or voided`,
+      );
+    const requestHash = requestFingerprint({
+      operation: action === 'POST' ? 'postPendingTransaction' : 'voidPendingTransaction',
+      holdId,
+      amount,
+    });
     // Settled already: a replay of that settlement, or too late; checked before the amount is judged.
     if (hold.status !== TransactionStatus.PENDING) return this.replaySettlement(hold, idempotencyKey, requestHash);
     const heldEntries = await this.transactions.entriesOf([hold.id]);
     const assetCodes = await this.assetCodes(heldEntries);
-    const toRequest = (entry: { accountId: string; assetId: string; direction: 'DEBIT' | 'CREDIT'; amount: bigint }): EntryRequest => ({
+    const toRequest = (entry: {
+      accountId: string;
+      assetId: string;
+      direction: 'DEBIT' | 'CREDIT';
+      amount: bigint;
+    }): EntryRequest => ({
       accountId: entry.accountId,
       assetCode: assetCodes.get(entry.assetId)!,
       direction: entry.direction,
@@ -316,13 +373,22 @@ export class PostingEngine {
             timeoutAt: null,
           }
         : null;
-    const assets = await this.assets.requireByCodes(hold.rootLedgerId, [...new Set(held.map((entry) => entry.assetCode))]);
+    const assets = await this.assets.requireByCodes(hold.rootLedgerId, [
+      ...new Set(held.map((entry) => entry.assetCode)),
+    ]);
     const accounts = await this.reachableAccounts(origin, held);
     const release = planPosting({ rootLedgerId: hold.rootLedgerId, entries: held, accounts, assets, pending: true });
-    const posting = capture ? planPosting({ rootLedgerId: hold.rootLedgerId, entries: captured, accounts, assets }) : null;
+    const posting = capture
+      ? planPosting({ rootLedgerId: hold.rootLedgerId, entries: captured, accounts, assets })
+      : null;
     const deltas = assignShards(settlementDeltas(release.deltas, posting?.deltas ?? []));
     const entries = withIds(posting?.entries ?? []);
-    const audit = auditEvent(origin, action === 'POST' ? 'postPendingTransaction' : 'voidPendingTransaction', hold.rootLedgerId, [hold.id, ...(capture ? [capture.id] : [])]);
+    const audit = auditEvent(
+      origin,
+      action === 'POST' ? 'postPendingTransaction' : 'voidPendingTransaction',
+      hold.rootLedgerId,
+      [hold.id, ...(capture ? [capture.id] : [])],
+    );
 
     const written = await this.transaction(async (client) => {
       const settled = await claimSettlement(client, {
@@ -336,10 +402,35 @@ export class PostingEngine {
       });
       if (!settled) return null;
       // Releasing is allowed on a frozen or closed account; capturing moves value, so it is not.
-      const outcome = await applyPosting(client, { rootLedgerId: hold.rootLedgerId, accounts, requireActive: capture !== null, transaction: capture, deltas, entries, audit, checkpointsFrom: null });
-      if (!outcome.claimed) throw new IdempotencyConflictError(`idempotencyKey ${idempotencyKey} was already used for another transaction`);
-      if (!capture) return { row: { ...rowOf(hold), status: TransactionStatus.VOIDED }, accounts, deltas, applied: outcome.balances, entries: heldEntries };
-      await this.applyLots(client, capture, null, lotDeltasOf(deltas, accounts, assets), outcome.balances, accounts, assets);
+      const outcome = await applyPosting(client, {
+        rootLedgerId: hold.rootLedgerId,
+        accounts,
+        requireActive: capture !== null,
+        transaction: capture,
+        deltas,
+        entries,
+        audit,
+        checkpointsFrom: null,
+      });
+      if (!outcome.claimed)
+        throw new IdempotencyConflictError(`idempotencyKey ${idempotencyKey} was already used for another transaction`);
+      if (!capture)
+        return {
+          row: { ...rowOf(hold), status: TransactionStatus.VOIDED },
+          accounts,
+          deltas,
+          applied: outcome.balances,
+          entries: heldEntries,
+        };
+      await this.applyLots(
+        client,
+        capture,
+        null,
+        lotDeltasOf(deltas, accounts, assets),
+        outcome.balances,
+        accounts,
+        assets,
+      );
       return { row: capture, accounts, deltas, applied: outcome.balances, entries: toEntries(capture, entries) };
     });
 
@@ -360,14 +451,27 @@ export class PostingEngine {
     const now = new Date();
     if (command.effectiveAt !== null) checkEffectiveAt(command.effectiveAt, now);
     const effectiveAt = command.effectiveAt ?? now;
-    const assets = await this.assets.requireByCodes(command.rootLedgerId, command.entries.map((entry) => entry.assetCode));
+    const assets = await this.assets.requireByCodes(
+      command.rootLedgerId,
+      command.entries.map((entry) => entry.assetCode),
+    );
     if (command.lotExpiresAt !== null) {
       const undated = [...assets.values()].find((asset) => asset.expiresAfterDays === null);
-      if (undated) throw new BadInputError(`asset ${undated.code} does not expire (it has no expiresAfterDays), so it takes no expiresAt`);
-      if (command.lotExpiresAt <= effectiveAt) throw new BadInputError('expiresAt must be after the moment the points are issued');
+      if (undated)
+        throw new BadInputError(
+          `asset ${undated.code} does not expire (it has no expiresAfterDays), so it takes no expiresAt`,
+        );
+      if (command.lotExpiresAt <= effectiveAt)
+        throw new BadInputError('expiresAt must be after the moment the points are issued');
     }
     const accounts = await this.reachableAccounts(origin, command.entries, reader);
-    const plan = planPosting({ rootLedgerId: command.rootLedgerId, entries: command.entries, accounts, assets, pending: command.pending });
+    const plan = planPosting({
+      rootLedgerId: command.rootLedgerId,
+      entries: command.entries,
+      accounts,
+      assets,
+      pending: command.pending,
+    });
     const deltas = assignShards(plan.deltas);
     return {
       command,
@@ -399,13 +503,25 @@ export class PostingEngine {
   private async write(client: pg.PoolClient, origin: RequestOrigin, prepared: Prepared): Promise<Written | null> {
     const written = await this.apply(client, origin, prepared);
     if (written !== null && prepared.lotDeltas.length > 0) {
-      await this.applyLots(client, prepared.row, prepared.command.lotExpiresAt, prepared.lotDeltas, written.applied, prepared.accounts, prepared.assets);
+      await this.applyLots(
+        client,
+        prepared.row,
+        prepared.command.lotExpiresAt,
+        prepared.lotDeltas,
+        written.applied,
+        prepared.accounts,
+        prepared.assets,
+      );
     }
     return written;
   }
 
   /** The posting's apply_posting statement: on the pool, the whole posting as one transaction. */
-  private async apply(runner: pg.Pool | pg.PoolClient, origin: RequestOrigin, prepared: Prepared): Promise<Written | null> {
+  private async apply(
+    runner: pg.Pool | pg.PoolClient,
+    origin: RequestOrigin,
+    prepared: Prepared,
+  ): Promise<Written | null> {
     const { command, row, accounts, deltas, entries } = prepared;
     const write: PostingWrite = {
       rootLedgerId: command.rootLedgerId,
@@ -422,8 +538,15 @@ export class PostingEngine {
   }
 
   /** The accounts' facts, after checking the caller may reach each customer account among them. */
-  private async reachableAccounts(origin: RequestOrigin, entries: EntryRequest[], reader?: pg.PoolClient): Promise<Map<string, AccountFacts>> {
-    const accounts = await this.accountFacts.get(entries.map((entry) => entry.accountId), reader);
+  private async reachableAccounts(
+    origin: RequestOrigin,
+    entries: EntryRequest[],
+    reader?: pg.PoolClient,
+  ): Promise<Map<string, AccountFacts>> {
+    const accounts = await this.accountFacts.get(
+      entries.map((entry) => entry.accountId),
+      reader,
+    );
     requirePostingReach(origin.principal, accounts.values());
     return accounts;
   }
@@ -460,27 +583,41 @@ export class PostingEngine {
   }
 
   /** The key or the reversal was already taken: answer with the original, or say why not. */
-  private async replay(reader: pg.Pool | pg.PoolClient, { command, row }: Prepared): Promise<Omit<PostingResult, 'dryRun'>> {
+  private async replay(
+    reader: pg.Pool | pg.PoolClient,
+    { command, row }: Prepared,
+  ): Promise<Omit<PostingResult, 'dryRun'>> {
     const original = await this.transactions.findByIdempotencyKey(command.rootLedgerId, command.idempotencyKey, reader);
     if (original === null) {
-      if (command.reversalOfId !== null) throw new AlreadyReversedError(`transaction ${command.reversalOfId} has already been reversed`);
+      if (command.reversalOfId !== null)
+        throw new AlreadyReversedError(`transaction ${command.reversalOfId} has already been reversed`);
       throw new Error('a posting lost its idempotency claim to a transaction that cannot be found');
     }
     if (original.requestHash !== row.requestHash) {
-      throw new IdempotencyConflictError(`idempotencyKey ${command.idempotencyKey} was already used for a different request (transaction ${original.id})`);
+      throw new IdempotencyConflictError(
+        `idempotencyKey ${command.idempotencyKey} was already used for a different request (transaction ${original.id})`,
+      );
     }
     return { transaction: original, replayed: true };
   }
 
-  private async replaySettlement(hold: Transaction, idempotencyKey: string | null, requestHash: string): Promise<PostingResult> {
-    const settlement = idempotencyKey === null ? null : await this.transactions.findSettlementByKey(hold.rootLedgerId, idempotencyKey);
+  private async replaySettlement(
+    hold: Transaction,
+    idempotencyKey: string | null,
+    requestHash: string,
+  ): Promise<PostingResult> {
+    const settlement =
+      idempotencyKey === null ? null : await this.transactions.findSettlementByKey(hold.rootLedgerId, idempotencyKey);
     if (settlement === null || settlement.holdId !== hold.id) {
-      if (settlement !== null) throw new IdempotencyConflictError(`idempotencyKey ${idempotencyKey} was already used to settle another hold`);
+      if (settlement !== null)
+        throw new IdempotencyConflictError(`idempotencyKey ${idempotencyKey} was already used to settle another hold`);
       const [current] = await this.transactions.fetchByIds([hold.id]);
       throw new TransactionNotPendingError(`transaction ${hold.id} is ${current?.status ?? 'gone'}, not PENDING`);
     }
     if (settlement.requestHash !== requestHash) {
-      throw new IdempotencyConflictError(`idempotencyKey ${idempotencyKey} was already used for a different settlement of this hold`);
+      throw new IdempotencyConflictError(
+        `idempotencyKey ${idempotencyKey} was already used for a different settlement of this hold`,
+      );
     }
     const [transaction] = await this.transactions.fetchByIds([settlement.settlementTransactionId ?? hold.id]);
     return { transaction: transaction!, replayed: true, dryRun: false };
@@ -501,8 +638,15 @@ export class PostingEngine {
       accountIds: [...written.accounts.keys()],
       status: row.status as 'PENDING' | 'POSTED' | 'VOIDED',
       balances: written.applied.map((balance) => {
-        const delta = written.deltas.find((candidate) => candidate.accountId === balance.accountId && candidate.assetId === balance.assetId)!;
-        return { ...balance, rootLedgerId: row.rootLedgerId, sharded: delta.shardable, normalBalance: delta.normalBalance };
+        const delta = written.deltas.find(
+          (candidate) => candidate.accountId === balance.accountId && candidate.assetId === balance.assetId,
+        )!;
+        return {
+          ...balance,
+          rootLedgerId: row.rootLedgerId,
+          sharded: delta.shardable,
+          normalBalance: delta.normalBalance,
+        };
       }),
     });
   }
@@ -518,14 +662,26 @@ function writtenOf({ row, accounts, deltas, entries }: Prepared, applied: Applie
 
 /** A backdated posting invalidates the point-in-time checkpoints of its accounts from its effective time on. */
 function checkpointsFrom({ command, row }: Prepared): Date | null {
-  const backdated = command.effectiveAt !== null && command.effectiveAt.getTime() < row.postedAt.getTime() - CHECKPOINT_SETTLE_MS;
+  const backdated =
+    command.effectiveAt !== null && command.effectiveAt.getTime() < row.postedAt.getTime() - CHECKPOINT_SETTLE_MS;
   return backdated ? command.effectiveAt : null;
 }
 
 /** Lots follow the posted changes of customer balances in expiring assets. */
-function lotDeltasOf(deltas: ShardedDelta[], accounts: Map<string, AccountFacts>, assets: Map<string, Asset>): ShardedDelta[] {
-  const expiring = new Set([...assets.values()].filter((asset) => asset.expiresAfterDays !== null).map((asset) => asset.id));
-  return deltas.filter((delta) => expiring.has(delta.assetId) && !accounts.get(delta.accountId)!.isSystem && (delta.debitsPosted !== 0n || delta.creditsPosted !== 0n));
+function lotDeltasOf(
+  deltas: ShardedDelta[],
+  accounts: Map<string, AccountFacts>,
+  assets: Map<string, Asset>,
+): ShardedDelta[] {
+  const expiring = new Set(
+    [...assets.values()].filter((asset) => asset.expiresAfterDays !== null).map((asset) => asset.id),
+  );
+  return deltas.filter(
+    (delta) =>
+      expiring.has(delta.assetId) &&
+      !accounts.get(delta.accountId)!.isSystem &&
+      (delta.debitsPosted !== 0n || delta.creditsPosted !== 0n),
+  );
 }
 
 function withIds(entries: PlannedEntry[]): Array<PlannedEntry & { id: string }> {
@@ -533,7 +689,15 @@ function withIds(entries: PlannedEntry[]): Array<PlannedEntry & { id: string }> 
 }
 
 function toEntries(row: TransactionInsert, entries: Array<PlannedEntry & { id: string }>): Entry[] {
-  return entries.map((entry) => Object.assign(new Entry(), { ...entry, rootLedgerId: row.rootLedgerId, transactionId: row.id, effectiveAt: row.effectiveAt, pending: row.isHold }));
+  return entries.map((entry) =>
+    Object.assign(new Entry(), {
+      ...entry,
+      rootLedgerId: row.rootLedgerId,
+      transactionId: row.id,
+      effectiveAt: row.effectiveAt,
+      pending: row.isHold,
+    }),
+  );
 }
 
 function toTransaction(written: Written): Transaction {
@@ -558,4 +722,3 @@ function rowOf(transaction: Transaction): TransactionInsert {
     timeoutAt: transaction.timeoutAt,
   };
 }
-

@@ -23,7 +23,12 @@ const account = (id: string, overrides: Partial<PostingAccount> = {}): PostingAc
   isSystem: false,
   ...overrides,
 });
-const entry = (accountId: string, direction: 'DEBIT' | 'CREDIT', amount: bigint, assetCode = 'PTS'): EntryRequest => ({ accountId, assetCode, direction, amount });
+const entry = (accountId: string, direction: 'DEBIT' | 'CREDIT', amount: bigint, assetCode = 'PTS'): EntryRequest => ({
+  accountId,
+  assetCode,
+  direction,
+  amount,
+});
 const assets = new Map([
   ['PTS', { id: 'asset-pts', code: 'PTS' }],
   ['USD', { id: 'asset-usd', code: 'USD' }],
@@ -39,7 +44,9 @@ describe('checkEntryShape', () => {
   });
 
   it('refuses debits that differ from credits', () => {
-    expect(() => checkEntryShape([entry('a', 'DEBIT', 5n), entry('b', 'CREDIT', 4n)])).toThrow(UnbalancedTransactionError);
+    expect(() => checkEntryShape([entry('a', 'DEBIT', 5n), entry('b', 'CREDIT', 4n)])).toThrow(
+      UnbalancedTransactionError,
+    );
   });
 
   it('balances each asset on its own, not the sum across assets', () => {
@@ -53,12 +60,19 @@ describe('checkEntryShape', () => {
 
   it('refuses entry totals beyond the 64-bit range rather than wrapping', () => {
     const huge = 9223372036854775807n;
-    const entries = [entry('a', 'DEBIT', huge), entry('b', 'DEBIT', 1n), entry('c', 'CREDIT', huge), entry('d', 'CREDIT', 1n)];
+    const entries = [
+      entry('a', 'DEBIT', huge),
+      entry('b', 'DEBIT', 1n),
+      entry('c', 'CREDIT', huge),
+      entry('d', 'CREDIT', 1n),
+    ];
     expect(() => checkEntryShape(entries)).toThrow(/64-bit/);
   });
 
   it(`refuses more than ${ENTRIES_PER_TRANSACTION_MAX} entries`, () => {
-    const entries = Array.from({ length: ENTRIES_PER_TRANSACTION_MAX + 2 }, (_, index) => entry(`a${index}`, index % 2 ? 'DEBIT' : 'CREDIT', 1n));
+    const entries = Array.from({ length: ENTRIES_PER_TRANSACTION_MAX + 2 }, (_, index) =>
+      entry(`a${index}`, index % 2 ? 'DEBIT' : 'CREDIT', 1n),
+    );
     expect(() => checkEntryShape(entries)).toThrow(BadInputError);
   });
 });
@@ -85,22 +99,32 @@ describe('planPosting', () => {
   });
 
   it('marks only unconstrained system accounts as shardable', () => {
-    const plan = planPosting({ rootLedgerId: ROOT, accounts, assets, entries: [entry('sys', 'DEBIT', 1n), entry('a', 'CREDIT', 1n)] });
+    const plan = planPosting({
+      rootLedgerId: ROOT,
+      accounts,
+      assets,
+      entries: [entry('sys', 'DEBIT', 1n), entry('a', 'CREDIT', 1n)],
+    });
     expect(plan.deltas.find((delta) => delta.accountId === 'sys')!.shardable).toBe(true);
     expect(plan.deltas.find((delta) => delta.accountId === 'a')!.shardable).toBe(false);
   });
 
   it('refuses an unknown account, an unknown asset and another root with their own errors', () => {
     const base = [entry('a', 'DEBIT', 1n), entry('b', 'CREDIT', 1n)];
-    expect(() => planPosting({ rootLedgerId: ROOT, accounts: new Map([['a', account('a')]]), assets, entries: base })).toThrow(NotFoundError);
-    expect(() => planPosting({ rootLedgerId: ROOT, accounts, assets: new Map(), entries: base })).toThrow(AssetNotFoundError);
+    expect(() =>
+      planPosting({ rootLedgerId: ROOT, accounts: new Map([['a', account('a')]]), assets, entries: base }),
+    ).toThrow(NotFoundError);
+    expect(() => planPosting({ rootLedgerId: ROOT, accounts, assets: new Map(), entries: base })).toThrow(
+      AssetNotFoundError,
+    );
     const foreign = new Map([...accounts, ['b', account('b', { rootLedgerId: 'root-2' })]]);
-    expect(() => planPosting({ rootLedgerId: ROOT, accounts: foreign, assets, entries: base })).toThrow(/another root ledger/);
+    expect(() => planPosting({ rootLedgerId: ROOT, accounts: foreign, assets, entries: base })).toThrow(
+      /another root ledger/,
+    );
   });
 });
 
 describe('balance rules', () => {
-
   it('sets the floor at zero without overdraft, at minus the limit with one, and nowhere without a limit', () => {
     expect(availableFloor({ allowOverdraft: false, overdraftLimit: null })).toBe(0n);
     expect(availableFloor({ allowOverdraft: true, overdraftLimit: 500n })).toBe(-500n);
@@ -110,12 +134,17 @@ describe('balance rules', () => {
 
 describe('reversals and fingerprints', () => {
   it('reverses every entry direction and keeps amounts', () => {
-    expect(reversingEntries([entry('a', 'DEBIT', 5n), entry('b', 'CREDIT', 5n)])).toEqual([entry('a', 'CREDIT', 5n), entry('b', 'DEBIT', 5n)]);
+    expect(reversingEntries([entry('a', 'DEBIT', 5n), entry('b', 'CREDIT', 5n)])).toEqual([
+      entry('a', 'CREDIT', 5n),
+      entry('b', 'DEBIT', 5n),
+    ]);
   });
 
   it('fingerprints requests independently of key order and distinguishes amounts', () => {
     expect(requestFingerprint({ b: 1, a: { y: 2n, x: 'z' } })).toBe(requestFingerprint({ a: { x: 'z', y: 2n }, b: 1 }));
     expect(requestFingerprint({ amount: 5n })).not.toBe(requestFingerprint({ amount: 6n }));
-    expect(canonicalJson({ when: new Date('2026-01-01T00:00:00Z'), skip: undefined })).toBe('{"when":"2026-01-01T00:00:00.000Z"}');
+    expect(canonicalJson({ when: new Date('2026-01-01T00:00:00Z'), skip: undefined })).toBe(
+      '{"when":"2026-01-01T00:00:00.000Z"}',
+    );
   });
 });

@@ -4,12 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { AMOUNT_MAX } from '../platform/amount.js';
-import {
-  AssetNotFoundError,
-  BadInputError,
-  NotFoundError,
-  UnbalancedTransactionError,
-} from '../platform/errors.js';
+import { AssetNotFoundError, BadInputError, NotFoundError, UnbalancedTransactionError } from '../platform/errors.js';
 import type { NormalBalance } from '../balances/balances.core.js';
 
 export type Direction = 'DEBIT' | 'CREDIT';
@@ -131,12 +126,21 @@ export function planPosting(input: {
     const account = input.accounts.get(entry.accountId);
     if (account === undefined) throw new NotFoundError(`account ${entry.accountId} does not exist`);
     if (account.rootLedgerId !== input.rootLedgerId) {
-      throw new BadInputError(`account ${account.code} belongs to another root ledger; a transaction stays within one root ledger`);
+      throw new BadInputError(
+        `account ${account.code} belongs to another root ledger; a transaction stays within one root ledger`,
+      );
     }
     const asset = input.assets.get(entry.assetCode);
-    if (asset === undefined) throw new AssetNotFoundError(`asset ${entry.assetCode} is not defined in this ledger tree`);
+    if (asset === undefined)
+      throw new AssetNotFoundError(`asset ${entry.assetCode} is not defined in this ledger tree`);
 
-    planned.push({ accountId: account.id, ledgerId: account.ledgerId, assetId: asset.id, direction: entry.direction, amount: entry.amount });
+    planned.push({
+      accountId: account.id,
+      ledgerId: account.ledgerId,
+      assetId: asset.id,
+      direction: entry.direction,
+      amount: entry.amount,
+    });
 
     const key = `${account.id}/${asset.id}`;
     const floor = availableFloor(account);
@@ -160,7 +164,9 @@ export function planPosting(input: {
     deltas.set(key, delta);
   }
 
-  const sorted = [...deltas.values()].sort((a, b) => compare(a.accountId, b.accountId) || compare(a.assetId, b.assetId));
+  const sorted = [...deltas.values()].sort(
+    (a, b) => compare(a.accountId, b.accountId) || compare(a.assetId, b.assetId),
+  );
   return { entries: planned, deltas: sorted };
 }
 
@@ -182,12 +188,19 @@ export function reversingEntries<T extends { direction: Direction }>(entries: re
 export function settlementDeltas(held: readonly BalanceDelta[], captured: readonly BalanceDelta[]): BalanceDelta[] {
   const merged = new Map<string, BalanceDelta>();
   for (const delta of held) {
-    merged.set(`${delta.accountId}/${delta.assetId}`, { ...delta, debitsPosted: 0n, creditsPosted: 0n, debitsPending: -delta.debitsPending, creditsPending: -delta.creditsPending });
+    merged.set(`${delta.accountId}/${delta.assetId}`, {
+      ...delta,
+      debitsPosted: 0n,
+      creditsPosted: 0n,
+      debitsPending: -delta.debitsPending,
+      creditsPending: -delta.creditsPending,
+    });
   }
   for (const delta of captured) {
     const key = `${delta.accountId}/${delta.assetId}`;
     const existing = merged.get(key);
-    if (existing) merged.set(key, { ...existing, debitsPosted: delta.debitsPosted, creditsPosted: delta.creditsPosted });
+    if (existing)
+      merged.set(key, { ...existing, debitsPosted: delta.debitsPosted, creditsPosted: delta.creditsPosted });
     else merged.set(key, delta);
   }
   return [...merged.values()].sort((a, b) => compare(a.accountId, b.accountId) || compare(a.assetId, b.assetId));

@@ -7,7 +7,10 @@ export class EntryInput {
   @Field(() => ID, { nullable: true })
   accountId?: string | null;
 
-  @Field(() => String, { nullable: true, description: 'An account code in the posting\'s ledger; system:* codes name the root\'s system accounts.' })
+  @Field(() => String, {
+    nullable: true,
+    description: "An account code in the posting's ledger; system:* codes name the root's system accounts.",
+  })
   accountCode?: string | null;
 
   @Field(() => String, { description: 'Asset code.' })
@@ -43,10 +46,17 @@ export class PostTransactionInput {
   @Field(() => [EntryInput])
   entries!: EntryInput[];
 
-  @Field(() => Boolean, { nullable: true, defaultValue: false, description: 'A hold: reserve the amounts until postPendingTransaction or voidPendingTransaction.' })
+  @Field(() => Boolean, {
+    nullable: true,
+    defaultValue: false,
+    description: 'A hold: reserve the amounts until postPendingTransaction or voidPendingTransaction.',
+  })
   pending?: boolean | null;
 
-  @Field(() => Int, { nullable: true, description: 'For a pending transaction: void it automatically after this many seconds (at most 30 days).' })
+  @Field(() => Int, {
+    nullable: true,
+    description: 'For a pending transaction: void it automatically after this many seconds (at most 30 days).',
+  })
   timeoutSeconds?: number | null;
 
   @Field(() => Boolean, { nullable: true, defaultValue: false, description: 'Run every check, commit nothing.' })
@@ -86,7 +96,10 @@ export class IssueInput extends DryRunnableInput {
   @Field(() => ID)
   accountId!: string;
 
-  @Field(() => DateTimeScalar, { nullable: true, description: 'For an expiring asset: when these points lapse (default: the asset\'s policy).' })
+  @Field(() => DateTimeScalar, {
+    nullable: true,
+    description: "For an expiring asset: when these points lapse (default: the asset's policy).",
+  })
   expiresAt?: Date | null;
 }
 
@@ -116,7 +129,9 @@ export class AdjustInput {
   @Field(() => AmountScalar)
   amount!: bigint;
 
-  @Field(() => Direction, { description: 'The direction of the entry on the account; system:adjustment takes the other side.' })
+  @Field(() => Direction, {
+    description: 'The direction of the entry on the account; system:adjustment takes the other side.',
+  })
   direction!: Direction;
 
   @Field(() => String)
@@ -131,13 +146,20 @@ export class HoldInput extends AmountPostingInput {
   @Field(() => ID)
   accountId!: string;
 
-  @Field(() => Int, { nullable: true, description: 'Void the hold automatically after this many seconds (at most 30 days).' })
+  @Field(() => Int, {
+    nullable: true,
+    description: 'Void the hold automatically after this many seconds (at most 30 days).',
+  })
   timeoutSeconds?: number | null;
 }
 
 @InputType()
 export class PostTransactionsInput {
-  @Field(() => Boolean, { nullable: true, defaultValue: true, description: 'All or nothing in one database transaction; false: each item on its own.' })
+  @Field(() => Boolean, {
+    nullable: true,
+    defaultValue: true,
+    description: 'All or nothing in one database transaction; false: each item on its own.',
+  })
   atomic?: boolean | null;
 
   @Field(() => [PostTransactionInput], { description: 'At most 1000.' })

@@ -137,7 +137,10 @@ export async function applyPosting(runner: pg.Pool | pg.PoolClient, write: Posti
 
 /** The accounts a posting function share-locks: the customer ones; system accounts never change status. */
 export function customerAccountIds(accounts: PostingWrite['accounts']): string[] {
-  return [...accounts.entries()].filter(([, account]) => !account.isSystem).map(([id]) => id).sort();
+  return [...accounts.entries()]
+    .filter(([, account]) => !account.isSystem)
+    .map(([id]) => id)
+    .sort();
 }
 
 /**
@@ -158,14 +161,23 @@ export function refusalOf(error: unknown, accounts: PostingWrite['accounts']): D
   }
   if (code === BELOW_FLOOR_SQLSTATE) {
     const codes = accountsNamed.split(',').map(codeOf);
-    return new InsufficientFundsError(`insufficient funds: the posting would take ${codes.join(', ')} below its allowed balance`);
+    return new InsufficientFundsError(
+      `insufficient funds: the posting would take ${codes.join(', ')} below its allowed balance`,
+    );
   }
   return null;
 }
 
 export interface BalanceRow {
-  account_id: string; asset_id: string; shard: number; debits_posted: string; credits_posted: string;
-  debits_pending: string; credits_pending: string; version: string; updated_at: Date;
+  account_id: string;
+  asset_id: string;
+  shard: number;
+  debits_posted: string;
+  credits_posted: string;
+  debits_pending: string;
+  credits_pending: string;
+  version: string;
+  updated_at: Date;
 }
 
 export function toAppliedBalance(row: BalanceRow): AppliedBalance {
@@ -220,18 +232,29 @@ export async function claimSettlement(client: pg.PoolClient, claim: SettlementCl
              RETURNING 1
            )
            SELECT EXISTS (SELECT 1 FROM settle) AS settled`,
-    values: [claim.rootLedgerId, claim.holdId, claim.action, claim.idempotencyKey, claim.requestHash, claim.capturedAmount?.toString() ?? null, claim.action === 'POST' ? 'POSTED' : 'VOIDED', claim.settlementTransactionId],
+    values: [
+      claim.rootLedgerId,
+      claim.holdId,
+      claim.action,
+      claim.idempotencyKey,
+      claim.requestHash,
+      claim.capturedAmount?.toString() ?? null,
+      claim.action === 'POST' ? 'POSTED' : 'VOIDED',
+      claim.settlementTransactionId,
+    ],
   });
   return rows[0]!.settled;
 }
-
 
 /**
  * Locks, in one global order (root, account, asset, shard), every existing balance row an atomic batch
  * will change, before its first item runs. Items then lock row by row in their own order without ever
  * waiting on each other; two batches sharing rows queue here instead of deadlocking halfway through.
  */
-export async function lockBalancesInOrder(client: pg.PoolClient, rows: Array<{ rootLedgerId: string; accountId: string; assetId: string }>): Promise<void> {
+export async function lockBalancesInOrder(
+  client: pg.PoolClient,
+  rows: Array<{ rootLedgerId: string; accountId: string; assetId: string }>,
+): Promise<void> {
   if (rows.length === 0) return;
   await client.query({
     name: 'posting_lock_batch_balances',
@@ -246,8 +269,15 @@ export async function lockBalancesInOrder(client: pg.PoolClient, rows: Array<{ r
 /** The fixed facts of the accounts that exist among `ids`, with their ledger's path. */
 export async function readAccountFacts(reader: pg.Pool | pg.PoolClient, ids: string[]): Promise<AccountFacts[]> {
   const { rows } = await reader.query<{
-    id: string; root_ledger_id: string; ledger_id: string; code: string; normal_balance: NormalBalance;
-    allow_overdraft: boolean; overdraft_limit: string | null; is_system: boolean; path: string[];
+    id: string;
+    root_ledger_id: string;
+    ledger_id: string;
+    code: string;
+    normal_balance: NormalBalance;
+    allow_overdraft: boolean;
+    overdraft_limit: string | null;
+    is_system: boolean;
+    path: string[];
   }>({
     name: 'account_facts',
     text: `SELECT a.id, a.root_ledger_id, a.ledger_id, a.code, a.normal_balance::text AS normal_balance, a.allow_overdraft,
@@ -272,6 +302,9 @@ export async function readAccountFacts(reader: pg.Pool | pg.PoolClient, ids: str
 
 /** A root ledger's system accounts, by code. */
 export async function systemAccountsOf(db: Database, rootLedgerId: string): Promise<Map<string, string>> {
-  const rows = await db.prisma.account.findMany({ where: { rootLedgerId, ledgerId: rootLedgerId, isSystem: true }, select: { id: true, code: true } });
+  const rows = await db.prisma.account.findMany({
+    where: { rootLedgerId, ledgerId: rootLedgerId, isSystem: true },
+    select: { id: true, code: true },
+  });
   return new Map(rows.map((row) => [row.code, row.id]));
 }

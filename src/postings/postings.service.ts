@@ -70,7 +70,13 @@ export interface AdjustInput {
 export const BATCH_ITEMS_MAX = 1000;
 
 // Kinds a client may name on postTransaction; the others are written only by their own operations.
-const CLIENT_KINDS = new Set<TransactionKind>([TransactionKind.ISSUE, TransactionKind.REDEEM, TransactionKind.TRANSFER, TransactionKind.GENERIC, TransactionKind.ADJUST]);
+const CLIENT_KINDS = new Set<TransactionKind>([
+  TransactionKind.ISSUE,
+  TransactionKind.REDEEM,
+  TransactionKind.TRANSFER,
+  TransactionKind.GENERIC,
+  TransactionKind.ADJUST,
+]);
 
 /** The public posting operations: each checks who may do it, builds a command and hands it to the engine. */
 export class PostingService {
@@ -91,11 +97,19 @@ export class PostingService {
     return this.engine.post(origin, await this.postTransactionCommand(origin, input), input.dryRun ?? false);
   }
 
-  async postTransactions(origin: RequestOrigin, inputs: PostTransactionInput[], atomic: boolean): Promise<Array<PostingResult | Error>> {
+  async postTransactions(
+    origin: RequestOrigin,
+    inputs: PostTransactionInput[],
+    atomic: boolean,
+  ): Promise<Array<PostingResult | Error>> {
     authorize(origin.principal, 'postTransactions');
-    if (inputs.length > BATCH_ITEMS_MAX) throw new BadInputError(`postTransactions takes at most ${BATCH_ITEMS_MAX} transactions; got ${inputs.length}`);
-    if (inputs.some((input) => input.dryRun)) throw new BadInputError('dryRun applies to single postings, not to items of postTransactions');
-    const commands = await Promise.all(inputs.map((input) => this.postTransactionCommand(origin, input).catch((error: Error) => error)));
+    if (inputs.length > BATCH_ITEMS_MAX)
+      throw new BadInputError(`postTransactions takes at most ${BATCH_ITEMS_MAX} transactions; got ${inputs.length}`);
+    if (inputs.some((input) => input.dryRun))
+      throw new BadInputError('dryRun applies to single postings, not to items of postTransactions');
+    const commands = await Promise.all(
+      inputs.map((input) => this.postTransactionCommand(origin, input).catch((error: Error) => error)),
+    );
     const failed = commands.findIndex((command) => command instanceof Error);
     if (atomic) {
       if (failed >= 0) {
@@ -113,24 +127,50 @@ export class PostingService {
 
   async issue(origin: RequestOrigin, input: IssueInput): Promise<PostingResult> {
     authorize(origin.principal, 'issue');
-    const command = await this.againstSystemAccount('issue', TransactionKind.ISSUE, input, 'system:issuance', 'CREDIT', input.description ?? null);
+    const command = await this.againstSystemAccount(
+      'issue',
+      TransactionKind.ISSUE,
+      input,
+      'system:issuance',
+      'CREDIT',
+      input.description ?? null,
+    );
     return this.engine.post(origin, { ...command, lotExpiresAt: input.expiresAt ?? null }, input.dryRun ?? false);
   }
 
   async redeem(origin: RequestOrigin, input: RedeemInput): Promise<PostingResult> {
     authorize(origin.principal, 'redeem');
-    const command = await this.againstSystemAccount('redeem', TransactionKind.REDEEM, input, 'system:redemption', 'DEBIT', input.description ?? null);
+    const command = await this.againstSystemAccount(
+      'redeem',
+      TransactionKind.REDEEM,
+      input,
+      'system:redemption',
+      'DEBIT',
+      input.description ?? null,
+    );
     return this.engine.post(origin, command, input.dryRun ?? false);
   }
 
   /** A pending REDEEM: reserves the amount until it is posted, voided or times out. */
   async hold(origin: RequestOrigin, input: HoldInput): Promise<PostingResult> {
     authorize(origin.principal, 'hold');
-    const command = await this.againstSystemAccount('hold', TransactionKind.REDEEM, input, 'system:redemption', 'DEBIT', input.description ?? null);
+    const command = await this.againstSystemAccount(
+      'hold',
+      TransactionKind.REDEEM,
+      input,
+      'system:redemption',
+      'DEBIT',
+      input.description ?? null,
+    );
     return this.engine.post(origin, { ...command, pending: true, timeoutSeconds: input.timeoutSeconds ?? null });
   }
 
-  async postPending(origin: RequestOrigin, id: string, idempotencyKey: string, amount: bigint | null): Promise<PostingResult> {
+  async postPending(
+    origin: RequestOrigin,
+    id: string,
+    idempotencyKey: string,
+    amount: bigint | null,
+  ): Promise<PostingResult> {
     authorize(origin.principal, 'postPendingTransaction');
     return this.engine.settle(origin, requireId(id, 'id'), 'POST', idempotencyKey, amount);
   }
@@ -144,7 +184,14 @@ export class PostingService {
     authorize(origin.principal, 'adjust');
     checkDescription(input.reason, 'reason');
     if (input.reason.trim().length === 0) throw new BadInputError('reason must say why the adjustment is made');
-    const command = await this.againstSystemAccount('adjust', TransactionKind.ADJUST, { ...input, metadata: null }, 'system:adjustment', input.direction, input.reason);
+    const command = await this.againstSystemAccount(
+      'adjust',
+      TransactionKind.ADJUST,
+      { ...input, metadata: null },
+      'system:adjustment',
+      input.direction,
+      input.reason,
+    );
     return this.engine.post(origin, command);
   }
 
@@ -157,25 +204,47 @@ export class PostingService {
     const request = requestOf(input);
     return this.engine.post(
       origin,
-      this.command('transfer', from, TransactionKind.TRANSFER, input, input.description ?? null, [
-        { accountId: fromId, assetCode: input.asset, direction: 'DEBIT', amount: input.amount },
-        { accountId: toId, assetCode: input.asset, direction: 'CREDIT', amount: input.amount },
-      ], { operation: 'transfer', ...request }),
+      this.command(
+        'transfer',
+        from,
+        TransactionKind.TRANSFER,
+        input,
+        input.description ?? null,
+        [
+          { accountId: fromId, assetCode: input.asset, direction: 'DEBIT', amount: input.amount },
+          { accountId: toId, assetCode: input.asset, direction: 'CREDIT', amount: input.amount },
+        ],
+        { operation: 'transfer', ...request },
+      ),
       input.dryRun ?? false,
     );
   }
 
-  async reverse(origin: RequestOrigin, id: string, idempotencyKey: string, reason: string | null | undefined): Promise<PostingResult> {
+  async reverse(
+    origin: RequestOrigin,
+    id: string,
+    idempotencyKey: string,
+    reason: string | null | undefined,
+  ): Promise<PostingResult> {
     authorize(origin.principal, 'reverseTransaction');
     checkDescription(reason, 'reason');
     const [original] = await this.transactions.fetchByIds([requireId(id, 'id')]);
     if (original === undefined) throw new NotFoundError(`transaction ${id} does not exist`);
-    if (original.kind === TransactionKind.REVERSAL) throw new BadInputError('a reversal cannot itself be reversed; post a new transaction instead');
-    if (original.kind === TransactionKind.EXPIRE) throw new BadInputError('expiry cannot be reversed; issue the points again if they should be restored');
-    if (original.isHold) throw new BadInputError('a hold is not reversed: void it, or reverse the transaction that captured it');
-    if (original.status !== TransactionStatus.POSTED) throw new BadInputError(`only a POSTED transaction can be reversed; this one is ${original.status}`);
+    if (original.kind === TransactionKind.REVERSAL)
+      throw new BadInputError('a reversal cannot itself be reversed; post a new transaction instead');
+    if (original.kind === TransactionKind.EXPIRE)
+      throw new BadInputError('expiry cannot be reversed; issue the points again if they should be restored');
+    if (original.isHold)
+      throw new BadInputError('a hold is not reversed: void it, or reverse the transaction that captured it');
+    if (original.status !== TransactionStatus.POSTED)
+      throw new BadInputError(`only a POSTED transaction can be reversed; this one is ${original.status}`);
     const entries = await this.transactions.entriesOf([original.id]);
-    const assetCodes = new Map((await this.assets.fetchByIds([...new Set(entries.map((entry) => entry.assetId))])).map((asset) => [asset.id, asset.code]));
+    const assetCodes = new Map(
+      (await this.assets.fetchByIds([...new Set(entries.map((entry) => entry.assetId))])).map((asset) => [
+        asset.id,
+        asset.code,
+      ]),
+    );
     return this.engine.post(origin, {
       ...baseCommand,
       operation: 'reverseTransaction',
@@ -184,7 +253,12 @@ export class PostingService {
       kind: TransactionKind.REVERSAL,
       idempotencyKey,
       description: reason ?? `Reversal of ${original.id}`,
-      entries: reversingEntries(entries).map((entry) => ({ accountId: entry.accountId, assetCode: assetCodes.get(entry.assetId)!, direction: entry.direction, amount: entry.amount })),
+      entries: reversingEntries(entries).map((entry) => ({
+        accountId: entry.accountId,
+        assetCode: assetCodes.get(entry.assetId)!,
+        direction: entry.direction,
+        amount: entry.amount,
+      })),
       reversalOfId: original.id,
       request: { operation: 'reverseTransaction', id: original.id, reason: reason ?? null },
     });
@@ -193,7 +267,8 @@ export class PostingService {
   private async postTransactionCommand(origin: RequestOrigin, input: PostTransactionInput): Promise<PostingCommand> {
     authorize(origin.principal, 'postTransaction');
     const kind = input.kind ?? TransactionKind.GENERIC;
-    if (!CLIENT_KINDS.has(kind)) throw new BadInputError(`kind ${kind} is written only by its own operation (reverseTransaction, expiry)`);
+    if (!CLIENT_KINDS.has(kind))
+      throw new BadInputError(`kind ${kind} is written only by its own operation (reverseTransaction, expiry)`);
     if (kind === TransactionKind.ADJUST) authorize(origin.principal, 'adjust', 'an ADJUST transaction');
     const ledgerId = requireId(input.ledgerId, 'ledgerId');
     const placement = (await this.ledgers.placements([ledgerId])).get(ledgerId);
@@ -232,10 +307,18 @@ export class PostingService {
     const systemAccountId = await this.systemAccountId(account.rootLedgerId, systemCode);
     const counterDirection: Direction = accountDirection === 'CREDIT' ? 'DEBIT' : 'CREDIT';
     const request = requestOf(input);
-    return this.command(operation, account, kind, input, description, [
-      { accountId: systemAccountId, assetCode: input.asset, direction: counterDirection, amount: input.amount },
-      { accountId: account.id, assetCode: input.asset, direction: accountDirection, amount: input.amount },
-    ], { operation, ...request });
+    return this.command(
+      operation,
+      account,
+      kind,
+      input,
+      description,
+      [
+        { accountId: systemAccountId, assetCode: input.asset, direction: counterDirection, amount: input.amount },
+        { accountId: account.id, assetCode: input.asset, direction: accountDirection, amount: input.amount },
+      ],
+      { operation, ...request },
+    );
   }
 
   private command(
@@ -267,8 +350,13 @@ export class PostingService {
     return account;
   }
 
-  private async resolveEntries(ledger: { id: string; rootLedgerId: string }, entries: EntryInput[]): Promise<EntryRequest[]> {
-    const codes = entries.filter((entry) => entry.accountId == null && entry.accountCode != null).map((entry) => entry.accountCode!);
+  private async resolveEntries(
+    ledger: { id: string; rootLedgerId: string },
+    entries: EntryInput[],
+  ): Promise<EntryRequest[]> {
+    const codes = entries
+      .filter((entry) => entry.accountId == null && entry.accountCode != null)
+      .map((entry) => entry.accountCode!);
     const byCode = new Map<string, string>();
     for (const code of new Set(codes)) {
       // System accounts live in the root ledger; other codes name accounts of the posting's ledger.
@@ -281,7 +369,10 @@ export class PostingService {
       if ((entry.accountId == null) === (entry.accountCode == null)) {
         throw new BadInputError(`entry ${index}: give exactly one of accountId and accountCode`);
       }
-      const accountId = entry.accountId != null ? requireId(entry.accountId, `entries[${index}].accountId`) : byCode.get(entry.accountCode!)!;
+      const accountId =
+        entry.accountId != null
+          ? requireId(entry.accountId, `entries[${index}].accountId`)
+          : byCode.get(entry.accountCode!)!;
       return { accountId, assetCode: entry.asset, direction: entry.direction, amount: entry.amount };
     });
   }

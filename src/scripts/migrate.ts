@@ -10,14 +10,19 @@ async function run(): Promise<void> {
   let url = config.databaseUrl;
   let embedded = null;
   if (url === undefined) {
-    embedded = await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, 'postgres'), port: config.embeddedPostgresPort });
+    embedded = await startEmbeddedPostgres({
+      dataDir: path.join(config.dataDir, 'postgres'),
+      port: config.embeddedPostgresPort,
+    });
     await ensureDatabase(embedded.connectionString('postgres'), 'reward_ledger');
     url = embedded.connectionString('reward_ledger');
   }
   const db = connectDatabase(url, 2);
   try {
     const report = await migrate(db.pool);
-    process.stdout.write(`applied: ${report.applied.join(', ') || 'none'}; already applied: ${report.alreadyApplied.length}\n`);
+    process.stdout.write(
+      `applied: ${report.applied.join(', ') || 'none'}; already applied: ${report.alreadyApplied.length}\n`,
+    );
   } finally {
     await db.close();
     if (embedded) await embedded.stop();

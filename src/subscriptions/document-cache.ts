@@ -45,7 +45,10 @@ export class DocumentCache {
   }
 
   /** The validation errors of `document`, computed by `validate` the first time this tree is seen. */
-  validate(document: DocumentNode, validate: (document: DocumentNode) => readonly GraphQLError[]): readonly GraphQLError[] {
+  validate(
+    document: DocumentNode,
+    validate: (document: DocumentNode) => readonly GraphQLError[],
+  ): readonly GraphQLError[] {
     let errors = this.validations.get(document);
     if (errors === undefined) {
       errors = validate(document);

@@ -4,9 +4,18 @@ const identity = async (item: number) => [item];
 
 describe('EventStream', () => {
   it('yields pushed items in order, mapped, skipping those mapped to nothing', async () => {
-    const stream = new EventStream<number, string>(new PendingBudget(10), () => undefined, async (item) => (item % 2 === 0 ? [] : [`#${item}`, `#${item}'`]));
+    const stream = new EventStream<number, string>(
+      new PendingBudget(10),
+      () => undefined,
+      async (item) => (item % 2 === 0 ? [] : [`#${item}`, `#${item}'`]),
+    );
     for (const item of [1, 2, 3]) stream.push(item);
-    expect([(await stream.next()).value, (await stream.next()).value, (await stream.next()).value, (await stream.next()).value]).toEqual(['#1', "#1'", '#3', "#3'"]);
+    expect([
+      (await stream.next()).value,
+      (await stream.next()).value,
+      (await stream.next()).value,
+      (await stream.next()).value,
+    ]).toEqual(['#1', "#1'", '#3', "#3'"]);
   });
 
   it('hands an item to a waiting pull', async () => {
@@ -16,7 +25,7 @@ describe('EventStream', () => {
     expect(await pulled).toEqual({ done: false, value: 5 });
   });
 
-  it('overflows, instead of buffering, once the connection\'s budget is spent', () => {
+  it("overflows, instead of buffering, once the connection's budget is spent", () => {
     const budget = new PendingBudget(2);
     let overflows = 0;
     const first = new EventStream<number, number>(budget, () => (overflows += 1), identity);
@@ -53,9 +62,13 @@ describe('EventStream', () => {
   });
 
   it('ends, and lets go of its listener, when mapping fails', async () => {
-    const stream = new EventStream<number, number>(new PendingBudget(1), () => undefined, async () => {
-      throw new Error('read failed');
-    });
+    const stream = new EventStream<number, number>(
+      new PendingBudget(1),
+      () => undefined,
+      async () => {
+        throw new Error('read failed');
+      },
+    );
     let ended = false;
     stream.onEnd(() => (ended = true));
     stream.push(1);

@@ -20,10 +20,16 @@ interface TransactionArgs {
 @Resolver()
 export class SubscriptionResolver {
   @Subscription(() => Balance, {
-    description: 'The account\'s balance after every committed change, in one asset or all; `version` grows by one per change, so a gap means a missed event.',
+    description:
+      "The account's balance after every committed change, in one asset or all; `version` grows by one per change, so a gap means a missed event.",
     subscribe: ({ args, context }) => {
       const { accountId, asset, includeCurrent } = args as BalanceArgs;
-      return (context as RequestContext).services.subscriptions.balanceUpdates(context as RequestContext, accountId, asset, includeCurrent ?? false);
+      return (context as RequestContext).services.subscriptions.balanceUpdates(
+        context as RequestContext,
+        accountId,
+        asset,
+        includeCurrent ?? false,
+      );
     },
   })
   balanceUpdated(
@@ -31,15 +37,26 @@ export class SubscriptionResolver {
     @Ctx() ctx: RequestContext,
     @Arg('accountId', () => ID) _accountId: string,
     @Arg('asset', () => String, { nullable: true }) _asset?: string | null,
-    @Arg('includeCurrent', () => Boolean, { defaultValue: false, description: 'Send the current balance first (then every change), so a client needs no separate query and misses nothing in between.' }) _includeCurrent?: boolean,
+    @Arg('includeCurrent', () => Boolean, {
+      defaultValue: false,
+      description:
+        'Send the current balance first (then every change), so a client needs no separate query and misses nothing in between.',
+    })
+    _includeCurrent?: boolean,
   ): Balance {
     renewLoaders(ctx);
     return balance;
   }
 
   @Subscription(() => Transaction, {
-    description: 'Every committed transaction touching the account, or any account in the ledger\'s subtree (without arguments: all the credential may see).',
-    subscribe: ({ args, context }) => (context as RequestContext).services.subscriptions.transactionPosts(context as RequestContext, (args as TransactionArgs).ledgerId, (args as TransactionArgs).accountId),
+    description:
+      "Every committed transaction touching the account, or any account in the ledger's subtree (without arguments: all the credential may see).",
+    subscribe: ({ args, context }) =>
+      (context as RequestContext).services.subscriptions.transactionPosts(
+        context as RequestContext,
+        (args as TransactionArgs).ledgerId,
+        (args as TransactionArgs).accountId,
+      ),
   })
   transactionPosted(
     @Root() transaction: Transaction,

@@ -59,12 +59,19 @@ export class SubscriptionService {
    * With `includeCurrent`, the current balance comes first, read after the listener is in place, so no
    * change can fall between the two; versions tell the client which is newest.
    */
-  async balanceUpdates(ctx: Subscriber, accountIdArg: string, assetCode: string | null | undefined, includeCurrent = false): Promise<AsyncIterableIterator<Balance>> {
+  async balanceUpdates(
+    ctx: Subscriber,
+    accountIdArg: string,
+    assetCode: string | null | undefined,
+    includeCurrent = false,
+  ): Promise<AsyncIterableIterator<Balance>> {
     const connection = requireConnection(ctx);
     const placement = await this.visibleAccount(ctx, accountIdArg);
     let assetId: string | null = null;
     if (assetCode != null) {
-      const asset = (await ctx.loaders.assetsOfRoot.load(placement.rootLedgerId)).find((candidate) => candidate.code === assetCode);
+      const asset = (await ctx.loaders.assetsOfRoot.load(placement.rootLedgerId)).find(
+        (candidate) => candidate.code === assetCode,
+      );
       if (asset === undefined) throw new AssetNotFoundError(`asset ${assetCode} is not defined in this ledger tree`);
       assetId = asset.id;
     }
@@ -77,17 +84,21 @@ export class SubscriptionService {
       return true;
     };
 
-    const stream: EventStream<CommittedPosting | typeof CURRENT, Balance> = new EventStream(connection.budget, () => connection.overflow(), async (item) => {
-      if (!stillAuthorized(access, stream) || !access.seesAccount(placement)) return [];
-      if (item === CURRENT) return (await this.currentBalances(placement, assetId)).filter(fresh);
-      const balances: Balance[] = [];
-      for (const row of item.balances) {
-        if (row.accountId !== placement.accountId || (assetId !== null && row.assetId !== assetId)) continue;
-        const balance = row.sharded ? await this.summedBalance(item, row) : rowBalance(row);
-        if (fresh(balance)) balances.push(balance);
-      }
-      return balances;
-    });
+    const stream: EventStream<CommittedPosting | typeof CURRENT, Balance> = new EventStream(
+      connection.budget,
+      () => connection.overflow(),
+      async (item) => {
+        if (!stillAuthorized(access, stream) || !access.seesAccount(placement)) return [];
+        if (item === CURRENT) return (await this.currentBalances(placement, assetId)).filter(fresh);
+        const balances: Balance[] = [];
+        for (const row of item.balances) {
+          if (row.accountId !== placement.accountId || (assetId !== null && row.assetId !== assetId)) continue;
+          const balance = row.sharded ? await this.summedBalance(item, row) : rowBalance(row);
+          if (fresh(balance)) balances.push(balance);
+        }
+        return balances;
+      },
+    );
     stream.onEnd(this.hub.onPosting(listenKey.account(placement.accountId), (posting) => stream.push(posting)));
     if (includeCurrent) stream.push(CURRENT);
     return stream;
@@ -97,7 +108,11 @@ export class SubscriptionService {
    * `transactionPosted`: every transaction touching the account, or any account in the ledger's subtree.
    * Without arguments: everything a global credential sees, or a scoped key's whole subtree.
    */
-  async transactionPosts(ctx: Subscriber, ledgerIdArg: string | null | undefined, accountIdArg: string | null | undefined): Promise<AsyncIterableIterator<Transaction>> {
+  async transactionPosts(
+    ctx: Subscriber,
+    ledgerIdArg: string | null | undefined,
+    accountIdArg: string | null | undefined,
+  ): Promise<AsyncIterableIterator<Transaction>> {
     const connection = requireConnection(ctx);
     const { access } = ctx;
     const account = accountIdArg == null ? null : await this.visibleAccount(ctx, accountIdArg);
@@ -112,43 +127,90 @@ export class SubscriptionService {
       throw new BadInputError('accountId and ledgerId belong to different ledger trees: no transaction can match both');
     }
 
-    const stream: EventStream<CommittedPosting, Transaction> = new EventStream(connection.budget, () => connection.overflow(), async (posting) => {
-      if (!stillAuthorized(access, stream)) return [];
-      if (account !== null && (!posting.accountIds.includes(account.accountId) || !access.seesAccount(account))) return [];
-      if (ledger !== null && !(await this.touchesSubtree(access, posting, ledger))) return [];
-      const transaction = await this.share(posting, 'transaction', async () => (await this.transactions.fetchByIds([posting.transactionId]))[0] ?? null);
-      return transaction === null ? [] : [transaction];
-    });
-    const key = account !== null ? listenKey.account(account.accountId) : ledger !== null ? listenKey.root(ledger.rootLedgerId) : listenKey.everything;
+    const stream: EventStream<CommittedPosting, Transaction> = new EventStream(
+      connection.budget,
+      () => connection.overflow(),
+      async (posting) => {
+        if (!stillAuthorized(access, stream)) return [];
+        if (account !== null && (!posting.accountIds.includes(account.accountId) || !access.seesAccount(account)))
+          return [];
+        if (ledger !== null && !(await this.touchesSubtree(access, posting, ledger))) return [];
+        const transaction = await this.share(
+          posting,
+          'transaction',
+          async () => (await this.transactions.fetchByIds([posting.transactionId]))[0] ?? null,
+        );
+        return transaction === null ? [] : [transaction];
+      },
+    );
+    const key =
+      account !== null
+        ? listenKey.account(account.accountId)
+        : ledger !== null
+          ? listenKey.root(ledger.rootLedgerId)
+          : listenKey.everything;
     stream.onEnd(this.hub.onPosting(key, (posting) => stream.push(posting)));
     return stream;
   }
 
   /** The account named by a subscription argument, checked as `account(id)` checks it. */
-  private async visibleAccount(ctx: Subscriber, accountIdArg: string): Promise<AccountPlacement & { normalBalance: NormalBalance }> {
+  private async visibleAccount(
+    ctx: Subscriber,
+    accountIdArg: string,
+  ): Promise<AccountPlacement & { normalBalance: NormalBalance }> {
     const account = await ctx.access.visibleAccount(accountIdArg);
     const ledger = await ctx.loaders.ledgerById.load(account.ledgerId);
-    return { rootLedgerId: account.rootLedgerId, ledgerPath: ledger?.path ?? [], accountId: account.id, isSystem: account.isSystem, normalBalance: account.normalBalance };
+    return {
+      rootLedgerId: account.rootLedgerId,
+      ledgerPath: ledger?.path ?? [],
+      accountId: account.id,
+      isSystem: account.isSystem,
+      normalBalance: account.normalBalance,
+    };
   }
 
   /** Whether the posting was posted in, or touched an account in, the ledger's subtree, within the principal's reach. */
-  private async touchesSubtree(access: Subscriber['access'], posting: CommittedPosting, ledger: { id: string; rootLedgerId: string }): Promise<boolean> {
+  private async touchesSubtree(
+    access: Subscriber['access'],
+    posting: CommittedPosting,
+    ledger: { id: string; rootLedgerId: string },
+  ): Promise<boolean> {
     if (posting.rootLedgerId !== ledger.rootLedgerId) return false;
     const ledgerIds = [posting.ledgerId, ...posting.accountLedgerIds];
     const paths = await this.ledgerPaths.pathsOf(ledgerIds);
     return ledgerIds.some((id) => {
       const path = paths.get(id);
-      return path?.includes(ledger.id) === true && access.reaches({ rootLedgerId: posting.rootLedgerId, ledgerPath: path });
+      return (
+        path?.includes(ledger.id) === true && access.reaches({ rootLedgerId: posting.rootLedgerId, ledgerPath: path })
+      );
     });
   }
 
   /** The account's balances now: the one asset (zero when never held), or every asset it has held. */
-  private async currentBalances(account: AccountPlacement & { normalBalance: NormalBalance }, assetId: string | null): Promise<Balance[]> {
-    const balances = await this.accounts.balancesOf([{ rootLedgerId: account.rootLedgerId, accountId: account.accountId }]);
+  private async currentBalances(
+    account: AccountPlacement & { normalBalance: NormalBalance },
+    assetId: string | null,
+  ): Promise<Balance[]> {
+    const balances = await this.accounts.balancesOf([
+      { rootLedgerId: account.rootLedgerId, accountId: account.accountId },
+    ]);
     if (assetId === null) return balances;
     const held = balances.find((balance) => balance.assetId === assetId);
     const zero = { debitsPosted: 0n, creditsPosted: 0n, debitsPending: 0n, creditsPending: 0n };
-    return [held ?? toBalance({ rootLedgerId: account.rootLedgerId, accountId: account.accountId, assetId, normalBalance: account.normalBalance }, zero, 0, null)];
+    return [
+      held ??
+        toBalance(
+          {
+            rootLedgerId: account.rootLedgerId,
+            accountId: account.accountId,
+            assetId,
+            normalBalance: account.normalBalance,
+          },
+          zero,
+          0,
+          null,
+        ),
+    ];
   }
 
   /** A hot account's row is one shard of its balance: the whole balance is read, once per event. */
@@ -179,7 +241,12 @@ export class SubscriptionService {
 function rowBalance(row: ChangedBalance): Balance {
   const { debitsPosted, creditsPosted, debitsPending, creditsPending } = row;
   return toBalance(
-    { rootLedgerId: row.rootLedgerId, accountId: row.accountId, assetId: row.assetId, normalBalance: row.normalBalance as NormalBalance },
+    {
+      rootLedgerId: row.rootLedgerId,
+      accountId: row.accountId,
+      assetId: row.assetId,
+      normalBalance: row.normalBalance as NormalBalance,
+    },
     { debitsPosted, creditsPosted, debitsPending, creditsPending },
     row.version,
     row.updatedAt,
@@ -194,6 +261,7 @@ function stillAuthorized(access: Subscriber['access'], stream: { end(): void }):
 }
 
 function requireConnection(ctx: Subscriber): SubscriptionConnection {
-  if (ctx.connection === undefined) throw new BadInputError('subscriptions are served over WebSocket (graphql-transport-ws) at /graphql');
+  if (ctx.connection === undefined)
+    throw new BadInputError('subscriptions are served over WebSocket (graphql-transport-ws) at /graphql');
   return ctx.connection;
 }

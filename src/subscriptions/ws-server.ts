@@ -75,7 +75,10 @@ class Connection implements SubscriptionConnection {
   }
 
   overflow(): void {
-    this.close(WS_CLOSE.slowConsumer, `Try again later: ${this.budget.max} events waited for this client; reconnect and refetch`);
+    this.close(
+      WS_CLOSE.slowConsumer,
+      `Try again later: ${this.budget.max} events waited for this client; reconnect and refetch`,
+    );
   }
 
   close(code: number, reason: string): void {
@@ -128,7 +131,8 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
     path: '/graphql',
     maxPayload: limits.wsMessageBytesMax,
     verifyClient: (_info, accept) => {
-      if (wss.clients.size >= limits.wsConnectionsMax) accept(false, 503, 'Too many WebSocket connections; retry later');
+      if (wss.clients.size >= limits.wsConnectionsMax)
+        accept(false, 503, 'Too many WebSocket connections; retry later');
       else accept(true);
     },
     handleProtocols: (protocols) => (protocols.has('graphql-transport-ws') ? 'graphql-transport-ws' : false),
@@ -136,7 +140,8 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
 
   const format = (errors: readonly GraphQLError[], requestId: string) =>
     errors.map((error) => {
-      if (classifyError(error).unexpected) logger.error('unexpected error', { requestId, error: error.originalError ?? error });
+      if (classifyError(error).unexpected)
+        logger.error('unexpected error', { requestId, error: error.originalError ?? error });
       return formatGraphQLError(error.toJSON(), error, exposeDetails);
     });
 
@@ -145,7 +150,10 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
     schema,
     connectionInitWaitTimeout: CONNECTION_INIT_WAIT_MS,
     parse: (source) => documents.parse(typeof source === 'string' ? source : source.body),
-    validate: (validationSchema, document) => documents.validate(document, (parsed) => validate(validationSchema, parsed, [...specifiedRules, queryBoundsRule])),
+    validate: (validationSchema, document) =>
+      documents.validate(document, (parsed) =>
+        validate(validationSchema, parsed, [...specifiedRules, queryBoundsRule]),
+      ),
 
     async onConnect(ctx) {
       const { connection } = ctx.extra;
@@ -153,7 +161,8 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
       try {
         principal = await services.authenticator.authenticate(connectionAuthorization(ctx.connectionParams));
       } catch (error) {
-        if (error instanceof UnauthenticatedError) connection.close(WS_CLOSE.unauthorized, `Unauthorized: ${error.message}`);
+        if (error instanceof UnauthenticatedError)
+          connection.close(WS_CLOSE.unauthorized, `Unauthorized: ${error.message}`);
         else if (error instanceof ForbiddenError) connection.close(WS_CLOSE.forbidden, `Forbidden: ${error.message}`);
         else {
           logger.error('WebSocket authentication failed', { connectionId: connection.id, error });
@@ -163,11 +172,22 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
       }
       connection.principal = principal;
       if (principal.expiresAt !== undefined) {
-        const timer = setTimeout(() => connection.close(WS_CLOSE.unauthorized, 'Unauthorized: the customer token has expired; reconnect with a new one'), principal.expiresAt.getTime() - Date.now());
+        const timer = setTimeout(
+          () =>
+            connection.close(
+              WS_CLOSE.unauthorized,
+              'Unauthorized: the customer token has expired; reconnect with a new one',
+            ),
+          principal.expiresAt.getTime() - Date.now(),
+        );
         connection.onDispose(() => clearTimeout(timer));
       }
       if (principal.actorType === 'api_key') {
-        connection.onDispose(hub.onApiKeyRevoked(principal.actorId, () => connection.close(WS_CLOSE.forbidden, 'Forbidden: this API key has been revoked')));
+        connection.onDispose(
+          hub.onApiKeyRevoked(principal.actorId, () =>
+            connection.close(WS_CLOSE.forbidden, 'Forbidden: this API key has been revoked'),
+          ),
+        );
       }
       return true;
     },
@@ -175,14 +195,27 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
     onSubscribe(ctx) {
       // graphql-ws has already reserved this operation's id, so it is counted here.
       if (Object.keys(ctx.subscriptions).length > limits.wsSubscriptionsPerConnectionMax) {
-        return [new GraphQLError(`at most ${limits.wsSubscriptionsPerConnectionMax} operations may be active on one connection; complete one first`, { extensions: { code: 'RATE_LIMITED', retryable: true } })];
+        return [
+          new GraphQLError(
+            `at most ${limits.wsSubscriptionsPerConnectionMax} operations may be active on one connection; complete one first`,
+            { extensions: { code: 'RATE_LIMITED', retryable: true } },
+          ),
+        ];
       }
       return undefined;
     },
 
     context(ctx, id) {
       const { connection } = ctx.extra;
-      return createRequestContext(services, { principal: connection.principal!, requestId: flatCopy(`${connection.id}:${id}`), clientAddress: connection.clientAddress }, connection);
+      return createRequestContext(
+        services,
+        {
+          principal: connection.principal!,
+          requestId: flatCopy(`${connection.id}:${id}`),
+          clientAddress: connection.clientAddress,
+        },
+        connection,
+      );
     },
 
     onNext(ctx, id, _payload, _args, result: ExecutionResult) {
@@ -200,7 +233,9 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
   wss.on('connection', (socket, request) => {
     const connection = new Connection(socket, request.socket.remoteAddress ?? null, limits.wsPendingEventsMax);
     // Protocol violations (an oversized or malformed frame): `ws` has already closed with the right code.
-    socket.on('error', (error) => logger.debug('WebSocket client error', { connectionId: connection.id, error: error.message }));
+    socket.on('error', (error) =>
+      logger.debug('WebSocket client error', { connectionId: connection.id, error: error.message }),
+    );
     heartbeat.watch(socket);
 
     const closed = protocol.opened(

@@ -11,7 +11,11 @@ type Services = { transactions: TransactionService };
 export const transactionLoaders = {
   transactionById: (services: Services) => loaderById<Transaction>((ids) => services.transactions.fetchByIds(ids)),
 
-  entriesOfTransaction: (services: Services) => loaderOfGroups<string, Entry>((ids) => services.transactions.entriesOf(ids), (entry) => entry.transactionId),
+  entriesOfTransaction: (services: Services) =>
+    loaderOfGroups<string, Entry>(
+      (ids) => services.transactions.entriesOf(ids),
+      (entry) => entry.transactionId,
+    ),
 
   reversalOf: (services: Services) =>
     loaderOfGroups<{ rootLedgerId: string; id: string }, Transaction>(

@@ -16,7 +16,11 @@ const UUID_MAX = 'ffffffff-ffff-ffff-ffff-ffffffffffff';
 const ENTRY_COLUMNS = `e.id, e.root_ledger_id AS "rootLedgerId", e.transaction_id AS "transactionId", e.account_id AS "accountId",
   e.ledger_id AS "ledgerId", e.asset_id AS "assetId", e.direction::text AS direction, e.amount::text AS amount, e.effective_at AS "effectiveAt", e.pending`;
 
-type TransactionRow = Omit<Transaction, 'kind' | 'status' | 'metadata'> & { kind: string; status: string; metadata: unknown };
+type TransactionRow = Omit<Transaction, 'kind' | 'status' | 'metadata'> & {
+  kind: string;
+  status: string;
+  metadata: unknown;
+};
 type EntryRow = Omit<Entry, 'direction' | 'amount'> & { direction: string; amount: string | bigint };
 
 function toTransaction(row: TransactionRow): Transaction {
@@ -53,11 +57,18 @@ export interface EntryPageKey {
 }
 
 export async function selectTransactions(reader: Reader, ids: string[]): Promise<Transaction[]> {
-  const { rows } = await reader.query<TransactionRow>(`SELECT ${TRANSACTION_COLUMNS} FROM transactions t WHERE t.id = ANY($1::uuid[])`, [ids]);
+  const { rows } = await reader.query<TransactionRow>(
+    `SELECT ${TRANSACTION_COLUMNS} FROM transactions t WHERE t.id = ANY($1::uuid[])`,
+    [ids],
+  );
   return rows.map(toTransaction);
 }
 
-export async function selectTransactionByKey(reader: Reader, rootLedgerId: string, idempotencyKey: string): Promise<Transaction | null> {
+export async function selectTransactionByKey(
+  reader: Reader,
+  rootLedgerId: string,
+  idempotencyKey: string,
+): Promise<Transaction | null> {
   const { rows } = await reader.query<TransactionRow>(
     `SELECT ${TRANSACTION_COLUMNS} FROM transactions t WHERE t.root_ledger_id = $1 AND t.idempotency_key = $2`,
     [rootLedgerId, idempotencyKey],
@@ -65,16 +76,29 @@ export async function selectTransactionByKey(reader: Reader, rootLedgerId: strin
   return rows[0] ? toTransaction(rows[0]) : null;
 }
 
-export async function selectSettlementByKey(reader: Reader, rootLedgerId: string, idempotencyKey: string): Promise<{ holdId: string; requestHash: string | null; settlementTransactionId: string | null } | null> {
-  const { rows } = await reader.query<{ hold_id: string; request_hash: string | null; settlement_transaction_id: string | null }>(
+export async function selectSettlementByKey(
+  reader: Reader,
+  rootLedgerId: string,
+  idempotencyKey: string,
+): Promise<{ holdId: string; requestHash: string | null; settlementTransactionId: string | null } | null> {
+  const { rows } = await reader.query<{
+    hold_id: string;
+    request_hash: string | null;
+    settlement_transaction_id: string | null;
+  }>(
     `SELECT pending_transaction_id AS hold_id, request_hash, settlement_transaction_id FROM hold_settlements WHERE root_ledger_id = $1 AND idempotency_key = $2`,
     [rootLedgerId, idempotencyKey],
   );
   const [row] = rows;
-  return row ? { holdId: row.hold_id, requestHash: row.request_hash, settlementTransactionId: row.settlement_transaction_id } : null;
+  return row
+    ? { holdId: row.hold_id, requestHash: row.request_hash, settlementTransactionId: row.settlement_transaction_id }
+    : null;
 }
 
-export async function selectSettlementsOf(reader: Reader, transactionIds: string[]): Promise<Array<{ holdId: string; captureId: string | null }>> {
+export async function selectSettlementsOf(
+  reader: Reader,
+  transactionIds: string[],
+): Promise<Array<{ holdId: string; captureId: string | null }>> {
   const { rows } = await reader.query<{ hold_id: string; capture_id: string | null }>(
     `SELECT pending_transaction_id AS hold_id, settlement_transaction_id AS capture_id FROM hold_settlements
       WHERE pending_transaction_id = ANY($1::uuid[]) OR settlement_transaction_id = ANY($1::uuid[])`,
@@ -83,7 +107,10 @@ export async function selectSettlementsOf(reader: Reader, transactionIds: string
   return rows.map((row) => ({ holdId: row.hold_id, captureId: row.capture_id }));
 }
 
-export async function selectReversalsOf(reader: Reader, originals: Array<{ rootLedgerId: string; id: string }>): Promise<Transaction[]> {
+export async function selectReversalsOf(
+  reader: Reader,
+  originals: Array<{ rootLedgerId: string; id: string }>,
+): Promise<Transaction[]> {
   const { rows } = await reader.query<TransactionRow>(
     `SELECT ${TRANSACTION_COLUMNS}
        FROM unnest($1::uuid[], $2::uuid[]) AS q(root_ledger_id, id)
@@ -105,7 +132,12 @@ export async function selectEntriesOf(reader: Reader, transactionIds: string[]):
  * Transactions touching any account in the ledger's subtree, newest first, one more than the page. A
  * root ledger's subtree is its whole tree, so its history is read straight from the transactions table.
  */
-export async function selectTransactionPage(reader: Reader, ledger: { id: string; rootLedgerId: string; parentId: string | null }, filter: TransactionListFilter, page: Page): Promise<Transaction[]> {
+export async function selectTransactionPage(
+  reader: Reader,
+  ledger: { id: string; rootLedgerId: string; parentId: string | null },
+  filter: TransactionListFilter,
+  page: Page,
+): Promise<Transaction[]> {
   const { rows } = await reader.query<TransactionRow>(
     `SELECT ${TRANSACTION_COLUMNS}
        FROM transactions t
@@ -171,7 +203,14 @@ export async function selectEntryPages(reader: Reader, template: EntryPageKey, k
                     ORDER BY e.id DESC
                     LIMIT $7
                  ) AS page`,
-        values: [...accounts, template.page.after, template.assetId, template.from, template.to, template.page.size + 1],
+        values: [
+          ...accounts,
+          template.page.after,
+          template.assetId,
+          template.from,
+          template.to,
+          template.page.size + 1,
+        ],
       })
     : await reader.query<EntryRow>({
         name: 'entry_pages',

@@ -16,7 +16,9 @@ export class TransactionResolver {
     return transaction && ctx.access.transaction(transaction);
   }
 
-  @Query(() => TransactionConnection, { description: 'Transactions touching an account anywhere in the ledger\'s subtree, newest first.' })
+  @Query(() => TransactionConnection, {
+    description: "Transactions touching an account anywhere in the ledger's subtree, newest first.",
+  })
   async transactions(
     @Ctx() ctx: RequestContext,
     @Arg('ledgerId', () => ID) ledgerId: string,
@@ -25,7 +27,12 @@ export class TransactionResolver {
     @Arg('filter', () => TransactionFilterInput, { nullable: true }) filter?: TransactionFilterInput | null,
   ) {
     const ledger = await ctx.access.visibleLedgerRef(ledgerId);
-    return ctx.services.transactions.list(ledger, filter && { ...filter, accountId: filter.accountId && requireId(filter.accountId, 'filter.accountId') }, first, after);
+    return ctx.services.transactions.list(
+      ledger,
+      filter && { ...filter, accountId: filter.accountId && requireId(filter.accountId, 'filter.accountId') },
+      first,
+      after,
+    );
   }
 
   @FieldResolver(() => Ledger, { description: 'The ledger the transaction was posted in.' })
@@ -35,31 +42,45 @@ export class TransactionResolver {
 
   @FieldResolver(() => [Entry], { description: 'Every line; to a customer token, only the lines of its own account.' })
   async entries(@Root() transaction: Transaction, @Ctx() ctx: RequestContext): Promise<Entry[]> {
-    return ctx.access.entries(transaction.draftEntries ?? (await ctx.loaders.entriesOfTransaction.load(transaction.id)));
+    return ctx.access.entries(
+      transaction.draftEntries ?? (await ctx.loaders.entriesOfTransaction.load(transaction.id)),
+    );
   }
 
-  @FieldResolver(() => Transaction, { nullable: true, description: 'For a hold that was posted: the transaction that captured it.' })
+  @FieldResolver(() => Transaction, {
+    nullable: true,
+    description: 'For a hold that was posted: the transaction that captured it.',
+  })
   async capturedBy(@Root() transaction: Transaction, @Ctx() ctx: RequestContext): Promise<Transaction | null> {
     if (!transaction.isHold) return null;
-    const settlement = (await ctx.loaders.settlementsOf.load(transaction.id)).find((row) => row.holdId === transaction.id);
+    const settlement = (await ctx.loaders.settlementsOf.load(transaction.id)).find(
+      (row) => row.holdId === transaction.id,
+    );
     return settlement?.captureId ? ctx.loaders.transactionById.load(settlement.captureId) : null;
   }
 
   @FieldResolver(() => Transaction, { nullable: true, description: 'For a capture: the hold it posted.' })
   async capturedHold(@Root() transaction: Transaction, @Ctx() ctx: RequestContext): Promise<Transaction | null> {
     if (transaction.isHold) return null;
-    const settlement = (await ctx.loaders.settlementsOf.load(transaction.id)).find((row) => row.captureId === transaction.id);
+    const settlement = (await ctx.loaders.settlementsOf.load(transaction.id)).find(
+      (row) => row.captureId === transaction.id,
+    );
     return settlement ? ctx.loaders.transactionById.load(settlement.holdId) : null;
   }
 
   @FieldResolver(() => Transaction, { nullable: true })
   reversalOf(@Root() transaction: Transaction, @Ctx() ctx: RequestContext): Promise<Transaction | null> {
-    return transaction.reversalOfId === null ? Promise.resolve(null) : ctx.loaders.transactionById.load(transaction.reversalOfId);
+    return transaction.reversalOfId === null
+      ? Promise.resolve(null)
+      : ctx.loaders.transactionById.load(transaction.reversalOfId);
   }
 
   @FieldResolver(() => Transaction, { nullable: true })
   async reversedBy(@Root() transaction: Transaction, @Ctx() ctx: RequestContext): Promise<Transaction | null> {
-    const [reversal] = await ctx.loaders.reversalOf.load({ rootLedgerId: transaction.rootLedgerId, id: transaction.id });
+    const [reversal] = await ctx.loaders.reversalOf.load({
+      rootLedgerId: transaction.rootLedgerId,
+      id: transaction.id,
+    });
     return reversal ?? null;
   }
 }

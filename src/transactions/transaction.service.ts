@@ -38,11 +38,18 @@ export class TransactionService {
   }
 
   /** By idempotency key; `reader` may be a transaction's client, to see that transaction's own rows. */
-  findByIdempotencyKey(rootLedgerId: string, idempotencyKey: string, reader: pg.Pool | pg.PoolClient = this.db.pool): Promise<Transaction | null> {
+  findByIdempotencyKey(
+    rootLedgerId: string,
+    idempotencyKey: string,
+    reader: pg.Pool | pg.PoolClient = this.db.pool,
+  ): Promise<Transaction | null> {
     return selectTransactionByKey(reader, rootLedgerId, idempotencyKey);
   }
 
-  findSettlementByKey(rootLedgerId: string, idempotencyKey: string): Promise<{ holdId: string; requestHash: string | null; settlementTransactionId: string | null } | null> {
+  findSettlementByKey(
+    rootLedgerId: string,
+    idempotencyKey: string,
+  ): Promise<{ holdId: string; requestHash: string | null; settlementTransactionId: string | null } | null> {
     return selectSettlementByKey(this.db.pool, rootLedgerId, idempotencyKey);
   }
 
@@ -60,9 +67,15 @@ export class TransactionService {
   }
 
   /** Transactions touching any account in the ledger's subtree, newest first. */
-  async list(ledger: { id: string; rootLedgerId: string; parentId: string | null }, filter: TransactionFilter | null | undefined, first?: number | null, after?: string | null): Promise<Connection<Transaction>> {
+  async list(
+    ledger: { id: string; rootLedgerId: string; parentId: string | null },
+    filter: TransactionFilter | null | undefined,
+    first?: number | null,
+    after?: string | null,
+  ): Promise<Connection<Transaction>> {
     const page = readPage(first, after);
-    if (filter?.from && filter?.to && filter.from > filter.to) throw new BadInputError('filter.from must not be after filter.to');
+    if (filter?.from && filter?.to && filter.from > filter.to)
+      throw new BadInputError('filter.from must not be after filter.to');
     const rows = await selectTransactionPage(
       this.db.pool,
       ledger,

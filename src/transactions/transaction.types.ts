@@ -52,7 +52,10 @@ export class Transaction {
   @Field(() => DateTimeScalar)
   postedAt!: Date;
 
-  @Field(() => DateTimeScalar, { nullable: true, description: 'For a hold: when the scheduler voids it unless it is posted first.' })
+  @Field(() => DateTimeScalar, {
+    nullable: true,
+    description: 'For a hold: when the scheduler voids it unless it is posted first.',
+  })
   timeoutAt!: Date | null;
 
   rootLedgerId!: string;
@@ -96,7 +99,9 @@ export class PostingPayload {
   @Field(() => Transaction)
   transaction!: Transaction;
 
-  @Field(() => Boolean, { description: 'True when this answers a repeated idempotency key with the original transaction.' })
+  @Field(() => Boolean, {
+    description: 'True when this answers a repeated idempotency key with the original transaction.',
+  })
   replayed!: boolean;
 
   @Field(() => Boolean, { description: 'True when every check passed and nothing was committed.' })

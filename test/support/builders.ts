@@ -7,7 +7,10 @@ export function key(prefix = 'k'): string {
   return `${prefix}-${randomBytes(8).toString('hex')}`;
 }
 
-export async function createLedger(t: TestServer, input: { code?: string; name?: string; parentId?: string } = {}): Promise<{ id: string; code: string }> {
+export async function createLedger(
+  t: TestServer,
+  input: { code?: string; name?: string; parentId?: string } = {},
+): Promise<{ id: string; code: string }> {
   const data = ok(
     await t.gql(`mutation($input: CreateLedgerInput!) { createLedger(input: $input) { id code } }`, {
       input: { code: input.code ?? key('ledger'), name: input.name ?? 'Test ledger', parentId: input.parentId },
@@ -16,7 +19,12 @@ export async function createLedger(t: TestServer, input: { code?: string; name?:
   return data.createLedger;
 }
 
-export async function createAsset(t: TestServer, ledgerId: string, code = 'PTS', scale = 0): Promise<{ id: string; code: string }> {
+export async function createAsset(
+  t: TestServer,
+  ledgerId: string,
+  code = 'PTS',
+  scale = 0,
+): Promise<{ id: string; code: string }> {
   const data = ok(
     await t.gql(`mutation($input: CreateAssetInput!) { createAsset(input: $input) { id code } }`, {
       input: { ledgerId, code, name: `${code} asset`, kind: 'POINTS', scale },
@@ -28,7 +36,13 @@ export async function createAsset(t: TestServer, ledgerId: string, code = 'PTS',
 export async function createAccount(
   t: TestServer,
   ledgerId: string,
-  input: { code?: string; allowOverdraft?: boolean; overdraftLimit?: string; normalBalance?: 'CREDIT' | 'DEBIT'; metadata?: Record<string, unknown> } = {},
+  input: {
+    code?: string;
+    allowOverdraft?: boolean;
+    overdraftLimit?: string;
+    normalBalance?: 'CREDIT' | 'DEBIT';
+    metadata?: Record<string, unknown>;
+  } = {},
 ): Promise<{ id: string; code: string }> {
   const data = ok(
     await t.gql(`mutation($input: CreateAccountInput!) { createAccount(input: $input) { id code } }`, {
@@ -55,6 +69,10 @@ export async function issue(t: TestServer, accountId: string, amount: string, as
   return data.issue.transaction.id;
 }
 
-export async function balanceOf(t: TestServer, accountId: string, asset = 'PTS'): Promise<Record<string, string | number>> {
+export async function balanceOf(
+  t: TestServer,
+  accountId: string,
+  asset = 'PTS',
+): Promise<Record<string, string | number>> {
   return ok(await t.gql(BALANCE, { id: accountId, asset })).account.balance;
 }

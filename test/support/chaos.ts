@@ -47,7 +47,12 @@ const QUERIES = {
   batch: `mutation($i: PostTransactionsInput!) { postTransactions(input: $i) { transaction { id } error { code } } }`,
 };
 
-export async function gqlRequest(target: ChaosTarget, query: string, variables: Record<string, unknown>, timeoutMs = 30_000): Promise<{ data?: any; errors?: any[] }> {
+export async function gqlRequest(
+  target: ChaosTarget,
+  query: string,
+  variables: Record<string, unknown>,
+  timeoutMs = 30_000,
+): Promise<{ data?: any; errors?: any[] }> {
   const response = await fetch(target.url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${target.secret}` },
@@ -66,16 +71,32 @@ export async function buildChaosWorld(target: ChaosTarget, accountsPerRoot = 16)
   };
   const roots = [];
   for (let index = 0; index < 2; index += 1) {
-    const ledger = (await must(`mutation($i: CreateLedgerInput!) { createLedger(input: $i) { id } }`, { i: { code: `chaos-${randomBytes(4).toString('hex')}`, name: 'Chaos' } })).createLedger;
-    await must(`mutation($l: ID!) { createAsset(input: { ledgerId: $l, code: "PTS", name: "Points", kind: POINTS, scale: 0, expiresAfterDays: 365 }) { id } }`, { l: ledger.id });
-    await must(`mutation($l: ID!) { createAsset(input: { ledgerId: $l, code: "USD", name: "Dollars", kind: CURRENCY, scale: 2 }) { id } }`, { l: ledger.id });
+    const ledger = (
+      await must(`mutation($i: CreateLedgerInput!) { createLedger(input: $i) { id } }`, {
+        i: { code: `chaos-${randomBytes(4).toString('hex')}`, name: 'Chaos' },
+      })
+    ).createLedger;
+    await must(
+      `mutation($l: ID!) { createAsset(input: { ledgerId: $l, code: "PTS", name: "Points", kind: POINTS, scale: 0, expiresAfterDays: 365 }) { id } }`,
+      { l: ledger.id },
+    );
+    await must(
+      `mutation($l: ID!) { createAsset(input: { ledgerId: $l, code: "USD", name: "Dollars", kind: CURRENCY, scale: 2 }) { id } }`,
+      { l: ledger.id },
+    );
     const accounts = [];
     for (let number = 0; number < accountsPerRoot; number += 1) {
       // Every fourth account may go 500 below zero: the floor is then -500, not 0.
       const overdraft = number % 4 === 0 ? { allowOverdraft: true, overdraftLimit: '500' } : {};
-      const account = (await must(`mutation($i: CreateAccountInput!) { createAccount(input: $i) { id } }`, { i: { ledgerId: ledger.id, code: `c${number}`, ...overdraft } })).createAccount;
+      const account = (
+        await must(`mutation($i: CreateAccountInput!) { createAccount(input: $i) { id } }`, {
+          i: { ledgerId: ledger.id, code: `c${number}`, ...overdraft },
+        })
+      ).createAccount;
       for (const asset of ['PTS', 'USD']) {
-        await must(QUERIES.issue, { i: { accountId: account.id, asset, amount: '1000', idempotencyKey: `seed-${account.id}-${asset}` } });
+        await must(QUERIES.issue, {
+          i: { accountId: account.id, asset, amount: '1000', idempotencyKey: `seed-${account.id}-${asset}` },
+        });
       }
       accounts.push(account.id);
     }
@@ -93,7 +114,11 @@ function amount(max = 120): string {
 }
 
 /** Runs `concurrency` clients until `operations` requests were sent or `deadline` passed. */
-export async function runChaos(target: ChaosTarget, world: ChaosWorld, options: { concurrency: number; operations: number; deadline?: number; db?: pg.Pool; stopSignal?: () => boolean }): Promise<ChaosReport> {
+export async function runChaos(
+  target: ChaosTarget,
+  world: ChaosWorld,
+  options: { concurrency: number; operations: number; deadline?: number; db?: pg.Pool; stopSignal?: () => boolean },
+): Promise<ChaosReport> {
   const attempts: Attempt[] = [];
   const holds: Array<{ id: string; rootLedgerId: string }> = [];
   const posted: Array<{ id: string; rootLedgerId: string }> = [];
@@ -101,7 +126,14 @@ export async function runChaos(target: ChaosTarget, world: ChaosWorld, options: 
   let minAvailableSeen = 0n;
   const byOutcome: Record<string, number> = {};
 
-  const record = async (rootLedgerId: string, kind: Attempt['kind'], name: string, query: string, variables: Record<string, unknown>, key: string): Promise<any> => {
+  const record = async (
+    rootLedgerId: string,
+    kind: Attempt['kind'],
+    name: string,
+    query: string,
+    variables: Record<string, unknown>,
+    key: string,
+  ): Promise<any> => {
     const attempt: Attempt = { key, rootLedgerId, kind, outcome: 'unknown', query, variables };
     attempts.push(attempt);
     try {
@@ -127,24 +159,60 @@ export async function runChaos(target: ChaosTarget, world: ChaosWorld, options: 
     const key = `chaos-${randomBytes(8).toString('hex')}`;
     const roll = Math.random();
     if (roll < 0.15) {
-      const data = await record(root.ledgerId, 'posting', 'issue', QUERIES.issue, { i: { accountId: pick(root.accounts), asset, amount: amount(), idempotencyKey: key } }, key);
+      const data = await record(
+        root.ledgerId,
+        'posting',
+        'issue',
+        QUERIES.issue,
+        { i: { accountId: pick(root.accounts), asset, amount: amount(), idempotencyKey: key } },
+        key,
+      );
       if (data?.issue) posted.push({ id: data.issue.transaction.id, rootLedgerId: root.ledgerId });
     } else if (roll < 0.35) {
-      const data = await record(root.ledgerId, 'posting', 'redeem', QUERIES.redeem, { i: { accountId: pick(root.accounts), asset, amount: amount(300), idempotencyKey: key } }, key);
+      const data = await record(
+        root.ledgerId,
+        'posting',
+        'redeem',
+        QUERIES.redeem,
+        { i: { accountId: pick(root.accounts), asset, amount: amount(300), idempotencyKey: key } },
+        key,
+      );
       if (data?.redeem) posted.push({ id: data.redeem.transaction.id, rootLedgerId: root.ledgerId });
     } else if (roll < 0.6) {
       const from = pick(root.accounts);
       const to = pick(root.accounts.filter((account) => account !== from));
-      const data = await record(root.ledgerId, 'posting', 'transfer', QUERIES.transfer, { i: { fromAccountId: from, toAccountId: to, asset, amount: amount(300), idempotencyKey: key } }, key);
+      const data = await record(
+        root.ledgerId,
+        'posting',
+        'transfer',
+        QUERIES.transfer,
+        { i: { fromAccountId: from, toAccountId: to, asset, amount: amount(300), idempotencyKey: key } },
+        key,
+      );
       if (data?.transfer) posted.push({ id: data.transfer.transaction.id, rootLedgerId: root.ledgerId });
     } else if (roll < 0.72) {
-      const data = await record(root.ledgerId, 'posting', 'hold', QUERIES.hold, { i: { accountId: pick(root.accounts), asset, amount: amount(200), idempotencyKey: key } }, key);
+      const data = await record(
+        root.ledgerId,
+        'posting',
+        'hold',
+        QUERIES.hold,
+        { i: { accountId: pick(root.accounts), asset, amount: amount(200), idempotencyKey: key } },
+        key,
+      );
       if (data?.hold) holds.push({ id: data.hold.transaction.id, rootLedgerId: root.ledgerId });
     } else if (roll < 0.8 && holds.length > 0) {
       const hold = pick(holds);
       const partial = Math.random() < 0.5 ? amount(50) : null;
-      const data = await record(hold.rootLedgerId, 'settlement', 'post', QUERIES.post, { id: hold.id, k: key, a: partial }, key);
-      if (data?.postPendingTransaction) posted.push({ id: data.postPendingTransaction.transaction.id, rootLedgerId: hold.rootLedgerId });
+      const data = await record(
+        hold.rootLedgerId,
+        'settlement',
+        'post',
+        QUERIES.post,
+        { id: hold.id, k: key, a: partial },
+        key,
+      );
+      if (data?.postPendingTransaction)
+        posted.push({ id: data.postPendingTransaction.transaction.id, rootLedgerId: hold.rootLedgerId });
     } else if (roll < 0.86 && holds.length > 0) {
       const hold = pick(holds);
       await record(hold.rootLedgerId, 'settlement', 'void', QUERIES.void, { id: hold.id, k: key }, key);
@@ -156,10 +224,15 @@ export async function runChaos(target: ChaosTarget, world: ChaosWorld, options: 
       const items = Array.from({ length: 2 + Math.floor(Math.random() * 4) }, (_, index) => {
         const from = pick(root.accounts);
         const to = pick(root.accounts.filter((account) => account !== from));
-        return { ledgerId: root.ledgerId, idempotencyKey: `${key}-${index}`, kind: 'TRANSFER', entries: [
-          { accountId: from, asset, direction: 'DEBIT', amount: amount(200) },
-          { accountId: to, asset, direction: 'CREDIT', amount: '0' },
-        ] };
+        return {
+          ledgerId: root.ledgerId,
+          idempotencyKey: `${key}-${index}`,
+          kind: 'TRANSFER',
+          entries: [
+            { accountId: from, asset, direction: 'DEBIT', amount: amount(200) },
+            { accountId: to, asset, direction: 'CREDIT', amount: '0' },
+          ],
+        };
       });
       for (const item of items) item.entries[1]!.amount = item.entries[0]!.amount;
       const variables = { i: { atomic, transactions: items } };
@@ -173,11 +246,20 @@ export async function runChaos(target: ChaosTarget, world: ChaosWorld, options: 
         if (result === null) return { outcome: 'unknown' };
         if (result.errors?.length) return { outcome: 'rejected', code: result.errors[0].extensions?.code };
         const item = result.data.postTransactions[index];
-        return item.error ? { outcome: 'rejected', code: item.error.code } : { outcome: 'acknowledged', transactionId: item.transaction.id };
+        return item.error
+          ? { outcome: 'rejected', code: item.error.code }
+          : { outcome: 'acknowledged', transactionId: item.transaction.id };
       };
       items.forEach((item, index) => {
         const single = { i: { atomic: true, transactions: [item] } };
-        attempts.push({ key: item.idempotencyKey, rootLedgerId: root.ledgerId, kind: 'posting', query: QUERIES.batch, variables: single, ...outcome(index) });
+        attempts.push({
+          key: item.idempotencyKey,
+          rootLedgerId: root.ledgerId,
+          kind: 'posting',
+          query: QUERIES.batch,
+          variables: single,
+          ...outcome(index),
+        });
       });
       const label = `batch-${atomic ? 'atomic' : 'each'}:${result === null ? 'NO_ANSWER' : (result.errors?.[0]?.extensions?.code ?? 'OK')}`;
       byOutcome[label] = (byOutcome[label] ?? 0) + 1;
@@ -186,12 +268,20 @@ export async function runChaos(target: ChaosTarget, world: ChaosWorld, options: 
 
   const sampler = async () => {
     // Watches constrained balances while the load runs: none may ever show available below its floor.
-    while (options.db && sent < options.operations && !options.stopSignal?.() && Date.now() < (options.deadline ?? Infinity)) {
-      const { rows } = await options.db.query<{ worst: string | null }>(
-        `SELECT min(CASE normal_balance WHEN 'CREDIT' THEN credits_posted - debits_posted - debits_pending ELSE debits_posted - credits_posted - credits_pending END - available_floor)::text AS worst
+    while (
+      options.db &&
+      sent < options.operations &&
+      !options.stopSignal?.() &&
+      Date.now() < (options.deadline ?? Infinity)
+    ) {
+      const { rows } = await options.db
+        .query<{ worst: string | null }>(
+          `SELECT min(CASE normal_balance WHEN 'CREDIT' THEN credits_posted - debits_posted - debits_pending ELSE debits_posted - credits_posted - credits_pending END - available_floor)::text AS worst
            FROM balances WHERE available_floor IS NOT NULL`,
-      ).catch(() => ({ rows: [{ worst: null }] }));
-      if (rows[0]?.worst !== null && rows[0]?.worst !== undefined && BigInt(rows[0].worst) < minAvailableSeen) minAvailableSeen = BigInt(rows[0].worst);
+        )
+        .catch(() => ({ rows: [{ worst: null }] }));
+      if (rows[0]?.worst !== null && rows[0]?.worst !== undefined && BigInt(rows[0].worst) < minAvailableSeen)
+        minAvailableSeen = BigInt(rows[0].worst);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
@@ -207,28 +297,45 @@ export async function runChaos(target: ChaosTarget, world: ChaosWorld, options: 
 }
 
 /** Holds the database to what the clients were told, and to the ledger's invariants. Returns problems. */
-export async function verifyChaos(db: pg.Pool, target: ChaosTarget, world: ChaosWorld, attempts: Attempt[]): Promise<{ problems: string[]; checks: number }> {
+export async function verifyChaos(
+  db: pg.Pool,
+  target: ChaosTarget,
+  world: ChaosWorld,
+  attempts: Attempt[],
+): Promise<{ problems: string[]; checks: number }> {
   const problems: string[] = [];
   let checks = 0;
   const keys = attempts.map((attempt) => attempt.key);
   const { rows: transactions } = await db.query<{ idempotency_key: string; id: string; n: number }>(
-    `SELECT idempotency_key, min(id::text) AS id, count(*)::int AS n FROM transactions WHERE idempotency_key = ANY($1) GROUP BY idempotency_key`, [keys]);
+    `SELECT idempotency_key, min(id::text) AS id, count(*)::int AS n FROM transactions WHERE idempotency_key = ANY($1) GROUP BY idempotency_key`,
+    [keys],
+  );
   const { rows: settlements } = await db.query<{ idempotency_key: string; n: number }>(
-    `SELECT idempotency_key, count(*)::int AS n FROM hold_settlements WHERE idempotency_key = ANY($1) GROUP BY idempotency_key`, [keys]);
+    `SELECT idempotency_key, count(*)::int AS n FROM hold_settlements WHERE idempotency_key = ANY($1) GROUP BY idempotency_key`,
+    [keys],
+  );
   const written = new Map(transactions.map((row) => [row.idempotency_key, row]));
   const settled = new Map(settlements.map((row) => [row.idempotency_key, row.n]));
 
   for (const attempt of attempts) {
     checks += 1;
-    const present = attempt.kind === 'settlement' ? (settled.get(attempt.key) ?? 0) : (written.get(attempt.key)?.n ?? 0);
+    const present =
+      attempt.kind === 'settlement' ? (settled.get(attempt.key) ?? 0) : (written.get(attempt.key)?.n ?? 0);
     if (attempt.outcome === 'acknowledged') {
       if (present !== 1) problems.push(`acknowledged ${attempt.key} is present ${present} times`);
-      if (attempt.kind === 'posting' && attempt.transactionId && written.get(attempt.key)?.id !== attempt.transactionId) {
-        problems.push(`acknowledged ${attempt.key} answered ${attempt.transactionId} but the database holds ${written.get(attempt.key)?.id}`);
+      if (
+        attempt.kind === 'posting' &&
+        attempt.transactionId &&
+        written.get(attempt.key)?.id !== attempt.transactionId
+      ) {
+        problems.push(
+          `acknowledged ${attempt.key} answered ${attempt.transactionId} but the database holds ${written.get(attempt.key)?.id}`,
+        );
       }
     } else if (attempt.outcome === 'rejected') {
       if (present !== 0) problems.push(`rejected ${attempt.key} (${attempt.code}) is present`);
-      if (attempt.code === 'INTERNAL_SERVER_ERROR' || attempt.code === 'NO_CODE') problems.push(`${attempt.key} got ${attempt.code}`);
+      if (attempt.code === 'INTERNAL_SERVER_ERROR' || attempt.code === 'NO_CODE')
+        problems.push(`${attempt.key} got ${attempt.code}`);
     } else if (present > 1) {
       problems.push(`unanswered ${attempt.key} is present ${present} times`);
     }
@@ -236,13 +343,19 @@ export async function verifyChaos(db: pg.Pool, target: ChaosTarget, world: Chaos
 
   for (const root of world.roots) {
     checks += 1;
-    const report = await gqlRequest(target, `query($l: ID!) { ledgerIntegrity(ledgerId: $l) { ok problems } }`, { l: root.ledgerId });
-    if (!report.data?.ledgerIntegrity?.ok) problems.push(`integrity of ${root.ledgerId}: ${JSON.stringify(report.data?.ledgerIntegrity?.problems ?? report.errors)}`);
+    const report = await gqlRequest(target, `query($l: ID!) { ledgerIntegrity(ledgerId: $l) { ok problems } }`, {
+      l: root.ledgerId,
+    });
+    if (!report.data?.ledgerIntegrity?.ok)
+      problems.push(
+        `integrity of ${root.ledgerId}: ${JSON.stringify(report.data?.ledgerIntegrity?.problems ?? report.errors)}`,
+      );
   }
   checks += 1;
   const { rows: below } = await db.query(
     `SELECT account_id FROM balances WHERE available_floor IS NOT NULL
-        AND (CASE normal_balance WHEN 'CREDIT' THEN credits_posted - debits_posted - debits_pending ELSE debits_posted - credits_posted - credits_pending END) < available_floor`);
+        AND (CASE normal_balance WHEN 'CREDIT' THEN credits_posted - debits_posted - debits_pending ELSE debits_posted - credits_posted - credits_pending END) < available_floor`,
+  );
   if (below.length > 0) problems.push(`${below.length} balances below their floor`);
   return { problems, checks };
 }

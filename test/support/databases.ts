@@ -40,12 +40,18 @@ export function emptyTestDatabase(): Promise<{ url: string; drop(): Promise<void
 async function createTestDatabase(fromTemplate: boolean): Promise<{ url: string; drop(): Promise<void> }> {
   const adminUrl = process.env[ADMIN_URL_VAR];
   const template = process.env[TEMPLATE_VAR];
-  if (!adminUrl || !template) throw new Error('test databases are prepared by test/support/global-setup.ts; run the suite with jest');
+  if (!adminUrl || !template)
+    throw new Error('test databases are prepared by test/support/global-setup.ts; run the suite with jest');
   const name = `${template}_f_${randomBytes(4).toString('hex')}`;
-  await withAdminClient(adminUrl, (client) => client.query(`CREATE DATABASE "${name}"${fromTemplate ? ` TEMPLATE "${template}"` : ''}`));
+  await withAdminClient(adminUrl, (client) =>
+    client.query(`CREATE DATABASE "${name}"${fromTemplate ? ` TEMPLATE "${template}"` : ''}`),
+  );
   return {
     url: databaseUrl(adminUrl, name),
-    drop: () => withAdminClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
+    drop: () =>
+      withAdminClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(
+        () => undefined,
+      ),
   };
 }
 

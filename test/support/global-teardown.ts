@@ -6,7 +6,10 @@ export default async function globalTeardown(): Promise<void> {
   if (adminUrl && template) {
     await withAdminClient(adminUrl, async (client) => {
       // Test files drop their own databases; this sweeps any left by a crashed worker, and the template.
-      const { rows } = await client.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE $1 || '_f_%' OR datname = $1", [template]);
+      const { rows } = await client.query<{ datname: string }>(
+        "SELECT datname FROM pg_database WHERE datname LIKE $1 || '_f_%' OR datname = $1",
+        [template],
+      );
       for (const { datname } of rows) await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
     }).catch(() => undefined);
   }

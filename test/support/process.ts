@@ -16,7 +16,10 @@ export interface ServerProcess {
 }
 
 /** Starts dist/main.js on a free loopback port with `env` over the test's own, and waits until it listens. */
-export async function startServerProcess(env: NodeJS.ProcessEnv, options: { inherit?: boolean } = {}): Promise<ServerProcess> {
+export async function startServerProcess(
+  env: NodeJS.ProcessEnv,
+  options: { inherit?: boolean } = {},
+): Promise<ServerProcess> {
   if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: `npm test` builds it first (npm run build)');
   const base = options.inherit === false ? {} : process.env;
   const child = spawn(process.execPath, [MAIN], {
@@ -30,13 +33,21 @@ export async function startServerProcess(env: NodeJS.ProcessEnv, options: { inhe
  * Follows a spawned server until it prints where it listens. With `group`, the child leads its own process
  * group (spawned `detached`) and signals go to the whole group, as a terminal's Ctrl-C does to `npm start`.
  */
-export async function watchServer(child: ChildProcess, options: { group?: boolean; startTimeoutMs?: number } = {}): Promise<ServerProcess> {
+export async function watchServer(
+  child: ChildProcess,
+  options: { group?: boolean; startTimeoutMs?: number } = {},
+): Promise<ServerProcess> {
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+  );
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), options.startTimeoutMs ?? 45_000);
+    const timer = setTimeout(
+      () => reject(new Error(`server did not start:\n${output}`)),
+      options.startTimeoutMs ?? 45_000,
+    );
     child.stdout!.on('data', () => {
       const match = /listening on (http:\/\/\S+\/graphql)/.exec(output);
       if (match) {

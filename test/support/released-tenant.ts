@@ -149,7 +149,10 @@ async function createProgram(client: pg.PoolClient): Promise<Program> {
  * 1000 PTS issued to alice (one lot), 300 of them transferred to bob (his lot keeps their expiry), 200 redeemed
  * by bob and that redemption reversed: alice holds 700, bob 300, and each lot what its owner holds.
  */
-async function writePointsHistory(client: pg.PoolClient, { rootLedgerId, storeLedgerId, system, points, alice, bob }: Program) {
+async function writePointsHistory(
+  client: pg.PoolClient,
+  { rootLedgerId, storeLedgerId, system, points, alice, bob }: Program,
+) {
   const issuePointsRequest = { accountId: alice.id, asset: 'PTS', amount: '1000', idempotencyKey: 'upgrade-issue-pts' };
   const issuePoints = newId();
   const pointsExpireAt = await inTransaction(client, async () => {
@@ -170,7 +173,13 @@ async function writePointsHistory(client: pg.PoolClient, { rootLedgerId, storeLe
 
   const transferPoints = newId();
   await inTransaction(client, async () => {
-    const request = { fromAccountId: alice.id, toAccountId: bob.id, asset: 'PTS', amount: 300n, idempotencyKey: 'upgrade-transfer-pts' };
+    const request = {
+      fromAccountId: alice.id,
+      toAccountId: bob.id,
+      asset: 'PTS',
+      amount: 300n,
+      idempotencyKey: 'upgrade-transfer-pts',
+    };
     await postOne(client, rootLedgerId, transferPoints, {
       operation: 'transfer',
       kind: 'TRANSFER',
@@ -192,7 +201,13 @@ async function writePointsHistory(client: pg.PoolClient, { rootLedgerId, storeLe
       kind: 'REDEEM',
       ledgerId: rootLedgerId,
       idempotencyKey: 'upgrade-redeem-pts',
-      request: { operation: 'redeem', accountId: bob.id, asset: 'PTS', amount: 200n, idempotencyKey: 'upgrade-redeem-pts' },
+      request: {
+        operation: 'redeem',
+        accountId: bob.id,
+        asset: 'PTS',
+        amount: 200n,
+        idempotencyKey: 'upgrade-redeem-pts',
+      },
       lines: [line(system.redemption, points, 'CREDIT', 200n), line(bob, points, 'DEBIT', 200n)],
       systemShard: 3,
     });
@@ -216,7 +231,11 @@ async function writePointsHistory(client: pg.PoolClient, { rootLedgerId, storeLe
     await consumeLots(client, rootLedgerId, reversalOfRedemption, [{ lotId: bobLot, amount: -200n }]);
   });
 
-  return { transactions: { issuePoints, transferPoints, redeemPoints, reversalOfRedemption }, issuePointsRequest, pointsExpireAt };
+  return {
+    transactions: { issuePoints, transferPoints, redeemPoints, reversalOfRedemption },
+    issuePointsRequest,
+    pointsExpireAt,
+  };
 }
 
 /** A hold of 100 PTS on alice left open for the upgraded server to settle, and one of 40 on bob released. */
@@ -227,7 +246,14 @@ async function writeHolds(client: pg.PoolClient, { rootLedgerId, storeLedgerId, 
     kind: 'REDEEM',
     ledgerId: storeLedgerId,
     idempotencyKey: 'upgrade-hold-open',
-    request: { operation: 'hold', accountId: alice.id, asset: 'PTS', amount: 100n, idempotencyKey: 'upgrade-hold-open', timeoutSeconds: 86_400 },
+    request: {
+      operation: 'hold',
+      accountId: alice.id,
+      asset: 'PTS',
+      amount: 100n,
+      idempotencyKey: 'upgrade-hold-open',
+      timeoutSeconds: 86_400,
+    },
     lines: [line(system.redemption, points, 'CREDIT', 100n), line(alice, points, 'DEBIT', 100n)],
     hold: { timeoutAt: new Date(Date.now() + DAY_MS) },
     systemShard: 0,
@@ -260,7 +286,13 @@ async function writeDollars(client: pg.PoolClient, { rootLedgerId, system, dolla
     kind: 'ISSUE',
     ledgerId: rootLedgerId,
     idempotencyKey: 'upgrade-issue-usd',
-    request: { operation: 'issue', accountId: bob.id, asset: 'USD', amount: 50_000n, idempotencyKey: 'upgrade-issue-usd' },
+    request: {
+      operation: 'issue',
+      accountId: bob.id,
+      asset: 'USD',
+      amount: 50_000n,
+      idempotencyKey: 'upgrade-issue-usd',
+    },
     lines: [line(system.issuance, dollars, 'DEBIT', 50_000n), line(bob, dollars, 'CREDIT', 50_000n)],
     systemShard: 19,
   });
@@ -268,8 +300,26 @@ async function writeDollars(client: pg.PoolClient, { rootLedgerId, system, dolla
   const batchIssue = newId();
   const batchTransfer = newId();
   await postBatch(client, rootLedgerId, [
-    { id: batchIssue, posting: generalPosting(rootLedgerId, 'ISSUE', 'upgrade-batch-issue', [line(system.issuance, dollars, 'DEBIT', 2_500n), line(alice, dollars, 'CREDIT', 2_500n)], 23) },
-    { id: batchTransfer, posting: generalPosting(rootLedgerId, 'TRANSFER', 'upgrade-batch-transfer', [line(bob, dollars, 'DEBIT', 1_000n), line(alice, dollars, 'CREDIT', 1_000n)], 0) },
+    {
+      id: batchIssue,
+      posting: generalPosting(
+        rootLedgerId,
+        'ISSUE',
+        'upgrade-batch-issue',
+        [line(system.issuance, dollars, 'DEBIT', 2_500n), line(alice, dollars, 'CREDIT', 2_500n)],
+        23,
+      ),
+    },
+    {
+      id: batchTransfer,
+      posting: generalPosting(
+        rootLedgerId,
+        'TRANSFER',
+        'upgrade-batch-transfer',
+        [line(bob, dollars, 'DEBIT', 1_000n), line(alice, dollars, 'CREDIT', 1_000n)],
+        0,
+      ),
+    },
   ]);
   return { issueDollars, batchIssue, batchTransfer };
 }
@@ -279,8 +329,19 @@ function line(account: ReleasedAccount, asset: Asset, direction: Direction, amou
 }
 
 /** A postTransaction item as a client phrases it, by account id. */
-function generalPosting(ledgerId: string, kind: 'ISSUE' | 'TRANSFER', idempotencyKey: string, lines: Line[], systemShard: number): Posting {
-  const entries = lines.map((entry) => ({ accountId: entry.account.id, asset: entry.asset.code, direction: entry.direction, amount: entry.amount }));
+function generalPosting(
+  ledgerId: string,
+  kind: 'ISSUE' | 'TRANSFER',
+  idempotencyKey: string,
+  lines: Line[],
+  systemShard: number,
+): Posting {
+  const entries = lines.map((entry) => ({
+    accountId: entry.account.id,
+    asset: entry.asset.code,
+    direction: entry.direction,
+    amount: entry.amount,
+  }));
   return {
     operation: 'postTransaction',
     kind,
@@ -304,7 +365,12 @@ async function inTransaction<T>(client: pg.PoolClient, work: () => Promise<T>): 
   }
 }
 
-async function audit(client: pg.PoolClient, rootLedgerId: string, operation: string, targetIds: string[]): Promise<void> {
+async function audit(
+  client: pg.PoolClient,
+  rootLedgerId: string,
+  operation: string,
+  targetIds: string[],
+): Promise<void> {
   await client.query(
     `INSERT INTO audit_events (id, root_ledger_id, actor_type, actor_id, operation, target_ids, request_id, client_address)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
@@ -313,7 +379,11 @@ async function audit(client: pg.PoolClient, rootLedgerId: string, operation: str
 }
 
 /** A root ledger (parent null) or a sub-ledger, with its audit event. */
-async function createLedger(client: pg.PoolClient, code: string, parent: { id: string; path: string[] } | null): Promise<string> {
+async function createLedger(
+  client: pg.PoolClient,
+  code: string,
+  parent: { id: string; path: string[] } | null,
+): Promise<string> {
   const id = newId();
   const rootLedgerId = parent === null ? id : parent.path[0]!;
   await client.query(
@@ -325,7 +395,10 @@ async function createLedger(client: pg.PoolClient, code: string, parent: { id: s
 }
 
 /** The four system accounts a root ledger is created with: credit-normal, unbounded. */
-async function createSystemAccounts(client: pg.PoolClient, rootLedgerId: string): Promise<Pick<ReleasedTenant['accounts'], 'issuance' | 'redemption' | 'expiry' | 'adjustment'>> {
+async function createSystemAccounts(
+  client: pg.PoolClient,
+  rootLedgerId: string,
+): Promise<Pick<ReleasedTenant['accounts'], 'issuance' | 'redemption' | 'expiry' | 'adjustment'>> {
   const make = async (code: string): Promise<ReleasedAccount> => {
     const id = newId();
     await client.query(
@@ -335,10 +408,22 @@ async function createSystemAccounts(client: pg.PoolClient, rootLedgerId: string)
     );
     return { id, ledgerId: rootLedgerId, code, isSystem: true, normalBalance: 'CREDIT', floor: null };
   };
-  return { issuance: await make('system:issuance'), redemption: await make('system:redemption'), expiry: await make('system:expiry'), adjustment: await make('system:adjustment') };
+  return {
+    issuance: await make('system:issuance'),
+    redemption: await make('system:redemption'),
+    expiry: await make('system:expiry'),
+    adjustment: await make('system:adjustment'),
+  };
 }
 
-async function createAsset(client: pg.PoolClient, rootLedgerId: string, code: string, kind: string, scale: number, expiresAfterDays: number | null): Promise<Asset> {
+async function createAsset(
+  client: pg.PoolClient,
+  rootLedgerId: string,
+  code: string,
+  kind: string,
+  scale: number,
+  expiresAfterDays: number | null,
+): Promise<Asset> {
   const id = newId();
   await client.query(
     `INSERT INTO assets (id, root_ledger_id, ledger_id, code, name, kind, scale, expires_after_days) VALUES ($1, $2, $2, $3, $4, $5, $6, $7)`,
@@ -349,7 +434,12 @@ async function createAsset(client: pg.PoolClient, rootLedgerId: string, code: st
 }
 
 /** A customer account: credit-normal, no overdraft. */
-async function createAccount(client: pg.PoolClient, rootLedgerId: string, ledgerId: string, code: string): Promise<ReleasedAccount> {
+async function createAccount(
+  client: pg.PoolClient,
+  rootLedgerId: string,
+  ledgerId: string,
+  code: string,
+): Promise<ReleasedAccount> {
   const id = newId();
   await client.query(
     `INSERT INTO accounts (id, root_ledger_id, ledger_id, code, name, normal_balance, allow_overdraft, overdraft_limit, metadata)
@@ -423,7 +513,11 @@ function entryArguments(lines: Line[]) {
 }
 
 /** Calls a posting function by parameter name, so each value says which of its many parameters it is. */
-async function callByName(client: pg.PoolClient, fn: 'apply_posting' | 'apply_postings', args: Record<string, unknown>): Promise<Array<{ o_outcome: string }>> {
+async function callByName(
+  client: pg.PoolClient,
+  fn: 'apply_posting' | 'apply_postings',
+  args: Record<string, unknown>,
+): Promise<Array<{ o_outcome: string }>> {
   const names = Object.keys(args);
   const { rows } = await client.query<{ o_outcome: string }>(
     `SELECT o_outcome FROM ${fn}(${names.map((name, index) => `${name} => $${index + 1}`).join(', ')})`,
@@ -433,7 +527,12 @@ async function callByName(client: pg.PoolClient, fn: 'apply_posting' | 'apply_po
 }
 
 /** One posting through the release's apply_posting; returns its effective time. */
-async function postOne(client: pg.PoolClient, rootLedgerId: string, transactionId: string, posting: Posting): Promise<Date> {
+async function postOne(
+  client: pg.PoolClient,
+  rootLedgerId: string,
+  transactionId: string,
+  posting: Posting,
+): Promise<Date> {
   const now = new Date();
   const rows = await callByName(client, 'apply_posting', {
     p_root_ledger_id: rootLedgerId,
@@ -463,14 +562,21 @@ async function postOne(client: pg.PoolClient, rootLedgerId: string, transactionI
     a_client_address: ADMIN.clientAddress,
     p_checkpoints_from: null,
   });
-  if (rows[0]?.o_outcome !== 'APPLIED') throw new Error(`apply_posting did not apply ${posting.idempotencyKey}: ${JSON.stringify(rows)}`);
+  if (rows[0]?.o_outcome !== 'APPLIED')
+    throw new Error(`apply_posting did not apply ${posting.idempotencyKey}: ${JSON.stringify(rows)}`);
   return now;
 }
 
 /** An atomic batch through the release's apply_postings: every item applied in one statement. */
-async function postBatch(client: pg.PoolClient, rootLedgerId: string, items: Array<{ id: string; posting: Posting }>): Promise<void> {
+async function postBatch(
+  client: pg.PoolClient,
+  rootLedgerId: string,
+  items: Array<{ id: string; posting: Posting }>,
+): Promise<void> {
   const now = new Date();
-  const changes = items.flatMap(({ posting }, index) => deltasOf(posting.lines, false, posting.systemShard).map((delta) => ({ item: index + 1, delta })));
+  const changes = items.flatMap(({ posting }, index) =>
+    deltasOf(posting.lines, false, posting.systemShard).map((delta) => ({ item: index + 1, delta })),
+  );
   const lines = items.flatMap(({ posting }, index) => posting.lines.map((entry) => ({ item: index + 1, entry })));
   const rows = await callByName(client, 'apply_postings', {
     p_root_ledger_id: rootLedgerId,
@@ -500,7 +606,8 @@ async function postBatch(client: pg.PoolClient, rootLedgerId: string, items: Arr
     e_items: lines.map(({ item }) => item),
     ...entryArguments(lines.map(({ entry }) => entry)),
   });
-  if (rows.length === 0 || rows.some((row) => row.o_outcome !== 'APPLIED')) throw new Error(`apply_postings did not apply the batch: ${JSON.stringify(rows)}`);
+  if (rows.length === 0 || rows.some((row) => row.o_outcome !== 'APPLIED'))
+    throw new Error(`apply_postings did not apply the batch: ${JSON.stringify(rows)}`);
 }
 
 /**
@@ -519,9 +626,18 @@ async function voidHold(client: pg.PoolClient, rootLedgerId: string, holdId: str
        )
        UPDATE transactions SET status = 'VOIDED', posted_at = now()
         WHERE root_ledger_id = $1 AND id = $2 AND status = 'PENDING' AND EXISTS (SELECT 1 FROM claim)`,
-      [rootLedgerId, holdId, idempotencyKey, requestFingerprint({ operation: 'voidPendingTransaction', holdId, amount: null })],
+      [
+        rootLedgerId,
+        holdId,
+        idempotencyKey,
+        requestFingerprint({ operation: 'voidPendingTransaction', holdId, amount: null }),
+      ],
     );
-    const release = deltasOf(held, true, 0).map((delta) => ({ ...delta, debitsPending: -delta.debitsPending, creditsPending: -delta.creditsPending }));
+    const release = deltasOf(held, true, 0).map((delta) => ({
+      ...delta,
+      debitsPending: -delta.debitsPending,
+      creditsPending: -delta.creditsPending,
+    }));
     const rows = await callByName(client, 'apply_posting', {
       p_root_ledger_id: rootLedgerId,
       p_account_ids: customerAccountIds(held),
@@ -550,11 +666,20 @@ async function voidHold(client: pg.PoolClient, rootLedgerId: string, holdId: str
       a_client_address: ADMIN.clientAddress,
       p_checkpoints_from: null,
     });
-    if (rows[0]?.o_outcome !== 'APPLIED') throw new Error(`apply_posting did not release hold ${holdId}: ${JSON.stringify(rows)}`);
+    if (rows[0]?.o_outcome !== 'APPLIED')
+      throw new Error(`apply_posting did not release hold ${holdId}: ${JSON.stringify(rows)}`);
   });
 }
 
-async function openLot(client: pg.PoolClient, rootLedgerId: string, transactionId: string, account: ReleasedAccount, asset: Asset, amount: bigint, expiresAt: Date): Promise<void> {
+async function openLot(
+  client: pg.PoolClient,
+  rootLedgerId: string,
+  transactionId: string,
+  account: ReleasedAccount,
+  asset: Asset,
+  amount: bigint,
+  expiresAt: Date,
+): Promise<void> {
   await client.query(
     `INSERT INTO lots (id, root_ledger_id, account_id, asset_id, source_transaction_id, amount, remaining, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7)`,
     [newId(), rootLedgerId, account.id, asset.id, transactionId, amount.toString(), expiresAt],
@@ -562,22 +687,32 @@ async function openLot(client: pg.PoolClient, rootLedgerId: string, transactionI
 }
 
 async function lotOf(client: pg.PoolClient, account: ReleasedAccount, sourceTransactionId: string): Promise<string> {
-  const { rows } = await client.query<{ id: string }>('SELECT id FROM lots WHERE account_id = $1 AND source_transaction_id = $2', [account.id, sourceTransactionId]);
-  if (rows.length !== 1) throw new Error(`expected one lot of ${account.code} from ${sourceTransactionId}, found ${rows.length}`);
+  const { rows } = await client.query<{ id: string }>(
+    'SELECT id FROM lots WHERE account_id = $1 AND source_transaction_id = $2',
+    [account.id, sourceTransactionId],
+  );
+  if (rows.length !== 1)
+    throw new Error(`expected one lot of ${account.code} from ${sourceTransactionId}, found ${rows.length}`);
   return rows[0]!.id;
 }
 
 /** Takes from (positive) or gives back to (negative) lots, recording each movement against the transaction. */
-async function consumeLots(client: pg.PoolClient, rootLedgerId: string, transactionId: string, consumptions: Array<{ lotId: string; amount: bigint }>): Promise<void> {
+async function consumeLots(
+  client: pg.PoolClient,
+  rootLedgerId: string,
+  transactionId: string,
+  consumptions: Array<{ lotId: string; amount: bigint }>,
+): Promise<void> {
   for (const { lotId, amount } of consumptions) {
-    await client.query('UPDATE lots SET remaining = remaining - $3 WHERE root_ledger_id = $1 AND id = $2', [rootLedgerId, lotId, amount.toString()]);
-    await client.query('INSERT INTO lot_consumptions (id, root_ledger_id, lot_id, transaction_id, amount) VALUES ($1, $2, $3, $4, $5)', [
-      newId(),
+    await client.query('UPDATE lots SET remaining = remaining - $3 WHERE root_ledger_id = $1 AND id = $2', [
       rootLedgerId,
       lotId,
-      transactionId,
       amount.toString(),
     ]);
+    await client.query(
+      'INSERT INTO lot_consumptions (id, root_ledger_id, lot_id, transaction_id, amount) VALUES ($1, $2, $3, $4, $5)',
+      [newId(), rootLedgerId, lotId, transactionId, amount.toString()],
+    );
   }
 }
 

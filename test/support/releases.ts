@@ -33,12 +33,14 @@ export function previousRelease(changelog: string, current: string): Release {
   for (const section of changelog.split(/^(?=## \[)/m)) {
     const heading = /^## \[(\d+\.\d+\.\d+)\]/.exec(section);
     const commit = /^Commit: `([0-9a-f]{40})`\s*$/m.exec(section);
-    if (heading && commit) released.push({ version: heading[1]!, commit: commit[1]!, semver: parseSemver(heading[1]!) });
+    if (heading && commit)
+      released.push({ version: heading[1]!, commit: commit[1]!, semver: parseSemver(heading[1]!) });
   }
   const older = released.filter((release) => compareSemver(release.semver, currentVersion) < 0);
   older.sort((a, b) => compareSemver(b.semver, a.semver));
   const newest = older[0];
-  if (newest === undefined) throw new Error(`CHANGELOG.md names no released version (with a Commit: line) older than ${current}`);
+  if (newest === undefined)
+    throw new Error(`CHANGELOG.md names no released version (with a Commit: line) older than ${current}`);
   return { version: newest.version, commit: newest.commit };
 }
 
@@ -50,7 +52,10 @@ export async function previousReleaseOfCheckout(): Promise<Release> {
 }
 
 function gitBytes(...args: string[]): Buffer {
-  return execFileSync('git', ['-C', REPO_ROOT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+  return execFileSync('git', ['-C', REPO_ROOT, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 * 1024 * 1024,
+  });
 }
 
 function git(...args: string[]): string {
@@ -93,7 +98,8 @@ export async function checkOutMigrations(release: Release, dir: string): Promise
   const files = git('ls-tree', '-r', '--name-only', release.commit, '--', 'prisma/migrations')
     .split('\n')
     .filter((file) => /^prisma\/migrations\/[^/]+\/migration\.sql$/.test(file));
-  if (files.length === 0) throw new Error(`release ${release.version} (commit ${release.commit}) has no prisma/migrations/*/migration.sql`);
+  if (files.length === 0)
+    throw new Error(`release ${release.version} (commit ${release.commit}) has no prisma/migrations/*/migration.sql`);
   const names: string[] = [];
   for (const file of files) {
     const name = file.split('/')[2]!;

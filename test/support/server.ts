@@ -19,7 +19,11 @@ export interface TestServer {
   db: Database;
   server: RunningServer;
   /** Sends one GraphQL request over real HTTP, as the admin unless `secret` says otherwise (null: no header). */
-  gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, secret?: string | null): Promise<GraphQLResponse<T>>;
+  gql<T = Record<string, any>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    secret?: string | null,
+  ): Promise<GraphQLResponse<T>>;
   stop(): Promise<void>;
 }
 

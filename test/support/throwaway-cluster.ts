@@ -24,7 +24,8 @@ export async function createThrowawayCluster(): Promise<ThrowawayCluster> {
   // as root they run as the database user, out of a copy it can reach if the checkout is out of its reach.
   const user = await databaseUser();
   const { binDir } = await postgresBinaries(user);
-  const exec = (binary: string, args: string[]) => run(path.join(binDir, binary), args, user ? { uid: user.uid, gid: user.gid } : {});
+  const exec = (binary: string, args: string[]) =>
+    run(path.join(binDir, binary), args, user ? { uid: user.uid, gid: user.gid } : {});
   if (user) {
     await chmod(dir, 0o755);
     await chown(dir, user.uid, user.gid);
@@ -33,7 +34,16 @@ export async function createThrowawayCluster(): Promise<ThrowawayCluster> {
   const cluster: ThrowawayCluster = {
     url: (database) => `postgresql://postgres@127.0.0.1:${port}/${database}`,
     start: async () => {
-      await exec('pg_ctl', ['-D', data, '-w', '-l', path.join(dir, 'log'), '-o', `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off`, 'start']);
+      await exec('pg_ctl', [
+        '-D',
+        data,
+        '-w',
+        '-l',
+        path.join(dir, 'log'),
+        '-o',
+        `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off`,
+        'start',
+      ]);
     },
     stop: async () => {
       await exec('pg_ctl', ['-D', data, '-w', '-m', 'fast', 'stop']);

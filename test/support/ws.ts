@@ -38,7 +38,11 @@ export function wsUrl(t: TestServer | string): string {
   return (typeof t === 'string' ? t : t.url).replace(/^http/, 'ws');
 }
 
-export function connect(url: string, authorization: string | null, connectionParams?: Record<string, unknown>): TestClient {
+export function connect(
+  url: string,
+  authorization: string | null,
+  connectionParams?: Record<string, unknown>,
+): TestClient {
   let resolveClosed!: (closed: Closed) => void;
   const closed = new Promise<Closed>((resolve) => (resolveClosed = resolve));
   const client = createClient({
