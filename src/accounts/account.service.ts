@@ -6,7 +6,7 @@ import { requireId, requireName, requirePattern } from '../platform/validation.j
 import { requireReach, requireRole } from '../auth/access.core.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
 import { ledgerPlacement, type LedgerService } from '../ledgers/ledger.service.js';
-import { deriveBalance } from '../postings/postings.core.js';
+import { deriveBalance } from '../balances/balances.core.js';
 import { Account, AccountStatus, Balance, NormalBalance } from './account.types.js';
 import type { Prisma } from '../generated/prisma/client.js';
 

@@ -1,11 +1,9 @@
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { AmountScalar, DateTimeScalar, JSONObjectScalar } from '../platform/scalars.js';
 import { ConnectionType } from '../platform/pagination.js';
+import { NormalBalance } from '../balances/balances.core.js';
 
-export enum NormalBalance {
-  CREDIT = 'CREDIT',
-  DEBIT = 'DEBIT',
-}
+export { NormalBalance };
 registerEnumType(NormalBalance, { name: 'NormalBalance' });
 
 export enum AccountStatus {

@@ -1,5 +1,6 @@
 import type { Database } from '../platform/db.js';
 import { inTransaction } from '../platform/transaction.js';
+import { CHECKPOINT_SETTLE_MS } from '../balances/balances.core.js';
 
 /**
  * Point-in-time balances: the posted totals of entries effective at or before an instant.
@@ -12,7 +13,6 @@ import { inTransaction } from '../platform/transaction.js';
  * can land before one; such a posting deletes the checkpoints it invalidates (see PostingEngine).
  */
 export const CHECKPOINT_AFTER_ENTRIES = 1000;
-export const CHECKPOINT_SETTLE_MS = 60 * 60 * 1000;
 
 export interface PostedTotals {
   debitsPosted: bigint;

@@ -1,4 +1,4 @@
-import type { BalanceTotals, NormalBalance } from '../postings/postings.core.js';
+import type { BalanceTotals, NormalBalance } from '../balances/balances.core.js';
 
 /**
  * What the posting engine announces after a commit, never before: the transaction and every balance row

@@ -3,7 +3,7 @@ import { newId } from '../platform/ids.js';
 import type { RequestOrigin } from '../audit/audit.js';
 import type { PostingEngine } from '../postings/posting-engine.js';
 import type { PostingService } from '../postings/postings.service.js';
-import { deriveBalance, type NormalBalance } from '../postings/postings.core.js';
+import { deriveBalance, type NormalBalance } from '../balances/balances.core.js';
 import { TransactionKind } from '../transactions/transaction.types.js';
 import { expirableAmount } from './lots.core.js';
 

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { InsufficientFundsError } from '../platform/errors.js';
-import { deriveBalance, type BalanceDelta, type BalanceTotals } from '../postings/postings.core.js';
+import { deriveBalance, type BalanceTotals, type NormalBalance } from '../balances/balances.core.js';
 import { consumeFifo, lotsForCredit, policyExpiry, type Consumption } from './lots.core.js';
 import { consumptionsBy, lockLotsOpenedBy, lockOpenLots, openLots, recordConsumptions, type NewLot } from './lots.repository.js';
 
@@ -12,7 +12,18 @@ export interface LotPosting {
   lotExpiresAt: Date | null;
   reversalOfId: string | null;
   /** Posted changes per customer balance of an expiring asset, with the balance after the posting. */
-  changes: Array<{ delta: BalanceDelta; after: BalanceTotals; expiresAfterDays: number | null; accountCode: string }>;
+  changes: LotBalanceChange[];
+}
+
+/** One balance's change in a posting (`delta`) and its totals after it (`after`). */
+export interface LotBalanceChange {
+  accountId: string;
+  assetId: string;
+  normalBalance: NormalBalance;
+  delta: BalanceTotals;
+  after: BalanceTotals;
+  expiresAfterDays: number | null;
+  accountCode: string;
 }
 
 /**
@@ -27,8 +38,8 @@ export async function applyLotEffects(client: pg.PoolClient, posting: LotPosting
   const falls = [];
   const rises = [];
   for (const change of posting.changes) {
-    const postedAfter = deriveBalance(change.after, change.delta.normalBalance).posted;
-    const postedBefore = postedAfter - deriveBalance(change.delta, change.delta.normalBalance).posted;
+    const postedAfter = deriveBalance(change.after, change.normalBalance).posted;
+    const postedBefore = postedAfter - deriveBalance(change.delta, change.normalBalance).posted;
     const lotChange = max0(postedAfter) - max0(postedBefore);
     if (lotChange < 0n) falls.push({ change, amount: -lotChange });
     else if (lotChange > 0n) rises.push({ change, amount: lotChange });
@@ -37,7 +48,7 @@ export async function applyLotEffects(client: pg.PoolClient, posting: LotPosting
   const taken: Array<{ lotId: string; amount: bigint }> = [];
   const pools = new Map<string, Consumption[]>();
   for (const { change, amount } of falls) {
-    const { accountId, assetId } = change.delta;
+    const { accountId, assetId } = change;
     if (posting.reversalOfId !== null) {
       const opened = await lockLotsOpenedBy(client, rootLedgerId, posting.reversalOfId, accountId, assetId);
       const closing = consumeFifo(opened, amount);
@@ -54,7 +65,7 @@ export async function applyLotEffects(client: pg.PoolClient, posting: LotPosting
 
   const opened: NewLot[] = [];
   for (const { change, amount } of rises) {
-    const { accountId, assetId } = change.delta;
+    const { accountId, assetId } = change;
     const fresh = posting.lotExpiresAt ?? policyExpiry(posting.effectiveAt, change.expiresAfterDays);
     let left = amount;
     if (posting.reversalOfId !== null) {

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { missBatcher } from '../platform/loader.js';
-import type { NormalBalance, PostingAccount } from './postings.core.js';
+import type { NormalBalance } from '../balances/balances.core.js';
+import type { PostingAccount } from './postings.core.js';
 
 /** An account as a posting plans with it: facts fixed at its creation, and where it sits in its tree. */
 export interface AccountFacts extends PostingAccount {

@@ -9,7 +9,7 @@ import type { Asset } from '../assets/asset.types.js';
 import type { AssetService } from '../assets/asset.service.js';
 import type { LedgerEvents } from '../events/ledger-events.js';
 import { applyLotEffects } from '../lots/lot-effects.js';
-import { CHECKPOINT_SETTLE_MS } from '../accounts/balance-history.service.js';
+import { CHECKPOINT_SETTLE_MS } from '../balances/balances.core.js';
 import { Entry, Transaction, TransactionKind, TransactionStatus } from '../transactions/transaction.types.js';
 import type { TransactionService } from '../transactions/transaction.service.js';
 import {
@@ -443,6 +443,9 @@ export class PostingEngine {
     if (lotDeltas.length === 0) return;
     const expiresAfterDays = new Map([...assets.values()].map((asset) => [asset.id, asset.expiresAfterDays]));
     const changes = lotDeltas.map((delta) => ({
+      accountId: delta.accountId,
+      assetId: delta.assetId,
+      normalBalance: delta.normalBalance,
       delta,
       after: applied.find((balance) => balance.accountId === delta.accountId && balance.assetId === delta.assetId)!,
       expiresAfterDays: expiresAfterDays.get(delta.assetId)!,

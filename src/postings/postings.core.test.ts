@@ -3,7 +3,6 @@ import {
   availableFloor,
   canonicalJson,
   checkEntryShape,
-  deriveBalance,
   ENTRIES_PER_TRANSACTION_MAX,
   isWithinFloor,
   planPosting,
@@ -103,14 +102,6 @@ describe('planPosting', () => {
 
 describe('balance rules', () => {
   const totals = { debitsPosted: 30n, creditsPosted: 100n, debitsPending: 20n, creditsPending: 5n };
-
-  it('derives posted, pending and available in a credit-normal account', () => {
-    expect(deriveBalance(totals, 'CREDIT')).toEqual({ posted: 70n, pending: -15n, available: 50n });
-  });
-
-  it('derives posted, pending and available in a debit-normal account', () => {
-    expect(deriveBalance(totals, 'DEBIT')).toEqual({ posted: -70n, pending: 15n, available: -75n });
-  });
 
   it('sets the floor at zero without overdraft, at minus the limit with one, and nowhere without a limit', () => {
     expect(availableFloor({ allowOverdraft: false, overdraftLimit: null })).toBe(0n);

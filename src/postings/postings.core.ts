@@ -10,9 +10,9 @@ import {
   NotFoundError,
   UnbalancedTransactionError,
 } from '../platform/errors.js';
+import { deriveBalance, type BalanceTotals, type NormalBalance } from '../balances/balances.core.js';
 
 export type Direction = 'DEBIT' | 'CREDIT';
-export type NormalBalance = 'CREDIT' | 'DEBIT';
 
 export const ENTRIES_PER_TRANSACTION_MAX = 100;
 export const IDEMPOTENCY_KEY_LENGTH_MAX = 255;
@@ -79,19 +79,6 @@ export interface PostingPlan {
   entries: PlannedEntry[];
   /** Sorted by (accountId, assetId): the order in which balance rows are locked, to prevent deadlocks. */
   deltas: BalanceDelta[];
-}
-
-export interface BalanceTotals {
-  debitsPosted: bigint;
-  creditsPosted: bigint;
-  debitsPending: bigint;
-  creditsPending: bigint;
-}
-
-export interface DerivedBalance {
-  posted: bigint;
-  pending: bigint;
-  available: bigint;
 }
 
 /** Rules that need nothing but the request: entry count, positive amounts, debits = credits per asset. */
@@ -176,16 +163,6 @@ export function planPosting(input: {
 export function availableFloor(account: Pick<PostingAccount, 'allowOverdraft' | 'overdraftLimit'>): bigint | null {
   if (!account.allowOverdraft) return 0n;
   return account.overdraftLimit === null ? null : -account.overdraftLimit;
-}
-
-/** Balances read in the account's normal direction; `available` is posted minus pending outflows. */
-export function deriveBalance(totals: BalanceTotals, normal: NormalBalance): DerivedBalance {
-  if (normal === 'CREDIT') {
-    const posted = totals.creditsPosted - totals.debitsPosted;
-    return { posted, pending: totals.creditsPending - totals.debitsPending, available: posted - totals.debitsPending };
-  }
-  const posted = totals.debitsPosted - totals.creditsPosted;
-  return { posted, pending: totals.debitsPending - totals.creditsPending, available: posted - totals.creditsPending };
 }
 
 export function isWithinFloor(totals: BalanceTotals, normal: NormalBalance, floor: bigint | null): boolean {

@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import type { AuditEventRow } from '../audit/audit.js';
 import { AccountNotActiveError, InsufficientFundsError, type DomainError } from '../platform/errors.js';
-import type { BalanceDelta, BalanceTotals, PlannedEntry } from './postings.core.js';
+import type { BalanceTotals } from '../balances/balances.core.js';
+import type { BalanceDelta, PlannedEntry } from './postings.core.js';
 import { HOT_ACCOUNT_SHARDS } from './postings.core.js';
 
 /**
