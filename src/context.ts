@@ -13,7 +13,7 @@ import type { EntryPageKey, TransactionService } from './transactions/transactio
 import type { ApiKeyService } from './auth/api-key.service.js';
 import type { BalanceHistoryService } from './accounts/balance-history.service.js';
 import type { LotService } from './lots/lots.service.js';
-import type { ExpiryService } from './lots/expiry.service.js';
+import type { ExpiryService } from './jobs/expiry.service.js';
 import type { IntegrityService } from './integrity/integrity.service.js';
 import type { AuditService } from './audit/audit.service.js';
 import type { Authenticator } from './auth/authenticator.js';

@@ -31,9 +31,3 @@ export class ExpiringAmount {
   @Field(() => AmountScalar)
   amount!: bigint;
 }
-
-@ObjectType()
-export class ExpiryRun {
-  @Field(() => Int)
-  transactionsPosted!: number;
-}

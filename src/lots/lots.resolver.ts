@@ -1,13 +1,10 @@
-import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Resolver, Root } from 'type-graphql';
+import { Arg, Ctx, FieldResolver, Int, Resolver, Root } from 'type-graphql';
 import type { RequestContext } from '../context.js';
 import { AssetNotFoundError } from '../platform/errors.js';
-import { DateTimeScalar } from '../platform/scalars.js';
-import { requireRole } from '../auth/access.core.js';
 import { Account } from '../accounts/account.types.js';
 import { Asset } from '../assets/asset.types.js';
-import { visibleLedger } from '../ledgers/ledger.resolver.js';
 import { Transaction } from '../transactions/transaction.types.js';
-import { ExpiringAmount, ExpiryRun, Lot } from './lot.types.js';
+import { ExpiringAmount, Lot } from './lot.types.js';
 
 async function assetIdOf(ctx: RequestContext, rootLedgerId: string, code: string): Promise<string> {
   const asset = (await ctx.loaders.assetsOfRoot.load(rootLedgerId)).find((candidate) => candidate.code === code);
@@ -49,20 +46,5 @@ export class LotResolver {
   @FieldResolver(() => Transaction)
   async sourceTransaction(@Root() lot: Lot, @Ctx() ctx: RequestContext): Promise<Transaction> {
     return (await ctx.loaders.transactionById.load(lot.sourceTransactionId))!;
-  }
-}
-
-@Resolver()
-export class ExpiryResolver {
-  @Mutation(() => ExpiryRun, { description: 'ADMIN: expires lapsed lots in the ledger subtree as of asOf (default now); repeated runs post nothing new.' })
-  async runExpiry(
-    @Ctx() ctx: RequestContext,
-    @Arg('ledgerId', () => ID) ledgerId: string,
-    @Arg('asOf', () => DateTimeScalar, { nullable: true }) asOf?: Date | null,
-  ): Promise<ExpiryRun> {
-    requireRole(ctx.origin.principal, 'ADMIN', 'runExpiry');
-    const ledger = await visibleLedger(ctx, ledgerId);
-    const transactionsPosted = await ctx.services.expiry.run(ctx.origin, ledger, asOf ?? new Date());
-    return Object.assign(new ExpiryRun(), { transactionsPosted });
   }
 }

@@ -5,6 +5,7 @@ import { SYSTEM_PRINCIPAL } from '../auth/access.core.js';
 import type { RequestOrigin } from '../audit/audit.js';
 import type { PostingEngine } from '../postings/posting-engine.js';
 import type { ExpiryService } from './expiry.service.js';
+import { holdsTimedOut, rootsWithLapsedLots } from './jobs.repository.js';
 
 /** Root ledgers and timed-out holds one tick handles at most; the rest wait for the next tick. */
 export const SCHEDULER_ROOTS_PER_TICK = 100;
@@ -58,18 +59,10 @@ export class Scheduler {
     let expiryTransactions = 0;
     let holdsVoided = 0;
     try {
-      const { rows: roots } = await this.db.pool.query<{ root_ledger_id: string }>(
-        'SELECT DISTINCT root_ledger_id FROM lots WHERE remaining > 0 AND expires_at <= $1 LIMIT $2',
-        [now, SCHEDULER_ROOTS_PER_TICK],
-      );
-      for (const { root_ledger_id: root } of roots) {
+      for (const root of await rootsWithLapsedLots(this.db.pool, now, SCHEDULER_ROOTS_PER_TICK)) {
         expiryTransactions += await this.expiry.run(origin, { id: root, rootLedgerId: root }, now);
       }
-      const { rows: holds } = await this.db.pool.query<{ id: string }>(
-        `SELECT id FROM transactions WHERE status = 'PENDING' AND timeout_at <= $1 ORDER BY timeout_at LIMIT $2`,
-        [now, SCHEDULER_HOLDS_PER_TICK],
-      );
-      for (const { id } of holds) {
+      for (const id of await holdsTimedOut(this.db.pool, now, SCHEDULER_HOLDS_PER_TICK)) {
         try {
           await this.engine.settle(origin, id, 'TIMEOUT', null, null);
           holdsVoided += 1;
