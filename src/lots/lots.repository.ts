@@ -2,7 +2,51 @@ import type pg from 'pg';
 import { newId } from '../platform/ids.js';
 import type { Consumption, OpenLot } from './lots.core.js';
 
-/** SQL for lots, run on the posting's transaction client. */
+/**
+ * The SQL of lots. The write half runs on the posting's transaction client, after its balance rows are
+ * locked; the reads take the pool or any client.
+ */
+
+export interface LotRow {
+  id: string;
+  root_ledger_id: string;
+  asset_id: string;
+  source_transaction_id: string;
+  amount: string;
+  remaining: string;
+  expires_at: Date | null;
+  created_at: Date;
+}
+
+/** An account's lots (open ones, or all with includeClosed), soonest expiry first and never-expiring last. */
+export async function listLots(
+  reader: pg.Pool | pg.PoolClient,
+  account: { rootLedgerId: string; id: string },
+  assetId: string | null,
+  includeClosed: boolean,
+  limit: number,
+): Promise<LotRow[]> {
+  const { rows } = await reader.query<LotRow>(
+    `SELECT id, root_ledger_id, asset_id, source_transaction_id, amount, remaining, expires_at, created_at
+       FROM lots
+      WHERE account_id = $2 AND root_ledger_id = $1 AND ($3::uuid IS NULL OR asset_id = $3) AND ($4 OR remaining > 0)
+      ORDER BY expires_at ASC NULLS LAST, id
+      LIMIT $5`,
+    [account.rootLedgerId, account.id, assetId, includeClosed, limit],
+  );
+  return rows;
+}
+
+/** Open lots of one balance that lapse at or before `until`, soonest first. */
+export async function lotsLapsingBy(reader: pg.Pool | pg.PoolClient, account: { rootLedgerId: string; id: string }, assetId: string, until: Date): Promise<OpenLot[]> {
+  const { rows } = await reader.query<{ id: string; remaining: string; expires_at: Date }>(
+    `SELECT id, remaining, expires_at FROM lots
+      WHERE account_id = $2 AND asset_id = $3 AND root_ledger_id = $1 AND remaining > 0 AND expires_at <= $4
+      ORDER BY expires_at`,
+    [account.rootLedgerId, account.id, assetId, until],
+  );
+  return rows.map((row) => ({ id: row.id, remaining: BigInt(row.remaining), expiresAt: row.expires_at }));
+}
 
 /** Open lots of one balance in FIFO order, locked: callers hold that balance row's lock already. */
 export async function lockOpenLots(client: pg.PoolClient, rootLedgerId: string, accountId: string, assetId: string): Promise<OpenLot[]> {

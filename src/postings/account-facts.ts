@@ -1,12 +1,9 @@
 import type pg from 'pg';
 import { missBatcher } from '../platform/loader.js';
-import type { NormalBalance } from '../balances/balances.core.js';
-import type { PostingAccount } from './postings.core.js';
+import type { AccountFacts } from './postings.core.js';
+import { readAccountFacts } from './postings.repository.js';
 
-/** An account as a posting plans with it: facts fixed at its creation, and where it sits in its tree. */
-export interface AccountFacts extends PostingAccount {
-  ledgerPath: string[];
-}
+export type { AccountFacts };
 
 /** Accounts remembered at most; the least recently used are forgotten first. */
 export const ACCOUNT_FACTS_CACHED_MAX = 20_000;
@@ -62,30 +59,4 @@ export class AccountFactsCache {
     this.remembered.set(facts.id, facts);
     if (this.remembered.size > this.max) this.remembered.delete(this.remembered.keys().next().value!);
   }
-}
-
-async function readAccountFacts(reader: pg.Pool | pg.PoolClient, ids: string[]): Promise<AccountFacts[]> {
-  const { rows } = await reader.query<{
-    id: string; root_ledger_id: string; ledger_id: string; code: string; normal_balance: NormalBalance;
-    allow_overdraft: boolean; overdraft_limit: string | null; is_system: boolean; path: string[];
-  }>({
-    name: 'account_facts',
-    text: `SELECT a.id, a.root_ledger_id, a.ledger_id, a.code, a.normal_balance::text AS normal_balance, a.allow_overdraft,
-                  a.overdraft_limit::text AS overdraft_limit, a.is_system, l.path::text[] AS path
-             FROM accounts a
-             JOIN ledgers l ON l.root_ledger_id = a.root_ledger_id AND l.id = a.ledger_id
-            WHERE a.id = ANY($1::uuid[])`,
-    values: [ids],
-  });
-  return rows.map((row) => ({
-    id: row.id,
-    rootLedgerId: row.root_ledger_id,
-    ledgerId: row.ledger_id,
-    code: row.code,
-    normalBalance: row.normal_balance,
-    allowOverdraft: row.allow_overdraft,
-    overdraftLimit: row.overdraft_limit === null ? null : BigInt(row.overdraft_limit),
-    isSystem: row.is_system,
-    ledgerPath: row.path,
-  }));
 }

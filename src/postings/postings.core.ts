@@ -47,6 +47,11 @@ export interface PostingAccount {
   isSystem: boolean;
 }
 
+/** An account as a posting plans with it: facts fixed at its creation, and where it sits in its tree. */
+export interface AccountFacts extends PostingAccount {
+  ledgerPath: string[];
+}
+
 export interface PostingAsset {
   id: string;
   code: string;

@@ -1,8 +1,9 @@
 import type pg from 'pg';
+import type { Database } from '../platform/db.js';
 import type { AuditEventRow } from '../audit/audit.js';
 import { AccountNotActiveError, InsufficientFundsError, type DomainError } from '../platform/errors.js';
-import type { BalanceTotals } from '../balances/balances.core.js';
-import type { BalanceDelta, PlannedEntry } from './postings.core.js';
+import type { BalanceTotals, NormalBalance } from '../balances/balances.core.js';
+import type { AccountFacts, BalanceDelta, PlannedEntry } from './postings.core.js';
 import { HOT_ACCOUNT_SHARDS } from './postings.core.js';
 
 /**
@@ -240,4 +241,37 @@ export async function lockBalancesInOrder(client: pg.PoolClient, rows: Array<{ r
               FOR UPDATE`,
     values: [rows.map((row) => row.rootLedgerId), rows.map((row) => row.accountId), rows.map((row) => row.assetId)],
   });
+}
+
+/** The fixed facts of the accounts that exist among `ids`, with their ledger's path. */
+export async function readAccountFacts(reader: pg.Pool | pg.PoolClient, ids: string[]): Promise<AccountFacts[]> {
+  const { rows } = await reader.query<{
+    id: string; root_ledger_id: string; ledger_id: string; code: string; normal_balance: NormalBalance;
+    allow_overdraft: boolean; overdraft_limit: string | null; is_system: boolean; path: string[];
+  }>({
+    name: 'account_facts',
+    text: `SELECT a.id, a.root_ledger_id, a.ledger_id, a.code, a.normal_balance::text AS normal_balance, a.allow_overdraft,
+                  a.overdraft_limit::text AS overdraft_limit, a.is_system, l.path::text[] AS path
+             FROM accounts a
+             JOIN ledgers l ON l.root_ledger_id = a.root_ledger_id AND l.id = a.ledger_id
+            WHERE a.id = ANY($1::uuid[])`,
+    values: [ids],
+  });
+  return rows.map((row) => ({
+    id: row.id,
+    rootLedgerId: row.root_ledger_id,
+    ledgerId: row.ledger_id,
+    code: row.code,
+    normalBalance: row.normal_balance,
+    allowOverdraft: row.allow_overdraft,
+    overdraftLimit: row.overdraft_limit === null ? null : BigInt(row.overdraft_limit),
+    isSystem: row.is_system,
+    ledgerPath: row.path,
+  }));
+}
+
+/** A root ledger's system accounts, by code. */
+export async function systemAccountsOf(db: Database, rootLedgerId: string): Promise<Map<string, string>> {
+  const rows = await db.prisma.account.findMany({ where: { rootLedgerId, ledgerId: rootLedgerId, isSystem: true }, select: { id: true, code: true } });
+  return new Map(rows.map((row) => [row.code, row.id]));
 }

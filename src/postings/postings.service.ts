@@ -11,6 +11,7 @@ import type { Database } from '../platform/db.js';
 import { checkDescription, reversingEntries, type Direction, type EntryRequest } from './postings.core.js';
 import type { PostingCommand, PostingEngine, PostingResult } from './posting-engine.js';
 import type { AccountFacts, AccountFactsCache } from './account-facts.js';
+import { systemAccountsOf } from './postings.repository.js';
 
 export interface EntryInput {
   accountId?: string | null;
@@ -153,14 +154,14 @@ export class PostingService {
     const toId = requireId(input.toAccountId, 'toAccountId');
     if (fromId === toId) throw new BadInputError('a transfer needs two different accounts');
     const from = await this.requireAccount(fromId);
-    const { dryRun, ...request } = input;
+    const request = requestOf(input);
     return this.engine.post(
       origin,
       this.command('transfer', from, TransactionKind.TRANSFER, input, input.description ?? null, [
         { accountId: fromId, assetCode: input.asset, direction: 'DEBIT', amount: input.amount },
         { accountId: toId, assetCode: input.asset, direction: 'CREDIT', amount: input.amount },
       ], { operation: 'transfer', ...request }),
-      dryRun ?? false,
+      input.dryRun ?? false,
     );
   }
 
@@ -199,8 +200,7 @@ export class PostingService {
     if (placement === undefined) throw new NotFoundError(`ledger ${input.ledgerId} does not exist`);
     requireReach(origin.principal, placement, 'the ledger');
     const ledger = { id: ledgerId, rootLedgerId: placement.rootLedgerId };
-    const { dryRun, ...request } = input;
-    void dryRun;
+    const request = requestOf(input);
     return {
       ...baseCommand,
       operation: 'postTransaction',
@@ -231,8 +231,7 @@ export class PostingService {
     if (account.isSystem) throw new BadInputError(`${operation} needs a non-system account`);
     const systemAccountId = await this.systemAccountId(account.rootLedgerId, systemCode);
     const counterDirection: Direction = accountDirection === 'CREDIT' ? 'DEBIT' : 'CREDIT';
-    const { dryRun, ...request } = input;
-    void dryRun;
+    const request = requestOf(input);
     return this.command(operation, account, kind, input, description, [
       { accountId: systemAccountId, assetCode: input.asset, direction: counterDirection, amount: input.amount },
       { accountId: account.id, assetCode: input.asset, direction: accountDirection, amount: input.amount },
@@ -290,14 +289,23 @@ export class PostingService {
   async systemAccountId(rootLedgerId: string, code: SystemAccountCode): Promise<string> {
     let accounts = this.systemAccounts.get(rootLedgerId);
     if (accounts === undefined) {
-      const rows = await this.db.prisma.account.findMany({ where: { rootLedgerId, ledgerId: rootLedgerId, isSystem: true }, select: { id: true, code: true } });
-      accounts = new Map(rows.map((row) => [row.code, row.id]));
+      accounts = await systemAccountsOf(this.db, rootLedgerId);
       this.systemAccounts.set(rootLedgerId, accounts);
     }
     const id = accounts.get(code);
     if (id === undefined) throw new Error(`root ledger ${rootLedgerId} has no ${code} account`);
     return id;
   }
+}
+
+/**
+ * The request a posting's fingerprint covers: everything the client sent but dryRun, so a dry run and the
+ * posting it previews are the same request.
+ */
+function requestOf<T extends { dryRun?: boolean | null }>(input: T): Omit<T, 'dryRun'> {
+  const request: Partial<T> = { ...input };
+  delete request.dryRun;
+  return request as Omit<T, 'dryRun'>;
 }
 
 /** The defaults every command starts from: a plain posted transaction with no lots policy override. */
