@@ -82,7 +82,7 @@ export type BatchOutcome = { refused: null; items: PostingWriteOutcome[] } | { r
 
 const APPLY_POSTINGS_PARAMETERS = 43;
 
-type OutcomeRow = BalanceRow & { item: number; outcome: 'APPLIED' | 'CLAIM_TAKEN' | Refusal['code']; refused_ids: string[] | null; account_status: string | null };
+type OutcomeRow = BalanceRow & { item: number | null; outcome: 'APPLIED' | 'CLAIM_TAKEN' | Refusal['code']; refused_ids: string[] | null; account_status: string | null };
 
 /**
  * Applies a batch of planned postings in one statement: one round trip whatever its size, and on a pool
@@ -148,15 +148,53 @@ export async function applyPostings(runner: pg.Pool | pg.PoolClient, batch: Post
   });
   const refusal = outcomes.find((row) => row.outcome !== 'APPLIED' && row.outcome !== 'CLAIM_TAKEN');
   if (refusal !== undefined) {
-    return { refused: { item: refusal.item - 1, code: refusal.outcome as Refusal['code'], ids: refusal.refused_ids ?? [], accountStatus: refusal.account_status } };
+    return { refused: { item: refusal.item! - 1, code: refusal.outcome as Refusal['code'], ids: refusal.refused_ids ?? [], accountStatus: refusal.account_status } };
   }
-  const results: PostingWriteOutcome[] = items.map(() => ({ claimed: true, balances: [] }));
-  for (const row of outcomes) {
-    const outcome = results[row.item - 1]!;
-    if (row.outcome === 'CLAIM_TAKEN') results[row.item - 1] = { claimed: false };
-    else if (outcome.claimed) outcome.balances.push(toAppliedBalance(row));
+  const taken = new Set(outcomes.filter((row) => row.outcome === 'CLAIM_TAKEN').map((row) => row.item! - 1));
+  const final = new Map(outcomes.filter((row) => row.outcome === 'APPLIED').map((row) => [rowKey(row.account_id, row.asset_id, row.shard), toAppliedBalance(row)]));
+  return { refused: null, items: balancesPerItem(items, taken, final) };
+}
+
+function rowKey(accountId: string, assetId: string, shard: number): string {
+  return `${accountId}/${assetId}/${shard}`;
+}
+
+/**
+ * Each applied item's balance rows as that item left them: a row as the batch left it, less the changes of
+ * the items after it (and one version per such item). Walks the batch backwards, summing those changes.
+ */
+function balancesPerItem(items: PostingWrite[], taken: ReadonlySet<number>, final: ReadonlyMap<string, AppliedBalance>): PostingWriteOutcome[] {
+  const later = new Map<string, BalanceTotals & { items: number }>();
+  const outcomes: PostingWriteOutcome[] = new Array(items.length);
+  for (let index = items.length - 1; index >= 0; index -= 1) {
+    if (taken.has(index)) {
+      outcomes[index] = { claimed: false };
+      continue;
+    }
+    const balances = items[index]!.deltas.map((delta) => {
+      const key = rowKey(delta.accountId, delta.assetId, delta.shard);
+      const row = final.get(key);
+      if (row === undefined) throw new Error(`apply_postings returned no row for balance ${key}`);
+      const after = later.get(key) ?? { debitsPosted: 0n, creditsPosted: 0n, debitsPending: 0n, creditsPending: 0n, items: 0 };
+      later.set(key, {
+        debitsPosted: after.debitsPosted + delta.debitsPosted,
+        creditsPosted: after.creditsPosted + delta.creditsPosted,
+        debitsPending: after.debitsPending + delta.debitsPending,
+        creditsPending: after.creditsPending + delta.creditsPending,
+        items: after.items + 1,
+      });
+      return {
+        ...row,
+        debitsPosted: row.debitsPosted - after.debitsPosted,
+        creditsPosted: row.creditsPosted - after.creditsPosted,
+        debitsPending: row.debitsPending - after.debitsPending,
+        creditsPending: row.creditsPending - after.creditsPending,
+        version: row.version - after.items,
+      };
+    });
+    outcomes[index] = { claimed: true, balances };
   }
-  return { refused: null, items: results };
+  return outcomes;
 }
 
 /** The accounts apply_postings share-locks: the customer ones; system accounts never change status. */

@@ -19,8 +19,9 @@
 -- it inserts no transaction and claims nothing, and (with t_require_active false) moves value on accounts
 -- of any status.
 --
--- Outcomes, as rows: per item, the balance rows as that item left them ('APPLIED'), or one 'CLAIM_TAKEN' row
--- when its key (or its reversal) was already taken for the same request, in this batch or before: a replay.
+-- Outcomes, as rows: every balance row the batch changed, as the batch left it ('APPLIED', no item), and one
+-- 'CLAIM_TAKEN' row per item whose key (or reversal) was already taken for the same request, in this batch or
+-- before: a replay.
 -- A refusal is one row naming the first item that fails, and nothing is written (the subtransaction below
 -- undoes the claims): 'KEY_REUSED' (o_refused_ids: the transaction holding the key), 'NOT_ACTIVE'
 -- (o_refused_ids: the account; o_account_status its status), 'BELOW_FLOOR' (o_refused_ids: the accounts).
@@ -104,7 +105,9 @@ DECLARE
     v_code       text;
     v_ids        uuid[];
     v_status     text;
-    v_returned   int;
+    v_rows       int;
+    v_found      int;
+    v_changed    int;
 BEGIN
     -- FOR KEY SHARE on the newest version of each row: its status is current, and a freeze or close,
     -- which takes FOR UPDATE, waits until this batch commits. System accounts never change status and
@@ -207,11 +210,15 @@ BEGIN
         ), first_refusal AS (
             SELECT min(item) AS item FROM steps WHERE available_floor IS NOT NULL AND available < available_floor
         )
-        SELECT f.item, array_agg(DISTINCT s.account_id ORDER BY s.account_id)
-          INTO v_item, v_ids
-          FROM first_refusal f
-          JOIN steps s ON s.item = f.item AND s.available_floor IS NOT NULL AND s.available < s.available_floor
-         GROUP BY f.item;
+        SELECT (SELECT count(*) FROM (SELECT DISTINCT account_id, asset_id, shard FROM d) k), (SELECT count(*) FROM locked),
+               f.item, (SELECT array_agg(DISTINCT s.account_id ORDER BY s.account_id) FROM steps s
+                         WHERE s.item = f.item AND s.available_floor IS NOT NULL AND s.available < s.available_floor)
+          INTO v_rows, v_found, v_item, v_ids
+          FROM first_refusal f;
+        -- Every claimed change has its row, created above if it was missing: assert it.
+        IF v_found <> v_rows THEN
+            RAISE EXCEPTION 'apply_postings: % of % balance rows found', v_found, v_rows;
+        END IF;
         IF v_item IS NOT NULL THEN
             v_code := 'BELOW_FLOOR';
             RAISE EXCEPTION 'posting refused' USING ERRCODE = 'RLRF1';
@@ -223,56 +230,39 @@ BEGIN
     END;
 
     -- Every row is locked and within its floor after every item: apply each row's net change once (the
-    -- table's CHECK is the second guard), and answer each item with the row as it left it: the final row
-    -- less the changes of the items after it.
+    -- table's CHECK is the second guard) and answer with the rows as the batch left them; the caller, which
+    -- has every item's changes, derives from them each item's rows as that item left them.
     RETURN QUERY
-    WITH d AS MATERIALIZED (
-        SELECT * FROM unnest(d_items, d_account_ids, d_asset_ids, d_shards, d_debits_posted, d_credits_posted, d_debits_pending, d_credits_pending)
-                      AS d(item, account_id, asset_id, shard, debits_posted, credits_posted, debits_pending, credits_pending)
-         WHERE d.item = ANY (v_claimed)
-    ), net AS (
-        SELECT account_id, asset_id, shard, sum(debits_posted) AS debits_posted, sum(credits_posted) AS credits_posted,
-               sum(debits_pending) AS debits_pending, sum(credits_pending) AS credits_pending, count(*) AS items
-          FROM d GROUP BY account_id, asset_id, shard
-    ), changed AS (
-        UPDATE balances b SET
-               debits_posted   = b.debits_posted   + n.debits_posted,
-               credits_posted  = b.credits_posted  + n.credits_posted,
-               debits_pending  = b.debits_pending  + n.debits_pending,
-               credits_pending = b.credits_pending + n.credits_pending,
-               version         = b.version + n.items,
-               updated_at      = now()
-          FROM net n
-         WHERE b.root_ledger_id = p_root_ledger_id AND b.account_id = n.account_id AND b.asset_id = n.asset_id AND b.shard = n.shard
-        RETURNING b.account_id, b.asset_id, b.shard, b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending,
-                  b.version, b.updated_at
-    ), later AS (
-        SELECT d.item, d.account_id, d.asset_id, d.shard,
-               coalesce(sum(d.debits_posted)   OVER rest, 0) AS debits_posted,
-               coalesce(sum(d.credits_posted)  OVER rest, 0) AS credits_posted,
-               coalesce(sum(d.debits_pending)  OVER rest, 0) AS debits_pending,
-               coalesce(sum(d.credits_pending) OVER rest, 0) AS credits_pending,
-               count(*) OVER rest AS items
-          FROM d
-        WINDOW rest AS (PARTITION BY d.account_id, d.asset_id, d.shard ORDER BY d.item DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
-    )
-    SELECT l.item::int, 'APPLIED'::text, c.account_id, c.asset_id, c.shard,
-           (c.debits_posted - l.debits_posted)::int8, (c.credits_posted - l.credits_posted)::int8,
-           (c.debits_pending - l.debits_pending)::int8, (c.credits_pending - l.credits_pending)::int8,
-           (c.version - l.items)::int8, c.updated_at, NULL::uuid[], NULL::text
-      FROM later l JOIN changed c ON c.account_id = l.account_id AND c.asset_id = l.asset_id AND c.shard = l.shard
-    UNION ALL
-    SELECT t.item::int, 'CLAIM_TAKEN'::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-      FROM generate_subscripts(t_ids, 1) AS t(item)
-     WHERE NOT (t.item = ANY (v_claimed));
-    -- Every claimed change found its row, created above if it was missing: assert it.
-    GET DIAGNOSTICS v_returned = ROW_COUNT;
-    IF v_returned <> cardinality(t_ids) - cardinality(v_claimed)
-                     + (SELECT count(*) FROM unnest(d_items) AS d(item) WHERE d.item = ANY (v_claimed)) THEN
-        RAISE EXCEPTION 'apply_postings: % rows returned for % items and their changes', v_returned, cardinality(t_ids);
+    UPDATE balances b SET
+           debits_posted   = b.debits_posted   + n.debits_posted,
+           credits_posted  = b.credits_posted  + n.credits_posted,
+           debits_pending  = b.debits_pending  + n.debits_pending,
+           credits_pending = b.credits_pending + n.credits_pending,
+           version         = b.version + n.items,
+           updated_at      = now()
+      FROM (SELECT d.account_id, d.asset_id, d.shard, sum(d.debits_posted) AS debits_posted, sum(d.credits_posted) AS credits_posted,
+                   sum(d.debits_pending) AS debits_pending, sum(d.credits_pending) AS credits_pending, count(*) AS items
+              FROM unnest(d_items, d_account_ids, d_asset_ids, d_shards, d_debits_posted, d_credits_posted, d_debits_pending, d_credits_pending)
+                   AS d(item, account_id, asset_id, shard, debits_posted, credits_posted, debits_pending, credits_pending)
+             WHERE d.item = ANY (v_claimed)
+             GROUP BY d.account_id, d.asset_id, d.shard) n
+     WHERE b.root_ledger_id = p_root_ledger_id AND b.account_id = n.account_id AND b.asset_id = n.asset_id AND b.shard = n.shard
+    RETURNING NULL::int, 'APPLIED'::text, b.account_id, b.asset_id, b.shard, b.debits_posted, b.credits_posted, b.debits_pending,
+              b.credits_pending, b.version, b.updated_at, NULL::uuid[], NULL::text;
+    GET DIAGNOSTICS v_changed = ROW_COUNT;
+    IF v_changed <> v_found THEN
+        RAISE EXCEPTION 'apply_postings: % of % balance rows changed', v_changed, v_found;
     END IF;
 
-    IF EXISTS (SELECT 1 FROM unnest(t_checkpoints_from) AS c(from_at) WHERE c.from_at IS NOT NULL) THEN
+    IF cardinality(v_claimed) < cardinality(t_ids) THEN
+        RETURN QUERY
+        SELECT t.item::int, 'CLAIM_TAKEN'::text, NULL::uuid, NULL::uuid, NULL::int2, NULL::int8, NULL::int8, NULL::int8, NULL::int8,
+               NULL::int8, NULL::timestamptz, NULL::uuid[], NULL::text
+          FROM generate_subscripts(t_ids, 1) AS t(item)
+         WHERE NOT (t.item = ANY (v_claimed));
+    END IF;
+
+    IF cardinality(array_remove(t_checkpoints_from, NULL)) > 0 THEN
         DELETE FROM balance_checkpoints c
          USING (SELECT d.account_id, min(t.from_at) AS from_at
                   FROM unnest(d_items, d_account_ids) AS d(item, account_id)
