@@ -100,7 +100,10 @@ SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_inactive   uuid[];
+    -- v_all: every item claimed (the usual case); otherwise v_claimed lists the items that were
+    v_all        boolean;
     v_claimed    int[];
+    v_inserted   int;
     v_item       int;
     v_code       text;
     v_ids        uuid[];
@@ -123,26 +126,29 @@ BEGIN
     -- row, from these variables, which the rollback of the block leaves alone.
     BEGIN
         -- Waits for a concurrent claimant of the same key or reversal, then wins or yields to it.
-        WITH claimed AS (
-            INSERT INTO transactions (id, root_ledger_id, ledger_id, kind, status, idempotency_key, request_hash, description,
-                                      metadata, effective_at, posted_at, reversal_of_id, is_hold, timeout_at)
-            SELECT t.id, p_root_ledger_id, t.ledger_id, t.kind::"TransactionKind", t.status::"TransactionStatus", t.idempotency_key,
-                   t.request_hash, t.description, t.metadata, t.effective_at, t.posted_at, t.reversal_of_id, t.is_hold, t.timeout_at
-              FROM unnest(t_ids, t_ledger_ids, t_kinds, t_statuses, t_idempotency_keys, t_request_hashes, t_descriptions, t_metadata,
-                          t_effective_at, t_posted_at, t_reversal_of_ids, t_is_hold, t_timeout_at)
-                   WITH ORDINALITY AS t(id, ledger_id, kind, status, idempotency_key, request_hash, description, metadata,
-                                        effective_at, posted_at, reversal_of_id, is_hold, timeout_at, item)
-             WHERE t.id IS NOT NULL
-             ORDER BY t.item
-            ON CONFLICT DO NOTHING
-            RETURNING id
-        )
-        SELECT coalesce(array_agg(t.item ORDER BY t.item), '{}')
-          INTO v_claimed
-          FROM unnest(t_ids) WITH ORDINALITY AS t(id, item)
-         WHERE t.id IS NULL OR t.id IN (SELECT id FROM claimed);
+        INSERT INTO transactions (id, root_ledger_id, ledger_id, kind, status, idempotency_key, request_hash, description,
+                                  metadata, effective_at, posted_at, reversal_of_id, is_hold, timeout_at)
+        SELECT t.id, p_root_ledger_id, t.ledger_id, t.kind::"TransactionKind", t.status::"TransactionStatus", t.idempotency_key,
+               t.request_hash, t.description, t.metadata, t.effective_at, t.posted_at, t.reversal_of_id, t.is_hold, t.timeout_at
+          FROM unnest(t_ids, t_ledger_ids, t_kinds, t_statuses, t_idempotency_keys, t_request_hashes, t_descriptions, t_metadata,
+                      t_effective_at, t_posted_at, t_reversal_of_ids, t_is_hold, t_timeout_at)
+               WITH ORDINALITY AS t(id, ledger_id, kind, status, idempotency_key, request_hash, description, metadata,
+                                    effective_at, posted_at, reversal_of_id, is_hold, timeout_at, item)
+         WHERE t.id IS NOT NULL
+         ORDER BY t.item
+        ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS v_inserted = ROW_COUNT;
+        v_all := v_inserted = cardinality(array_remove(t_ids, NULL));
+        IF NOT v_all THEN
+            -- Some key or reversal is taken: read back which items were claimed (their rows are visible here).
+            SELECT coalesce(array_agg(t.item ORDER BY t.item), '{}')
+              INTO v_claimed
+              FROM unnest(t_ids) WITH ORDINALITY AS t(id, item)
+             WHERE t.id IS NULL
+                OR EXISTS (SELECT 1 FROM transactions x WHERE x.root_ledger_id = p_root_ledger_id AND x.id = t.id);
+        END IF;
 
-        IF cardinality(v_claimed) < cardinality(t_ids) THEN
+        IF NOT v_all THEN
             -- A key taken by a different request refuses the batch; the same request is a replay of that item,
             -- and so is a reversal already claimed under another key (the engine then says so).
             SELECT t.item, ARRAY[x.id]
@@ -165,7 +171,7 @@ BEGIN
               INTO v_item, v_ids, v_status
               FROM unnest(d_items, d_account_ids) AS d(item, account_id)
               JOIN accounts a ON a.root_ledger_id = p_root_ledger_id AND a.id = d.account_id
-             WHERE d.item = ANY (v_claimed) AND t_require_active[d.item] AND d.account_id = ANY (v_inactive)
+             WHERE (v_all OR d.item = ANY (v_claimed)) AND t_require_active[d.item] AND d.account_id = ANY (v_inactive)
              ORDER BY d.item, d.account_id
              LIMIT 1;
             IF v_item IS NOT NULL THEN
@@ -181,7 +187,7 @@ BEGIN
                p_root_ledger_id, d.account_id, d.asset_id, d.shard, d.ledger_id, d.normal_balance::"NormalBalance", d.available_floor
           FROM unnest(d_items, d_account_ids, d_asset_ids, d_shards, d_ledger_ids, d_normal_balances, d_available_floors)
                AS d(item, account_id, asset_id, shard, ledger_id, normal_balance, available_floor)
-         WHERE d.item = ANY (v_claimed)
+         WHERE (v_all OR d.item = ANY (v_claimed))
            AND NOT EXISTS (SELECT 1 FROM balances b
                             WHERE b.root_ledger_id = p_root_ledger_id AND b.account_id = d.account_id
                               AND b.asset_id = d.asset_id AND b.shard = d.shard)
@@ -192,7 +198,7 @@ BEGIN
         WITH d AS MATERIALIZED (
             SELECT * FROM unnest(d_items, d_account_ids, d_asset_ids, d_shards, d_debits_posted, d_credits_posted, d_debits_pending, d_credits_pending)
                           AS d(item, account_id, asset_id, shard, debits_posted, credits_posted, debits_pending, credits_pending)
-             WHERE d.item = ANY (v_claimed)
+             WHERE (v_all OR d.item = ANY (v_claimed))
         ), locked AS MATERIALIZED (
             SELECT b.account_id, b.asset_id, b.shard, b.normal_balance, b.available_floor,
                    b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending
@@ -244,7 +250,7 @@ BEGIN
                    sum(d.debits_pending) AS debits_pending, sum(d.credits_pending) AS credits_pending, count(*) AS items
               FROM unnest(d_items, d_account_ids, d_asset_ids, d_shards, d_debits_posted, d_credits_posted, d_debits_pending, d_credits_pending)
                    AS d(item, account_id, asset_id, shard, debits_posted, credits_posted, debits_pending, credits_pending)
-             WHERE d.item = ANY (v_claimed)
+             WHERE (v_all OR d.item = ANY (v_claimed))
              GROUP BY d.account_id, d.asset_id, d.shard) n
      WHERE b.root_ledger_id = p_root_ledger_id AND b.account_id = n.account_id AND b.asset_id = n.asset_id AND b.shard = n.shard
     RETURNING NULL::int, 'APPLIED'::text, b.account_id, b.asset_id, b.shard, b.debits_posted, b.credits_posted, b.debits_pending,
@@ -254,7 +260,7 @@ BEGIN
         RAISE EXCEPTION 'apply_postings: % of % balance rows changed', v_changed, v_found;
     END IF;
 
-    IF cardinality(v_claimed) < cardinality(t_ids) THEN
+    IF NOT v_all THEN
         RETURN QUERY
         SELECT t.item::int, 'CLAIM_TAKEN'::text, NULL::uuid, NULL::uuid, NULL::int2, NULL::int8, NULL::int8, NULL::int8, NULL::int8,
                NULL::int8, NULL::timestamptz, NULL::uuid[], NULL::text
@@ -267,7 +273,7 @@ BEGIN
          USING (SELECT d.account_id, min(t.from_at) AS from_at
                   FROM unnest(d_items, d_account_ids) AS d(item, account_id)
                   JOIN unnest(t_checkpoints_from) WITH ORDINALITY AS t(from_at, item) ON t.item = d.item
-                 WHERE t.from_at IS NOT NULL AND d.item = ANY (v_claimed)
+                 WHERE t.from_at IS NOT NULL AND (v_all OR d.item = ANY (v_claimed))
                  GROUP BY d.account_id) x
          WHERE c.root_ledger_id = p_root_ledger_id AND c.account_id = x.account_id AND c.as_of >= x.from_at;
     END IF;
@@ -278,14 +284,14 @@ BEGIN
                t_effective_at[e.item], t_is_hold[e.item]
           FROM unnest(e_items, e_ids, e_account_ids, e_ledger_ids, e_asset_ids, e_directions, e_amounts)
                AS e(item, id, account_id, ledger_id, asset_id, direction, amount)
-         WHERE e.item = ANY (v_claimed);
+         WHERE (v_all OR e.item = ANY (v_claimed));
     END IF;
 
     INSERT INTO audit_events (id, root_ledger_id, actor_type, actor_id, operation, target_ids, request_id, client_address)
     SELECT t_audit_ids[g.item], p_root_ledger_id, a_actor_type, a_actor_id, a_operation, array_agg(g.id ORDER BY g.ord),
            a_request_id, a_client_address
       FROM unnest(g_items, g_ids) WITH ORDINALITY AS g(item, id, ord)
-     WHERE g.item = ANY (v_claimed)
+     WHERE (v_all OR g.item = ANY (v_claimed))
      GROUP BY g.item;
 END;
 $$;
