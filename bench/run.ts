@@ -127,10 +127,13 @@ async function main(): Promise<number> {
   await mkdir(resultsDir, { recursive: true });
   const logFile = path.join(resultsDir, 'server.log');
   let server: ServerProcess | null = null;
+  /** Other instances a scenario started (X1); stopped here too when the run is interrupted. */
+  const instances = new Set<ServerProcess>();
   let interrupted = false;
   const cleanup = async () => {
     if (server) await server.stop().catch(() => undefined);
     server = null;
+    await Promise.all([...instances].map((instance) => instance.stop().catch(() => undefined)));
     await registry.dropAll();
   };
   process.once('SIGINT', () => {
@@ -179,6 +182,17 @@ async function main(): Promise<number> {
       timing,
       medians,
       drive: (spec) => driveLoad(runningServer, postmaster, timing, spec),
+      startInstance: async () => {
+        const instance = await startServer({ env: serverEnv(ledgerUrl, await freePort()), logFile: path.join(resultsDir, 'server-2.log') });
+        instances.add(instance);
+        return {
+          ...instance,
+          stop: async () => {
+            instances.delete(instance);
+            return instance.stop();
+          },
+        };
+      },
       log,
     };
 
@@ -194,8 +208,10 @@ async function main(): Promise<number> {
     const gate = new QuietGate({ waitBudgetMs: options.quietWaitSeconds * 1000, retriesMax: options.quietRetries, log });
     const measureOnce = async (scenario: Scenario) => {
       const measurement = await gate.measure(scenario.id, () => scenario.measure(ctx));
-      (rounds[scenario.id] ??= []).push(measurement.figures);
-      (details[scenario.id] ??= []).push(measurement.detail ?? null);
+      rounds[scenario.id] ??= [];
+      rounds[scenario.id]!.push(measurement.figures);
+      details[scenario.id] ??= [];
+      details[scenario.id]!.push(measurement.detail ?? null);
       const figures = rounds[scenario.id]!;
       medians[scenario.id] = Object.fromEntries(Object.keys(figures[0]!).map((name) => [name, median(figures.map((round) => round[name]!))]));
     };

@@ -76,8 +76,9 @@ async function main(): Promise<number> {
       log,
     });
     const record = (id: string, figures: Figures) => {
-      (roundFigures[id] ??= []).push(figures);
+      roundFigures[id] ??= [];
       const all = roundFigures[id]!;
+      all.push(figures);
       medians[id] = Object.fromEntries(Object.keys(all[0]!).map((name) => [name, median(all.map((round) => round[name]!))]));
     };
     const gate = new QuietGate({ waitBudgetMs: envInteger('BENCH_QUIET_WAIT_SECONDS', 90, 0, 600) * 1000, retriesMax: envInteger('BENCH_QUIET_RETRIES', 6, 0, 50), log });

@@ -17,7 +17,7 @@ import { rejectUnacceptableText } from './platform/request-hygiene.js';
 import { createMetrics } from './platform/metrics.js';
 import { RateLimiter } from './platform/rate-limit.js';
 import { requestLogPlugin } from './platform/request-log.plugin.js';
-import { readMigrations } from './platform/migrations.js';
+import { isApplied, readMigrations } from './platform/migrations.js';
 import { buildLedgerSchema } from './schema.js';
 import { createRequestContext, type RequestContext, type Services } from './context.js';
 import { LedgerService } from './ledgers/ledger.service.js';
@@ -93,7 +93,12 @@ export function createServices(db: Database, options: ServiceOptions): { service
   const transactions = new TransactionService(db);
   const hub = new EventHub(options.fanout, postingLoader(transactions, accounts), options.logger);
   const extra = options.events;
-  const events: LedgerEvents = extra === undefined ? hub : { committed: (posting) => (hub.committed(posting), extra.committed(posting)) };
+  const events: LedgerEvents = extra === undefined ? hub : {
+          committed: (posting) => {
+            hub.committed(posting);
+            extra.committed(posting);
+          },
+        };
   const accountFacts = new AccountFactsCache(db.pool);
   const engine = new PostingEngine(db, assets, accountFacts, transactions, options.postingAttemptsMax, events, options.postingObserver);
   const postings = new PostingService(db, ledgers, assets, accounts, accountFacts, transactions, engine);
@@ -169,14 +174,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     formatError: (formatted, error) => formatGraphQLError(formatted, error, exposeDetails),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
-      // Apollo's default cache-control plugin computes cache hints this API never sets (responses are per
-      // credential), at a cost on every field.
-      ApolloServerPluginCacheControlDisabled(),
-      requestLogPlugin(logger, metrics),
-      ApolloServerPluginLandingPageDisabled(),
       // Apollo installs cache-control by default; it wraps every field resolver to collect cache hints
       // that this API never sets (no @cacheControl, responses are per credential), at a cost on every field.
       ApolloServerPluginCacheControlDisabled(),
+      requestLogPlugin(logger, metrics),
+      ApolloServerPluginLandingPageDisabled(),
       {
         async requestDidStart() {
           return {
@@ -193,7 +195,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ],
   });
   await apollo.start();
-  const websocket = (endpoint = attachWebSocketServer({ httpServer, schema, services, hub, limits: realtime, logger, exposeDetails }));
+  endpoint = attachWebSocketServer({ httpServer, schema, services, hub, limits: realtime, logger, exposeDetails });
+  const websocket = endpoint;
 
   const latestMigration = (await readMigrations()).at(-1)?.name;
 
@@ -227,8 +230,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   app.get('/readyz', async (_req, res) => {
     try {
-      const { rowCount } = await db.pool.query('SELECT 1 FROM "_prisma_migrations" WHERE migration_name = $1 AND finished_at IS NOT NULL', [latestMigration]);
-      if (rowCount === 1) res.json({ status: 'ready' });
+      if (await isApplied(db.pool, latestMigration)) res.json({ status: 'ready' });
       else res.status(503).json({ status: 'unready', reason: 'database is not migrated' });
     } catch {
       res.status(503).json({ status: 'unready', reason: 'database unreachable' });

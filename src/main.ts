@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, loadConfig } from './platform/config.js';
 import { connectDatabase } from './platform/db.js';
-import { ensureDatabase, startEmbeddedPostgres, type EmbeddedPostgres } from './platform/embedded-postgres.js';
+import { EmbeddedPostgresError, ensureDatabase, startEmbeddedPostgres, type EmbeddedPostgres } from './platform/embedded-postgres.js';
 import { createLogger } from './platform/logger.js';
 import { migrate } from './platform/migrations.js';
 import { startServer } from './app.js';
@@ -26,6 +26,13 @@ async function embeddedSecret(dataDir: string, name: string, generate: () => str
     await writeFile(file, secret + '\n', { mode: 0o600 });
     return secret;
   }
+}
+
+/** How to authenticate: with the configured key, the generated one, or only with keys already stored. */
+function authenticationLine(configured: string | undefined, adminApiKey: string | undefined, dataDir: string): string {
+  if (adminApiKey === undefined) return 'No ADMIN_API_KEY is set: only API keys already stored in the database can authenticate.';
+  if (configured !== undefined) return 'Authenticate with: Authorization: Bearer $ADMIN_API_KEY';
+  return `Authenticate with: Authorization: Bearer ${adminApiKey}   (generated; kept in ${path.join(dataDir, 'admin-api-key')})`;
 }
 
 async function main(): Promise<void> {
@@ -56,13 +63,10 @@ async function main(): Promise<void> {
     tokenSecret,
     graphiqlHeaders: prefillAdminKey ? { Authorization: `Bearer ${adminApiKey}` } : undefined,
   });
+  const database = embedded ? `embedded PostgreSQL on 127.0.0.1:${config.embeddedPostgresPort}, data in ${embedded.dataDir}` : 'DATABASE_URL';
   const lines = [
-    `Reward Ledger listening on ${server.url} (${embedded ? `embedded PostgreSQL on 127.0.0.1:${config.embeddedPostgresPort}, data in ${path.join(config.dataDir, 'postgres')}` : 'DATABASE_URL'})`,
-    adminApiKey === undefined
-      ? 'No ADMIN_API_KEY is set: only API keys already stored in the database can authenticate.'
-      : config.adminApiKey !== undefined
-        ? 'Authenticate with: Authorization: Bearer $ADMIN_API_KEY'
-        : `Authenticate with: Authorization: Bearer ${adminApiKey}   (generated; kept in ${path.join(config.dataDir, 'admin-api-key')})`,
+    `Reward Ledger listening on ${server.url} (${database})`,
+    authenticationLine(config.adminApiKey, adminApiKey, config.dataDir),
     config.graphiql ? `GraphiQL: ${server.url.replace(/\/graphql$/, '/graphiql')}${prefillAdminKey ? ' (headers pre-filled with the admin key)' : ''}` : 'GraphiQL is off (GRAPHIQL=false)',
     tokenSecret === undefined ? 'Customer tokens are off: set TOKEN_SECRET to mint them.' : `Customer tokens: signed with ${config.tokenSecret !== undefined ? 'TOKEN_SECRET' : `the key generated in ${path.join(config.dataDir, 'token-secret')}`}`,
   ];
@@ -96,6 +100,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
-  process.stderr.write((error instanceof ConfigError ? error.message : `Failed to start: ${(error as Error).stack ?? error}`) + '\n');
+  // Configuration and the embedded database fail with a message written for a person; anything else is a bug.
+  const known = error instanceof ConfigError || error instanceof EmbeddedPostgresError;
+  process.stderr.write((known ? error.message : `Failed to start: ${(error as Error).stack ?? error}`) + '\n');
   process.exit(1);
 });

@@ -226,7 +226,7 @@ describe('against a model that posts the items one by one', () => {
             expect(ok(response).postTransactions.map((result: any) => result.replayed)).toEqual(transactions.map(({ replay }) => replay));
             posted.splice(0, ACCOUNTS, ...next);
             reserved.splice(0, ACCOUNTS, ...nextReserved);
-            touched.forEach((count, account) => (versions[account]! += count));
+            for (const [account, count] of touched.entries()) versions[account]! += count;
           } else {
             seen.refused += 1;
             if (failing > 0) seen.refusedAfterFirstItem += 1;

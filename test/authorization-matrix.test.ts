@@ -3,7 +3,7 @@ import path from 'node:path';
 import { buildSchema } from 'graphql';
 import { SignJWT } from 'jose';
 import { createAccount, createLedger, key } from './support/builders';
-import { ADMIN_KEY, ok, startTestServer, TOKEN_SECRET, type TestServer } from './support/server';
+import { ok, startTestServer, TOKEN_SECRET, type TestServer } from './support/server';
 import { connect, wsUrl } from './support/ws';
 
 /**

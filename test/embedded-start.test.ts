@@ -1,9 +1,11 @@
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './support/global-setup';
-import { startServerProcess, type ServerProcess } from './support/process';
+import { MAIN, startServerProcess, type ServerProcess } from './support/process';
 
 /** Starts the built server with no DATABASE_URL, so it brings up its embedded PostgreSQL. */
 function start(dataDir: string, pgPort: number): Promise<ServerProcess> {
@@ -53,3 +55,27 @@ it('starts on an embedded PostgreSQL, prints the generated admin key, and keeps 
   // The embedded cluster was stopped cleanly: no postmaster.pid is left behind.
   expect(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
 }, 120_000);
+
+it('says in one line why the embedded PostgreSQL cannot start, and exits non-zero', async () => {
+  const pgPort = await freePort();
+  const squatter = net.createServer();
+  await new Promise<void>((resolve) => squatter.listen(pgPort, '127.0.0.1', resolve));
+  try {
+    const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: path.join(dataDir, 'port-taken'), EMBEDDED_PG_PORT: String(pgPort), PORT: '0', NODE_ENV: 'development' };
+    delete env.DATABASE_URL;
+    const child = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    const lines = stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(`Cannot start the embedded PostgreSQL on 127.0.0.1:${pgPort}`);
+    expect(lines[0]).toContain('the port is taken: set EMBEDDED_PG_PORT to a free one');
+  } finally {
+    await new Promise((resolve) => squatter.close(resolve));
+  }
+}, 60_000);

@@ -67,7 +67,7 @@ it('shows a customer\'s live balance with a customer token, across the token\'s 
     asset: 'PTS',
     onBalance: (balance) => {
       shown.push(balance);
-      waiters.forEach((wake) => wake());
+      for (const wake of waiters) wake();
     },
     onError: (error) => errors.push(error),
   });

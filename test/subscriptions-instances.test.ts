@@ -33,11 +33,15 @@ async function gql(server: ServerProcess, query: string, variables: Record<strin
 }
 
 let sequence = 0;
+const nextSequence = () => {
+  sequence += 1;
+  return sequence;
+};
 const issue = (server: ServerProcess, accountId: string, amount: string) =>
-  gql(server, `mutation($input: IssueInput!) { issue(input: $input) { transaction { id } } }`, { input: { accountId, asset: 'PTS', amount, idempotencyKey: `issue-${(sequence += 1)}` } }).then((data) => data.issue.transaction.id as string);
+  gql(server, `mutation($input: IssueInput!) { issue(input: $input) { transaction { id } } }`, { input: { accountId, asset: 'PTS', amount, idempotencyKey: `issue-${nextSequence()}` } }).then((data) => data.issue.transaction.id as string);
 
 async function program(server: ServerProcess, accounts: number): Promise<{ ledgerId: string; accountIds: string[] }> {
-  const ledgerId = (await gql(server, `mutation($code: String!) { createLedger(input: { code: $code, name: "Two instances" }) { id } }`, { code: `two-${(sequence += 1)}` })).createLedger.id;
+  const ledgerId = (await gql(server, `mutation($code: String!) { createLedger(input: { code: $code, name: "Two instances" }) { id } }`, { code: `two-${nextSequence()}` })).createLedger.id;
   await gql(server, `mutation($l: ID!) { createAsset(input: { ledgerId: $l, code: "PTS", name: "Points", kind: POINTS, scale: 0 }) { id } }`, { l: ledgerId });
   const accountIds = await Promise.all(
     Array.from({ length: accounts }, (_, index) => gql(server, `mutation($l: ID!, $code: String!) { createAccount(input: { ledgerId: $l, code: $code }) { id } }`, { l: ledgerId, code: `customer:${index}` }).then((data) => data.createAccount.id as string)),

@@ -51,6 +51,11 @@ export interface BenchContext {
   /** Figures of scenarios measured earlier in the run, as medians (S5 needs S1's maximum). */
   medians: Record<string, Record<string, number>>;
   drive(spec: LoadSpec): Promise<LoadRun>;
+  /**
+   * Starts another API instance on the same database with the same settings, as a second replica
+   * would run; the caller stops it. Only `npm run bench` provides it.
+   */
+  startInstance?(): Promise<ServerProcess>;
   log(message: string): void;
 }
 

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DriverJob, DriverMessage, DriverResult, WorkloadFactory } from './driver-protocol.js';
 import { KeepAliveConnection, type HttpResponse } from './http-client.js';
 import { rng, summarize } from './stats.js';
@@ -24,7 +25,10 @@ class Recorder {
     const outcome = classify(response);
     this.all.push(latencyMs);
     let list = this.byOutcome.get(outcome);
-    if (list === undefined) this.byOutcome.set(outcome, (list = []));
+    if (list === undefined) {
+      list = [];
+      this.byOutcome.set(outcome, list);
+    }
     list.push(latencyMs);
     if (outcome !== 'OK' && this.samples.length < SAMPLES_KEPT && !this.samples.some((sample) => sample.startsWith(outcome))) {
       this.samples.push(`${outcome}: ${response.body.toString('utf8', 0, 400)}`);
@@ -74,9 +78,6 @@ function send(message: DriverMessage): void {
   if (process.connected) process.send?.(message);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 async function openConnections(job: DriverJob, count: number): Promise<KeepAliveConnection[]> {
   if (count < 1 || count > CONNECTIONS_MAX) throw new Error(`connections must be 1 to ${CONNECTIONS_MAX}`);

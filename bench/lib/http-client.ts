@@ -29,7 +29,7 @@ export class KeepAliveConnection {
   private readonly prefix: string;
   private closed: Error | null = null;
 
-  private constructor(private readonly endpoint: Endpoint, socket: net.Socket) {
+  private constructor(endpoint: Endpoint, socket: net.Socket) {
     this.socket = socket;
     socket.setNoDelay(true);
     this.prefix =

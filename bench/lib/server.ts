@@ -3,6 +3,7 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** The built server (`node dist/main.js`), started as its own process exactly as `npm start` would. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -55,9 +56,7 @@ export async function freePort(): Promise<number> {
   }
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep };
 
 /** GET over a fresh socket; resolves with the status, or null when nothing listens yet. */
 export function httpGetStatus(host: string, port: number, urlPath: string): Promise<number | null> {

@@ -1,5 +1,5 @@
 /**
- * The subscriber driver (S7): a separate process, forked by the orchestrator, that holds the
+ * The subscriber driver (S7, X1): a separate process, forked by the orchestrator, that holds the
  * WebSocket subscribers and posts the transfers whose events they wait for, so that a posting's HTTP
  * response and the event it causes are timed on one clock. It speaks `graphql-transport-ws` itself
  * over `ws` (connection_init → connection_ack → subscribe → next…): one socket per subscriber, one
@@ -9,7 +9,9 @@
  * flight, so the postings of one account commit in the order they were sent, and the k-th event of
  * an account after its first (includeCurrent) one belongs to the k-th successful posting touching it.
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { classify } from './driver.js';
 import { KeepAliveConnection, type Endpoint } from './http-client.js';
@@ -153,9 +155,6 @@ async function open(command: Extract<SubscriberCommand, { type: 'open' }>): Prom
   reply({ type: 'opened', live, failed, ms: performance.now() - started, failureSamples, rssMb: rssMb() });
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 const TRANSFER = JSON.stringify('mutation Transfer($input: TransferInput!) { transfer(input: $input) { replayed transaction { id postedAt } } }');
 const POSTED_AT = /"postedAt":"([^"]+)"/;
@@ -352,6 +351,52 @@ async function close(keep: number): Promise<void> {
   await Promise.all(closing);
   subscribers.length = Math.min(subscribers.length, keep);
   reply({ type: 'closed', open: subscribers.filter((subscriber) => subscriber.live).length });
+}
+
+/** The orchestrator's side: forks this module as the driver process and asks it one command at a time. */
+export class SubscriberDriver {
+  private readonly child: ChildProcess;
+  private waiting: { resolve: (reply: SubscriberReply) => void; reject: (error: Error) => void } | null = null;
+
+  constructor() {
+    this.child = fork(__filename, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (reply: SubscriberReply) => {
+      const waiting = this.waiting;
+      this.waiting = null;
+      if (reply.type === 'error') waiting?.reject(new Error(`subscriber driver failed: ${reply.message}`));
+      else waiting?.resolve(reply);
+    });
+    this.child.once('exit', (code) => this.waiting?.reject(new Error(`the subscriber driver exited (${code})`)));
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  ask<T extends SubscriberReply['type']>(command: SubscriberCommand, expect: T, timeoutMs: number): Promise<Extract<SubscriberReply, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting = null;
+        reject(new Error(`the subscriber driver did not answer ${command.type} in ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting = {
+        resolve: (reply) => {
+          clearTimeout(timer);
+          if (reply.type !== expect) reject(new Error(`expected ${expect}, got ${reply.type}`));
+          else resolve(reply as Extract<SubscriberReply, { type: T }>);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      this.child.send(command);
+    });
+  }
+
+  stop(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
 }
 
 if (require.main === module) {

@@ -13,10 +13,17 @@ import type { Scenario } from '../scenarios/scenario.js';
  * accounts, claim the key and create missing balance rows, lock and update the balances under their
  * floor, insert the entries and the audit row, COMMIT: six round trips), kept as the baseline; P2 calls
  * the engine's own apply_postings (migration 20261202000000) with a transfer's plan as a batch of one, as
- * the server does: one statement, one round trip, autocommit. Both write real, balanced postings into the bench ledger,
- * so the invariants check covers them. Same client count and protocol family as the TPC-B reference.
+ * the server does: one statement, one round trip, autocommit. P3 is P2 with a NOTIFY of an event-sized payload in the
+ * same statement, hence the same transaction: what the server would pay if it notified other instances
+ * inside the posting rather than after its commit (Postgres serializes the commits of all transactions
+ * that notified, under one lock). All write real, balanced postings into the bench ledger, so the
+ * invariants check covers them. Same client count and protocol family as the TPC-B reference.
  */
 const PROBE_SECONDS = 5;
+/** Nobody listens on this channel; the cost measured is the commit's, not a listener's. */
+const NOTIFY_INSIDE_CHANNEL = 'bench_notify_inside';
+/** About one transfer's event in the server's wire format. */
+const NOTIFY_INSIDE_PAYLOAD_BYTES = 550;
 
 /** Helpers created in the bench's own ledger database (never in a migration). */
 function helpersSql(seedMs: number): string {
@@ -60,16 +67,17 @@ COMMIT;
 `;
 }
 
-/** A transfer as the engine writes it now: one apply_postings call with a batch of one. */
-function functionScript(root: string, asset: string, customers: number): string {
+/** A transfer as the engine writes it now: one apply_postings call with a batch of one; with `notifyInside`, a NOTIFY in the same statement. */
+function functionScript(root: string, asset: string, customers: number, notifyInside = false): string {
   const id = customerId;
   const pair = (value: string, type: string) => `ARRAY[${value}, ${value}]::${type}[]`;
   const one = (value: string, type: string) => `ARRAY[${value}]::${type}[]`;
-  return `${pickAccounts(customers)}${LOCK_ORDER}WITH ids AS (SELECT bench_uuid7() AS tx) SELECT count(*) FROM ids, apply_postings('${root}', ARRAY[${id('lo')}, ${id('hi')}], ARRAY[ids.tx], ARRAY[true], ${one(`'${root}'`, 'uuid')}, ${one("'TRANSFER'", 'text')}, ${one("'POSTED'", 'text')}, ARRAY[gen_random_uuid()::text], ${one("'bench-probe'", 'text')}, ${one('NULL', 'text')}, ${one("'{}'", 'jsonb')}, ARRAY[now()], ARRAY[now()], ${one('NULL', 'uuid')}, ARRAY[false], ${one('NULL', 'timestamptz')}, ${one('NULL', 'timestamptz')}, ARRAY[bench_uuid7()], 'api_key', 'bench-probe', 'transfer', 'bench-probe', NULL, ARRAY[1], ARRAY[ids.tx], ARRAY[1, 1], ARRAY[${id('lo')}, ${id('hi')}], ${pair(`'${asset}'`, 'uuid')}, ${pair('0', 'int2')}, ${pair(`'${root}'`, 'uuid')}, ${pair("'CREDIT'", 'text')}, ${pair('0', 'int8')}, ARRAY[(:lodebit)::int8, (:hidebit)::int8], ARRAY[(:locredit)::int8, (:hicredit)::int8], ${pair('0', 'int8')}, ${pair('0', 'int8')}, ARRAY[1, 1], ARRAY[bench_uuid7(), bench_uuid7()], ARRAY[${id('a')}, ${id('b')}], ${pair(`'${root}'`, 'uuid')}, ${pair(`'${asset}'`, 'uuid')}, ARRAY['DEBIT', 'CREDIT'], ARRAY[(:amount)::int8, (:amount)::int8]);
+  const notify = notifyInside ? `, pg_notify('${NOTIFY_INSIDE_CHANNEL}', repeat('x', ${NOTIFY_INSIDE_PAYLOAD_BYTES}))` : '';
+  return `${pickAccounts(customers)}${LOCK_ORDER}WITH ids AS (SELECT bench_uuid7() AS tx) SELECT count(*)${notify} FROM ids, apply_postings('${root}', ARRAY[${id('lo')}, ${id('hi')}], ARRAY[ids.tx], ARRAY[true], ${one(`'${root}'`, 'uuid')}, ${one("'TRANSFER'", 'text')}, ${one("'POSTED'", 'text')}, ARRAY[gen_random_uuid()::text], ${one("'bench-probe'", 'text')}, ${one('NULL', 'text')}, ${one("'{}'", 'jsonb')}, ARRAY[now()], ARRAY[now()], ${one('NULL', 'uuid')}, ARRAY[false], ${one('NULL', 'timestamptz')}, ${one('NULL', 'timestamptz')}, ARRAY[bench_uuid7()], 'api_key', 'bench-probe', 'transfer', 'bench-probe', NULL, ARRAY[1], ARRAY[ids.tx], ARRAY[1, 1], ARRAY[${id('lo')}, ${id('hi')}], ${pair(`'${asset}'`, 'uuid')}, ${pair('0', 'int2')}, ${pair(`'${root}'`, 'uuid')}, ${pair("'CREDIT'", 'text')}, ${pair('0', 'int8')}, ARRAY[(:lodebit)::int8, (:hidebit)::int8], ARRAY[(:locredit)::int8, (:hicredit)::int8], ${pair('0', 'int8')}, ${pair('0', 'int8')}, ARRAY[1, 1], ARRAY[bench_uuid7(), bench_uuid7()], ARRAY[${id('a')}, ${id('b')}], ${pair(`'${root}'`, 'uuid')}, ${pair(`'${asset}'`, 'uuid')}, ARRAY['DEBIT', 'CREDIT'], ARRAY[(:amount)::int8, (:amount)::int8]);
 `;
 }
 
-function probe(id: string, title: string, script: (root: string, asset: string, customers: number) => string): Scenario {
+function probe(id: string, title: string, script: (root: string, asset: string, customers: number) => string, seconds = PROBE_SECONDS): Scenario {
   return {
     id,
     title,
@@ -83,7 +91,7 @@ function probe(id: string, title: string, script: (root: string, asset: string, 
       try {
         const file = path.join(dir, `${id}.sql`);
         await writeFile(file, script(fixture.rootLedgerId, fixture.assetId, fixture.customerIds.length));
-        const run = await pgbenchRun(pgbench, ctx.databaseUrl, { clients: PGBENCH_CLIENTS, threads: Math.min(PGBENCH_CLIENTS, os.cpus().length), seconds: PROBE_SECONDS, protocol: 'prepared', scriptFile: file, postmasterPid: ctx.postmasterPid });
+        const run = await pgbenchRun(pgbench, ctx.databaseUrl, { clients: PGBENCH_CLIENTS, threads: Math.min(PGBENCH_CLIENTS, os.cpus().length), seconds, protocol: 'prepared', scriptFile: file, postmasterPid: ctx.postmasterPid });
         ctx.log(`${id}: ${run.tps.toFixed(0)} postings/s`);
         return { figures: { tps: run.tps, latencyAverageMs: run.latencyAverageMs, failed: run.failed, ...cpuFigures(run) } };
       } finally {
@@ -96,3 +104,10 @@ function probe(id: string, title: string, script: (root: string, asset: string, 
 
 export const p1 = probe('P1', `probe: a transfer's SQL as the engine sent it before apply_posting (6 round trips), driven by pgbench, ${PGBENCH_CLIENTS} clients, prepared`, roundTripsScript);
 export const p2 = probe('P2', `probe: a transfer as the engine writes it now (one apply_postings call, 1 round trip), driven by pgbench, ${PGBENCH_CLIENTS} clients, prepared`, functionScript);
+// Shorter than P1 and P2: only its ratio to P2 is read, and it keeps the bench's added time small.
+export const p3 = probe(
+  'P3',
+  `probe: P2 with a NOTIFY (${NOTIFY_INSIDE_PAYLOAD_BYTES} bytes) inside the posting's transaction, driven by pgbench, ${PGBENCH_CLIENTS} clients, prepared`,
+  (root, asset, customers) => functionScript(root, asset, customers, true),
+  3,
+);

@@ -10,14 +10,15 @@ import { s6a, s6b } from './s6-reads.js';
 import { s7 } from './s7-subscribers.js';
 import { s9 } from './s9-startup.js';
 import { e1, e2, f0 } from '../probes/index.js';
-import { p1, p2 } from '../probes/posting-sql.js';
+import { p1, p2, p3 } from '../probes/posting-sql.js';
+import { t1, x1 } from '../probes/fanout.js';
 
 /**
  * Every scenario of `npm run bench`, in the order a round runs them: each reference right before the
- * scenario compared with it, and the probes (E1, E2, F0) beside the scenario they take apart. To add a
- * scenario, write its module and list it here.
+ * scenario compared with it, and each probe beside the scenario it takes apart (X1 and T1, the fan-out
+ * across instances, after S7). To add a scenario, write its module and list it here.
  */
 export function allScenarios(pgbench: (ctx: BenchContext) => PgbenchSetup | null): Scenario[] {
   const [pg16, pg1] = referenceScenarios(pgbench);
-  return [pg16!, s1, e1, f0, p1, p2, pg1!, s2, e2, s3, s4, s6a, s6b, s5, s7, s9];
+  return [pg16!, s1, e1, f0, p1, p2, p3, pg1!, s2, e2, s3, s4, s6a, s6b, s5, s7, x1, t1, s9];
 }

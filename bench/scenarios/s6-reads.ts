@@ -74,7 +74,7 @@ export const s6a: Scenario = {
   },
   targets: (all, statements) => [
     limitRow({ scenario: 'S6a', figure: 'account balances by id, requests/s', value: all.S6a?.throughput, unit: '/s', atLeast: 5000 }),
-    limitRow({ scenario: 'S6a', figure: 'SQL statements per request', value: statements['S6a'], unit: 'statements', atMost: 4 }),
+    limitRow({ scenario: 'S6a', figure: 'SQL statements per request', value: statements.S6a, unit: 'statements', atMost: 4 }),
   ],
   profileJobs: (ctx) => [{ key: 'S6a', title: 'S6a account balances by id', spec: balancesSpec(ctx) }],
 };

@@ -1,10 +1,8 @@
-import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { limitRow, loadFigures, notMeasuredRow, ratioRow, type Figures, type Scenario } from './scenario.js';
 import { transferSpec } from './s1-transfer.js';
 import type { BenchContext } from '../lib/context.js';
-import type { SubscriberCommand, SubscriberReply } from '../lib/subscriber-driver.js';
+import { SubscriberDriver, type SubscriberReply } from '../lib/subscriber-driver.js';
 
 /**
  * S7: 10,000 concurrent graphql-ws subscribers on one instance, 1,000 of them watching busy accounts at
@@ -28,57 +26,11 @@ const WHY = 'not measured: feature not present (graphql-ws subscriptions belong 
 export const S7_SUBSCRIBERS = 10_000;
 export const S7_BUSY = 1_000;
 export const S7_RATE = 500;
-const SUBSCRIBER_DRIVER = path.join(__dirname, '..', 'lib', 'subscriber-driver.js');
 const RSS_SAMPLE_MS = 200;
 
 function vmRssMb(pid: number): number {
   const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Number(match[1]) / 1024 : NaN;
-}
-
-class SubscriberDriver {
-  private readonly child: ChildProcess;
-  private waiting: { resolve: (reply: SubscriberReply) => void; reject: (error: Error) => void } | null = null;
-
-  constructor() {
-    this.child = fork(SUBSCRIBER_DRIVER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    this.child.on('message', (reply: SubscriberReply) => {
-      const waiting = this.waiting;
-      this.waiting = null;
-      if (reply.type === 'error') waiting?.reject(new Error(`subscriber driver failed: ${reply.message}`));
-      else waiting?.resolve(reply);
-    });
-    this.child.once('exit', (code) => this.waiting?.reject(new Error(`the subscriber driver exited (${code})`)));
-  }
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  ask<T extends SubscriberReply['type']>(command: SubscriberCommand, expect: T, timeoutMs: number): Promise<Extract<SubscriberReply, { type: T }>> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting = null;
-        reject(new Error(`the subscriber driver did not answer ${command.type} in ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiting = {
-        resolve: (reply) => {
-          clearTimeout(timer);
-          if (reply.type !== expect) reject(new Error(`expected ${expect}, got ${reply.type}`));
-          else resolve(reply as Extract<SubscriberReply, { type: T }>);
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      };
-      this.child.send(command);
-    });
-  }
-
-  stop(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-  }
 }
 
 async function measure(ctx: BenchContext) {
@@ -98,8 +50,10 @@ async function measure(ctx: BenchContext) {
     // The server's RSS with every socket open, idle and then under the posting load.
     let rssMaxMb = vmRssMb(server.pid);
     const rssOpenedMb = rssMaxMb;
-    const sampler = setInterval(() => (rssMaxMb = Math.max(rssMaxMb, vmRssMb(server.pid))), RSS_SAMPLE_MS);
-    let posted;
+    const sampler = setInterval(() => {
+      rssMaxMb = Math.max(rssMaxMb, vmRssMb(server.pid));
+    }, RSS_SAMPLE_MS);
+    let posted: Extract<SubscriberReply, { type: 'posted' }>;
     try {
       posted = await driver.ask(
         {

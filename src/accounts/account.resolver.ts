@@ -8,8 +8,7 @@ import { requireId } from '../platform/validation.js';
 import { selectsAny } from '../platform/selection.js';
 import { Asset } from '../assets/asset.types.js';
 import { Ledger } from '../ledgers/ledger.types.js';
-import { ledgerPlacement } from '../ledgers/ledger.service.js';
-import { visibleLedger, visibleLedgerRef } from '../ledgers/ledger.resolver.js';
+import { ledgerPlacement } from '../authorization/access.core.js';
 import { EntryConnection } from '../transactions/transaction.types.js';
 import { toBalance } from './account.service.js';
 import { Account, AccountConnection, Balance } from './account.types.js';
@@ -35,7 +34,7 @@ export class AccountResolver {
       return account && ctx.access.account(account);
     }
     if (ledgerId == null || code == null) throw new BadInputError('give either id, or ledgerId and code');
-    const ledger = await visibleLedger(ctx, ledgerId);
+    const ledger = await ctx.access.visibleLedger(ledgerId);
     const account = await ctx.services.accounts.findByCode(ledger.rootLedgerId, ledger.id, code);
     return account && ctx.access.account(account);
   }
@@ -48,7 +47,7 @@ export class AccountResolver {
     @Arg('after', () => String, { nullable: true }) after?: string | null,
     @Arg('filter', () => AccountFilterInput, { nullable: true }) filter?: AccountFilterInput | null,
   ) {
-    return ctx.services.accounts.list(await visibleLedgerRef(ctx, ledgerId), filter, first, after);
+    return ctx.services.accounts.list(await ctx.access.visibleLedgerRef(ledgerId), filter, first, after);
   }
 
   @Mutation(() => Account)

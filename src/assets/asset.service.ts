@@ -2,30 +2,16 @@ import type { Database } from '../platform/db.js';
 import { AssetNotFoundError, BadInputError, NotFoundError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { requireId, requireName, requirePattern } from '../platform/validation.js';
-import { requireReach, requireRole } from '../auth/access.core.js';
+import { authorize, ledgerPlacement, requireReach } from '../authorization/access.core.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
-import { ledgerPlacement, type LedgerService } from '../ledgers/ledger.service.js';
-import { Asset, AssetKind } from './asset.types.js';
+import type { LedgerService } from '../ledgers/ledger.service.js';
+import { insertAuditEvent } from '../audit/audit.repository.js';
+import { insertAsset, selectAssets, selectAssetsByCodes, selectAssetsOfRoots } from './asset.repository.js';
+import type { Asset, AssetKind } from './asset.types.js';
 
 const ASSET_CODE = /^[A-Z][A-Z0-9_]{0,31}$/;
 export const SCALE_MAX = 18;
 export const EXPIRES_AFTER_DAYS_MAX = 36_500;
-
-type AssetRow = { id: string; rootLedgerId: string; code: string; name: string; kind: string; scale: number; expiresAfterDays: number | null };
-
-const ASSET_COLUMNS = `s.id, s.root_ledger_id AS "rootLedgerId", s.code, s.name, s.kind::text AS kind, s.scale, s.expires_after_days AS "expiresAfterDays"`;
-
-export function toAsset(row: AssetRow): Asset {
-  return Object.assign(new Asset(), {
-    id: row.id,
-    rootLedgerId: row.rootLedgerId,
-    code: row.code,
-    name: row.name,
-    kind: row.kind as AssetKind,
-    scale: row.scale,
-    expiresAfterDays: row.expiresAfterDays,
-  });
-}
 
 export interface CreateAssetInput {
   ledgerId: string;
@@ -51,7 +37,7 @@ export class AssetService {
   ) {}
 
   async create(origin: RequestOrigin, input: CreateAssetInput): Promise<Asset> {
-    requireRole(origin.principal, 'ADMIN', 'createAsset');
+    authorize(origin.principal, 'createAsset');
     const ledger = await this.ledgers.findById(requireId(input.ledgerId, 'ledgerId'));
     if (ledger === null) throw new NotFoundError(`ledger ${input.ledgerId} does not exist`);
     requireReach(origin.principal, ledgerPlacement(ledger), 'the ledger');
@@ -77,12 +63,11 @@ export class AssetService {
       expiresAfterDays,
     };
     try {
-      const row = await this.db.prisma.$transaction(async (tx) => {
-        const created = await tx.asset.create({ data });
-        await tx.auditEvent.create({ data: auditEvent(origin, 'createAsset', ledger.rootLedgerId, [created.id]) });
+      return await this.db.prisma.$transaction(async (tx) => {
+        const created = await insertAsset(tx, data);
+        await insertAuditEvent(tx, auditEvent(origin, 'createAsset', ledger.rootLedgerId, [created.id]));
         return created;
       });
-      return toAsset(row);
     } catch (error) {
       if ((error as { code?: string }).code === 'P2002') throw new BadInputError(`asset ${code} already exists in this ledger tree`);
       throw error;
@@ -99,8 +84,7 @@ export class AssetService {
       else missing.push(id);
     }
     if (missing.length > 0) {
-      const { rows } = await this.db.pool.query<AssetRow>({ name: 'assets_by_ids', text: `SELECT ${ASSET_COLUMNS} FROM assets s WHERE s.id = ANY($1::uuid[])`, values: [missing] });
-      for (const asset of rows.map(toAsset)) {
+      for (const asset of await selectAssets(this.db.pool, missing)) {
         this.remember(asset);
         found.push(asset);
       }
@@ -108,13 +92,8 @@ export class AssetService {
     return found;
   }
 
-  async listForRoots(rootLedgerIds: string[]): Promise<Asset[]> {
-    const { rows } = await this.db.pool.query<AssetRow>({
-      name: 'assets_of_roots',
-      text: `SELECT ${ASSET_COLUMNS} FROM assets s WHERE s.root_ledger_id = ANY($1::uuid[]) ORDER BY s.code`,
-      values: [rootLedgerIds],
-    });
-    return rows.map(toAsset);
+  listForRoots(rootLedgerIds: string[]): Promise<Asset[]> {
+    return selectAssetsOfRoots(this.db.pool, rootLedgerIds);
   }
 
   private remember(asset: Asset): void {
@@ -134,12 +113,7 @@ export class AssetService {
       else missing.push(code);
     }
     if (missing.length > 0) {
-      const { rows } = await this.db.pool.query<AssetRow>({
-        name: 'assets_by_codes',
-        text: `SELECT ${ASSET_COLUMNS} FROM assets s WHERE s.root_ledger_id = $1 AND s.code = ANY($2::text[])`,
-        values: [rootLedgerId, missing],
-      });
-      for (const asset of rows.map(toAsset)) {
+      for (const asset of await selectAssetsByCodes(this.db.pool, rootLedgerId, missing)) {
         found.set(asset.code, asset);
         this.remember(asset);
       }

@@ -1,7 +1,5 @@
 import { Arg, Ctx, ID, Int, Query, Resolver } from 'type-graphql';
 import type { RequestContext } from '../context.js';
-import { requireRole } from '../auth/access.core.js';
-import { visibleLedger } from '../ledgers/ledger.resolver.js';
 import { AuditEventConnection, AuditEventFilterInput } from './audit.types.js';
 
 @Resolver()
@@ -14,10 +12,9 @@ export class AuditResolver {
     @Arg('after', () => String, { nullable: true }) after?: string | null,
     @Arg('filter', () => AuditEventFilterInput, { nullable: true }) filter?: AuditEventFilterInput | null,
   ) {
-    requireRole(ctx.origin.principal, 'ADMIN', 'auditEvents');
-    const ledger = await visibleLedger(ctx, ledgerId);
+    ctx.access.require('auditEvents');
     // Audit rows belong to a tree, not to a sub-ledger, so reading them needs reach over the root.
-    const root = ledger.parentId === null ? ledger : await visibleLedger(ctx, ledger.rootLedgerId);
+    const root = await ctx.access.visibleTree(ledgerId);
     return ctx.services.audit.list(root.id, filter, first, after);
   }
 }

@@ -1,5 +1,5 @@
 import { newId } from '../platform/ids.js';
-import type { Principal } from '../auth/access.core.js';
+import type { Principal } from '../authorization/access.core.js';
 
 /** Where a request came from; recorded with every change it makes. */
 export interface RequestOrigin {

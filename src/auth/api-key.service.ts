@@ -4,9 +4,11 @@ import { NotFoundError, UnauthenticatedError } from '../platform/errors.js';
 import { isUuid, newId } from '../platform/ids.js';
 import { requireId, requireName } from '../platform/validation.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
-import { ledgerPlacement, type LedgerService } from '../ledgers/ledger.service.js';
-import { requireCanGrant, requireReach, requireRole, type Principal, type Role } from './access.core.js';
+import type { LedgerService } from '../ledgers/ledger.service.js';
+import { authorize, ledgerPlacement, requireCanGrant, requireCanManageKey, type Principal, type Role } from '../authorization/access.core.js';
 import { unobservedCredentialEvents, type CredentialEvents } from '../events/credential-events.js';
+import { insertAuditEvent } from '../audit/audit.repository.js';
+import { insertApiKey, selectApiKey, selectKeyForAuth, updateApiKeyRevokedAt, type ApiKeyRow } from './api-key.repository.js';
 import { ApiKey, ApiKeyRole, CreatedApiKey } from './api-key.types.js';
 
 /**
@@ -18,8 +20,6 @@ const SECRET_PATTERN = /^rlk_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$/;
 function digest(secret: string): Buffer {
   return createHash('sha256').update(secret).digest();
 }
-
-type ApiKeyRow = { id: string; name: string; role: string; rootLedgerId: string | null; ledgerId: string | null; createdAt: Date; revokedAt: Date | null };
 
 function toApiKey(row: ApiKeyRow): ApiKey {
   return Object.assign(new ApiKey(), { ...row, role: row.role as ApiKeyRole });
@@ -70,14 +70,8 @@ export class ApiKeyService {
       if (hit !== undefined && hit.until > Date.now()) return hit.principal;
     }
     // Every request with an API key runs this lookup: one named prepared statement, no ORM.
-    const { rows } = await this.db.pool.query<{ id: string; role: string; rootLedgerId: string | null; ledgerId: string | null; secretHash: string; revokedAt: Date | null }>({
-      name: 'api_key_for_auth',
-      text: `SELECT id, role::text AS role, root_ledger_id AS "rootLedgerId", ledger_id AS "ledgerId", secret_hash AS "secretHash", revoked_at AS "revokedAt"
-               FROM api_keys WHERE id = $1`,
-      values: [hexToUuid(parsed[1]!)],
-    });
-    const row = rows[0];
-    if (row === undefined || !timingSafeEqual(candidate, Buffer.from(row.secretHash, 'hex'))) throw new UnauthenticatedError('invalid credentials');
+    const row = await selectKeyForAuth(this.db.pool, hexToUuid(parsed[1]!));
+    if (row === null || !timingSafeEqual(candidate, Buffer.from(row.secretHash, 'hex'))) throw new UnauthenticatedError('invalid credentials');
     if (row.revokedAt !== null) throw new UnauthenticatedError('this API key has been revoked');
     const principal: Principal = {
       actorId: row.id,
@@ -93,7 +87,7 @@ export class ApiKeyService {
   }
 
   async create(origin: RequestOrigin, input: { name: string; role: ApiKeyRole; ledgerId?: string | null }): Promise<CreatedApiKey> {
-    requireRole(origin.principal, 'ADMIN', 'createApiKey');
+    authorize(origin.principal, 'createApiKey');
     let ledger = null;
     if (input.ledgerId != null) {
       ledger = await this.ledgers.findById(requireId(input.ledgerId, 'ledgerId'));
@@ -104,37 +98,32 @@ export class ApiKeyService {
     const id = newId();
     const secret = `rlk_${id.replace(/-/g, '')}_${randomBytes(32).toString('base64url')}`;
     const row = await this.db.prisma.$transaction(async (tx) => {
-      const created = await tx.apiKey.create({
-        data: {
-          id,
-          name: requireName(input.name),
-          role: input.role,
-          rootLedgerId: ledger?.rootLedgerId ?? null,
-          ledgerId: ledger?.id ?? null,
-          secretHash: digest(secret).toString('hex'),
-          createdByKeyId: origin.principal.actorType === 'api_key' ? origin.principal.actorId : null,
-        },
+      const created = await insertApiKey(tx, {
+        id,
+        name: requireName(input.name),
+        role: input.role,
+        rootLedgerId: ledger?.rootLedgerId ?? null,
+        ledgerId: ledger?.id ?? null,
+        secretHash: digest(secret).toString('hex'),
+        createdByKeyId: origin.principal.actorType === 'api_key' ? origin.principal.actorId : null,
       });
-      await tx.auditEvent.create({ data: auditEvent(origin, 'createApiKey', ledger?.rootLedgerId ?? null, [id]) });
+      await insertAuditEvent(tx, auditEvent(origin, 'createApiKey', ledger?.rootLedgerId ?? null, [id]));
       return created;
     });
     return Object.assign(new CreatedApiKey(), { apiKey: toApiKey(row), secret });
   }
 
   async revoke(origin: RequestOrigin, id: string): Promise<ApiKey> {
-    requireRole(origin.principal, 'ADMIN', 'revokeApiKey');
+    authorize(origin.principal, 'revokeApiKey');
     const keyId = requireId(id, 'id');
-    const existing = isUuid(keyId) ? await this.db.prisma.apiKey.findUnique({ where: { id: keyId } }) : null;
+    const existing = isUuid(keyId) ? await selectApiKey(this.db.prisma, keyId) : null;
     if (existing === null) throw new NotFoundError(`API key ${id} does not exist`);
-    if (existing.ledgerId === null || existing.rootLedgerId === null) {
-      if (origin.principal.scope !== null) requireReach(origin.principal, { rootLedgerId: '', ledgerPath: [] }, 'a global API key');
-    } else {
-      const ledger = await this.ledgers.findById(existing.ledgerId);
-      requireReach(origin.principal, ledgerPlacement(ledger!), 'the API key');
-    }
+    // A scoped key's ledger exists: keys reference it and ledgers are never deleted.
+    const ledger = existing.ledgerId === null || existing.rootLedgerId === null ? null : (await this.ledgers.findById(existing.ledgerId))!;
+    requireCanManageKey(origin.principal, ledger && ledgerPlacement(ledger));
     const row = await this.db.prisma.$transaction(async (tx) => {
-      const updated = await tx.apiKey.update({ where: { id: keyId }, data: { revokedAt: existing.revokedAt ?? new Date() } });
-      await tx.auditEvent.create({ data: auditEvent(origin, 'revokeApiKey', existing.rootLedgerId, [keyId]) });
+      const updated = await updateApiKeyRevokedAt(tx, keyId, existing.revokedAt ?? new Date());
+      await insertAuditEvent(tx, auditEvent(origin, 'revokeApiKey', existing.rootLedgerId, [keyId]));
       return updated;
     });
     for (const [cached, entry] of this.verified) {

@@ -1,7 +1,7 @@
 import { UnauthenticatedError } from '../platform/errors.js';
 import type { ApiKeyService } from './api-key.service.js';
 import { looksLikeToken, type CustomerTokenService } from './customer-token.service.js';
-import type { Principal } from './access.core.js';
+import type { Principal } from '../authorization/access.core.js';
 
 /** Long enough for a customer token (about 400 characters) with room to spare; anything longer is junk. */
 const BEARER_LENGTH_MAX = 1024;

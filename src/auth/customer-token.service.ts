@@ -1,13 +1,14 @@
-import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { type JWTPayload, SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import type { Database } from '../platform/db.js';
 import { BadInputError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../platform/errors.js';
 import { isUuid } from '../platform/ids.js';
 import { requireId } from '../platform/validation.js';
+import { insertAuditEvent } from '../audit/audit.repository.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
 import type { Account } from '../accounts/account.types.js';
 import type { AccountService } from '../accounts/account.service.js';
-import { ledgerPlacement, type LedgerService } from '../ledgers/ledger.service.js';
-import { requireReach, requireRole, type Principal } from './access.core.js';
+import type { LedgerService } from '../ledgers/ledger.service.js';
+import { authorize, ledgerPlacement, requireReach, type Principal } from '../authorization/access.core.js';
 
 /**
  * Customer tokens: short-lived HS256 JWTs minted by a server key for one account, so that a web or mobile
@@ -52,7 +53,7 @@ export class CustomerTokenService {
 
   /** OPERATOR or ADMIN, within the account's ledger scope; never for a system account. */
   async create(origin: RequestOrigin, accountId: string, ttlSeconds: number = CUSTOMER_TOKEN_TTL_SECONDS_DEFAULT): Promise<MintedToken> {
-    requireRole(origin.principal, 'OPERATOR', 'createCustomerToken');
+    authorize(origin.principal, 'createCustomerToken');
     if (this.key === null) throw new ForbiddenError('customer tokens are off on this server: it has no TOKEN_SECRET');
     if (!Number.isInteger(ttlSeconds) || ttlSeconds < TTL_SECONDS_MIN || ttlSeconds > CUSTOMER_TOKEN_TTL_SECONDS_MAX) {
       throw new BadInputError(`ttlSeconds must be an integer from ${TTL_SECONDS_MIN} to ${CUSTOMER_TOKEN_TTL_SECONDS_MAX}; got ${ttlSeconds}`);
@@ -73,14 +74,14 @@ export class CustomerTokenService {
       .setIssuedAt(issuedAtSeconds)
       .setExpirationTime(expiresAtSeconds)
       .sign(this.key);
-    await this.db.prisma.auditEvent.create({ data: auditEvent(origin, 'createCustomerToken', account.rootLedgerId, [account.id]) });
+    await insertAuditEvent(this.db.prisma, auditEvent(origin, 'createCustomerToken', account.rootLedgerId, [account.id]));
     return { token, expiresAt: new Date(expiresAtSeconds * 1000), account };
   }
 
   /** Turns a token into a customer principal, or refuses with UNAUTHENTICATED (expired, forged, malformed). */
   async verify(token: string): Promise<Principal> {
     if (this.key === null) throw new UnauthenticatedError('customer tokens are not accepted by this server');
-    let claims;
+    let claims: JWTPayload;
     try {
       ({ payload: claims } = await jwtVerify(token, this.key, {
         algorithms: [ALGORITHM],

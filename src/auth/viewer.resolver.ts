@@ -2,7 +2,7 @@ import { Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
 import type { RequestContext } from '../context.js';
 import { Account } from '../accounts/account.types.js';
 import { Ledger } from '../ledgers/ledger.types.js';
-import type { Principal } from './access.core.js';
+import type { Principal } from '../authorization/access.core.js';
 import { CredentialKind, CredentialRole, Viewer } from './viewer.types.js';
 
 const KIND: Record<Principal['actorType'], CredentialKind> = {

@@ -132,7 +132,10 @@ export class EventHub implements LedgerEvents, CredentialEvents {
 
 function addTo<T>(index: Map<string, Set<T>>, key: string, value: T): () => void {
   let set = index.get(key);
-  if (set === undefined) index.set(key, (set = new Set()));
+  if (set === undefined) {
+    set = new Set();
+    index.set(key, set);
+  }
   set.add(value);
   return () => {
     set.delete(value);

@@ -34,5 +34,5 @@ export interface LedgerEvents {
   committed(posting: CommittedPosting): void;
 }
 
-/** For processes in which nothing subscribes (migration and schema scripts). */
+/** For processes in which nothing subscribes: the bench's engine probe (bench/probes/engine.ts) loads it from dist/. */
 export const unobservedEvents: LedgerEvents = { committed: () => undefined };

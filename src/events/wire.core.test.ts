@@ -3,7 +3,10 @@ import type { FanoutItem } from './fanout';
 import { decodeMessage, encodeMessages, NOTIFY_PAYLOAD_BYTES_MAX } from './wire.core';
 
 let counter = 0;
-const id = () => `0190f000-0000-7000-8000-${String((counter += 1)).padStart(12, '0')}`;
+const id = () => {
+  counter += 1;
+  return `0190f000-0000-7000-8000-${String(counter).padStart(12, '0')}`;
+};
 
 function row(accountId: string, sharded = false): ChangedBalance {
   return {

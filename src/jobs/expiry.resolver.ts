@@ -1,8 +1,8 @@
 import { Arg, Ctx, Field, ID, Int, Mutation, ObjectType, Resolver } from 'type-graphql';
 import type { RequestContext } from '../context.js';
 import { DateTimeScalar } from '../platform/scalars.js';
-import { requireRole } from '../auth/access.core.js';
-import { visibleLedger } from '../ledgers/ledger.resolver.js';
+import { requireRole } from '../authorization/access.core.js';
+import { visibleLedger } from '../authorization/access.js';
 
 @ObjectType()
 export class ExpiryRun {

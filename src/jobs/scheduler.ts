@@ -1,7 +1,7 @@
 import type { Database } from '../platform/db.js';
 import type { Logger } from '../platform/logger.js';
 import { DomainError } from '../platform/errors.js';
-import { SYSTEM_PRINCIPAL } from '../auth/access.core.js';
+import { SYSTEM_PRINCIPAL } from '../authorization/access.core.js';
 import type { RequestOrigin } from '../audit/audit.js';
 import type { PostingEngine } from '../postings/posting-engine.js';
 import type { ExpiryService } from './expiry.service.js';

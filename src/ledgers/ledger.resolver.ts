@@ -2,7 +2,6 @@ import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } fro
 import type { RequestContext } from '../context.js';
 import { BadInputError, NotFoundError } from '../platform/errors.js';
 import { requireId } from '../platform/validation.js';
-import { requireReach } from '../auth/access.core.js';
 import { Asset } from '../assets/asset.types.js';
 import { AccountConnection } from '../accounts/account.types.js';
 import { AccountFilterInput } from '../accounts/account.inputs.js';
@@ -101,27 +100,4 @@ export class LedgerBalanceResolver {
     if (asset === null) throw new NotFoundError(`asset ${balance.assetId} does not exist`);
     return asset;
   }
-}
-
-/** Resolves a ledger id argument to a ledger the caller may see. */
-export async function visibleLedger(ctx: RequestContext, ledgerId: string): Promise<Ledger> {
-  const ledger = await ctx.loaders.ledgerById.load(requireId(ledgerId, 'ledgerId'));
-  if (ledger === null) throw new NotFoundError(`ledger ${ledgerId} does not exist`);
-  return ctx.access.ledger(ledger);
-}
-
-/** Where a ledger sits, for list queries that need no more than that: read from the placement cache. */
-export interface LedgerRef {
-  id: string;
-  rootLedgerId: string;
-  parentId: string | null;
-}
-
-/** Like `visibleLedger`, with the same errors, for callers that only need the ledger's place in its tree. */
-export async function visibleLedgerRef(ctx: RequestContext, ledgerId: string): Promise<LedgerRef> {
-  const id = requireId(ledgerId, 'ledgerId');
-  const placement = await ctx.loaders.ledgerPlacement.load(id);
-  if (placement === null) throw new NotFoundError(`ledger ${ledgerId} does not exist`);
-  requireReach(ctx.access.principal, placement, 'the ledger');
-  return { id, rootLedgerId: placement.rootLedgerId, parentId: placement.ledgerPath.at(-2) ?? null };
 }

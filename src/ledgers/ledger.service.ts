@@ -1,12 +1,14 @@
 import type { Database } from '../platform/db.js';
-import { BadInputError, ForbiddenError, NotFoundError } from '../platform/errors.js';
+import { BadInputError, NotFoundError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { readPage, toConnection, type Connection } from '../platform/pagination.js';
 import { missBatcher } from '../platform/loader.js';
 import { requireId, requireName, requirePattern } from '../platform/validation.js';
-import { requireReach, requireRole, type Placement, type Principal } from '../auth/access.core.js';
+import { authorize, ledgerPlacement, requireCanCreateRoot, requireReach, type Placement, type Principal } from '../authorization/access.core.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
-import { Ledger, LedgerBalance } from './ledger.types.js';
+import { insertAuditEvent } from '../audit/audit.repository.js';
+import { insertLedger, insertSystemAccounts, selectChildPage, selectLedger, selectLedgerByCode, selectLedgers, selectRootPage, selectSubtreeBalances } from './ledger.repository.js';
+import type { Ledger, LedgerBalance } from './ledger.types.js';
 import type { Prisma } from '../generated/prisma/client.js';
 
 /** System accounts every root ledger gets: the default counterparties of the convenience postings. */
@@ -14,25 +16,6 @@ export const SYSTEM_ACCOUNT_CODES = ['system:issuance', 'system:redemption', 'sy
 export type SystemAccountCode = (typeof SYSTEM_ACCOUNT_CODES)[number];
 
 const LEDGER_CODE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
-
-type LedgerRow = { id: string; rootLedgerId: string; parentId: string | null; code: string; name: string; metadata: unknown; path: string[]; createdAt: Date };
-
-export function toLedger(row: LedgerRow): Ledger {
-  return Object.assign(new Ledger(), {
-    id: row.id,
-    rootLedgerId: row.rootLedgerId,
-    parentId: row.parentId,
-    code: row.code,
-    name: row.name,
-    metadata: row.metadata as Record<string, unknown>,
-    path: row.path,
-    createdAt: row.createdAt,
-  });
-}
-
-export function ledgerPlacement(ledger: Pick<Ledger, 'rootLedgerId' | 'path'>) {
-  return { rootLedgerId: ledger.rootLedgerId, ledgerPath: ledger.path };
-}
 
 export interface CreateLedgerInput {
   code: string;
@@ -44,8 +27,6 @@ export interface CreateLedgerInput {
 // Bounds the placement cache; a clear on overflow only costs one re-read per ledger.
 const PLACEMENT_CACHE_MAX = 100_000;
 
-const LEDGER_COLUMNS = `l.id, l.root_ledger_id AS "rootLedgerId", l.parent_id AS "parentId", l.code, l.name, l.metadata, l.path, l.created_at AS "createdAt"`;
-
 export class LedgerService {
   private readonly placementCache = new Map<string, Placement>();
   private readonly readMissingLedger = missBatcher((ids) => this.fetchByIds(ids));
@@ -54,7 +35,7 @@ export class LedgerService {
 
   async create(origin: RequestOrigin, input: CreateLedgerInput): Promise<Ledger> {
     const { principal } = origin;
-    requireRole(principal, 'ADMIN', 'createLedger');
+    authorize(principal, 'createLedger');
     const code = requirePattern(input.code, LEDGER_CODE, 'code', 'must be 1 to 64 letters, digits or _ . : -, starting with a letter or digit');
     const name = requireName(input.name);
     const id = newId();
@@ -64,8 +45,8 @@ export class LedgerService {
       parent = await this.findById(requireId(input.parentId, 'parentId'));
       if (parent === null) throw new NotFoundError(`ledger ${input.parentId} does not exist`);
       requireReach(principal, ledgerPlacement(parent), 'the parent ledger');
-    } else if (principal.scope !== null) {
-      throw new ForbiddenError('only a global admin credential can create a root ledger');
+    } else {
+      requireCanCreateRoot(principal);
     }
 
     const rootLedgerId = parent?.rootLedgerId ?? id;
@@ -79,27 +60,12 @@ export class LedgerService {
       path: [...(parent?.path ?? []), id],
     };
     try {
-      const created = await this.db.prisma.$transaction(async (tx) => {
-        const ledger = await tx.ledger.create({ data: row });
-        if (parent === null) {
-          await tx.account.createMany({
-            data: SYSTEM_ACCOUNT_CODES.map((systemCode) => ({
-              id: newId(),
-              rootLedgerId,
-              ledgerId: id,
-              code: systemCode,
-              name: systemCode,
-              normalBalance: 'CREDIT' as const,
-              allowOverdraft: true,
-              overdraftLimit: null,
-              isSystem: true,
-            })),
-          });
-        }
-        await tx.auditEvent.create({ data: auditEvent(origin, 'createLedger', rootLedgerId, [id]) });
+      return await this.db.prisma.$transaction(async (tx) => {
+        const ledger = await insertLedger(tx, row);
+        if (parent === null) await insertSystemAccounts(tx, rootLedgerId, SYSTEM_ACCOUNT_CODES);
+        await insertAuditEvent(tx, auditEvent(origin, 'createLedger', rootLedgerId, [id]));
         return ledger;
       });
-      return toLedger(created);
     } catch (error) {
       if ((error as { code?: string }).code === 'P2002') {
         throw new BadInputError(parent === null ? `a root ledger with code ${code} already exists` : `ledger code ${code} is already used in this tree`);
@@ -108,26 +74,20 @@ export class LedgerService {
     }
   }
 
-  async findById(id: string): Promise<Ledger | null> {
-    const { rows } = await this.db.pool.query<LedgerRow>({ name: 'ledger_by_id', text: `SELECT ${LEDGER_COLUMNS} FROM ledgers l WHERE l.id = $1`, values: [id] });
-    return rows[0] ? toLedger(rows[0]) : null;
+  findById(id: string): Promise<Ledger | null> {
+    return selectLedger(this.db.pool, id);
   }
 
   /**
    * `ledger(code:)`: root ledgers are named globally; a scoped credential may also name a sub-ledger
    * inside its own tree. Root codes win when both match.
    */
-  async findByCode(principal: Principal, code: string): Promise<Ledger | null> {
-    const rows = await this.db.prisma.ledger.findMany({
-      where: principal.scope === null ? { code, parentId: null } : { code, rootLedgerId: principal.scope.rootLedgerId },
-      take: 1,
-    });
-    return rows[0] ? toLedger(rows[0]) : null;
+  findByCode(principal: Principal, code: string): Promise<Ledger | null> {
+    return selectLedgerByCode(this.db.prisma, code, principal.scope?.rootLedgerId ?? null);
   }
 
-  async fetchByIds(ids: string[]): Promise<Ledger[]> {
-    const { rows } = await this.db.pool.query<LedgerRow>({ name: 'ledgers_by_ids', text: `SELECT ${LEDGER_COLUMNS} FROM ledgers l WHERE l.id = ANY($1::uuid[])`, values: [ids] });
-    return rows.map(toLedger);
+  fetchByIds(ids: string[]): Promise<Ledger[]> {
+    return selectLedgers(this.db.pool, ids);
   }
 
   /**
@@ -156,52 +116,18 @@ export class LedgerService {
 
   /** Root ledgers for global credentials; the top of its scope for a scoped one. */
   async listVisibleRoots(principal: Principal, first?: number | null, after?: string | null): Promise<Connection<Ledger>> {
-    requireRole(principal, 'READER', 'ledgers');
+    authorize(principal, 'ledgers');
     const page = readPage(first, after);
-    const rows = await this.db.prisma.ledger.findMany({
-      where: {
-        ...(principal.scope === null ? { parentId: null } : { rootLedgerId: principal.scope.rootLedgerId, id: principal.scope.ledgerId }),
-        ...(page.after ? { id: { gt: page.after } } : {}),
-      },
-      orderBy: { id: 'asc' },
-      take: page.size + 1,
-    });
-    return toConnection(rows.map(toLedger), page);
+    return toConnection(await selectRootPage(this.db.prisma, principal.scope, page), page);
   }
 
   async children(ledger: Ledger, first?: number | null, after?: string | null): Promise<Connection<Ledger>> {
     const page = readPage(first, after);
-    const rows = await this.db.prisma.ledger.findMany({
-      where: { rootLedgerId: ledger.rootLedgerId, parentId: ledger.id, ...(page.after ? { id: { gt: page.after } } : {}) },
-      orderBy: { id: 'asc' },
-      take: page.size + 1,
-    });
-    return toConnection(rows.map(toLedger), page);
+    return toConnection(await selectChildPage(this.db.prisma, ledger, page), page);
   }
 
   /** Per-asset totals of each ledger's subtree, for many ledgers in one statement. */
-  async subtreeBalances(ledgerIds: string[]): Promise<Array<LedgerBalance & { ledgerId: string }>> {
-    const { rows } = await this.db.pool.query<{ ledger_id: string; root_ledger_id: string; asset_id: string; dp: string; cp: string; dpe: string; cpe: string }>(
-      `SELECT q.id AS ledger_id, b.root_ledger_id, b.asset_id,
-              sum(b.debits_posted)::text AS dp, sum(b.credits_posted)::text AS cp,
-              sum(b.debits_pending)::text AS dpe, sum(b.credits_pending)::text AS cpe
-         FROM unnest($1::uuid[]) AS q(id)
-         JOIN ledgers d ON d.path @> ARRAY[q.id]
-         JOIN balances b ON b.root_ledger_id = d.root_ledger_id AND b.ledger_id = d.id
-        GROUP BY q.id, b.root_ledger_id, b.asset_id
-        ORDER BY q.id, b.asset_id`,
-      [ledgerIds],
-    );
-    return rows.map((row) =>
-      Object.assign(new LedgerBalance(), {
-        ledgerId: row.ledger_id,
-        rootLedgerId: row.root_ledger_id,
-        assetId: row.asset_id,
-        debitsPosted: BigInt(row.dp),
-        creditsPosted: BigInt(row.cp),
-        debitsPending: BigInt(row.dpe),
-        creditsPending: BigInt(row.cpe),
-      }),
-    );
+  subtreeBalances(ledgerIds: string[]): Promise<Array<LedgerBalance & { ledgerId: string }>> {
+    return selectSubtreeBalances(this.db.pool, ledgerIds);
   }
 }

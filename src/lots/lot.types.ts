@@ -1,4 +1,4 @@
-import { Field, ID, Int, ObjectType } from 'type-graphql';
+import { Field, ID, ObjectType } from 'type-graphql';
 import { AmountScalar, DateTimeScalar } from '../platform/scalars.js';
 
 @ObjectType({ description: 'Value of an expiring asset credited to an account, spent soonest-expiring first.' })

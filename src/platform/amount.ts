@@ -31,11 +31,3 @@ export function parseAmount(value: unknown): bigint {
 export function formatAmount(amount: bigint): string {
   return amount.toString(10);
 }
-
-/** Ensures an amount fits the signed 64-bit range after arithmetic (Postgres bigint would reject it too). */
-export function assertInt64(amount: bigint, what: string): bigint {
-  if (amount > AMOUNT_MAX || amount < AMOUNT_MIN) {
-    throw new BadInputError(`${what} exceeds the signed 64-bit range`);
-  }
-  return amount;
-}

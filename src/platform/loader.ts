@@ -48,3 +48,31 @@ export function loaderOfGroups<K, T>(fetch: (keys: K[]) => Promise<T[]>, keyOf: 
     { maxBatchSize: LOADER_BATCH_MAX, cacheKeyFn: cacheKey },
   );
 }
+
+/** How each loader of a request's set is made, from the services and the set itself (to prime its siblings). */
+export type LoaderMakers<S, T> = { readonly [K in keyof T]: (services: S, loaders: T) => T[K] };
+
+/** The loaders a set of makers makes, by name. */
+export type LoadersOf<M> = { readonly [K in keyof M]: M[K] extends (...args: never[]) => infer L ? L : never };
+
+/**
+ * A class whose instances are one request's loaders: each made the first time it is asked for. A request
+ * uses two or three of them, and a subscription gets a new set for every event; made eagerly, a set was a
+ * dozen DataLoaders with their maps and closures, about 4 KB per subscription. The getters live on the
+ * prototype, made once per process, so a set costs one small object until a loader is used.
+ */
+export function loaderSet<S, T extends object>(makers: LoaderMakers<S, T>): new (services: S) => T {
+  class Loaders {
+    readonly made: Record<string, unknown> = {};
+    constructor(readonly services: S) {}
+  }
+  for (const name of Object.keys(makers) as Array<keyof T & string>) {
+    Object.defineProperty(Loaders.prototype, name, {
+      get(this: Loaders) {
+        this.made[name] ??= makers[name](this.services, this as unknown as T);
+        return this.made[name];
+      },
+    });
+  }
+  return Loaders as unknown as new (services: S) => T;
+}

@@ -107,3 +107,9 @@ async function applyOne(client: pg.PoolClient, migration: Migration): Promise<vo
     throw error;
   }
 }
+
+/** Whether the named migration has been applied to the database (the readiness probe asks for the latest). */
+export async function isApplied(pool: pg.Pool, migrationName: string | undefined): Promise<boolean> {
+  const { rowCount } = await pool.query('SELECT 1 FROM "_prisma_migrations" WHERE migration_name = $1 AND finished_at IS NOT NULL', [migrationName]);
+  return rowCount === 1;
+}

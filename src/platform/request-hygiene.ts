@@ -5,6 +5,7 @@ export const JSON_DEPTH_MAX = 64;
 
 // NUL cannot be stored in Postgres text, and a lone UTF-16 surrogate is not a character at all: both are
 // refused here, once, for every string of every request, rather than failing deep inside a write.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding NUL is what this pattern is for.
 const FORBIDDEN_CHARACTERS = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** The first problem with a parsed JSON value, or null when it is clean. */

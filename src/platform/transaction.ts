@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { ConflictError } from './errors.js';
 
@@ -73,8 +74,4 @@ async function retryingLostRaces<T>(attemptsMax: number, onRetry: () => void, at
     onRetry();
     await sleep(Math.floor(Math.random() * 5 * 2 ** attempts));
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

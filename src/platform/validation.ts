@@ -16,6 +16,7 @@ export function requirePattern(value: string, pattern: RegExp, field: string, ru
 
 export function requireName(value: string, field = 'name'): string {
   const trimmed = value.trim();
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: a name with control characters is what this refuses.
   if (trimmed.length === 0 || trimmed.length > NAME_LENGTH_MAX || /[\u0000-\u001f]/.test(trimmed)) {
     throw new BadInputError(`${field} must be 1 to ${NAME_LENGTH_MAX} printable characters`);
   }

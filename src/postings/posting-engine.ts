@@ -3,7 +3,7 @@ import type { Database } from '../platform/db.js';
 import { AlreadyReversedError, BadInputError, DomainError, NotFoundError, IdempotencyConflictError, TransactionNotPendingError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { inOneStatement, inTransaction } from '../platform/transaction.js';
-import { requireReach } from '../auth/access.core.js';
+import { requireReach } from '../authorization/access.core.js';
 import { auditEvent, type AuditEventRow, type RequestOrigin } from '../audit/audit.js';
 import type { Asset } from '../assets/asset.types.js';
 import type { AssetService } from '../assets/asset.service.js';

@@ -102,8 +102,6 @@ describe('planPosting', () => {
 });
 
 describe('balance rules', () => {
-  const totals = { debitsPosted: 30n, creditsPosted: 100n, debitsPending: 20n, creditsPending: 5n };
-
   it('sets the floor at zero without overdraft, at minus the limit with one, and nowhere without a limit', () => {
     expect(availableFloor({ allowOverdraft: false, overdraftLimit: null })).toBe(0n);
     expect(availableFloor({ allowOverdraft: true, overdraftLimit: 500n })).toBe(-500n);

@@ -1,6 +1,6 @@
 import { BadInputError, NotFoundError } from '../platform/errors.js';
 import { requireId } from '../platform/validation.js';
-import { requireReach, requireRole } from '../auth/access.core.js';
+import { requireReach, requireRole } from '../authorization/access.core.js';
 import type { RequestOrigin } from '../audit/audit.js';
 import type { AccountService } from '../accounts/account.service.js';
 import type { AssetService } from '../assets/asset.service.js';

@@ -47,7 +47,10 @@ export class DocumentCache {
   /** The validation errors of `document`, computed by `validate` the first time this tree is seen. */
   validate(document: DocumentNode, validate: (document: DocumentNode) => readonly GraphQLError[]): readonly GraphQLError[] {
     let errors = this.validations.get(document);
-    if (errors === undefined) this.validations.set(document, (errors = validate(document)));
+    if (errors === undefined) {
+      errors = validate(document);
+      this.validations.set(document, errors);
+    }
     return errors;
   }
 

@@ -5,7 +5,7 @@ const identity = async (item: number) => [item];
 describe('EventStream', () => {
   it('yields pushed items in order, mapped, skipping those mapped to nothing', async () => {
     const stream = new EventStream<number, string>(new PendingBudget(10), () => undefined, async (item) => (item % 2 === 0 ? [] : [`#${item}`, `#${item}'`]));
-    [1, 2, 3].forEach((item) => stream.push(item));
+    for (const item of [1, 2, 3]) stream.push(item);
     expect([(await stream.next()).value, (await stream.next()).value, (await stream.next()).value, (await stream.next()).value]).toEqual(['#1', "#1'", '#3', "#3'"]);
   });
 
@@ -32,7 +32,7 @@ describe('EventStream', () => {
   it('gives the budget back when items are pulled, or when the stream ends', async () => {
     const budget = new PendingBudget(3);
     const stream = new EventStream<number, number>(budget, () => undefined, identity);
-    [1, 2, 3].forEach((item) => stream.push(item));
+    for (const item of [1, 2, 3]) stream.push(item);
     await stream.next();
     expect(budget.size).toBe(2);
     await stream.return();

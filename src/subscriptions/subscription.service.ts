@@ -1,5 +1,5 @@
-import { canReach, canSeeAccount, isExpired, type AccountPlacement, type Principal } from '../auth/access.core.js';
-import type { RequestContext } from '../context.js';
+import type { AccountPlacement } from '../authorization/access.core.js';
+import type { Access, PlacedAccount, PlacedLedger } from '../authorization/access.js';
 import { toBalance, type AccountService } from '../accounts/account.service.js';
 import type { Balance, NormalBalance } from '../accounts/account.types.js';
 import type { LedgerService } from '../ledgers/ledger.service.js';
@@ -7,8 +7,8 @@ import type { Transaction } from '../transactions/transaction.types.js';
 import type { TransactionService } from '../transactions/transaction.service.js';
 import { listenKey, type EventHub } from '../events/event-hub.js';
 import type { ChangedBalance, CommittedPosting } from '../events/ledger-events.js';
-import { AssetNotFoundError, BadInputError, ForbiddenError, NotFoundError } from '../platform/errors.js';
-import { requireId } from '../platform/validation.js';
+import type { Asset } from '../assets/asset.types.js';
+import { AssetNotFoundError, BadInputError } from '../platform/errors.js';
 import { EventStream, type PendingBudget } from './event-stream.js';
 import { LedgerPathCache } from './ledger-path-cache.js';
 
@@ -20,6 +20,19 @@ export interface SubscriptionConnection {
   readonly budget: PendingBudget;
   /** The client reads too slowly: end the connection rather than buffer without bound. */
   overflow(): void;
+}
+
+/**
+ * The subscribing request, as this service sees it: its access rules, the one loader it reads an asset
+ * argument through, and the connection the subscription runs on. A request context is one.
+ */
+export interface Subscriber {
+  readonly access: Access<PlacedLedger, PlacedAccount & { normalBalance: NormalBalance }>;
+  readonly loaders: {
+    readonly assetsOfRoot: { load(rootLedgerId: string): Promise<Asset[]> };
+    readonly ledgerById: { load(ledgerId: string): Promise<{ path: readonly string[] } | null> };
+  };
+  readonly connection?: SubscriptionConnection;
 }
 
 /**
@@ -46,7 +59,7 @@ export class SubscriptionService {
    * With `includeCurrent`, the current balance comes first, read after the listener is in place, so no
    * change can fall between the two; versions tell the client which is newest.
    */
-  async balanceUpdates(ctx: RequestContext, accountIdArg: string, assetCode: string | null | undefined, includeCurrent = false): Promise<AsyncIterableIterator<Balance>> {
+  async balanceUpdates(ctx: Subscriber, accountIdArg: string, assetCode: string | null | undefined, includeCurrent = false): Promise<AsyncIterableIterator<Balance>> {
     const connection = requireConnection(ctx);
     const placement = await this.visibleAccount(ctx, accountIdArg);
     let assetId: string | null = null;
@@ -55,7 +68,7 @@ export class SubscriptionService {
       if (asset === undefined) throw new AssetNotFoundError(`asset ${assetCode} is not defined in this ledger tree`);
       assetId = asset.id;
     }
-    const { principal } = ctx.origin;
+    const { access } = ctx;
     // Balances only grow in version; anything not newer than what was sent is stale (events can race).
     const sentVersions = new Map<string, number>();
     const fresh = (balance: Balance | null): balance is Balance => {
@@ -65,7 +78,7 @@ export class SubscriptionService {
     };
 
     const stream: EventStream<CommittedPosting | typeof CURRENT, Balance> = new EventStream(connection.budget, () => connection.overflow(), async (item) => {
-      if (!stillAuthorized(principal, stream) || !canSeeAccount(principal, placement)) return [];
+      if (!stillAuthorized(access, stream) || !access.seesAccount(placement)) return [];
       if (item === CURRENT) return (await this.currentBalances(placement, assetId)).filter(fresh);
       const balances: Balance[] = [];
       for (const row of item.balances) {
@@ -84,26 +97,25 @@ export class SubscriptionService {
    * `transactionPosted`: every transaction touching the account, or any account in the ledger's subtree.
    * Without arguments: everything a global credential sees, or a scoped key's whole subtree.
    */
-  async transactionPosts(ctx: RequestContext, ledgerIdArg: string | null | undefined, accountIdArg: string | null | undefined): Promise<AsyncIterableIterator<Transaction>> {
+  async transactionPosts(ctx: Subscriber, ledgerIdArg: string | null | undefined, accountIdArg: string | null | undefined): Promise<AsyncIterableIterator<Transaction>> {
     const connection = requireConnection(ctx);
-    const { principal } = ctx.origin;
+    const { access } = ctx;
     const account = accountIdArg == null ? null : await this.visibleAccount(ctx, accountIdArg);
     let ledger: { id: string; rootLedgerId: string } | null = null;
     if (ledgerIdArg != null) {
-      ledger = await this.visibleLedger(ctx, ledgerIdArg);
-    } else if (account === null && principal.account !== undefined) {
-      throw new ForbiddenError('a customer token follows only its own account: give accountId');
-    } else if (account === null && principal.scope !== null) {
-      ledger = await this.visibleLedger(ctx, principal.scope.ledgerId);
+      ledger = await access.visibleLedger(ledgerIdArg);
+    } else if (account === null) {
+      const widest = access.widestLedger('a customer token follows only its own account: give accountId');
+      if (widest !== null) ledger = await access.visibleLedger(widest);
     }
     if (account !== null && ledger !== null && account.rootLedgerId !== ledger.rootLedgerId) {
       throw new BadInputError('accountId and ledgerId belong to different ledger trees: no transaction can match both');
     }
 
     const stream: EventStream<CommittedPosting, Transaction> = new EventStream(connection.budget, () => connection.overflow(), async (posting) => {
-      if (!stillAuthorized(principal, stream)) return [];
-      if (account !== null && (!posting.accountIds.includes(account.accountId) || !canSeeAccount(principal, account))) return [];
-      if (ledger !== null && !(await this.touchesSubtree(principal, posting, ledger))) return [];
+      if (!stillAuthorized(access, stream)) return [];
+      if (account !== null && (!posting.accountIds.includes(account.accountId) || !access.seesAccount(account))) return [];
+      if (ledger !== null && !(await this.touchesSubtree(access, posting, ledger))) return [];
       const transaction = await this.share(posting, 'transaction', async () => (await this.transactions.fetchByIds([posting.transactionId]))[0] ?? null);
       return transaction === null ? [] : [transaction];
     });
@@ -113,28 +125,20 @@ export class SubscriptionService {
   }
 
   /** The account named by a subscription argument, checked as `account(id)` checks it. */
-  private async visibleAccount(ctx: RequestContext, accountIdArg: string): Promise<AccountPlacement & { normalBalance: NormalBalance }> {
-    const account = await ctx.loaders.accountById.load(requireId(accountIdArg, 'accountId'));
-    if (account === null) throw new NotFoundError(`account ${accountIdArg} does not exist`);
-    await ctx.access.account(account);
+  private async visibleAccount(ctx: Subscriber, accountIdArg: string): Promise<AccountPlacement & { normalBalance: NormalBalance }> {
+    const account = await ctx.access.visibleAccount(accountIdArg);
     const ledger = await ctx.loaders.ledgerById.load(account.ledgerId);
     return { rootLedgerId: account.rootLedgerId, ledgerPath: ledger?.path ?? [], accountId: account.id, isSystem: account.isSystem, normalBalance: account.normalBalance };
   }
 
-  private async visibleLedger(ctx: RequestContext, ledgerIdArg: string): Promise<{ id: string; rootLedgerId: string }> {
-    const ledger = await ctx.loaders.ledgerById.load(requireId(ledgerIdArg, 'ledgerId'));
-    if (ledger === null) throw new NotFoundError(`ledger ${ledgerIdArg} does not exist`);
-    return ctx.access.ledger(ledger);
-  }
-
   /** Whether the posting was posted in, or touched an account in, the ledger's subtree, within the principal's reach. */
-  private async touchesSubtree(principal: Principal, posting: CommittedPosting, ledger: { id: string; rootLedgerId: string }): Promise<boolean> {
+  private async touchesSubtree(access: Subscriber['access'], posting: CommittedPosting, ledger: { id: string; rootLedgerId: string }): Promise<boolean> {
     if (posting.rootLedgerId !== ledger.rootLedgerId) return false;
     const ledgerIds = [posting.ledgerId, ...posting.accountLedgerIds];
     const paths = await this.ledgerPaths.pathsOf(ledgerIds);
     return ledgerIds.some((id) => {
       const path = paths.get(id);
-      return path !== undefined && path.includes(ledger.id) && canReach(principal, { rootLedgerId: posting.rootLedgerId, ledgerPath: path });
+      return path?.includes(ledger.id) === true && access.reaches({ rootLedgerId: posting.rootLedgerId, ledgerPath: path });
     });
   }
 
@@ -157,7 +161,10 @@ export class SubscriptionService {
 
   private share<T>(posting: CommittedPosting, key: string, read: () => Promise<T>): Promise<T> {
     let reads = this.shared.get(posting);
-    if (reads === undefined) this.shared.set(posting, (reads = new Map()));
+    if (reads === undefined) {
+      reads = new Map();
+      this.shared.set(posting, reads);
+    }
     let pending = reads.get(key) as Promise<T> | undefined;
     if (pending === undefined) {
       pending = read();
@@ -180,13 +187,13 @@ function rowBalance(row: ChangedBalance): Balance {
 }
 
 /** A credential that has expired ends its subscriptions (its connection is closed at the same moment). */
-function stillAuthorized(principal: Principal, stream: { end(): void }): boolean {
-  if (!isExpired(principal, new Date())) return true;
+function stillAuthorized(access: Subscriber['access'], stream: { end(): void }): boolean {
+  if (access.isCurrent(new Date())) return true;
   stream.end();
   return false;
 }
 
-function requireConnection(ctx: RequestContext): SubscriptionConnection {
+function requireConnection(ctx: Subscriber): SubscriptionConnection {
   if (ctx.connection === undefined) throw new BadInputError('subscriptions are served over WebSocket (graphql-transport-ws) at /graphql');
   return ctx.connection;
 }

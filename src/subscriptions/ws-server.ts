@@ -3,7 +3,7 @@ import type http from 'node:http';
 import { GraphQLError, specifiedRules, validate, type GraphQLSchema } from 'graphql';
 import { CloseCode, makeServer, type ExecutionResult } from 'graphql-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Principal } from '../auth/access.core.js';
+import type { Principal } from '../authorization/access.core.js';
 import { createRequestContext, type Services } from '../context.js';
 import type { EventHub } from '../events/event-hub.js';
 import type { RealtimeConfig } from '../platform/config.js';

@@ -5,7 +5,6 @@ import { requireId } from '../platform/validation.js';
 import { Account } from '../accounts/account.types.js';
 import { Asset } from '../assets/asset.types.js';
 import { Ledger } from '../ledgers/ledger.types.js';
-import { visibleLedgerRef } from '../ledgers/ledger.resolver.js';
 import { Entry, Transaction, TransactionConnection } from './transaction.types.js';
 import { TransactionFilterInput } from './transaction.inputs.js';
 
@@ -25,7 +24,7 @@ export class TransactionResolver {
     @Arg('after', () => String, { nullable: true }) after?: string | null,
     @Arg('filter', () => TransactionFilterInput, { nullable: true }) filter?: TransactionFilterInput | null,
   ) {
-    const ledger = await visibleLedgerRef(ctx, ledgerId);
+    const ledger = await ctx.access.visibleLedgerRef(ledgerId);
     return ctx.services.transactions.list(ledger, filter && { ...filter, accountId: filter.accountId && requireId(filter.accountId, 'filter.accountId') }, first, after);
   }
 

@@ -25,12 +25,24 @@ export async function withAdminClient<T>(adminUrl: string, work: (client: pg.Cli
 }
 
 /** Creates an empty, migrated database for one test file and returns its URL and a drop function. */
-export async function cloneTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+export function cloneTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  return createTestDatabase(true);
+}
+
+/**
+ * Creates a database with no migrations applied, for tests of migrations themselves. Named like the clones,
+ * so global teardown sweeps it if its test file crashes before dropping it.
+ */
+export function emptyTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  return createTestDatabase(false);
+}
+
+async function createTestDatabase(fromTemplate: boolean): Promise<{ url: string; drop(): Promise<void> }> {
   const adminUrl = process.env[ADMIN_URL_VAR];
   const template = process.env[TEMPLATE_VAR];
   if (!adminUrl || !template) throw new Error('test databases are prepared by test/support/global-setup.ts; run the suite with jest');
   const name = `${template}_f_${randomBytes(4).toString('hex')}`;
-  await withAdminClient(adminUrl, (client) => client.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`));
+  await withAdminClient(adminUrl, (client) => client.query(`CREATE DATABASE "${name}"${fromTemplate ? ` TEMPLATE "${template}"` : ''}`));
   return {
     url: databaseUrl(adminUrl, name),
     drop: () => withAdminClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),

@@ -23,12 +23,20 @@ export async function startServerProcess(env: NodeJS.ProcessEnv, options: { inhe
     env: { ...base, PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return watchServer(child);
+}
+
+/**
+ * Follows a spawned server until it prints where it listens. With `group`, the child leads its own process
+ * group (spawned `detached`) and signals go to the whole group, as a terminal's Ctrl-C does to `npm start`.
+ */
+export async function watchServer(child: ChildProcess, options: { group?: boolean; startTimeoutMs?: number } = {}): Promise<ServerProcess> {
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 45_000);
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), options.startTimeoutMs ?? 45_000);
     child.stdout!.on('data', () => {
       const match = /listening on (http:\/\/\S+\/graphql)/.exec(output);
       if (match) {
@@ -44,7 +52,9 @@ export async function startServerProcess(env: NodeJS.ProcessEnv, options: { inhe
     output: () => output,
     exited,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      if (child.exitCode !== null || child.signalCode !== null) return exited;
+      if (options.group) process.kill(-child.pid!, signal);
+      else child.kill(signal);
       return exited;
     },
   };

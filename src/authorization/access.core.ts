@@ -51,6 +51,46 @@ export const SYSTEM_PRINCIPAL: Principal = { actorId: 'system', actorType: 'syst
 // CUSTOMER ranks below READER, so every role requirement (even to read) refuses a customer token.
 const ROLE_RANK: Record<Role, number> = { CUSTOMER: 0, READER: 1, OPERATOR: 2, ADMIN: 3 };
 
+/**
+ * Every operation that needs more than reach, and the least role that may perform it: the one table to
+ * read for "who may do what". Reading an object needs reach alone (`canReach`, `canSeeAccount`, applied
+ * by `Access`); every write, and the few reads that need a role, are named here. The name is also what a
+ * refusal says ("createLedger needs the ADMIN role").
+ */
+export const OPERATION_ROLE = {
+  ledgers: 'READER',
+  createLedger: 'ADMIN',
+  createAsset: 'ADMIN',
+  createAccount: 'OPERATOR',
+  updateAccount: 'OPERATOR',
+  createApiKey: 'ADMIN',
+  revokeApiKey: 'ADMIN',
+  createCustomerToken: 'OPERATOR',
+  auditEvents: 'ADMIN',
+  runExpiry: 'ADMIN',
+  postTransaction: 'OPERATOR',
+  postTransactions: 'OPERATOR',
+  issue: 'OPERATOR',
+  redeem: 'OPERATOR',
+  hold: 'OPERATOR',
+  postPendingTransaction: 'OPERATOR',
+  voidPendingTransaction: 'OPERATOR',
+  transfer: 'OPERATOR',
+  /** Also a postTransaction of kind ADJUST. */
+  adjust: 'ADMIN',
+  reverseTransaction: 'ADMIN',
+} as const satisfies Record<string, Role>;
+
+export type Operation = keyof typeof OPERATION_ROLE;
+
+/**
+ * Refuses the operation unless the principal's role is at least the one the table names for it. `what`
+ * names it in the refusal when the client called it by another name (a postTransaction of kind ADJUST).
+ */
+export function authorize(principal: Principal, operation: Operation, what: string = operation): void {
+  requireRole(principal, OPERATION_ROLE[operation], what);
+}
+
 export function hasRole(principal: Principal, minimum: Role): boolean {
   return ROLE_RANK[principal.role] >= ROLE_RANK[minimum];
 }
@@ -88,9 +128,46 @@ export function requireReach(principal: Principal, placement: Placement, what: s
   if (!canReach(principal, placement)) throw new ForbiddenError(`${what} is outside this credential's ledger scope`);
 }
 
+/** A new root ledger is a new tenant: only a credential bound to no tree may create one. */
+export function requireCanCreateRoot(principal: Principal): void {
+  if (principal.scope !== null) throw new ForbiddenError('only a global admin credential can create a root ledger');
+}
+
+/**
+ * Managing (revoking) an API key: a scoped key's needs reach over the key's ledger; a global key's
+ * needs a global credential.
+ */
+export function requireCanManageKey(principal: Principal, keyPlacement: Placement | null): void {
+  if (keyPlacement !== null) requireReach(principal, keyPlacement, 'the API key');
+  else if (principal.scope !== null) throw new ForbiddenError("a global API key is outside this credential's ledger scope");
+}
+
+/** A ledger's place in its tree: its own path. */
+export function ledgerPlacement(ledger: { rootLedgerId: string; path: readonly string[] }): Placement {
+  return { rootLedgerId: ledger.rootLedgerId, ledgerPath: ledger.path };
+}
+
+/** An account a posting names, as the posting path knows it (its ledger's path read with the account). */
+export interface PostingTarget extends Placement {
+  code: string;
+  isSystem: boolean;
+}
+
+/**
+ * Whether the principal may post to every account a posting names: each customer account must be within
+ * its reach; system accounts are every posting's counterparties (that they share the posting's root is
+ * checked with the other posting rules). For the posting engine; it reads the accounts itself, in the
+ * statement it needs anyway, so the check costs no round trip.
+ */
+export function requirePostingReach(principal: Principal, accounts: Iterable<PostingTarget>): void {
+  for (const account of accounts) {
+    if (!account.isSystem) requireReach(principal, { rootLedgerId: account.rootLedgerId, ledgerPath: account.ledgerPath }, `account ${account.code}`);
+  }
+}
+
 /** Granting a key: only within the granter's own scope, and never a role above the granter's. */
 export function requireCanGrant(granter: Principal, role: Role, placement: Placement | null): void {
-  requireRole(granter, 'ADMIN', 'createApiKey');
+  authorize(granter, 'createApiKey');
   if (!hasRole(granter, role)) throw new ForbiddenError(`cannot grant ${role}, which is above this credential's role`);
   if (placement === null) {
     if (granter.scope !== null) throw new ForbiddenError('a scoped key cannot create a global key');
