@@ -3,7 +3,7 @@ import type { Database } from '../platform/db.js';
 import { AlreadyReversedError, BadInputError, DomainError, NotFoundError, IdempotencyConflictError, TransactionNotPendingError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { inOneStatement, inTransaction } from '../platform/transaction.js';
-import { requireReach } from '../authorization/access.core.js';
+import { requirePostingReach } from '../authorization/access.core.js';
 import { auditEvent, type AuditEventRow, type RequestOrigin } from '../audit/audit.js';
 import type { Asset } from '../assets/asset.types.js';
 import type { AssetService } from '../assets/asset.service.js';
@@ -440,13 +440,11 @@ export class PostingEngine {
 
   /**
    * The accounts' facts, after checking the caller may reach each customer account among them: the
-   * engine's one authorization question.
+   * engine's one authorization question, answered by authorization/ (requirePostingReach).
    */
   private async reachableAccounts(origin: RequestOrigin, entries: EntryRequest[], reader?: pg.PoolClient): Promise<Map<string, AccountFacts>> {
     const accounts = await this.accountFacts.get(entries.map((entry) => entry.accountId), reader);
-    for (const account of accounts.values()) {
-      if (!account.isSystem) requireReach(origin.principal, { rootLedgerId: account.rootLedgerId, ledgerPath: account.ledgerPath }, `account ${account.code}`);
-    }
+    requirePostingReach(origin.principal, accounts.values());
     return accounts;
   }
 
