@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { classify } from './driver.js';
+import type { Fixture } from './context.js';
 import { KeepAliveConnection, type Endpoint } from './http-client.js';
 import { rng, summarize, type LatencySummary } from './stats.js';
 
@@ -414,6 +415,49 @@ export class SubscriberDriver {
 
   get pid(): number {
     return this.child.pid!;
+  }
+
+  /** Opens one balanceUpdated subscriber per account on `server`, with the bench's READER key. */
+  openSubscribers(server: { host: string; port: number }, fixture: Fixture, accountIds: string[], timeoutMs: number) {
+    return this.ask(
+      {
+        type: 'open',
+        url: `ws://${server.host}:${server.port}/graphql`,
+        authorization: `Bearer ${fixture.secrets.reader}`,
+        asset: fixture.assetCode,
+        accountIds,
+        concurrency: 200,
+        timeoutMs: 30_000,
+      },
+      'opened',
+      timeoutMs,
+    );
+  }
+
+  /** Posts transfers among the first `busyCount` subscribed accounts at a fixed rate through `server`. */
+  postAtRate(
+    server: { host: string; port: number },
+    fixture: Fixture,
+    load: { busyCount: number; ratePerSecond: number; warmupMs: number; durationMs: number },
+  ) {
+    return this.ask(
+      {
+        type: 'post',
+        endpoint: {
+          host: server.host,
+          port: server.port,
+          path: '/graphql',
+          authorization: `Bearer ${fixture.secrets.operator}`,
+        },
+        asset: fixture.assetCode,
+        ...load,
+        connections: 32,
+        drainMs: 3_000,
+        seed: Math.floor(Math.random() * 2 ** 31),
+      },
+      'posted',
+      load.warmupMs + load.durationMs + 60_000,
+    );
   }
 
   ask<T extends SubscriberReply['type']>(

@@ -45,39 +45,12 @@ export const x1: Scenario = {
     const other = await ctx.startInstance();
     const driver = new SubscriberDriver();
     try {
-      const opened = await driver.ask(
-        {
-          type: 'open',
-          url: `ws://${other.host}:${other.port}/graphql`,
-          authorization: `Bearer ${fixture.secrets.reader}`,
-          asset: fixture.assetCode,
-          accountIds,
-          concurrency: 200,
-          timeoutMs: 30_000,
-        },
-        'opened',
-        120_000,
-      );
-      const { result: p } = await driver.ask(
-        {
-          type: 'post',
-          endpoint: {
-            host: server.host,
-            port: server.port,
-            path: '/graphql',
-            authorization: `Bearer ${fixture.secrets.operator}`,
-          },
-          asset: fixture.assetCode,
-          busyCount: accountIds.length,
-          ratePerSecond: S7_RATE,
-          connections: 32,
-          ...X1_TIMING,
-          drainMs: 3_000,
-          seed: Math.floor(Math.random() * 2 ** 31),
-        },
-        'posted',
-        X1_TIMING.warmupMs + X1_TIMING.durationMs + 60_000,
-      );
+      const opened = await driver.openSubscribers(other, fixture, accountIds, 120_000);
+      const { result: p } = await driver.postAtRate(server, fixture, {
+        busyCount: accountIds.length,
+        ratePerSecond: S7_RATE,
+        ...X1_TIMING,
+      });
       ctx.log(
         `X1: ${opened.live} subscribers on the second instance; event after postedAt p50 ${p.fromPostedAt.p50Ms.toFixed(1)} ms p99 ${p.fromPostedAt.p99Ms.toFixed(1)} ms, ` +
           `after the HTTP response p50 ${p.fromResponse.p50Ms.toFixed(1)} ms; ${p.eventsMissed} of ${p.eventsExpected} events missed, ${p.postedFailed} postings failed`,

@@ -40,19 +40,7 @@ async function measure(ctx: BenchContext) {
   const rssIdleMb = vmRssMb(server.pid);
   const driver = new SubscriberDriver();
   try {
-    const opened = await driver.ask(
-      {
-        type: 'open',
-        url: `ws://${server.host}:${server.port}/graphql`,
-        authorization: `Bearer ${fixture.secrets.reader}`,
-        asset: fixture.assetCode,
-        accountIds,
-        concurrency: 200,
-        timeoutMs: 30_000,
-      },
-      'opened',
-      180_000,
-    );
+    const opened = await driver.openSubscribers(server, fixture, accountIds, 180_000);
     ctx.log(
       `S7: ${opened.live} of ${count} subscribers live in ${(opened.ms / 1000).toFixed(1)} s (${opened.failed} failed${opened.failureSamples.length ? `: ${opened.failureSamples[0]}` : ''}); subscriber driver RSS ${opened.rssMb.toFixed(0)} MB`,
     );
@@ -65,27 +53,12 @@ async function measure(ctx: BenchContext) {
     }, RSS_SAMPLE_MS);
     let posted: Extract<SubscriberReply, { type: 'posted' }>;
     try {
-      posted = await driver.ask(
-        {
-          type: 'post',
-          endpoint: {
-            host: server.host,
-            port: server.port,
-            path: '/graphql',
-            authorization: `Bearer ${fixture.secrets.operator}`,
-          },
-          asset: fixture.assetCode,
-          busyCount: Math.min(S7_BUSY, count),
-          ratePerSecond: S7_RATE,
-          connections: 32,
-          warmupMs: ctx.timing.warmupMs,
-          durationMs: ctx.timing.durationMs,
-          drainMs: 3_000,
-          seed: Math.floor(Math.random() * 2 ** 31),
-        },
-        'posted',
-        ctx.timing.warmupMs + ctx.timing.durationMs + 60_000,
-      );
+      posted = await driver.postAtRate(server, fixture, {
+        busyCount: Math.min(S7_BUSY, count),
+        ratePerSecond: S7_RATE,
+        warmupMs: ctx.timing.warmupMs,
+        durationMs: ctx.timing.durationMs,
+      });
     } finally {
       clearInterval(sampler);
     }
