@@ -44,6 +44,7 @@ import { EventHub } from './events/event-hub.js';
 import { localOnlyFanout, type Fanout } from './events/fanout.js';
 import { PgNotifyFanout } from './events/pg-notify.fanout.js';
 import { postingLoader } from './events/posting-loader.js';
+import { EventFeed } from './events/feed.service.js';
 import { SubscriptionService } from './subscriptions/subscription.service.js';
 import { attachWebSocketServer, type WebSocketEndpoint } from './subscriptions/ws-server.js';
 import { mountGraphiQL } from './graphiql/graphiql.routes.js';
@@ -151,6 +152,7 @@ export function createServices(
     customerTokens,
     authenticator,
     subscriptions,
+    events: new EventFeed(db),
   };
   return { services, hub, engine };
 }

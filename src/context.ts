@@ -19,6 +19,7 @@ import type { LotService } from './lots/lots.service.js';
 import type { PostingService } from './postings/postings.service.js';
 import type { SubscriptionConnection, SubscriptionService } from './subscriptions/subscription.service.js';
 import type { TransactionService } from './transactions/transaction.service.js';
+import type { EventFeed } from './events/feed.service.js';
 import { transactionLoaders } from './transactions/transaction.loaders.js';
 import { loaderSet, type LoadersOf } from './platform/loader.js';
 
@@ -37,6 +38,7 @@ export interface Services {
   customerTokens: CustomerTokenService;
   authenticator: Authenticator;
   subscriptions: SubscriptionService;
+  events: EventFeed;
 }
 
 const LOADER_MAKERS = { ...ledgerLoaders, ...assetLoaders, ...accountLoaders, ...transactionLoaders };

@@ -14,6 +14,7 @@ import { AuditResolver } from './audit/audit.resolver.js';
 import { CustomerTokenResolver } from './auth/customer-token.resolver.js';
 import { ViewerResolver } from './auth/viewer.resolver.js';
 import { SubscriptionResolver } from './subscriptions/subscription.resolver.js';
+import { LedgerEventResolver } from './events/event.resolver.js';
 
 export const RESOLVERS = [
   LedgerResolver,
@@ -33,6 +34,7 @@ export const RESOLVERS = [
   CustomerTokenResolver,
   ViewerResolver,
   SubscriptionResolver,
+  LedgerEventResolver,
 ] as const;
 
 /**

@@ -109,6 +109,13 @@ const MATRIX: Record<string, Row> = {
       variables: { l: w.aId },
     }),
   },
+  events: {
+    allowed: READ_IN_SCOPE,
+    request: (w) => ({
+      query: 'query($l: ID!) { events(ledgerId: $l, first: 1) { edges { cursor } } }',
+      variables: { l: w.aId },
+    }),
+  },
   ledger: {
     allowed: READ_IN_SCOPE,
     request: (w) => ({ query: 'query($id: ID!) { ledger(id: $id) { id } }', variables: { id: w.aId } }),

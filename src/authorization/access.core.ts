@@ -67,6 +67,7 @@ export const OPERATION_ROLE = {
   revokeApiKey: 'ADMIN',
   createCustomerToken: 'OPERATOR',
   auditEvents: 'ADMIN',
+  events: 'READER',
   runExpiry: 'ADMIN',
   postTransaction: 'OPERATOR',
   postTransactions: 'OPERATOR',

@@ -1,0 +1,218 @@
+import type pg from 'pg';
+import type { FeedPosition } from './events.core.js';
+
+/** SQL of the durable event feed (ledger_events, written by triggers) and of the journal it is read with. */
+type Reader = pg.Pool | pg.PoolClient;
+
+export interface EventRow {
+  rootLedgerId: string;
+  xid: bigint;
+  id: bigint;
+  type: number;
+  ledgerId: string;
+  transactionId: string | null;
+  accountId: string | null;
+  status: string | null;
+  occurredAt: Date;
+  payload: Record<string, unknown> | null;
+}
+
+/** What one feed read asks for; `ledgerId` is the top of the subtree, `wholeTree` when it is the root. */
+export interface FeedQuery {
+  rootLedgerId: string;
+  ledgerId: string;
+  wholeTree: boolean;
+  after: FeedPosition;
+  typeCodes: number[] | null;
+  limit: number;
+  /** Only events that occurred in this window (redelivery). */
+  occurredFrom?: Date | null;
+  occurredTo?: Date | null;
+}
+
+interface RawEventRow {
+  root_ledger_id: string;
+  xid: string;
+  id: string;
+  type: number;
+  ledger_id: string;
+  transaction_id: string | null;
+  account_id: string | null;
+  status: string | null;
+  occurred_at: Date;
+  payload: Record<string, unknown> | null;
+}
+
+const EVENT_COLUMNS = `e.root_ledger_id, e.xid::text AS xid, e.id::text AS id, e.type, e.ledger_id, e.transaction_id,
+  e.account_id, e.status::text AS status, e.occurred_at, e.payload`;
+
+function toEventRow(row: RawEventRow): EventRow {
+  return {
+    rootLedgerId: row.root_ledger_id,
+    xid: BigInt(row.xid),
+    id: BigInt(row.id),
+    type: row.type,
+    ledgerId: row.ledger_id,
+    transactionId: row.transaction_id,
+    accountId: row.account_id,
+    status: row.status,
+    occurredAt: row.occurred_at,
+    payload: row.payload,
+  };
+}
+
+/**
+ * One page of a subtree's events after a position, oldest first, read only below the watermark: rows of
+ * transactions older than the oldest one still running (pg_snapshot_xmin). Those transactions have all
+ * finished, so no row can appear later behind the page; a transaction event belongs to a subtree when
+ * it was posted there or touches an account there, an account event when the account is there.
+ */
+export async function selectFeedPage(reader: Reader, query: FeedQuery): Promise<EventRow[]> {
+  const { rows } = await reader.query<RawEventRow>({
+    name: 'feed-page',
+    text: `WITH scope AS (
+             SELECT array_agg(l.id) AS ids FROM ledgers l WHERE l.root_ledger_id = $1 AND l.path @> ARRAY[$2::uuid])
+           SELECT ${EVENT_COLUMNS}
+             FROM ledger_events e, scope
+            WHERE e.root_ledger_id = $1
+              AND (e.xid, e.id) > ($3::int8, $4::int8)
+              AND e.xid < pg_snapshot_xmin(pg_current_snapshot())::text::int8
+              AND ($5::int2[] IS NULL OR e.type = ANY ($5::int2[]))
+              AND ($8::timestamptz IS NULL OR e.occurred_at >= $8::timestamptz)
+              AND ($9::timestamptz IS NULL OR e.occurred_at <= $9::timestamptz)
+              AND ($6::bool OR e.ledger_id = ANY (scope.ids)
+                   OR (e.transaction_id IS NOT NULL AND EXISTS (
+                        SELECT 1 FROM entries en
+                         WHERE en.root_ledger_id = e.root_ledger_id AND en.transaction_id = e.transaction_id
+                           AND en.ledger_id = ANY (scope.ids))))
+            ORDER BY e.xid, e.id
+            LIMIT $7`,
+    values: [
+      query.rootLedgerId,
+      query.ledgerId,
+      query.after.xid.toString(),
+      query.after.id.toString(),
+      query.typeCodes,
+      query.wholeTree,
+      query.limit,
+      query.occurredFrom ?? null,
+      query.occurredTo ?? null,
+    ],
+  });
+  return rows.map(toEventRow);
+}
+
+/** Events by their keys, whatever the watermark (they were read below it once already). */
+export async function selectEvents(
+  reader: Reader,
+  keys: Array<{ rootLedgerId: string; xid: bigint; id: bigint }>,
+): Promise<EventRow[]> {
+  if (keys.length === 0) return [];
+  const { rows } = await reader.query<RawEventRow>(
+    `SELECT ${EVENT_COLUMNS}
+       FROM unnest($1::uuid[], $2::int8[], $3::int8[]) AS k(root_ledger_id, xid, id)
+       JOIN ledger_events e ON e.root_ledger_id = k.root_ledger_id AND e.xid = k.xid AND e.id = k.id`,
+    [keys.map((key) => key.rootLedgerId), keys.map((key) => key.xid.toString()), keys.map((key) => key.id.toString())],
+  );
+  return rows.map(toEventRow);
+}
+
+/** The oldest transaction still running: every event of an older one is final. */
+export async function selectWatermark(reader: Reader): Promise<bigint> {
+  const { rows } = await reader.query<{ xmin: string }>({
+    name: 'feed-watermark',
+    text: 'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin',
+  });
+  return BigInt(rows[0]!.xmin);
+}
+
+export interface JournalTransaction {
+  id: string;
+  rootLedgerId: string;
+  ledgerId: string;
+  kind: string;
+  idempotencyKey: string;
+  description: string | null;
+  metadata: Record<string, unknown>;
+  effectiveAt: Date;
+  reversalOfId: string | null;
+  entries: Array<{
+    accountId: string;
+    accountCode: string;
+    ledgerId: string;
+    asset: string;
+    direction: string;
+    amount: string;
+  }>;
+}
+
+/** Transactions with their entries (account codes, asset codes), for event payloads: two statements. */
+export async function selectJournalTransactions(
+  reader: Reader,
+  keys: Array<{ rootLedgerId: string; transactionId: string }>,
+): Promise<Map<string, JournalTransaction>> {
+  const found = new Map<string, JournalTransaction>();
+  if (keys.length === 0) return found;
+  const roots = keys.map((key) => key.rootLedgerId);
+  const ids = keys.map((key) => key.transactionId);
+  const transactions = await reader.query<{
+    id: string;
+    root_ledger_id: string;
+    ledger_id: string;
+    kind: string;
+    idempotency_key: string;
+    description: string | null;
+    metadata: Record<string, unknown>;
+    effective_at: Date;
+    reversal_of_id: string | null;
+  }>(
+    `SELECT t.id, t.root_ledger_id, t.ledger_id, t.kind::text AS kind, t.idempotency_key, t.description, t.metadata,
+            t.effective_at, t.reversal_of_id
+       FROM unnest($1::uuid[], $2::uuid[]) AS k(root_ledger_id, id)
+       JOIN transactions t ON t.root_ledger_id = k.root_ledger_id AND t.id = k.id`,
+    [roots, ids],
+  );
+  for (const row of transactions.rows) {
+    found.set(row.id, {
+      id: row.id,
+      rootLedgerId: row.root_ledger_id,
+      ledgerId: row.ledger_id,
+      kind: row.kind,
+      idempotencyKey: row.idempotency_key,
+      description: row.description,
+      metadata: row.metadata,
+      effectiveAt: row.effective_at,
+      reversalOfId: row.reversal_of_id,
+      entries: [],
+    });
+  }
+  const entries = await reader.query<{
+    transaction_id: string;
+    account_id: string;
+    account_code: string;
+    ledger_id: string;
+    asset: string;
+    direction: string;
+    amount: string;
+  }>(
+    `SELECT en.transaction_id, en.account_id, a.code AS account_code, en.ledger_id, s.code AS asset,
+            en.direction::text AS direction, en.amount::text AS amount
+       FROM unnest($1::uuid[], $2::uuid[]) AS k(root_ledger_id, id)
+       JOIN entries en ON en.root_ledger_id = k.root_ledger_id AND en.transaction_id = k.id
+       JOIN accounts a ON a.root_ledger_id = en.root_ledger_id AND a.id = en.account_id
+       JOIN assets s ON s.root_ledger_id = en.root_ledger_id AND s.id = en.asset_id
+      ORDER BY en.transaction_id, en.id`,
+    [roots, ids],
+  );
+  for (const row of entries.rows) {
+    found.get(row.transaction_id)?.entries.push({
+      accountId: row.account_id,
+      accountCode: row.account_code,
+      ledgerId: row.ledger_id,
+      asset: row.asset,
+      direction: row.direction,
+      amount: row.amount,
+    });
+  }
+  return found;
+}
