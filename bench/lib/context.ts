@@ -38,6 +38,8 @@ export interface LoadSpec {
   timing?: Partial<Timing>;
   seed?: number;
   requestsMax?: number;
+  /** Another process to drive instead of the bench's server (H0's bare node:http server). */
+  target?: ServerProcess;
 }
 
 export interface BenchContext {
@@ -73,9 +75,10 @@ export function driveLoad(
   timing: Timing,
   spec: LoadSpec,
 ): Promise<LoadRun> {
+  const target = spec.target ?? server;
   const endpoint: Endpoint = {
-    host: server.host,
-    port: server.port,
+    host: target.host,
+    port: target.port,
     path: '/graphql',
     authorization: `Bearer ${spec.secret}`,
   };
@@ -114,7 +117,7 @@ export function driveLoad(
     driver.on('message', (message: DriverMessage) => {
       if (message.type === 'mark' && message.mark === 'measure-start') {
         windowUs.fromUs = monotonicUs();
-        window = startCpuWindow({ serverPid: server.pid, postmasterPid, driverPid: driver.pid });
+        window = startCpuWindow({ serverPid: target.pid, postmasterPid, driverPid: driver.pid });
       } else if (message.type === 'mark' && message.mark === 'measure-end') {
         windowUs.toUs = monotonicUs();
         if (window) cpu = window.end();

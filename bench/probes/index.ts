@@ -9,11 +9,13 @@ import type { Figures, Scenario } from '../scenarios/scenario.js';
  * engine without HTTP or GraphQL; F0 is the cheapest request the server can answer (`{ __typename }`
  * with the bootstrap secret: no SQL at all), the floor of HTTP + GraphQL per request.
  */
-const PROBE_TIMING = { warmupMs: 1_000, durationMs: 5_000 };
+export const PROBE_TIMING = { warmupMs: 1_000, durationMs: 5_000 };
 const TYPENAME = JSON.stringify('{ __typename }');
+/** F0's request body; H0 sends the same. */
+export const TYPENAME_REQUEST = `{"query":${TYPENAME}}`;
 
 export const workloads: Record<string, WorkloadFactory> = {
-  typename: () => () => `{"query":${TYPENAME}}`,
+  typename: () => () => TYPENAME_REQUEST,
 };
 
 function engineProbe(id: string, operation: 'transfer' | 'issue'): Scenario {

@@ -35,6 +35,18 @@ export const s1: Scenario = {
       referenceValue: all.PG16?.tps,
       atLeast: 1.0,
     }),
+    // The system's work per operation: the API server and Postgres for a transfer, Postgres alone for
+    // TPC-B (pgbench is the load driver there, as the bench's driver is here; its CPU is in the note).
+    ratioRow({
+      scenario: 'S1',
+      figure: 'CPU per transfer (server + Postgres)',
+      value: (all.S1?.serverCpuUsPerRequest ?? NaN) + (all.S1?.postgresCpuUsPerRequest ?? NaN),
+      unit: 'µs',
+      reference: 'Postgres CPU per pgbench TPC-B s16 transaction',
+      referenceValue: all.PG16?.postgresCpuUsPerTransaction,
+      atMost: 1.5,
+      note: `server ${(all.S1?.serverCpuUsPerRequest ?? NaN).toFixed(0)} µs + Postgres ${(all.S1?.postgresCpuUsPerRequest ?? NaN).toFixed(0)} µs; pgbench's own CPU ${(((all.PG16?.pgbenchCores ?? NaN) * 1e6) / (all.PG16?.tps ?? NaN)).toFixed(0)} µs per transaction`,
+    }),
   ],
   profileJobs: (ctx) => [{ key: 'S1', title: 'S1 transfer', spec: transferSpec(ctx) }],
 };

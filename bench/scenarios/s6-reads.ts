@@ -1,6 +1,6 @@
 import type { WorkloadFactory } from '../lib/driver-protocol.js';
 import type { BenchContext, LoadSpec } from '../lib/context.js';
-import { limitRow, loadFigures, type Scenario } from './scenario.js';
+import { limitRow, loadFigures, ratioRow, type Scenario } from './scenario.js';
 
 /**
  * Reads: one account's balances by id (S6a), and a page of accounts with balances and their last five
@@ -92,6 +92,16 @@ export const s6a: Scenario = {
       value: all.S6a?.throughput,
       unit: '/s',
       atLeast: 5000,
+    }),
+    // What a cheap read costs beyond the floor of any request (HTTP + GraphQL, F0), on any machine.
+    ratioRow({
+      scenario: 'S6a',
+      figure: 'account balances by id ÷ { __typename }',
+      value: all.S6a?.throughput,
+      unit: '/s',
+      reference: 'F0 { __typename } requests/s',
+      referenceValue: all.F0?.throughput,
+      atLeast: 0.6,
     }),
     limitRow({
       scenario: 'S6a',

@@ -95,6 +95,7 @@ export function loadFigures(run: LoadRun): Figures {
   };
 }
 
+/** A figure as a ratio of its reference; the target is a floor (`atLeast`) or, for costs, a ceiling (`atMost`). */
 export function ratioRow(input: {
   scenario: string;
   figure: string;
@@ -102,13 +103,16 @@ export function ratioRow(input: {
   unit: string;
   reference: string;
   referenceValue: number | undefined;
-  atLeast: number;
+  atLeast?: number;
+  atMost?: number;
   note?: string;
 }): TargetRow {
   const value = input.value ?? NaN;
   const referenceValue = input.referenceValue ?? NaN;
   const ratio =
     Number.isFinite(value) && Number.isFinite(referenceValue) && referenceValue > 0 ? value / referenceValue : null;
+  const met =
+    ratio === null ? null : input.atMost !== undefined ? ratio <= input.atMost : ratio >= (input.atLeast ?? 0);
   return {
     scenario: input.scenario,
     figure: input.figure,
@@ -117,8 +121,8 @@ export function ratioRow(input: {
     reference: input.reference,
     referenceValue: Number.isFinite(referenceValue) ? referenceValue : null,
     ratio,
-    target: `≥ ${input.atLeast}×`,
-    met: ratio === null ? null : ratio >= input.atLeast,
+    target: input.atMost !== undefined ? `≤ ${input.atMost}×` : `≥ ${input.atLeast ?? 0}×`,
+    met,
     note: input.note,
   };
 }
