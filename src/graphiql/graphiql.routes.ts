@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import express from 'express';
 import type { Logger } from '../platform/logger.js';
+import { defaultDocument } from './default-document.js';
 
 /** Where `npm run build` puts the bundled IDE (./build.js); the same place from src/ (tests) and dist/. */
 export const GRAPHIQL_ASSETS_DIR = path.resolve(__dirname, '../../dist/public/graphiql');
@@ -38,6 +39,7 @@ export function renderGraphiQLPage(headers: Record<string, string> | undefined):
     endpoint: '/graphql',
     headers: JSON.stringify(headers ?? PLACEHOLDER_HEADERS, null, 2),
     prefilled: headers !== undefined,
+    defaultQuery: defaultDocument(headers !== undefined),
   };
   // JSON inside <script> must not be able to close the element.
   const json = JSON.stringify(config).replace(/</g, '\\u003c');
