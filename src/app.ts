@@ -20,6 +20,7 @@ import { rejectUnacceptableText } from './platform/request-hygiene.js';
 import { createMetrics } from './platform/metrics.js';
 import { RateLimiter } from './platform/rate-limit.js';
 import { requestLogPlugin } from './platform/request-log.plugin.js';
+import { httpSubscriptionPlugin } from './platform/http-subscription.plugin.js';
 import { isApplied, readMigrations } from './platform/migrations.js';
 import { buildLedgerSchema } from './schema.js';
 import { createRequestContext, type RequestContext, type Services } from './context.js';
@@ -218,6 +219,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       // that this API never sets (no @cacheControl, responses are per credential), at a cost on every field.
       ApolloServerPluginCacheControlDisabled(),
       requestLogPlugin(logger, metrics),
+      httpSubscriptionPlugin(),
       ApolloServerPluginLandingPageDisabled(),
       {
         async requestDidStart() {
