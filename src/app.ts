@@ -207,6 +207,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     validationRules: [queryBoundsRule],
     parseOptions: { maxTokens: QUERY_TOKENS_MAX },
     introspection: config.introspection,
+    // Apollo's guard wants a header that forces a CORS preflight on any request a browser could send
+    // cross-site with cookies. Authorization is such a header (not CORS-safelisted), and every request to
+    // this API carries it, so clients such as urql, which send queries as plain GETs, need nothing more;
+    // a simple request without it (no credentials, so no ambient authority anyway) is still refused.
+    csrfPrevention: { requestHeaders: ['authorization', 'x-apollo-operation-name', 'apollo-require-preflight'] },
     // Off in production by default: "did you mean" hints describe the schema to whoever probes it.
     hideSchemaDetailsFromClientErrors: !config.schemaHints,
     includeStacktraceInErrorResponses: false,
