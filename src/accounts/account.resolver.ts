@@ -100,7 +100,8 @@ export class AccountResolver {
       assetId: asset.id,
       normalBalance: account.normalBalance,
     };
-    if (asOf != null) return toBalance(owner, await ctx.services.balanceHistory.asOf(owner, asOf), 0, null);
+    if (asOf != null)
+      return Object.assign(toBalance(owner, await ctx.services.balanceHistory.asOf(owner, asOf), 0, null), { asOf });
     return (
       balances.find((balance) => balance.assetId === asset.id) ??
       toBalance(owner, { debitsPosted: 0n, creditsPosted: 0n, debitsPending: 0n, creditsPending: 0n }, 0, null)

@@ -87,4 +87,17 @@ export class Balance {
   rootLedgerId!: string;
   accountId!: string;
   assetId!: string;
+  /** Set on a reconstruction (`balance(asOf:)`), which must not share the live balance's id. */
+  asOf?: Date;
+
+  // Clients that normalize by id (Apollo Client, urql's graphcache) then see one object per account and
+  // asset: a balanceUpdated event updates every cached query that holds that balance.
+  @Field(() => ID, {
+    description:
+      'Stable per account and asset (the same in queries and subscriptions), so caches normalize it; a reconstruction with asOf has its own.',
+  })
+  get id(): string {
+    const live = `${this.accountId}:${this.assetId}`;
+    return this.asOf === undefined ? live : `${live}@${this.asOf.toISOString()}`;
+  }
 }
