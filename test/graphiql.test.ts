@@ -30,7 +30,11 @@ it('serves GraphiQL at /graphiql, and at /graphql to a browser, from its own ass
     expect(response.headers.get('content-security-policy')).toContain("script-src 'self'");
     const html = await response.text();
     const references = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1]);
-    expect(references.sort()).toEqual(['/graphiql/assets/graphiql.css', '/graphiql/assets/graphiql.js']);
+    expect(references.sort()).toEqual([
+      '/graphiql/assets/graphiql.css',
+      '/graphiql/assets/graphiql.js',
+      '/graphiql/favicon.svg',
+    ]);
     expect(config(html)).toEqual({
       endpoint: '/graphql',
       headers: expect.stringContaining('Bearer <your API key or customer token>'),
@@ -115,6 +119,15 @@ describe('the default document', () => {
       account: { code: account.code, balances: [{ asset: { code: 'PTS' }, available: '40', version: 1 }] },
     });
   });
+});
+
+it('has a tab icon, also at /favicon.ico, so a browser asking for one gets no 404', async () => {
+  for (const url of [`${base}/graphiql/favicon.svg`, `${base}/favicon.ico`]) {
+    const response = await fetch(url);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^image\/svg\+xml/);
+    expect(await response.text()).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+  }
 });
 
 it('still answers GraphQL clients at GET /graphql', async () => {

@@ -81,7 +81,11 @@ export class Balance {
   @Field(() => Int, { description: 'Grows by one with every change, so a client can detect a missed update.' })
   version!: number;
 
-  @Field(() => DateTimeScalar, { nullable: true })
+  @Field(() => DateTimeScalar, {
+    nullable: true,
+    description:
+      'When the balance last changed; null while it has never changed (version 0) and for a reconstruction with asOf.',
+  })
   updatedAt!: Date | null;
 
   rootLedgerId!: string;
