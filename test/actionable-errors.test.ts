@@ -134,6 +134,25 @@ describe('IDEMPOTENCY_CONFLICT', () => {
   });
 });
 
+it('hints at upper case when an asset code is sent in lower case, wherever a code is taken', async () => {
+  const { ledgerId } = await createProgram(t);
+  const account = await createAccount(t, ledgerId);
+  const hint = 'asset pts is not defined in this ledger tree (asset codes are upper case: PTS, not pts)';
+  const read = await t.gql('query($id: ID!) { account(id: $id) { balance(asset: "pts") { available } } }', {
+    id: account.id,
+  });
+  expect(read.errors![0]).toMatchObject({ message: hint, extensions: { code: 'ASSET_NOT_FOUND' } });
+  const redeem = await t.gql(REDEEM, {
+    input: { accountId: account.id, asset: 'pts', amount: '1', idempotencyKey: key() },
+  });
+  expect(redeem.errors![0]).toMatchObject({ message: hint, extensions: { code: 'ASSET_NOT_FOUND' } });
+  // A code that is unknown in any case gets no hint.
+  const unknown = await t.gql('query($id: ID!) { account(id: $id) { balance(asset: "NOPE") { available } } }', {
+    id: account.id,
+  });
+  expect(unknown.errors![0]!.message).toBe('asset NOPE is not defined in this ledger tree');
+});
+
 it('lists every error code in the schema as the ErrorCode enum', async () => {
   const response = await t.gql<{ __type: { kind: string; enumValues: Array<{ name: string; description: string }> } }>(
     '{ __type(name: "ErrorCode") { kind enumValues { name description } } }',
