@@ -8,9 +8,10 @@ import type { TransactionService } from '../transactions/transaction.service.js'
 import { listenKey, type EventHub } from '../events/event-hub.js';
 import type { ChangedBalance, CommittedPosting } from '../events/ledger-events.js';
 import type { Asset } from '../assets/asset.types.js';
-import { AssetNotFoundError, BadInputError } from '../platform/errors.js';
+import { BadInputError } from '../platform/errors.js';
 import { EventStream, type PendingBudget } from './event-stream.js';
 import { LedgerPathCache } from './ledger-path-cache.js';
+import { assetNotFound } from '../assets/asset.core.js';
 
 /** The stream item that stands for "the balance as it is now" (balanceUpdated with includeCurrent). */
 const CURRENT = Symbol('current balance');
@@ -72,7 +73,7 @@ export class SubscriptionService {
       const asset = (await ctx.loaders.assetsOfRoot.load(placement.rootLedgerId)).find(
         (candidate) => candidate.code === assetCode,
       );
-      if (asset === undefined) throw new AssetNotFoundError(`asset ${assetCode} is not defined in this ledger tree`);
+      if (asset === undefined) throw assetNotFound(assetCode);
       assetId = asset.id;
     }
     const { access } = ctx;
