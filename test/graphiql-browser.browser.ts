@@ -5,7 +5,8 @@ import { ADMIN_KEY, startTestServer, type TestServer } from './support/server';
 /**
  * The IDE in a real browser: Debian's Chromium, headless, driven by playwright-core. The page must load
  * with nothing failing (no 404, no console error), open with a document the schema accepts, and run it
- * as is. CI installs Chromium (.ci/run); elsewhere `apt-get install -y chromium`, or set CHROMIUM_PATH.
+ * as is. Run by `npm run test:browser`, apart from `npm test`, which needs no browser. CI installs Chromium
+ * (.ci/run); elsewhere `apt-get install -y chromium`, or set CHROMIUM_PATH.
  */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
