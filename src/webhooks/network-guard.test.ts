@@ -8,6 +8,7 @@ import {
   assertWebhookTargetAllowed,
   classifyAddress,
   guardedLookup,
+  guardedNetwork,
   parseWebhookUrl,
 } from './network-guard';
 
@@ -240,5 +241,16 @@ describe('guardedLookup, checked at connect time', () => {
       lookup('no-such-host.invalid', { all: true }, (failure) => resolve(failure)),
     );
     expect(error?.code).toBe('ENOTFOUND');
+  });
+});
+
+describe('guardedNetwork, what the sender connects through', () => {
+  it('refuses IP literals that never reach the lookup, and bad URLs', () => {
+    const network = guardedNetwork(false);
+    expect(() => network.parseUrl('http://127.0.0.1:4000/')).toThrow(WebhookAddressRefusedError);
+    expect(() => network.parseUrl('http://[::ffff:169.254.169.254]/')).toThrow(WebhookAddressRefusedError);
+    expect(() => network.parseUrl('file:///etc/passwd')).toThrow(BadInputError);
+    expect(network.parseUrl('https://hooks.example.com/x').hostname).toBe('hooks.example.com');
+    expect(guardedNetwork(true).parseUrl('http://127.0.0.1:4000/').port).toBe('4000');
   });
 });

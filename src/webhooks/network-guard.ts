@@ -1,6 +1,7 @@
 import dns from 'node:dns';
 import net from 'node:net';
 import { BadInputError } from '../platform/errors.js';
+import { readBounded } from './bounded-response.js';
 
 /**
  * Where a webhook may be sent. A partner types a URL and the server connects to it, so without a guard any
@@ -193,8 +194,9 @@ type LookupCallback = (
  * `WebhookAddressRefusedError` when ANY resolved address is refused: a name with one public and one private
  * address could otherwise be steered to the private one by the connection's address selection.
  * It answers in the form Node asked for (`all: true` with an array, else one address and its family).
+ * Node calls `lookup` only for names: pair it with `assertTargetAllowed` for IP literals (`guardedNetwork`).
  */
-export function guardedLookup(allowPrivate: boolean): typeof dns.lookup {
+export function guardedLookup(allowPrivate: boolean): net.LookupFunction {
   const lookup = (
     hostname: string,
     optionsOrCallback: dns.LookupOptions | number | LookupCallback,
@@ -221,7 +223,24 @@ export function guardedLookup(allowPrivate: boolean): typeof dns.lookup {
       return callback(null, first.address, first.family);
     });
   };
-  return lookup as unknown as typeof dns.lookup;
+  return lookup as net.LookupFunction;
+}
+
+/**
+ * The connect-time guard in the shape the webhook sender takes: `parseUrl` checks the URL's shape and refuses
+ * an IP-literal target (which never reaches `lookup`), `lookup` refuses names resolving to refused addresses,
+ * `readBounded` caps the answer. A refused target fails with `WebhookAddressRefusedError`.
+ */
+export function guardedNetwork(allowPrivate: boolean) {
+  return {
+    parseUrl(raw: string): URL {
+      const url = parseWebhookUrl(raw);
+      assertTargetAllowed(url, allowPrivate);
+      return url;
+    },
+    lookup: guardedLookup(allowPrivate),
+    readBounded,
+  };
 }
 
 /**

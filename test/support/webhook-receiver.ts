@@ -148,7 +148,7 @@ export async function startWebhookReceiver(responder: Responder = () => OK): Pro
   const port = (server.address() as AddressInfo).port;
 
   function goDark(ms: number): Promise<void> {
-    if (dark) return dark;
+    if (dark !== null) return dark;
     server.close();
     server.closeAllConnections();
     dark = new Promise<void>((resolve) => {
