@@ -73,3 +73,17 @@ it('drops connections, goes dark and comes back on the same port', async () => {
     await receiver.close();
   }
 });
+
+it('records an answer the sender left before as aborted, not as delivered', async () => {
+  const receiver = await startWebhookReceiver(() => ({ status: 200, delayMs: 300 }));
+  try {
+    await expect(
+      fetch(receiver.url('/slow'), { method: 'POST', body: '{}', signal: AbortSignal.timeout(50) }),
+    ).rejects.toThrow();
+    await receiver.waitFor((requests) => requests.length === 1, 5_000);
+    expect(receiver.requests[0]!.answer).toBe('aborted');
+    expect(deliveredIds(receiver.requests).size).toBe(0);
+  } finally {
+    await receiver.close();
+  }
+});

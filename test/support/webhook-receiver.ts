@@ -26,8 +26,11 @@ export interface ReceivedWebhook {
   id: string | undefined;
   /** The secrets trusted for this path (`trust`) whose signature the request carries, in trust order. */
   verifiedWith: string[];
-  /** How the receiver answered: an HTTP status, or what it did instead. */
-  answer: number | 'destroyed' | 'dark';
+  /**
+   * How the receiver answered: an HTTP status, or what it did instead. `aborted`: an HTTP answer was due but
+   * the sender had gone (its timeout, or its process killed), so the sender never saw it.
+   */
+  answer: number | 'destroyed' | 'dark' | 'aborted';
 }
 
 export type Answer =
@@ -122,9 +125,11 @@ export async function startWebhookReceiver(responder: Responder = () => OK): Pro
           request.socket.destroy();
           void goDark(answer.darkMs);
         } else {
-          received.answer = answer.status;
           if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
-          if (!response.destroyed) {
+          if (response.destroyed || request.socket.destroyed) {
+            received.answer = 'aborted';
+          } else {
+            received.answer = answer.status;
             response.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers });
             response.end(answer.body ?? '');
           }
