@@ -299,6 +299,37 @@ it('shares deliveries between two instances on one database: each event sent exa
   }
 }, 90_000);
 
+it('keeps delivering to a healthy endpoint while a slow one has a backlog', async () => {
+  const database = await cloneTestDatabase();
+  // The slow partner takes 400 ms per answer, so its backlog of 200 events drains for about 20 seconds
+  // through its 4 concurrent slots; the healthy one answers at once.
+  const receiver = await startWebhookReceiver((request) =>
+    request.path === '/slow' ? { status: 200, delayMs: 400 } : { status: 200 },
+  );
+  const server = await startServerProcess(serverEnv(database.url));
+  try {
+    const to = target(server);
+    const { ledgerId, accounts } = await program(to);
+    await createEndpoint(to, ledgerId, receiver.url('/slow'));
+    for (let round = 0; round < 50; round += 1) {
+      await Promise.all(accounts.map((account) => issueOne(to, account)));
+    }
+    await receiver.waitFor((requests) => requests.some((request) => request.path === '/slow'), 30_000);
+
+    // Created after the backlog, so every one of its deliveries is due later than the slow endpoint's.
+    await createEndpoint(to, ledgerId, receiver.url('/fast'));
+    const transaction = await issueOne(to, accounts[0]!);
+    await receiver.waitFor((requests) => deliveredTransactions(requests, '/fast').has(transaction), 60_000);
+    // The healthy endpoint was served while the slow one still had most of its backlog ahead of it.
+    expect(receiver.requestsTo('/slow').length).toBeLessThan(40);
+    expect(await server.stop('SIGTERM')).toBe(0);
+  } finally {
+    await server.stop('SIGKILL');
+    await receiver.close();
+    await database.drop();
+  }
+}, 120_000);
+
 describe('SSRF: targets the server must never call', () => {
   const refused = [
     'http://127.0.0.1:4000/hooks',
