@@ -64,3 +64,15 @@ describe('real-time, token and GraphiQL settings', () => {
     ]);
   });
 });
+
+describe('webhook target safety', () => {
+  it('refuses private networks unless WEBHOOK_ALLOW_PRIVATE_NETWORKS=true, in every environment', () => {
+    expect(loadConfig({}).webhookAllowPrivateNetworks).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'test' }).webhookAllowPrivateNetworks).toBe(false);
+    expect(loadConfig({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false' }).webhookAllowPrivateNetworks).toBe(false);
+    expect(loadConfig({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' }).webhookAllowPrivateNetworks).toBe(true);
+    expect(problems({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: '1' })).toEqual([
+      'WEBHOOK_ALLOW_PRIVATE_NETWORKS must be true or false; got "1"',
+    ]);
+  });
+});

@@ -35,6 +35,8 @@ export interface Config {
   tokenSecret: string | undefined;
   /** Whether the API serves the GraphiQL IDE at /graphiql (and to browsers at /graphql). */
   graphiql: boolean;
+  /** Whether webhooks may target loopback, private, link-local and metadata addresses (development, tests). */
+  webhookAllowPrivateNetworks: boolean;
   realtime: RealtimeConfig;
   /**
    * Key that encrypts webhook signing secrets at rest (AES-256-GCM, derived with HKDF); generated and kept
@@ -206,6 +208,7 @@ export function loadConfig(env: Env = process.env): Config {
     tokenSecret,
     // The IDE needs introspection, which production turns off; GRAPHIQL=true serves it anyway.
     graphiql: flag('GRAPHIQL', environment !== 'production'),
+    webhookAllowPrivateNetworks: flag('WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
     realtime: {
       fanout: oneOf('EVENT_FANOUT', ['postgres', 'local'] as const, DEFAULT_REALTIME.fanout),
       wsConnectionsMax: integer('WS_CONNECTIONS_MAX', DEFAULT_REALTIME.wsConnectionsMax, 1, 1_000_000),
