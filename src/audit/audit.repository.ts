@@ -19,7 +19,16 @@ export async function insertAuditEventSql(client: pg.PoolClient, row: AuditEvent
   await client.query(
     `INSERT INTO audit_events (id, root_ledger_id, actor_type, actor_id, operation, target_ids, request_id, client_address)
      VALUES ($1, $2, $3, $4, $5, $6::uuid[], $7, $8)`,
-    [row.id, row.rootLedgerId, row.actorType, row.actorId, row.operation, row.targetIds, row.requestId, row.clientAddress],
+    [
+      row.id,
+      row.rootLedgerId,
+      row.actorType,
+      row.actorId,
+      row.operation,
+      row.targetIds,
+      row.requestId,
+      row.clientAddress,
+    ],
   );
 }
 

@@ -176,7 +176,9 @@ export function loadConfig(env: Env = process.env): Config {
   const webhookSecretKey = env.WEBHOOK_SECRET_KEY || undefined;
   if (
     webhookSecretKey !== undefined &&
-    (webhookSecretKey.length < WEBHOOK_SECRET_KEY_LENGTH_MIN || webhookSecretKey.length > 512 || /\s/.test(webhookSecretKey))
+    (webhookSecretKey.length < WEBHOOK_SECRET_KEY_LENGTH_MIN ||
+      webhookSecretKey.length > 512 ||
+      /\s/.test(webhookSecretKey))
   ) {
     problems.push(`WEBHOOK_SECRET_KEY must be ${WEBHOOK_SECRET_KEY_LENGTH_MIN} to 512 characters without whitespace`);
   }

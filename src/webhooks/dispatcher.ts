@@ -129,10 +129,7 @@ export class Dispatcher {
     return made;
   }
 
-  private async dispatch(
-    client: pg.PoolClient,
-    endpoint: EndpointRow,
-  ): Promise<{ made: number; full: boolean }> {
+  private async dispatch(client: pg.PoolClient, endpoint: EndpointRow): Promise<{ made: number; full: boolean }> {
     // Read first: the page's own watermark is at least this one, so a page that is not full has seen
     // every event below it, and the cursor may move up to here even past events of other subtrees or
     // types, which keeps the next read short.

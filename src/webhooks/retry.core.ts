@@ -89,7 +89,12 @@ export function parseRetryAfter(header: string | null, now: Date): number | null
  * The delay before the next attempt after `attempts` attempts have failed, or null when the schedule is
  * spent. `random` is in [0, 1).
  */
-export function nextDelayMs(attempts: number, scale: number, random: number, retryAfterMs: number | null): number | null {
+export function nextDelayMs(
+  attempts: number,
+  scale: number,
+  random: number,
+  retryAfterMs: number | null,
+): number | null {
   if (attempts < 1 || attempts >= ATTEMPTS_MAX) return null;
   const step = RETRY_SCHEDULE_MS[attempts - 1]! * scale;
   const jittered = step * (1 - JITTER_FRACTION + 2 * JITTER_FRACTION * random);

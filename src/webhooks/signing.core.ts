@@ -21,7 +21,12 @@ function signingKey(secret: string): Buffer {
 }
 
 /** `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, once per secret, space-separated. */
-export function signatureHeader(secrets: readonly string[], id: string, timestampSeconds: number, body: string): string {
+export function signatureHeader(
+  secrets: readonly string[],
+  id: string,
+  timestampSeconds: number,
+  body: string,
+): string {
   const message = `${id}.${timestampSeconds}.${body}`;
   return secrets
     .map((secret) => `v1,${createHmac('sha256', signingKey(secret)).update(message).digest('base64')}`)

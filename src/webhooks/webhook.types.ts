@@ -16,7 +16,9 @@ export enum WebhookDeliveryStatus {
 }
 registerEnumType(WebhookDeliveryStatus, { name: 'WebhookDeliveryStatus' });
 
-@ObjectType({ description: "A partner's HTTPS receiver of the events of one ledger subtree, signed per Standard Webhooks." })
+@ObjectType({
+  description: "A partner's HTTPS receiver of the events of one ledger subtree, signed per Standard Webhooks.",
+})
 export class WebhookEndpoint {
   @Field(() => ID)
   id!: string;

@@ -107,9 +107,10 @@ export async function insertEndpoint(
 }
 
 export async function selectEndpoint(reader: Reader, id: string): Promise<EndpointRow | null> {
-  const { rows } = await reader.query<RawEndpoint>(`SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints w WHERE w.id = $1`, [
-    id,
-  ]);
+  const { rows } = await reader.query<RawEndpoint>(
+    `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints w WHERE w.id = $1`,
+    [id],
+  );
   return rows[0] ? toEndpoint(rows[0]) : null;
 }
 
@@ -166,7 +167,11 @@ const CHANGE_COLUMNS: Record<keyof EndpointChanges, string> = {
   previousExpiresAt: 'previous_expires_at',
 };
 
-export async function updateEndpoint(client: pg.PoolClient, id: string, changes: EndpointChanges): Promise<EndpointRow> {
+export async function updateEndpoint(
+  client: pg.PoolClient,
+  id: string,
+  changes: EndpointChanges,
+): Promise<EndpointRow> {
   const sets: string[] = ['updated_at = now()'];
   const values: unknown[] = [id];
   for (const [field, column] of Object.entries(CHANGE_COLUMNS) as Array<[keyof EndpointChanges, string]>) {
@@ -319,9 +324,10 @@ function toDelivery(row: RawDelivery): DeliveryRow {
 }
 
 export async function selectDelivery(reader: Reader, id: string): Promise<DeliveryRow | null> {
-  const { rows } = await reader.query<RawDelivery>(`SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.id = $1`, [
-    id,
-  ]);
+  const { rows } = await reader.query<RawDelivery>(
+    `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.id = $1`,
+    [id],
+  );
   return rows[0] ? toDelivery(rows[0]) : null;
 }
 
@@ -467,17 +473,24 @@ export async function recordAttempt(
         SET status = $4::text, next_attempt_at = CASE WHEN $4::text = 'PENDING' THEN now() + $5::float8 * interval '1 millisecond' END,
             last_response_status = $6, last_error = $7, claimed_by = NULL, claimed_until = NULL
       WHERE id = $1 AND claimed_by = $2 AND attempts = $3`,
-    [claim.id, claim.claimant, claim.attempts, result.status, result.retryInMs ?? 0, result.responseStatus, result.error],
+    [
+      claim.id,
+      claim.claimant,
+      claim.attempts,
+      result.status,
+      result.retryInMs ?? 0,
+      result.responseStatus,
+      result.error,
+    ],
   );
   return (outcome.rowCount ?? 0) > 0;
 }
 
 /** A success ends the endpoint's failing streak. */
 export async function clearFailing(client: Reader, endpointId: string): Promise<void> {
-  await client.query(
-    'UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL',
-    [endpointId],
-  );
+  await client.query('UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL', [
+    endpointId,
+  ]);
 }
 
 /** A failure starts the streak if none runs; returns the endpoint with its streak's start. */

@@ -19,6 +19,7 @@ import { LedgerEvent } from '../events/event.types.js';
 import type { EventFeed } from '../events/feed.service.js';
 import type { WebhookConfig } from '../platform/config.js';
 import { encryptSecret, generateSecret } from './signing.core.js';
+import { assertWebhookTargetAllowed, parseWebhookUrl } from './network-guard.js';
 import type { DeliveryWorker } from './delivery-worker.js';
 import {
   deleteEndpoint,
@@ -45,7 +46,6 @@ import {
 } from './webhook.types.js';
 
 /** Limits of the management API. */
-export const WEBHOOK_URL_LENGTH_MAX = 2_048;
 export const WEBHOOK_DESCRIPTION_LENGTH_MAX = 500;
 /** Events one redeliverWebhooks call may re-enqueue; a wider window must be split. */
 export const REDELIVER_EVENTS_MAX = 10_000;
@@ -98,8 +98,8 @@ export class WebhookService {
     private readonly feed: EventFeed,
     private readonly config: WebhookConfig,
     private readonly attemptsMax: number,
-    /** Checks a target URL (network-guard.ts): scheme, credentials, syntax, forbidden address literals. */
-    private readonly parseUrl: (raw: string) => URL,
+    /** WEBHOOK_ALLOW_PRIVATE_NETWORKS: targets on loopback and private networks are accepted. */
+    private readonly allowPrivateNetworks: boolean,
     secretKey: Buffer | null,
     /** Absent when webhooks are off (no WEBHOOK_SECRET_KEY). */
     private readonly worker: () => DeliveryWorker | null,
@@ -113,10 +113,11 @@ export class WebhookService {
     return this.secretKey;
   }
 
-  private checkUrl(raw: string): string {
-    if (raw.length > WEBHOOK_URL_LENGTH_MAX)
-      throw new BadInputError(`url must be at most ${WEBHOOK_URL_LENGTH_MAX} characters`);
-    return this.parseUrl(raw).toString();
+  /** The URL's shape and, unless private networks are allowed, where its host resolves now (network-guard.ts). */
+  private async checkUrl(raw: string): Promise<string> {
+    const url = parseWebhookUrl(raw);
+    await assertWebhookTargetAllowed(url, this.allowPrivateNetworks);
+    return url.toString();
   }
 
   private checkDescription(raw: string | null | undefined): string | null {
@@ -143,7 +144,7 @@ export class WebhookService {
     const ledger = await this.ledgers.findById(requireId(input.ledgerId, 'ledgerId'));
     if (ledger === null) throw new NotFoundError(`ledger ${input.ledgerId} does not exist`);
     requireReach(origin.principal, ledgerPlacement(ledger), 'the ledger');
-    const url = this.checkUrl(input.url);
+    const url = await this.checkUrl(input.url);
     const eventTypes = readEventTypes(input.eventTypes, 'eventTypes') ?? [];
     const description = this.checkDescription(input.description);
     const key = this.key();
@@ -171,7 +172,7 @@ export class WebhookService {
   async update(origin: RequestOrigin, id: string, input: UpdateEndpointInput): Promise<WebhookEndpoint> {
     const existing = await this.reachable(origin, 'updateWebhookEndpoint', id);
     const changes: EndpointChanges = {};
-    if (input.url != null) changes.url = this.checkUrl(input.url);
+    if (input.url != null) changes.url = await this.checkUrl(input.url);
     if (input.eventTypes != null) changes.eventTypes = readEventTypes(input.eventTypes, 'eventTypes') ?? [];
     if (input.description !== undefined) changes.description = this.checkDescription(input.description);
     const row = await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
@@ -191,7 +192,10 @@ export class WebhookService {
         await makePendingDue(client, current.id);
       }
       const updated = await updateEndpoint(client, current.id, changes);
-      await insertAuditEventSql(client, auditEvent(origin, 'updateWebhookEndpoint', current.rootLedgerId, [current.id]));
+      await insertAuditEventSql(
+        client,
+        auditEvent(origin, 'updateWebhookEndpoint', current.rootLedgerId, [current.id]),
+      );
       return updated;
     });
     if (row.status === 'ENABLED') this.worker()?.poke();
@@ -225,7 +229,10 @@ export class WebhookService {
       const current = await lockEndpoint(client, existing.id);
       if (current === null) throw new NotFoundError(`webhook endpoint ${id} does not exist`);
       await deleteEndpoint(client, current.id);
-      await insertAuditEventSql(client, auditEvent(origin, 'deleteWebhookEndpoint', current.rootLedgerId, [current.id]));
+      await insertAuditEventSql(
+        client,
+        auditEvent(origin, 'deleteWebhookEndpoint', current.rootLedgerId, [current.id]),
+      );
       return current;
     });
     return toEndpoint(row);
