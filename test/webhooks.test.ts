@@ -324,3 +324,65 @@ it('refuses bad input with a code and changes nothing', async () => {
   expect(deleted.id).toBe(recon.id);
   expect(await list()).toEqual(before);
 });
+
+describe('with a partner that hangs', () => {
+  let small: TestServer;
+  let hanging: WebhookReceiver;
+  let slowArrivals = 0;
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  beforeAll(async () => {
+    // Two deliveries in flight per instance, one per endpoint: the tightest bounds there are.
+    small = await startTestServer({
+      webhooks: { pollIntervalMs: 50, retryScale: 0.001, timeoutMs: 60_000, concurrency: 2, endpointConcurrency: 1 },
+    });
+    hanging = await startWebhookReceiver(async (request) => {
+      if (request.path === '/slow') {
+        slowArrivals += 1;
+        await gate;
+      }
+      return { status: 200 };
+    });
+  });
+  afterAll(async () => {
+    release();
+    await small.stop();
+    await hanging.close();
+  });
+
+  const deliveriesOf = async (id: string, status: string) =>
+    ok(await small.gql(ENDPOINT, { id, s: status })).webhookEndpoint.deliveries.edges;
+
+  async function until(condition: () => Promise<boolean>): Promise<void> {
+    const deadline = Date.now() + WAIT_MS;
+    while (!(await condition())) {
+      if (Date.now() > deadline) throw new Error('condition never held');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  it('keeps delivering to other endpoints while one holds its slot with a backlog due', async () => {
+    const { ledgerId } = await createProgram(small);
+    const account = await createAccount(small, ledgerId);
+    const create = async (path: string) =>
+      ok(await small.gql(CREATE, { i: { ledgerId, url: hanging.url(path), eventTypes: ['transaction.posted'] } }))
+        .createWebhookEndpoint.endpoint.id as string;
+    const slow = await create('/slow');
+    for (let n = 0; n < 12; n += 1) await issue(small, account.id, '1');
+    await until(async () => slowArrivals >= 1 && (await deliveriesOf(slow, 'PENDING')).length === 12);
+
+    // Eleven deliveries are due behind the hanging one, all older than anything of the next endpoint.
+    const fast = await create('/fast');
+    for (let n = 0; n < 3; n += 1) await issue(small, account.id, '1');
+    await until(async () => (await deliveriesOf(fast, 'SUCCEEDED')).length === 3);
+    expect(hanging.requestsTo('/fast')).toHaveLength(3);
+    expect(slowArrivals).toBe(1);
+    expect(await deliveriesOf(slow, 'PENDING')).toHaveLength(15);
+
+    release();
+    await until(async () => (await deliveriesOf(slow, 'SUCCEEDED')).length === 15);
+    expect(new Set(hanging.requestsTo('/slow').map((request) => request.id)).size).toBe(15);
+  });
+});

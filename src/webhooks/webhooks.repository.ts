@@ -375,12 +375,14 @@ function toClaimed(row: RawClaimed): ClaimedDelivery {
 /**
  * Claims due deliveries of enabled endpoints for one attempt each: at most `limit` in all, and per endpoint
  * no more than `perEndpoint` minus what is already in flight to it (leases not yet run out, on any
- * instance). The claim counts the attempt and moves next_attempt_at to the end of the lease, so a claim
- * whose worker dies is due again, to anyone, when the lease runs out. Rows another claim holds are
+ * instance). Candidates are taken per endpoint (at most `perEndpoint` each, oldest due first) and chosen
+ * round-robin across endpoints, so a partner with a backlog of thousands due cannot fill the claim and
+ * starve the others. The claim counts the attempt and moves next_attempt_at to the end of the lease, so a
+ * claim whose worker dies is due again, to anyone, when the lease runs out. Rows another claim holds are
  * skipped. One statement, so the claim is committed before anything is sent.
  *
  * Two instances counting the same endpoint's in-flight deliveries at once may together exceed
- * `perEndpoint` for a moment; each instance also bounds itself exactly in memory.
+ * `perEndpoint` for a moment; each instance also bounds itself exactly in memory (`busyHere`).
  */
 export async function claimDueDeliveries(
   pool: pg.Pool,
@@ -393,30 +395,33 @@ export async function claimDueDeliveries(
   const { rows } = await pool.query<RawClaimed>({
     name: 'webhook-claim-due',
     text: `WITH locked AS (
-             SELECT d.id, d.endpoint_id, d.next_attempt_at
-               FROM webhook_deliveries d
-              WHERE d.status = 'PENDING' AND d.next_attempt_at <= now()
-                AND d.endpoint_id IN (SELECT id FROM webhook_endpoints WHERE status = 'ENABLED')
-              ORDER BY d.next_attempt_at, d.id
-              LIMIT $2 * 4
-              FOR UPDATE OF d SKIP LOCKED),
+             SELECT c.id, c.endpoint_id, c.next_attempt_at
+               FROM webhook_endpoints w
+              CROSS JOIN LATERAL (
+                    SELECT d.id, d.endpoint_id, d.next_attempt_at
+                      FROM webhook_deliveries d
+                     WHERE d.endpoint_id = w.id AND d.status = 'PENDING' AND d.next_attempt_at <= now()
+                     ORDER BY d.next_attempt_at, d.id
+                     LIMIT $3
+                       FOR UPDATE SKIP LOCKED) c
+              WHERE w.status = 'ENABLED'),
            busy AS (
              SELECT b.endpoint_id, count(*) AS n
                FROM webhook_deliveries b
-              WHERE b.status = 'PENDING' AND b.claimed_until > now()
+              WHERE b.status = 'PENDING' AND b.next_attempt_at > now() AND b.claimed_until > now()
                 AND b.endpoint_id IN (SELECT endpoint_id FROM locked)
               GROUP BY b.endpoint_id),
            here AS (
              SELECT * FROM unnest($5::uuid[], $6::int4[]) AS h(endpoint_id, n)),
            ranked AS (
              SELECT l.id, l.next_attempt_at,
-                    row_number() OVER (PARTITION BY l.endpoint_id ORDER BY l.next_attempt_at, l.id)
-                      + GREATEST(coalesce(b.n, 0), coalesce(h.n, 0)) AS slot
+                    row_number() OVER (PARTITION BY l.endpoint_id ORDER BY l.next_attempt_at, l.id) AS turn,
+                    GREATEST(coalesce(b.n, 0), coalesce(h.n, 0)) AS busy
                FROM locked l
                LEFT JOIN busy b ON b.endpoint_id = l.endpoint_id
                LEFT JOIN here h ON h.endpoint_id = l.endpoint_id),
            chosen AS (
-             SELECT id FROM ranked WHERE slot <= $3 ORDER BY next_attempt_at, id LIMIT $2)
+             SELECT id FROM ranked WHERE turn + busy <= $3 ORDER BY turn, next_attempt_at, id LIMIT $2)
            UPDATE webhook_deliveries d
               SET claimed_by = $1, claimed_until = now() + $4::float8 * interval '1 millisecond',
                   next_attempt_at = now() + $4::float8 * interval '1 millisecond',

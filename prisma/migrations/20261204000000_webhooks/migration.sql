@@ -77,8 +77,10 @@ ALTER TABLE "webhook_deliveries" ADD CONSTRAINT "webhook_deliveries_endpoint_fke
 ALTER TABLE "webhook_deliveries" ADD CONSTRAINT "webhook_deliveries_event_fkey"
     FOREIGN KEY ("root_ledger_id", "event_xid", "event_id") REFERENCES "ledger_events"("root_ledger_id", "xid", "id")
     ON DELETE RESTRICT ON UPDATE RESTRICT;
--- The workers' claim: due pending deliveries, oldest due first.
-CREATE INDEX "webhook_deliveries_due_idx" ON "webhook_deliveries" ("next_attempt_at") WHERE "status" = 'PENDING';
+-- The workers' claim: per enabled endpoint, its due pending deliveries, oldest due first (taken per
+-- endpoint so that one endpoint's backlog cannot crowd the others out of a claim).
+CREATE INDEX "webhook_deliveries_due_idx" ON "webhook_deliveries" ("endpoint_id", "next_attempt_at")
+    WHERE "status" = 'PENDING';
 -- Endpoint.deliveries (newest first), the per-endpoint in-flight count, and the cascade of a delete.
 CREATE INDEX "webhook_deliveries_endpoint_id_id_idx" ON "webhook_deliveries" ("endpoint_id", "id");
 -- Exactly one feed delivery per event and endpoint, whatever the dispatcher does.
