@@ -15,6 +15,7 @@ import { CustomerTokenResolver } from './auth/customer-token.resolver.js';
 import { ViewerResolver } from './auth/viewer.resolver.js';
 import { SubscriptionResolver } from './subscriptions/subscription.resolver.js';
 import { LedgerEventResolver } from './events/event.resolver.js';
+import { WebhookEndpointResolver } from './webhooks/webhook.resolver.js';
 
 export const RESOLVERS = [
   LedgerResolver,
@@ -35,6 +36,7 @@ export const RESOLVERS = [
   ViewerResolver,
   SubscriptionResolver,
   LedgerEventResolver,
+  WebhookEndpointResolver,
 ] as const;
 
 /**
