@@ -364,12 +364,13 @@ describe('SSRF: targets the server must never call', () => {
   let server: ServerProcess;
   let db: pg.Pool;
   let ledgerId: string;
+  let accounts: string[];
 
   beforeAll(async () => {
     database = await cloneTestDatabase();
     server = await startServerProcess(serverEnv(database.url, { WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false' }));
     db = new pg.Pool({ connectionString: database.url, max: 2 });
-    ({ ledgerId } = await program(target(server), 1));
+    ({ ledgerId, accounts } = await program(target(server), 1));
   });
   afterAll(async () => {
     await server?.stop('SIGKILL');
@@ -405,5 +406,43 @@ describe('SSRF: targets the server must never call', () => {
       expect(result.errors?.map((error) => error.extensions.code)).toEqual(['BAD_USER_INPUT']);
     }
     expect(await storedEndpoints()).toEqual([publicUrl]);
+    // Gone again before any event, so nothing here ever tries to reach that address.
+    await must(target(server), `mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { id } }`, { id });
+  });
+
+  it('refuses at connect time a stored target that now points inside (DNS rebinding), sending nothing', async () => {
+    const receiver = await startWebhookReceiver();
+    try {
+      // Accepted at creation as public; then the target changes under the server, as a rebound DNS name
+      // does: a name now resolving to loopback (only the lookup can catch it), and a loopback literal.
+      const made = [];
+      for (const url of [`http://localhost:${receiver.port}/rebound`, receiver.url('/literal')]) {
+        const created = await createEndpoint(target(server), ledgerId, 'https://93.184.215.14/hooks');
+        await db.query(`UPDATE webhook_endpoints SET url = $2 WHERE id = $1`, [created.id, url]);
+        made.push(created.id);
+      }
+      await issueOne(target(server), accounts[0]!);
+
+      const DELIVERIES = `query($id: ID!) { webhookEndpoint(id: $id) {
+        deliveries(first: 10) { edges { node { attempts status lastError lastResponseStatus } } } } }`;
+      const deliveriesOf = async (id: string) =>
+        (await must(target(server), DELIVERIES, { id })).webhookEndpoint.deliveries.edges.map((edge: any) => edge.node);
+      const deadline = Date.now() + 30_000;
+      let seen: any[][] = [];
+      while (Date.now() < deadline) {
+        seen = await Promise.all(made.map(deliveriesOf));
+        if (seen.every((deliveries) => deliveries.some((delivery: any) => delivery.attempts >= 2))) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      for (const deliveries of seen) {
+        expect(deliveries).toHaveLength(1);
+        expect(deliveries[0].attempts).toBeGreaterThanOrEqual(2);
+        expect(deliveries[0].lastResponseStatus).toBeNull();
+        expect(deliveries[0].lastError).toMatch(/loopback address, which webhooks may not reach/);
+      }
+      expect(receiver.requests).toEqual([]);
+    } finally {
+      await receiver.close();
+    }
   });
 });
