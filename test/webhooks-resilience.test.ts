@@ -330,6 +330,65 @@ it('keeps delivering to a healthy endpoint while a slow one has a backlog', asyn
   }
 }, 120_000);
 
+it('follows no redirect, cuts a 100 MB answer short and times out a hung one', async () => {
+  const database = await cloneTestDatabase();
+  // Larger than what loopback socket buffers hold, so an answer read to its end would show.
+  const HUGE = 100 * 1024 * 1024;
+  const receiver = await startWebhookReceiver((request) => {
+    if (request.path === '/redirect') return { status: 302, headers: { location: receiver.url('/elsewhere') } };
+    if (request.path === '/huge') return { status: 200, streamBytes: HUGE };
+    // The first attempt hangs past WEBHOOK_TIMEOUT_MS; the retry is answered at once.
+    if (request.path === '/hang') return request.pathIndex === 1 ? { status: 200, delayMs: 4_000 } : { status: 200 };
+    return { status: 200 };
+  });
+  const server = await startServerProcess(serverEnv(database.url, { WEBHOOK_TIMEOUT_MS: '1000' }));
+  try {
+    const to = target(server);
+    const { ledgerId, accounts } = await program(to, 1);
+    const endpoints: Record<string, string> = {};
+    for (const path of ['/redirect', '/huge', '/hang']) {
+      endpoints[path] = (await createEndpoint(to, ledgerId, receiver.url(path))).id;
+    }
+    await issueOne(to, accounts[0]!);
+
+    const DELIVERY = `query($id: ID!) { webhookEndpoint(id: $id) {
+      deliveries(first: 10) { edges { node { status attempts lastResponseStatus lastError } } } } }`;
+    const deliveryOf = async (path: string) => {
+      const { edges } = (await must(to, DELIVERY, { id: endpoints[path] })).webhookEndpoint.deliveries;
+      expect(edges.length).toBeLessThanOrEqual(1);
+      return edges[0]?.node ?? null;
+    };
+    // Settled: each endpoint has its one delivery, and none is pending any more.
+    const settled = async () =>
+      (await Promise.all(['/redirect', '/huge', '/hang'].map(deliveryOf))).every(
+        (delivery) => delivery !== null && delivery.status !== 'PENDING',
+      );
+    const deadline = Date.now() + 30_000;
+    while (!(await settled()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+
+    // A 3xx fails for good, and its Location is never requested.
+    expect(await deliveryOf('/redirect')).toMatchObject({ status: 'FAILED', attempts: 1, lastResponseStatus: 302 });
+    expect(receiver.requestsTo('/elsewhere')).toEqual([]);
+    // The 100 MB answer counts as the 200 it is, and the server hung up long before the end of it.
+    expect(await deliveryOf('/huge')).toMatchObject({ status: 'SUCCEEDED', attempts: 1, lastResponseStatus: 200 });
+    await receiver.waitFor((requests) => requests.some((request) => request.answerFinished !== undefined), 10_000);
+    const [answered] = receiver.requestsTo('/huge');
+    expect(answered!.answerFinished).toBe(false);
+    expect(answered!.answerBytesWritten).toBeLessThan(HUGE);
+    // The hung attempt timed out and was retried with the same webhook-id.
+    expect(await deliveryOf('/hang')).toMatchObject({ status: 'SUCCEEDED', attempts: 2, lastResponseStatus: 200 });
+    await receiver.waitFor((requests) => requests.filter((request) => request.path === '/hang').length === 2, 10_000);
+    const hang = receiver.requestsTo('/hang');
+    expect(hang.map((request) => request.answer).sort()).toEqual([200, 'aborted']);
+    expect(new Set(hang.map((request) => request.id)).size).toBe(1);
+    expect(await server.stop('SIGTERM')).toBe(0);
+  } finally {
+    await server.stop('SIGKILL');
+    await receiver.close();
+    await database.drop();
+  }
+}, 90_000);
+
 describe('SSRF: targets the server must never call', () => {
   const INSIDE =
     /resolves to a (loopback|private|link-local|metadata|unspecified) address, which webhooks may not reach/;

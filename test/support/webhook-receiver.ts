@@ -31,11 +31,22 @@ export interface ReceivedWebhook {
    * the sender had gone (its timeout, or its process killed), so the sender never saw it.
    */
   answer: number | 'destroyed' | 'dark' | 'aborted';
+  /**
+   * For an HTTP answer: whether all of it was handed to the connection before it closed. False when the
+   * sender hung up mid-answer (a bounded reader cutting a huge body short); undefined until it is known.
+   * The kernel's socket buffers take tens of MB on loopback, so only a body larger than that tells.
+   */
+  answerFinished?: boolean;
+  /** For a streamed answer (`streamBytes`): how many body bytes went out before the connection closed. */
+  answerBytesWritten?: number;
 }
 
 export type Answer =
-  /** An HTTP answer, after `delayMs` if given. */
-  | { status: number; body?: string; headers?: Record<string, string>; delayMs?: number }
+  /**
+   * An HTTP answer, after `delayMs` if given. `streamBytes` sends a body of that many bytes instead of
+   * `body`, written as the connection takes it, so a huge answer costs the receiver no memory.
+   */
+  | { status: number; body?: string; streamBytes?: number; headers?: Record<string, string>; delayMs?: number }
   /** Drops the connection without answering. */
   | { destroy: true }
   /** Drops every connection and stops listening for `darkMs`, then listens again on the same port. */
@@ -130,8 +141,18 @@ export async function startWebhookReceiver(responder: Responder = () => OK): Pro
             received.answer = 'aborted';
           } else {
             received.answer = answer.status;
-            response.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers });
-            response.end(answer.body ?? '');
+            response.once('close', () => (received.answerFinished = response.writableFinished));
+            if (answer.streamBytes === undefined) {
+              response.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers });
+              response.end(answer.body ?? '');
+            } else {
+              response.writeHead(answer.status, {
+                'content-type': 'text/plain',
+                'content-length': String(answer.streamBytes),
+                ...answer.headers,
+              });
+              stream(response, answer.streamBytes, received);
+            }
           }
         }
         requests.push(received);
@@ -208,6 +229,22 @@ export async function startWebhookReceiver(responder: Responder = () => OK): Pro
       await new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
     },
   };
+}
+
+const STREAM_CHUNK = Buffer.alloc(64 * 1024, 'x');
+
+/** Writes `bytes` bytes of 'x', waiting for the connection to drain, and stops when it closes. */
+function stream(response: http.ServerResponse, bytes: number, received: ReceivedWebhook): void {
+  received.answerBytesWritten = 0;
+  const pump = () => {
+    while (received.answerBytesWritten! < bytes && !response.destroyed) {
+      const part = STREAM_CHUNK.subarray(0, Math.min(STREAM_CHUNK.length, bytes - received.answerBytesWritten!));
+      received.answerBytesWritten! += part.length;
+      if (!response.write(part)) return void response.once('drain', pump);
+    }
+    if (!response.destroyed) response.end();
+  };
+  pump();
 }
 
 /** The distinct `webhook-id`s among `requests` that were answered with a 2xx. */
