@@ -111,6 +111,24 @@ it('signs with both secrets during a rotation, each verifying on its own', async
   expect(() => receiver.verify(request!, hook.secret)).not.toThrow();
 });
 
+it('stops signing with the old secret once the rotation overlap is over', async () => {
+  const { ledgerId } = await createProgram(t);
+  const account = await createAccount(t, ledgerId);
+  const hook = await createEndpoint(ledgerId, '/overlap-over', ['transaction.posted']);
+  const rotated = ok(await t.gql(`mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }`, { id: hook.id }))
+    .rotateWebhookSecret.secret;
+  receiver.trust('/overlap-over', rotated);
+  // The overlap (a day by default) has passed.
+  await t.db.pool.query(
+    `UPDATE webhook_endpoints SET previous_expires_at = now() - interval '1 second' WHERE id = $1`,
+    [hook.id],
+  );
+  await issue(t, account.id, '1');
+  const [request] = to('/overlap-over')(await receiver.waitFor((all) => to('/overlap-over')(all).length >= 1, WAIT_MS));
+  expect(request!.verifiedWith).toEqual([rotated]);
+  expect(String(request!.headers['webhook-signature']).split(' ')).toHaveLength(1);
+});
+
 it('sends an endpoint only the types it asked for, and only from its own subtree', async () => {
   const root = await createLedger(t);
   const a = await createLedger(t, { parentId: root.id, code: 'region-a' });
@@ -125,14 +143,12 @@ it('sends an endpoint only the types it asked for, and only from its own subtree
   ok(await t.gql(`mutation($id: ID!) { updateAccount(id: $id, input: { name: "renamed" }) { id } }`, { id: inA.id }));
   const last = await createAccount(t, b.id);
 
-  // The root's endpoint receives all four events; once it has the last, every pass after it sees them all.
-  await untilDeliveries(onRoot.id, (all) => all.length === 4 && all.every((d) => d.status === 'SUCCEEDED'));
+  // Exactly what committed after each endpoint was made: not the trees' own system accounts, made before.
+  const seen = (deliveries: any[]) => [...deliveries].reverse().map((d) => [d.event.type, d.event.data.account.id]);
+  // The root's endpoint receives all four; once it has the last, every later pass has seen them all.
+  await untilDeliveries(onRoot.id, (all) => seen(all).length === 4 && all.every((d) => d.status === 'SUCCEEDED'));
   await t.server.webhooks!.dispatcher.pass();
-  const rootTypes = (await endpoint(onRoot.id)).deliveries.edges.map((edge: any) => [
-    edge.node.event.type,
-    edge.node.event.data.account.id,
-  ]);
-  expect(rootTypes.reverse()).toEqual([
+  expect(seen((await endpoint(onRoot.id)).deliveries.edges.map((edge: any) => edge.node))).toEqual([
     ['account.created', inA.id],
     ['account.created', inB.id],
     ['account.updated', inA.id],
@@ -206,6 +222,61 @@ it('fails a delivery for good on a 400, and retries a 500 with the same webhook-
     expect(attempts.map((request) => request.answer)).toEqual([500, 500, 200]);
     expect(new Set(attempts.map((request) => request.id))).toEqual(new Set([retried.event.id]));
     expect(attempts.every((request) => request.verifiedWith.length === 1)).toBe(true);
+  } finally {
+    receiver.respond(() => ({ status: 200 }));
+  }
+});
+
+it('retries an attempt that timed out, with the same webhook-id', async () => {
+  const { ledgerId } = await createProgram(t);
+  const account = await createAccount(t, ledgerId);
+  const hook = await createEndpoint(ledgerId, '/sleepy', ['transaction.posted']);
+  // Longer than this server's WEBHOOK_TIMEOUT_MS (3 s), once.
+  receiver.respond((request) =>
+    request.path === '/sleepy' && request.pathIndex === 1 ? { status: 200, delayMs: 4_000 } : { status: 200 },
+  );
+  try {
+    await issue(t, account.id, '1');
+    const [delivery] = await untilDeliveries(hook.id, (all) => all.length === 1 && all[0].status === 'SUCCEEDED');
+    expect(delivery).toMatchObject({ attempts: 2, lastResponseStatus: 200, lastError: null });
+    const requests = await receiver.waitFor((all) => to('/sleepy')(all).length >= 2, WAIT_MS);
+    expect(new Set(to('/sleepy')(requests).map((request) => request.id))).toEqual(new Set([delivery.event.id]));
+  } finally {
+    receiver.respond(() => ({ status: 200 }));
+  }
+});
+
+it('disables an endpoint whose every attempt has failed for five days (scaled), and audits it', async () => {
+  const { ledgerId } = await createProgram(t);
+  const account = await createAccount(t, ledgerId);
+  const hook = await createEndpoint(ledgerId, '/down', ['transaction.posted']);
+  receiver.respond((request) => (request.path === '/down' ? { status: 503 } : { status: 200 }));
+  try {
+    await issue(t, account.id, '1');
+    await untilDeliveries(
+      hook.id,
+      (all) => all.length === 1 && all[0].attempts >= 1 && all[0].lastResponseStatus === 503,
+    );
+    expect((await endpoint(hook.id)).status).toBe('ENABLED');
+    // Five days at WEBHOOK_RETRY_SCALE=0.001 are 7.2 minutes; the streak began ten minutes ago.
+    await t.db.pool.query(`UPDATE webhook_endpoints SET failing_since = now() - interval '10 minutes' WHERE id = $1`, [
+      hook.id,
+    ]);
+    const deadline = Date.now() + WAIT_MS;
+    let after = await endpoint(hook.id);
+    while (after.status !== 'DISABLED' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      after = await endpoint(hook.id);
+    }
+    expect(after.status).toBe('DISABLED');
+    expect(after.disabledReason).toMatch(/^every attempt failed since /);
+    const audit = ok(
+      await t.gql(
+        `query($l: ID!) { auditEvents(ledgerId: $l, filter: { operation: "disableWebhookEndpoint" }) { edges { node { targetIds } } } }`,
+        { l: ledgerId },
+      ),
+    ).auditEvents.edges;
+    expect(audit.map((edge: any) => edge.node.targetIds)).toEqual([[hook.id]]);
   } finally {
     receiver.respond(() => ({ status: 200 }));
   }

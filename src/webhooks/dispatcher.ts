@@ -5,6 +5,7 @@ import { newId } from '../platform/ids.js';
 import { inTransaction } from '../platform/transaction.js';
 import { comparePositions, type EventType, type FeedPosition } from '../events/events.core.js';
 import type { EventFeed } from '../events/feed.service.js';
+import { finishedBefore, parseSnapshot } from './endpoint-start.core.js';
 import {
   advanceCursor,
   claimEndpointsForDispatch,
@@ -144,11 +145,14 @@ export class Dispatcher {
       client,
     );
     const full = rows.length === DISPATCH_EVENTS_PER_ENDPOINT;
+    const start = parseSnapshot(endpoint.startSnapshot);
     const made = await insertEventDeliveries(
       client,
       endpoint,
       'FEED',
-      rows.map((row) => ({ deliveryId: newId(), xid: row.xid, id: row.id })),
+      rows
+        .filter((row) => !finishedBefore(start, row.xid))
+        .map((row) => ({ deliveryId: newId(), xid: row.xid, id: row.id })),
     );
     let cursor = endpoint.cursor;
     const last = rows.at(-1);

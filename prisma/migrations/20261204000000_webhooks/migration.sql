@@ -28,6 +28,9 @@ CREATE TABLE "webhook_endpoints" (
     -- The last feed position turned into deliveries; starts at the feed's head when the endpoint is created.
     "cursor_xid"                 BIGINT NOT NULL,
     "cursor_id"                  BIGINT NOT NULL,
+    -- pg_current_snapshot() at creation, as text: events it shows as committed are skipped, so an endpoint
+    -- receives exactly what commits after it was made (the cursor starts at the conservative feed head).
+    "start_snapshot"             TEXT NOT NULL,
     -- Since when every attempt has failed; cleared by a success or a re-enable.
     "failing_since"              TIMESTAMPTZ(3),
     "created_at"                 TIMESTAMPTZ(3) NOT NULL DEFAULT now(),
