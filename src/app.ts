@@ -58,7 +58,7 @@ import { attachWebSocketServer, type WebSocketEndpoint } from './subscriptions/w
 import { mountGraphiQL } from './graphiql/graphiql.routes.js';
 import { WebhookService } from './webhooks/webhooks.service.js';
 import { Dispatcher } from './webhooks/dispatcher.js';
-import { DeliveryWorker } from './webhooks/delivery-worker.js';
+import { DeliveryWorker, unobservedWebhooks, type WebhookObserver } from './webhooks/delivery-worker.js';
 import { WebhookSender, type WebhookNetwork } from './webhooks/sender.js';
 import { guardedNetwork } from './webhooks/network-guard.js';
 import { deriveSecretKey } from './webhooks/signing.core.js';
@@ -135,6 +135,7 @@ export interface ServiceOptions {
   webhooks?: Partial<WebhookConfig>;
   webhookAllowPrivateNetworks?: boolean;
   webhookNetwork?: WebhookNetwork;
+  webhookObserver?: WebhookObserver;
 }
 
 export function createServices(
@@ -160,6 +161,7 @@ export function createServices(
       options.logger,
       claimant,
       options.postingAttemptsMax,
+      options.webhookObserver,
     );
     const dispatcher = new Dispatcher(
       db,
@@ -167,7 +169,10 @@ export function createServices(
       options.logger,
       webhookConfig.pollIntervalMs,
       options.postingAttemptsMax,
-      () => worker.poke(),
+      (made) => {
+        (options.webhookObserver ?? unobservedWebhooks).deliveriesMade(made);
+        worker.poke();
+      },
     );
     webhooks = { dispatcher, worker };
   }
@@ -268,6 +273,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     webhooks: config.webhooks,
     webhookAllowPrivateNetworks: config.webhookAllowPrivateNetworks,
     webhookNetwork: options.webhookNetwork,
+    webhookObserver: {
+      attempt: (outcome) => metrics.webhookAttempts.inc({ outcome }),
+      deliveriesMade: (count) => metrics.webhookDeliveries.inc(count),
+    },
   });
   eventHub = hub;
   hub.observeDeliveryLag = (seconds) => metrics.deliveryLag.observe(seconds);

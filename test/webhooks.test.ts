@@ -90,6 +90,10 @@ it('delivers a posting signed per Standard Webhooks, carrying the feed event as 
   expect(deliveries).toHaveLength(1);
   expect(deliveries[0]).toMatchObject({ status: 'SUCCEEDED', attempts: 1, lastResponseStatus: 200, lastError: null });
   expect(deliveries[0].event.id).toBe(feed[0].id);
+
+  const metrics = await (await fetch(t.url.replace(/\/graphql$/, '/metrics'))).text();
+  expect(metrics).toMatch(/^reward_ledger_webhook_attempts_total\{outcome="succeeded"\} [1-9]/m);
+  expect(metrics).toMatch(/^reward_ledger_webhook_deliveries_total [1-9]/m);
 });
 
 it('signs with both secrets during a rotation, each verifying on its own', async () => {

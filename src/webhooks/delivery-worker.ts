@@ -23,6 +23,14 @@ import {
   type DeliveryRow,
 } from './webhooks.repository.js';
 
+/** Counts attempts for metrics: `outcome` is the verdict's action (succeeded, retry, failed, gone). */
+export interface WebhookObserver {
+  attempt(outcome: 'succeeded' | 'retry' | 'failed' | 'gone'): void;
+  deliveriesMade(count: number): void;
+}
+
+export const unobservedWebhooks: WebhookObserver = { attempt: () => undefined, deliveriesMade: () => undefined };
+
 /** Beyond the attempt's own timeout, how long a claim outlives it: time to record the outcome. */
 export const LEASE_MARGIN_MS = 5_000;
 
@@ -52,6 +60,7 @@ export class DeliveryWorker {
     /** Names this instance in claims (claimed_by). */
     private readonly claimant: string,
     private readonly attemptsMax: number,
+    private readonly observer: WebhookObserver = unobservedWebhooks,
   ) {
     this.origin = { principal: SYSTEM_PRINCIPAL, requestId: `webhooks:${claimant}`, clientAddress: null };
   }
@@ -177,6 +186,7 @@ export class DeliveryWorker {
   private async record(claim: ClaimedDelivery, outcome: AttemptOutcome): Promise<void> {
     const now = new Date();
     const verdict = classify(outcome, now);
+    this.observer.attempt(verdict.action);
     const responseStatus = outcome.kind === 'response' ? outcome.status : null;
     const fence = { id: claim.id, claimant: this.claimant, attempts: claim.attempts };
     // A test send is one attempt, and tells nothing about the endpoint's health.

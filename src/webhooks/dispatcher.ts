@@ -48,8 +48,8 @@ export class Dispatcher {
     private readonly logger: Logger,
     private readonly pollIntervalMs: number,
     private readonly attemptsMax: number,
-    /** Told when deliveries were made, so that workers need not wait for their own poll. */
-    private readonly onDeliveries: () => void,
+    /** Told how many deliveries were made, so that workers need not wait for their own poll. */
+    private readonly onDeliveries: (made: number) => void,
   ) {}
 
   start(): void {
@@ -90,7 +90,7 @@ export class Dispatcher {
     }
     this.running = this.pass()
       .then((made) => {
-        if (made > 0) this.onDeliveries();
+        if (made > 0) this.onDeliveries(made);
       })
       .catch((error) => this.logger.error('webhook dispatch failed', { error }))
       .finally(() => {
