@@ -169,6 +169,7 @@ export function createServices(
       options.logger,
       webhookConfig.pollIntervalMs,
       options.postingAttemptsMax,
+      webhookConfig.deliveryRetentionDays,
       (made) => {
         (options.webhookObserver ?? unobservedWebhooks).deliveriesMade(made);
         worker.poke();

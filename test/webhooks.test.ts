@@ -400,6 +400,32 @@ it('refuses bad input with a code and changes nothing', async () => {
   expect(await list()).toEqual(before);
 });
 
+it('prunes finished deliveries past their retention, never pending ones', async () => {
+  const { ledgerId } = await createProgram(t);
+  const account = await createAccount(t, ledgerId);
+  const hook = await createEndpoint(ledgerId, '/pruned', ['transaction.posted']);
+  await issue(t, account.id, '1');
+  await untilDeliveries(hook.id, (all) => all.length === 1 && all[0].status === 'SUCCEEDED');
+  const count = async (finished: boolean) =>
+    Number(
+      (
+        await t.db.pool.query(`SELECT count(*) AS n FROM webhook_deliveries WHERE (status <> 'PENDING') = $1`, [
+          finished,
+        ])
+      ).rows[0].n,
+    );
+  const pending = await count(false);
+  expect(await count(true)).toBeGreaterThan(0);
+
+  // Nothing is old enough yet; then, with the clock a minute ahead, everything finished is.
+  expect(await t.server.webhooks!.dispatcher.prune(new Date(Date.now() - 86_400_000))).toBe(0);
+  const deleted = await t.server.webhooks!.dispatcher.prune(new Date(Date.now() + 60_000));
+  expect(deleted).toBeGreaterThan(0);
+  expect(await count(true)).toBe(0);
+  expect(await count(false)).toBe(pending);
+  expect((await endpoint(hook.id)).deliveries.edges).toEqual([]);
+});
+
 describe('with a partner that hangs', () => {
   let small: TestServer;
   let hanging: WebhookReceiver;

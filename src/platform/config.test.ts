@@ -94,6 +94,7 @@ describe('webhook delivery settings', () => {
       WEBHOOK_ENDPOINT_CONCURRENCY: '2',
       WEBHOOK_CONCURRENCY: '8',
       WEBHOOK_POLL_INTERVAL_MS: '100',
+      WEBHOOK_DELIVERY_RETENTION_DAYS: '7',
     });
     expect(config.webhookSecretKey).toBe('w'.repeat(32));
     expect(config.webhooks).toEqual({
@@ -103,6 +104,7 @@ describe('webhook delivery settings', () => {
       endpointConcurrency: 2,
       concurrency: 8,
       pollIntervalMs: 100,
+      deliveryRetentionDays: 7,
     });
   });
 

@@ -531,3 +531,19 @@ export async function disableEndpoint(client: pg.PoolClient, endpointId: string,
   );
   return (outcome.rowCount ?? 0) > 0;
 }
+
+/**
+ * Deletes at most `limit` finished deliveries made before `before`, oldest first. Delivery ids are UUIDv7,
+ * so "made before" is an id range on the primary key: no index of its own.
+ */
+export async function deleteFinishedDeliveries(pool: pg.Pool, before: string, limit: number): Promise<number> {
+  const outcome = await pool.query(
+    `DELETE FROM webhook_deliveries
+      WHERE id IN (SELECT id FROM webhook_deliveries
+                    WHERE id < $1::uuid AND status <> 'PENDING'
+                    ORDER BY id
+                    LIMIT $2)`,
+    [before, limit],
+  );
+  return outcome.rowCount ?? 0;
+}
