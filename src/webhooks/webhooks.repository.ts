@@ -247,7 +247,7 @@ export async function insertEventDeliveries(
      SELECT k.id, $1, $2, $3, k.xid, k.event_id, now()
        FROM unnest($4::uuid[], $5::int8[], $6::int8[]) WITH ORDINALITY AS k(id, xid, event_id, n)
       ORDER BY k.n
-     ON CONFLICT (endpoint_id, event_xid, event_id) WHERE origin = 'FEED' DO NOTHING`,
+     ON CONFLICT (root_ledger_id, endpoint_id, event_xid, event_id) WHERE origin = 'FEED' DO NOTHING`,
     [
       endpoint.id,
       endpoint.rootLedgerId,
