@@ -94,8 +94,6 @@ export interface ServerOptions {
   tokenSecret?: string;
   /** Encrypts webhook signing secrets at rest; without it webhooks are off. */
   webhookSecretKey?: string;
-  /** Tests of the sender only: the network the webhook sender uses instead of the guarded one. */
-  webhookNetwork?: WebhookNetwork;
   /** Headers GraphiQL starts with (embedded development mode pre-fills the generated admin key). */
   graphiqlHeaders?: Record<string, string>;
   /** Also receives every committed posting, besides the subscriptions' hub. */
@@ -134,6 +132,7 @@ export interface ServiceOptions {
   webhookSecretKey?: string;
   webhooks?: Partial<WebhookConfig>;
   webhookAllowPrivateNetworks?: boolean;
+  /** The network the webhook sender uses; by default the guarded one (network-guard.ts). */
   webhookNetwork?: WebhookNetwork;
   webhookObserver?: WebhookObserver;
 }
@@ -273,7 +272,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     webhookSecretKey: options.webhookSecretKey,
     webhooks: config.webhooks,
     webhookAllowPrivateNetworks: config.webhookAllowPrivateNetworks,
-    webhookNetwork: options.webhookNetwork,
     webhookObserver: {
       attempt: (outcome) => metrics.webhookAttempts.inc({ outcome }),
       deliveriesMade: (count) => metrics.webhookDeliveries.inc(count),

@@ -354,6 +354,10 @@ it('refuses bad input with a code and changes nothing', async () => {
     ).webhookEndpoints.edges.map((edge: any) => edge.node);
   const before = await list();
   expect(before).toEqual([{ id: hook.id, url: receiver.url('/strict'), eventTypes: [] }]);
+  const audited = async () =>
+    ok(await t.gql(`query($l: ID!) { auditEvents(ledgerId: $l, first: 500) { edges { cursor } } }`, { l: ledgerId }))
+      .auditEvents.edges.length;
+  const auditBefore = await audited();
 
   for (const url of ['ftp://example.com/hook', 'not a url', 'http://user:pass@127.0.0.1/x']) {
     expect(errorCode(await t.gql(CREATE, { i: { ledgerId, url } }))).toBe('BAD_USER_INPUT');
@@ -385,6 +389,7 @@ it('refuses bad input with a code and changes nothing', async () => {
     ),
   ).toBe('NOT_FOUND');
   expect(await list()).toEqual(before);
+  expect(await audited()).toBe(auditBefore);
 
   // Reconciliation types are valid names before anything emits them.
   const recon = ok(
