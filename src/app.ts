@@ -58,7 +58,7 @@ import { attachWebSocketServer, type WebSocketEndpoint } from './subscriptions/w
 import { mountGraphiQL } from './graphiql/graphiql.routes.js';
 import { WebhookService } from './webhooks/webhooks.service.js';
 import { Dispatcher } from './webhooks/dispatcher.js';
-import { DeliveryWorker } from './webhooks/delivery-worker.js';
+import { DeliveryWorker, unobservedWebhooks, type WebhookObserver } from './webhooks/delivery-worker.js';
 import { WebhookSender, type WebhookNetwork } from './webhooks/sender.js';
 import { guardedNetwork } from './webhooks/network-guard.js';
 import { deriveSecretKey } from './webhooks/signing.core.js';
@@ -94,8 +94,6 @@ export interface ServerOptions {
   tokenSecret?: string;
   /** Encrypts webhook signing secrets at rest; without it webhooks are off. */
   webhookSecretKey?: string;
-  /** Tests of the sender only: the network the webhook sender uses instead of the guarded one. */
-  webhookNetwork?: WebhookNetwork;
   /** Headers GraphiQL starts with (embedded development mode pre-fills the generated admin key). */
   graphiqlHeaders?: Record<string, string>;
   /** Also receives every committed posting, besides the subscriptions' hub. */
@@ -134,7 +132,9 @@ export interface ServiceOptions {
   webhookSecretKey?: string;
   webhooks?: Partial<WebhookConfig>;
   webhookAllowPrivateNetworks?: boolean;
+  /** The network the webhook sender uses; by default the guarded one (network-guard.ts). */
   webhookNetwork?: WebhookNetwork;
+  webhookObserver?: WebhookObserver;
 }
 
 export function createServices(
@@ -160,6 +160,7 @@ export function createServices(
       options.logger,
       claimant,
       options.postingAttemptsMax,
+      options.webhookObserver,
     );
     const dispatcher = new Dispatcher(
       db,
@@ -167,7 +168,11 @@ export function createServices(
       options.logger,
       webhookConfig.pollIntervalMs,
       options.postingAttemptsMax,
-      () => worker.poke(),
+      webhookConfig.deliveryRetentionDays,
+      (made) => {
+        (options.webhookObserver ?? unobservedWebhooks).deliveriesMade(made);
+        worker.poke();
+      },
     );
     webhooks = { dispatcher, worker };
   }
@@ -267,7 +272,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     webhookSecretKey: options.webhookSecretKey,
     webhooks: config.webhooks,
     webhookAllowPrivateNetworks: config.webhookAllowPrivateNetworks,
-    webhookNetwork: options.webhookNetwork,
+    webhookObserver: {
+      attempt: (outcome) => metrics.webhookAttempts.inc({ outcome }),
+      deliveriesMade: (count) => metrics.webhookDeliveries.inc(count),
+    },
   });
   eventHub = hub;
   hub.observeDeliveryLag = (seconds) => metrics.deliveryLag.observe(seconds);

@@ -90,6 +90,10 @@ it('delivers a posting signed per Standard Webhooks, carrying the feed event as 
   expect(deliveries).toHaveLength(1);
   expect(deliveries[0]).toMatchObject({ status: 'SUCCEEDED', attempts: 1, lastResponseStatus: 200, lastError: null });
   expect(deliveries[0].event.id).toBe(feed[0].id);
+
+  const metrics = await (await fetch(t.url.replace(/\/graphql$/, '/metrics'))).text();
+  expect(metrics).toMatch(/^reward_ledger_webhook_attempts_total\{outcome="succeeded"\} [1-9]/m);
+  expect(metrics).toMatch(/^reward_ledger_webhook_deliveries_total [1-9]/m);
 });
 
 it('signs with both secrets during a rotation, each verifying on its own', async () => {
@@ -111,6 +115,24 @@ it('signs with both secrets during a rotation, each verifying on its own', async
   expect(() => receiver.verify(request!, hook.secret)).not.toThrow();
 });
 
+it('stops signing with the old secret once the rotation overlap is over', async () => {
+  const { ledgerId } = await createProgram(t);
+  const account = await createAccount(t, ledgerId);
+  const hook = await createEndpoint(ledgerId, '/overlap-over', ['transaction.posted']);
+  const rotated = ok(await t.gql(`mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }`, { id: hook.id }))
+    .rotateWebhookSecret.secret;
+  receiver.trust('/overlap-over', rotated);
+  // The overlap (a day by default) has passed.
+  await t.db.pool.query(
+    `UPDATE webhook_endpoints SET previous_expires_at = now() - interval '1 second' WHERE id = $1`,
+    [hook.id],
+  );
+  await issue(t, account.id, '1');
+  const [request] = to('/overlap-over')(await receiver.waitFor((all) => to('/overlap-over')(all).length >= 1, WAIT_MS));
+  expect(request!.verifiedWith).toEqual([rotated]);
+  expect(String(request!.headers['webhook-signature']).split(' ')).toHaveLength(1);
+});
+
 it('sends an endpoint only the types it asked for, and only from its own subtree', async () => {
   const root = await createLedger(t);
   const a = await createLedger(t, { parentId: root.id, code: 'region-a' });
@@ -125,14 +147,12 @@ it('sends an endpoint only the types it asked for, and only from its own subtree
   ok(await t.gql(`mutation($id: ID!) { updateAccount(id: $id, input: { name: "renamed" }) { id } }`, { id: inA.id }));
   const last = await createAccount(t, b.id);
 
-  // The root's endpoint receives all four events; once it has the last, every pass after it sees them all.
-  await untilDeliveries(onRoot.id, (all) => all.length === 4 && all.every((d) => d.status === 'SUCCEEDED'));
+  // Exactly what committed after each endpoint was made: not the trees' own system accounts, made before.
+  const seen = (deliveries: any[]) => [...deliveries].reverse().map((d) => [d.event.type, d.event.data.account.id]);
+  // The root's endpoint receives all four; once it has the last, every later pass has seen them all.
+  await untilDeliveries(onRoot.id, (all) => seen(all).length === 4 && all.every((d) => d.status === 'SUCCEEDED'));
   await t.server.webhooks!.dispatcher.pass();
-  const rootTypes = (await endpoint(onRoot.id)).deliveries.edges.map((edge: any) => [
-    edge.node.event.type,
-    edge.node.event.data.account.id,
-  ]);
-  expect(rootTypes.reverse()).toEqual([
+  expect(seen((await endpoint(onRoot.id)).deliveries.edges.map((edge: any) => edge.node))).toEqual([
     ['account.created', inA.id],
     ['account.created', inB.id],
     ['account.updated', inA.id],
@@ -211,6 +231,61 @@ it('fails a delivery for good on a 400, and retries a 500 with the same webhook-
   }
 });
 
+it('retries an attempt that timed out, with the same webhook-id', async () => {
+  const { ledgerId } = await createProgram(t);
+  const account = await createAccount(t, ledgerId);
+  const hook = await createEndpoint(ledgerId, '/sleepy', ['transaction.posted']);
+  // Longer than this server's WEBHOOK_TIMEOUT_MS (3 s), once.
+  receiver.respond((request) =>
+    request.path === '/sleepy' && request.pathIndex === 1 ? { status: 200, delayMs: 4_000 } : { status: 200 },
+  );
+  try {
+    await issue(t, account.id, '1');
+    const [delivery] = await untilDeliveries(hook.id, (all) => all.length === 1 && all[0].status === 'SUCCEEDED');
+    expect(delivery).toMatchObject({ attempts: 2, lastResponseStatus: 200, lastError: null });
+    const requests = await receiver.waitFor((all) => to('/sleepy')(all).length >= 2, WAIT_MS);
+    expect(new Set(to('/sleepy')(requests).map((request) => request.id))).toEqual(new Set([delivery.event.id]));
+  } finally {
+    receiver.respond(() => ({ status: 200 }));
+  }
+});
+
+it('disables an endpoint whose every attempt has failed for five days (scaled), and audits it', async () => {
+  const { ledgerId } = await createProgram(t);
+  const account = await createAccount(t, ledgerId);
+  const hook = await createEndpoint(ledgerId, '/down', ['transaction.posted']);
+  receiver.respond((request) => (request.path === '/down' ? { status: 503 } : { status: 200 }));
+  try {
+    await issue(t, account.id, '1');
+    await untilDeliveries(
+      hook.id,
+      (all) => all.length === 1 && all[0].attempts >= 1 && all[0].lastResponseStatus === 503,
+    );
+    expect((await endpoint(hook.id)).status).toBe('ENABLED');
+    // Five days at WEBHOOK_RETRY_SCALE=0.001 are 7.2 minutes; the streak began ten minutes ago.
+    await t.db.pool.query(`UPDATE webhook_endpoints SET failing_since = now() - interval '10 minutes' WHERE id = $1`, [
+      hook.id,
+    ]);
+    const deadline = Date.now() + WAIT_MS;
+    let after = await endpoint(hook.id);
+    while (after.status !== 'DISABLED' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      after = await endpoint(hook.id);
+    }
+    expect(after.status).toBe('DISABLED');
+    expect(after.disabledReason).toMatch(/^every attempt failed since /);
+    const audit = ok(
+      await t.gql(
+        `query($l: ID!) { auditEvents(ledgerId: $l, filter: { operation: "disableWebhookEndpoint" }) { edges { node { targetIds } } } }`,
+        { l: ledgerId },
+      ),
+    ).auditEvents.edges;
+    expect(audit.map((edge: any) => edge.node.targetIds)).toEqual([[hook.id]]);
+  } finally {
+    receiver.respond(() => ({ status: 200 }));
+  }
+});
+
 it('redelivers a window of events with their original webhook-ids', async () => {
   const { ledgerId } = await createProgram(t);
   const account = await createAccount(t, ledgerId);
@@ -279,6 +354,10 @@ it('refuses bad input with a code and changes nothing', async () => {
     ).webhookEndpoints.edges.map((edge: any) => edge.node);
   const before = await list();
   expect(before).toEqual([{ id: hook.id, url: receiver.url('/strict'), eventTypes: [] }]);
+  const audited = async () =>
+    ok(await t.gql(`query($l: ID!) { auditEvents(ledgerId: $l, first: 500) { edges { cursor } } }`, { l: ledgerId }))
+      .auditEvents.edges.length;
+  const auditBefore = await audited();
 
   for (const url of ['ftp://example.com/hook', 'not a url', 'http://user:pass@127.0.0.1/x']) {
     expect(errorCode(await t.gql(CREATE, { i: { ledgerId, url } }))).toBe('BAD_USER_INPUT');
@@ -310,6 +389,7 @@ it('refuses bad input with a code and changes nothing', async () => {
     ),
   ).toBe('NOT_FOUND');
   expect(await list()).toEqual(before);
+  expect(await audited()).toBe(auditBefore);
 
   // Reconciliation types are valid names before anything emits them.
   const recon = ok(
@@ -323,6 +403,32 @@ it('refuses bad input with a code and changes nothing', async () => {
   ).deleteWebhookEndpoint;
   expect(deleted.id).toBe(recon.id);
   expect(await list()).toEqual(before);
+});
+
+it('prunes finished deliveries past their retention, never pending ones', async () => {
+  const { ledgerId } = await createProgram(t);
+  const account = await createAccount(t, ledgerId);
+  const hook = await createEndpoint(ledgerId, '/pruned', ['transaction.posted']);
+  await issue(t, account.id, '1');
+  await untilDeliveries(hook.id, (all) => all.length === 1 && all[0].status === 'SUCCEEDED');
+  const count = async (finished: boolean) =>
+    Number(
+      (
+        await t.db.pool.query(`SELECT count(*) AS n FROM webhook_deliveries WHERE (status <> 'PENDING') = $1`, [
+          finished,
+        ])
+      ).rows[0].n,
+    );
+  const pending = await count(false);
+  expect(await count(true)).toBeGreaterThan(0);
+
+  // Nothing is old enough yet; then, with the clock a minute ahead, everything finished is.
+  expect(await t.server.webhooks!.dispatcher.prune(new Date(Date.now() - 86_400_000))).toBe(0);
+  const deleted = await t.server.webhooks!.dispatcher.prune(new Date(Date.now() + 60_000));
+  expect(deleted).toBeGreaterThan(0);
+  expect(await count(true)).toBe(0);
+  expect(await count(false)).toBe(pending);
+  expect((await endpoint(hook.id)).deliveries.edges).toEqual([]);
 });
 
 describe('with a partner that hangs', () => {

@@ -61,6 +61,8 @@ export interface WebhookConfig {
   concurrency: number;
   /** How often the dispatcher and the workers look for work when nothing woke them. */
   pollIntervalMs: number;
+  /** Finished deliveries older than this are deleted (the feed keeps the events; redelivery reads the feed). */
+  deliveryRetentionDays: number;
 }
 
 export const DEFAULT_WEBHOOKS: WebhookConfig = {
@@ -70,6 +72,7 @@ export const DEFAULT_WEBHOOKS: WebhookConfig = {
   endpointConcurrency: 4,
   concurrency: 32,
   pollIntervalMs: 1_000,
+  deliveryRetentionDays: 30,
 };
 
 /** Subscriptions over WebSocket and the cross-instance fan-out of ledger events. */
@@ -237,6 +240,12 @@ export function loadConfig(env: Env = process.env): Config {
       endpointConcurrency: integer('WEBHOOK_ENDPOINT_CONCURRENCY', DEFAULT_WEBHOOKS.endpointConcurrency, 1, 100),
       concurrency: integer('WEBHOOK_CONCURRENCY', DEFAULT_WEBHOOKS.concurrency, 1, 1_000),
       pollIntervalMs: integer('WEBHOOK_POLL_INTERVAL_MS', DEFAULT_WEBHOOKS.pollIntervalMs, 10, 600_000),
+      deliveryRetentionDays: integer(
+        'WEBHOOK_DELIVERY_RETENTION_DAYS',
+        DEFAULT_WEBHOOKS.deliveryRetentionDays,
+        1,
+        3_650,
+      ),
     },
   };
 

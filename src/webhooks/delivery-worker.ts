@@ -8,7 +8,7 @@ import { insertAuditEventSql } from '../audit/audit.repository.js';
 import type { EventFeed } from '../events/feed.service.js';
 import type { LedgerEvent } from '../events/event.types.js';
 import type { WebhookConfig } from '../platform/config.js';
-import { classify, failedTooLong, nextDelayMs, type AttemptOutcome } from './retry.core.js';
+import { ATTEMPTS_MAX, classify, failedTooLong, nextDelayMs, type AttemptOutcome } from './retry.core.js';
 import { decryptSecret, signedRequest, type WebhookMessage } from './signing.core.js';
 import type { WebhookSender } from './sender.js';
 import {
@@ -22,6 +22,14 @@ import {
   type ClaimedDelivery,
   type DeliveryRow,
 } from './webhooks.repository.js';
+
+/** Counts attempts for metrics: `outcome` is the verdict's action (succeeded, retry, failed, gone). */
+export interface WebhookObserver {
+  attempt(outcome: 'succeeded' | 'retry' | 'failed' | 'gone'): void;
+  deliveriesMade(count: number): void;
+}
+
+export const unobservedWebhooks: WebhookObserver = { attempt: () => undefined, deliveriesMade: () => undefined };
 
 /** Beyond the attempt's own timeout, how long a claim outlives it: time to record the outcome. */
 export const LEASE_MARGIN_MS = 5_000;
@@ -52,6 +60,7 @@ export class DeliveryWorker {
     /** Names this instance in claims (claimed_by). */
     private readonly claimant: string,
     private readonly attemptsMax: number,
+    private readonly observer: WebhookObserver = unobservedWebhooks,
   ) {
     this.origin = { principal: SYSTEM_PRINCIPAL, requestId: `webhooks:${claimant}`, clientAddress: null };
   }
@@ -159,24 +168,36 @@ export class DeliveryWorker {
   }
 
   private async attempt(claim: ClaimedDelivery, events: Map<string, LedgerEvent>): Promise<void> {
-    const message = await this.messageOf(claim, events);
-    let outcome: AttemptOutcome;
-    if (message === null) {
-      outcome = { kind: 'network', message: 'the event is missing from the feed' };
-    } else {
-      const secrets = [decryptSecret(this.secretKey, claim.secretEncrypted)];
-      if (claim.previousSecretEncrypted !== null)
-        secrets.push(decryptSecret(this.secretKey, claim.previousSecretEncrypted));
-      outcome = await this.sender.send(claim.url, signedRequest(message, secrets, new Date()));
+    // Claims count attempts; one whose earlier attempts all died before recording (a crash loop) ends here.
+    if (claim.attempts > ATTEMPTS_MAX) {
+      await this.record(claim, { kind: 'network', message: `no outcome recorded in ${ATTEMPTS_MAX} attempts` });
+      return;
     }
+    const outcome = await this.send(claim, events);
     if (this.stopped && outcome.kind !== 'response') return;
     await this.record(claim, outcome);
+  }
+
+  private async send(claim: ClaimedDelivery, events: Map<string, LedgerEvent>): Promise<AttemptOutcome> {
+    const message = await this.messageOf(claim, events);
+    if (message === null) return { kind: 'network', message: 'the event is missing from the feed' };
+    const secrets: string[] = [];
+    try {
+      secrets.push(decryptSecret(this.secretKey, claim.secretEncrypted));
+      if (claim.previousSecretEncrypted !== null)
+        secrets.push(decryptSecret(this.secretKey, claim.previousSecretEncrypted));
+    } catch {
+      // Retried on the schedule like any failure, so a key put back in time loses nothing.
+      return { kind: 'network', message: 'the signing secret cannot be decrypted: was WEBHOOK_SECRET_KEY changed?' };
+    }
+    return this.sender.send(claim.url, signedRequest(message, secrets, new Date()));
   }
 
   /** The outcome, the endpoint's failure streak and, when it ends the endpoint, its disabling: one transaction. */
   private async record(claim: ClaimedDelivery, outcome: AttemptOutcome): Promise<void> {
     const now = new Date();
     const verdict = classify(outcome, now);
+    this.observer.attempt(verdict.action);
     const responseStatus = outcome.kind === 'response' ? outcome.status : null;
     const fence = { id: claim.id, claimant: this.claimant, attempts: claim.attempts };
     // A test send is one attempt, and tells nothing about the endpoint's health.

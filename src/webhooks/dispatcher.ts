@@ -1,13 +1,15 @@
 import type pg from 'pg';
 import type { Database } from '../platform/db.js';
 import type { Logger } from '../platform/logger.js';
-import { newId } from '../platform/ids.js';
+import { firstIdAt, newId } from '../platform/ids.js';
 import { inTransaction } from '../platform/transaction.js';
 import { comparePositions, type EventType, type FeedPosition } from '../events/events.core.js';
 import type { EventFeed } from '../events/feed.service.js';
+import { finishedBefore, parseSnapshot } from './endpoint-start.core.js';
 import {
   advanceCursor,
   claimEndpointsForDispatch,
+  deleteFinishedDeliveries,
   insertEventDeliveries,
   type EndpointRow,
 } from './webhooks.repository.js';
@@ -17,6 +19,10 @@ export const DISPATCH_ENDPOINTS_PER_TRANSACTION = 20;
 export const DISPATCH_EVENTS_PER_ENDPOINT = 500;
 /** Transactions of one pass at most; a pass that hits it continues on the next tick. */
 const DISPATCH_TRANSACTIONS_PER_PASS = 50;
+
+/** Finished deliveries deleted per statement, and how often the dispatcher prunes. */
+const PRUNE_BATCH = 1_000;
+const PRUNE_INTERVAL_MS = 60_000;
 
 /** How long a nudge waits, so that a burst of commits makes one pass. */
 const NUDGE_DELAY_MS = 20;
@@ -40,6 +46,7 @@ export class Dispatcher {
   /** Whether the last pass found any enabled endpoint; a commit nudges only when it did. */
   private endpointsSeen = false;
   private nudged: NodeJS.Timeout | null = null;
+  private prunedAt = 0;
 
   constructor(
     private readonly db: Database,
@@ -47,8 +54,10 @@ export class Dispatcher {
     private readonly logger: Logger,
     private readonly pollIntervalMs: number,
     private readonly attemptsMax: number,
-    /** Told when deliveries were made, so that workers need not wait for their own poll. */
-    private readonly onDeliveries: () => void,
+    /** Finished deliveries older than this many days are deleted. */
+    private readonly retentionDays: number,
+    /** Told how many deliveries were made, so that workers need not wait for their own poll. */
+    private readonly onDeliveries: (made: number) => void,
   ) {}
 
   start(): void {
@@ -89,7 +98,7 @@ export class Dispatcher {
     }
     this.running = this.pass()
       .then((made) => {
-        if (made > 0) this.onDeliveries();
+        if (made > 0) this.onDeliveries(made);
       })
       .catch((error) => this.logger.error('webhook dispatch failed', { error }))
       .finally(() => {
@@ -126,7 +135,25 @@ export class Dispatcher {
     }
     // An endpoint with more events than one read takes them on the next pass, which need not wait.
     if (backlog) this.again = true;
+    if (Date.now() - this.prunedAt >= PRUNE_INTERVAL_MS) {
+      this.prunedAt = Date.now();
+      await this.prune(new Date(Date.now() - this.retentionDays * 86_400_000));
+    }
     return made;
+  }
+
+  /**
+   * Deletes finished deliveries made before `before`, a batch at a time. Any instance may run it at once:
+   * each deletes what it finds. Exposed for tests.
+   */
+  async prune(before: Date): Promise<number> {
+    let deleted = 0;
+    for (let batch = 0; batch < 10 && !this.stopped; batch += 1) {
+      const count = await deleteFinishedDeliveries(this.db.pool, firstIdAt(before), PRUNE_BATCH);
+      deleted += count;
+      if (count < PRUNE_BATCH) break;
+    }
+    return deleted;
   }
 
   private async dispatch(client: pg.PoolClient, endpoint: EndpointRow): Promise<{ made: number; full: boolean }> {
@@ -144,11 +171,14 @@ export class Dispatcher {
       client,
     );
     const full = rows.length === DISPATCH_EVENTS_PER_ENDPOINT;
+    const start = parseSnapshot(endpoint.startSnapshot);
     const made = await insertEventDeliveries(
       client,
       endpoint,
       'FEED',
-      rows.map((row) => ({ deliveryId: newId(), xid: row.xid, id: row.id })),
+      rows
+        .filter((row) => !finishedBefore(start, row.xid))
+        .map((row) => ({ deliveryId: newId(), xid: row.xid, id: row.id })),
     );
     let cursor = endpoint.cursor;
     const last = rows.at(-1);

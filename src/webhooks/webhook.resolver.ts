@@ -14,7 +14,7 @@ import {
 
 @Resolver(() => WebhookEndpoint)
 export class WebhookEndpointResolver {
-  @Query(() => WebhookEndpoint, { nullable: true, description: 'ADMIN over the endpoint’s ledger.' })
+  @Query(() => WebhookEndpoint, { nullable: true, description: "ADMIN over the endpoint's ledger." })
   webhookEndpoint(@Ctx() ctx: RequestContext, @Arg('id', () => ID) id: string): Promise<WebhookEndpoint | null> {
     return ctx.services.webhooks.findById(ctx.origin, id);
   }

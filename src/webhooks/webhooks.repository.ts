@@ -25,6 +25,8 @@ export interface EndpointRow {
   previousSecretEncrypted: Buffer | null;
   previousExpiresAt: Date | null;
   cursor: FeedPosition;
+  /** pg_current_snapshot() when the endpoint was created (endpoint-start.core.ts). */
+  startSnapshot: string;
   failingSince: Date | null;
   createdAt: Date;
   updatedAt: Date;
@@ -44,6 +46,7 @@ interface RawEndpoint {
   previous_expires_at: Date | null;
   cursor_xid: string;
   cursor_id: string;
+  start_snapshot: string;
   failing_since: Date | null;
   created_at: Date;
   updated_at: Date;
@@ -51,7 +54,7 @@ interface RawEndpoint {
 
 const ENDPOINT_COLUMNS = `w.id, w.root_ledger_id, w.ledger_id, w.url, w.description, w.event_types, w.status,
   w.disabled_reason, w.secret_encrypted, w.previous_secret_encrypted, w.previous_expires_at,
-  w.cursor_xid::text AS cursor_xid, w.cursor_id::text AS cursor_id, w.failing_since, w.created_at, w.updated_at`;
+  w.cursor_xid::text AS cursor_xid, w.cursor_id::text AS cursor_id, w.start_snapshot, w.failing_since, w.created_at, w.updated_at`;
 
 function toEndpoint(row: RawEndpoint): EndpointRow {
   return {
@@ -67,6 +70,7 @@ function toEndpoint(row: RawEndpoint): EndpointRow {
     previousSecretEncrypted: row.previous_secret_encrypted,
     previousExpiresAt: row.previous_expires_at,
     cursor: { xid: BigInt(row.cursor_xid), id: BigInt(row.cursor_id) },
+    startSnapshot: row.start_snapshot,
     failingSince: row.failing_since,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -84,12 +88,13 @@ export async function insertEndpoint(
     eventTypes: string[];
     secretEncrypted: Buffer;
     cursor: FeedPosition;
+    startSnapshot: string;
   },
 ): Promise<EndpointRow> {
   const { rows } = await client.query<RawEndpoint>(
     `INSERT INTO webhook_endpoints AS w (id, root_ledger_id, ledger_id, url, description, event_types, secret_encrypted,
-                                         cursor_xid, cursor_id)
-     VALUES ($1, $2, $3, $4, $5, $6::text[], $7, $8::int8, $9::int8)
+                                         cursor_xid, cursor_id, start_snapshot)
+     VALUES ($1, $2, $3, $4, $5, $6::text[], $7, $8::int8, $9::int8, $10)
      RETURNING ${ENDPOINT_COLUMNS}`,
     [
       row.id,
@@ -101,9 +106,18 @@ export async function insertEndpoint(
       row.secretEncrypted,
       row.cursor.xid.toString(),
       row.cursor.id.toString(),
+      row.startSnapshot,
     ],
   );
   return toEndpoint(rows[0]!);
+}
+
+/** This statement's snapshot: which transactions had finished, and which were still running. */
+export async function selectSnapshot(client: pg.PoolClient): Promise<{ snapshot: string; xmin: bigint }> {
+  const { rows } = await client.query<{ snapshot: string; xmin: string }>(
+    'SELECT s::text AS snapshot, pg_snapshot_xmin(s)::text AS xmin FROM pg_current_snapshot() AS s',
+  );
+  return { snapshot: rows[0]!.snapshot, xmin: BigInt(rows[0]!.xmin) };
 }
 
 export async function selectEndpoint(reader: Reader, id: string): Promise<EndpointRow | null> {
@@ -233,7 +247,7 @@ export async function insertEventDeliveries(
      SELECT k.id, $1, $2, $3, k.xid, k.event_id, now()
        FROM unnest($4::uuid[], $5::int8[], $6::int8[]) WITH ORDINALITY AS k(id, xid, event_id, n)
       ORDER BY k.n
-     ON CONFLICT (endpoint_id, event_xid, event_id) WHERE origin = 'FEED' DO NOTHING`,
+     ON CONFLICT (root_ledger_id, endpoint_id, event_xid, event_id) WHERE origin = 'FEED' DO NOTHING`,
     [
       endpoint.id,
       endpoint.rootLedgerId,
@@ -516,4 +530,20 @@ export async function disableEndpoint(client: pg.PoolClient, endpointId: string,
     [endpointId, reason],
   );
   return (outcome.rowCount ?? 0) > 0;
+}
+
+/**
+ * Deletes at most `limit` finished deliveries made before `before`, oldest first. Delivery ids are UUIDv7,
+ * so "made before" is an id range on the primary key: no index of its own.
+ */
+export async function deleteFinishedDeliveries(pool: pg.Pool, before: string, limit: number): Promise<number> {
+  const outcome = await pool.query(
+    `DELETE FROM webhook_deliveries
+      WHERE id IN (SELECT id FROM webhook_deliveries
+                    WHERE id < $1::uuid AND status <> 'PENDING'
+                    ORDER BY id
+                    LIMIT $2)`,
+    [before, limit],
+  );
+  return outcome.rowCount ?? 0;
 }

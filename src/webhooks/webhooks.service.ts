@@ -12,9 +12,11 @@ import {
   encodeEventCursor,
   FEED_START,
   comparePositions,
+  headBelow,
   readEventTypes,
   type EventType,
 } from '../events/events.core.js';
+import { finishedBefore, parseSnapshot } from './endpoint-start.core.js';
 import { LedgerEvent } from '../events/event.types.js';
 import type { EventFeed } from '../events/feed.service.js';
 import type { WebhookConfig } from '../platform/config.js';
@@ -31,6 +33,7 @@ import {
   selectDeliveryPage,
   selectEndpoint,
   selectEndpointPage,
+  selectSnapshot,
   updateEndpoint,
   type DeliveryRow,
   type DeliveryStatus,
@@ -151,8 +154,9 @@ export class WebhookService {
     const secret = generateSecret();
     const id = newId();
     const row = await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
-      // The feed's head inside the transaction: every event not yet below the watermark is delivered.
-      const cursor = await this.feed.head(client);
+      // The cursor starts below every transaction still running; the snapshot tells which events of the
+      // transactions above it had already committed, and are skipped (endpoint-start.core.ts).
+      const { snapshot, xmin } = await selectSnapshot(client);
       const created = await insertEndpoint(client, {
         id,
         rootLedgerId: ledger.rootLedgerId,
@@ -161,7 +165,8 @@ export class WebhookService {
         description,
         eventTypes,
         secretEncrypted: encryptSecret(key, secret),
-        cursor,
+        cursor: headBelow(xmin),
+        startSnapshot: snapshot,
       });
       await insertAuditEventSql(client, auditEvent(origin, 'createWebhookEndpoint', ledger.rootLedgerId, [id]));
       return created;
@@ -249,6 +254,7 @@ export class WebhookService {
     if (to !== null && to.getTime() < from.getTime()) throw new BadInputError('to must not be before from');
     const types = existing.eventTypes.length === 0 ? null : (existing.eventTypes as EventType[]);
     const events: Array<{ deliveryId: string; xid: bigint; id: bigint }> = [];
+    const start = parseSnapshot(existing.startSnapshot);
     let after = FEED_START;
     for (;;) {
       const rows = await this.feed.read(
@@ -259,7 +265,10 @@ export class WebhookService {
         { from, to },
       );
       const dispatched = rows.filter((row) => comparePositions({ xid: row.xid, id: row.id }, existing.cursor) <= 0);
-      for (const row of dispatched) events.push({ deliveryId: newId(), xid: row.xid, id: row.id });
+      for (const row of dispatched) {
+        // Events from before the endpoint existed were never its to deliver.
+        if (!finishedBefore(start, row.xid)) events.push({ deliveryId: newId(), xid: row.xid, id: row.id });
+      }
       if (events.length > REDELIVER_EVENTS_MAX) {
         throw new BadInputError(
           `the window holds more than ${REDELIVER_EVENTS_MAX} events; redeliver it in narrower windows`,

@@ -9,6 +9,9 @@
 -- A delivery is claimed by a worker with a lease (claimed_by, claimed_until). Claiming also moves
 -- next_attempt_at to the end of the lease, so a delivery whose worker died is simply due again when its
 -- lease runs out, and the claim needs one index.
+--
+-- Like every tenant table, both carry root_ledger_id in their keys (DESIGN.md: distributable by tree), with a
+-- plain index on id for the lookups by id the API makes.
 
 CREATE TABLE "webhook_endpoints" (
     "id"                         UUID NOT NULL,
@@ -28,19 +31,21 @@ CREATE TABLE "webhook_endpoints" (
     -- The last feed position turned into deliveries; starts at the feed's head when the endpoint is created.
     "cursor_xid"                 BIGINT NOT NULL,
     "cursor_id"                  BIGINT NOT NULL,
+    -- pg_current_snapshot() at creation, as text: events it shows as committed are skipped, so an endpoint
+    -- receives exactly what commits after it was made (the cursor starts at the conservative feed head).
+    "start_snapshot"             TEXT NOT NULL,
     -- Since when every attempt has failed; cleared by a success or a re-enable.
     "failing_since"              TIMESTAMPTZ(3),
     "created_at"                 TIMESTAMPTZ(3) NOT NULL DEFAULT now(),
     "updated_at"                 TIMESTAMPTZ(3) NOT NULL DEFAULT now(),
-    CONSTRAINT "webhook_endpoints_pkey" PRIMARY KEY ("id"),
+    CONSTRAINT "webhook_endpoints_pkey" PRIMARY KEY ("root_ledger_id", "id"),
     CONSTRAINT "webhook_endpoints_status" CHECK ("status" IN ('ENABLED', 'DISABLED')),
     CONSTRAINT "webhook_endpoints_rotation_shape"
         CHECK (("previous_secret_encrypted" IS NULL) = ("previous_expires_at" IS NULL))
 );
 ALTER TABLE "webhook_endpoints" ADD CONSTRAINT "webhook_endpoints_ledger_fkey"
     FOREIGN KEY ("root_ledger_id", "ledger_id") REFERENCES "ledgers"("root_ledger_id", "id") ON DELETE RESTRICT ON UPDATE RESTRICT;
--- Listing a tree's endpoints.
-CREATE INDEX "webhook_endpoints_root_ledger_id_id_idx" ON "webhook_endpoints" ("root_ledger_id", "id");
+CREATE INDEX "webhook_endpoints_id_idx" ON "webhook_endpoints" ("id");
 
 CREATE TABLE "webhook_deliveries" (
     "id"                    UUID NOT NULL,
@@ -62,7 +67,7 @@ CREATE TABLE "webhook_deliveries" (
     "claimed_by"            TEXT,
     "claimed_until"         TIMESTAMPTZ(3),
     "created_at"            TIMESTAMPTZ(3) NOT NULL DEFAULT now(),
-    CONSTRAINT "webhook_deliveries_pkey" PRIMARY KEY ("id"),
+    CONSTRAINT "webhook_deliveries_pkey" PRIMARY KEY ("root_ledger_id", "id"),
     CONSTRAINT "webhook_deliveries_status" CHECK ("status" IN ('PENDING', 'SUCCEEDED', 'FAILED')),
     CONSTRAINT "webhook_deliveries_origin" CHECK ("origin" IN ('FEED', 'REDELIVERY', 'TEST')),
     CONSTRAINT "webhook_deliveries_subject" CHECK (
@@ -72,7 +77,8 @@ CREATE TABLE "webhook_deliveries" (
     CONSTRAINT "webhook_deliveries_due_shape" CHECK (("status" = 'PENDING') = ("next_attempt_at" IS NOT NULL))
 );
 ALTER TABLE "webhook_deliveries" ADD CONSTRAINT "webhook_deliveries_endpoint_fkey"
-    FOREIGN KEY ("endpoint_id") REFERENCES "webhook_endpoints"("id") ON DELETE CASCADE ON UPDATE RESTRICT;
+    FOREIGN KEY ("root_ledger_id", "endpoint_id") REFERENCES "webhook_endpoints"("root_ledger_id", "id")
+    ON DELETE CASCADE ON UPDATE RESTRICT;
 -- ledger_events is append-only, so this key never blocks a delete and needs no index of its own.
 ALTER TABLE "webhook_deliveries" ADD CONSTRAINT "webhook_deliveries_event_fkey"
     FOREIGN KEY ("root_ledger_id", "event_xid", "event_id") REFERENCES "ledger_events"("root_ledger_id", "xid", "id")
@@ -81,8 +87,10 @@ ALTER TABLE "webhook_deliveries" ADD CONSTRAINT "webhook_deliveries_event_fkey"
 -- endpoint so that one endpoint's backlog cannot crowd the others out of a claim).
 CREATE INDEX "webhook_deliveries_due_idx" ON "webhook_deliveries" ("endpoint_id", "next_attempt_at")
     WHERE "status" = 'PENDING';
--- Endpoint.deliveries (newest first), the per-endpoint in-flight count, and the cascade of a delete.
+-- Endpoint.deliveries (newest first) and the cascade of a delete.
 CREATE INDEX "webhook_deliveries_endpoint_id_id_idx" ON "webhook_deliveries" ("endpoint_id", "id");
+-- A delivery by id (a test send), and pruning: ids are UUIDv7, so "made before" is an id range.
+CREATE INDEX "webhook_deliveries_id_idx" ON "webhook_deliveries" ("id");
 -- Exactly one feed delivery per event and endpoint, whatever the dispatcher does.
-CREATE UNIQUE INDEX "webhook_deliveries_feed_event_key" ON "webhook_deliveries" ("endpoint_id", "event_xid", "event_id")
-    WHERE "origin" = 'FEED';
+CREATE UNIQUE INDEX "webhook_deliveries_feed_event_key"
+    ON "webhook_deliveries" ("root_ledger_id", "endpoint_id", "event_xid", "event_id") WHERE "origin" = 'FEED';
