@@ -24,6 +24,7 @@ export interface WebhookNetwork {
  */
 export class WebhookSender {
   private readonly active = new Set<http.ClientRequest>();
+  private closed = false;
   // Kept-alive connections per target; each new connection goes through the guarded lookup.
   private readonly agents = {
     http: new http.Agent({ keepAlive: true, maxSockets: 64 }),
@@ -42,10 +43,20 @@ export class WebhookSender {
     } catch (error) {
       return Promise.resolve({ kind: 'network', message: `refused target: ${(error as Error).message}` });
     }
+    return this.post(url, request, Date.now() + this.timeoutMs, true);
+  }
+
+  /**
+   * One request, before `deadline`. A kept-alive connection the receiver closed while idle fails at once
+   * with ECONNRESET on reuse, in that race before the receiver read anything; it is sent again once on a
+   * fresh connection (the pattern Node's documentation gives), so the race costs no attempt; at least once
+   * covers a receiver that did read it.
+   */
+  private post(url: URL, request: SignedRequest, deadline: number, mayResend: boolean): Promise<AttemptOutcome> {
     const secure = url.protocol === 'https:';
     return new Promise<AttemptOutcome>((resolve) => {
       let settled = false;
-      const finish = (outcome: AttemptOutcome) => {
+      const finish = (outcome: AttemptOutcome | Promise<AttemptOutcome>) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
@@ -59,11 +70,20 @@ export class WebhookSender {
         headers: { ...request.headers, 'content-length': Buffer.byteLength(request.body) },
       });
       this.active.add(req);
-      const timer = setTimeout(() => {
-        finish({ kind: 'timeout' });
-        req.destroy();
-      }, this.timeoutMs);
-      req.on('error', (error) => finish({ kind: 'network', message: describeNetworkError(error) }));
+      const timer = setTimeout(
+        () => {
+          finish({ kind: 'timeout' });
+          req.destroy();
+        },
+        Math.max(0, deadline - Date.now()),
+      );
+      req.on('error', (error: Error & { code?: string }) => {
+        if (mayResend && req.reusedSocket && error.code === 'ECONNRESET' && !this.closed) {
+          finish(this.post(url, request, deadline, false));
+        } else {
+          finish({ kind: 'network', message: describeNetworkError(error) });
+        }
+      });
       req.on('response', (res) => {
         const retryAfter = res.headers['retry-after'] ?? null;
         this.network.readBounded(res, RESPONSE_BODY_BYTES_MAX).then(
@@ -81,6 +101,7 @@ export class WebhookSender {
 
   /** Aborts attempts in flight (their claims run out and are retried) and closes kept-alive connections. */
   close(): void {
+    this.closed = true;
     for (const req of this.active) req.destroy(new Error('the server is stopping'));
     this.active.clear();
     this.agents.http.destroy();
