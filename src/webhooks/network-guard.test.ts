@@ -119,12 +119,21 @@ describe('classifyAddress', () => {
   });
 });
 
+// The WHATWG URL parser turns every spelling of an IPv4 address (octal, hex, short, full-width digits,
+// ideographic dots, a trailing dot) into the dotted quad before the guard sees it.
 describe('assertTargetAllowed, checked before every connection', () => {
   it.each([
     ['http://127.0.0.1:8080/', 'loopback'],
     ['http://127.1/', 'loopback'],
     ['http://2130706433/', 'loopback'],
     ['http://0x7f000001/', 'loopback'],
+    ['http://017700000001/', 'loopback'],
+    ['http://0x7f.1/', 'loopback'],
+    ['http://127.0.0.1./', 'loopback'],
+    ['http://127。0。0。1/', 'loopback'],
+    ['http://①②⑦.0.0.1/', 'loopback'],
+    ['http://0/', 'unspecified'],
+    ['http://[0:0:0:0:0:ffff:127.0.0.1]/', 'loopback'],
     ['http://[::1]/', 'loopback'],
     ['http://[::ffff:127.0.0.1]/', 'loopback'],
     ['http://0.0.0.0/', 'unspecified'],
