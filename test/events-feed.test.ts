@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { createAccount, createProgram, issue } from './support/builders';
+import { createAccount, createAsset, createProgram, issue } from './support/builders';
 import { ok, startTestServer, type TestServer } from './support/server';
 
 let t: TestServer;
@@ -15,9 +15,12 @@ const EVENTS = `query($l: ID!, $a: String) { events(ledgerId: $l, after: $a, fir
 
 it('never misses or repeats an event while one posting stays open for seconds', async () => {
   const { ledgerId } = await createProgram(t);
+  // The held posting is in its own asset: it locks the issuance account's GEM rows, never a PTS shard that
+  // one of the other postings might pick (they would queue behind it, and the test would wait on itself).
+  await createAsset(t, ledgerId, 'GEM');
   const held = await createAccount(t, ledgerId);
   const others = await Promise.all([1, 2, 3, 4].map(() => createAccount(t, ledgerId)));
-  await issue(t, held.id, '1');
+  await issue(t, held.id, '1', 'GEM');
 
   const seen: string[] = [];
   let cursor: string | null = null;
@@ -35,19 +38,24 @@ it('never misses or repeats an event while one posting stays open for seconds', 
   // event row (taking an xid) and then waits, while later postings commit with larger xids.
   const blocker = new pg.Client({ connectionString: t.databaseUrl });
   await blocker.connect();
-  await blocker.query('BEGIN');
-  await blocker.query('SELECT 1 FROM balances WHERE account_id = $1 FOR UPDATE', [held.id]);
-  const heldPosting = issue(t, held.id, '5');
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  let heldPosting!: Promise<string>;
   const committed: string[] = [];
-  for (const other of others) committed.push(await issue(t, other.id, '2'));
-  await readAll();
-  const seenWhileHeld = seen.length;
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  await readAll();
-  expect(seen.length).toBe(seenWhileHeld);
-  await blocker.query('COMMIT');
-  await blocker.end();
+  try {
+    await blocker.query('BEGIN');
+    await blocker.query('SELECT 1 FROM balances WHERE account_id = $1 FOR UPDATE', [held.id]);
+    heldPosting = issue(t, held.id, '5', 'GEM');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (const other of others) committed.push(await issue(t, other.id, '2'));
+    await readAll();
+    const seenWhileHeld = seen.length;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await readAll();
+    expect(seen.length).toBe(seenWhileHeld);
+  } finally {
+    // Released whatever happened, so a failure here cannot hold back the next test's feed.
+    await blocker.query('COMMIT');
+    await blocker.end();
+  }
   const heldId = await heldPosting;
   await readAll();
 
