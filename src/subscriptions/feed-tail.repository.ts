@@ -1,0 +1,106 @@
+import type pg from 'pg';
+import type { FeedPosition } from '../events/events.core.js';
+
+/** SQL of resumable subscriptions: one tree's transaction events after a position, below the watermark. */
+
+export interface TailRow {
+  xid: bigint;
+  id: bigint;
+  /** 1 transaction.posted, 2 transaction.voided (events.core.ts). */
+  type: number;
+  ledgerId: string;
+  transactionId: string;
+  /** Every account the transaction has an entry on, and those accounts' ledgers. */
+  accountIds: string[];
+  accountLedgerIds: string[];
+  /** Assets of the transaction's entries on the followed account (empty when no account is followed). */
+  accountAssetIds: string[];
+}
+
+export interface TailRead {
+  rows: TailRow[];
+  /** The read's snapshot: every transaction below xmin has finished; none at or above xmax had started. */
+  xmin: bigint;
+  xmax: bigint;
+}
+
+interface RawTailRow {
+  xmin: string;
+  xmax: string;
+  xid: string | null;
+  id: string | null;
+  type: number | null;
+  ledger_id: string | null;
+  transaction_id: string | null;
+  account_ids: string[] | null;
+  account_ledger_ids: string[] | null;
+  account_asset_ids: string[] | null;
+}
+
+/**
+ * Transaction events of one tree after `after`, oldest first, at most `limit`, each with the accounts and
+ * ledgers it touched so the caller can apply the subscription's filter and authorization as it does to a
+ * live posting. Every scanned row is returned (not only those the filter keeps) so the caller's position
+ * moves past rows that do not concern it and each read stays bounded. The snapshot bounds come back even
+ * when no row does.
+ */
+export async function selectTail(
+  reader: pg.Pool,
+  rootLedgerId: string,
+  after: FeedPosition,
+  accountId: string | null,
+  limit: number,
+): Promise<TailRead> {
+  const { rows } = await reader.query<RawTailRow>({
+    name: 'subscription-feed-tail',
+    text: `WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
+           scanned AS MATERIALIZED (
+             SELECT e.xid, e.id, e.type, e.ledger_id, e.transaction_id
+               FROM ledger_events e, snap
+              WHERE e.root_ledger_id = $1
+                AND (e.xid, e.id) > ($2::int8, $3::int8)
+                AND e.xid < pg_snapshot_xmin(snap.s)::text::int8
+                AND e.type IN (1, 2)
+              ORDER BY e.xid, e.id
+              LIMIT $5)
+           SELECT pg_snapshot_xmin(snap.s)::text AS xmin, pg_snapshot_xmax(snap.s)::text AS xmax,
+                  sc.xid::text AS xid, sc.id::text AS id, sc.type, sc.ledger_id, sc.transaction_id,
+                  t.account_ids, t.account_ledger_ids, t.account_asset_ids
+             FROM snap
+             LEFT JOIN (scanned sc CROSS JOIN LATERAL (
+                  SELECT array_agg(DISTINCT en.account_id) AS account_ids,
+                         array_agg(DISTINCT en.ledger_id) AS account_ledger_ids,
+                         coalesce(array_agg(DISTINCT en.asset_id) FILTER (WHERE en.account_id = $4::uuid), '{}') AS account_asset_ids
+                    FROM entries en
+                   WHERE en.root_ledger_id = $1 AND en.transaction_id = sc.transaction_id) t) ON true
+            ORDER BY sc.xid, sc.id`,
+    values: [rootLedgerId, after.xid.toString(), after.id.toString(), accountId, limit],
+  });
+  const first = rows[0]!;
+  return {
+    xmin: BigInt(first.xmin),
+    xmax: BigInt(first.xmax),
+    rows: rows
+      .filter((row) => row.xid !== null)
+      .map((row) => ({
+        xid: BigInt(row.xid!),
+        id: BigInt(row.id!),
+        type: row.type!,
+        ledgerId: row.ledger_id!,
+        transactionId: row.transaction_id!,
+        accountIds: row.account_ids ?? [],
+        accountLedgerIds: row.account_ledger_ids ?? [],
+        accountAssetIds: row.account_asset_ids ?? [],
+      })),
+  };
+}
+
+/** The current snapshot's bounds, to place `after: "now"` and to refuse cursors from the future. */
+export async function selectSnapshotBounds(reader: pg.Pool): Promise<{ xmin: bigint; xmax: bigint }> {
+  const { rows } = await reader.query<{ xmin: string; xmax: string }>({
+    name: 'subscription-snapshot-bounds',
+    text: `SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax
+             FROM (SELECT pg_current_snapshot() AS s) AS snap`,
+  });
+  return { xmin: BigInt(rows[0]!.xmin), xmax: BigInt(rows[0]!.xmax) };
+}
