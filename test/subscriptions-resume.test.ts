@@ -244,6 +244,24 @@ describe('transactionPosted(after:)', () => {
     expect([...replayed, ...received]).toEqual((await feed(ledgerId)).slice(1).map((event) => event.id));
   });
 
+  it('delivers a posting held back by an unrelated open transaction once it ends, with nothing more announced', async () => {
+    const { ledgerId } = await createProgram(t);
+    const customer = await createAccount(t, ledgerId);
+    const elsewhere = await createAccount(t, (await createProgram(t)).ledgerId);
+    await issue(t, elsewhere.id, '1');
+    const ready = listenersGrow();
+    const stream = client().subscribe(TRANSACTIONS, { accountId: customer.id, after: 'now' });
+    await ready();
+
+    // An open transaction of another tree, older than the posting: the posting is announced at once but
+    // stays above the feed's watermark until it ends, and its end is announced to no one.
+    const lock = await holdBalance(elsewhere.id);
+    const posted = await issue(t, customer.id, '2');
+    const arrived = take(stream, 1);
+    await lock.release();
+    expect((await arrived).map((event) => event.id)).toEqual([posted]);
+  });
+
   it('refuses a cursor it did not issue with BAD_USER_INPUT', async () => {
     const { ledgerId } = await createProgram(t);
     const refusals = [
