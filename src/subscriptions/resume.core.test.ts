@@ -49,7 +49,10 @@ describe('nextTailStep', () => {
 it('backs polls off from the shortest delay to the longest', () => {
   let delay: number | null = null;
   const delays: number[] = [];
-  for (let n = 0; n < 12; n += 1) delays.push((delay = nextPollDelayMs(delay)));
+  for (let n = 0; n < 12; n += 1) {
+    delay = nextPollDelayMs(delay);
+    delays.push(delay);
+  }
   expect(delays[0]).toBe(TAIL_POLL_MS_MIN);
   expect(delays.at(-1)).toBe(TAIL_POLL_MS_MAX);
   expect(delays).toEqual([...delays].sort((a, b) => a - b));
