@@ -41,9 +41,9 @@ interface RawTailRow {
  * Transaction events of one tree after `after`, oldest first, at most `limit`, each with the accounts and
  * ledgers it touched so the caller can apply the subscription's filter and authorization as it does to a
  * live posting. A read of 200 rows costs about 2 ms (3,000 events in the tree, analyzed); one at the head,
- * with nothing new, about 0.3 ms. The entries are joined on the scanned row's root rather than on the
- * parameter: on a table never analyzed, the parameter form let the planner intersect with every entry of
- * the tree (25 ms for the same read). Every scanned row is returned (not only those the filter keeps) so the caller's position
+ * with nothing new, about 0.3 ms. Entries are joined on the row's root, which keeps the query on one
+ * shard under Citus; on tables never analyzed the planner may intersect that with every entry of the tree
+ * (25 ms for the same read, as the feed page's EXISTS would), which autovacuum's statistics prevent. Every scanned row is returned (not only those the filter keeps) so the caller's position
  * moves past rows that do not concern it and each read stays bounded. The snapshot bounds come back even
  * when no row does.
  */
