@@ -63,8 +63,22 @@ async function feed(ledgerId: string): Promise<Posted[]> {
   }
 }
 
-/** The newest event cursor of the tree now (of any type): where a client that has seen everything stands. */
-async function headCursor(ledgerId: string): Promise<string> {
+/**
+ * The feed once it shows these transactions. A committed event enters the feed only when every older write
+ * transaction of the cluster has finished (other test files share it), so a test that needs a cursor of
+ * an event waits for it on this, as a client reading the feed would.
+ */
+async function feedShowing(ledgerId: string, transactionIds: string[]): Promise<Posted[]> {
+  for (;;) {
+    const events = await feed(ledgerId);
+    if (transactionIds.every((id) => events.some((event) => event.id === id))) return events;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** The newest event cursor of the tree now (of any type), once the feed shows these transactions. */
+async function headCursor(ledgerId: string, showing: string[] = []): Promise<string> {
+  await feedShowing(ledgerId, showing);
   let after: string | null = null;
   for (;;) {
     const page: any = ok(
@@ -145,7 +159,7 @@ describe('transactionPosted(after:)', () => {
     const customer = await createAccount(t, ledgerId);
     const first = await issue(t, customer.id, '1');
     const replayed = [await issue(t, customer.id, '2'), await issue(t, customer.id, '3')];
-    const cursorAfterFirst = (await feed(ledgerId)).find((event) => event.id === first)!.cursor;
+    const cursorAfterFirst = (await feedShowing(ledgerId, [first])).find((event) => event.id === first)!.cursor;
 
     const ready = listenersGrow();
     const stream = client().subscribe(TRANSACTIONS, { accountId: customer.id, after: cursorAfterFirst });
@@ -213,8 +227,7 @@ describe('transactionPosted(after:)', () => {
     const { ledgerId } = await createProgram(t);
     const held = await createAccount(t, ledgerId);
     const others = await Promise.all([1, 2, 3].map(() => createAccount(t, ledgerId)));
-    await issue(t, held.id, '1');
-    const cursor = await headCursor(ledgerId);
+    const cursor = await headCursor(ledgerId, [await issue(t, held.id, '1')]);
     const replayed = [await issue(t, others[0]!.id, '1'), await issue(t, others[1]!.id, '1')];
 
     const lock = await holdBalance(held.id);
@@ -283,8 +296,8 @@ describe('transactionPosted(after:)', () => {
     const theirs = await createProgram(t);
     const myAccount = await createAccount(t, mine.ledgerId);
     const theirAccount = await createAccount(t, theirs.ledgerId);
-    await issue(t, theirAccount.id, '1');
-    const theirCursor = (await feed(theirs.ledgerId))[0]!.cursor;
+    const theirFirst = await issue(t, theirAccount.id, '1');
+    const theirCursor = (await feedShowing(theirs.ledgerId, [theirFirst]))[0]!.cursor;
     await issue(t, theirAccount.id, '2');
     const mineFirst = await issue(t, myAccount.id, '3');
     await issue(t, theirAccount.id, '4');
