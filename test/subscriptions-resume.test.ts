@@ -275,6 +275,33 @@ describe('transactionPosted(after:)', () => {
     expect((await arrived).map((event) => event.id)).toEqual([posted]);
   });
 
+  it('sends a hold and its void as two events of one transaction, each with its own cursor', async () => {
+    const { ledgerId } = await createProgram(t);
+    const customer = await createAccount(t, ledgerId);
+    const cursor = await headCursor(ledgerId, [await issue(t, customer.id, '10')]);
+    const hold = ok(
+      await t.gql(`mutation($i: HoldInput!) { hold(input: $i) { transaction { id } } }`, {
+        i: { accountId: customer.id, asset: 'PTS', amount: '4', idempotencyKey: key('hold') },
+      }),
+    ).hold.transaction.id;
+    ok(
+      await t.gql(
+        `mutation($id: ID!, $k: String!) { voidPendingTransaction(id: $id, idempotencyKey: $k) { replayed } }`,
+        {
+          id: hold,
+          k: key('void'),
+        },
+      ),
+    );
+    const stream = client().subscribe(TRANSACTIONS, { accountId: customer.id, after: cursor });
+    const [posted, voided] = await take(stream, 2);
+    expect([posted.id, voided.id]).toEqual([hold, hold]);
+    expect(posted.cursor).not.toBe(voided.cursor);
+    // Resuming between the two sends only the void.
+    const resumed = client().subscribe(TRANSACTIONS, { accountId: customer.id, after: posted.cursor });
+    expect((await take(resumed, 1))[0]).toEqual(voided);
+  });
+
   it('refuses a cursor it did not issue with BAD_USER_INPUT', async () => {
     const { ledgerId } = await createProgram(t);
     const refusals = [
