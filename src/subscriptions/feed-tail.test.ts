@@ -25,9 +25,9 @@ class Feed {
       type: 1,
       ledgerId: 'l',
       transactionId,
+      entries: [],
       accountIds: [],
       accountLedgerIds: [],
-      accountAssetIds: [],
     });
   }
 

@@ -15,6 +15,7 @@ import { EventStream, type PendingBudget } from './event-stream.js';
 import { LedgerPathCache } from './ledger-path-cache.js';
 import { FeedTail } from './feed-tail.js';
 import { selectSnapshotBounds, selectTail, type TailRow } from './feed-tail.repository.js';
+import { TailReads } from './tail-reads.js';
 import { assertNotAhead, readResumePoint } from './resume.core.js';
 
 /** What the subscription filters look at, in a live posting and in a feed row alike. */
@@ -52,6 +53,7 @@ export interface Subscriber {
 export class SubscriptionService {
   private readonly ledgerPaths: LedgerPathCache;
   private readonly shared = new WeakMap<CommittedPosting, Map<string, Promise<unknown>>>();
+  private readonly tailReads: TailReads;
 
   constructor(
     private readonly hub: EventHub,
@@ -61,6 +63,7 @@ export class SubscriptionService {
     private readonly db: Database,
   ) {
     this.ledgerPaths = new LedgerPathCache(ledgers);
+    this.tailReads = new TailReads((rootLedgerId, after, limit) => selectTail(db.pool, rootLedgerId, after, limit));
   }
 
   /**
@@ -99,14 +102,15 @@ export class SubscriptionService {
       const start = await this.startPosition(resumeFrom);
       const tail: FeedTail<Balance> = new FeedTail(
         start,
-        (position, limit) => selectTail(this.db.pool, placement.rootLedgerId, position, placement.accountId, limit),
+        (position, limit) => this.tailReads.get(placement.rootLedgerId, position, limit),
         async (rows) => {
           if (!stillAuthorized(access, tail) || !access.seesAccount(placement)) return [];
           // One read of the balance per page of feed rows: the balance now includes every row of the page.
           const touched = new Map<string, string>();
           for (const row of rows)
-            for (const rowAssetId of row.accountAssetIds)
-              if (assetId === null || rowAssetId === assetId) touched.set(rowAssetId, rowCursor(row));
+            for (const entry of row.entries)
+              if (entry.accountId === placement.accountId && (assetId === null || entry.assetId === assetId))
+                touched.set(entry.assetId, rowCursor(row));
           if (touched.size === 0) return [];
           const balances = await this.accounts.balancesOf([
             { rootLedgerId: placement.rootLedgerId, accountId: placement.accountId },
@@ -193,7 +197,7 @@ export class SubscriptionService {
       const start = await this.startPosition(resumeFrom);
       const tail: FeedTail<Transaction> = new FeedTail(
         start,
-        (position, limit) => selectTail(this.db.pool, rootLedgerId, position, account?.accountId ?? null, limit),
+        (position, limit) => this.tailReads.get(rootLedgerId, position, limit),
         async (rows) => {
           if (!stillAuthorized(access, tail)) return [];
           const kept: TailRow[] = [];
