@@ -54,6 +54,8 @@ export class SubscriptionService {
   private readonly ledgerPaths: LedgerPathCache;
   private readonly shared = new WeakMap<CommittedPosting, Map<string, Promise<unknown>>>();
   private readonly tailReads: TailReads;
+  // Subscribers that shared a feed read share its rows, and so the one read of each row's transaction.
+  private readonly rowTransactions = new WeakMap<TailRow, Promise<Transaction | null>>();
 
   constructor(
     private readonly hub: EventHub,
@@ -203,12 +205,11 @@ export class SubscriptionService {
           const kept: TailRow[] = [];
           for (const row of rows) if (await concerns({ rootLedgerId, ...row })) kept.push(row);
           if (kept.length === 0) return [];
-          const found = await this.transactions.fetchByIds([...new Set(kept.map((row) => row.transactionId))]);
-          const byId = new Map(found.map((transaction) => [transaction.id, transaction]));
+          const transactions = await this.transactionsOf(kept);
           // A hold's posting and its void are two events of one transaction: each gets its own copy and cursor.
-          return kept.flatMap((row) => {
-            const transaction = byId.get(row.transactionId);
-            return transaction === undefined
+          return kept.flatMap((row, index) => {
+            const transaction = transactions[index];
+            return transaction == null
               ? []
               : [Object.assign(new Transaction(), transaction, { cursor: rowCursor(row) })];
           });
@@ -246,6 +247,23 @@ export class SubscriptionService {
     if (point.kind === 'now') return headBelow(bounds.xmin);
     assertNotAhead(point.position, bounds.xmax);
     return point.position;
+  }
+
+  /** The transactions of feed rows, each read once for every subscriber the row reached (one statement). */
+  private transactionsOf(rows: TailRow[]): Promise<Array<Transaction | null>> {
+    const missing = rows.filter((row) => !this.rowTransactions.has(row));
+    if (missing.length > 0) {
+      const fetched = this.transactions
+        .fetchByIds([...new Set(missing.map((row) => row.transactionId))])
+        .then((found) => new Map(found.map((transaction) => [transaction.id, transaction])));
+      for (const row of missing) {
+        const read = fetched.then((byId) => byId.get(row.transactionId) ?? null);
+        this.rowTransactions.set(row, read);
+        // A failed read is not remembered: the next subscriber tries again.
+        read.catch(() => this.rowTransactions.delete(row));
+      }
+    }
+    return Promise.all(rows.map((row) => this.rowTransactions.get(row)!));
   }
 
   /** The account named by a subscription argument, checked as `account(id)` checks it. */
