@@ -438,5 +438,11 @@ describe('balanceUpdated(after:)', () => {
     expect(replayed.at(-1).version).toBe(live.version + 2);
     await issue(t, account.id, '3');
     expect((await take(resumed, 1, 'balanceUpdated'))[0].posted).toBe('21');
+
+    // The current balance's cursor (the head when it was read) resumes too.
+    const fromCurrent = client().subscribe(BALANCES, { accountId: account.id, after: current.cursor });
+    const again: any[] = [];
+    while (again.at(-1)?.posted !== '21') again.push(...(await take(fromCurrent, 1, 'balanceUpdated')));
+    expect(again[0].version).toBeGreaterThan(current.version);
   });
 });
