@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { createAccount, createLedger, createProgram, issue, key } from './support/builders';
+import { createAccount, createAsset, createLedger, createProgram, issue, key } from './support/builders';
 import { ADMIN_KEY, ok, startTestServer, type TestServer } from './support/server';
 import { connectAs, eventually, type Result, type Subscription, type TestClient } from './support/ws';
 
@@ -14,7 +14,10 @@ const clients: TestClient[] = [];
 beforeAll(async () => {
   t = await startTestServer();
 });
+// Sessions holding balance rows; a failed test must not leave them holding, or every later test waits.
+const blockers: Array<{ release(): Promise<void> }> = [];
 afterEach(async () => {
+  await Promise.all(blockers.splice(0).map((blocker) => blocker.release()));
   await Promise.all(clients.splice(0).map((client) => client.dispose()));
 });
 afterAll(async () => {
@@ -128,12 +131,15 @@ async function holdBalance(accountId: string): Promise<{ release(): Promise<void
   await blocker.connect();
   await blocker.query('BEGIN');
   await blocker.query('SELECT 1 FROM balances WHERE account_id = $1 FOR UPDATE', [accountId]);
-  return {
-    async release() {
-      await blocker.query('COMMIT');
-      await blocker.end();
+  let released: Promise<void> | null = null;
+  const held = {
+    release() {
+      released ??= blocker.query('COMMIT').then(() => blocker.end());
+      return released;
     },
   };
+  blockers.push(held);
+  return held;
 }
 
 /** Resolves once a session waits on a lock: the held posting has written its rows and stopped at the balance. */
@@ -225,13 +231,16 @@ describe('transactionPosted(after:)', () => {
 
   it('keeps feed order across a posting held open while others commit and go live', async () => {
     const { ledgerId } = await createProgram(t);
+    // The held posting is in another asset, so it shares no balance row (not even a shard of
+    // system:issuance, which it may lock before it waits) with the postings that must commit meanwhile.
+    await createAsset(t, ledgerId, 'GEM');
     const held = await createAccount(t, ledgerId);
     const others = await Promise.all([1, 2, 3].map(() => createAccount(t, ledgerId)));
-    const cursor = await headCursor(ledgerId, [await issue(t, held.id, '1')]);
+    const cursor = await headCursor(ledgerId, [await issue(t, held.id, '1', 'GEM')]);
     const replayed = [await issue(t, others[0]!.id, '1'), await issue(t, others[1]!.id, '1')];
 
     const lock = await holdBalance(held.id);
-    const heldPosting = issue(t, held.id, '5');
+    const heldPosting = issue(t, held.id, '5', 'GEM');
     await someoneWaitsOnALock();
 
     const ready = listenersGrow(2);
