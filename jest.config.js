@@ -12,12 +12,13 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/src', '<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  // jose ships only ES modules; the server loads it through Node's require(esm), jest needs it compiled.
+  // jose (and auto-bind, which GraphQL Code Generator uses) ship only ES modules; Node loads them through
+  // require(esm), jest needs them compiled.
   transform: {
     '^.+\\.ts$': ['@swc/jest', swc],
-    '/node_modules/jose/.+\\.js$': ['@swc/jest', { ...swc, jsc: { target: 'es2022' } }],
+    '/node_modules/(jose|auto-bind)/.+\\.js$': ['@swc/jest', { ...swc, jsc: { target: 'es2022' } }],
   },
-  transformIgnorePatterns: ['/node_modules/(?!jose/)'],
+  transformIgnorePatterns: ['/node_modules/(?!jose/|auto-bind/)'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',

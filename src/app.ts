@@ -20,6 +20,7 @@ import { rejectUnacceptableText } from './platform/request-hygiene.js';
 import { createMetrics } from './platform/metrics.js';
 import { RateLimiter } from './platform/rate-limit.js';
 import { requestLogPlugin } from './platform/request-log.plugin.js';
+import { httpSubscriptionPlugin } from './platform/http-subscription.plugin.js';
 import { isApplied, readMigrations } from './platform/migrations.js';
 import { buildLedgerSchema } from './schema.js';
 import { createRequestContext, type RequestContext, type Services } from './context.js';
@@ -206,6 +207,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     validationRules: [queryBoundsRule],
     parseOptions: { maxTokens: QUERY_TOKENS_MAX },
     introspection: config.introspection,
+    // Apollo's guard wants a header that forces a CORS preflight on any request a browser could send
+    // cross-site with cookies. Authorization is such a header (not CORS-safelisted), and every request to
+    // this API carries it, so clients such as urql, which send queries as plain GETs, need nothing more;
+    // a simple request without it (no credentials, so no ambient authority anyway) is still refused.
+    csrfPrevention: { requestHeaders: ['authorization', 'x-apollo-operation-name', 'apollo-require-preflight'] },
     // Off in production by default: "did you mean" hints describe the schema to whoever probes it.
     hideSchemaDetailsFromClientErrors: !config.schemaHints,
     includeStacktraceInErrorResponses: false,
@@ -218,6 +224,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       // that this API never sets (no @cacheControl, responses are per credential), at a cost on every field.
       ApolloServerPluginCacheControlDisabled(),
       requestLogPlugin(logger, metrics),
+      httpSubscriptionPlugin(),
       ApolloServerPluginLandingPageDisabled(),
       {
         async requestDidStart() {

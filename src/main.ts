@@ -38,7 +38,11 @@ function authenticationLine(configured: string | undefined, adminApiKey: string 
   if (adminApiKey === undefined)
     return 'No ADMIN_API_KEY is set: only API keys already stored in the database can authenticate.';
   if (configured !== undefined) return 'Authenticate with: Authorization: Bearer $ADMIN_API_KEY';
-  return `Authenticate with: Authorization: Bearer ${adminApiKey}   (generated; kept in ${path.join(dataDir, 'admin-api-key')})`;
+  return [
+    `Authenticate with: Authorization: Bearer ${adminApiKey}   (generated; kept in ${path.join(dataDir, 'admin-api-key')})`,
+    // A line to paste, so the README's curl examples and `npm run demo` work as printed.
+    `For curl and npm run demo, paste:  export ADMIN_API_KEY=${adminApiKey}`,
+  ].join('\n');
 }
 
 async function main(): Promise<void> {

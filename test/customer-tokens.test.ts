@@ -360,7 +360,7 @@ describe('a customer token over WebSocket', () => {
     expect(await client.closed).toMatchObject({ code: 4401, reason: expect.stringMatching(/expired/) });
   });
 
-  it('ends its open subscriptions, closing with 4401, when the token expires', async () => {
+  it('ends its open subscriptions, closing with 4440 (which clients retry), when the token expires', async () => {
     // A token with one to two seconds to live (expiry is in whole seconds).
     const shortLived = await craft({ exp: nowSeconds() + 2 });
     const client = customer(shortLived);
@@ -371,10 +371,11 @@ describe('a customer token over WebSocket', () => {
     expect((await live.next()).data!.balanceUpdated.available).toBeDefined();
 
     expect(await client.closed).toMatchObject({
-      code: 4401,
+      code: 4440,
       reason: 'Unauthorized: the customer token has expired; reconnect with a new one',
     });
-    expect(await live.ended).toMatchObject({ error: { code: 4401 } });
+    // This test client never retries (retryAttempts: 0); the clients that do are in test/readme-frontend.test.ts.
+    expect(await live.ended).toMatchObject({ error: { code: 4440 } });
     // And the server let go of the subscription.
     await eventually(() => t.server.hub.listenerCount() === 0);
   });

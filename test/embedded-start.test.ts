@@ -44,6 +44,7 @@ it('starts on an embedded PostgreSQL, prints the generated admin key, and keeps 
   const first = await start(dataDir, pgPort);
   const adminKey = (await readFile(path.join(dataDir, 'admin-api-key'), 'utf8')).trim();
   expect(first.output()).toContain(`Authorization: Bearer ${adminKey}`);
+  expect(first.output()).toContain(`export ADMIN_API_KEY=${adminKey}\n`);
   expect(first.output()).toContain(`embedded PostgreSQL on 127.0.0.1:${pgPort}`);
   const created = await gql(
     first.url,

@@ -1,6 +1,8 @@
-import { getIntrospectionQuery } from 'graphql';
+import { getIntrospectionQuery, parse, validate } from 'graphql';
 import { renderGraphiQLPage } from '../src/graphiql/graphiql.routes';
-import { ADMIN_KEY, startTestServer, type TestServer } from './support/server';
+import { buildLedgerSchema } from '../src/schema';
+import { createAccount, createProgram, issue } from './support/builders';
+import { ADMIN_KEY, ok, startTestServer, type TestServer } from './support/server';
 
 /** The browser IDE the API serves itself: offline assets, safe headers, and off when GRAPHIQL=false. */
 let t: TestServer;
@@ -15,7 +17,7 @@ afterAll(async () => {
 
 const BROWSER_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
 
-function config(html: string): { endpoint: string; headers: string; prefilled: boolean } {
+function config(html: string): { endpoint: string; headers: string; prefilled: boolean; defaultQuery: string } {
   return JSON.parse(/<script id="graphiql-config" type="application\/json">(.*?)<\/script>/s.exec(html)![1]!);
 }
 
@@ -28,11 +30,16 @@ it('serves GraphiQL at /graphiql, and at /graphql to a browser, from its own ass
     expect(response.headers.get('content-security-policy')).toContain("script-src 'self'");
     const html = await response.text();
     const references = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1]);
-    expect(references.sort()).toEqual(['/graphiql/assets/graphiql.css', '/graphiql/assets/graphiql.js']);
+    expect(references.sort()).toEqual([
+      '/graphiql/assets/graphiql.css',
+      '/graphiql/assets/graphiql.js',
+      '/graphiql/favicon.svg',
+    ]);
     expect(config(html)).toEqual({
       endpoint: '/graphql',
       headers: expect.stringContaining('Bearer <your API key or customer token>'),
       prefilled: false,
+      defaultQuery: expect.stringContaining('Replace the placeholder in the Headers tab'),
     });
   }
 });
@@ -46,6 +53,81 @@ it('bundles the IDE with the graphql-ws client, so subscriptions run in the brow
   expect(source).not.toMatch(/https?:\/\/(unpkg|cdn|esm\.sh|fonts\.googleapis)/);
   expect((await fetch(`${base}/graphiql/assets/graphiql.css`)).status).toBe(200);
   expect((await fetch(`${base}/graphiql/assets/missing.js`)).status).toBe(404);
+});
+
+describe('the default document', () => {
+  async function servedDocument(): Promise<string> {
+    const html = await (await fetch(`${base}/graphiql`, { headers: { accept: BROWSER_ACCEPT } })).text();
+    return config(html).defaultQuery;
+  }
+
+  it('is one operation that the bundled IDE opens with', async () => {
+    const document = parse(await servedDocument());
+    expect(document.definitions.map((definition) => definition.kind)).toEqual(['OperationDefinition']);
+    // The bundle takes the document from the page's settings rather than carrying a copy of its own.
+    const bundle = await (await fetch(`${base}/graphiql/assets/graphiql.js`)).text();
+    expect(bundle).toContain('.defaultQuery');
+    expect(bundle).not.toContain('me { credential role');
+  });
+
+  it('validates against the schema, and so do the next steps its comments suggest', async () => {
+    const schema = await buildLedgerSchema();
+    const text = await servedDocument();
+    expect(validate(schema, parse(text))).toEqual([]);
+    // Each suggested step is a commented-out operation: uncommented, it must be valid too.
+    const steps = text
+      .split('\n# Next steps')[1]!
+      .split(/\n#\n/)
+      .map((chunk) =>
+        chunk
+          .split('\n')
+          .filter((line) => line.startsWith('#   '))
+          .map((line) => line.slice(4))
+          .join('\n'),
+      )
+      .filter((step) => step !== '');
+    expect(steps).toHaveLength(3);
+    for (const step of steps) expect(validate(schema, parse(step))).toEqual([]);
+  });
+
+  it('runs as is, with no errors, for an admin key, a reader key and a customer token', async () => {
+    const text = await servedDocument();
+    const { ledgerId } = await createProgram(t);
+    const account = await createAccount(t, ledgerId);
+    await issue(t, account.id, '40');
+    const reader = ok(
+      await t.gql(`mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret } }`, {
+        input: { name: 'graphiql reader', role: 'READER', ledgerId },
+      }),
+    ).createApiKey.secret as string;
+    const token = ok(
+      await t.gql(`mutation($accountId: ID!) { createCustomerToken(accountId: $accountId) { token } }`, {
+        accountId: account.id,
+      }),
+    ).createCustomerToken.token as string;
+
+    const admin = ok(await t.gql(text));
+    expect(admin.viewer).toMatchObject({ credential: 'BOOTSTRAP_ADMIN', role: 'ADMIN', ledger: null, account: null });
+    expect(ok(await t.gql(text, undefined, reader)).viewer).toMatchObject({
+      credential: 'API_KEY',
+      role: 'READER',
+      ledger: { code: expect.any(String) },
+    });
+    expect(ok(await t.gql(text, undefined, token)).viewer).toMatchObject({
+      credential: 'CUSTOMER_TOKEN',
+      role: 'CUSTOMER',
+      account: { code: account.code, balances: [{ asset: { code: 'PTS' }, available: '40', version: 1 }] },
+    });
+  });
+});
+
+it('has a tab icon, also at /favicon.ico, so a browser asking for one gets no 404', async () => {
+  for (const url of [`${base}/graphiql/favicon.svg`, `${base}/favicon.ico`]) {
+    const response = await fetch(url);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^image\/svg\+xml/);
+    expect(await response.text()).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+  }
 });
 
 it('still answers GraphQL clients at GET /graphql', async () => {
@@ -96,7 +178,9 @@ describe('pre-filled and disabled', () => {
         endpoint: '/graphql',
         headers: JSON.stringify({ Authorization: `Bearer ${ADMIN_KEY}` }, null, 2),
         prefilled: true,
+        defaultQuery: expect.stringContaining('already holds this server'),
       });
+      expect(config(html).defaultQuery).not.toContain('Replace the placeholder');
     } finally {
       await prefilled.stop();
     }

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { createAccount, createProgram, issue, key } from './support/builders';
@@ -365,6 +366,23 @@ function hostileRequests(): Hostile[] {
       }),
     );
   }
+  // Subscriptions over HTTP, which run over WebSocket only.
+  for (const [index, subscription] of [
+    'subscription { balanceUpdated(accountId: "$ACCOUNT") { available version } }',
+    'subscription Live { transactionPosted { id } }',
+    'subscription { balanceUpdated(accountId: "$ACCOUNT", asset: "PTS", includeCurrent: true) { available } }',
+    'subscription { __typename }',
+    'query Q { ledgers { edges { cursor } } } subscription S { transactionPosted(ledgerId: "$LEDGER") { id } }',
+  ].entries()) {
+    add(
+      `subscription over POST #${index}`,
+      json({ query: subscription, operationName: index === 4 ? 'S' : undefined }),
+    );
+    add(`subscription over GET #${index}`, '', {
+      method: 'GET',
+      path: `?query=${encodeURIComponent(subscription)}${index === 4 ? '&operationName=S' : ''}`,
+    });
+  }
   // Credentials.
   for (const authorization of [
     'Bearer',
@@ -450,6 +468,60 @@ it('answers over 200 hostile requests with a 4xx or a coded error, changing noth
   // Still serving ordinary requests afterwards.
   expect((await t.gql('{ ledgers { edges { cursor } } }')).errors).toBeUndefined();
 }, 120_000);
+
+describe('a subscription sent over HTTP', () => {
+  const LIVE = 'subscription Live($id: ID!) { balanceUpdated(accountId: $id) { available version } }';
+
+  it('is refused with BAD_USER_INPUT naming the WebSocket address, and logs no error', async () => {
+    const logLines: string[] = [];
+    const logged = await startTestServer({ logLines });
+    try {
+      const { ledgerId: ledger } = await createProgram(logged);
+      const account = await createAccount(logged, ledger);
+      const response = await logged.gql(LIVE, { id: account.id });
+      expect(response.status).toBe(400);
+      expect(response.data).toBeUndefined();
+      expect(response.errors).toEqual([
+        {
+          message: expect.stringContaining(`ws://127.0.0.1:${logged.server.port}/graphql`),
+          extensions: { code: 'BAD_USER_INPUT', retryable: false },
+        },
+      ]);
+      expect(response.errors![0]!.message).toMatch(/^subscriptions run over WebSocket, not HTTP/);
+      // Behind a TLS-terminating proxy the address is wss://, at the host the client called.
+      // (fetch sets Host itself, so node:http sends this one.)
+      const proxied = await new Promise<string>((resolve, reject) => {
+        const request = http.request(
+          logged.url,
+          {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${ADMIN_KEY}`,
+              'content-type': 'application/json',
+              host: 'ledger.example.com',
+              'x-forwarded-proto': 'https',
+            },
+          },
+          (response) => {
+            let text = '';
+            response.on('data', (chunk) => (text += chunk));
+            response.on('end', () => resolve(text));
+          },
+        );
+        request.on('error', reject);
+        request.end(JSON.stringify({ query: LIVE, variables: { id: account.id } }));
+      });
+      expect(JSON.parse(proxied).errors[0].message).toContain('wss://ledger.example.com/graphql');
+      const errorLines = logLines.filter(
+        (line) => ['error', 'fatal'].includes(JSON.parse(line).level) || line.includes('    at '),
+      );
+      expect(errorLines).toEqual([]);
+      expect(logLines.some((line) => line.includes('"outcome":"BAD_USER_INPUT"'))).toBe(true);
+    } finally {
+      await logged.stop();
+    }
+  });
+});
 
 it('keeps server memory flat while hostile requests repeat', async () => {
   const requests = hostileRequests().filter((request) => request.body.length < 200_000);

@@ -6,9 +6,11 @@ import { ok, startTestServer, type TestServer } from './support/server';
 import { eventually, wsUrl } from './support/ws';
 
 /**
- * The README's frontend example, run as printed: the customer-token mutation a backend sends, and the
- * browser code that shows one customer's live balance, here with `ws` standing in for the browser's
- * WebSocket. The first token lives about two seconds, so the example's reconnect-on-expiry runs too.
+ * The README's frontend examples, run as printed: the customer-token mutation a backend sends, the
+ * browser code that shows one customer's live balance with graphql-ws, and the Apollo Client and urql
+ * set-ups, here with `ws` standing in for the browser's WebSocket. Each first gets a token that lives
+ * about two seconds, so each rides through the server closing on expiry: the client reconnects by itself
+ * and asks for a fresh token, with no restart loop in the app.
  */
 const readme = readFileSync(path.resolve(__dirname, '../README.md'), 'utf8');
 
@@ -20,6 +22,18 @@ function block(marker: string, language: string): string {
   return match[1]!;
 }
 
+/** The README's ES module as a function: its imports become requires, its one export the return value. */
+function loadExport<T>(marker: string): T {
+  const source = block(marker, 'js');
+  const exported = /^export function (\w+)/m.exec(source)?.[1];
+  if (exported === undefined) throw new Error(`README block ${marker} exports no function`);
+  const commonJs = source
+    .replace(/^import \{([^}]+)\} from '([^']+)';$/gm, "const {$1} = require('$2');")
+    .replace(/^export function /m, 'function ');
+  expect(commonJs).not.toMatch(/^\s*(import|export)\b/m);
+  return new Function('require', `${commonJs}\nreturn ${exported};`)(require) as T;
+}
+
 type Balance = { available: string; version: number };
 type WatchBalance = (options: {
   url: string;
@@ -29,7 +43,7 @@ type WatchBalance = (options: {
   onBalance: (balance: Balance) => void;
   onError?: (error: unknown) => void;
 }) => () => void;
-
+type ClientFactory<C> = (options: { httpUrl: string; wsUrl: string; getToken: () => Promise<string> }) => C;
 type WatchActivity = (options: {
   url: string;
   getToken: () => Promise<string>;
@@ -38,20 +52,6 @@ type WatchActivity = (options: {
   onTransaction: (transaction: { id: string; cursor: string }) => void;
   onError?: (error: unknown) => void;
 }) => () => void;
-
-/** An ES module of the README as a function: its one import becomes a require, its export a return value. */
-function loadExample<T>(name: string): T {
-  const source = block(name, 'js');
-  const commonJs = source
-    .replace("import { createClient } from 'graphql-ws';", "const { createClient } = require('graphql-ws');")
-    .replace(`export function ${name}`, `function ${name}`);
-  expect(commonJs).not.toMatch(/^\s*(import|export)\b/m);
-  return new Function('require', `${commonJs}\nreturn ${name};`)(require) as T;
-}
-
-function loadWatchBalance(): WatchBalance {
-  return loadExample<WatchBalance>('watchBalance');
-}
 
 let t: TestServer;
 const hadWebSocket = 'WebSocket' in globalThis;
@@ -65,50 +65,80 @@ afterAll(async () => {
   await t.stop();
 });
 
-it("shows a customer's live balance with a customer token, across the token's expiry", async () => {
-  const { ledgerId } = await createProgram(t);
-  const account = await createAccount(t, ledgerId);
-  const mint = block('mint', 'graphql');
+/**
+ * The app's backend, with the README's mutation: a two-second token first and the README's 900 s after.
+ * `cached` keeps a token until it expires, as an app would; otherwise every call mints.
+ */
+function tokenSource(accountId: string, cached: boolean) {
   const mints: number[] = [];
-  let reminted: () => void;
+  let reminted!: () => void;
   const secondToken = new Promise<void>((resolve) => (reminted = resolve));
-  // The app's backend: the README's mutation, with a two-second token first and the README's 900 s after.
+  let current: { token: string; expiresAt: number } | undefined;
   const getToken = async () => {
+    if (cached && current !== undefined && current.expiresAt > Date.now()) return current.token;
     const ttlSeconds = mints.length === 0 ? 2 : 900;
     mints.push(ttlSeconds);
     if (mints.length === 2) reminted();
-    return ok(await t.gql(mint, { accountId: account.id, ttlSeconds })).createCustomerToken.token as string;
+    const minted = ok(await t.gql(block('mint', 'graphql'), { accountId, ttlSeconds })).createCustomerToken;
+    current = { token: minted.token, expiresAt: Date.parse(minted.expiresAt) };
+    return current.token;
   };
+  return { getToken, mints, secondToken };
+}
 
+/** Balances as a client shows them, and a wait for the one of a given version. */
+function shownBalances() {
   const shown: Balance[] = [];
   const waiters: Array<() => void> = [];
-  const shownCount = (count: number) =>
-    new Promise<void>((resolve) =>
-      shown.length >= count ? resolve() : waiters.push(() => shown.length >= count && resolve()),
-    );
-  const errors: unknown[] = [];
-  const stop = loadWatchBalance()({
-    url: wsUrl(t),
-    getToken,
-    accountId: account.id,
-    asset: 'PTS',
-    onBalance: (balance) => {
-      shown.push(balance);
+  return {
+    shown,
+    show(balance: Balance) {
+      shown.push({ available: balance.available, version: balance.version });
       for (const wake of waiters) wake();
     },
+    version: (version: number) =>
+      new Promise<void>((resolve) => {
+        const check = () => shown.some((balance) => balance.version === version) && resolve();
+        waiters.push(check);
+        check();
+      }),
+  };
+}
+
+async function customerAccount(): Promise<string> {
+  const { ledgerId } = await createProgram(t);
+  return (await createAccount(t, ledgerId)).id;
+}
+
+const LIVE = `subscription Live($accountId: ID!) {
+  balanceUpdated(accountId: $accountId, asset: "PTS", includeCurrent: true) { id available version }
+}`;
+const ME = `query Me { me { id balance(asset: "PTS") { id available version } } }`;
+
+it("shows a customer's live balance with a customer token, across the token's expiry", async () => {
+  const accountId = await customerAccount();
+  const { getToken, mints, secondToken } = tokenSource(accountId, false);
+  const balances = shownBalances();
+  const errors: unknown[] = [];
+  const stop = loadExport<WatchBalance>('watchBalance')({
+    url: wsUrl(t),
+    getToken,
+    accountId,
+    asset: 'PTS',
+    onBalance: (balance) => balances.show(balance),
     onError: (error) => errors.push(error),
   });
 
-  await shownCount(1);
-  await issue(t, account.id, '25');
-  await shownCount(2);
-  // The first token expires while connected; the example reconnects with a new one and catches up.
+  await balances.version(0);
+  await issue(t, accountId, '25');
+  await balances.version(1);
+  // The first token expires while connected; graphql-ws reconnects with a new one and catches up.
   await secondToken;
-  await issue(t, account.id, '5');
-  await shownCount(3);
+  await issue(t, accountId, '5');
+  await balances.version(2);
   stop();
 
-  expect(shown).toEqual([
+  expect(balances.shown).toEqual([
     { available: '0', version: 0 },
     { available: '25', version: 1 },
     { available: '30', version: 2 },
@@ -117,39 +147,106 @@ it("shows a customer's live balance with a customer token, across the token's ex
   expect(errors).toEqual([]);
 });
 
+it("runs the README's Apollo Client set-up across the token's expiry, its cache following the events", async () => {
+  const { gql } = await import('@apollo/client');
+  type Apollo = import('@apollo/client').ApolloClient;
+  const accountId = await customerAccount();
+  await issue(t, accountId, '500');
+  const { getToken, mints, secondToken } = tokenSource(accountId, true);
+  const client = loadExport<ClientFactory<Apollo>>('apollo')({ httpUrl: t.url, wsUrl: wsUrl(t), getToken });
+  const balances = shownBalances();
+  const errors: unknown[] = [];
+  try {
+    const me = gql(ME);
+    expect((await client.query<{ me: { balance: Balance } }>({ query: me })).data?.me.balance).toMatchObject({
+      available: '500',
+      version: 1,
+    });
+    const subscription = client
+      .subscribe<{ balanceUpdated: Balance }>({ query: gql(LIVE), variables: { accountId } })
+      .subscribe({
+        next: ({ data, error }) => (error ? errors.push(error) : balances.show(data!.balanceUpdated)),
+        error: (error) => errors.push(error),
+      });
+    await balances.version(1);
+    await issue(t, accountId, '25');
+    await balances.version(2);
+    await secondToken;
+    await issue(t, accountId, '5');
+    await balances.version(3);
+    subscription.unsubscribe();
+
+    expect(balances.shown.at(-1)).toEqual({ available: '530', version: 3 });
+    // The query made before the reconnection, answered from the cache: the events updated it.
+    expect(client.readQuery<{ me: { balance: Balance } }>({ query: me })?.me.balance).toMatchObject({
+      available: '530',
+      version: 3,
+    });
+    // And HTTP uses the fresh token too.
+    const fresh = await client.query<{ me: { balance: Balance } }>({ query: me, fetchPolicy: 'network-only' });
+    expect(fresh.data?.me.balance.version).toBe(3);
+    expect(mints).toEqual([2, 900]);
+    expect(errors).toEqual([]);
+  } finally {
+    client.stop();
+  }
+});
+
+it("runs the README's urql set-up across the token's expiry", async () => {
+  type Urql = import('@urql/core').Client;
+  const accountId = await customerAccount();
+  await issue(t, accountId, '70');
+  const { getToken, mints, secondToken } = tokenSource(accountId, true);
+  const client = loadExport<ClientFactory<Urql>>('urql')({ httpUrl: t.url, wsUrl: wsUrl(t), getToken });
+  const balances = shownBalances();
+  const errors: unknown[] = [];
+
+  const first = await client.query<{ me: { balance: Balance } }>(ME, {}).toPromise();
+  expect(first.error).toBeUndefined();
+  expect(first.data?.me.balance).toMatchObject({ available: '70', version: 1 });
+  const subscription = client
+    .subscription<{ balanceUpdated: Balance }>(LIVE, { accountId })
+    .subscribe((result) => (result.error ? errors.push(result.error) : balances.show(result.data!.balanceUpdated)));
+  await balances.version(1);
+  await issue(t, accountId, '25');
+  await balances.version(2);
+  await secondToken;
+  await issue(t, accountId, '5');
+  await balances.version(3);
+  subscription.unsubscribe();
+
+  expect(balances.shown.at(-1)).toEqual({ available: '100', version: 3 });
+  const fresh = await client.query<{ me: { balance: Balance } }>(ME, {}).toPromise();
+  expect(fresh.data?.me.balance).toMatchObject({ available: '100', version: 3 });
+  expect(mints).toEqual([2, 900]);
+  expect(errors).toEqual([]);
+});
+
 it("keeps a customer's activity list whole across an expired token and a page reload", async () => {
-  const { ledgerId } = await createProgram(t);
-  const account = await createAccount(t, ledgerId);
-  const mint = block('mint', 'graphql');
-  const mints: number[] = [];
-  let reconnecting: () => void;
-  const secondToken = new Promise<void>((resolve) => (reconnecting = resolve));
-  // A two-second token first, so the example's reconnect after 4401 runs; the README's 900 s after.
-  const getToken = async () => {
-    const ttlSeconds = mints.length === 0 ? 2 : 900;
-    mints.push(ttlSeconds);
-    if (mints.length === 2) reconnecting();
-    return ok(await t.gql(mint, { accountId: account.id, ttlSeconds })).createCustomerToken.token as string;
-  };
+  const accountId = await customerAccount();
+  // Minted on every connection, so the first (two-second) token expires while connected and the example
+  // reconnects by itself, with the cursor it stored.
+  const { getToken, mints, secondToken } = tokenSource(accountId, false);
   // localStorage, as far as the example uses it: it outlives each watchActivity, as it outlives a page.
   const stored = new Map<string, string>();
   const storage = {
     getItem: (key: string) => stored.get(key) ?? null,
     setItem: (key: string, value: string) => void stored.set(key, value),
   };
-
   const shown: string[] = [];
   const waiters: Array<() => void> = [];
   const shownCount = (count: number) =>
-    new Promise<void>((resolve) =>
-      shown.length >= count ? resolve() : waiters.push(() => shown.length >= count && resolve()),
-    );
+    new Promise<void>((resolve) => {
+      const check = () => shown.length >= count && resolve();
+      waiters.push(check);
+      check();
+    });
   const errors: unknown[] = [];
   const watch = () =>
-    loadExample<WatchActivity>('watchActivity')({
+    loadExport<WatchActivity>('watchActivity')({
       url: wsUrl(t),
       getToken,
-      accountId: account.id,
+      accountId,
       storage,
       onTransaction: (transaction) => {
         shown.push(transaction.id);
@@ -166,20 +263,20 @@ it("keeps a customer's activity list whole across an expired token and a page re
   let ready = listening();
   let stop = watch();
   await ready();
-  const posted = [await issue(t, account.id, '1'), await issue(t, account.id, '2')];
+  const posted = [await issue(t, accountId, '1'), await issue(t, accountId, '2')];
   await shownCount(2);
   // The token expires while connected; this posting commits while the example reconnects with a new one.
   await secondToken;
-  posted.push(await issue(t, account.id, '3'));
+  posted.push(await issue(t, accountId, '3'));
   await shownCount(3);
   stop();
 
   // The page is closed: a posting meanwhile; the page opens again with what it stored.
-  posted.push(await issue(t, account.id, '4'));
+  posted.push(await issue(t, accountId, '4'));
   ready = listening();
   stop = watch();
   await ready();
-  posted.push(await issue(t, account.id, '5'));
+  posted.push(await issue(t, accountId, '5'));
   await shownCount(5);
   stop();
 

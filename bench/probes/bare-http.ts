@@ -4,8 +4,8 @@ import { postOnce } from '../lib/http-client.js';
 import { freePort, stopChild, type ServerProcess } from '../lib/server.js';
 import type { BenchContext } from '../lib/context.js';
 import { S1_CONCURRENCY } from '../scenarios/s1-transfer.js';
-import { ratioRow, type Figures, type Scenario } from '../scenarios/scenario.js';
-import { PROBE_TIMING, TYPENAME_REQUEST } from './index.js';
+import { ratioRow, type Scenario } from '../scenarios/scenario.js';
+import { driveTypename, TYPENAME_REQUEST } from './index.js';
 
 /**
  * H0: the F0 request against a bare `node:http` server (bench/lib/bare-http-server.ts) that answers the
@@ -53,26 +53,9 @@ export const h0: Scenario = {
   async measure(ctx) {
     const bare = await startBareServer(await typenameAnswer(ctx));
     try {
-      const run = await ctx.drive({
-        workload: { module: path.join(__dirname, 'index.js'), name: 'typename', params: null },
-        mode: { kind: 'closed', concurrency: S1_CONCURRENCY },
-        secret: ctx.fixture.secrets.admin,
-        timing: PROBE_TIMING,
-        target: bare,
-      });
-      const ok = run.outcomes.OK?.latency.count ?? 0;
-      const throughput = (ok * 1000) / run.measuredMs;
-      const figures: Figures = {
-        throughput,
-        p50Ms: run.latency.p50Ms,
-        errors: run.completed - ok,
-        serverCores: run.cpu?.serverCores ?? NaN,
-        serverCpuUsPerRequest: ((run.cpu?.serverCores ?? NaN) * 1e6) / throughput,
-        driverCores: run.cpu?.driverCores ?? NaN,
-        machineCores: run.cpu?.machineCores ?? NaN,
-      };
+      const figures = await driveTypename(ctx, bare);
       ctx.log(
-        `H0: ${throughput.toFixed(0)} requests/s from bare node:http, ${figures.serverCpuUsPerRequest!.toFixed(0)} µs CPU per request, driver ${figures.driverCores!.toFixed(2)} cores`,
+        `H0: ${figures.throughput!.toFixed(0)} requests/s from bare node:http, ${figures.serverCpuUsPerRequest!.toFixed(0)} µs CPU per request, driver ${figures.driverCores!.toFixed(2)} cores`,
       );
       return { figures };
     } finally {

@@ -1,5 +1,6 @@
 import type { WorkloadFactory } from '../lib/driver-protocol.js';
 import type { BenchContext } from '../lib/context.js';
+import type { ServerProcess } from '../lib/server.js';
 import { runEngineProbe } from './engine.js';
 import { S1_CONCURRENCY } from '../scenarios/s1-transfer.js';
 import type { Figures, Scenario } from '../scenarios/scenario.js';
@@ -61,31 +62,40 @@ function engineProbe(id: string, operation: 'transfer' | 'issue'): Scenario {
 export const e1 = engineProbe('E1', 'transfer');
 export const e2 = engineProbe('E2', 'issue');
 
+/**
+ * F0's load: `{ __typename }` with the bootstrap secret at S1's concurrency, against the bench's server or
+ * another `target` (H0's bare node:http server), and the figures both probes report.
+ */
+export async function driveTypename(ctx: BenchContext, target?: ServerProcess): Promise<Figures> {
+  const run = await ctx.drive({
+    workload: { module: __filename, name: 'typename', params: null },
+    mode: { kind: 'closed', concurrency: S1_CONCURRENCY },
+    secret: ctx.fixture.secrets.admin,
+    timing: PROBE_TIMING,
+    target,
+  });
+  const ok = run.outcomes.OK?.latency.count ?? 0;
+  const throughput = (ok * 1000) / run.measuredMs;
+  return {
+    throughput,
+    p50Ms: run.latency.p50Ms,
+    p99Ms: run.latency.p99Ms,
+    errors: run.completed - ok,
+    serverCores: run.cpu?.serverCores ?? NaN,
+    serverCpuUsPerRequest: ((run.cpu?.serverCores ?? NaN) * 1e6) / throughput,
+    driverCores: run.cpu?.driverCores ?? NaN,
+    machineCores: run.cpu?.machineCores ?? NaN,
+  };
+}
+
 export const f0: Scenario = {
   id: 'F0',
   title: `probe: { __typename } with the bootstrap secret (no SQL), ${S1_CONCURRENCY} concurrent clients`,
   phase: 'round',
   async measure(ctx) {
-    const run = await ctx.drive({
-      workload: { module: __filename, name: 'typename', params: null },
-      mode: { kind: 'closed', concurrency: S1_CONCURRENCY },
-      secret: ctx.fixture.secrets.admin,
-      timing: PROBE_TIMING,
-    });
-    const ok = run.outcomes.OK?.latency.count ?? 0;
-    const throughput = (ok * 1000) / run.measuredMs;
-    const figures: Figures = {
-      throughput,
-      p50Ms: run.latency.p50Ms,
-      p99Ms: run.latency.p99Ms,
-      errors: run.completed - ok,
-      serverCores: run.cpu?.serverCores ?? NaN,
-      serverCpuUsPerRequest: ((run.cpu?.serverCores ?? NaN) * 1e6) / throughput,
-      driverCores: run.cpu?.driverCores ?? NaN,
-      machineCores: run.cpu?.machineCores ?? NaN,
-    };
+    const figures = await driveTypename(ctx);
     ctx.log(
-      `F0: ${throughput.toFixed(0)} requests/s with no SQL, server ${figures.serverCpuUsPerRequest!.toFixed(0)} µs CPU per request`,
+      `F0: ${figures.throughput!.toFixed(0)} requests/s with no SQL, server ${figures.serverCpuUsPerRequest!.toFixed(0)} µs CPU per request`,
     );
     return { figures };
   },

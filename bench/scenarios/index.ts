@@ -13,13 +13,15 @@ import { e1, e2, f0 } from '../probes/index.js';
 import { p1, p2, p3 } from '../probes/posting-sql.js';
 import { t1, x1 } from '../probes/fanout.js';
 import { h0 } from '../probes/bare-http.js';
+import { n1, n4 } from '../probes/event-feed.js';
 
 /**
  * Every scenario of `npm run bench`, in the order a round runs them: each reference right before the
  * scenario compared with it, and each probe beside the scenario it takes apart (X1 and T1, the fan-out
- * across instances, after S7). To add a scenario, write its module and list it here.
+ * across instances, after S7; N1 and N4, S1 and S4 with the event feed switched off, right after them).
+ * To add a scenario, write its module and list it here.
  */
 export function allScenarios(pgbench: (ctx: BenchContext) => PgbenchSetup | null): Scenario[] {
   const [pg16, pg1] = referenceScenarios(pgbench);
-  return [pg16!, s1, e1, f0, h0, p1, p2, p3, pg1!, s2, e2, s3, s4, s6a, s6b, s5, s7, x1, t1, s9];
+  return [pg16!, s1, n1, e1, f0, h0, p1, p2, p3, pg1!, s2, e2, s3, s4, n4, s6a, s6b, s5, s7, x1, t1, s9];
 }

@@ -1,6 +1,7 @@
-import { loadFigures, ratioRow, type Scenario } from './scenario.js';
+import { loadFigures, ratioRow, type Figures, type Scenario } from './scenario.js';
 import { POSTINGS_MODULE, type PostingParams } from './postings.js';
 import type { BenchContext, LoadSpec } from '../lib/context.js';
+import { driveMeasuringWal } from '../lib/wal.js';
 
 export const S1_CONCURRENCY = 32;
 
@@ -18,8 +19,8 @@ export const s1: Scenario = {
   title: `transfer between random customers, ${S1_CONCURRENCY} concurrent clients`,
   phase: 'round',
   async measure(ctx) {
-    const run = await ctx.drive(transferSpec(ctx));
-    const figures = loadFigures(run);
+    const { run, walBytesPerRequest } = await driveMeasuringWal(ctx, transferSpec(ctx));
+    const figures: Figures = { ...loadFigures(run), walBytesPerRequest };
     ctx.log(
       `S1: ${figures.throughput!.toFixed(0)} transfers/s, p50 ${figures.p50Ms!.toFixed(1)} ms, p99 ${figures.p99Ms!.toFixed(1)} ms, errors ${figures.errors}`,
     );

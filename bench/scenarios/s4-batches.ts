@@ -1,6 +1,7 @@
 import { loadFigures, notMeasuredRow, type Figures, type Scenario } from './scenario.js';
 import { POSTINGS_MODULE, type BatchParams } from './postings.js';
 import type { BenchContext, LoadSpec } from '../lib/context.js';
+import { driveMeasuringWal } from '../lib/wal.js';
 
 /**
  * S4: `postTransactions(input: { atomic: true, transactions })`, 100 transfers between random customers
@@ -40,8 +41,8 @@ export const s4: Scenario = {
   unavailable: (features) =>
     features.postTransactions ? null : 'not measured: feature not present (postTransactions belongs to issue 3)',
   async measure(ctx) {
-    const run = await ctx.drive(batchSpec(ctx));
-    const figures: Figures = { ...loadFigures(run) };
+    const { run, walBytesPerRequest } = await driveMeasuringWal(ctx, batchSpec(ctx));
+    const figures: Figures = { ...loadFigures(run), walBytesPerRequest };
     figures.postingsPerSecond = figures.throughput! * S4_POSTINGS_PER_REQUEST;
     ctx.log(
       `S4: ${figures.throughput!.toFixed(1)} batches/s = ${figures.postingsPerSecond.toFixed(0)} postings/s, p50 ${figures.p50Ms!.toFixed(1)} ms, p99 ${figures.p99Ms!.toFixed(1)} ms, errors ${figures.errors}` +

@@ -111,8 +111,15 @@ export function ratioRow(input: {
   const referenceValue = input.referenceValue ?? NaN;
   const ratio =
     Number.isFinite(value) && Number.isFinite(referenceValue) && referenceValue > 0 ? value / referenceValue : null;
+  // Neither bound: an informational ratio, reported but never met or missed.
   const met =
-    ratio === null ? null : input.atMost !== undefined ? ratio <= input.atMost : ratio >= (input.atLeast ?? 0);
+    ratio === null
+      ? null
+      : input.atMost !== undefined
+        ? ratio <= input.atMost
+        : input.atLeast !== undefined
+          ? ratio >= input.atLeast
+          : null;
   return {
     scenario: input.scenario,
     figure: input.figure,
@@ -121,7 +128,8 @@ export function ratioRow(input: {
     reference: input.reference,
     referenceValue: Number.isFinite(referenceValue) ? referenceValue : null,
     ratio,
-    target: input.atMost !== undefined ? `≤ ${input.atMost}×` : `≥ ${input.atLeast ?? 0}×`,
+    target:
+      input.atMost !== undefined ? `≤ ${input.atMost}×` : input.atLeast !== undefined ? `≥ ${input.atLeast}×` : '—',
     met,
     note: input.note,
   };

@@ -1,7 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { RequestContext } from '../context.js';
-import { AssetNotFoundError, BadInputError, NotFoundError } from '../platform/errors.js';
+import { BadInputError, NotFoundError } from '../platform/errors.js';
 import { readPage } from '../platform/pagination.js';
 import { DateTimeScalar } from '../platform/scalars.js';
 import { requireId } from '../platform/validation.js';
@@ -13,6 +13,7 @@ import { EntryConnection } from '../transactions/transaction.types.js';
 import { toBalance } from './account.service.js';
 import { Account, AccountConnection, Balance } from './account.types.js';
 import { AccountFilterInput, CreateAccountInput, EntryFilterInput, UpdateAccountInput } from './account.inputs.js';
+import { assetNotFound } from '../assets/asset.core.js';
 
 const BALANCE_FIELDS = ['balance', 'balances'] as const;
 
@@ -93,14 +94,15 @@ export class AccountResolver {
         : Promise.resolve([]),
     ]);
     const asset = assets.find((candidate) => candidate.code === assetCode);
-    if (asset === undefined) throw new AssetNotFoundError(`asset ${assetCode} is not defined in this ledger tree`);
+    if (asset === undefined) throw assetNotFound(assetCode);
     const owner = {
       rootLedgerId: account.rootLedgerId,
       accountId: account.id,
       assetId: asset.id,
       normalBalance: account.normalBalance,
     };
-    if (asOf != null) return toBalance(owner, await ctx.services.balanceHistory.asOf(owner, asOf), 0, null);
+    if (asOf != null)
+      return Object.assign(toBalance(owner, await ctx.services.balanceHistory.asOf(owner, asOf), 0, null), { asOf });
     return (
       balances.find((balance) => balance.assetId === asset.id) ??
       toBalance(owner, { debitsPosted: 0n, creditsPosted: 0n, debitsPending: 0n, creditsPending: 0n }, 0, null)
@@ -126,7 +128,7 @@ export class AccountResolver {
       const asset = (await ctx.loaders.assetsOfRoot.load(account.rootLedgerId)).find(
         (candidate) => candidate.code === filter.asset,
       );
-      if (asset === undefined) throw new AssetNotFoundError(`asset ${filter.asset} is not defined in this ledger tree`);
+      if (asset === undefined) throw assetNotFound(filter.asset);
       assetId = asset.id;
     }
     return ctx.loaders.entryPages.load({

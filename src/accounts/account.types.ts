@@ -81,7 +81,11 @@ export class Balance {
   @Field(() => Int, { description: 'Grows by one with every change, so a client can detect a missed update.' })
   version!: number;
 
-  @Field(() => DateTimeScalar, { nullable: true })
+  @Field(() => DateTimeScalar, {
+    nullable: true,
+    description:
+      'When the balance last changed; null while it has never changed (version 0) and for a reconstruction with asOf.',
+  })
   updatedAt!: Date | null;
 
   @Field(() => String, {
@@ -94,4 +98,17 @@ export class Balance {
   rootLedgerId!: string;
   accountId!: string;
   assetId!: string;
+  /** Set on a reconstruction (`balance(asOf:)`), which must not share the live balance's id. */
+  asOf?: Date;
+
+  // Clients that normalize by id (Apollo Client, urql's graphcache) then see one object per account and
+  // asset: a balanceUpdated event updates every cached query that holds that balance.
+  @Field(() => ID, {
+    description:
+      'Stable per account and asset (the same in queries and subscriptions), so caches normalize it; a reconstruction with asOf has its own.',
+  })
+  get id(): string {
+    const live = `${this.accountId}:${this.assetId}`;
+    return this.asOf === undefined ? live : `${live}@${this.asOf.toISOString()}`;
+  }
 }

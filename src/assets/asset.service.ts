@@ -1,5 +1,5 @@
 import type { Database } from '../platform/db.js';
-import { AssetNotFoundError, BadInputError, NotFoundError } from '../platform/errors.js';
+import { BadInputError, NotFoundError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { requireId, requireName, requirePattern } from '../platform/validation.js';
 import { authorize, ledgerPlacement, requireReach } from '../authorization/access.core.js';
@@ -8,6 +8,7 @@ import type { LedgerService } from '../ledgers/ledger.service.js';
 import { insertAuditEvent } from '../audit/audit.repository.js';
 import { insertAsset, selectAssets, selectAssetsByCodes, selectAssetsOfRoots } from './asset.repository.js';
 import type { Asset, AssetKind } from './asset.types.js';
+import { assetNotFound } from './asset.core.js';
 
 const ASSET_CODE = /^[A-Z][A-Z0-9_]{0,31}$/;
 export const SCALE_MAX = 18;
@@ -130,7 +131,7 @@ export class AssetService {
       }
     }
     const unknown = codes.find((code) => !found.has(code));
-    if (unknown !== undefined) throw new AssetNotFoundError(`asset ${unknown} is not defined in this ledger tree`);
+    if (unknown !== undefined) throw assetNotFound(unknown);
     return found;
   }
 }

@@ -14,7 +14,12 @@ const KIND: Record<Principal['actorType'], CredentialKind> = {
 
 @Resolver(() => Viewer)
 export class ViewerResolver {
-  @Query(() => Account, { nullable: true, description: "The customer token's account; null for API keys." })
+  // Nullable because API keys have no account. For a customer token it is never null: tokens are minted
+  // only for an existing account, and accounts are closed, never deleted.
+  @Query(() => Account, {
+    nullable: true,
+    description: "The customer token's account, never null for a customer token; null for API keys.",
+  })
   async me(@Ctx() ctx: RequestContext): Promise<Account | null> {
     const grant = ctx.origin.principal.account;
     if (grant === undefined) return null;

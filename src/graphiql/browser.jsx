@@ -6,18 +6,8 @@ import React from 'react';
 import { createRoot } from 'react-dom/client';
 import 'graphiql/style.css';
 
-const DEFAULT_QUERY = `# Reward Ledger. Put your secret in the Headers tab below, then run:
-query Me {
-  me { credential role ledger { code } account { code } }
-}
-
-# Subscriptions run over WebSocket at the same address, e.g.:
-# subscription Live($accountId: ID!) {
-#   balanceUpdated(accountId: $accountId) { available version asset { code } }
-# }
-`;
-
-// The server writes its settings into the page as JSON (never as script), so nothing inline runs.
+// The server writes its settings into the page as JSON (never as script), so nothing inline runs; the
+// default document comes from there too (src/graphiql/default-document.ts), where a test runs it.
 const config = JSON.parse(document.getElementById('graphiql-config').textContent);
 const endpoint = new URL(config.endpoint, window.location.href);
 const websocketEndpoint = new URL(endpoint);
@@ -35,7 +25,7 @@ const fetcher = (params, options) =>
 createRoot(document.getElementById('graphiql')).render(
   React.createElement(GraphiQL, {
     fetcher,
-    defaultQuery: DEFAULT_QUERY,
+    defaultQuery: config.defaultQuery,
     defaultHeaders: config.headers,
     headers: config.prefilled ? config.headers : undefined,
     defaultEditorToolsVisibility: 'headers',

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import express from 'express';
 import type { Logger } from '../platform/logger.js';
+import { defaultDocument } from './default-document.js';
 
 /** Where `npm run build` puts the bundled IDE (./build.js); the same place from src/ (tests) and dist/. */
 export const GRAPHIQL_ASSETS_DIR = path.resolve(__dirname, '../../dist/public/graphiql');
@@ -27,6 +28,10 @@ const PAGE_HEADERS = {
   ].join('; '),
 };
 
+// The IDE's tab icon: a small SVG kept here rather than in the bundle, so a browser's /favicon.ico asks
+// cost nothing and never show as 404s in the console or the access log.
+const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#e10098"/><path d="M9 8h4v12h10v4H9z" fill="#fff"/></svg>`;
+
 export interface GraphiQLOptions {
   /** Headers the IDE starts with; absent, it shows a placeholder to replace. */
   headers?: Record<string, string>;
@@ -38,6 +43,7 @@ export function renderGraphiQLPage(headers: Record<string, string> | undefined):
     endpoint: '/graphql',
     headers: JSON.stringify(headers ?? PLACEHOLDER_HEADERS, null, 2),
     prefilled: headers !== undefined,
+    defaultQuery: defaultDocument(headers !== undefined),
   };
   // JSON inside <script> must not be able to close the element.
   const json = JSON.stringify(config).replace(/</g, '\\u003c');
@@ -47,6 +53,7 @@ export function renderGraphiQLPage(headers: Record<string, string> | undefined):
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Reward Ledger · GraphiQL</title>
+<link rel="icon" type="image/svg+xml" href="/graphiql/favicon.svg">
 <link rel="stylesheet" href="/graphiql/assets/graphiql.css">
 <style>html, body, #graphiql { height: 100%; margin: 0; }</style>
 </head>
@@ -86,5 +93,9 @@ export function mountGraphiQL(app: express.Express, options: GraphiQLOptions): v
 
   app.use('/graphiql/assets', express.static(GRAPHIQL_ASSETS_DIR, { index: false, fallthrough: false, maxAge: '1h' }));
   app.get('/graphiql', sendPage);
+  // Browsers ask /favicon.ico of any page; SVG there is understood by every browser GraphiQL supports.
+  app.get(['/graphiql/favicon.svg', '/favicon.ico'], (_req, res) => {
+    res.set({ 'Content-Type': 'image/svg+xml', 'Cache-Control': 'public, max-age=86400' }).send(FAVICON_SVG);
+  });
   app.get('/graphql', (req, res, next) => (wantsPage(req) ? sendPage(req, res) : next()));
 }

@@ -1,14 +1,14 @@
 import { Arg, Ctx, FieldResolver, Int, Resolver, Root } from 'type-graphql';
 import type { RequestContext } from '../context.js';
-import { AssetNotFoundError } from '../platform/errors.js';
 import { Account } from '../accounts/account.types.js';
 import { Asset } from '../assets/asset.types.js';
 import { Transaction } from '../transactions/transaction.types.js';
 import { ExpiringAmount, Lot } from './lot.types.js';
+import { assetNotFound } from '../assets/asset.core.js';
 
 async function assetIdOf(ctx: RequestContext, rootLedgerId: string, code: string): Promise<string> {
   const asset = (await ctx.loaders.assetsOfRoot.load(rootLedgerId)).find((candidate) => candidate.code === code);
-  if (asset === undefined) throw new AssetNotFoundError(`asset ${code} is not defined in this ledger tree`);
+  if (asset === undefined) throw assetNotFound(code);
   return asset.id;
 }
 

@@ -21,6 +21,8 @@ export type ErrorCode =
 
 export abstract class DomainError extends Error {
   abstract readonly code: ErrorCode;
+  /** Facts a client can act on, sent as extensions beside code and retryable (amounts as strings). */
+  readonly details?: Readonly<Record<string, string | readonly string[]>>;
 }
 
 export class UnauthenticatedError extends DomainError {
@@ -35,14 +37,39 @@ export class BadInputError extends DomainError {
 export class NotFoundError extends DomainError {
   readonly code = 'NOT_FOUND';
 }
+/** What a refused posting lacked, for a client to show: the account and asset, and both amounts. */
+export interface Shortfall {
+  accountId: string;
+  asset: string;
+  /** The account's available balance in the asset, read right after the refusal. */
+  available: string;
+  /** How much of it the posting would have taken. */
+  requested: string;
+}
+
 export class InsufficientFundsError extends DomainError {
   readonly code = 'INSUFFICIENT_FUNDS';
+  constructor(
+    message: string,
+    readonly details?: Shortfall & Record<string, string>,
+    /** The accounts the database named as falling below their floor, for whoever can explain the shortfall. */
+    readonly refusedAccountIds: readonly string[] = [],
+  ) {
+    super(message);
+  }
 }
 export class UnbalancedTransactionError extends DomainError {
   readonly code = 'UNBALANCED_TRANSACTION';
 }
 export class IdempotencyConflictError extends DomainError {
   readonly code = 'IDEMPOTENCY_CONFLICT';
+  constructor(
+    message: string,
+    /** The transaction that holds the key and, when known, the fields the new request changed. */
+    readonly details?: { transactionId: string; differingFields?: readonly string[] },
+  ) {
+    super(message);
+  }
 }
 export class AccountNotActiveError extends DomainError {
   readonly code = 'ACCOUNT_NOT_ACTIVE';

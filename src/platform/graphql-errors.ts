@@ -1,25 +1,60 @@
-import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { GraphQLEnumType, GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { DomainError, type ErrorCode } from './errors.js';
 
-/** The one catalog of public error codes and whether a client may simply retry. */
-export const ERROR_CATALOG: Record<ErrorCode, { retryable: boolean }> = {
-  UNAUTHENTICATED: { retryable: false },
-  FORBIDDEN: { retryable: false },
-  BAD_USER_INPUT: { retryable: false },
-  NOT_FOUND: { retryable: false },
-  INSUFFICIENT_FUNDS: { retryable: false },
-  UNBALANCED_TRANSACTION: { retryable: false },
-  IDEMPOTENCY_CONFLICT: { retryable: false },
-  ACCOUNT_NOT_ACTIVE: { retryable: false },
-  ASSET_NOT_FOUND: { retryable: false },
-  ALREADY_REVERSED: { retryable: false },
-  TRANSACTION_NOT_PENDING: { retryable: false },
-  CONFLICT: { retryable: true },
-  RATE_LIMITED: { retryable: true },
-  QUERY_TOO_COMPLEX: { retryable: false },
-  INTERNAL_SERVER_ERROR: { retryable: false },
+/**
+ * The one catalog of public error codes: whether a client may simply retry, and what the code means (the
+ * description of the schema's ErrorCode enum, so typed clients can switch on `extensions.code`).
+ */
+export const ERROR_CATALOG: Record<ErrorCode, { retryable: boolean; description: string }> = {
+  UNAUTHENTICATED: {
+    retryable: false,
+    description: 'Credentials are missing, malformed, unknown, revoked or expired.',
+  },
+  FORBIDDEN: { retryable: false, description: "The credential's role or scope does not allow the operation." },
+  BAD_USER_INPUT: { retryable: false, description: 'The request is malformed or an argument is invalid.' },
+  NOT_FOUND: { retryable: false, description: 'A named object does not exist or is out of reach.' },
+  INSUFFICIENT_FUNDS: {
+    retryable: false,
+    description:
+      'A posting would take an account below its allowed balance; extensions: accountId, asset, available, requested.',
+  },
+  UNBALANCED_TRANSACTION: { retryable: false, description: "A transaction's debits and credits differ per asset." },
+  IDEMPOTENCY_CONFLICT: {
+    retryable: false,
+    description: 'The idempotency key was already used for a different request.',
+  },
+  ACCOUNT_NOT_ACTIVE: { retryable: false, description: 'An account is FROZEN or CLOSED.' },
+  ASSET_NOT_FOUND: {
+    retryable: false,
+    description: 'No asset of that code in the ledger tree (codes are upper case).',
+  },
+  ALREADY_REVERSED: { retryable: false, description: 'The transaction has already been reversed.' },
+  TRANSACTION_NOT_PENDING: { retryable: false, description: 'The hold was already posted, voided or timed out.' },
+  CONFLICT: { retryable: true, description: 'Contention outlived its retries; retry the request.' },
+  RATE_LIMITED: {
+    retryable: true,
+    description: 'Too many requests for this credential; extensions.retryAfterSeconds.',
+  },
+  QUERY_TOO_COMPLEX: { retryable: false, description: 'The document is too deep, too wide or too long.' },
+  INTERNAL_SERVER_ERROR: {
+    retryable: false,
+    description:
+      'Unexpected (masked; the X-Request-Id response header names it in the logs); retryable when transient.',
+  },
 };
+
+/**
+ * The codes as a schema enum. No field returns it (`extensions.code` lies outside the schema): it is there
+ * so code generators give clients the closed list, and it is generated from the catalog so it cannot drift.
+ */
+export const ERROR_CODE_ENUM = new GraphQLEnumType({
+  name: 'ErrorCode',
+  description: 'Every value `extensions.code` of an error can take.',
+  values: Object.fromEntries(
+    Object.entries(ERROR_CATALOG).map(([code, { description }]) => [code, { value: code, description }]),
+  ),
+});
 
 // Apollo's and graphql-js's own codes for a request the client got wrong.
 const CLIENT_REQUEST_CODES = new Set([
@@ -124,7 +159,9 @@ export function formatGraphQLError(
     classified.unexpected && !exposeDetails
       ? `${classified.message} (see the X-Request-Id response header)`
       : classified.message;
-  const extensions: Record<string, unknown> = { code: classified.code, retryable: classified.retryable };
+  const original = unwrapResolverError(error);
+  const details = original instanceof DomainError ? original.details : undefined;
+  const extensions: Record<string, unknown> = { ...details, code: classified.code, retryable: classified.retryable };
   const retryAfter = (unwrapResolverError(error) as GraphQLError)?.extensions?.retryAfterSeconds;
   if (typeof retryAfter === 'number') extensions.retryAfterSeconds = retryAfter;
   if (exposeDetails && classified.unexpected)

@@ -4,6 +4,7 @@ import {
   AlreadyReversedError,
   BadInputError,
   DomainError,
+  InsufficientFundsError,
   NotFoundError,
   IdempotencyConflictError,
   TransactionNotPendingError,
@@ -45,6 +46,8 @@ import {
 } from './postings.repository.js';
 import type { AccountFacts, AccountFactsCache } from './account-facts.js';
 import { applyPostings } from './batch.repository.js';
+import { explainShortfall } from './shortfall.js';
+import { differingFields } from './idempotency.core.js';
 
 /** A posting request with its accounts resolved to ids: what the engine writes. */
 export interface PostingCommand {
@@ -157,6 +160,15 @@ export class PostingEngine {
 
   private async postOnce(origin: RequestOrigin, command: PostingCommand, dryRun: boolean): Promise<PostingResult> {
     const prepared = await this.prepare(origin, command);
+    // Explained once the posting's transaction is over, so the extra read never holds a second connection.
+    return this.writePrepared(origin, prepared, dryRun).catch(async (error: unknown) => {
+      if (!(error instanceof InsufficientFundsError)) throw error;
+      const assetCodes = new Map([...prepared.assets.values()].map((asset) => [asset.id, asset.code]));
+      throw await explainShortfall(this.db.pool, command.rootLedgerId, prepared.deltas, assetCodes, error);
+    });
+  }
+
+  private async writePrepared(origin: RequestOrigin, prepared: Prepared, dryRun: boolean): Promise<PostingResult> {
     let written: Written | null;
     if (dryRun) {
       try {
@@ -585,7 +597,7 @@ export class PostingEngine {
   /** The key or the reversal was already taken: answer with the original, or say why not. */
   private async replay(
     reader: pg.Pool | pg.PoolClient,
-    { command, row }: Prepared,
+    { command, row, entries }: Prepared,
   ): Promise<Omit<PostingResult, 'dryRun'>> {
     const original = await this.transactions.findByIdempotencyKey(command.rootLedgerId, command.idempotencyKey, reader);
     if (original === null) {
@@ -594,8 +606,17 @@ export class PostingEngine {
       throw new Error('a posting lost its idempotency claim to a transaction that cannot be found');
     }
     if (original.requestHash !== row.requestHash) {
+      // One more read, on the conflict path only, so the client learns what it changed.
+      const fields = differingFields(
+        original,
+        await this.transactions.entriesOf([original.id]),
+        row,
+        entries,
+        command.effectiveAt !== null,
+      );
       throw new IdempotencyConflictError(
-        `idempotencyKey ${command.idempotencyKey} was already used for a different request (transaction ${original.id})`,
+        `idempotencyKey ${command.idempotencyKey} was already used for a different request (transaction ${original.id})${fields.length > 0 ? `; it differs in ${fields.join(', ')}` : ''}`,
+        { transactionId: original.id, ...(fields.length > 0 ? { differingFields: fields } : {}) },
       );
     }
     return { transaction: original, replayed: true };

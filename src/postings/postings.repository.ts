@@ -160,9 +160,11 @@ export function refusalOf(error: unknown, accounts: PostingWrite['accounts']): D
     return new AccountNotActiveError(`account ${codeOf(id!)} is ${status}`);
   }
   if (code === BELOW_FLOOR_SQLSTATE) {
-    const codes = accountsNamed.split(',').map(codeOf);
+    const ids = accountsNamed.split(',');
     return new InsufficientFundsError(
-      `insufficient funds: the posting would take ${codes.join(', ')} below its allowed balance`,
+      `insufficient funds: the posting would take ${ids.map(codeOf).join(', ')} below its allowed balance`,
+      undefined,
+      ids,
     );
   }
   return null;

@@ -10,13 +10,14 @@ import type { ChangedBalance, CommittedPosting } from '../events/ledger-events.j
 import { encodeEventCursor, headBelow, type FeedPosition } from '../events/events.core.js';
 import type { Database } from '../platform/db.js';
 import type { Asset } from '../assets/asset.types.js';
-import { AssetNotFoundError, BadInputError } from '../platform/errors.js';
+import { BadInputError } from '../platform/errors.js';
 import { EventStream, type PendingBudget } from './event-stream.js';
 import { LedgerPathCache } from './ledger-path-cache.js';
 import { FeedTail } from './feed-tail.js';
 import { selectSnapshotBounds, selectTail, type TailRow } from './feed-tail.repository.js';
 import { TailReads } from './tail-reads.js';
 import { assertNotAhead, readResumePoint } from './resume.core.js';
+import { assetNotFound } from '../assets/asset.core.js';
 
 /** What the subscription filters look at, in a live posting and in a feed row alike. */
 type PostingFacts = Pick<CommittedPosting, 'rootLedgerId' | 'ledgerId' | 'accountIds' | 'accountLedgerIds'>;
@@ -88,7 +89,7 @@ export class SubscriptionService {
       const asset = (await ctx.loaders.assetsOfRoot.load(placement.rootLedgerId)).find(
         (candidate) => candidate.code === assetCode,
       );
-      if (asset === undefined) throw new AssetNotFoundError(`asset ${assetCode} is not defined in this ledger tree`);
+      if (asset === undefined) throw assetNotFound(assetCode);
       assetId = asset.id;
     }
     const { access } = ctx;

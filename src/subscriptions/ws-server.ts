@@ -19,11 +19,19 @@ import type { SubscriptionConnection } from './subscription.service.js';
 /**
  * Close codes this server uses, besides graphql-ws's own (4400 bad request, 4408 init timeout, 4409
  * duplicate id, 4429 second init) and the WebSocket ones `ws` sends by itself (1009: a message above
- * WS_MESSAGE_BYTES_MAX). 4401 and 4403 are final for graphql-ws clients; 1013 makes them reconnect.
+ * WS_MESSAGE_BYTES_MAX). 4401 is final for graphql-ws 6 clients (the client's isFatal list: 1000–1999
+ * but 1000, 1001, 1005, 1006, 1012–1014, and 4400, 4401, 4406, 4409, 4429, 4500, 4004, 4005, even with
+ * shouldRetry); 4403, 4440 and 1013 make them reconnect, calling connectionParams again.
  */
 export const WS_CLOSE = {
-  /** Missing, invalid or expired credentials in connection_init, or the customer token expired while connected. */
+  /** Missing, invalid or expired credentials in connection_init. */
   unauthorized: CloseCode.Unauthorized,
+  /**
+   * The customer token expired while connected (440 is HTTP's "login time-out"). Not a fatal code, so
+   * graphql-ws clients (Apollo's GraphQLWsLink, urql's subscriptionExchange) reconnect by themselves with
+   * a fresh connectionParams; a stale token there is then refused with 4401, which ends the retrying.
+   */
+  credentialsExpired: 4440,
   /** The credential was valid but no longer is allowed (its API key was revoked). */
   forbidden: CloseCode.Forbidden,
   /** The client read too slowly: WS_PENDING_EVENTS_MAX events waited for it. Reconnect and refetch. */
@@ -175,7 +183,7 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
         const timer = setTimeout(
           () =>
             connection.close(
-              WS_CLOSE.unauthorized,
+              WS_CLOSE.credentialsExpired,
               'Unauthorized: the customer token has expired; reconnect with a new one',
             ),
           principal.expiresAt.getTime() - Date.now(),

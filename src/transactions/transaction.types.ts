@@ -126,12 +126,17 @@ export class LedgerError {
 
 @ObjectType({ description: 'One item of postTransactions: its transaction, or its error.' })
 export class BatchPostingResult {
-  @Field(() => Transaction, { nullable: true })
+  // Exactly one of transaction and error is set, so neither (nor replayed, which goes with the
+  // transaction) can be non-null.
+  @Field(() => Transaction, { nullable: true, description: 'The posted transaction; null when error is set.' })
   transaction!: Transaction | null;
 
-  @Field(() => Boolean, { nullable: true })
+  @Field(() => Boolean, {
+    nullable: true,
+    description: 'Whether the item replayed an earlier posting of its idempotency key; null when error is set.',
+  })
   replayed!: boolean | null;
 
-  @Field(() => LedgerError, { nullable: true })
+  @Field(() => LedgerError, { nullable: true, description: "The item's error; null when it was posted." })
   error!: LedgerError | null;
 }

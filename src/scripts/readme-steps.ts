@@ -1,0 +1,52 @@
+/**
+ * The README's loyalty walk-through as data: every `<!-- readme-step -->` marker is followed by a graphql
+ * block and a json block of variables. `capture name=path` remembers a value of the answer for later
+ * `$name` placeholders; `expect path=value` states one figure of it. Read by `npm run demo`, which runs
+ * the steps against a server, and by test/readme.test.ts, which proves they run as printed.
+ */
+export interface ReadmeStep {
+  directive: { verb: 'capture' | 'expect'; path: string; name: string; value: string } | null;
+  query: string;
+  variables: Record<string, unknown>;
+}
+
+const STEP_PATTERN = /<!-- readme-step:?([^>]*)-->\s*```graphql\n([\s\S]*?)```\s*```json\n([\s\S]*?)```/g;
+
+export function readmeSteps(readme: string): ReadmeStep[] {
+  return [...readme.matchAll(STEP_PATTERN)].map((match) => ({
+    directive: directiveOf(match[1]!.trim()),
+    query: match[2]!,
+    variables: JSON.parse(match[3]!) as Record<string, unknown>,
+  }));
+}
+
+function directiveOf(text: string): ReadmeStep['directive'] {
+  if (text === '') return null;
+  const [verb, assignment = ''] = text.split(/\s+/, 2);
+  const [left = '', right = ''] = assignment.split('=');
+  if (verb === 'capture') return { verb, name: left, path: right, value: '' };
+  if (verb === 'expect') return { verb, name: '', path: left, value: right };
+  throw new Error(`unknown readme-step directive: ${text}`);
+}
+
+/** The value at a dotted path of an answer's data. */
+export function at(data: unknown, dotted: string): unknown {
+  return dotted.split('.').reduce<unknown>((value, key) => (value as Record<string, unknown> | undefined)?.[key], data);
+}
+
+/** The variables with each `$name` replaced by what an earlier step captured. */
+export function substitute(value: unknown, captured: ReadonlyMap<string, unknown>): unknown {
+  if (typeof value === 'string' && value.startsWith('$')) {
+    if (!captured.has(value.slice(1))) throw new Error(`README uses ${value} before any step captures it`);
+    return captured.get(value.slice(1));
+  }
+  if (Array.isArray(value)) return value.map((item) => substitute(item, captured));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, substitute(item, captured)]));
+  return value;
+}
+
+/** The step's operation line, e.g. `mutation EarnPoints($input: IssueInput!) {`, to name it in output. */
+export function operationLine(step: ReadmeStep): string {
+  return step.query.split('\n')[0]!.replace(/\s*\{$/, '');
+}
