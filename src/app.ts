@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
@@ -10,7 +11,14 @@ import {
 } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import { GraphQLError } from 'graphql';
-import { API_KEY_CACHE_MS_DEFAULT, DEFAULT_REALTIME, type Config, type RealtimeConfig } from './platform/config.js';
+import {
+  API_KEY_CACHE_MS_DEFAULT,
+  DEFAULT_REALTIME,
+  DEFAULT_WEBHOOKS,
+  type Config,
+  type RealtimeConfig,
+  type WebhookConfig,
+} from './platform/config.js';
 import type { Database } from './platform/db.js';
 import type { Logger } from './platform/logger.js';
 import { DomainError } from './platform/errors.js';
@@ -49,6 +57,12 @@ import { EventFeed } from './events/feed.service.js';
 import { SubscriptionService } from './subscriptions/subscription.service.js';
 import { attachWebSocketServer, type WebSocketEndpoint } from './subscriptions/ws-server.js';
 import { mountGraphiQL } from './graphiql/graphiql.routes.js';
+import { WebhookService } from './webhooks/webhooks.service.js';
+import { Dispatcher } from './webhooks/dispatcher.js';
+import { DeliveryWorker, unobservedWebhooks, type WebhookObserver } from './webhooks/delivery-worker.js';
+import { WebhookSender, type WebhookNetwork } from './webhooks/sender.js';
+import { guardedNetwork } from './webhooks/network-guard.js';
+import { deriveSecretKey } from './webhooks/signing.core.js';
 
 export interface ServerOptions {
   config: Pick<
@@ -69,12 +83,18 @@ export interface ServerOptions {
       realtime?: Partial<RealtimeConfig>;
       /** Defaults to on. */
       graphiql?: boolean;
+      /** Defaults to DEFAULT_WEBHOOKS. */
+      webhooks?: Partial<WebhookConfig>;
+      /** Defaults to false: webhook targets on private networks are refused. */
+      webhookAllowPrivateNetworks?: boolean;
     };
   db: Database;
   logger: Logger;
   adminApiKey: string | undefined;
   /** Signs customer tokens; without it createCustomerToken is refused and tokens are not accepted. */
   tokenSecret?: string;
+  /** Encrypts webhook signing secrets at rest; without it webhooks are off. */
+  webhookSecretKey?: string;
   /** Headers GraphiQL starts with (embedded development mode pre-fills the generated admin key). */
   graphiqlHeaders?: Record<string, string>;
   /** Also receives every committed posting, besides the subscriptions' hub. */
@@ -89,7 +109,15 @@ export interface RunningServer {
   hub: EventHub;
   websocket: WebSocketEndpoint;
   scheduler: Scheduler;
+  /** Null when webhooks are off (no WEBHOOK_SECRET_KEY). */
+  webhooks: WebhookRuntime | null;
   stop(): Promise<void>;
+}
+
+/** The background half of webhooks: feed events into deliveries, deliveries to partners. */
+export interface WebhookRuntime {
+  dispatcher: Dispatcher;
+  worker: DeliveryWorker;
 }
 
 export interface ServiceOptions {
@@ -102,25 +130,67 @@ export interface ServiceOptions {
   postingObserver?: PostingObserver;
   /** How long a verified API key is trusted without a database lookup. */
   apiKeyCacheMs?: number;
+  webhookSecretKey?: string;
+  webhooks?: Partial<WebhookConfig>;
+  webhookAllowPrivateNetworks?: boolean;
+  /** The network the webhook sender uses; by default the guarded one (network-guard.ts). */
+  webhookNetwork?: WebhookNetwork;
+  webhookObserver?: WebhookObserver;
 }
 
 export function createServices(
   db: Database,
   options: ServiceOptions,
-): { services: Services; hub: EventHub; engine: PostingEngine } {
+): { services: Services; hub: EventHub; engine: PostingEngine; webhooks: WebhookRuntime | null } {
   const ledgers = new LedgerService(db);
+  const feed = new EventFeed(db);
+  const webhookConfig: WebhookConfig = { ...DEFAULT_WEBHOOKS, ...options.webhooks };
+  const allowPrivate = options.webhookAllowPrivateNetworks ?? false;
+  const webhookKey = options.webhookSecretKey === undefined ? null : deriveSecretKey(options.webhookSecretKey);
+  let webhooks: WebhookRuntime | null = null;
+  if (webhookKey !== null) {
+    // Names this instance in its claims; the random part tells apart processes that share a host and pid.
+    const claimant = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    const sender = new WebhookSender(options.webhookNetwork ?? guardedNetwork(allowPrivate), webhookConfig.timeoutMs);
+    const worker = new DeliveryWorker(
+      db,
+      feed,
+      sender,
+      webhookKey,
+      webhookConfig,
+      options.logger,
+      claimant,
+      options.postingAttemptsMax,
+      options.webhookObserver,
+    );
+    const dispatcher = new Dispatcher(
+      db,
+      feed,
+      options.logger,
+      webhookConfig.pollIntervalMs,
+      options.postingAttemptsMax,
+      webhookConfig.deliveryRetentionDays,
+      (made) => {
+        (options.webhookObserver ?? unobservedWebhooks).deliveriesMade(made);
+        worker.poke();
+      },
+    );
+    webhooks = { dispatcher, worker };
+  }
   const assets = new AssetService(db, ledgers);
   const accounts = new AccountService(db, ledgers);
   const transactions = new TransactionService(db);
   const hub = new EventHub(options.fanout, postingLoader(transactions, accounts), options.logger);
   const extra = options.events;
+  const dispatcher = webhooks?.dispatcher;
   const events: LedgerEvents =
-    extra === undefined
+    extra === undefined && dispatcher === undefined
       ? hub
       : {
           committed: (posting) => {
             hub.committed(posting);
-            extra.committed(posting);
+            extra?.committed(posting);
+            dispatcher?.nudge();
           },
         };
   const accountFacts = new AccountFactsCache(db.pool);
@@ -153,9 +223,19 @@ export function createServices(
     customerTokens,
     authenticator,
     subscriptions,
-    events: new EventFeed(db),
+    events: feed,
+    webhooks: new WebhookService(
+      db,
+      ledgers,
+      feed,
+      webhookConfig,
+      options.postingAttemptsMax,
+      allowPrivate,
+      webhookKey,
+      () => webhooks?.worker ?? null,
+    ),
   };
-  return { services, hub, engine };
+  return { services, hub, engine, webhooks };
 }
 
 // A client-supplied request id is echoed only when it is short and plain.
@@ -177,7 +257,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     subscriptions: () => eventHub?.listenerCount() ?? 0,
   });
   const limiter = new RateLimiter(config.rateLimitPerSecond, config.rateLimitBurst);
-  const { services, hub, engine } = createServices(db, {
+  const { services, hub, engine, webhooks } = createServices(db, {
     postingObserver: {
       posting: (kind, outcome) => metrics.postings.inc({ kind, outcome }),
       retry: () => metrics.retries.inc(),
@@ -190,6 +270,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     logger,
     events: options.events,
     apiKeyCacheMs: config.apiKeyCacheMs ?? API_KEY_CACHE_MS_DEFAULT,
+    webhookSecretKey: options.webhookSecretKey,
+    webhooks: config.webhooks,
+    webhookAllowPrivateNetworks: config.webhookAllowPrivateNetworks,
+    webhookObserver: {
+      attempt: (outcome) => metrics.webhookAttempts.inc({ outcome }),
+      deliveriesMade: (count) => metrics.webhookDeliveries.inc(count),
+    },
   });
   eventHub = hub;
   hub.observeDeliveryLag = (seconds) => metrics.deliveryLag.observe(seconds);
@@ -367,6 +454,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     work: (job, count) => metrics.schedulerWork.inc({ job }, count),
   });
   scheduler.start();
+  webhooks?.dispatcher.start();
+  webhooks?.worker.start();
 
   return {
     url: `http://${shownHost}:${port}/graphql`,
@@ -376,10 +465,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     hub,
     websocket,
     scheduler,
+    webhooks,
     async stop() {
       draining = true;
       httpServer.closeIdleConnections();
       await scheduler.stop();
+      // Deliveries in flight are aborted; their claims run out and any instance sends them again.
+      await webhooks?.dispatcher.stop();
+      await webhooks?.worker.stop();
       // Subscribers next (they hold no request open), then the event fan-out, then HTTP.
       await websocket.dispose();
       await hub.stop();

@@ -20,6 +20,7 @@ import type { PostingService } from './postings/postings.service.js';
 import type { SubscriptionConnection, SubscriptionService } from './subscriptions/subscription.service.js';
 import type { TransactionService } from './transactions/transaction.service.js';
 import type { EventFeed } from './events/feed.service.js';
+import type { WebhookService } from './webhooks/webhooks.service.js';
 import { transactionLoaders } from './transactions/transaction.loaders.js';
 import { loaderSet, type LoadersOf } from './platform/loader.js';
 
@@ -39,6 +40,7 @@ export interface Services {
   authenticator: Authenticator;
   subscriptions: SubscriptionService;
   events: EventFeed;
+  webhooks: WebhookService;
 }
 
 const LOADER_MAKERS = { ...ledgerLoaders, ...assetLoaders, ...accountLoaders, ...transactionLoaders };

@@ -19,7 +19,8 @@ const SHUTDOWN_GRACE_MS = 10_000;
 
 /**
  * In embedded mode, a secret the environment does not give is generated once and kept beside the data
- * (the admin key in `admin-api-key`, the customer-token signing key in `token-secret`).
+ * (the admin key in `admin-api-key`, the customer-token signing key in `token-secret`, the key that
+ * encrypts webhook secrets in `webhook-secret-key`).
  */
 async function embeddedSecret(dataDir: string, name: string, generate: () => string): Promise<string> {
   const file = path.join(dataDir, name);
@@ -69,6 +70,11 @@ async function main(): Promise<void> {
     (embedded
       ? await embeddedSecret(config.dataDir, 'token-secret', () => randomBytes(32).toString('base64url'))
       : undefined);
+  const webhookSecretKey =
+    config.webhookSecretKey ??
+    (embedded
+      ? await embeddedSecret(config.dataDir, 'webhook-secret-key', () => randomBytes(32).toString('base64url'))
+      : undefined);
   // Only a developer's own embedded server hands its generated admin key to the browser IDE.
   const prefillAdminKey = embedded !== null && config.environment === 'development' && config.adminApiKey === undefined;
 
@@ -82,6 +88,7 @@ async function main(): Promise<void> {
     logger,
     adminApiKey,
     tokenSecret,
+    webhookSecretKey,
     graphiqlHeaders: prefillAdminKey ? { Authorization: `Bearer ${adminApiKey}` } : undefined,
   });
   const database = embedded
@@ -96,6 +103,9 @@ async function main(): Promise<void> {
     tokenSecret === undefined
       ? 'Customer tokens are off: set TOKEN_SECRET to mint them.'
       : `Customer tokens: signed with ${config.tokenSecret !== undefined ? 'TOKEN_SECRET' : `the key generated in ${path.join(config.dataDir, 'token-secret')}`}`,
+    webhookSecretKey === undefined
+      ? 'Webhooks are off: set WEBHOOK_SECRET_KEY to register endpoints.'
+      : `Webhook secrets: encrypted with ${config.webhookSecretKey !== undefined ? 'WEBHOOK_SECRET_KEY' : `the key generated in ${path.join(config.dataDir, 'webhook-secret-key')}`}`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
 

@@ -16,6 +16,7 @@ import { ViewerResolver } from './auth/viewer.resolver.js';
 import { SubscriptionResolver } from './subscriptions/subscription.resolver.js';
 import { LedgerEventResolver } from './events/event.resolver.js';
 import { ERROR_CODE_ENUM } from './platform/graphql-errors.js';
+import { WebhookEndpointResolver } from './webhooks/webhook.resolver.js';
 
 export const RESOLVERS = [
   LedgerResolver,
@@ -36,6 +37,7 @@ export const RESOLVERS = [
   ViewerResolver,
   SubscriptionResolver,
   LedgerEventResolver,
+  WebhookEndpointResolver,
 ] as const;
 
 /**

@@ -89,6 +89,16 @@ async function holdOn(accountId: string): Promise<string> {
   ).hold.transaction.id;
 }
 
+/** A webhook endpoint in A, made by the bootstrap admin; nothing listens at its URL (port 9, discard). */
+async function webhookIn(ledgerId: string): Promise<string> {
+  return ok(
+    await t.gql(
+      'mutation($l: ID!) { createWebhookEndpoint(input: { ledgerId: $l, url: "http://127.0.0.1:9/matrix" }) { endpoint { id } } }',
+      { l: ledgerId },
+    ),
+  ).createWebhookEndpoint.endpoint.id;
+}
+
 const MATRIX: Record<string, Row> = {
   // Queries.
   account: {
@@ -141,6 +151,20 @@ const MATRIX: Record<string, Row> = {
     }),
   },
   viewer: { allowed: EVERYONE, request: () => ({ query: '{ viewer { role } }' }) },
+  webhookEndpoint: {
+    allowed: ADMIN_IN_SCOPE,
+    request: async (w) => ({
+      query: 'query($id: ID!) { webhookEndpoint(id: $id) { id } }',
+      variables: { id: await webhookIn(w.aId) },
+    }),
+  },
+  webhookEndpoints: {
+    allowed: ADMIN_IN_SCOPE,
+    request: (w) => ({
+      query: 'query($l: ID!) { webhookEndpoints(ledgerId: $l, first: 1) { edges { cursor } } }',
+      variables: { l: w.aId },
+    }),
+  },
   // Mutations.
   adjust: {
     allowed: ADMIN_IN_SCOPE,
@@ -172,6 +196,48 @@ const MATRIX: Record<string, Row> = {
       variables: {
         i: { ledgerId: w.rootId, code: `M${key('').slice(2, 12).toUpperCase()}`, name: 'x', kind: 'OTHER', scale: 0 },
       },
+    }),
+  },
+  createWebhookEndpoint: {
+    allowed: ADMIN_IN_SCOPE,
+    request: (w) => ({
+      query: 'mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { secret } }',
+      variables: { i: { ledgerId: w.aId, url: 'http://127.0.0.1:9/matrix' } },
+    }),
+  },
+  deleteWebhookEndpoint: {
+    allowed: ADMIN_IN_SCOPE,
+    request: async (w) => ({
+      query: 'mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { id } }',
+      variables: { id: await webhookIn(w.aId) },
+    }),
+  },
+  redeliverWebhooks: {
+    allowed: ADMIN_IN_SCOPE,
+    request: async (w) => ({
+      query: 'mutation($id: ID!, $from: DateTime!) { redeliverWebhooks(endpointId: $id, from: $from) }',
+      variables: { id: await webhookIn(w.aId), from: new Date().toISOString() },
+    }),
+  },
+  rotateWebhookSecret: {
+    allowed: ADMIN_IN_SCOPE,
+    request: async (w) => ({
+      query: 'mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }',
+      variables: { id: await webhookIn(w.aId) },
+    }),
+  },
+  sendTestWebhook: {
+    allowed: ADMIN_IN_SCOPE,
+    request: async (w) => ({
+      query: 'mutation($id: ID!) { sendTestWebhook(endpointId: $id) { status } }',
+      variables: { id: await webhookIn(w.aId) },
+    }),
+  },
+  updateWebhookEndpoint: {
+    allowed: ADMIN_IN_SCOPE,
+    request: async (w) => ({
+      query: 'mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: { description: "matrix" }) { id } }',
+      variables: { id: await webhookIn(w.aId) },
     }),
   },
   createCustomerToken: {

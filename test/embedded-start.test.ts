@@ -59,6 +59,10 @@ it('starts on an embedded PostgreSQL, prints the generated admin key, and keeps 
   const tokenSecret = (await readFile(path.join(dataDir, 'token-secret'), 'utf8')).trim();
   expect(tokenSecret.length).toBeGreaterThanOrEqual(32);
   expect(first.output()).not.toContain(tokenSecret);
+  // So is the key that encrypts webhook secrets: webhooks work on a developer's embedded server.
+  const webhookKey = (await readFile(path.join(dataDir, 'webhook-secret-key'), 'utf8')).trim();
+  expect(webhookKey.length).toBeGreaterThanOrEqual(32);
+  expect(first.output()).not.toContain(webhookKey);
   expect(await fetch(first.url.replace('/graphql', '/readyz')).then((response) => response.status)).toBe(200);
   expect(await first.stop('SIGTERM')).toBe(0);
 
@@ -66,6 +70,7 @@ it('starts on an embedded PostgreSQL, prints the generated admin key, and keeps 
   const found = await gql(second.url, adminKey, '{ ledger(code: "embedded-smoke") { id } }');
   expect(found.data.ledger.id).toBe(created.data.createLedger.id);
   expect((await readFile(path.join(dataDir, 'token-secret'), 'utf8')).trim()).toBe(tokenSecret);
+  expect((await readFile(path.join(dataDir, 'webhook-secret-key'), 'utf8')).trim()).toBe(webhookKey);
   expect(await second.stop('SIGINT')).toBe(0);
   // The embedded cluster was stopped cleanly: no postmaster.pid is left behind.
   expect(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);

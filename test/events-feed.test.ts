@@ -61,3 +61,37 @@ it('never misses or repeats an event while one posting stays open for seconds', 
   const transactionIds = all.map((node: any) => node.transaction?.id).filter(Boolean);
   for (const id of [heldId, ...committed]) expect(transactionIds).toContain(id);
 });
+
+it('is not held back by a transaction left open in another database of the same server', async () => {
+  const { ledgerId } = await createProgram(t);
+  const account = await createAccount(t, ledgerId);
+  // An open transaction with an id, in another database: it can write no event of this one, so the feed
+  // must not wait for it (a cluster-wide watermark, pg_snapshot_xmin, would wait as long as it stays open).
+  const elsewhere = new URL(t.databaseUrl);
+  elsewhere.pathname = '/postgres';
+  const other = new pg.Client({ connectionString: elsewhere.toString() });
+  await other.connect();
+  try {
+    await other.query('BEGIN');
+    await other.query('SELECT pg_current_xact_id()');
+    const transactionId = await issue(t, account.id, '3');
+    let found = false;
+    // Bounded: the server's own short transactions in this database may delay the mark for a moment.
+    for (let attempt = 0; attempt < 50 && !found; attempt++) {
+      const page: any = ok(
+        await t.gql(`query($l: ID!) { events(ledgerId: $l, first: 500) { edges { node { transaction { id } } } } }`, {
+          l: ledgerId,
+        }),
+      ).events;
+      found = page.edges.some((edge: any) => edge.node.transaction?.id === transactionId);
+      if (!found) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(found).toBe(true);
+    // Still open: the event was read while the other database's transaction held the oldest id.
+    const { rows } = await other.query('SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS open');
+    expect(rows[0].open).toBe(true);
+  } finally {
+    await other.query('ROLLBACK').catch(() => undefined);
+    await other.end();
+  }
+});

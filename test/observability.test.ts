@@ -21,6 +21,8 @@ const METRICS = [
   'reward_ledger_scheduler_runs_total',
   'reward_ledger_scheduler_work_total',
   'reward_ledger_rate_limited_total',
+  'reward_ledger_webhook_deliveries_total',
+  'reward_ledger_webhook_attempts_total',
   'reward_ledger_process_resident_memory_bytes',
 ];
 

@@ -154,6 +154,29 @@ it('reads every model and relation through Prisma after real postings', async ()
   });
   expect(checkpoint.asset.code).toBe('STARS');
 
+  // Webhooks: an endpoint and its test delivery (the receiver at port 9 refuses; the row is what counts).
+  const hook = ok(
+    await t.gql(
+      `mutation($l: ID!) { createWebhookEndpoint(input: { ledgerId: $l, url: "http://127.0.0.1:9/x" }) { endpoint { id } } }`,
+      { l: ledgerId },
+    ),
+  ).createWebhookEndpoint.endpoint.id;
+  ok(await t.gql(`mutation($id: ID!) { sendTestWebhook(endpointId: $id) { id } }`, { id: hook }));
+  const endpointRow = await prisma.webhookEndpoint.findFirstOrThrow({
+    where: { id: hook },
+    include: { ledger: true, deliveries: { include: { event: true, endpoint: true } } },
+  });
+  expect(endpointRow).toMatchObject({ status: 'ENABLED', eventTypes: [], ledger: { id: ledgerId } });
+  expect(endpointRow.secretEncrypted.length).toBeGreaterThan(28);
+  expect(endpointRow.deliveries.map((delivery) => [delivery.origin, delivery.status, delivery.event])).toEqual([
+    ['TEST', 'FAILED', null],
+  ]);
+  const feedEvent = await prisma.ledgerEvent.findFirstOrThrow({
+    where: { rootLedgerId: ledgerId },
+    include: { webhookDeliveries: true },
+  });
+  expect(feedEvent.webhookDeliveries).toEqual([]);
+
   // A write through Prisma satisfies the same constraints as the SQL.
   const child = await prisma.ledger
     .create({

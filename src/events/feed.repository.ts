@@ -63,11 +63,15 @@ function toEventRow(row: RawEventRow): EventRow {
 
 /**
  * One page of a subtree's events after a position, oldest first, read only below the watermark: rows of
- * transactions older than the oldest one still running (pg_snapshot_xmin). Those transactions have all
- * finished, so no row can appear later behind the page; a transaction event belongs to a subtree when
- * it was posted there or touches an account there, an account event when the account is there.
+ * transactions older than the oldest one of this database still running (`ledger_events_watermark`).
+ * Those transactions have all finished, so no row can appear later behind the page; a transaction event
+ * belongs to a subtree when it was posted there or touches an account there, an account event when the
+ * account is there. Two statements, in this order: the page's snapshot must be taken after the
+ * watermark was (see the migration 20261204010000_feed_watermark), at READ COMMITTED, which is how the
+ * pool's connections and the server's transactions run.
  */
 export async function selectFeedPage(reader: Reader, query: FeedQuery): Promise<EventRow[]> {
+  const watermark = await selectWatermark(reader);
   const { rows } = await reader.query<RawEventRow>({
     name: 'feed-page',
     text: `WITH scope AS (
@@ -76,7 +80,7 @@ export async function selectFeedPage(reader: Reader, query: FeedQuery): Promise<
              FROM ledger_events e, scope
             WHERE e.root_ledger_id = $1
               AND (e.xid, e.id) > ($3::int8, $4::int8)
-              AND e.xid < pg_snapshot_xmin(pg_current_snapshot())::text::int8
+              AND e.xid < $10::int8
               AND ($5::int2[] IS NULL OR e.type = ANY ($5::int2[]))
               AND ($8::timestamptz IS NULL OR e.occurred_at >= $8::timestamptz)
               AND ($9::timestamptz IS NULL OR e.occurred_at <= $9::timestamptz)
@@ -97,6 +101,7 @@ export async function selectFeedPage(reader: Reader, query: FeedQuery): Promise<
       query.limit,
       query.occurredFrom ?? null,
       query.occurredTo ?? null,
+      watermark.toString(),
     ],
   });
   return rows.map(toEventRow);
@@ -117,13 +122,17 @@ export async function selectEvents(
   return rows.map(toEventRow);
 }
 
-/** The oldest transaction still running: every event of an older one is final. */
+/**
+ * The oldest transaction of this database still running (or the next to start): every event of an older
+ * one is final. Transactions of other databases on the same server are not counted; they write no events
+ * here. Rows below it must be read by a later statement.
+ */
 export async function selectWatermark(reader: Reader): Promise<bigint> {
-  const { rows } = await reader.query<{ xmin: string }>({
+  const { rows } = await reader.query<{ watermark: string }>({
     name: 'feed-watermark',
-    text: 'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin',
+    text: 'SELECT ledger_events_watermark()::text AS watermark',
   });
-  return BigInt(rows[0]!.xmin);
+  return BigInt(rows[0]!.watermark);
 }
 
 export interface JournalTransaction {

@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { Database } from '../platform/db.js';
 import { BadInputError } from '../platform/errors.js';
 import { PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, type Connection } from '../platform/pagination.js';
@@ -55,13 +56,17 @@ export class EventFeed {
     };
   }
 
-  /** Event rows after a position, at most `limit`, oldest first. */
+  /**
+   * Event rows after a position, at most `limit`, oldest first. `reader` is a transaction's client when the
+   * read must commit together with what is made of it (webhook deliveries and their endpoint's cursor).
+   */
   read(
     scope: FeedScope,
     after: FeedPosition,
     limit: number,
     types: EventType[] | null,
     window?: { from: Date | null; to: Date | null },
+    reader: pg.Pool | pg.PoolClient = this.db.pool,
   ): Promise<EventRow[]> {
     const query: FeedQuery = {
       rootLedgerId: scope.rootLedgerId,
@@ -73,12 +78,12 @@ export class EventFeed {
       occurredFrom: window?.from ?? null,
       occurredTo: window?.to ?? null,
     };
-    return selectFeedPage(this.db.pool, query);
+    return selectFeedPage(reader, query);
   }
 
   /** The feed's head now: a position behind which no event can still appear. */
-  async head(): Promise<FeedPosition> {
-    return headBelow(await selectWatermark(this.db.pool));
+  async head(reader: pg.Pool | pg.PoolClient = this.db.pool): Promise<FeedPosition> {
+    return headBelow(await selectWatermark(reader));
   }
 
   async byKeys(keys: Array<{ rootLedgerId: string; xid: bigint; id: bigint }>): Promise<LedgerEvent[]> {

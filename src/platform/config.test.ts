@@ -1,4 +1,4 @@
-import { ConfigError, DEFAULT_REALTIME, loadConfig } from './config';
+import { ConfigError, DEFAULT_REALTIME, DEFAULT_WEBHOOKS, loadConfig } from './config';
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -61,6 +61,66 @@ describe('real-time, token and GraphiQL settings', () => {
       'WS_MESSAGE_BYTES_MAX must be an integer from 1024 to 16777216; got "10"',
       'WS_PENDING_EVENTS_MAX must be an integer from 1 to 1000000; got "many"',
       'WS_KEEPALIVE_MS must be an integer from 1000 to 600000; got "0"',
+    ]);
+  });
+});
+
+describe('webhook target safety', () => {
+  it('refuses private networks unless WEBHOOK_ALLOW_PRIVATE_NETWORKS=true, in every environment', () => {
+    expect(loadConfig({}).webhookAllowPrivateNetworks).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'test' }).webhookAllowPrivateNetworks).toBe(false);
+    expect(loadConfig({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false' }).webhookAllowPrivateNetworks).toBe(false);
+    expect(loadConfig({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' }).webhookAllowPrivateNetworks).toBe(true);
+    expect(problems({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: '1' })).toEqual([
+      'WEBHOOK_ALLOW_PRIVATE_NETWORKS must be true or false; got "1"',
+    ]);
+  });
+});
+
+describe('webhook delivery settings', () => {
+  it('defaults to the published schedule, 10 s attempts, a day of rotation overlap and no key', () => {
+    const config = loadConfig({});
+    expect(config.webhooks).toEqual(DEFAULT_WEBHOOKS);
+    expect(DEFAULT_WEBHOOKS).toMatchObject({ retryScale: 1, timeoutMs: 10_000, rotationOverlapSeconds: 86_400 });
+    expect(config.webhookSecretKey).toBeUndefined();
+  });
+
+  it('reads every webhook setting, a fractional retry scale included', () => {
+    const config = loadConfig({
+      WEBHOOK_SECRET_KEY: 'w'.repeat(32),
+      WEBHOOK_RETRY_SCALE: '0.001',
+      WEBHOOK_TIMEOUT_MS: '2000',
+      WEBHOOK_ROTATION_OVERLAP_SECONDS: '60',
+      WEBHOOK_ENDPOINT_CONCURRENCY: '2',
+      WEBHOOK_CONCURRENCY: '8',
+      WEBHOOK_POLL_INTERVAL_MS: '100',
+      WEBHOOK_DELIVERY_RETENTION_DAYS: '7',
+    });
+    expect(config.webhookSecretKey).toBe('w'.repeat(32));
+    expect(config.webhooks).toEqual({
+      retryScale: 0.001,
+      timeoutMs: 2000,
+      rotationOverlapSeconds: 60,
+      endpointConcurrency: 2,
+      concurrency: 8,
+      pollIntervalMs: 100,
+      deliveryRetentionDays: 7,
+    });
+  });
+
+  it('names every bad webhook value', () => {
+    expect(
+      problems({
+        WEBHOOK_SECRET_KEY: 'short',
+        WEBHOOK_RETRY_SCALE: '1e-3',
+        WEBHOOK_TIMEOUT_MS: '10',
+        WEBHOOK_ENDPOINT_CONCURRENCY: '0',
+      }),
+    ).toEqual([
+      'WEBHOOK_SECRET_KEY must be 32 to 512 characters without whitespace',
+      'WEBHOOK_RETRY_SCALE must be a number from 0.0001 to 1000; got "1e-3"',
+      'WEBHOOK_TIMEOUT_MS must be an integer from 100 to 120000; got "10"',
+      'WEBHOOK_ENDPOINT_CONCURRENCY must be an integer from 1 to 100; got "0"',
     ]);
   });
 });

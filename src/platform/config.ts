@@ -35,8 +35,45 @@ export interface Config {
   tokenSecret: string | undefined;
   /** Whether the API serves the GraphiQL IDE at /graphiql (and to browsers at /graphql). */
   graphiql: boolean;
+  /** Whether webhooks may target loopback, private, link-local and metadata addresses (development, tests). */
+  webhookAllowPrivateNetworks: boolean;
   realtime: RealtimeConfig;
+  /**
+   * Key that encrypts webhook signing secrets at rest (AES-256-GCM, derived with HKDF); generated and kept
+   * in `dataDir` in embedded mode when absent. Without one (and not embedded) webhooks are off: instances
+   * must share the key to read each other's secrets, so none is invented.
+   */
+  webhookSecretKey: string | undefined;
+  webhooks: WebhookConfig;
 }
+
+/** Outgoing webhooks: delivery timing, retries and bounds. */
+export interface WebhookConfig {
+  /** Multiplies the retry schedule, the lease margin and the failing-endpoint window (tests use 0.001). */
+  retryScale: number;
+  /** One attempt's whole request, connect to response headers. */
+  timeoutMs: number;
+  /** How long the secret replaced by a rotation keeps signing beside the new one. */
+  rotationOverlapSeconds: number;
+  /** Deliveries in flight to one endpoint at once (per instance strictly, across instances best effort). */
+  endpointConcurrency: number;
+  /** Deliveries in flight from this instance at once. */
+  concurrency: number;
+  /** How often the dispatcher and the workers look for work when nothing woke them. */
+  pollIntervalMs: number;
+  /** Finished deliveries older than this are deleted (the feed keeps the events; redelivery reads the feed). */
+  deliveryRetentionDays: number;
+}
+
+export const DEFAULT_WEBHOOKS: WebhookConfig = {
+  retryScale: 1,
+  timeoutMs: 10_000,
+  rotationOverlapSeconds: 86_400,
+  endpointConcurrency: 4,
+  concurrency: 32,
+  pollIntervalMs: 1_000,
+  deliveryRetentionDays: 30,
+};
 
 /** Subscriptions over WebSocket and the cross-instance fan-out of ledger events. */
 export interface RealtimeConfig {
@@ -65,6 +102,8 @@ export const DEFAULT_REALTIME: RealtimeConfig = {
 
 /** HS256 wants a key at least as long as its 256-bit output. */
 export const TOKEN_SECRET_LENGTH_MIN = 32;
+/** The webhook secret key is hashed into the AES key, so it only needs to be as long as the token secret. */
+export const WEBHOOK_SECRET_KEY_LENGTH_MIN = 32;
 export const API_KEY_CACHE_MS_DEFAULT = 1_000;
 
 export class ConfigError extends Error {
@@ -108,6 +147,17 @@ export function loadConfig(env: Env = process.env): Config {
     return raw === 'true';
   };
 
+  // Positive decimals: the retry scale is a fraction in tests.
+  const decimal = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (!/^[0-9]+(\.[0-9]+)?$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      problems.push(`${name} must be a number from ${min} to ${max}; got ${JSON.stringify(raw)}`);
+      return fallback;
+    }
+    return Number(raw);
+  };
+
   const databaseUrl = env.DATABASE_URL || undefined;
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL must be a postgres:// or postgresql:// connection string');
@@ -124,6 +174,16 @@ export function loadConfig(env: Env = process.env): Config {
     (tokenSecret.length < TOKEN_SECRET_LENGTH_MIN || tokenSecret.length > 512 || /\s/.test(tokenSecret))
   ) {
     problems.push(`TOKEN_SECRET must be ${TOKEN_SECRET_LENGTH_MIN} to 512 characters without whitespace`);
+  }
+
+  const webhookSecretKey = env.WEBHOOK_SECRET_KEY || undefined;
+  if (
+    webhookSecretKey !== undefined &&
+    (webhookSecretKey.length < WEBHOOK_SECRET_KEY_LENGTH_MIN ||
+      webhookSecretKey.length > 512 ||
+      /\s/.test(webhookSecretKey))
+  ) {
+    problems.push(`WEBHOOK_SECRET_KEY must be ${WEBHOOK_SECRET_KEY_LENGTH_MIN} to 512 characters without whitespace`);
   }
 
   const environment = oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development');
@@ -153,6 +213,7 @@ export function loadConfig(env: Env = process.env): Config {
     tokenSecret,
     // The IDE needs introspection, which production turns off; GRAPHIQL=true serves it anyway.
     graphiql: flag('GRAPHIQL', environment !== 'production'),
+    webhookAllowPrivateNetworks: flag('WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
     realtime: {
       fanout: oneOf('EVENT_FANOUT', ['postgres', 'local'] as const, DEFAULT_REALTIME.fanout),
       wsConnectionsMax: integer('WS_CONNECTIONS_MAX', DEFAULT_REALTIME.wsConnectionsMax, 1, 1_000_000),
@@ -165,6 +226,26 @@ export function loadConfig(env: Env = process.env): Config {
       wsMessageBytesMax: integer('WS_MESSAGE_BYTES_MAX', DEFAULT_REALTIME.wsMessageBytesMax, 1024, 16_777_216),
       wsPendingEventsMax: integer('WS_PENDING_EVENTS_MAX', DEFAULT_REALTIME.wsPendingEventsMax, 1, 1_000_000),
       wsKeepAliveMs: integer('WS_KEEPALIVE_MS', DEFAULT_REALTIME.wsKeepAliveMs, 1000, 600_000),
+    },
+    webhookSecretKey,
+    webhooks: {
+      retryScale: decimal('WEBHOOK_RETRY_SCALE', DEFAULT_WEBHOOKS.retryScale, 0.0001, 1000),
+      timeoutMs: integer('WEBHOOK_TIMEOUT_MS', DEFAULT_WEBHOOKS.timeoutMs, 100, 120_000),
+      rotationOverlapSeconds: integer(
+        'WEBHOOK_ROTATION_OVERLAP_SECONDS',
+        DEFAULT_WEBHOOKS.rotationOverlapSeconds,
+        0,
+        30 * 86_400,
+      ),
+      endpointConcurrency: integer('WEBHOOK_ENDPOINT_CONCURRENCY', DEFAULT_WEBHOOKS.endpointConcurrency, 1, 100),
+      concurrency: integer('WEBHOOK_CONCURRENCY', DEFAULT_WEBHOOKS.concurrency, 1, 1_000),
+      pollIntervalMs: integer('WEBHOOK_POLL_INTERVAL_MS', DEFAULT_WEBHOOKS.pollIntervalMs, 10, 600_000),
+      deliveryRetentionDays: integer(
+        'WEBHOOK_DELIVERY_RETENTION_DAYS',
+        DEFAULT_WEBHOOKS.deliveryRetentionDays,
+        1,
+        3_650,
+      ),
     },
   };
 

@@ -14,6 +14,8 @@ export interface Metrics {
   schedulerWork: client.Counter<'job'>;
   deliveryLag: client.Histogram;
   rateLimited: client.Counter;
+  webhookAttempts: client.Counter<'outcome'>;
+  webhookDeliveries: client.Counter;
 }
 
 export interface MetricSources {
@@ -98,6 +100,17 @@ export function createMetrics(sources: MetricSources): Metrics {
     rateLimited: new client.Counter({
       name: `${PREFIX}rate_limited_total`,
       help: 'Requests refused with RATE_LIMITED.',
+      registers,
+    }),
+    webhookAttempts: new client.Counter({
+      name: `${PREFIX}webhook_attempts_total`,
+      help: 'Webhook delivery attempts by this instance, by what came of them.',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    webhookDeliveries: new client.Counter({
+      name: `${PREFIX}webhook_deliveries_total`,
+      help: 'Webhook deliveries made from feed events by this instance (one per event and endpoint).',
       registers,
     }),
   };

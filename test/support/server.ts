@@ -5,6 +5,7 @@ import { cloneTestDatabase } from './databases';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdefghij';
 export const TOKEN_SECRET = 'test-token-secret-0123456789abcdefghijklmnop';
+export const WEBHOOK_SECRET_KEY = 'test-webhook-secret-key-0123456789abcdefghij';
 
 export interface GraphQLResponse<T = Record<string, any>> {
   status: number;
@@ -42,6 +43,12 @@ export interface TestServerOptions {
   /** Per-credential rate limit; off (0) unless a test asks for one. */
   rateLimitPerSecond?: number;
   rateLimitBurst?: number;
+  /**
+   * Webhook timing for this server, and whether private targets are allowed (true here unless said: test
+   * receivers listen on 127.0.0.1). By default the dispatcher and workers poll only every 10 minutes, so
+   * that tests that count statements see none of theirs; a test of webhooks asks for a short interval.
+   */
+  webhooks?: NonNullable<ServerOptions['config']['webhooks']> & { allowPrivateNetworks?: boolean };
   /** The database to serve, dropped by stop(); by default a clone of the migrated template. */
   database?: { url: string; drop(): Promise<void> };
 }
@@ -67,11 +74,14 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       rateLimitBurst: options.rateLimitBurst ?? 1,
       realtime: options.realtime,
       graphiql: options.graphiql,
+      webhooks: { pollIntervalMs: 600_000, ...options.webhooks },
+      webhookAllowPrivateNetworks: options.webhooks?.allowPrivateNetworks ?? true,
     },
     db,
     logger,
     adminApiKey: ADMIN_KEY,
     tokenSecret: options.tokenSecret === null ? undefined : (options.tokenSecret ?? TOKEN_SECRET),
+    webhookSecretKey: WEBHOOK_SECRET_KEY,
     graphiqlHeaders: options.graphiqlHeaders,
   });
   const url = `http://127.0.0.1:${server.port}/graphql`;

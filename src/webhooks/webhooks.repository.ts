@@ -1,0 +1,549 @@
+import type pg from 'pg';
+import type { FeedPosition } from '../events/events.core.js';
+
+/**
+ * All SQL of webhooks, raw through pg: the dispatcher's and the workers' claims need FOR UPDATE SKIP
+ * LOCKED, and the management writes share one transaction with them (endpoint row locks), so every
+ * function takes the pool or a transaction's client.
+ */
+type Reader = pg.Pool | pg.PoolClient;
+
+export type EndpointStatus = 'ENABLED' | 'DISABLED';
+export type DeliveryStatus = 'PENDING' | 'SUCCEEDED' | 'FAILED';
+export type DeliveryOrigin = 'FEED' | 'REDELIVERY' | 'TEST';
+
+export interface EndpointRow {
+  id: string;
+  rootLedgerId: string;
+  ledgerId: string;
+  url: string;
+  description: string | null;
+  eventTypes: string[];
+  status: EndpointStatus;
+  disabledReason: string | null;
+  secretEncrypted: Buffer;
+  previousSecretEncrypted: Buffer | null;
+  previousExpiresAt: Date | null;
+  cursor: FeedPosition;
+  /** pg_current_snapshot() when the endpoint was created (endpoint-start.core.ts). */
+  startSnapshot: string;
+  failingSince: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+interface RawEndpoint {
+  id: string;
+  root_ledger_id: string;
+  ledger_id: string;
+  url: string;
+  description: string | null;
+  event_types: string[];
+  status: EndpointStatus;
+  disabled_reason: string | null;
+  secret_encrypted: Buffer;
+  previous_secret_encrypted: Buffer | null;
+  previous_expires_at: Date | null;
+  cursor_xid: string;
+  cursor_id: string;
+  start_snapshot: string;
+  failing_since: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const ENDPOINT_COLUMNS = `w.id, w.root_ledger_id, w.ledger_id, w.url, w.description, w.event_types, w.status,
+  w.disabled_reason, w.secret_encrypted, w.previous_secret_encrypted, w.previous_expires_at,
+  w.cursor_xid::text AS cursor_xid, w.cursor_id::text AS cursor_id, w.start_snapshot, w.failing_since, w.created_at, w.updated_at`;
+
+function toEndpoint(row: RawEndpoint): EndpointRow {
+  return {
+    id: row.id,
+    rootLedgerId: row.root_ledger_id,
+    ledgerId: row.ledger_id,
+    url: row.url,
+    description: row.description,
+    eventTypes: row.event_types,
+    status: row.status,
+    disabledReason: row.disabled_reason,
+    secretEncrypted: row.secret_encrypted,
+    previousSecretEncrypted: row.previous_secret_encrypted,
+    previousExpiresAt: row.previous_expires_at,
+    cursor: { xid: BigInt(row.cursor_xid), id: BigInt(row.cursor_id) },
+    startSnapshot: row.start_snapshot,
+    failingSince: row.failing_since,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export async function insertEndpoint(
+  client: pg.PoolClient,
+  row: {
+    id: string;
+    rootLedgerId: string;
+    ledgerId: string;
+    url: string;
+    description: string | null;
+    eventTypes: string[];
+    secretEncrypted: Buffer;
+    cursor: FeedPosition;
+    startSnapshot: string;
+  },
+): Promise<EndpointRow> {
+  const { rows } = await client.query<RawEndpoint>(
+    `INSERT INTO webhook_endpoints AS w (id, root_ledger_id, ledger_id, url, description, event_types, secret_encrypted,
+                                         cursor_xid, cursor_id, start_snapshot)
+     VALUES ($1, $2, $3, $4, $5, $6::text[], $7, $8::int8, $9::int8, $10)
+     RETURNING ${ENDPOINT_COLUMNS}`,
+    [
+      row.id,
+      row.rootLedgerId,
+      row.ledgerId,
+      row.url,
+      row.description,
+      row.eventTypes,
+      row.secretEncrypted,
+      row.cursor.xid.toString(),
+      row.cursor.id.toString(),
+      row.startSnapshot,
+    ],
+  );
+  return toEndpoint(rows[0]!);
+}
+
+/** This statement's snapshot: which transactions had finished, and which were still running. */
+export async function selectSnapshot(client: pg.PoolClient): Promise<{ snapshot: string; xmin: bigint }> {
+  const { rows } = await client.query<{ snapshot: string; xmin: string }>(
+    'SELECT s::text AS snapshot, pg_snapshot_xmin(s)::text AS xmin FROM pg_current_snapshot() AS s',
+  );
+  return { snapshot: rows[0]!.snapshot, xmin: BigInt(rows[0]!.xmin) };
+}
+
+export async function selectEndpoint(reader: Reader, id: string): Promise<EndpointRow | null> {
+  const { rows } = await reader.query<RawEndpoint>(
+    `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints w WHERE w.id = $1`,
+    [id],
+  );
+  return rows[0] ? toEndpoint(rows[0]) : null;
+}
+
+/** Waits for a dispatcher or worker that holds the row, so that a change never races its bookkeeping. */
+export async function lockEndpoint(client: pg.PoolClient, id: string): Promise<EndpointRow | null> {
+  const { rows } = await client.query<RawEndpoint>(
+    `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints w WHERE w.id = $1 FOR UPDATE`,
+    [id],
+  );
+  return rows[0] ? toEndpoint(rows[0]) : null;
+}
+
+/** The endpoints of a subtree (every ledger under `ledgerId`), oldest first, one more than the page. */
+export async function selectEndpointPage(
+  reader: Reader,
+  rootLedgerId: string,
+  ledgerId: string,
+  after: string | null,
+  size: number,
+): Promise<EndpointRow[]> {
+  const { rows } = await reader.query<RawEndpoint>(
+    `SELECT ${ENDPOINT_COLUMNS}
+       FROM webhook_endpoints w
+       JOIN ledgers l ON l.root_ledger_id = w.root_ledger_id AND l.id = w.ledger_id
+      WHERE w.root_ledger_id = $1 AND l.path @> ARRAY[$2::uuid] AND ($3::uuid IS NULL OR w.id > $3::uuid)
+      ORDER BY w.id
+      LIMIT $4`,
+    [rootLedgerId, ledgerId, after, size + 1],
+  );
+  return rows.map(toEndpoint);
+}
+
+export interface EndpointChanges {
+  url?: string;
+  description?: string | null;
+  eventTypes?: string[];
+  status?: EndpointStatus;
+  disabledReason?: string | null;
+  failingSince?: Date | null;
+  secretEncrypted?: Buffer;
+  previousSecretEncrypted?: Buffer | null;
+  previousExpiresAt?: Date | null;
+}
+
+const CHANGE_COLUMNS: Record<keyof EndpointChanges, string> = {
+  url: 'url',
+  description: 'description',
+  eventTypes: 'event_types',
+  status: 'status',
+  disabledReason: 'disabled_reason',
+  failingSince: 'failing_since',
+  secretEncrypted: 'secret_encrypted',
+  previousSecretEncrypted: 'previous_secret_encrypted',
+  previousExpiresAt: 'previous_expires_at',
+};
+
+export async function updateEndpoint(
+  client: pg.PoolClient,
+  id: string,
+  changes: EndpointChanges,
+): Promise<EndpointRow> {
+  const sets: string[] = ['updated_at = now()'];
+  const values: unknown[] = [id];
+  for (const [field, column] of Object.entries(CHANGE_COLUMNS) as Array<[keyof EndpointChanges, string]>) {
+    if (changes[field] === undefined) continue;
+    values.push(changes[field]);
+    sets.push(`${column} = $${values.length}`);
+  }
+  const { rows } = await client.query<RawEndpoint>(
+    `UPDATE webhook_endpoints w SET ${sets.join(', ')} WHERE w.id = $1 RETURNING ${ENDPOINT_COLUMNS}`,
+    values,
+  );
+  return toEndpoint(rows[0]!);
+}
+
+/** Deletes the endpoint and, by cascade, its deliveries. */
+export async function deleteEndpoint(client: pg.PoolClient, id: string): Promise<void> {
+  await client.query('DELETE FROM webhook_endpoints WHERE id = $1', [id]);
+}
+
+/**
+ * Enabled endpoints after `afterId`, locked for one dispatch pass; an endpoint another instance is
+ * dispatching is skipped, not waited for.
+ */
+export async function claimEndpointsForDispatch(
+  client: pg.PoolClient,
+  afterId: string | null,
+  limit: number,
+): Promise<EndpointRow[]> {
+  const { rows } = await client.query<RawEndpoint>(
+    `SELECT ${ENDPOINT_COLUMNS}
+       FROM webhook_endpoints w
+      WHERE w.status = 'ENABLED' AND ($1::uuid IS NULL OR w.id > $1::uuid)
+      ORDER BY w.id
+      LIMIT $2
+      FOR UPDATE SKIP LOCKED`,
+    [afterId, limit],
+  );
+  return rows.map(toEndpoint);
+}
+
+export async function advanceCursor(client: pg.PoolClient, id: string, cursor: FeedPosition): Promise<void> {
+  await client.query('UPDATE webhook_endpoints SET cursor_xid = $2::int8, cursor_id = $3::int8 WHERE id = $1', [
+    id,
+    cursor.xid.toString(),
+    cursor.id.toString(),
+  ]);
+}
+
+/** One delivery per event; a feed delivery already made for an event is left alone (unique index). */
+export async function insertEventDeliveries(
+  client: pg.PoolClient,
+  endpoint: { id: string; rootLedgerId: string },
+  origin: 'FEED' | 'REDELIVERY',
+  events: Array<{ deliveryId: string; xid: bigint; id: bigint }>,
+): Promise<number> {
+  if (events.length === 0) return 0;
+  const result = await client.query(
+    `INSERT INTO webhook_deliveries (id, endpoint_id, root_ledger_id, origin, event_xid, event_id, next_attempt_at)
+     SELECT k.id, $1, $2, $3, k.xid, k.event_id, now()
+       FROM unnest($4::uuid[], $5::int8[], $6::int8[]) WITH ORDINALITY AS k(id, xid, event_id, n)
+      ORDER BY k.n
+     ON CONFLICT (root_ledger_id, endpoint_id, event_xid, event_id) WHERE origin = 'FEED' DO NOTHING`,
+    [
+      endpoint.id,
+      endpoint.rootLedgerId,
+      origin,
+      events.map((event) => event.deliveryId),
+      events.map((event) => event.xid.toString()),
+      events.map((event) => event.id.toString()),
+    ],
+  );
+  return result.rowCount ?? 0;
+}
+
+export async function insertTestDelivery(
+  client: Reader,
+  row: { id: string; endpointId: string; rootLedgerId: string; testEvent: Record<string, unknown> },
+): Promise<void> {
+  await client.query(
+    `INSERT INTO webhook_deliveries (id, endpoint_id, root_ledger_id, origin, test_event, next_attempt_at)
+     VALUES ($1, $2, $3, 'TEST', $4::jsonb, now())`,
+    [row.id, row.endpointId, row.rootLedgerId, JSON.stringify(row.testEvent)],
+  );
+}
+
+/** After a re-enable, pending deliveries are due at once rather than at the end of a long backoff. */
+export async function makePendingDue(client: pg.PoolClient, endpointId: string): Promise<void> {
+  await client.query(
+    `UPDATE webhook_deliveries SET next_attempt_at = now()
+      WHERE endpoint_id = $1 AND status = 'PENDING' AND claimed_until IS NULL`,
+    [endpointId],
+  );
+}
+
+export interface DeliveryRow {
+  id: string;
+  endpointId: string;
+  rootLedgerId: string;
+  origin: DeliveryOrigin;
+  eventXid: bigint | null;
+  eventId: bigint | null;
+  testEvent: Record<string, unknown> | null;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: Date | null;
+  lastAttemptAt: Date | null;
+  lastResponseStatus: number | null;
+  lastError: string | null;
+  createdAt: Date;
+}
+
+interface RawDelivery {
+  id: string;
+  endpoint_id: string;
+  root_ledger_id: string;
+  origin: DeliveryOrigin;
+  event_xid: string | null;
+  event_id: string | null;
+  test_event: Record<string, unknown> | null;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: Date | null;
+  last_attempt_at: Date | null;
+  last_response_status: number | null;
+  last_error: string | null;
+  created_at: Date;
+}
+
+const DELIVERY_COLUMNS = `d.id, d.endpoint_id, d.root_ledger_id, d.origin, d.event_xid::text AS event_xid,
+  d.event_id::text AS event_id, d.test_event, d.status, d.attempts, d.next_attempt_at, d.last_attempt_at,
+  d.last_response_status, d.last_error, d.created_at`;
+
+function toDelivery(row: RawDelivery): DeliveryRow {
+  return {
+    id: row.id,
+    endpointId: row.endpoint_id,
+    rootLedgerId: row.root_ledger_id,
+    origin: row.origin,
+    eventXid: row.event_xid === null ? null : BigInt(row.event_xid),
+    eventId: row.event_id === null ? null : BigInt(row.event_id),
+    testEvent: row.test_event,
+    status: row.status,
+    attempts: row.attempts,
+    nextAttemptAt: row.next_attempt_at,
+    lastAttemptAt: row.last_attempt_at,
+    lastResponseStatus: row.last_response_status,
+    lastError: row.last_error,
+    createdAt: row.created_at,
+  };
+}
+
+export async function selectDelivery(reader: Reader, id: string): Promise<DeliveryRow | null> {
+  const { rows } = await reader.query<RawDelivery>(
+    `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.id = $1`,
+    [id],
+  );
+  return rows[0] ? toDelivery(rows[0]) : null;
+}
+
+/** An endpoint's deliveries, newest first, one more than the page. */
+export async function selectDeliveryPage(
+  reader: Reader,
+  endpointId: string,
+  status: DeliveryStatus | null,
+  before: string | null,
+  size: number,
+): Promise<DeliveryRow[]> {
+  const { rows } = await reader.query<RawDelivery>(
+    `SELECT ${DELIVERY_COLUMNS}
+       FROM webhook_deliveries d
+      WHERE d.endpoint_id = $1 AND ($2::text IS NULL OR d.status = $2::text) AND ($3::uuid IS NULL OR d.id < $3::uuid)
+      ORDER BY d.id DESC
+      LIMIT $4`,
+    [endpointId, status, before, size + 1],
+  );
+  return rows.map(toDelivery);
+}
+
+/** A delivery claimed for one attempt, with what sending it needs. */
+export interface ClaimedDelivery extends DeliveryRow {
+  url: string;
+  secretEncrypted: Buffer;
+  /** Only while the rotation overlap lasts. */
+  previousSecretEncrypted: Buffer | null;
+}
+
+const CLAIMED_COLUMNS = `${DELIVERY_COLUMNS}, w.url, w.secret_encrypted,
+  CASE WHEN w.previous_expires_at > now() THEN w.previous_secret_encrypted END AS previous_secret_encrypted`;
+
+type RawClaimed = RawDelivery & { url: string; secret_encrypted: Buffer; previous_secret_encrypted: Buffer | null };
+
+function toClaimed(row: RawClaimed): ClaimedDelivery {
+  return {
+    ...toDelivery(row),
+    url: row.url,
+    secretEncrypted: row.secret_encrypted,
+    previousSecretEncrypted: row.previous_secret_encrypted,
+  };
+}
+
+/**
+ * Claims due deliveries of enabled endpoints for one attempt each: at most `limit` in all, and per endpoint
+ * no more than `perEndpoint` minus what is already in flight to it (leases not yet run out, on any
+ * instance). Candidates are taken per endpoint (at most `perEndpoint` each, oldest due first) and chosen
+ * round-robin across endpoints, so a partner with a backlog of thousands due cannot fill the claim and
+ * starve the others. The claim counts the attempt and moves next_attempt_at to the end of the lease, so a
+ * claim whose worker dies is due again, to anyone, when the lease runs out. Rows another claim holds are
+ * skipped. One statement, so the claim is committed before anything is sent.
+ *
+ * Two instances counting the same endpoint's in-flight deliveries at once may together exceed
+ * `perEndpoint` for a moment; each instance also bounds itself exactly in memory (`busyHere`).
+ */
+export async function claimDueDeliveries(
+  pool: pg.Pool,
+  claimant: string,
+  limit: number,
+  perEndpoint: number,
+  leaseMs: number,
+  busyHere: { endpointIds: string[]; counts: number[] },
+): Promise<ClaimedDelivery[]> {
+  const { rows } = await pool.query<RawClaimed>({
+    name: 'webhook-claim-due',
+    text: `WITH locked AS (
+             SELECT c.id, c.endpoint_id, c.next_attempt_at
+               FROM webhook_endpoints w
+              CROSS JOIN LATERAL (
+                    SELECT d.id, d.endpoint_id, d.next_attempt_at
+                      FROM webhook_deliveries d
+                     WHERE d.endpoint_id = w.id AND d.status = 'PENDING' AND d.next_attempt_at <= now()
+                     ORDER BY d.next_attempt_at, d.id
+                     LIMIT $3
+                       FOR UPDATE SKIP LOCKED) c
+              WHERE w.status = 'ENABLED'),
+           busy AS (
+             SELECT b.endpoint_id, count(*) AS n
+               FROM webhook_deliveries b
+              WHERE b.status = 'PENDING' AND b.next_attempt_at > now() AND b.claimed_until > now()
+                AND b.endpoint_id IN (SELECT endpoint_id FROM locked)
+              GROUP BY b.endpoint_id),
+           here AS (
+             SELECT * FROM unnest($5::uuid[], $6::int4[]) AS h(endpoint_id, n)),
+           ranked AS (
+             SELECT l.id, l.next_attempt_at,
+                    row_number() OVER (PARTITION BY l.endpoint_id ORDER BY l.next_attempt_at, l.id) AS turn,
+                    GREATEST(coalesce(b.n, 0), coalesce(h.n, 0)) AS busy
+               FROM locked l
+               LEFT JOIN busy b ON b.endpoint_id = l.endpoint_id
+               LEFT JOIN here h ON h.endpoint_id = l.endpoint_id),
+           chosen AS (
+             SELECT id FROM ranked WHERE turn + busy <= $3 ORDER BY turn, next_attempt_at, id LIMIT $2)
+           UPDATE webhook_deliveries d
+              SET claimed_by = $1, claimed_until = now() + $4::float8 * interval '1 millisecond',
+                  next_attempt_at = now() + $4::float8 * interval '1 millisecond',
+                  attempts = d.attempts + 1, last_attempt_at = now()
+             FROM chosen, webhook_endpoints w
+            WHERE d.id = chosen.id AND w.id = d.endpoint_id
+        RETURNING ${CLAIMED_COLUMNS}`,
+    values: [claimant, limit, perEndpoint, leaseMs, busyHere.endpointIds, busyHere.counts],
+  });
+  return rows.map(toClaimed);
+}
+
+/** Claims one delivery by id whatever its endpoint's state (a test send); null when it is not claimable. */
+export async function claimDelivery(
+  pool: pg.Pool,
+  id: string,
+  claimant: string,
+  leaseMs: number,
+): Promise<ClaimedDelivery | null> {
+  const { rows } = await pool.query<RawClaimed>(
+    `WITH chosen AS (
+       SELECT d.id FROM webhook_deliveries d
+        WHERE d.id = $1 AND d.status = 'PENDING' AND d.next_attempt_at <= now()
+        FOR UPDATE SKIP LOCKED)
+     UPDATE webhook_deliveries d
+        SET claimed_by = $2, claimed_until = now() + $3::float8 * interval '1 millisecond',
+            next_attempt_at = now() + $3::float8 * interval '1 millisecond',
+            attempts = d.attempts + 1, last_attempt_at = now()
+       FROM chosen, webhook_endpoints w
+      WHERE d.id = chosen.id AND w.id = d.endpoint_id
+  RETURNING ${CLAIMED_COLUMNS}`,
+    [id, claimant, leaseMs],
+  );
+  return rows[0] ? toClaimed(rows[0]) : null;
+}
+
+/**
+ * Records the outcome of a claimed attempt, only if the claim is still this one (same claimant and same
+ * attempt count): a worker whose lease ran out and was claimed again elsewhere records nothing.
+ */
+export async function recordAttempt(
+  client: pg.PoolClient,
+  claim: { id: string; claimant: string; attempts: number },
+  result: {
+    status: DeliveryStatus;
+    /** When PENDING: milliseconds from now. */
+    retryInMs: number | null;
+    responseStatus: number | null;
+    error: string | null;
+  },
+): Promise<boolean> {
+  const outcome = await client.query(
+    `UPDATE webhook_deliveries
+        SET status = $4::text, next_attempt_at = CASE WHEN $4::text = 'PENDING' THEN now() + $5::float8 * interval '1 millisecond' END,
+            last_response_status = $6, last_error = $7, claimed_by = NULL, claimed_until = NULL
+      WHERE id = $1 AND claimed_by = $2 AND attempts = $3`,
+    [
+      claim.id,
+      claim.claimant,
+      claim.attempts,
+      result.status,
+      result.retryInMs ?? 0,
+      result.responseStatus,
+      result.error,
+    ],
+  );
+  return (outcome.rowCount ?? 0) > 0;
+}
+
+/** A success ends the endpoint's failing streak. */
+export async function clearFailing(client: Reader, endpointId: string): Promise<void> {
+  await client.query('UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL', [
+    endpointId,
+  ]);
+}
+
+/** A failure starts the streak if none runs; returns the endpoint with its streak's start. */
+export async function markFailing(client: pg.PoolClient, endpointId: string): Promise<EndpointRow | null> {
+  const { rows } = await client.query<RawEndpoint>(
+    `UPDATE webhook_endpoints w SET failing_since = coalesce(w.failing_since, now())
+      WHERE w.id = $1 RETURNING ${ENDPOINT_COLUMNS}`,
+    [endpointId],
+  );
+  return rows[0] ? toEndpoint(rows[0]) : null;
+}
+
+/** Disables an endpoint that is still enabled; false when it already was (another worker got there). */
+export async function disableEndpoint(client: pg.PoolClient, endpointId: string, reason: string): Promise<boolean> {
+  const outcome = await client.query(
+    `UPDATE webhook_endpoints SET status = 'DISABLED', disabled_reason = $2, updated_at = now()
+      WHERE id = $1 AND status = 'ENABLED'`,
+    [endpointId, reason],
+  );
+  return (outcome.rowCount ?? 0) > 0;
+}
+
+/**
+ * Deletes at most `limit` finished deliveries made before `before`, oldest first. Delivery ids are UUIDv7,
+ * so "made before" is an id range on the primary key: no index of its own.
+ */
+export async function deleteFinishedDeliveries(pool: pg.Pool, before: string, limit: number): Promise<number> {
+  const outcome = await pool.query(
+    `DELETE FROM webhook_deliveries
+      WHERE id IN (SELECT id FROM webhook_deliveries
+                    WHERE id < $1::uuid AND status <> 'PENDING'
+                    ORDER BY id
+                    LIMIT $2)`,
+    [before, limit],
+  );
+  return outcome.rowCount ?? 0;
+}
