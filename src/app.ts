@@ -207,7 +207,7 @@ export function createServices(
   const apiKeys = new ApiKeyService(db, ledgers, options.adminApiKey, hub, options.apiKeyCacheMs ?? 0);
   const customerTokens = new CustomerTokenService(db, ledgers, accounts, options.tokenSecret);
   const authenticator = new Authenticator(apiKeys, customerTokens);
-  const subscriptions = new SubscriptionService(hub, accounts, transactions, ledgers);
+  const subscriptions = new SubscriptionService(hub, accounts, transactions, ledgers, db);
   const services: Services = {
     ledgers,
     assets,

@@ -3,7 +3,7 @@ import path from 'node:path';
 import WebSocket from 'ws';
 import { createAccount, createProgram, issue } from './support/builders';
 import { ok, startTestServer, type TestServer } from './support/server';
-import { wsUrl } from './support/ws';
+import { eventually, wsUrl } from './support/ws';
 
 /**
  * The README's frontend examples, run as printed: the customer-token mutation a backend sends, the
@@ -44,6 +44,14 @@ type WatchBalance = (options: {
   onError?: (error: unknown) => void;
 }) => () => void;
 type ClientFactory<C> = (options: { httpUrl: string; wsUrl: string; getToken: () => Promise<string> }) => C;
+type WatchActivity = (options: {
+  url: string;
+  getToken: () => Promise<string>;
+  accountId: string;
+  storage: { getItem(key: string): string | null; setItem(key: string, value: string): void };
+  onTransaction: (transaction: { id: string; cursor: string }) => void;
+  onError?: (error: unknown) => void;
+}) => () => void;
 
 let t: TestServer;
 const hadWebSocket = 'WebSocket' in globalThis;
@@ -211,5 +219,68 @@ it("runs the README's urql set-up across the token's expiry", async () => {
   const fresh = await client.query<{ me: { balance: Balance } }>(ME, {}).toPromise();
   expect(fresh.data?.me.balance).toMatchObject({ available: '100', version: 3 });
   expect(mints).toEqual([2, 900]);
+  expect(errors).toEqual([]);
+});
+
+it("keeps a customer's activity list whole across an expired token and a page reload", async () => {
+  const accountId = await customerAccount();
+  // Minted on every connection, so the first (two-second) token expires while connected and the example
+  // reconnects by itself, with the cursor it stored.
+  const { getToken, mints, secondToken } = tokenSource(accountId, false);
+  // localStorage, as far as the example uses it: it outlives each watchActivity, as it outlives a page.
+  const stored = new Map<string, string>();
+  const storage = {
+    getItem: (key: string) => stored.get(key) ?? null,
+    setItem: (key: string, value: string) => void stored.set(key, value),
+  };
+  const shown: string[] = [];
+  const waiters: Array<() => void> = [];
+  const shownCount = (count: number) =>
+    new Promise<void>((resolve) => {
+      const check = () => shown.length >= count && resolve();
+      waiters.push(check);
+      check();
+    });
+  const errors: unknown[] = [];
+  const watch = () =>
+    loadExport<WatchActivity>('watchActivity')({
+      url: wsUrl(t),
+      getToken,
+      accountId,
+      storage,
+      onTransaction: (transaction) => {
+        shown.push(transaction.id);
+        for (const wake of waiters) wake();
+      },
+      onError: (error) => errors.push(error),
+    });
+  const listening = () => {
+    const before = t.server.hub.listenerCount();
+    return () => eventually(() => t.server.hub.listenerCount() > before);
+  };
+
+  // The first subscription starts at "now": nothing can be resumed before its first event.
+  let ready = listening();
+  let stop = watch();
+  await ready();
+  const posted = [await issue(t, accountId, '1'), await issue(t, accountId, '2')];
+  await shownCount(2);
+  // The token expires while connected; this posting commits while the example reconnects with a new one.
+  await secondToken;
+  posted.push(await issue(t, accountId, '3'));
+  await shownCount(3);
+  stop();
+
+  // The page is closed: a posting meanwhile; the page opens again with what it stored.
+  posted.push(await issue(t, accountId, '4'));
+  ready = listening();
+  stop = watch();
+  await ready();
+  posted.push(await issue(t, accountId, '5'));
+  await shownCount(5);
+  stop();
+
+  expect(shown).toEqual(posted);
+  expect(mints).toEqual([2, 900, 900]);
   expect(errors).toEqual([]);
 });

@@ -170,3 +170,27 @@ it('closes, on every instance, the connections of an API key revoked on one', as
   await gql(b, `mutation($id: ID!) { revokeApiKey(id: $id) { id } }`, { id: created.apiKey.id });
   expect(await onA.closed).toMatchObject({ code: 4403 });
 });
+
+it('resumes on the other instance from the cursor the first gave, postings on both arriving once, live on each', async () => {
+  const { ledgerId, accountIds } = await program(a, 2);
+  const resumable = `subscription($l: ID!, $after: String) { transactionPosted(ledgerId: $l, after: $after) { id cursor } }`;
+  const before = await subscriptionCount(a);
+  const first = client(a);
+  const onA = first.subscribe(resumable, { l: ledgerId, after: 'now' });
+  await subscriptionsReach(a, before + 1);
+  // Committed on the other instance: announced to this one only by the fan-out.
+  const one = await issue(b, accountIds[0]!, '1');
+  const seenOnA = (await onA.next()).data!.transactionPosted;
+  expect(seenOnA.id).toBe(one);
+  await first.dispose();
+
+  // Missed while reconnecting (a load balancer may send the client to the other instance).
+  const missed = [await issue(a, accountIds[1]!, '2'), await issue(b, accountIds[0]!, '3')];
+  const beforeB = await subscriptionCount(b);
+  const onB = client(b).subscribe(resumable, { l: ledgerId, after: seenOnA.cursor });
+  await subscriptionsReach(b, beforeB + 1);
+  const live = await issue(a, accountIds[1]!, '4');
+  const received: string[] = [];
+  for (let n = 0; n < 3; n += 1) received.push((await onB.next()).data!.transactionPosted.id);
+  expect(received).toEqual([...missed, live]);
+});

@@ -88,6 +88,13 @@ export class Balance {
   })
   updatedAt!: Date | null;
 
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'On an event of `balanceUpdated(after:)`: a feed cursor (a LedgerEvent cursor) of the last posting this balance includes; it may include later ones too. Resubscribe with `after` set to it to continue. Null elsewhere.',
+  })
+  cursor?: string | null;
+
   rootLedgerId!: string;
   accountId!: string;
   assetId!: string;

@@ -3,15 +3,24 @@ import type { Access, PlacedAccount, PlacedLedger } from '../authorization/acces
 import { toBalance, type AccountService } from '../accounts/account.service.js';
 import type { Balance, NormalBalance } from '../accounts/account.types.js';
 import type { LedgerService } from '../ledgers/ledger.service.js';
-import type { Transaction } from '../transactions/transaction.types.js';
+import { Transaction } from '../transactions/transaction.types.js';
 import type { TransactionService } from '../transactions/transaction.service.js';
 import { listenKey, type EventHub } from '../events/event-hub.js';
 import type { ChangedBalance, CommittedPosting } from '../events/ledger-events.js';
+import { encodeEventCursor, headBelow, type FeedPosition } from '../events/events.core.js';
+import type { Database } from '../platform/db.js';
 import type { Asset } from '../assets/asset.types.js';
 import { BadInputError } from '../platform/errors.js';
 import { EventStream, type PendingBudget } from './event-stream.js';
 import { LedgerPathCache } from './ledger-path-cache.js';
+import { FeedTail } from './feed-tail.js';
+import { selectSnapshotBounds, selectTail, type TailRow } from './feed-tail.repository.js';
+import { TailReads } from './tail-reads.js';
+import { assertNotAhead, readResumePoint } from './resume.core.js';
 import { assetNotFound } from '../assets/asset.core.js';
+
+/** What the subscription filters look at, in a live posting and in a feed row alike. */
+type PostingFacts = Pick<CommittedPosting, 'rootLedgerId' | 'ledgerId' | 'accountIds' | 'accountLedgerIds'>;
 
 /** The stream item that stands for "the balance as it is now" (balanceUpdated with includeCurrent). */
 const CURRENT = Symbol('current balance');
@@ -45,14 +54,19 @@ export interface Subscriber {
 export class SubscriptionService {
   private readonly ledgerPaths: LedgerPathCache;
   private readonly shared = new WeakMap<CommittedPosting, Map<string, Promise<unknown>>>();
+  private readonly tailReads: TailReads;
+  // Subscribers that shared a feed read share its rows, and so the one read of each row's transaction.
+  private readonly rowTransactions = new WeakMap<TailRow, Promise<Transaction | null>>();
 
   constructor(
     private readonly hub: EventHub,
     private readonly accounts: AccountService,
     private readonly transactions: TransactionService,
     ledgers: LedgerService,
+    private readonly db: Database,
   ) {
     this.ledgerPaths = new LedgerPathCache(ledgers);
+    this.tailReads = new TailReads((rootLedgerId, after, limit) => selectTail(db.pool, rootLedgerId, after, limit));
   }
 
   /**
@@ -65,8 +79,10 @@ export class SubscriptionService {
     accountIdArg: string,
     assetCode: string | null | undefined,
     includeCurrent = false,
+    after: string | null = null,
   ): Promise<AsyncIterableIterator<Balance>> {
     const connection = requireConnection(ctx);
+    const resumeFrom = after === null ? null : readResumePoint(after);
     const placement = await this.visibleAccount(ctx, accountIdArg);
     let assetId: string | null = null;
     if (assetCode != null) {
@@ -84,6 +100,40 @@ export class SubscriptionService {
       sentVersions.set(balance.assetId, balance.version);
       return true;
     };
+
+    if (resumeFrom !== null) {
+      const start = await this.startPosition(resumeFrom);
+      const tail: FeedTail<Balance> = new FeedTail(
+        start,
+        (position, limit) => this.tailReads.get(placement.rootLedgerId, position, limit),
+        async (rows) => {
+          if (!stillAuthorized(access, tail) || !access.seesAccount(placement)) return [];
+          // One read of the balance per page of feed rows: the balance now includes every row of the page.
+          const touched = new Map<string, string>();
+          for (const row of rows)
+            for (const entry of row.entries)
+              if (entry.accountId === placement.accountId && (assetId === null || entry.assetId === assetId))
+                touched.set(entry.assetId, rowCursor(row));
+          if (touched.size === 0) return [];
+          const balances = await this.accounts.balancesOf([
+            { rootLedgerId: placement.rootLedgerId, accountId: placement.accountId },
+          ]);
+          return balances
+            .filter((balance) => touched.has(balance.assetId) && fresh(balance))
+            .map((balance) => Object.assign(balance, { cursor: touched.get(balance.assetId)! }));
+        },
+      );
+      tail.onEnd(this.hub.onPosting(listenKey.account(placement.accountId), () => tail.wake()));
+      if (includeCurrent) {
+        const cursor = encodeEventCursor(start);
+        tail.offer(
+          (await this.currentBalances(placement, assetId))
+            .filter(fresh)
+            .map((balance) => Object.assign(balance, { cursor })),
+        );
+      }
+      return tail;
+    }
 
     const stream: EventStream<CommittedPosting | typeof CURRENT, Balance> = new EventStream(
       connection.budget,
@@ -113,8 +163,10 @@ export class SubscriptionService {
     ctx: Subscriber,
     ledgerIdArg: string | null | undefined,
     accountIdArg: string | null | undefined,
+    after: string | null = null,
   ): Promise<AsyncIterableIterator<Transaction>> {
     const connection = requireConnection(ctx);
+    const resumeFrom = after === null ? null : readResumePoint(after);
     const { access } = ctx;
     const account = accountIdArg == null ? null : await this.visibleAccount(ctx, accountIdArg);
     let ledger: { id: string; rootLedgerId: string } | null = null;
@@ -128,14 +180,52 @@ export class SubscriptionService {
       throw new BadInputError('accountId and ledgerId belong to different ledger trees: no transaction can match both');
     }
 
+    // The same filter and authorization for a live posting and for a feed row, checked for every event.
+    const concerns = async (posting: PostingFacts): Promise<boolean> => {
+      if (account !== null && (!posting.accountIds.includes(account.accountId) || !access.seesAccount(account)))
+        return false;
+      return ledger === null || this.touchesSubtree(access, posting, ledger);
+    };
+    const key =
+      account !== null
+        ? listenKey.account(account.accountId)
+        : ledger !== null
+          ? listenKey.root(ledger.rootLedgerId)
+          : listenKey.everything;
+
+    if (resumeFrom !== null) {
+      const rootLedgerId = account?.rootLedgerId ?? ledger?.rootLedgerId;
+      if (rootLedgerId === undefined)
+        throw new BadInputError('after needs ledgerId or accountId: the event feed is kept per ledger tree');
+      const start = await this.startPosition(resumeFrom);
+      const tail: FeedTail<Transaction> = new FeedTail(
+        start,
+        (position, limit) => this.tailReads.get(rootLedgerId, position, limit),
+        async (rows) => {
+          if (!stillAuthorized(access, tail)) return [];
+          const kept: TailRow[] = [];
+          for (const row of rows) if (await concerns({ rootLedgerId, ...row })) kept.push(row);
+          if (kept.length === 0) return [];
+          const transactions = await this.transactionsOf(kept);
+          // A hold's posting and its void are two events of one transaction: each gets its own copy and cursor.
+          return kept.flatMap((row, index) => {
+            const transaction = transactions[index];
+            return transaction == null
+              ? []
+              : [Object.assign(new Transaction(), transaction, { cursor: rowCursor(row) })];
+          });
+        },
+      );
+      tail.onEnd(this.hub.onPosting(key, () => tail.wake()));
+      return tail;
+    }
+
     const stream: EventStream<CommittedPosting, Transaction> = new EventStream(
       connection.budget,
       () => connection.overflow(),
       async (posting) => {
         if (!stillAuthorized(access, stream)) return [];
-        if (account !== null && (!posting.accountIds.includes(account.accountId) || !access.seesAccount(account)))
-          return [];
-        if (ledger !== null && !(await this.touchesSubtree(access, posting, ledger))) return [];
+        if (!(await concerns(posting))) return [];
         const transaction = await this.share(
           posting,
           'transaction',
@@ -144,14 +234,37 @@ export class SubscriptionService {
         return transaction === null ? [] : [transaction];
       },
     );
-    const key =
-      account !== null
-        ? listenKey.account(account.accountId)
-        : ledger !== null
-          ? listenKey.root(ledger.rootLedgerId)
-          : listenKey.everything;
     stream.onEnd(this.hub.onPosting(key, (posting) => stream.push(posting)));
     return stream;
+  }
+
+  /**
+   * Where a resumable subscription starts: just past the client's cursor, or the feed's head now. A
+   * cursor from another tree is a position like any other (positions are global); the tail reads only
+   * the subscription's own tree, so it can show nothing of the other one.
+   */
+  private async startPosition(point: ReturnType<typeof readResumePoint>): Promise<FeedPosition> {
+    const bounds = await selectSnapshotBounds(this.db.pool);
+    if (point.kind === 'now') return headBelow(bounds.xmin);
+    assertNotAhead(point.position, bounds.xmax);
+    return point.position;
+  }
+
+  /** The transactions of feed rows, each read once for every subscriber the row reached (one statement). */
+  private transactionsOf(rows: TailRow[]): Promise<Array<Transaction | null>> {
+    const missing = rows.filter((row) => !this.rowTransactions.has(row));
+    if (missing.length > 0) {
+      const fetched = this.transactions
+        .fetchByIds([...new Set(missing.map((row) => row.transactionId))])
+        .then((found) => new Map(found.map((transaction) => [transaction.id, transaction])));
+      for (const row of missing) {
+        const read = fetched.then((byId) => byId.get(row.transactionId) ?? null);
+        this.rowTransactions.set(row, read);
+        // A failed read is not remembered: the next subscriber tries again.
+        read.catch(() => this.rowTransactions.delete(row));
+      }
+    }
+    return Promise.all(rows.map((row) => this.rowTransactions.get(row)!));
   }
 
   /** The account named by a subscription argument, checked as `account(id)` checks it. */
@@ -173,7 +286,7 @@ export class SubscriptionService {
   /** Whether the posting was posted in, or touched an account in, the ledger's subtree, within the principal's reach. */
   private async touchesSubtree(
     access: Subscriber['access'],
-    posting: CommittedPosting,
+    posting: PostingFacts,
     ledger: { id: string; rootLedgerId: string },
   ): Promise<boolean> {
     if (posting.rootLedgerId !== ledger.rootLedgerId) return false;
@@ -237,6 +350,10 @@ export class SubscriptionService {
     }
     return pending;
   }
+}
+
+function rowCursor(row: TailRow): string {
+  return encodeEventCursor({ xid: row.xid, id: row.id });
 }
 
 function rowBalance(row: ChangedBalance): Balance {

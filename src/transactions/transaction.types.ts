@@ -58,6 +58,13 @@ export class Transaction {
   })
   timeoutAt!: Date | null;
 
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'On an event of `transactionPosted(after:)`: the cursor of its feed event (a LedgerEvent cursor). Store it; resubscribe with `after` set to it to continue right after it. Null elsewhere.',
+  })
+  cursor?: string | null;
+
   rootLedgerId!: string;
   ledgerId!: string;
   reversalOfId!: string | null;
