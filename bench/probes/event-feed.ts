@@ -1,4 +1,4 @@
-import type { BenchContext } from '../lib/context.js';
+import type { BenchContext, LoadSpec } from '../lib/context.js';
 import { withClient } from '../lib/db.js';
 import { driveMeasuringWal } from '../lib/wal.js';
 import { loadFigures, ratioRow, type Figures, type Scenario, type TargetRow } from '../scenarios/scenario.js';
@@ -6,12 +6,14 @@ import { S4_POSTINGS_PER_REQUEST, batchSpec } from '../scenarios/s4-batches.js';
 import { transferSpec } from '../scenarios/s1-transfer.js';
 
 /**
- * N1 and N4: S1 and S4 again with the event feed switched off, right after them in every round, so the
- * two sides of each pair see the same machine. The feed is one `ledger_events` row per posting, written by
- * a statement-level trigger on `transactions` in the posting's own transaction (migration
+ * N1 and N4: what writing the event feed costs a posting, as S1's and S4's load driven twice back to back,
+ * with the feed and without it. The feed is one `ledger_events` row per posting, written by a
+ * statement-level trigger on `transactions` in the posting's own transaction (migration
  * 20261203020000_event_feed); disabling that trigger is the cheapest "without" there is, with the same
- * build and the same database. Issue 12 bounds the feed's cost at 10 % of S1 and of S4. Postings made
- * meanwhile have no events: nothing in the bench reads the feed, and the invariants do not cover it.
+ * build and the same database. The two sides swap order every round, so whatever follows the round's
+ * pgbench reference (its checkpoint, its autovacuum) falls on each side alike. Issue 12 bounds the cost at
+ * 10 %. Postings made without the feed have no events: nothing in the bench reads the feed, and the
+ * invariants do not cover it.
  */
 const FEED_TRIGGERS_ON_TRANSACTIONS = ['ledger_events_transactions_inserted', 'ledger_events_transaction_voided'];
 const FEED_COST_CEILING = 0.1;
@@ -25,87 +27,87 @@ async function setFeedTriggers(ctx: BenchContext, enabled: boolean): Promise<voi
   );
 }
 
-function withoutFeed(
-  id: string,
-  title: string,
-  spec: typeof transferSpec,
+/** One side's figures, prefixed `on` (with the feed) or `off`. */
+async function measureSide(
+  ctx: BenchContext,
+  spec: LoadSpec,
   postingsPerRequest: number,
-  rows: (all: Parameters<Scenario['targets']>[0]) => TargetRow[],
-): Scenario {
-  return {
+  feed: boolean,
+): Promise<Figures> {
+  if (!feed) await setFeedTriggers(ctx, false);
+  try {
+    const { run, walBytesPerRequest } = await driveMeasuringWal(ctx, spec);
+    const load = loadFigures(run);
+    const side = feed ? 'on' : 'off';
+    return {
+      [`${side}PostingsPerSecond`]: load.throughput! * postingsPerRequest,
+      [`${side}CpuUsPerRequest`]: load.serverCpuUsPerRequest! + load.postgresCpuUsPerRequest!,
+      [`${side}WalBytesPerRequest`]: walBytesPerRequest,
+      [`${side}Errors`]: load.errors!,
+    };
+  } finally {
+    if (!feed) await setFeedTriggers(ctx, true);
+  }
+}
+
+function feedCost(id: string, title: string, spec: (ctx: BenchContext) => LoadSpec, postingsPerRequest: number) {
+  let round = 0;
+  const scenario: Scenario = {
     id,
     title,
     phase: 'round',
     unavailable: (features) =>
       postingsPerRequest > 1 && !features.postTransactions ? 'not measured: postTransactions not present' : null,
     async measure(ctx) {
-      await setFeedTriggers(ctx, false);
-      try {
-        const { run, walBytesPerRequest } = await driveMeasuringWal(ctx, spec(ctx));
-        const figures: Figures = {
-          ...loadFigures(run),
-          walBytesPerRequest,
-          postingsPerSecond: loadFigures(run).throughput! * postingsPerRequest,
-        };
-        ctx.log(
-          `${id}: ${figures.postingsPerSecond!.toFixed(0)} postings/s without the feed, WAL ${walBytesPerRequest.toFixed(0)} B/request`,
-        );
-        return { figures, detail: { outcomes: run.outcomes, samples: run.samples, cpu: run.cpu } };
-      } finally {
-        await setFeedTriggers(ctx, true);
-      }
+      const order = round++ % 2 === 0 ? [true, false] : [false, true];
+      let figures: Figures = {};
+      for (const feed of order)
+        figures = { ...figures, ...(await measureSide(ctx, spec(ctx), postingsPerRequest, feed)) };
+      ctx.log(
+        `${id}: ${figures.onPostingsPerSecond!.toFixed(0)} postings/s with the feed, ${figures.offPostingsPerSecond!.toFixed(0)} without; CPU ${figures.onCpuUsPerRequest!.toFixed(0)} / ${figures.offCpuUsPerRequest!.toFixed(0)} µs per request; WAL ${figures.onWalBytesPerRequest!.toFixed(0)} / ${figures.offWalBytesPerRequest!.toFixed(0)} B per request`,
+      );
+      return { figures };
     },
-    targets: rows,
+    targets: (all) => feedCostRows(id, all[id]),
   };
+  return scenario;
 }
 
-/** Rows for one pair: throughput with the feed as a share of without, and the CPU and WAL it adds. */
-function feedCostRows(withId: string, withoutId: string, all: Parameters<Scenario['targets']>[0]): TargetRow[] {
-  const on = all[withId];
-  const off = all[withoutId];
-  const cpu = (f: Figures | undefined) => (f?.serverCpuUsPerRequest ?? NaN) + (f?.postgresCpuUsPerRequest ?? NaN);
+/** With the feed as a share of without: throughput (a floor), CPU (a ceiling), WAL (for information). */
+function feedCostRows(id: string, figures: Figures | undefined): TargetRow[] {
+  const pair = (
+    figure: string,
+    unit: string,
+    key: string,
+    bound: { atLeast?: number; atMost?: number },
+    note?: string,
+  ) =>
+    ratioRow({
+      scenario: id,
+      figure: `${figure} with the event feed`,
+      value: figures?.[`on${key}`],
+      unit,
+      reference: 'the same without it',
+      referenceValue: figures?.[`off${key}`],
+      ...bound,
+      note,
+    });
   return [
-    ratioRow({
-      scenario: withId,
-      figure: 'postings/s with the event feed',
-      value: on?.postingsPerSecond ?? on?.throughput,
-      unit: '/s',
-      reference: `${withoutId}: the same without it`,
-      referenceValue: off?.postingsPerSecond,
-      atLeast: 1 - FEED_COST_CEILING,
-    }),
-    ratioRow({
-      scenario: withId,
-      figure: 'CPU per request with the event feed (server + Postgres)',
-      value: cpu(on),
-      unit: 'µs',
-      reference: `${withoutId}: the same without it`,
-      referenceValue: cpu(off),
-      atMost: 1 + FEED_COST_CEILING,
-    }),
-    ratioRow({
-      scenario: withId,
-      figure: 'WAL per request with the event feed',
-      value: on?.walBytesPerRequest,
-      unit: 'B',
-      reference: `${withoutId}: the same without it`,
-      referenceValue: off?.walBytesPerRequest,
-      note: 'cluster-wide WAL over the whole run, warm-up included; informational',
-    }),
+    pair('postings/s', '/s', 'PostingsPerSecond', { atLeast: 1 - FEED_COST_CEILING }),
+    pair('CPU per request (server + Postgres)', 'µs', 'CpuUsPerRequest', { atMost: 1 + FEED_COST_CEILING }),
+    pair('WAL per request', 'B', 'WalBytesPerRequest', {}, 'cluster-wide WAL over the whole run, warm-up included'),
   ];
 }
 
-export const n1 = withoutFeed(
+export const n1 = feedCost(
   'N1',
-  'probe: S1 with the event feed trigger disabled (the feed cost, issue 12)',
+  "probe: S1's transfers with the event feed and without it (its trigger disabled), back to back",
   transferSpec,
   1,
-  (all) => feedCostRows('S1', 'N1', all),
 );
-export const n4 = withoutFeed(
+export const n4 = feedCost(
   'N4',
-  `probe: S4 with the event feed trigger disabled (${S4_POSTINGS_PER_REQUEST} postings per request)`,
+  `probe: S4's atomic batches (${S4_POSTINGS_PER_REQUEST} postings each) with the event feed and without it, back to back`,
   batchSpec,
   S4_POSTINGS_PER_REQUEST,
-  (all) => feedCostRows('S4', 'N4', all),
 );

@@ -18,7 +18,7 @@ import { n1, n4 } from '../probes/event-feed.js';
 /**
  * Every scenario of `npm run bench`, in the order a round runs them: each reference right before the
  * scenario compared with it, and each probe beside the scenario it takes apart (X1 and T1, the fan-out
- * across instances, after S7; N1 and N4, S1 and S4 with the event feed switched off, right after them).
+ * across instances, after S7; N1 and N4, S1's and S4's load with the event feed and without it, after them).
  * To add a scenario, write its module and list it here.
  */
 export function allScenarios(pgbench: (ctx: BenchContext) => PgbenchSetup | null): Scenario[] {
