@@ -98,6 +98,39 @@ describe('INSUFFICIENT_FUNDS', () => {
       requested: '151',
     });
   });
+
+  it('in an atomic batch, counts what the items before the refused one took', async () => {
+    const { ledgerId } = await createProgram(t);
+    const account = await createAccount(t, ledgerId);
+    await issue(t, account.id, '500');
+    const redeem = (amount: string) => ({
+      ledgerId,
+      idempotencyKey: key(),
+      entries: [
+        { accountId: account.id, asset: 'PTS', direction: 'DEBIT', amount },
+        { accountCode: 'system:redemption', asset: 'PTS', direction: 'CREDIT', amount },
+      ],
+    });
+    const before = await snapshotLedger(t.db);
+    const refused = await t.gql(
+      'mutation($i: PostTransactionsInput!) { postTransactions(input: $i) { transaction { id } error { code } } }',
+      { i: { atomic: true, transactions: [redeem('300'), redeem('100'), redeem('150')] } },
+    );
+    expect(refused.errors).toEqual([
+      expect.objectContaining({
+        message: expect.stringMatching(/^transactions\[2\]: /),
+        extensions: {
+          code: 'INSUFFICIENT_FUNDS',
+          retryable: false,
+          accountId: account.id,
+          asset: 'PTS',
+          available: '100',
+          requested: '150',
+        },
+      }),
+    ]);
+    expect(await snapshotLedger(t.db)).toEqual(before);
+  });
 });
 
 describe('IDEMPOTENCY_CONFLICT', () => {

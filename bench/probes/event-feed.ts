@@ -18,7 +18,8 @@ import { transferSpec } from '../scenarios/s1-transfer.js';
 const FEED_TRIGGERS_ON_TRANSACTIONS = ['ledger_events_transactions_inserted', 'ledger_events_transaction_voided'];
 const FEED_COST_CEILING = 0.1;
 
-async function setFeedTriggers(ctx: BenchContext, enabled: boolean): Promise<void> {
+/** Switches the feed's triggers on `transactions` (N1, N4, P2N); always switched back on afterwards. */
+export async function setFeedTriggers(ctx: BenchContext, enabled: boolean): Promise<void> {
   const verb = enabled ? 'ENABLE' : 'DISABLE';
   await withClient(ctx.databaseUrl, (client) =>
     client.query(

@@ -5,7 +5,8 @@ import type { BenchContext } from '../lib/context.js';
 import { withClient } from '../lib/db.js';
 import { findPgbench, pgbenchRun } from '../lib/pgbench.js';
 import { cpuFigures, PGBENCH_CLIENTS } from '../scenarios/references.js';
-import type { Scenario } from '../scenarios/scenario.js';
+import { ratioRow, type Scenario } from '../scenarios/scenario.js';
+import { setFeedTriggers } from './event-feed.js';
 
 /**
  * The database's share of a posting, measured with pgbench itself so no application CPU is involved:
@@ -83,6 +84,7 @@ function probe(
   title: string,
   script: (root: string, asset: string, customers: number) => string,
   seconds = PROBE_SECONDS,
+  options: { withoutFeed?: boolean } = {},
 ): Scenario {
   return {
     id,
@@ -97,6 +99,7 @@ function probe(
       try {
         const file = path.join(dir, `${id}.sql`);
         await writeFile(file, script(fixture.rootLedgerId, fixture.assetId, fixture.customerIds.length));
+        if (options.withoutFeed) await setFeedTriggers(ctx, false);
         const run = await pgbenchRun(pgbench, ctx.databaseUrl, {
           clients: PGBENCH_CLIENTS,
           threads: Math.min(PGBENCH_CLIENTS, os.cpus().length),
@@ -110,6 +113,7 @@ function probe(
           figures: { tps: run.tps, latencyAverageMs: run.latencyAverageMs, failed: run.failed, ...cpuFigures(run) },
         };
       } finally {
+        if (options.withoutFeed) await setFeedTriggers(ctx, true);
         await rm(dir, { recursive: true, force: true });
       }
     },
@@ -134,3 +138,26 @@ export const p3 = probe(
   (root, asset, customers) => functionScript(root, asset, customers, true),
   3,
 );
+
+// P2 again with the event feed's trigger disabled: the database's own cost of the feed row, with no Node in
+// the measurement (N1 has the whole request's). Measured right after P2, so both see the same machine.
+export const p2n = {
+  ...probe(
+    'P2N',
+    `probe: P2 with the event feed trigger disabled, driven by pgbench, ${PGBENCH_CLIENTS} clients, prepared`,
+    functionScript,
+    PROBE_SECONDS,
+    { withoutFeed: true },
+  ),
+  targets: (all) => [
+    ratioRow({
+      scenario: 'P2',
+      figure: 'postings/s with the event feed (database alone)',
+      value: all.P2?.tps,
+      unit: '/s',
+      reference: 'P2N: the same without it',
+      referenceValue: all.P2N?.tps,
+      atLeast: 0.9,
+    }),
+  ],
+} satisfies Scenario;

@@ -57,6 +57,8 @@ export class InsufficientFundsError extends DomainError {
   ) {
     super(message);
   }
+  /** In an atomic batch, the index of the item refused (set by nameItem). */
+  item: number | null = null;
 }
 export class UnbalancedTransactionError extends DomainError {
   readonly code = 'UNBALANCED_TRANSACTION';

@@ -242,6 +242,30 @@ export class PostingEngine {
         this.prepare(origin, command).catch((error) => Promise.reject(nameItem(error, index))),
       ),
     );
+    // Explained as for one posting, once the batch's transaction is over; the refused item's balance is
+    // counted as the items before it would have left it.
+    return this.writeAtomically(origin, prepared).catch(async (error: unknown) => {
+      if (!(error instanceof InsufficientFundsError) || error.item === null) throw error;
+      const item = prepared[error.item]!;
+      const assetCodes = new Map([...item.assets.values()].map((asset) => [asset.id, asset.code]));
+      const earlier = prepared
+        .slice(0, error.item)
+        .filter((other) => other.command.rootLedgerId === item.command.rootLedgerId)
+        .flatMap((other) => other.deltas);
+      const explained = await explainShortfall(
+        this.db.pool,
+        item.command.rootLedgerId,
+        item.deltas,
+        assetCodes,
+        error,
+        earlier,
+      );
+      explained.item = error.item;
+      throw explained;
+    });
+  }
+
+  private async writeAtomically(origin: RequestOrigin, prepared: Prepared[]): Promise<PostingResult[]> {
     if (
       prepared.length > 0 &&
       prepared.every(

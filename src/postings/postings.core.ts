@@ -4,7 +4,13 @@
  */
 import { createHash } from 'node:crypto';
 import { AMOUNT_MAX } from '../platform/amount.js';
-import { AssetNotFoundError, BadInputError, NotFoundError, UnbalancedTransactionError } from '../platform/errors.js';
+import {
+  AssetNotFoundError,
+  BadInputError,
+  InsufficientFundsError,
+  NotFoundError,
+  UnbalancedTransactionError,
+} from '../platform/errors.js';
 import type { NormalBalance } from '../balances/balances.core.js';
 
 export type Direction = 'DEBIT' | 'CREDIT';
@@ -272,6 +278,7 @@ export function canonicalJson(value: unknown): string {
 /** An error of one item of a batch says which item it is. */
 export function nameItem<T>(error: T, index: number): T {
   if (error instanceof Error) error.message = `transactions[${index}]: ${error.message}`;
+  if (error instanceof InsufficientFundsError) error.item = index;
   return error;
 }
 

@@ -16,6 +16,8 @@ export async function explainShortfall(
   deltas: readonly BalanceDelta[],
   assetCodes: ReadonlyMap<string, string>,
   refusal: InsufficientFundsError,
+  /** In an atomic batch, the changes of the items before the refused one: `available` is as they left it. */
+  earlier: readonly BalanceDelta[] = [],
 ): Promise<InsufficientFundsError> {
   // What the posting would take from each floored (account, asset) the database named.
   const takes = deltas
@@ -29,7 +31,10 @@ export async function explainShortfall(
   );
   const availableOf = ({ delta }: (typeof takes)[number]) => {
     const row = balances.find((balance) => balance.accountId === delta.accountId && balance.assetId === delta.assetId);
-    return row === undefined ? 0n : deriveBalance(row, row.normalBalance).available;
+    const before = earlier
+      .filter((change) => change.accountId === delta.accountId && change.assetId === delta.assetId)
+      .reduce((sum, change) => sum + deriveBalance(change, change.normalBalance).available, 0n);
+    return (row === undefined ? 0n : deriveBalance(row, row.normalBalance).available) + before;
   };
   // The first that falls short as read now; when a concurrent change cured them all, the first named.
   const short = takes.find((take) => availableOf(take) + take.change < take.delta.availableFloor!) ?? takes[0]!;
