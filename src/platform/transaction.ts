@@ -23,13 +23,16 @@ export function isRetryableSqlError(error: unknown): boolean {
 
 /**
  * The transaction boundary for writes of several statements: BEGIN, run the use case, COMMIT; roll back on
- * any error. Lost races are retried up to `attemptsMax` times with jittered backoff, then reported as CONFLICT.
+ * any error. With `commit` false the transaction rolls back once the use case is done (a dry run: every
+ * check ran, nothing stays). Lost races are retried up to `attemptsMax` times with jittered backoff, then
+ * reported as CONFLICT.
  */
 export function inTransaction<T>(
   pool: pg.Pool,
   attemptsMax: number,
   work: (client: pg.PoolClient) => Promise<T>,
   onRetry: () => void = () => undefined,
+  commit = true,
 ): Promise<T> {
   return retryingLostRaces(attemptsMax, onRetry, async () => {
     const client = await pool.connect();
@@ -37,7 +40,7 @@ export function inTransaction<T>(
     try {
       await client.query(BEGIN);
       const result = await work(client);
-      await client.query('COMMIT');
+      await client.query(commit ? 'COMMIT' : 'ROLLBACK');
       return result;
     } catch (error) {
       try {

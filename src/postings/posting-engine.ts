@@ -11,7 +11,7 @@ import {
 import { newId } from '../platform/ids.js';
 import { inOneStatement, inTransaction } from '../platform/transaction.js';
 import { requirePostingReach } from '../authorization/access.core.js';
-import { auditEvent, type RequestOrigin } from '../audit/audit.js';
+import { auditEvent, type AuditEventRow, type RequestOrigin } from '../audit/audit.js';
 import type { Asset } from '../assets/asset.types.js';
 import type { AssetService } from '../assets/asset.service.js';
 import type { LedgerEvents } from '../events/ledger-events.js';
@@ -28,23 +28,23 @@ import {
   checkIdempotencyKey,
   nameItem,
   planPosting,
+  refusalError,
   requestFingerprint,
   settlementDeltas,
   type EntryRequest,
   type PlannedEntry,
+  type Refusal,
 } from './postings.core.js';
 import {
-  applyPosting,
+  applyPostings,
   assignShards,
   claimSettlement,
   lockBalancesInOrder,
   type AppliedBalance,
-  type PostingWrite,
   type ShardedDelta,
   type TransactionInsert,
 } from './postings.repository.js';
 import type { AccountFacts, AccountFactsCache } from './account-facts.js';
-import { applyPostings } from './batch.repository.js';
 
 /** A posting request with its accounts resolved to ids: what the engine writes. */
 export interface PostingCommand {
@@ -83,16 +83,29 @@ export interface PostingObserver {
 
 const unobserved: PostingObserver = { posting: () => undefined, retry: () => undefined };
 
-/** A posting planned and ready to write: everything but what only the locks can decide. */
+/**
+ * One posting planned and ready to write: everything but what only the locks can decide. Holds, their
+ * settlements, reversals and expiry are all this one shape; only the plan differs.
+ */
 interface Prepared {
-  command: PostingCommand;
-  row: TransactionInsert;
+  rootLedgerId: string;
+  idempotencyKey: string | null;
+  reversalOfId: string | null;
+  /** The transaction written, whose key is claimed; null for a hold's release, which writes none. */
+  row: TransactionInsert | null;
+  /** Refuse unless every customer account is ACTIVE; releasing a hold is allowed on any. */
+  requireActive: boolean;
   assets: Map<string, Asset>;
   accounts: Map<string, AccountFacts>;
   deltas: ShardedDelta[];
   entries: Array<PlannedEntry & { id: string }>;
-  /** The changes lots follow; when there are none the posting is its one apply_posting statement. */
+  audit: AuditEventRow;
+  checkpointsFrom: Date | null;
+  /** The changes lots follow; when no item of a unit has any, the unit is its one apply_postings statement. */
   lotDeltas: ShardedDelta[];
+  lotExpiresAt: Date | null;
+  /** A settlement: the hold it settles, and what a release answers with (the hold, voided, and its entries). */
+  settles: { hold: Transaction; heldEntries: Entry[] } | null;
 }
 
 /** What one committed write changed: enough to answer the client and to announce it. */
@@ -104,19 +117,26 @@ interface Written {
   entries: Entry[];
 }
 
-/** Thrown inside a dry run's database transaction once every check has passed, to roll it all back. */
-class DryRunComplete extends Error {
-  constructor(readonly written: Written) {
-    super('dry run');
-  }
+/**
+ * A unit of work: postings applied together in one database transaction, all or nothing. `items` is the
+ * plan, or a step that decides it inside the transaction, after taking the locks it needs (null: nothing
+ * to write). A unit that does not commit is a dry run: every check runs, every row is written, and the
+ * transaction rolls back.
+ */
+interface Unit {
+  items: Prepared[] | ((client: pg.PoolClient) => Promise<Prepared[] | null>);
+  commit: boolean;
+  /** Errors name their item ("transactions[i]: ..."), as an atomic batch's do. */
+  itemsNamed: boolean;
 }
 
 /**
- * The one write path. Every posting, batch item, hold settlement and expiry is planned here (pure rules
- * over cached account facts) and applied by one apply_posting statement, which share-locks the accounts,
- * claims the idempotency key, applies the balance changes under their floors and writes the entries and
- * the audit row. A plain posting is that one statement on its own; lots, batches, settlements and dry
- * runs wrap it in a database transaction. Announced after commit.
+ * The one write path. Every posting, batch, hold settlement and expiry is a unit of prepared postings (pure
+ * rules over cached account facts) applied by one apply_postings call per root ledger, which share-locks the
+ * accounts, claims the idempotency keys, applies the balance changes under their floors and writes the
+ * entries and the audit rows; lots follow in the same transaction. A unit with nothing else to do is that one
+ * statement on its own. After the transaction ends, `run` answers replays and announces what was committed,
+ * in one place.
  */
 export class PostingEngine {
   constructor(
@@ -141,43 +161,15 @@ export class PostingEngine {
     }
   }
 
-  private transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    return inTransaction(this.db.pool, this.attemptsMax, work, () => this.observer.retry());
-  }
-
-  private oneStatement<T>(statement: (pool: pg.Pool) => Promise<T>): Promise<T> {
-    return inOneStatement(this.db.pool, this.attemptsMax, statement, () => this.observer.retry());
-  }
-
   post(origin: RequestOrigin, command: PostingCommand, dryRun = false): Promise<PostingResult> {
-    return this.observed(dryRun ? 'DRY_RUN' : command.pending ? 'HOLD' : command.kind, () =>
-      this.postOnce(origin, command, dryRun),
-    );
-  }
-
-  private async postOnce(origin: RequestOrigin, command: PostingCommand, dryRun: boolean): Promise<PostingResult> {
-    const prepared = await this.prepare(origin, command);
-    let written: Written | null;
-    if (dryRun) {
-      try {
-        written = await this.transaction(async (client) => {
-          const result = await this.write(client, origin, prepared);
-          if (result !== null) throw new DryRunComplete(result);
-          return result;
-        });
-      } catch (error) {
-        if (error instanceof DryRunComplete)
-          return { transaction: toTransaction(error.written), replayed: false, dryRun: true };
-        throw error;
-      }
-    } else if (prepared.lotDeltas.length > 0) {
-      written = await this.transaction((client) => this.write(client, origin, prepared));
-    } else {
-      written = await this.oneStatement((pool) => this.apply(pool, origin, prepared));
-    }
-    if (written === null) return { ...(await this.replay(this.db.pool, prepared)), dryRun };
-    this.announce(written);
-    return { transaction: toTransaction(written), replayed: false, dryRun: false };
+    return this.observed(dryRun ? 'DRY_RUN' : command.pending ? 'HOLD' : command.kind, async () => {
+      const [result] = (await this.run({
+        items: [await this.prepare(origin, command)],
+        commit: !dryRun,
+        itemsNamed: false,
+      }))!;
+      return result!;
+    });
   }
 
   /**
@@ -188,20 +180,22 @@ export class PostingEngine {
     origin: RequestOrigin,
     build: (client: pg.PoolClient) => Promise<PostingCommand | null>,
   ): Promise<PostingResult | null> {
-    const written = await this.observed('EXPIRE', () =>
-      this.transaction(async (client) => {
-        const command = await build(client);
-        return command === null ? null : this.write(client, origin, await this.prepare(origin, command, client));
+    const results = await this.observed('EXPIRE', () =>
+      this.run({
+        items: async (client) => {
+          const command = await build(client);
+          return command === null ? null : [await this.prepare(origin, command, client)];
+        },
+        commit: true,
+        itemsNamed: false,
       }),
     );
-    if (written === null) return null;
-    this.announce(written);
-    return { transaction: toTransaction(written), replayed: false, dryRun: false };
+    return results?.[0] ?? null;
   }
 
   /**
-   * Several postings. Atomic: one database transaction, all or nothing; the first failure fails the
-   * whole call, naming its item. Otherwise each item commits or fails on its own.
+   * Several postings. Atomic: one unit, all or nothing; the first failure fails the whole call, naming its
+   * item. Otherwise each item is a unit of its own and commits or fails alone.
    */
   async postMany(
     origin: RequestOrigin,
@@ -221,86 +215,14 @@ export class PostingEngine {
       return results;
     }
 
-    return this.observed('BATCH', () => this.postAtomically(origin, commands));
-  }
-
-  private async postAtomically(origin: RequestOrigin, commands: PostingCommand[]): Promise<PostingResult[]> {
-    const prepared = await Promise.all(
-      commands.map((command, index) =>
-        this.prepare(origin, command).catch((error) => Promise.reject(nameItem(error, index))),
-      ),
-    );
-    if (
-      prepared.length > 0 &&
-      prepared.every(
-        (item) =>
-          item.command.rootLedgerId === prepared[0]!.command.rootLedgerId &&
-          item.lotDeltas.length === 0 &&
-          item.command.reversalOfId === null,
-      )
-    ) {
-      return this.postBatchInOneStatement(origin, prepared);
-    }
-    const touched = new Map<string, { rootLedgerId: string; accountId: string; assetId: string }>();
-    for (const { command, deltas } of prepared) {
-      for (const { accountId, assetId } of deltas) {
-        touched.set(`${command.rootLedgerId}/${accountId}/${assetId}`, {
-          rootLedgerId: command.rootLedgerId,
-          accountId,
-          assetId,
-        });
-      }
-    }
-    const outcomes = await this.transaction(async (client) => {
-      await lockBalancesInOrder(client, [...touched.values()]);
-      const done: Array<Written | PostingResult> = [];
-      for (const [index, item] of prepared.entries()) {
-        try {
-          const written = await this.write(client, origin, item);
-          // A key taken earlier in this very batch is visible only on this client.
-          done.push(written ?? { ...(await this.replay(client, item)), dryRun: false });
-        } catch (error) {
-          throw nameItem(error, index);
-        }
-      }
-      return done;
+    return this.observed('BATCH', async () => {
+      const items = await Promise.all(
+        commands.map((command, index) =>
+          this.prepare(origin, command).catch((error) => Promise.reject(nameItem(error, index))),
+        ),
+      );
+      return (await this.run({ items, commit: true, itemsNamed: true }))!;
     });
-    return outcomes.map((outcome) => {
-      if ('replayed' in outcome) return outcome;
-      this.announce(outcome);
-      return { transaction: toTransaction(outcome), replayed: false, dryRun: false };
-    });
-  }
-
-  /** An atomic batch within one root ledger, with no lots to move: one apply_postings statement. */
-  private async postBatchInOneStatement(origin: RequestOrigin, prepared: Prepared[]): Promise<PostingResult[]> {
-    const rootLedgerId = prepared[0]!.command.rootLedgerId;
-    const outcomes = await this.oneStatement((pool) =>
-      applyPostings(pool, {
-        rootLedgerId,
-        accounts: new Map(prepared.flatMap((item) => [...item.accounts])),
-        items: prepared.map((item) => ({
-          transaction: item.row,
-          deltas: item.deltas,
-          entries: item.entries,
-          audit: auditEvent(origin, item.command.operation, rootLedgerId, [item.row.id]),
-          checkpointsFrom: checkpointsFrom(item),
-        })),
-      }),
-    );
-    const results: PostingResult[] = [];
-    for (const [index, outcome] of outcomes.entries()) {
-      const item = prepared[index]!;
-      if (!outcome.claimed) {
-        // The function has checked that the key was used for this same request: a replay.
-        results.push({ ...(await this.replay(this.db.pool, item)), dryRun: false });
-        continue;
-      }
-      const written = writtenOf(item, outcome.balances);
-      this.announce(written);
-      results.push({ transaction: toTransaction(written), replayed: false, dryRun: false });
-    }
-    return results;
   }
 
   /**
@@ -331,11 +253,8 @@ export class PostingEngine {
       throw new TransactionNotPendingError(
         `transaction ${holdId} is not a hold; only pending transactions can be posted or voided`,
       );
-    const requestHash = requestFingerprint({
-      operation: action === 'POST' ? 'postPendingTransaction' : 'voidPendingTransaction',
-      holdId,
-      amount,
-    });
+    const operation = action === 'POST' ? 'postPendingTransaction' : 'voidPendingTransaction';
+    const requestHash = requestFingerprint({ operation, holdId, amount });
     // Settled already: a replay of that settlement, or too late; checked before the amount is judged.
     if (hold.status !== TransactionStatus.PENDING) return this.replaySettlement(hold, idempotencyKey, requestHash);
     const heldEntries = await this.transactions.entriesOf([hold.id]);
@@ -382,61 +301,149 @@ export class PostingEngine {
       ? planPosting({ rootLedgerId: hold.rootLedgerId, entries: captured, accounts, assets })
       : null;
     const deltas = assignShards(settlementDeltas(release.deltas, posting?.deltas ?? []));
-    const entries = withIds(posting?.entries ?? []);
-    const audit = auditEvent(
-      origin,
-      action === 'POST' ? 'postPendingTransaction' : 'voidPendingTransaction',
-      hold.rootLedgerId,
-      [hold.id, ...(capture ? [capture.id] : [])],
-    );
-
-    const written = await this.transaction(async (client) => {
-      const settled = await claimSettlement(client, {
-        rootLedgerId: hold.rootLedgerId,
-        holdId: hold.id,
-        action,
-        idempotencyKey,
-        requestHash,
-        settlementTransactionId: capture?.id ?? null,
-        capturedAmount: action === 'POST' ? (captured[0]?.amount ?? null) : null,
-      });
-      if (!settled) return null;
+    const settlement: Prepared = {
+      rootLedgerId: hold.rootLedgerId,
+      idempotencyKey,
+      reversalOfId: null,
+      row: capture,
       // Releasing is allowed on a frozen or closed account; capturing moves value, so it is not.
-      const outcome = await applyPosting(client, {
-        rootLedgerId: hold.rootLedgerId,
-        accounts,
-        requireActive: capture !== null,
-        transaction: capture,
-        deltas,
-        entries,
-        audit,
-        checkpointsFrom: null,
-      });
-      if (!outcome.claimed)
-        throw new IdempotencyConflictError(`idempotencyKey ${idempotencyKey} was already used for another transaction`);
-      if (!capture)
-        return {
-          row: { ...rowOf(hold), status: TransactionStatus.VOIDED },
-          accounts,
-          deltas,
-          applied: outcome.balances,
-          entries: heldEntries,
-        };
-      await this.applyLots(
-        client,
-        capture,
-        null,
-        lotDeltasOf(deltas, accounts, assets),
-        outcome.balances,
-        accounts,
-        assets,
-      );
-      return { row: capture, accounts, deltas, applied: outcome.balances, entries: toEntries(capture, entries) };
-    });
+      requireActive: capture !== null,
+      assets,
+      accounts,
+      deltas,
+      entries: withIds(posting?.entries ?? []),
+      audit: auditEvent(origin, operation, hold.rootLedgerId, [hold.id, ...(capture ? [capture.id] : [])]),
+      checkpointsFrom: null,
+      lotDeltas: capture ? lotDeltasOf(deltas, accounts, assets) : [],
+      lotExpiresAt: null,
+      settles: { hold, heldEntries },
+    };
 
-    if (written === null) return this.replaySettlement(hold, idempotencyKey, requestHash);
-    this.announce(written);
-    return { transaction: toTransaction(written), replayed: false, dryRun: false };
+    const results = await this.run({
+      items: async (client) => {
+        const settled = await claimSettlement(client, {
+          rootLedgerId: hold.rootLedgerId,
+          holdId: hold.id,
+          action,
+          idempotencyKey,
+          requestHash,
+          settlementTransactionId: capture?.id ?? null,
+          capturedAmount: action === 'POST' ? (captured[0]?.amount ?? null) : null,
+        });
+        return settled ? [settlement] : null;
+      },
+      commit: true,
+      itemsNamed: false,
+    });
+    return results === null ? this.replaySettlement(hold, idempotencyKey, requestHash) : results[0]!;
+  }
+
+  /**
+   * Runs a unit: as one autocommit statement when it is one apply_postings call with nothing else in its
+   * transaction (the hot path), otherwise in a database transaction that commits, or rolls back for a dry
+   * run. Then, and only then, the items whose key was taken are answered with their original, and what
+   * was committed is announced. Null when the unit decided there was nothing to write.
+   */
+  private async run(unit: Unit): Promise<PostingResult[] | null> {
+    const work = async (runner: pg.Pool | pg.PoolClient) => {
+      const items = Array.isArray(unit.items) ? unit.items : await unit.items(runner as pg.PoolClient);
+      return items === null ? null : { items, written: await this.apply(runner, items, unit.itemsNamed) };
+    };
+    const alone =
+      unit.commit &&
+      Array.isArray(unit.items) &&
+      rootRuns(unit.items).length <= 1 &&
+      unit.items.every((item) => item.lotDeltas.length === 0);
+    const done = alone
+      ? await inOneStatement(this.db.pool, this.attemptsMax, work, () => this.observer.retry())
+      : await inTransaction(this.db.pool, this.attemptsMax, work, () => this.observer.retry(), unit.commit);
+    if (done === null) return null;
+
+    const results: PostingResult[] = [];
+    for (const [index, item] of done.items.entries()) {
+      const written = done.written[index];
+      if (written === null) {
+        results.push({ ...(await this.replay(item)), dryRun: !unit.commit });
+        continue;
+      }
+      if (unit.commit) this.announce(written);
+      results.push({ transaction: toTransaction(written), replayed: false, dryRun: !unit.commit });
+    }
+    return results;
+  }
+
+  /**
+   * Applies a unit's items in batch order: one apply_postings call per run of items in the same root ledger,
+   * then each item's lots. Each item is written, or null when its key (or reversal) was already taken.
+   */
+  private async apply(
+    runner: pg.Pool | pg.PoolClient,
+    items: Prepared[],
+    itemsNamed: boolean,
+  ): Promise<Array<Written | null>> {
+    const runs = rootRuns(items);
+    if (runs.length > 1) {
+      // Several calls lock their rows call by call; locking them all first, in one global order, keeps two
+      // such units sharing rows from deadlocking halfway through.
+      const touched = new Map<string, { rootLedgerId: string; accountId: string; assetId: string }>();
+      for (const { rootLedgerId, deltas } of items) {
+        for (const { accountId, assetId } of deltas)
+          touched.set(`${rootLedgerId}/${accountId}/${assetId}`, { rootLedgerId, accountId, assetId });
+      }
+      await lockBalancesInOrder(runner as pg.PoolClient, [...touched.values()]);
+    }
+    const written: Array<Written | null> = [];
+    for (const run of runs) {
+      const outcome = await applyPostings(runner, {
+        rootLedgerId: run[0]!.rootLedgerId,
+        accounts: new Map(run.flatMap((item) => [...item.accounts])),
+        items: run.map((item) => ({
+          transaction: item.row,
+          requireActive: item.requireActive,
+          deltas: item.deltas,
+          entries: item.entries,
+          audit: item.audit,
+          checkpointsFrom: item.checkpointsFrom,
+        })),
+      });
+      if (outcome.refused !== null)
+        throw this.refused(outcome.refused, items, written.length + outcome.refused.item, itemsNamed);
+      for (const applied of outcome.items) {
+        const index = written.length;
+        const item = items[index]!;
+        if (!applied.claimed && item.settles !== null) {
+          // The hold is claimed, but its capture's key is another transaction's.
+          throw this.refused(
+            { item: index, code: 'KEY_REUSED', ids: [], accountStatus: null },
+            items,
+            index,
+            itemsNamed,
+          );
+        }
+        written.push(applied.claimed ? writtenOf(item, applied.balances) : null);
+      }
+    }
+    for (const [index, item] of items.entries()) {
+      const done = written[index];
+      if (done === null || done === undefined || item.lotDeltas.length === 0) continue;
+      try {
+        await this.applyLots(runner as pg.PoolClient, item, done);
+      } catch (error) {
+        throw itemsNamed ? nameItem(error, index) : error;
+      }
+    }
+    return written;
+  }
+
+  /** A refusal from the database as the domain error it is, naming its item in a batch. */
+  private refused(refusal: Refusal, items: Prepared[], index: number, itemsNamed: boolean): DomainError {
+    const item = items[index]!;
+    const error = refusalError(refusal, {
+      idempotencyKey: item.idempotencyKey,
+      settlesHold: item.settles !== null,
+      accounts: item.accounts,
+    });
+    return itemsNamed ? nameItem(error, index) : error;
   }
 
   /**
@@ -473,15 +480,26 @@ export class PostingEngine {
       pending: command.pending,
     });
     const deltas = assignShards(plan.deltas);
+    const id = newId();
+    // A backdated posting invalidates the point-in-time checkpoints of its accounts from its effective time on.
+    const backdated =
+      command.effectiveAt !== null && command.effectiveAt.getTime() < now.getTime() - CHECKPOINT_SETTLE_MS;
     return {
-      command,
+      rootLedgerId: command.rootLedgerId,
+      idempotencyKey: command.idempotencyKey,
+      reversalOfId: command.reversalOfId,
+      requireActive: true,
       assets,
       accounts,
       deltas,
       entries: withIds(plan.entries),
+      audit: auditEvent(origin, command.operation, command.rootLedgerId, [id]),
+      checkpointsFrom: backdated ? command.effectiveAt : null,
       lotDeltas: command.pending ? [] : lotDeltasOf(deltas, accounts, assets),
+      lotExpiresAt: command.lotExpiresAt,
+      settles: null,
       row: {
-        id: newId(),
+        id,
         rootLedgerId: command.rootLedgerId,
         ledgerId: command.ledgerId,
         kind: command.kind,
@@ -499,45 +517,10 @@ export class PostingEngine {
     };
   }
 
-  /** One posting, with its lots, inside the caller's database transaction; null when its idempotency key is already taken. */
-  private async write(client: pg.PoolClient, origin: RequestOrigin, prepared: Prepared): Promise<Written | null> {
-    const written = await this.apply(client, origin, prepared);
-    if (written !== null && prepared.lotDeltas.length > 0) {
-      await this.applyLots(
-        client,
-        prepared.row,
-        prepared.command.lotExpiresAt,
-        prepared.lotDeltas,
-        written.applied,
-        prepared.accounts,
-        prepared.assets,
-      );
-    }
-    return written;
-  }
-
-  /** The posting's apply_posting statement: on the pool, the whole posting as one transaction. */
-  private async apply(
-    runner: pg.Pool | pg.PoolClient,
-    origin: RequestOrigin,
-    prepared: Prepared,
-  ): Promise<Written | null> {
-    const { command, row, accounts, deltas, entries } = prepared;
-    const write: PostingWrite = {
-      rootLedgerId: command.rootLedgerId,
-      accounts,
-      requireActive: true,
-      transaction: row,
-      deltas,
-      entries,
-      audit: auditEvent(origin, command.operation, command.rootLedgerId, [row.id]),
-      checkpointsFrom: checkpointsFrom(prepared),
-    };
-    const outcome = await applyPosting(runner, write);
-    return outcome.claimed ? writtenOf(prepared, outcome.balances) : null;
-  }
-
-  /** The accounts' facts, after checking the caller may reach each customer account among them. */
+  /**
+   * The accounts' facts, after checking the caller may reach each customer account among them: the
+   * engine's one authorization question, answered by authorization/ (requirePostingReach).
+   */
   private async reachableAccounts(
     origin: RequestOrigin,
     entries: EntryRequest[],
@@ -552,50 +535,45 @@ export class PostingEngine {
   }
 
   /** Lots follow the posted changes of customer balances in expiring assets. */
-  private async applyLots(
-    client: pg.PoolClient,
-    row: TransactionInsert,
-    lotExpiresAt: Date | null,
-    lotDeltas: ShardedDelta[],
-    applied: AppliedBalance[],
-    accounts: Map<string, AccountFacts>,
-    assets: Map<string, Asset>,
-  ): Promise<void> {
-    if (lotDeltas.length === 0) return;
-    const expiresAfterDays = new Map([...assets.values()].map((asset) => [asset.id, asset.expiresAfterDays]));
-    const changes = lotDeltas.map((delta) => ({
+  private async applyLots(client: pg.PoolClient, item: Prepared, written: Written): Promise<void> {
+    const expiresAfterDays = new Map([...item.assets.values()].map((asset) => [asset.id, asset.expiresAfterDays]));
+    const changes = item.lotDeltas.map((delta) => ({
       accountId: delta.accountId,
       assetId: delta.assetId,
       normalBalance: delta.normalBalance,
       delta,
-      after: applied.find((balance) => balance.accountId === delta.accountId && balance.assetId === delta.assetId)!,
+      after: written.applied.find(
+        (balance) => balance.accountId === delta.accountId && balance.assetId === delta.assetId,
+      )!,
       expiresAfterDays: expiresAfterDays.get(delta.assetId)!,
-      accountCode: accounts.get(delta.accountId)!.code,
+      accountCode: item.accounts.get(delta.accountId)!.code,
     }));
     await applyLotEffects(client, {
-      rootLedgerId: row.rootLedgerId,
-      transactionId: row.id,
-      effectiveAt: row.effectiveAt,
-      lotExpiresAt,
-      reversalOfId: row.reversalOfId,
+      rootLedgerId: written.row.rootLedgerId,
+      transactionId: written.row.id,
+      effectiveAt: written.row.effectiveAt,
+      lotExpiresAt: item.lotExpiresAt,
+      reversalOfId: written.row.reversalOfId,
       changes,
     });
   }
 
   /** The key or the reversal was already taken: answer with the original, or say why not. */
-  private async replay(
-    reader: pg.Pool | pg.PoolClient,
-    { command, row }: Prepared,
-  ): Promise<Omit<PostingResult, 'dryRun'>> {
-    const original = await this.transactions.findByIdempotencyKey(command.rootLedgerId, command.idempotencyKey, reader);
+  private async replay({
+    rootLedgerId,
+    idempotencyKey,
+    reversalOfId,
+    row,
+  }: Prepared): Promise<Omit<PostingResult, 'dryRun'>> {
+    const original = await this.transactions.findByIdempotencyKey(rootLedgerId, idempotencyKey!, this.db.pool);
     if (original === null) {
-      if (command.reversalOfId !== null)
-        throw new AlreadyReversedError(`transaction ${command.reversalOfId} has already been reversed`);
+      if (reversalOfId !== null)
+        throw new AlreadyReversedError(`transaction ${reversalOfId} has already been reversed`);
       throw new Error('a posting lost its idempotency claim to a transaction that cannot be found');
     }
-    if (original.requestHash !== row.requestHash) {
+    if (original.requestHash !== row!.requestHash) {
       throw new IdempotencyConflictError(
-        `idempotencyKey ${command.idempotencyKey} was already used for a different request (transaction ${original.id})`,
+        `idempotencyKey ${idempotencyKey} was already used for a different request (transaction ${original.id})`,
       );
     }
     return { transaction: original, replayed: true };
@@ -655,16 +633,29 @@ export class PostingEngine {
 /** Items of a non-atomic batch run this many at a time. */
 export const NON_ATOMIC_CONCURRENCY = 4;
 
-/** A prepared posting as written, with the balance rows it left. */
-function writtenOf({ row, accounts, deltas, entries }: Prepared, applied: AppliedBalance[]): Written {
-  return { row, accounts, deltas, applied, entries: toEntries(row, entries) };
+/** A unit's items cut into runs of consecutive items in the same root ledger: one apply_postings call each. */
+function rootRuns(items: Prepared[]): Prepared[][] {
+  const runs: Prepared[][] = [];
+  for (const item of items) {
+    const last = runs[runs.length - 1];
+    if (last !== undefined && last[0]!.rootLedgerId === item.rootLedgerId) last.push(item);
+    else runs.push([item]);
+  }
+  return runs;
 }
 
-/** A backdated posting invalidates the point-in-time checkpoints of its accounts from its effective time on. */
-function checkpointsFrom({ command, row }: Prepared): Date | null {
-  const backdated =
-    command.effectiveAt !== null && command.effectiveAt.getTime() < row.postedAt.getTime() - CHECKPOINT_SETTLE_MS;
-  return backdated ? command.effectiveAt : null;
+/** A prepared posting as written, with the balance rows it left; a hold's release answers with the hold, voided. */
+function writtenOf(item: Prepared, applied: AppliedBalance[]): Written {
+  const { row, accounts, deltas, entries, settles } = item;
+  if (row === null)
+    return {
+      row: { ...rowOf(settles!.hold), status: TransactionStatus.VOIDED },
+      accounts,
+      deltas,
+      applied,
+      entries: settles!.heldEntries,
+    };
+  return { row, accounts, deltas, applied, entries: toEntries(row, entries) };
 }
 
 /** Lots follow the posted changes of customer balances in expiring assets. */

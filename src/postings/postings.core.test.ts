@@ -4,7 +4,9 @@ import {
   canonicalJson,
   checkEntryShape,
   ENTRIES_PER_TRANSACTION_MAX,
+  isWithinFloor,
   planPosting,
+  refusalError,
   requestFingerprint,
   reversingEntries,
   type EntryRequest,
@@ -130,6 +132,13 @@ describe('balance rules', () => {
     expect(availableFloor({ allowOverdraft: true, overdraftLimit: 500n })).toBe(-500n);
     expect(availableFloor({ allowOverdraft: true, overdraftLimit: null })).toBeNull();
   });
+
+  it('holds the floor exactly at its edge and refuses one unit beyond', () => {
+    const atEdge = { debitsPosted: 100n, creditsPosted: 0n, debitsPending: 0n, creditsPending: 0n };
+    expect(isWithinFloor(atEdge, 'CREDIT', -100n)).toBe(true);
+    expect(isWithinFloor({ ...atEdge, debitsPosted: 101n }, 'CREDIT', -100n)).toBe(false);
+    expect(isWithinFloor({ ...atEdge, debitsPosted: 10n ** 15n }, 'CREDIT', null)).toBe(true);
+  });
 });
 
 describe('reversals and fingerprints', () => {
@@ -145,6 +154,42 @@ describe('reversals and fingerprints', () => {
     expect(requestFingerprint({ amount: 5n })).not.toBe(requestFingerprint({ amount: 6n }));
     expect(canonicalJson({ when: new Date('2026-01-01T00:00:00Z'), skip: undefined })).toBe(
       '{"when":"2026-01-01T00:00:00.000Z"}',
+    );
+  });
+});
+
+describe('refusals from the database', () => {
+  const accounts = new Map([
+    ['a-1', { code: 'customer-1' }],
+    ['a-2', { code: 'customer-2' }],
+  ]);
+  const item = { idempotencyKey: 'key-1', settlesHold: false, accounts };
+
+  it('names a reused key and the transaction that holds it', () => {
+    const error = refusalError({ item: 0, code: 'KEY_REUSED', ids: ['t-9'], accountStatus: null }, item);
+    expect(error.code).toBe('IDEMPOTENCY_CONFLICT');
+    expect(error.message).toBe('idempotencyKey key-1 was already used for a different request (transaction t-9)');
+  });
+
+  it('says a settlement lost its key to another transaction', () => {
+    const error = refusalError(
+      { item: 0, code: 'KEY_REUSED', ids: [], accountStatus: null },
+      { ...item, settlesHold: true },
+    );
+    expect(error.message).toBe('idempotencyKey key-1 was already used for another transaction');
+  });
+
+  it('names an account that is not active by its code and status', () => {
+    const error = refusalError({ item: 0, code: 'NOT_ACTIVE', ids: ['a-2'], accountStatus: 'FROZEN' }, item);
+    expect(error.code).toBe('ACCOUNT_NOT_ACTIVE');
+    expect(error.message).toBe('account customer-2 is FROZEN');
+  });
+
+  it('names every account a posting would take below its floor', () => {
+    const error = refusalError({ item: 0, code: 'BELOW_FLOOR', ids: ['a-1', 'a-2'], accountStatus: null }, item);
+    expect(error.code).toBe('INSUFFICIENT_FUNDS');
+    expect(error.message).toBe(
+      'insufficient funds: the posting would take customer-1, customer-2 below its allowed balance',
     );
   });
 });

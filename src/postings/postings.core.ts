@@ -4,8 +4,17 @@
  */
 import { createHash } from 'node:crypto';
 import { AMOUNT_MAX } from '../platform/amount.js';
-import { AssetNotFoundError, BadInputError, NotFoundError, UnbalancedTransactionError } from '../platform/errors.js';
-import type { NormalBalance } from '../balances/balances.core.js';
+import {
+  AccountNotActiveError,
+  AssetNotFoundError,
+  BadInputError,
+  IdempotencyConflictError,
+  InsufficientFundsError,
+  NotFoundError,
+  UnbalancedTransactionError,
+  type DomainError,
+} from '../platform/errors.js';
+import { deriveBalance, type BalanceTotals, type NormalBalance } from '../balances/balances.core.js';
 
 export type Direction = 'DEBIT' | 'CREDIT';
 
@@ -29,7 +38,7 @@ export interface EntryRequest {
 
 /**
  * What planning needs to know of an account: all fixed when the account is created. Its status can change,
- * so the database checks it, under a lock, when it applies the plan (apply_posting).
+ * so the database checks it, under a lock, when it applies the plan (apply_postings).
  */
 export interface PostingAccount {
   id: string;
@@ -176,6 +185,10 @@ export function availableFloor(account: Pick<PostingAccount, 'allowOverdraft' | 
   return account.overdraftLimit === null ? null : -account.overdraftLimit;
 }
 
+export function isWithinFloor(totals: BalanceTotals, normal: NormalBalance, floor: bigint | null): boolean {
+  return floor === null || deriveBalance(totals, normal).available >= floor;
+}
+
 /** The entries that undo `entries`: same accounts, assets and amounts, opposite directions. */
 export function reversingEntries<T extends { direction: Direction }>(entries: readonly T[]): T[] {
   return entries.map((entry) => ({ ...entry, direction: entry.direction === 'DEBIT' ? 'CREDIT' : 'DEBIT' }));
@@ -267,6 +280,47 @@ export function canonicalJson(value: unknown): string {
     return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
   }
   return JSON.stringify(value ?? null);
+}
+
+/**
+ * What the database refused when it applied a batch (apply_postings): the first item refused, from 0 in
+ * batch order, and why. Nothing was written.
+ */
+export interface Refusal {
+  item: number;
+  /** KEY_REUSED: the key names a different request; NOT_ACTIVE: an account is frozen or closed; BELOW_FLOOR: a balance would fall below its floor. */
+  code: 'KEY_REUSED' | 'NOT_ACTIVE' | 'BELOW_FLOOR';
+  /** The transaction holding the key (KEY_REUSED), or the accounts refused. */
+  ids: string[];
+  /** NOT_ACTIVE: the account's status. */
+  accountStatus: string | null;
+}
+
+/** The refused item as the error describes it. */
+export interface RefusedItem {
+  idempotencyKey: string | null;
+  /** A hold's settlement, whose capture lost its key to another transaction. */
+  settlesHold: boolean;
+  accounts: ReadonlyMap<string, { code: string }>;
+}
+
+/** The one place a database refusal becomes a domain error, and so an error code. */
+export function refusalError(refusal: Refusal, item: RefusedItem): DomainError {
+  const codeOf = (id: string) => item.accounts.get(id)?.code ?? id;
+  switch (refusal.code) {
+    case 'KEY_REUSED':
+      return item.settlesHold
+        ? new IdempotencyConflictError(`idempotencyKey ${item.idempotencyKey} was already used for another transaction`)
+        : new IdempotencyConflictError(
+            `idempotencyKey ${item.idempotencyKey} was already used for a different request (transaction ${refusal.ids[0]})`,
+          );
+    case 'NOT_ACTIVE':
+      return new AccountNotActiveError(`account ${codeOf(refusal.ids[0]!)} is ${refusal.accountStatus}`);
+    case 'BELOW_FLOOR':
+      return new InsufficientFundsError(
+        `insufficient funds: the posting would take ${refusal.ids.map(codeOf).join(', ')} below its allowed balance`,
+      );
+  }
 }
 
 /** An error of one item of a batch says which item it is. */

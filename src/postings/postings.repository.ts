@@ -1,14 +1,13 @@
 import type pg from 'pg';
 import type { Database } from '../platform/db.js';
 import type { AuditEventRow } from '../audit/audit.js';
-import { AccountNotActiveError, InsufficientFundsError, type DomainError } from '../platform/errors.js';
 import type { BalanceTotals, NormalBalance } from '../balances/balances.core.js';
-import type { AccountFacts, BalanceDelta, PlannedEntry } from './postings.core.js';
+import type { AccountFacts, BalanceDelta, PlannedEntry, Refusal } from './postings.core.js';
 import { HOT_ACCOUNT_SHARDS } from './postings.core.js';
 
 /**
  * The SQL of postings. Each function is one statement; the engine owns the transaction boundary (a lone
- * apply_posting call is its own transaction).
+ * apply_postings call is its own transaction).
  */
 
 export interface TransactionInsert {
@@ -53,15 +52,12 @@ export interface AppliedBalance extends BalanceTotals {
   updatedAt: Date;
 }
 
-/** Everything one posting writes, planned: what apply_posting (migration 20261122000000) applies. */
+/** One posting planned: what apply_postings (migration 20261204100000) applies for one item. */
 export interface PostingWrite {
-  rootLedgerId: string;
-  /** The accounts touched, for their codes in a refusal; the customer ones are share-locked. */
-  accounts: ReadonlyMap<string, { code: string; isSystem: boolean }>;
-  /** Refuse unless every customer account is ACTIVE; releasing a hold is allowed on any. */
-  requireActive: boolean;
   /** The transaction row whose idempotency key is claimed; null for a hold's release, which writes none. */
   transaction: TransactionInsert | null;
+  /** Refuse unless every customer account it changes is ACTIVE; releasing a hold is allowed on any. */
+  requireActive: boolean;
   deltas: ShardedDelta[];
   entries: Array<PlannedEntry & { id: string }>;
   audit: AuditEventRow;
@@ -69,106 +65,173 @@ export interface PostingWrite {
   checkpointsFrom: Date | null;
 }
 
+/** Postings of one root ledger applied together, all or nothing; a single posting is a batch of one. */
+export interface PostingBatch {
+  rootLedgerId: string;
+  /** The accounts touched; the customer ones are share-locked. */
+  accounts: ReadonlyMap<string, { isSystem: boolean }>;
+  /** In batch order; every item's audit event has the first one's actor and operation. */
+  items: PostingWrite[];
+}
+
 /** Applied, or not at all because another transaction holds the idempotency key (or the reversal). */
 export type PostingWriteOutcome = { claimed: true; balances: AppliedBalance[] } | { claimed: false };
 
-const APPLY_POSTING_PARAMETERS = 40;
+/** Each item's outcome in batch order, or the refusal that left everything unwritten. */
+export type BatchOutcome = { refused: null; items: PostingWriteOutcome[] } | { refused: Refusal };
+
+const APPLY_POSTINGS_PARAMETERS = 43;
+
+type OutcomeRow = BalanceRow & {
+  item: number | null;
+  outcome: 'APPLIED' | 'CLAIM_TAKEN' | Refusal['code'];
+  refused_ids: string[] | null;
+  account_status: string | null;
+};
 
 /**
- * Applies a planned posting in one statement: one round trip, and on a pool in autocommit one database
- * transaction. Refusals decided under the locks come back as the domain's errors, with nothing written.
+ * Applies a batch of planned postings in one statement: one round trip whatever its size, and on a pool
+ * in autocommit one database transaction. A refusal decided under the locks comes back as data, with
+ * nothing written; the caller decides what error it is.
  */
-export async function applyPosting(runner: pg.Pool | pg.PoolClient, write: PostingWrite): Promise<PostingWriteOutcome> {
-  const { transaction: row, deltas, entries, audit } = write;
-  let result: pg.QueryResult<BalanceRow & { outcome: 'APPLIED' | 'CLAIM_TAKEN' }>;
-  try {
-    result = await runner.query<BalanceRow & { outcome: 'APPLIED' | 'CLAIM_TAKEN' }>({
-      name: 'apply_posting',
-      text: `SELECT o_outcome AS outcome, ${BALANCE_COLUMNS} FROM apply_posting(${parameterList(APPLY_POSTING_PARAMETERS)})`,
-      values: [
-        write.rootLedgerId,
-        customerAccountIds(write.accounts),
-        write.requireActive,
-        row?.id ?? null,
-        row?.ledgerId ?? null,
-        row?.kind ?? null,
-        row?.status ?? null,
-        row?.idempotencyKey ?? null,
-        row?.requestHash ?? null,
-        row?.description ?? null,
-        row === null ? null : JSON.stringify(row.metadata),
-        row?.effectiveAt ?? null,
-        row?.postedAt ?? null,
-        row?.reversalOfId ?? null,
-        row?.isHold ?? false,
-        row?.timeoutAt ?? null,
-        deltas.map((delta) => delta.accountId),
-        deltas.map((delta) => delta.assetId),
-        deltas.map((delta) => delta.shard),
-        deltas.map((delta) => delta.ledgerId),
-        deltas.map((delta) => delta.normalBalance),
-        deltas.map((delta) => delta.availableFloor?.toString() ?? null),
-        deltas.map((delta) => delta.debitsPosted.toString()),
-        deltas.map((delta) => delta.creditsPosted.toString()),
-        deltas.map((delta) => delta.debitsPending.toString()),
-        deltas.map((delta) => delta.creditsPending.toString()),
-        entries.map((entry) => entry.id),
-        entries.map((entry) => entry.accountId),
-        entries.map((entry) => entry.ledgerId),
-        entries.map((entry) => entry.assetId),
-        entries.map((entry) => entry.direction),
-        entries.map((entry) => entry.amount.toString()),
-        audit.id,
-        audit.actorType,
-        audit.actorId,
-        audit.operation,
-        audit.targetIds,
-        audit.requestId,
-        audit.clientAddress,
-        write.checkpointsFrom,
-      ],
-    });
-  } catch (error) {
-    throw refusalOf(error, write.accounts) ?? error;
+export async function applyPostings(runner: pg.Pool | pg.PoolClient, batch: PostingBatch): Promise<BatchOutcome> {
+  const { items } = batch;
+  const actor = items[0]!.audit;
+  const changes = items.flatMap((item, index) => item.deltas.map((delta) => ({ item: index + 1, delta })));
+  const lines = items.flatMap((item, index) => item.entries.map((entry) => ({ item: index + 1, entry })));
+  const targets = items.flatMap((item, index) => item.audit.targetIds.map((id) => ({ item: index + 1, id })));
+  const rows = items.map((item) => item.transaction);
+  const { rows: outcomes } = await runner.query<OutcomeRow>({
+    name: 'apply_postings',
+    text: `SELECT o_item AS item, o_outcome AS outcome, ${BALANCE_COLUMNS}, o_refused_ids AS refused_ids, o_account_status AS account_status
+             FROM apply_postings(${parameterList(APPLY_POSTINGS_PARAMETERS)})`,
+    values: [
+      batch.rootLedgerId,
+      customerAccountIds(batch.accounts),
+      rows.map((row) => row?.id ?? null),
+      items.map((item) => item.requireActive),
+      rows.map((row) => row?.ledgerId ?? null),
+      rows.map((row) => row?.kind ?? null),
+      rows.map((row) => row?.status ?? null),
+      rows.map((row) => row?.idempotencyKey ?? null),
+      rows.map((row) => row?.requestHash ?? null),
+      rows.map((row) => row?.description ?? null),
+      rows.map((row) => (row === null ? null : JSON.stringify(row.metadata))),
+      rows.map((row) => row?.effectiveAt ?? null),
+      rows.map((row) => row?.postedAt ?? null),
+      rows.map((row) => row?.reversalOfId ?? null),
+      rows.map((row) => row?.isHold ?? false),
+      rows.map((row) => row?.timeoutAt ?? null),
+      items.map((item) => item.checkpointsFrom),
+      items.map((item) => item.audit.id),
+      actor.actorType,
+      actor.actorId,
+      actor.operation,
+      actor.requestId,
+      actor.clientAddress,
+      targets.map(({ item }) => item),
+      targets.map(({ id }) => id),
+      changes.map(({ item }) => item),
+      changes.map(({ delta }) => delta.accountId),
+      changes.map(({ delta }) => delta.assetId),
+      changes.map(({ delta }) => delta.shard),
+      changes.map(({ delta }) => delta.ledgerId),
+      changes.map(({ delta }) => delta.normalBalance),
+      changes.map(({ delta }) => delta.availableFloor?.toString() ?? null),
+      changes.map(({ delta }) => delta.debitsPosted.toString()),
+      changes.map(({ delta }) => delta.creditsPosted.toString()),
+      changes.map(({ delta }) => delta.debitsPending.toString()),
+      changes.map(({ delta }) => delta.creditsPending.toString()),
+      lines.map(({ item }) => item),
+      lines.map(({ entry }) => entry.id),
+      lines.map(({ entry }) => entry.accountId),
+      lines.map(({ entry }) => entry.ledgerId),
+      lines.map(({ entry }) => entry.assetId),
+      lines.map(({ entry }) => entry.direction),
+      lines.map(({ entry }) => entry.amount.toString()),
+    ],
+  });
+  const refusal = outcomes.find((row) => row.outcome !== 'APPLIED' && row.outcome !== 'CLAIM_TAKEN');
+  if (refusal !== undefined) {
+    return {
+      refused: {
+        item: refusal.item! - 1,
+        code: refusal.outcome as Refusal['code'],
+        ids: refusal.refused_ids ?? [],
+        accountStatus: refusal.account_status,
+      },
+    };
   }
-  if (result.rows[0]?.outcome === 'CLAIM_TAKEN') return { claimed: false };
-  return { claimed: true, balances: result.rows.map(toAppliedBalance) };
+  const taken = new Set(outcomes.filter((row) => row.outcome === 'CLAIM_TAKEN').map((row) => row.item! - 1));
+  const final = new Map(
+    outcomes
+      .filter((row) => row.outcome === 'APPLIED')
+      .map((row) => [rowKey(row.account_id, row.asset_id, row.shard), toAppliedBalance(row)]),
+  );
+  return { refused: null, items: balancesPerItem(items, taken, final) };
 }
 
-/** The accounts a posting function share-locks: the customer ones; system accounts never change status. */
-export function customerAccountIds(accounts: PostingWrite['accounts']): string[] {
+function rowKey(accountId: string, assetId: string, shard: number): string {
+  return `${accountId}/${assetId}/${shard}`;
+}
+
+/**
+ * Each applied item's balance rows as that item left them: a row as the batch left it, less the changes of
+ * the items after it (and one version per such item). Walks the batch backwards, summing those changes.
+ */
+function balancesPerItem(
+  items: PostingWrite[],
+  taken: ReadonlySet<number>,
+  final: ReadonlyMap<string, AppliedBalance>,
+): PostingWriteOutcome[] {
+  const later = new Map<string, BalanceTotals & { items: number }>();
+  const outcomes: PostingWriteOutcome[] = new Array(items.length);
+  for (let index = items.length - 1; index >= 0; index -= 1) {
+    if (taken.has(index)) {
+      outcomes[index] = { claimed: false };
+      continue;
+    }
+    const balances = items[index]!.deltas.map((delta) => {
+      const key = rowKey(delta.accountId, delta.assetId, delta.shard);
+      const row = final.get(key);
+      if (row === undefined) throw new Error(`apply_postings returned no row for balance ${key}`);
+      const after = later.get(key) ?? {
+        debitsPosted: 0n,
+        creditsPosted: 0n,
+        debitsPending: 0n,
+        creditsPending: 0n,
+        items: 0,
+      };
+      later.set(key, {
+        debitsPosted: after.debitsPosted + delta.debitsPosted,
+        creditsPosted: after.creditsPosted + delta.creditsPosted,
+        debitsPending: after.debitsPending + delta.debitsPending,
+        creditsPending: after.creditsPending + delta.creditsPending,
+        items: after.items + 1,
+      });
+      return {
+        ...row,
+        debitsPosted: row.debitsPosted - after.debitsPosted,
+        creditsPosted: row.creditsPosted - after.creditsPosted,
+        debitsPending: row.debitsPending - after.debitsPending,
+        creditsPending: row.creditsPending - after.creditsPending,
+        version: row.version - after.items,
+      };
+    });
+    outcomes[index] = { claimed: true, balances };
+  }
+  return outcomes;
+}
+
+/** The accounts apply_postings share-locks: the customer ones; system accounts never change status. */
+function customerAccountIds(accounts: PostingBatch['accounts']): string[] {
   return [...accounts.entries()]
     .filter(([, account]) => !account.isSystem)
     .map(([id]) => id)
     .sort();
 }
 
-/**
- * The posting functions' own SQLSTATEs, raised before any balance changes. DETAIL names the accounts
- * ("id:STATUS" or "id,id"); apply_postings puts the failing item's number (from 1) first, "item;...".
- */
-const NOT_ACTIVE_SQLSTATE = 'RLNA1';
-const BELOW_FLOOR_SQLSTATE = 'RLIF1';
-export const KEY_REUSED_SQLSTATE = 'RLIC1';
-
-export function refusalOf(error: unknown, accounts: PostingWrite['accounts']): DomainError | null {
-  const { code, detail = '' } = error as { code?: string; detail?: string };
-  const accountsNamed = detail.includes(';') ? detail.slice(detail.indexOf(';') + 1) : detail;
-  const codeOf = (id: string) => accounts.get(id)?.code ?? id;
-  if (code === NOT_ACTIVE_SQLSTATE) {
-    const [id, status] = accountsNamed.split(',')[0]!.split(':');
-    return new AccountNotActiveError(`account ${codeOf(id!)} is ${status}`);
-  }
-  if (code === BELOW_FLOOR_SQLSTATE) {
-    const codes = accountsNamed.split(',').map(codeOf);
-    return new InsufficientFundsError(
-      `insufficient funds: the posting would take ${codes.join(', ')} below its allowed balance`,
-    );
-  }
-  return null;
-}
-
-export interface BalanceRow {
+interface BalanceRow {
   account_id: string;
   asset_id: string;
   shard: number;
@@ -180,7 +243,7 @@ export interface BalanceRow {
   updated_at: Date;
 }
 
-export function toAppliedBalance(row: BalanceRow): AppliedBalance {
+function toAppliedBalance(row: BalanceRow): AppliedBalance {
   return {
     accountId: row.account_id,
     assetId: row.asset_id,
@@ -194,12 +257,12 @@ export function toAppliedBalance(row: BalanceRow): AppliedBalance {
   };
 }
 
-/** The columns both posting functions return, under the names BalanceRow reads. */
-export const BALANCE_COLUMNS = `o_account_id AS account_id, o_asset_id AS asset_id, o_shard AS shard, o_debits_posted AS debits_posted,
+/** The balance columns apply_postings returns, under the names BalanceRow reads. */
+const BALANCE_COLUMNS = `o_account_id AS account_id, o_asset_id AS asset_id, o_shard AS shard, o_debits_posted AS debits_posted,
   o_credits_posted AS credits_posted, o_debits_pending AS debits_pending, o_credits_pending AS credits_pending, o_version AS version,
   o_updated_at AS updated_at`;
 
-export function parameterList(count: number): string {
+function parameterList(count: number): string {
   return Array.from({ length: count }, (_, index) => `$${index + 1}`).join(', ');
 }
 
