@@ -25,6 +25,13 @@
 -- A refusal is one row naming the first item that fails, and nothing is written (the subtransaction below
 -- undoes the claims): 'KEY_REUSED' (o_refused_ids: the transaction holding the key), 'NOT_ACTIVE'
 -- (o_refused_ids: the account; o_account_status its status), 'BELOW_FLOOR' (o_refused_ids: the accounts).
+--
+-- Cost. A posting pays for every statement's executor start-up (plan nodes, compiled expressions), so each
+-- statement is one plain scan where it can be: arrays are read by subscript over one ordinality rather than
+-- unnested side by side (one function scan, not one per array), running sums are a correlated sum rather
+-- than a window over a second sort, and every write happens inside the block, so the rows it locks are
+-- updated by the same subtransaction (a lock by the subtransaction then an update by its parent would
+-- create a MultiXact per balance row).
 DROP FUNCTION "apply_posting";
 DROP FUNCTION "apply_postings";
 
@@ -99,43 +106,44 @@ LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
-    v_inactive   uuid[];
+    v_inactive       uuid[];
     -- v_all: every item claimed (the usual case); otherwise v_claimed lists the items that were
-    v_all        boolean;
-    v_claimed    int[];
-    v_inserted   int;
-    v_item       int;
-    v_code       text;
-    v_ids        uuid[];
-    v_status     text;
-    v_rows       int;
-    v_found      int;
-    v_changed    int;
+    v_all            boolean;
+    v_claimed        int[];
+    v_inserted       int;
+    v_item           int;
+    v_code           text;
+    v_ids            uuid[];
+    v_status         text;
+    v_found          int;
+    v_changes        int;
+    -- items after which a row is below its floor, and that row's account, pairwise
+    v_below_items    int[];
+    v_below_accounts uuid[];
 BEGIN
     -- FOR KEY SHARE on the newest version of each row: its status is current, and a freeze or close,
     -- which takes FOR UPDATE, waits until this batch commits. System accounts never change status and
-    -- are not locked, so the hot ones collect no lockers.
-    SELECT array_agg(a.id ORDER BY a.id) FILTER (WHERE a.status <> 'ACTIVE')
+    -- are not locked, so the hot ones collect no lockers. The status test is the aggregate's FILTER, not a
+    -- WHERE: Postgres would push a WHERE down into the locking subquery and lock only the inactive rows.
+    SELECT array_agg(a.id) FILTER (WHERE a.status <> 'ACTIVE')
       INTO v_inactive
       FROM (SELECT id, status FROM accounts
              WHERE root_ledger_id = p_root_ledger_id AND id = ANY (p_account_ids)
              ORDER BY id
                FOR KEY SHARE) a;
 
-    -- The claims and the zero rows are undone if the batch is refused; the refusal is then answered as a
+    -- Everything from the claims on is undone if the batch is refused; the refusal is then answered as a
     -- row, from these variables, which the rollback of the block leaves alone.
     BEGIN
-        -- Waits for a concurrent claimant of the same key or reversal, then wins or yields to it.
+        -- Waits for a concurrent claimant of the same key or reversal, then wins or yields to it. Items are
+        -- claimed in batch order, the order of the ordinality scan.
         INSERT INTO transactions (id, root_ledger_id, ledger_id, kind, status, idempotency_key, request_hash, description,
                                   metadata, effective_at, posted_at, reversal_of_id, is_hold, timeout_at)
-        SELECT t.id, p_root_ledger_id, t.ledger_id, t.kind::"TransactionKind", t.status::"TransactionStatus", t.idempotency_key,
-               t.request_hash, t.description, t.metadata, t.effective_at, t.posted_at, t.reversal_of_id, t.is_hold, t.timeout_at
-          FROM unnest(t_ids, t_ledger_ids, t_kinds, t_statuses, t_idempotency_keys, t_request_hashes, t_descriptions, t_metadata,
-                      t_effective_at, t_posted_at, t_reversal_of_ids, t_is_hold, t_timeout_at)
-               WITH ORDINALITY AS t(id, ledger_id, kind, status, idempotency_key, request_hash, description, metadata,
-                                    effective_at, posted_at, reversal_of_id, is_hold, timeout_at, item)
+        SELECT t_ids[t.i], p_root_ledger_id, t_ledger_ids[t.i], t_kinds[t.i]::"TransactionKind", t_statuses[t.i]::"TransactionStatus",
+               t_idempotency_keys[t.i], t_request_hashes[t.i], t_descriptions[t.i], t_metadata[t.i], t_effective_at[t.i],
+               t_posted_at[t.i], t_reversal_of_ids[t.i], t_is_hold[t.i], t_timeout_at[t.i]
+          FROM unnest(t_ids) WITH ORDINALITY AS t(id, i)
          WHERE t.id IS NOT NULL
-         ORDER BY t.item
         ON CONFLICT DO NOTHING;
         GET DIAGNOSTICS v_inserted = ROW_COUNT;
         v_all := v_inserted = cardinality(array_remove(t_ids, NULL));
@@ -146,9 +154,7 @@ BEGIN
               FROM unnest(t_ids) WITH ORDINALITY AS t(id, item)
              WHERE t.id IS NULL
                 OR EXISTS (SELECT 1 FROM transactions x WHERE x.root_ledger_id = p_root_ledger_id AND x.id = t.id);
-        END IF;
 
-        IF NOT v_all THEN
             -- A key taken by a different request refuses the batch; the same request is a replay of that item,
             -- and so is a reversal already claimed under another key (the engine then says so).
             SELECT t.item, ARRAY[x.id]
@@ -183,115 +189,114 @@ BEGIN
         -- Balance rows are created at zero, which every floor allows, before the update below changes them:
         -- an upsert would not do, as Postgres checks a proposed row's CHECK constraints before its conflict.
         INSERT INTO balances (root_ledger_id, account_id, asset_id, shard, ledger_id, normal_balance, available_floor)
-        SELECT DISTINCT ON (d.account_id, d.asset_id, d.shard)
-               p_root_ledger_id, d.account_id, d.asset_id, d.shard, d.ledger_id, d.normal_balance::"NormalBalance", d.available_floor
-          FROM unnest(d_items, d_account_ids, d_asset_ids, d_shards, d_ledger_ids, d_normal_balances, d_available_floors)
-               AS d(item, account_id, asset_id, shard, ledger_id, normal_balance, available_floor)
+        SELECT DISTINCT ON (d_account_ids[d.i], d_asset_ids[d.i], d_shards[d.i])
+               p_root_ledger_id, d_account_ids[d.i], d_asset_ids[d.i], d_shards[d.i], d_ledger_ids[d.i],
+               d_normal_balances[d.i]::"NormalBalance", d_available_floors[d.i]
+          FROM unnest(d_items) WITH ORDINALITY AS d(item, i)
          WHERE (v_all OR d.item = ANY (v_claimed))
            AND NOT EXISTS (SELECT 1 FROM balances b
-                            WHERE b.root_ledger_id = p_root_ledger_id AND b.account_id = d.account_id
-                              AND b.asset_id = d.asset_id AND b.shard = d.shard)
-         ORDER BY d.account_id, d.asset_id, d.shard
+                            WHERE b.root_ledger_id = p_root_ledger_id AND b.account_id = d_account_ids[d.i]
+                              AND b.asset_id = d_asset_ids[d.i] AND b.shard = d_shards[d.i])
+         ORDER BY d_account_ids[d.i], d_asset_ids[d.i], d_shards[d.i]
         ON CONFLICT DO NOTHING;
 
-        -- Lock every row once, in the global order, then find the first item after which a row is below its floor.
-        WITH d AS MATERIALIZED (
-            SELECT * FROM unnest(d_items, d_account_ids, d_asset_ids, d_shards, d_debits_posted, d_credits_posted, d_debits_pending, d_credits_pending)
-                          AS d(item, account_id, asset_id, shard, debits_posted, credits_posted, debits_pending, credits_pending)
-             WHERE (v_all OR d.item = ANY (v_claimed))
-        ), locked AS MATERIALIZED (
-            SELECT b.account_id, b.asset_id, b.shard, b.normal_balance, b.available_floor,
-                   b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending
-              FROM (SELECT DISTINCT account_id, asset_id, shard FROM d) k
-              JOIN balances b
-                ON b.root_ledger_id = p_root_ledger_id AND b.account_id = k.account_id AND b.asset_id = k.asset_id AND b.shard = k.shard
-             ORDER BY b.account_id, b.asset_id, b.shard
-               FOR UPDATE OF b
-        ), steps AS (
-            SELECT d.item, d.account_id, l.available_floor,
-                   available_of(l.normal_balance, l.debits_posted, l.credits_posted, l.debits_pending, l.credits_pending)
-                   + sum(available_of(l.normal_balance, d.debits_posted, d.credits_posted, d.debits_pending, d.credits_pending))
-                       OVER (PARTITION BY d.account_id, d.asset_id, d.shard ORDER BY d.item) AS available
-              FROM d JOIN locked l ON l.account_id = d.account_id AND l.asset_id = d.asset_id AND l.shard = d.shard
-        ), first_refusal AS (
-            SELECT min(item) AS item FROM steps WHERE available_floor IS NOT NULL AND available < available_floor
-        )
-        SELECT (SELECT count(*) FROM (SELECT DISTINCT account_id, asset_id, shard FROM d) k), (SELECT count(*) FROM locked),
-               f.item, (SELECT array_agg(DISTINCT s.account_id ORDER BY s.account_id) FROM steps s
-                         WHERE s.item = f.item AND s.available_floor IS NOT NULL AND s.available < s.available_floor)
-          INTO v_rows, v_found, v_item, v_ids
-          FROM first_refusal f;
+        -- Lock every row in the global order (account, asset, shard; a row several items change is locked at
+        -- its first), and judge its floor on the locked, newest version after every item that changes it, in
+        -- batch order: the row plus the running sum of those items' changes, as if the items were applied one
+        -- after another.
+        SELECT count(*), array_agg(x.item) FILTER (WHERE x.below), array_agg(x.account_id) FILTER (WHERE x.below)
+          INTO v_found, v_below_items, v_below_accounts
+          FROM (SELECT d.item, b.account_id,
+                       b.available_floor IS NOT NULL
+                       AND available_of(b.normal_balance, b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending)
+                           + (SELECT sum(available_of(b.normal_balance, d_debits_posted[c.i], d_credits_posted[c.i],
+                                                      d_debits_pending[c.i], d_credits_pending[c.i]))
+                                FROM unnest(d_items) WITH ORDINALITY AS c(item, i)
+                               WHERE c.item <= d.item AND d_account_ids[c.i] = d.account_id AND d_asset_ids[c.i] = d.asset_id
+                                 AND d_shards[c.i] = d.shard AND (v_all OR c.item = ANY (v_claimed)))
+                           < b.available_floor AS below
+                  FROM unnest(d_items, d_account_ids, d_asset_ids, d_shards) AS d(item, account_id, asset_id, shard)
+                  JOIN balances b
+                    ON b.root_ledger_id = p_root_ledger_id AND b.account_id = d.account_id AND b.asset_id = d.asset_id AND b.shard = d.shard
+                 WHERE (v_all OR d.item = ANY (v_claimed))
+                 ORDER BY b.account_id, b.asset_id, b.shard, d.item
+                   FOR UPDATE OF b) x;
         -- Every claimed change has its row, created above if it was missing: assert it.
-        IF v_found <> v_rows THEN
-            RAISE EXCEPTION 'apply_postings: % of % balance rows found', v_found, v_rows;
+        IF v_all THEN
+            v_changes := cardinality(d_items);
+        ELSE
+            v_changes := (SELECT count(*) FROM unnest(d_items) AS d(item) WHERE d.item = ANY (v_claimed));
         END IF;
-        IF v_item IS NOT NULL THEN
+        IF v_found <> v_changes THEN
+            RAISE EXCEPTION 'apply_postings: % of % claimed balance changes found their row', v_found, v_changes;
+        END IF;
+        IF v_below_items IS NOT NULL THEN
+            v_item := (SELECT min(b.item) FROM unnest(v_below_items) AS b(item));
             v_code := 'BELOW_FLOOR';
+            SELECT array_agg(DISTINCT b.account_id ORDER BY b.account_id)
+              INTO v_ids
+              FROM unnest(v_below_items, v_below_accounts) AS b(item, account_id)
+             WHERE b.item = v_item;
             RAISE EXCEPTION 'posting refused' USING ERRCODE = 'RLRF1';
         END IF;
+
+        -- Every row is locked and within its floor after every item: apply each row's net change once (the
+        -- table's CHECK is the second guard) and answer with the rows as the batch left them; the caller, which
+        -- has every item's changes, derives from them each item's rows as that item left them.
+        RETURN QUERY
+        UPDATE balances b SET
+               debits_posted   = b.debits_posted   + n.debits_posted,
+               credits_posted  = b.credits_posted  + n.credits_posted,
+               debits_pending  = b.debits_pending  + n.debits_pending,
+               credits_pending = b.credits_pending + n.credits_pending,
+               version         = b.version + n.items,
+               updated_at      = now()
+          FROM (SELECT d_account_ids[d.i] AS account_id, d_asset_ids[d.i] AS asset_id, d_shards[d.i] AS shard,
+                       sum(d_debits_posted[d.i]) AS debits_posted, sum(d_credits_posted[d.i]) AS credits_posted,
+                       sum(d_debits_pending[d.i]) AS debits_pending, sum(d_credits_pending[d.i]) AS credits_pending,
+                       count(*) AS items
+                  FROM unnest(d_items) WITH ORDINALITY AS d(item, i)
+                 WHERE (v_all OR d.item = ANY (v_claimed))
+                 GROUP BY 1, 2, 3) n
+         WHERE b.root_ledger_id = p_root_ledger_id AND b.account_id = n.account_id AND b.asset_id = n.asset_id AND b.shard = n.shard
+        RETURNING NULL::int, 'APPLIED'::text, b.account_id, b.asset_id, b.shard, b.debits_posted, b.credits_posted, b.debits_pending,
+                  b.credits_pending, b.version, b.updated_at, NULL::uuid[], NULL::text;
+
+        IF NOT v_all THEN
+            RETURN QUERY
+            SELECT t.item::int, 'CLAIM_TAKEN'::text, NULL::uuid, NULL::uuid, NULL::int2, NULL::int8, NULL::int8, NULL::int8, NULL::int8,
+                   NULL::int8, NULL::timestamptz, NULL::uuid[], NULL::text
+              FROM generate_subscripts(t_ids, 1) AS t(item)
+             WHERE NOT (t.item = ANY (v_claimed));
+        END IF;
+
+        IF cardinality(array_remove(t_checkpoints_from, NULL)) > 0 THEN
+            DELETE FROM balance_checkpoints c
+             USING (SELECT d.account_id, min(t.from_at) AS from_at
+                      FROM unnest(d_items, d_account_ids) AS d(item, account_id)
+                      JOIN unnest(t_checkpoints_from) WITH ORDINALITY AS t(from_at, item) ON t.item = d.item
+                     WHERE t.from_at IS NOT NULL AND (v_all OR d.item = ANY (v_claimed))
+                     GROUP BY d.account_id) x
+             WHERE c.root_ledger_id = p_root_ledger_id AND c.account_id = x.account_id AND c.as_of >= x.from_at;
+        END IF;
+
+        IF cardinality(e_ids) > 0 THEN
+            INSERT INTO entries (id, root_ledger_id, transaction_id, account_id, ledger_id, asset_id, direction, amount, effective_at, pending)
+            SELECT e_ids[e.i], p_root_ledger_id, t_ids[e.item], e_account_ids[e.i], e_ledger_ids[e.i], e_asset_ids[e.i],
+                   e_directions[e.i]::"Direction", e_amounts[e.i], t_effective_at[e.item], t_is_hold[e.item]
+              FROM unnest(e_items) WITH ORDINALITY AS e(item, i)
+             WHERE (v_all OR e.item = ANY (v_claimed));
+        END IF;
+
+        INSERT INTO audit_events (id, root_ledger_id, actor_type, actor_id, operation, target_ids, request_id, client_address)
+        SELECT t_audit_ids[g.item], p_root_ledger_id, a_actor_type, a_actor_id, a_operation, array_agg(g.id ORDER BY g.ord),
+               a_request_id, a_client_address
+          FROM unnest(g_items, g_ids) WITH ORDINALITY AS g(item, id, ord)
+         WHERE (v_all OR g.item = ANY (v_claimed))
+         GROUP BY g.item;
     EXCEPTION WHEN SQLSTATE 'RLRF1' THEN
         RETURN QUERY SELECT v_item, v_code, NULL::uuid, NULL::uuid, NULL::int2, NULL::int8, NULL::int8, NULL::int8, NULL::int8,
                             NULL::int8, NULL::timestamptz, v_ids, v_status;
-        RETURN;
     END;
-
-    -- Every row is locked and within its floor after every item: apply each row's net change once (the
-    -- table's CHECK is the second guard) and answer with the rows as the batch left them; the caller, which
-    -- has every item's changes, derives from them each item's rows as that item left them.
-    RETURN QUERY
-    UPDATE balances b SET
-           debits_posted   = b.debits_posted   + n.debits_posted,
-           credits_posted  = b.credits_posted  + n.credits_posted,
-           debits_pending  = b.debits_pending  + n.debits_pending,
-           credits_pending = b.credits_pending + n.credits_pending,
-           version         = b.version + n.items,
-           updated_at      = now()
-      FROM (SELECT d.account_id, d.asset_id, d.shard, sum(d.debits_posted) AS debits_posted, sum(d.credits_posted) AS credits_posted,
-                   sum(d.debits_pending) AS debits_pending, sum(d.credits_pending) AS credits_pending, count(*) AS items
-              FROM unnest(d_items, d_account_ids, d_asset_ids, d_shards, d_debits_posted, d_credits_posted, d_debits_pending, d_credits_pending)
-                   AS d(item, account_id, asset_id, shard, debits_posted, credits_posted, debits_pending, credits_pending)
-             WHERE (v_all OR d.item = ANY (v_claimed))
-             GROUP BY d.account_id, d.asset_id, d.shard) n
-     WHERE b.root_ledger_id = p_root_ledger_id AND b.account_id = n.account_id AND b.asset_id = n.asset_id AND b.shard = n.shard
-    RETURNING NULL::int, 'APPLIED'::text, b.account_id, b.asset_id, b.shard, b.debits_posted, b.credits_posted, b.debits_pending,
-              b.credits_pending, b.version, b.updated_at, NULL::uuid[], NULL::text;
-    GET DIAGNOSTICS v_changed = ROW_COUNT;
-    IF v_changed <> v_found THEN
-        RAISE EXCEPTION 'apply_postings: % of % balance rows changed', v_changed, v_found;
-    END IF;
-
-    IF NOT v_all THEN
-        RETURN QUERY
-        SELECT t.item::int, 'CLAIM_TAKEN'::text, NULL::uuid, NULL::uuid, NULL::int2, NULL::int8, NULL::int8, NULL::int8, NULL::int8,
-               NULL::int8, NULL::timestamptz, NULL::uuid[], NULL::text
-          FROM generate_subscripts(t_ids, 1) AS t(item)
-         WHERE NOT (t.item = ANY (v_claimed));
-    END IF;
-
-    IF cardinality(array_remove(t_checkpoints_from, NULL)) > 0 THEN
-        DELETE FROM balance_checkpoints c
-         USING (SELECT d.account_id, min(t.from_at) AS from_at
-                  FROM unnest(d_items, d_account_ids) AS d(item, account_id)
-                  JOIN unnest(t_checkpoints_from) WITH ORDINALITY AS t(from_at, item) ON t.item = d.item
-                 WHERE t.from_at IS NOT NULL AND (v_all OR d.item = ANY (v_claimed))
-                 GROUP BY d.account_id) x
-         WHERE c.root_ledger_id = p_root_ledger_id AND c.account_id = x.account_id AND c.as_of >= x.from_at;
-    END IF;
-
-    IF cardinality(e_ids) > 0 THEN
-        INSERT INTO entries (id, root_ledger_id, transaction_id, account_id, ledger_id, asset_id, direction, amount, effective_at, pending)
-        SELECT e.id, p_root_ledger_id, t_ids[e.item], e.account_id, e.ledger_id, e.asset_id, e.direction::"Direction", e.amount,
-               t_effective_at[e.item], t_is_hold[e.item]
-          FROM unnest(e_items, e_ids, e_account_ids, e_ledger_ids, e_asset_ids, e_directions, e_amounts)
-               AS e(item, id, account_id, ledger_id, asset_id, direction, amount)
-         WHERE (v_all OR e.item = ANY (v_claimed));
-    END IF;
-
-    INSERT INTO audit_events (id, root_ledger_id, actor_type, actor_id, operation, target_ids, request_id, client_address)
-    SELECT t_audit_ids[g.item], p_root_ledger_id, a_actor_type, a_actor_id, a_operation, array_agg(g.id ORDER BY g.ord),
-           a_request_id, a_client_address
-      FROM unnest(g_items, g_ids) WITH ORDINALITY AS g(item, id, ord)
-     WHERE (v_all OR g.item = ANY (v_claimed))
-     GROUP BY g.item;
 END;
 $$;
