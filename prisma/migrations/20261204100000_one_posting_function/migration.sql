@@ -117,6 +117,7 @@ DECLARE
     v_status         text;
     v_found          int;
     v_changes        int;
+    v_pass           int;
     -- items after which a row is below its floor, and that row's account, pairwise
     v_below_items    int[];
     v_below_accounts uuid[];
@@ -186,50 +187,52 @@ BEGIN
             END IF;
         END IF;
 
-        -- Balance rows are created at zero, which every floor allows, before the update below changes them:
-        -- an upsert would not do, as Postgres checks a proposed row's CHECK constraints before its conflict.
-        INSERT INTO balances (root_ledger_id, account_id, asset_id, shard, ledger_id, normal_balance, available_floor)
-        SELECT DISTINCT ON (d_account_ids[d.i], d_asset_ids[d.i], d_shards[d.i])
-               p_root_ledger_id, d_account_ids[d.i], d_asset_ids[d.i], d_shards[d.i], d_ledger_ids[d.i],
-               d_normal_balances[d.i]::"NormalBalance", d_available_floors[d.i]
-          FROM unnest(d_items) WITH ORDINALITY AS d(item, i)
-         WHERE (v_all OR d.item = ANY (v_claimed))
-           AND NOT EXISTS (SELECT 1 FROM balances b
-                            WHERE b.root_ledger_id = p_root_ledger_id AND b.account_id = d_account_ids[d.i]
-                              AND b.asset_id = d_asset_ids[d.i] AND b.shard = d_shards[d.i])
-         ORDER BY d_account_ids[d.i], d_asset_ids[d.i], d_shards[d.i]
-        ON CONFLICT DO NOTHING;
-
-        -- Lock every row in the global order (account, asset, shard; a row several items change is locked at
-        -- its first), and judge its floor on the locked, newest version after every item that changes it, in
-        -- batch order: the row plus the running sum of those items' changes, as if the items were applied one
-        -- after another.
-        SELECT count(*), array_agg(x.item) FILTER (WHERE x.below), array_agg(x.account_id) FILTER (WHERE x.below)
-          INTO v_found, v_below_items, v_below_accounts
-          FROM (SELECT d.item, b.account_id,
-                       b.available_floor IS NOT NULL
-                       AND available_of(b.normal_balance, b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending)
-                           + (SELECT sum(available_of(b.normal_balance, d_debits_posted[c.i], d_credits_posted[c.i],
-                                                      d_debits_pending[c.i], d_credits_pending[c.i]))
-                                FROM unnest(d_items) WITH ORDINALITY AS c(item, i)
-                               WHERE c.item <= d.item AND d_account_ids[c.i] = d.account_id AND d_asset_ids[c.i] = d.asset_id
-                                 AND d_shards[c.i] = d.shard AND (v_all OR c.item = ANY (v_claimed)))
-                           < b.available_floor AS below
-                  FROM unnest(d_items, d_account_ids, d_asset_ids, d_shards) AS d(item, account_id, asset_id, shard)
-                  JOIN balances b
-                    ON b.root_ledger_id = p_root_ledger_id AND b.account_id = d.account_id AND b.asset_id = d.asset_id AND b.shard = d.shard
-                 WHERE (v_all OR d.item = ANY (v_claimed))
-                 ORDER BY b.account_id, b.asset_id, b.shard, d.item
-                   FOR UPDATE OF b) x;
-        -- Every claimed change has its row, created above if it was missing: assert it.
         IF v_all THEN
             v_changes := cardinality(d_items);
         ELSE
             v_changes := (SELECT count(*) FROM unnest(d_items) AS d(item) WHERE d.item = ANY (v_claimed));
         END IF;
-        IF v_found <> v_changes THEN
-            RAISE EXCEPTION 'apply_postings: % of % claimed balance changes found their row', v_found, v_changes;
-        END IF;
+        -- Lock every row in the global order (account, asset, shard; a row several items change is locked at
+        -- its first), and judge its floor on the locked, newest version after every item that changes it, in
+        -- batch order: the row plus the running sum of those items' changes, as if the items were applied one
+        -- after another.
+        -- A change whose row does not exist yet finds none: the missing rows are then created at zero, which
+        -- every floor allows, and the rows locked and judged again, all of them now (this is asserted). An
+        -- upsert would not do, as Postgres checks a proposed row's CHECK constraints before its conflict.
+        FOR v_pass IN 1..2 LOOP
+            SELECT count(*), array_agg(x.item) FILTER (WHERE x.below), array_agg(x.account_id) FILTER (WHERE x.below)
+              INTO v_found, v_below_items, v_below_accounts
+              FROM (SELECT d.item, b.account_id,
+                           b.available_floor IS NOT NULL
+                           AND available_of(b.normal_balance, b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending)
+                               + (SELECT sum(available_of(b.normal_balance, d_debits_posted[c.i], d_credits_posted[c.i],
+                                                          d_debits_pending[c.i], d_credits_pending[c.i]))
+                                    FROM unnest(d_items) WITH ORDINALITY AS c(item, i)
+                                   WHERE c.item <= d.item AND d_account_ids[c.i] = d.account_id AND d_asset_ids[c.i] = d.asset_id
+                                     AND d_shards[c.i] = d.shard AND (v_all OR c.item = ANY (v_claimed)))
+                               < b.available_floor AS below
+                      FROM unnest(d_items, d_account_ids, d_asset_ids, d_shards) AS d(item, account_id, asset_id, shard)
+                      JOIN balances b
+                        ON b.root_ledger_id = p_root_ledger_id AND b.account_id = d.account_id AND b.asset_id = d.asset_id AND b.shard = d.shard
+                     WHERE (v_all OR d.item = ANY (v_claimed))
+                     ORDER BY b.account_id, b.asset_id, b.shard, d.item
+                       FOR UPDATE OF b) x;
+            EXIT WHEN v_found = v_changes;
+            IF v_pass = 2 THEN
+                RAISE EXCEPTION 'apply_postings: % of % claimed balance changes found their row', v_found, v_changes;
+            END IF;
+            INSERT INTO balances (root_ledger_id, account_id, asset_id, shard, ledger_id, normal_balance, available_floor)
+            SELECT DISTINCT ON (d_account_ids[d.i], d_asset_ids[d.i], d_shards[d.i])
+                   p_root_ledger_id, d_account_ids[d.i], d_asset_ids[d.i], d_shards[d.i], d_ledger_ids[d.i],
+                   d_normal_balances[d.i]::"NormalBalance", d_available_floors[d.i]
+              FROM unnest(d_items) WITH ORDINALITY AS d(item, i)
+             WHERE (v_all OR d.item = ANY (v_claimed))
+               AND NOT EXISTS (SELECT 1 FROM balances b
+                                WHERE b.root_ledger_id = p_root_ledger_id AND b.account_id = d_account_ids[d.i]
+                                  AND b.asset_id = d_asset_ids[d.i] AND b.shard = d_shards[d.i])
+             ORDER BY d_account_ids[d.i], d_asset_ids[d.i], d_shards[d.i]
+            ON CONFLICT DO NOTHING;
+        END LOOP;
         IF v_below_items IS NOT NULL THEN
             v_item := (SELECT min(b.item) FROM unnest(v_below_items) AS b(item));
             v_code := 'BELOW_FLOOR';
