@@ -137,7 +137,7 @@ BEGIN
     -- row, from these variables, which the rollback of the block leaves alone.
     BEGIN
         -- Waits for a concurrent claimant of the same key or reversal, then wins or yields to it. Items are
-        -- claimed in batch order, the order of the ordinality scan.
+        -- claimed in batch order (which the ordinality scan yields, so the ORDER BY costs no sort).
         INSERT INTO transactions (id, root_ledger_id, ledger_id, kind, status, idempotency_key, request_hash, description,
                                   metadata, effective_at, posted_at, reversal_of_id, is_hold, timeout_at)
         SELECT t_ids[t.i], p_root_ledger_id, t_ledger_ids[t.i], t_kinds[t.i]::"TransactionKind", t_statuses[t.i]::"TransactionStatus",
@@ -145,6 +145,7 @@ BEGIN
                t_posted_at[t.i], t_reversal_of_ids[t.i], t_is_hold[t.i], t_timeout_at[t.i]
           FROM unnest(t_ids) WITH ORDINALITY AS t(id, i)
          WHERE t.id IS NOT NULL
+         ORDER BY t.i
         ON CONFLICT DO NOTHING;
         GET DIAGNOSTICS v_inserted = ROW_COUNT;
         v_all := v_inserted = cardinality(array_remove(t_ids, NULL));
@@ -291,12 +292,13 @@ BEGIN
              WHERE (v_all OR e.item = ANY (v_claimed));
         END IF;
 
+        -- One audit event per claimed item that has targets (g_items says whose each target is).
         INSERT INTO audit_events (id, root_ledger_id, actor_type, actor_id, operation, target_ids, request_id, client_address)
-        SELECT t_audit_ids[g.item], p_root_ledger_id, a_actor_type, a_actor_id, a_operation, array_agg(g.id ORDER BY g.ord),
+        SELECT t.audit_id, p_root_ledger_id, a_actor_type, a_actor_id, a_operation,
+               ARRAY(SELECT g_ids[g.i] FROM unnest(g_items) WITH ORDINALITY AS g(item, i) WHERE g.item = t.item ORDER BY g.i),
                a_request_id, a_client_address
-          FROM unnest(g_items, g_ids) WITH ORDINALITY AS g(item, id, ord)
-         WHERE (v_all OR g.item = ANY (v_claimed))
-         GROUP BY g.item;
+          FROM unnest(t_audit_ids) WITH ORDINALITY AS t(audit_id, item)
+         WHERE (v_all OR t.item = ANY (v_claimed)) AND t.item = ANY (g_items);
     EXCEPTION WHEN SQLSTATE 'RLRF1' THEN
         RETURN QUERY SELECT v_item, v_code, NULL::uuid, NULL::uuid, NULL::int2, NULL::int8, NULL::int8, NULL::int8, NULL::int8,
                             NULL::int8, NULL::timestamptz, v_ids, v_status;
