@@ -4,10 +4,11 @@
 --   2. claims each item's idempotency key (and, for a reversal, the right to reverse);
 --   3. refuses a key already used for a different request, an item that moves value on an account that is
 --      not ACTIVE, or a balance that would fall below its floor after any item;
---   4. creates any balance row the batch is the first to touch, at zero;
---   5. locks every balance row once, in one global order (account, asset, shard), so postings sharing rows
+--   4. locks every balance row, in one global order (account, asset, shard), so postings sharing rows
 --      queue instead of deadlocking, and judges each floor on the locked rows after every item, in batch
 --      order (running sums), exactly as if the items were applied one after another;
+--   5. creates any balance row the batch is the first to touch, at zero, when step 4 finds it missing, and
+--      then repeats step 4;
 --   6. applies each row's net change, drops point-in-time checkpoints a backdated item invalidates, and
 --      writes the entries and one audit event per item.
 -- Called on its own it is one round trip and, in autocommit, one database transaction, so the hot balance
@@ -26,12 +27,14 @@
 -- undoes the claims): 'KEY_REUSED' (o_refused_ids: the transaction holding the key), 'NOT_ACTIVE'
 -- (o_refused_ids: the account; o_account_status its status), 'BELOW_FLOOR' (o_refused_ids: the accounts).
 --
--- Cost. A posting pays for every statement's executor start-up (plan nodes, compiled expressions), so each
--- statement is one plain scan where it can be: arrays are read by subscript over one ordinality rather than
--- unnested side by side (one function scan, not one per array), running sums are a correlated sum rather
--- than a window over a second sort, and every write happens inside the block, so the rows it locks are
--- updated by the same subtransaction (a lock by the subtransaction then an update by its parent would
--- create a MultiXact per balance row).
+-- Cost (issue 10: no slower than the two functions it replaces). Most of a posting's database CPU is the
+-- executor's start-up of each statement (plan nodes, compiled expressions), so each statement is one plain
+-- scan where it can be: arrays are read by subscript over one ordinality scan rather than unnested side by
+-- side (one function scan each, not one per array), running sums are a correlated sum under the row locks
+-- rather than a window over a second sort, missing balance rows are looked for by the locking scan itself,
+-- and audit targets are gathered without a sort. Every write is inside the refusal block, so the balance
+-- rows are locked and updated by one subtransaction: a lock taken in a subtransaction and an update by its
+-- parent would cost a MultiXact per row.
 DROP FUNCTION "apply_posting";
 DROP FUNCTION "apply_postings";
 
