@@ -30,11 +30,11 @@
 -- Cost (issue 10: no slower than the two functions it replaces). Most of a posting's database CPU is the
 -- executor's start-up of each statement (plan nodes, compiled expressions), so each statement is one plain
 -- scan where it can be: arrays are read by subscript over one ordinality scan rather than unnested side by
--- side (one function scan each, not one per array), running sums are a correlated sum under the row locks
--- rather than a window over a second sort, missing balance rows are looked for by the locking scan itself,
--- and audit targets are gathered without a sort. Every write is inside the refusal block, so the balance
--- rows are locked and updated by one subtransaction: a lock taken in a subtransaction and an update by its
--- parent would cost a MultiXact per row.
+-- side (one function scan each, not one per array), running sums are a window over the batch's changes
+-- joined to the rows under the lock rather than a chain of CTEs over the locked rows, missing balance rows
+-- are looked for by the locking scan itself, and audit targets are gathered without a sort. Every write is
+-- inside the refusal block, so the balance rows are locked and updated by one subtransaction: a lock taken
+-- in a subtransaction and an update by its parent would cost a MultiXact per row.
 DROP FUNCTION "apply_posting";
 DROP FUNCTION "apply_postings";
 
@@ -198,8 +198,8 @@ BEGIN
         END IF;
         -- Lock every row in the global order (account, asset, shard; a row several items change is locked at
         -- its first), and judge its floor on the locked, newest version after every item that changes it, in
-        -- batch order: the row plus the running sum of those items' changes, as if the items were applied one
-        -- after another.
+        -- batch order: the row plus the running sums of those items' changes (a window over the changes
+        -- alone, as a window cannot sit above the locks), as if the items were applied one after another.
         -- A change whose row does not exist yet finds none: the missing rows are then created at zero, which
         -- every floor allows, and the rows locked and judged again, all of them now (this is asserted). An
         -- upsert would not do, as Postgres checks a proposed row's CHECK constraints before its conflict.
@@ -210,20 +210,20 @@ BEGIN
         FOR v_pass IN 1..2 LOOP
             SELECT count(*), array_agg(x.item) FILTER (WHERE x.below), array_agg(x.account_id) FILTER (WHERE x.below)
               INTO v_found, v_below_items, v_below_accounts
-              FROM (SELECT d.item, b.account_id,
+              FROM (SELECT r.item, b.account_id,
                            b.available_floor IS NOT NULL
-                           AND available_of(b.normal_balance, b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending)
-                               + (SELECT sum(available_of(b.normal_balance, d_debits_posted[c.i], d_credits_posted[c.i],
-                                                          d_debits_pending[c.i], d_credits_pending[c.i]))
-                                    FROM unnest(d_items) WITH ORDINALITY AS c(item, i)
-                                   WHERE c.item <= d.item AND d_account_ids[c.i] = d.account_id AND d_asset_ids[c.i] = d.asset_id
-                                     AND d_shards[c.i] = d.shard AND (v_all OR c.item = ANY (v_claimed)))
+                           AND available_of(b.normal_balance, b.debits_posted + r.debits_posted, b.credits_posted + r.credits_posted,
+                                            b.debits_pending + r.debits_pending, b.credits_pending + r.credits_pending)
                                < b.available_floor AS below
-                      FROM unnest(d_items, d_account_ids, d_asset_ids, d_shards) AS d(item, account_id, asset_id, shard)
+                      FROM (SELECT d.item, d_account_ids[d.i] AS account_id, d_asset_ids[d.i] AS asset_id, d_shards[d.i] AS shard,
+                                   (sum(d_debits_posted[d.i]) OVER w)::int8 AS debits_posted, (sum(d_credits_posted[d.i]) OVER w)::int8 AS credits_posted,
+                                   (sum(d_debits_pending[d.i]) OVER w)::int8 AS debits_pending, (sum(d_credits_pending[d.i]) OVER w)::int8 AS credits_pending
+                              FROM unnest(d_items) WITH ORDINALITY AS d(item, i)
+                             WHERE (v_all OR d.item = ANY (v_claimed))
+                            WINDOW w AS (PARTITION BY d_account_ids[d.i], d_asset_ids[d.i], d_shards[d.i] ORDER BY d.item)) r
                       JOIN balances b
-                        ON b.root_ledger_id = p_root_ledger_id AND b.account_id = d.account_id AND b.asset_id = d.asset_id AND b.shard = d.shard
-                     WHERE (v_all OR d.item = ANY (v_claimed))
-                     ORDER BY b.account_id, b.asset_id, b.shard, d.item
+                        ON b.root_ledger_id = p_root_ledger_id AND b.account_id = r.account_id AND b.asset_id = r.asset_id AND b.shard = r.shard
+                     ORDER BY b.account_id, b.asset_id, b.shard, r.item
                        FOR UPDATE OF b) x;
             EXIT WHEN v_found = v_changes;
             IF v_pass = 2 THEN
