@@ -436,16 +436,25 @@ export async function claimDueDeliveries(
                LEFT JOIN here h ON h.endpoint_id = l.endpoint_id),
            chosen AS (
              SELECT id FROM ranked WHERE turn + busy <= $3 ORDER BY turn, next_attempt_at, id LIMIT $2)
-           UPDATE webhook_deliveries d
-              SET claimed_by = $1, claimed_until = now() + $4::float8 * interval '1 millisecond',
-                  next_attempt_at = now() + $4::float8 * interval '1 millisecond',
-                  attempts = d.attempts + 1, last_attempt_at = now()
-             FROM chosen, webhook_endpoints w
-            WHERE d.id = chosen.id AND w.id = d.endpoint_id
-        RETURNING ${CLAIMED_COLUMNS}`,
+           ${takeClaim('$1', '$4')}`,
     values: [claimant, limit, perEndpoint, leaseMs, busyHere.endpointIds, busyHere.counts],
   });
   return rows.map(toClaimed);
+}
+
+/**
+ * What taking a claim writes, for the deliveries a `chosen` CTE names: the claimant, a lease of `lease`
+ * milliseconds (the delivery is due again when it ends, should the claimant die), and the attempt, counted
+ * when claimed. `claimant` and `lease` are the statement's parameter placeholders.
+ */
+function takeClaim(claimant: string, lease: string): string {
+  return `UPDATE webhook_deliveries d
+        SET claimed_by = ${claimant}, claimed_until = now() + ${lease}::float8 * interval '1 millisecond',
+            next_attempt_at = now() + ${lease}::float8 * interval '1 millisecond',
+            attempts = d.attempts + 1, last_attempt_at = now()
+       FROM chosen, webhook_endpoints w
+      WHERE d.id = chosen.id AND w.id = d.endpoint_id
+  RETURNING ${CLAIMED_COLUMNS}`;
 }
 
 /** Claims one delivery by id whatever its endpoint's state (a test send); null when it is not claimable. */
@@ -460,13 +469,7 @@ export async function claimDelivery(
        SELECT d.id FROM webhook_deliveries d
         WHERE d.id = $1 AND d.status = 'PENDING' AND d.next_attempt_at <= now()
         FOR UPDATE SKIP LOCKED)
-     UPDATE webhook_deliveries d
-        SET claimed_by = $2, claimed_until = now() + $3::float8 * interval '1 millisecond',
-            next_attempt_at = now() + $3::float8 * interval '1 millisecond',
-            attempts = d.attempts + 1, last_attempt_at = now()
-       FROM chosen, webhook_endpoints w
-      WHERE d.id = chosen.id AND w.id = d.endpoint_id
-  RETURNING ${CLAIMED_COLUMNS}`,
+     ${takeClaim('$2', '$3')}`,
     [id, claimant, leaseMs],
   );
   return rows[0] ? toClaimed(rows[0]) : null;
