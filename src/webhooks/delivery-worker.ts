@@ -1,3 +1,4 @@
+import { CoalescedRun } from '../platform/coalesced-run.js';
 import type pg from 'pg';
 import type { Database } from '../platform/db.js';
 import type { Logger } from '../platform/logger.js';
@@ -45,8 +46,11 @@ export class DeliveryWorker {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly perEndpoint = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
-  private filling: Promise<void> | null = null;
-  private again = false;
+  private readonly fills = new CoalescedRun(
+    () => this.fill(),
+    (error) => this.logger.error('webhook claim failed', { error }),
+    () => !this.stopped,
+  );
   private stopped = false;
   private readonly origin: RequestOrigin;
 
@@ -81,27 +85,14 @@ export class DeliveryWorker {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.filling;
+    await this.fills.settled;
     this.sender.close();
     await Promise.allSettled([...this.inFlight]);
   }
 
   /** Looks for due work now (new deliveries were made, or a slot freed up). */
   poke(): void {
-    if (this.stopped) return;
-    if (this.filling !== null) {
-      this.again = true;
-      return;
-    }
-    this.filling = this.fill()
-      .catch((error) => this.logger.error('webhook claim failed', { error }))
-      .finally(() => {
-        this.filling = null;
-        if (this.again) {
-          this.again = false;
-          this.poke();
-        }
-      });
+    this.fills.request();
   }
 
   /** One test send, now, whatever the endpoint's status; resolves with the delivery after its attempt. */

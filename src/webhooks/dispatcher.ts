@@ -1,3 +1,4 @@
+import { CoalescedRun } from '../platform/coalesced-run.js';
 import type pg from 'pg';
 import type { Database } from '../platform/db.js';
 import type { Logger } from '../platform/logger.js';
@@ -40,8 +41,14 @@ const later = (a: FeedPosition, b: FeedPosition) => (comparePositions(a, b) >= 0
  */
 export class Dispatcher {
   private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private again = false;
+  private readonly passes = new CoalescedRun(
+    async () => {
+      const made = await this.pass();
+      if (made > 0) this.onDeliveries(made);
+    },
+    (error) => this.logger.error('webhook dispatch failed', { error }),
+    () => !this.stopped,
+  );
   private stopped = false;
   /** Whether the last pass found any enabled endpoint; a commit nudges only when it did. */
   private endpointsSeen = false;
@@ -73,7 +80,7 @@ export class Dispatcher {
     if (this.nudged) clearTimeout(this.nudged);
     this.timer = null;
     this.nudged = null;
-    await this.running;
+    await this.passes.settled;
   }
 
   /**
@@ -91,23 +98,7 @@ export class Dispatcher {
 
   /** Runs a pass now, or right after the one running. */
   poke(): void {
-    if (this.stopped) return;
-    if (this.running !== null) {
-      this.again = true;
-      return;
-    }
-    this.running = this.pass()
-      .then((made) => {
-        if (made > 0) this.onDeliveries(made);
-      })
-      .catch((error) => this.logger.error('webhook dispatch failed', { error }))
-      .finally(() => {
-        this.running = null;
-        if (this.again) {
-          this.again = false;
-          this.poke();
-        }
-      });
+    this.passes.request();
   }
 
   /** One pass over every enabled endpoint; returns the deliveries made. Exposed for tests. */
@@ -134,7 +125,7 @@ export class Dispatcher {
       after = batch.endpoints.at(-1)!.id;
     }
     // An endpoint with more events than one read takes them on the next pass, which need not wait.
-    if (backlog) this.again = true;
+    if (backlog) this.passes.request();
     if (Date.now() - this.prunedAt >= PRUNE_INTERVAL_MS) {
       this.prunedAt = Date.now();
       await this.prune(new Date(Date.now() - this.retentionDays * 86_400_000));
