@@ -1,11 +1,11 @@
 import { CoalescedRun } from './coalesced-run';
 
 function gate(): { wait: Promise<void>; open: () => void } {
-  let open = () => undefined as void;
+  const opened: { open?: () => void } = {};
   const wait = new Promise<void>((resolve) => {
-    open = resolve;
+    opened.open = resolve;
   });
-  return { wait, open };
+  return { wait, open: () => opened.open!() };
 }
 
 it('runs one pass at a time and folds requests made meanwhile into one more pass', async () => {
