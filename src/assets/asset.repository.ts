@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Prisma } from '../generated/prisma/client.js';
 import { Asset, AssetKind } from './asset.types.js';
+import { policyOfColumns, type ExpiryPolicyColumns } from './expiry-policy.core.js';
 
 /**
  * SQL for assets: reads by id, code or root are named prepared statements through pg (the posting path
@@ -16,10 +17,11 @@ type AssetRow = {
   name: string;
   kind: string;
   scale: number;
-  expiresAfterDays: number | null;
-};
+} & ExpiryPolicyColumns;
 
-const ASSET_COLUMNS = `s.id, s.root_ledger_id AS "rootLedgerId", s.code, s.name, s.kind::text AS kind, s.scale, s.expires_after_days AS "expiresAfterDays"`;
+const ASSET_COLUMNS = `s.id, s.root_ledger_id AS "rootLedgerId", s.code, s.name, s.kind::text AS kind, s.scale, s.expires_after_days AS "expiresAfterDays",
+  s.expiry_kind AS "expiryKind", s.expiry_period AS "expiryPeriod", s.expiry_periods AS "expiryPeriods",
+  s.expiry_time_zone AS "expiryTimeZone"`;
 
 function toAsset(row: AssetRow): Asset {
   return Object.assign(new Asset(), {
@@ -29,7 +31,7 @@ function toAsset(row: AssetRow): Asset {
     name: row.name,
     kind: row.kind as AssetKind,
     scale: row.scale,
-    expiresAfterDays: row.expiresAfterDays,
+    expiryPolicy: policyOfColumns(row),
   });
 }
 

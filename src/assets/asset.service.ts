@@ -9,10 +9,10 @@ import { insertAuditEvent } from '../audit/audit.repository.js';
 import { insertAsset, selectAssets, selectAssetsByCodes, selectAssetsOfRoots } from './asset.repository.js';
 import type { Asset, AssetKind } from './asset.types.js';
 import { assetNotFound } from './asset.core.js';
+import { policyColumns, requireExpiryPolicy, type ExpiryPolicyRequest } from './expiry-policy.core.js';
 
 const ASSET_CODE = /^[A-Z][A-Z0-9_]{0,31}$/;
 export const SCALE_MAX = 18;
-export const EXPIRES_AFTER_DAYS_MAX = 36_500;
 
 export interface CreateAssetInput {
   ledgerId: string;
@@ -21,6 +21,7 @@ export interface CreateAssetInput {
   kind: AssetKind;
   scale: number;
   expiresAfterDays?: number | null;
+  expiryPolicy?: ExpiryPolicyRequest | null;
 }
 
 export class AssetService {
@@ -56,13 +57,7 @@ export class AssetService {
     if (!Number.isInteger(input.scale) || input.scale < 0 || input.scale > SCALE_MAX) {
       throw new BadInputError(`scale must be an integer from 0 to ${SCALE_MAX}`);
     }
-    const expiresAfterDays = input.expiresAfterDays ?? null;
-    if (
-      expiresAfterDays !== null &&
-      (!Number.isInteger(expiresAfterDays) || expiresAfterDays < 1 || expiresAfterDays > EXPIRES_AFTER_DAYS_MAX)
-    ) {
-      throw new BadInputError(`expiresAfterDays must be an integer from 1 to ${EXPIRES_AFTER_DAYS_MAX}`);
-    }
+    const expiryPolicy = requireExpiryPolicy(input.expiryPolicy, input.expiresAfterDays);
     const data = {
       id: newId(),
       rootLedgerId: ledger.rootLedgerId,
@@ -71,7 +66,7 @@ export class AssetService {
       name: requireName(input.name),
       kind: input.kind,
       scale: input.scale,
-      expiresAfterDays,
+      ...policyColumns(expiryPolicy),
     };
     try {
       return await this.db.prisma.$transaction(async (tx) => {

@@ -119,7 +119,7 @@ export function lotsOffBalances(
              greatest(sum(CASE b.normal_balance WHEN 'CREDIT' THEN b.credits_posted - b.debits_posted ELSE b.debits_posted - b.credits_posted END), 0) AS posted
         FROM balances b
         JOIN accounts ac ON ac.root_ledger_id = b.root_ledger_id AND ac.id = b.account_id AND NOT ac.is_system
-        JOIN assets a ON a.root_ledger_id = b.root_ledger_id AND a.id = b.asset_id AND a.expires_after_days IS NOT NULL
+        JOIN assets a ON a.root_ledger_id = b.root_ledger_id AND a.id = b.asset_id AND a.expiry_kind IS NOT NULL
        WHERE b.root_ledger_id = $1 GROUP BY b.account_id, b.asset_id
     ), open AS (
       SELECT account_id, asset_id, sum(remaining) AS lots FROM lots WHERE root_ledger_id = $1 AND remaining > 0 GROUP BY account_id, asset_id

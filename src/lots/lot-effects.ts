@@ -1,9 +1,11 @@
 import type pg from 'pg';
 import { InsufficientFundsError } from '../platform/errors.js';
 import { deriveBalance, type BalanceTotals, type NormalBalance } from '../balances/balances.core.js';
-import { consumeFifo, lotsForCredit, policyExpiry, type Consumption } from './lots.core.js';
+import type { ExpiryPolicy } from '../assets/expiry-policy.core.js';
+import { activityExpiry, consumeFifo, lotsForCredit, policyExpiry, type Consumption } from './lots.core.js';
 import {
   consumptionsBy,
+  extendOpenLots,
   lockLotsOpenedBy,
   lockOpenLots,
   openLots,
@@ -18,6 +20,8 @@ export interface LotPosting {
   /** An explicit expiry for new value (issue's expiresAt); otherwise each asset's policy. */
   lotExpiresAt: Date | null;
   reversalOfId: string | null;
+  /** Whether the posting is activity of its customers (INACTIVITY policies): not an expiry or a reversal. */
+  isActivity: boolean;
   /** Posted changes per customer balance of an expiring asset, with the balance after the posting. */
   changes: LotBalanceChange[];
 }
@@ -29,7 +33,7 @@ export interface LotBalanceChange {
   normalBalance: NormalBalance;
   delta: BalanceTotals;
   after: BalanceTotals;
-  expiresAfterDays: number | null;
+  expiryPolicy: ExpiryPolicy | null;
   accountCode: string;
 }
 
@@ -75,7 +79,7 @@ export async function applyLotEffects(client: pg.PoolClient, posting: LotPosting
   const opened: NewLot[] = [];
   for (const { change, amount } of rises) {
     const { accountId, assetId } = change;
-    const fresh = posting.lotExpiresAt ?? policyExpiry(posting.effectiveAt, change.expiresAfterDays);
+    const fresh = posting.lotExpiresAt ?? policyExpiry(posting.effectiveAt, change.expiryPolicy);
     let left = amount;
     if (posting.reversalOfId !== null) {
       for (const given of await consumptionsBy(client, rootLedgerId, posting.reversalOfId, accountId, assetId)) {
@@ -93,6 +97,16 @@ export async function applyLotEffects(client: pg.PoolClient, posting: LotPosting
 
   await recordConsumptions(client, rootLedgerId, transactionId, taken);
   await openLots(client, rootLedgerId, transactionId, opened);
+  if (posting.isActivity) await extendOnActivity(client, posting);
+}
+
+/** INACTIVITY: every balance the posting moved carries its live lots to one later lapse instant. */
+async function extendOnActivity(client: pg.PoolClient, posting: LotPosting): Promise<void> {
+  const extended = posting.changes.flatMap((change) => {
+    const until = activityExpiry(posting.effectiveAt, change.expiryPolicy);
+    return until === null ? [] : [{ accountId: change.accountId, assetId: change.assetId, until }];
+  });
+  await extendOpenLots(client, posting.rootLedgerId, posting.effectiveAt, extended);
 }
 
 function max0(value: bigint): bigint {

@@ -61,7 +61,7 @@ describe('lotsForCredit', () => {
 
 describe('expiry rules', () => {
   it('counts the policy from the effective instant, and never expires without one', () => {
-    expect(policyExpiry(day(1), 10)).toEqual(day(11));
+    expect(policyExpiry(day(1), { kind: 'ROLLING', days: 10 })).toEqual(day(11));
     expect(policyExpiry(day(1), null)).toBeNull();
   });
 

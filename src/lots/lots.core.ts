@@ -7,6 +7,9 @@
  * the same transaction (a transfer) inherits that value's expiry instead of starting a fresh one.
  */
 
+import type { ExpiryPolicy } from '../assets/expiry-policy.core.js';
+import { periodBoundary } from '../platform/calendar.core.js';
+
 export interface OpenLot {
   id: string;
   remaining: bigint;
@@ -73,10 +76,26 @@ function mergeByExpiry(lots: LotToOpen[]): LotToOpen[] {
   return [...merged.values()].sort((a, b) => compareExpiry(a.expiresAt, b.expiresAt));
 }
 
-/** Default expiry of new value: the asset's policy counted from when the credit takes effect. */
-export function policyExpiry(effectiveAt: Date, expiresAfterDays: number | null): Date | null {
-  return expiresAfterDays === null ? null : new Date(effectiveAt.getTime() + expiresAfterDays * 86_400_000);
+/**
+ * When new value lapses under its asset's policy, counted from when the credit takes effect: ROLLING and
+ * INACTIVITY days are whole 24-hour days; END_OF_PERIOD is a calendar boundary in the policy's zone.
+ */
+export function policyExpiry(effectiveAt: Date, policy: ExpiryPolicy | null): Date | null {
+  if (policy === null) return null;
+  if (policy.kind === 'END_OF_PERIOD')
+    return periodBoundary(effectiveAt, policy.period, policy.timeZone, policy.periods + 1);
+  return new Date(effectiveAt.getTime() + policy.days * DAY_MS);
 }
+
+/**
+ * Under INACTIVITY, activity on a balance at `at` carries every open lot of it to this instant (never
+ * earlier than it already was); other policies fix a lot's expiry when it opens. Null: nothing moves.
+ */
+export function activityExpiry(at: Date, policy: ExpiryPolicy | null): Date | null {
+  return policy?.kind === 'INACTIVITY' ? new Date(at.getTime() + policy.days * DAY_MS) : null;
+}
+
+const DAY_MS = 86_400_000;
 
 /** How much of the lapsed value may expire now: never more than is available, so holds stay funded. */
 export function expirableAmount(lapsedRemaining: bigint, available: bigint): bigint {

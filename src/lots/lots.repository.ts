@@ -129,6 +129,42 @@ export async function openLots(
   });
 }
 
+/**
+ * INACTIVITY: activity at `at` carries every lot of a balance still live then (open, lapsing after `at`)
+ * to one lapse instant, the later of `until` and the latest such lot's; lots that had already lapsed at
+ * `at` stay lapsed for the expiry run. So a backdated posting never pulls an expiry back.
+ */
+export async function extendOpenLots(
+  client: pg.PoolClient,
+  rootLedgerId: string,
+  at: Date,
+  balances: Array<{ accountId: string; assetId: string; until: Date }>,
+): Promise<void> {
+  if (balances.length === 0) return;
+  await client.query({
+    name: 'lots_extend_open',
+    text: `WITH b AS (
+             SELECT * FROM unnest($3::uuid[], $4::uuid[], $5::timestamptz[]) AS b(account_id, asset_id, until)
+           ), target AS (
+             SELECT b.account_id, b.asset_id, greatest(b.until, max(l.expires_at)) AS until
+               FROM b JOIN lots l ON l.root_ledger_id = $1 AND l.account_id = b.account_id AND l.asset_id = b.asset_id
+              WHERE l.remaining > 0 AND l.expires_at > $2
+              GROUP BY b.account_id, b.asset_id, b.until
+           )
+           UPDATE lots l SET expires_at = target.until
+             FROM target
+            WHERE l.root_ledger_id = $1 AND l.account_id = target.account_id AND l.asset_id = target.asset_id
+              AND l.remaining > 0 AND l.expires_at > $2 AND l.expires_at < target.until`,
+    values: [
+      rootLedgerId,
+      at,
+      balances.map((b) => b.accountId),
+      balances.map((b) => b.assetId),
+      balances.map((b) => b.until),
+    ],
+  });
+}
+
 /** Net amounts a transaction took from each lot of one balance (for a reversal to give back). */
 export async function consumptionsBy(
   client: pg.PoolClient,

@@ -492,10 +492,15 @@ export class PostingEngine {
       command.entries.map((entry) => entry.assetCode),
     );
     if (command.lotExpiresAt !== null) {
-      const undated = [...assets.values()].find((asset) => asset.expiresAfterDays === null);
+      const undated = [...assets.values()].find((asset) => asset.expiryPolicy === null);
       if (undated)
         throw new BadInputError(
-          `asset ${undated.code} does not expire (it has no expiresAfterDays), so it takes no expiresAt`,
+          `asset ${undated.code} does not expire (it has no expiryPolicy), so it takes no expiresAt`,
+        );
+      const inactive = [...assets.values()].find((asset) => asset.expiryPolicy?.kind === 'INACTIVITY');
+      if (inactive)
+        throw new BadInputError(
+          `asset ${inactive.code} lapses after inactivity, which moves every lot's expiry, so it takes no expiresAt`,
         );
       if (command.lotExpiresAt <= effectiveAt)
         throw new BadInputError('expiresAt must be after the moment the points are issued');
@@ -598,14 +603,14 @@ export class PostingEngine {
     assets: Map<string, Asset>,
   ): Promise<void> {
     if (lotDeltas.length === 0) return;
-    const expiresAfterDays = new Map([...assets.values()].map((asset) => [asset.id, asset.expiresAfterDays]));
+    const policies = new Map([...assets.values()].map((asset) => [asset.id, asset.expiryPolicy]));
     const changes = lotDeltas.map((delta) => ({
       accountId: delta.accountId,
       assetId: delta.assetId,
       normalBalance: delta.normalBalance,
       delta,
       after: applied.find((balance) => balance.accountId === delta.accountId && balance.assetId === delta.assetId)!,
-      expiresAfterDays: expiresAfterDays.get(delta.assetId)!,
+      expiryPolicy: policies.get(delta.assetId)!,
       accountCode: accounts.get(delta.accountId)!.code,
     }));
     await applyLotEffects(client, {
@@ -614,6 +619,7 @@ export class PostingEngine {
       effectiveAt: row.effectiveAt,
       lotExpiresAt,
       reversalOfId: row.reversalOfId,
+      isActivity: row.reversalOfId === null && row.kind !== 'EXPIRE',
       changes,
     });
   }
@@ -719,7 +725,7 @@ function lotDeltasOf(
   assets: Map<string, Asset>,
 ): ShardedDelta[] {
   const expiring = new Set(
-    [...assets.values()].filter((asset) => asset.expiresAfterDays !== null).map((asset) => asset.id),
+    [...assets.values()].filter((asset) => asset.expiryPolicy !== null).map((asset) => asset.id),
   );
   return deltas.filter(
     (delta) =>
