@@ -58,6 +58,7 @@ import { SubscriptionService } from './subscriptions/subscription.service.js';
 import { attachWebSocketServer, type WebSocketEndpoint } from './subscriptions/ws-server.js';
 import { mountGraphiQL } from './graphiql/graphiql.routes.js';
 import { WebhookService } from './webhooks/webhooks.service.js';
+import { ConversionService } from './conversions/conversion.service.js';
 import { Dispatcher } from './webhooks/dispatcher.js';
 import { DeliveryWorker, unobservedWebhooks, type WebhookObserver } from './webhooks/delivery-worker.js';
 import { WebhookSender, type WebhookNetwork } from './webhooks/sender.js';
@@ -234,6 +235,7 @@ export function createServices(
       webhookKey,
       () => webhooks?.worker ?? null,
     ),
+    conversions: new ConversionService(db, ledgers, assets, accountFacts, transactions, engine),
   };
   return { services, hub, engine, webhooks };
 }

@@ -515,7 +515,7 @@ describe('account status', () => {
 });
 
 describe('ledgers, assets and accounts', () => {
-  it('creates every root ledger with its four system accounts', async () => {
+  it('creates every root ledger with its five system accounts', async () => {
     const ledger = await createLedger(t);
     const data = ok(
       await t.gql(
@@ -525,6 +525,7 @@ describe('ledgers, assets and accounts', () => {
     );
     expect(data.accounts.edges.map((edge: any) => edge.node.code).sort()).toEqual([
       'system:adjustment',
+      'system:conversion',
       'system:expiry',
       'system:issuance',
       'system:redemption',

@@ -89,6 +89,15 @@ export const OPERATION_ROLE = {
   /** Also a postTransaction of kind ADJUST. */
   adjust: 'ADMIN',
   reverseTransaction: 'ADMIN',
+  /** A rate decides how much value one asset buys of another throughout the tree, like an asset's terms. */
+  setExchangeRate: 'ADMIN',
+  /** A transfer-like write on one customer account. */
+  convert: 'OPERATOR',
+  /** Point-of-sale operations: the caller holds the card's code and PIN, or sells the card. */
+  issueGiftCard: 'OPERATOR',
+  giftCardBalance: 'OPERATOR',
+  redeemGiftCard: 'OPERATOR',
+  unlockGiftCard: 'ADMIN',
 } as const satisfies Record<string, Role>;
 
 export type Operation = keyof typeof OPERATION_ROLE;

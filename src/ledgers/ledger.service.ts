@@ -33,6 +33,8 @@ export const SYSTEM_ACCOUNT_CODES = [
   'system:redemption',
   'system:expiry',
   'system:adjustment',
+  /** Both sides of every conversion between assets (migration 20261206020000_exchange_rates adds it to older roots). */
+  'system:conversion',
 ] as const;
 export type SystemAccountCode = (typeof SYSTEM_ACCOUNT_CODES)[number];
 

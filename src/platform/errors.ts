@@ -17,7 +17,10 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'RATE_LIMITED'
   | 'QUERY_TOO_COMPLEX'
-  | 'INTERNAL_SERVER_ERROR';
+  | 'INTERNAL_SERVER_ERROR'
+  | 'EXCHANGE_RATE_NOT_FOUND'
+  | 'GIFT_CARD_LOCKED'
+  | 'GIFT_CARD_EXPIRED';
 
 export abstract class DomainError extends Error {
   abstract readonly code: ErrorCode;
@@ -88,4 +91,16 @@ export class TransactionNotPendingError extends DomainError {
 /** Contention that outlived its bounded retries; the client may retry. */
 export class ConflictError extends DomainError {
   readonly code = 'CONFLICT';
+}
+/** No rate between the two assets is in force yet (none set, or every one set starts later). */
+export class ExchangeRateNotFoundError extends DomainError {
+  readonly code = 'EXCHANGE_RATE_NOT_FOUND';
+}
+/** Five wrong PINs in a row locked the card; an ADMIN unlocks it. */
+export class GiftCardLockedError extends DomainError {
+  readonly code = 'GIFT_CARD_LOCKED';
+}
+/** The card's expiresAt has passed; told only to a caller who gave the right PIN. */
+export class GiftCardExpiredError extends DomainError {
+  readonly code = 'GIFT_CARD_EXPIRED';
 }

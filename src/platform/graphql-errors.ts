@@ -42,6 +42,15 @@ export const ERROR_CATALOG: Record<ErrorCode, { retryable: boolean; description:
     description:
       'Unexpected (masked; the X-Request-Id response header names it in the logs); retryable when transient.',
   },
+  EXCHANGE_RATE_NOT_FOUND: {
+    retryable: false,
+    description: 'No exchange rate between the two assets is in force (none set, or each starts later).',
+  },
+  GIFT_CARD_LOCKED: {
+    retryable: false,
+    description: 'Five wrong PINs in a row locked the gift card; an ADMIN unlocks it (unlockGiftCard).',
+  },
+  GIFT_CARD_EXPIRED: { retryable: false, description: "The gift card's expiresAt has passed." },
 };
 
 /**
