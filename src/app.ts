@@ -59,6 +59,8 @@ import { attachWebSocketServer, type WebSocketEndpoint } from './subscriptions/w
 import { mountGraphiQL } from './graphiql/graphiql.routes.js';
 import { WebhookService } from './webhooks/webhooks.service.js';
 import { ConversionService } from './conversions/conversion.service.js';
+import { GiftCardService } from './giftcards/giftcard.service.js';
+import { GiftCardSecrets } from './giftcards/giftcard.secrets.js';
 import { Dispatcher } from './webhooks/dispatcher.js';
 import { DeliveryWorker, unobservedWebhooks, type WebhookObserver } from './webhooks/delivery-worker.js';
 import { WebhookSender, type WebhookNetwork } from './webhooks/sender.js';
@@ -96,6 +98,8 @@ export interface ServerOptions {
   tokenSecret?: string;
   /** Encrypts webhook signing secrets at rest; without it webhooks are off. */
   webhookSecretKey?: string;
+  /** Keys the HMAC gift card codes are stored under; without it gift cards are off. */
+  giftCardKey?: string;
   /** Headers GraphiQL starts with (embedded development mode pre-fills the generated admin key). */
   graphiqlHeaders?: Record<string, string>;
   /** Also receives every committed posting, besides the subscriptions' hub. */
@@ -137,6 +141,7 @@ export interface ServiceOptions {
   /** The network the webhook sender uses; by default the guarded one (network-guard.ts). */
   webhookNetwork?: WebhookNetwork;
   webhookObserver?: WebhookObserver;
+  giftCardKey?: string;
 }
 
 export function createServices(
@@ -236,6 +241,17 @@ export function createServices(
       () => webhooks?.worker ?? null,
     ),
     conversions: new ConversionService(db, ledgers, assets, accountFacts, transactions, engine),
+    giftCards: new GiftCardService(
+      db,
+      ledgers,
+      assets,
+      accounts,
+      transactions,
+      postings,
+      engine,
+      options.postingAttemptsMax,
+      options.giftCardKey === undefined ? null : new GiftCardSecrets(Buffer.from(options.giftCardKey, 'utf8')),
+    ),
   };
   return { services, hub, engine, webhooks };
 }
@@ -273,6 +289,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     events: options.events,
     apiKeyCacheMs: config.apiKeyCacheMs ?? API_KEY_CACHE_MS_DEFAULT,
     webhookSecretKey: options.webhookSecretKey,
+    giftCardKey: options.giftCardKey,
     webhooks: config.webhooks,
     webhookAllowPrivateNetworks: config.webhookAllowPrivateNetworks,
     webhookObserver: {

@@ -22,6 +22,7 @@ import type { TransactionService } from './transactions/transaction.service.js';
 import type { EventFeed } from './events/feed.service.js';
 import type { WebhookService } from './webhooks/webhooks.service.js';
 import type { ConversionService } from './conversions/conversion.service.js';
+import type { GiftCardService } from './giftcards/giftcard.service.js';
 import { transactionLoaders } from './transactions/transaction.loaders.js';
 import { loaderSet, type LoadersOf } from './platform/loader.js';
 
@@ -43,6 +44,7 @@ export interface Services {
   events: EventFeed;
   webhooks: WebhookService;
   conversions: ConversionService;
+  giftCards: GiftCardService;
 }
 
 const LOADER_MAKERS = { ...ledgerLoaders, ...assetLoaders, ...accountLoaders, ...transactionLoaders };

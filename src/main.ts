@@ -75,6 +75,11 @@ async function main(): Promise<void> {
     (embedded
       ? await embeddedSecret(config.dataDir, 'webhook-secret-key', () => randomBytes(32).toString('base64url'))
       : undefined);
+  const giftCardKey =
+    config.giftCardKey ??
+    (embedded
+      ? await embeddedSecret(config.dataDir, 'gift-card-key', () => randomBytes(32).toString('base64url'))
+      : undefined);
   // Only a developer's own embedded server hands its generated admin key to the browser IDE.
   const prefillAdminKey = embedded !== null && config.environment === 'development' && config.adminApiKey === undefined;
 
@@ -89,6 +94,7 @@ async function main(): Promise<void> {
     adminApiKey,
     tokenSecret,
     webhookSecretKey,
+    giftCardKey,
     graphiqlHeaders: prefillAdminKey ? { Authorization: `Bearer ${adminApiKey}` } : undefined,
   });
   const database = embedded
@@ -106,6 +112,9 @@ async function main(): Promise<void> {
     webhookSecretKey === undefined
       ? 'Webhooks are off: set WEBHOOK_SECRET_KEY to register endpoints.'
       : `Webhook secrets: encrypted with ${config.webhookSecretKey !== undefined ? 'WEBHOOK_SECRET_KEY' : `the key generated in ${path.join(config.dataDir, 'webhook-secret-key')}`}`,
+    giftCardKey === undefined
+      ? 'Gift cards are off: set GIFT_CARD_KEY to issue them.'
+      : `Gift card codes: keyed with ${config.giftCardKey !== undefined ? 'GIFT_CARD_KEY' : `the key generated in ${path.join(config.dataDir, 'gift-card-key')}`}`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
 

@@ -18,6 +18,7 @@ import { LedgerEventResolver } from './events/event.resolver.js';
 import { ERROR_CODE_ENUM } from './platform/graphql-errors.js';
 import { WebhookEndpointResolver } from './webhooks/webhook.resolver.js';
 import { ConversionResolver } from './conversions/conversion.resolver.js';
+import { GiftCardResolver } from './giftcards/giftcard.resolver.js';
 
 export const RESOLVERS = [
   LedgerResolver,
@@ -40,6 +41,7 @@ export const RESOLVERS = [
   LedgerEventResolver,
   WebhookEndpointResolver,
   ConversionResolver,
+  GiftCardResolver,
 ] as const;
 
 /**

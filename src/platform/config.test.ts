@@ -124,3 +124,19 @@ describe('webhook delivery settings', () => {
     ]);
   });
 });
+
+describe('the gift card key', () => {
+  it('is read from GIFT_CARD_KEY and absent by default', () => {
+    expect(loadConfig({}).giftCardKey).toBeUndefined();
+    expect(loadConfig({ GIFT_CARD_KEY: 'g'.repeat(32) }).giftCardKey).toBe('g'.repeat(32));
+  });
+
+  it('refuses a key shorter than 32 characters or with whitespace', () => {
+    expect(problems({ GIFT_CARD_KEY: 'short' })).toEqual([
+      'GIFT_CARD_KEY must be 32 to 512 characters without whitespace',
+    ]);
+    expect(problems({ GIFT_CARD_KEY: `${'g'.repeat(32)} x` })).toEqual([
+      'GIFT_CARD_KEY must be 32 to 512 characters without whitespace',
+    ]);
+  });
+});

@@ -45,6 +45,12 @@ export interface Config {
    */
   webhookSecretKey: string | undefined;
   webhooks: WebhookConfig;
+  /**
+   * Key of the HMAC under which gift card codes are stored (so a card is found by its code, and a copy of
+   * the table cannot be searched without the key); generated and kept in `dataDir` in embedded mode when
+   * absent. Without one (and not embedded) gift cards are off: instances must share it, so none is invented.
+   */
+  giftCardKey: string | undefined;
 }
 
 /** Outgoing webhooks: delivery timing, retries and bounds. */
@@ -105,6 +111,8 @@ export const TOKEN_SECRET_LENGTH_MIN = 32;
 /** The webhook secret key is hashed into the AES key, so it only needs to be as long as the token secret. */
 export const WEBHOOK_SECRET_KEY_LENGTH_MIN = 32;
 export const API_KEY_CACHE_MS_DEFAULT = 1_000;
+/** The gift card key is an HMAC-SHA256 key: at least as long as the hash's 256-bit output. */
+export const GIFT_CARD_KEY_LENGTH_MIN = 32;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -186,6 +194,14 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(`WEBHOOK_SECRET_KEY must be ${WEBHOOK_SECRET_KEY_LENGTH_MIN} to 512 characters without whitespace`);
   }
 
+  const giftCardKey = env.GIFT_CARD_KEY || undefined;
+  if (
+    giftCardKey !== undefined &&
+    (giftCardKey.length < GIFT_CARD_KEY_LENGTH_MIN || giftCardKey.length > 512 || /\s/.test(giftCardKey))
+  ) {
+    problems.push(`GIFT_CARD_KEY must be ${GIFT_CARD_KEY_LENGTH_MIN} to 512 characters without whitespace`);
+  }
+
   const environment = oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development');
   const embeddedPostgresPort = integer('EMBEDDED_PG_PORT', 54329, 1024, 65535);
   if (embeddedPostgresPort === 5432) {
@@ -228,6 +244,7 @@ export function loadConfig(env: Env = process.env): Config {
       wsKeepAliveMs: integer('WS_KEEPALIVE_MS', DEFAULT_REALTIME.wsKeepAliveMs, 1000, 600_000),
     },
     webhookSecretKey,
+    giftCardKey,
     webhooks: {
       retryScale: decimal('WEBHOOK_RETRY_SCALE', DEFAULT_WEBHOOKS.retryScale, 0.0001, 1000),
       timeoutMs: integer('WEBHOOK_TIMEOUT_MS', DEFAULT_WEBHOOKS.timeoutMs, 100, 120_000),

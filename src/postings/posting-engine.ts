@@ -107,6 +107,13 @@ interface Written {
   entries: Entry[];
 }
 
+/** Thrown inside postWithin's database transaction when the key is taken, to roll back what its caller wrote. */
+class KeyTaken extends Error {
+  constructor() {
+    super('idempotency key taken');
+  }
+}
+
 /** Thrown inside a dry run's database transaction once every check has passed, to roll it all back. */
 class DryRunComplete extends Error {
   constructor(readonly written: Written) {
@@ -209,6 +216,40 @@ export class PostingEngine {
     if (written === null) return null;
     this.announce(written);
     return { transaction: toTransaction(written), replayed: false, dryRun: false };
+  }
+
+  /**
+   * A posting that rests on rows its caller writes or locks in the same database transaction (a gift card
+   * and its new account, a card's status checked under its row lock): `build` runs first inside the
+   * transaction and returns the command, planned on the same client so that it sees those rows. When the
+   * idempotency key is already taken, everything `build` wrote is rolled back and the original answers.
+   */
+  async postWithin(
+    origin: RequestOrigin,
+    kind: string,
+    build: (client: pg.PoolClient) => Promise<PostingCommand>,
+  ): Promise<PostingResult> {
+    return this.observed(kind, async () => {
+      let prepared: Prepared | undefined;
+      let written: Written | null;
+      try {
+        written = await this.transaction(async (client) => {
+          prepared = await this.prepare(origin, await build(client), client);
+          const result = await this.write(client, origin, prepared);
+          if (result === null) throw new KeyTaken();
+          return result;
+        });
+      } catch (error) {
+        if (error instanceof KeyTaken) written = null;
+        else if (error instanceof InsufficientFundsError && prepared !== undefined) {
+          const assetCodes = new Map([...prepared.assets.values()].map((asset) => [asset.id, asset.code]));
+          throw await explainShortfall(this.db.pool, prepared.command.rootLedgerId, prepared.deltas, assetCodes, error);
+        } else throw error;
+      }
+      if (written === null) return { ...(await this.replay(this.db.pool, prepared!)), dryRun: false };
+      this.announce(written);
+      return { transaction: toTransaction(written), replayed: false, dryRun: false };
+    });
   }
 
   /**

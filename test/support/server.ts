@@ -6,6 +6,7 @@ import { cloneTestDatabase } from './databases';
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdefghij';
 export const TOKEN_SECRET = 'test-token-secret-0123456789abcdefghijklmnop';
 export const WEBHOOK_SECRET_KEY = 'test-webhook-secret-key-0123456789abcdefghij';
+export const GIFT_CARD_KEY = 'test-gift-card-key-0123456789abcdefghijklmn';
 
 export interface GraphQLResponse<T = Record<string, any>> {
   status: number;
@@ -82,6 +83,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     adminApiKey: ADMIN_KEY,
     tokenSecret: options.tokenSecret === null ? undefined : (options.tokenSecret ?? TOKEN_SECRET),
     webhookSecretKey: WEBHOOK_SECRET_KEY,
+    giftCardKey: GIFT_CARD_KEY,
     graphiqlHeaders: options.graphiqlHeaders,
   });
   const url = `http://127.0.0.1:${server.port}/graphql`;
