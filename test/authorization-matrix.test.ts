@@ -43,7 +43,7 @@ const CREDENTIALS: Credential[] = [
 ];
 const UNAUTHENTICATED: Credential[] = ['none', 'malformed', 'wrong', 'revoked', 'expiredToken'];
 
-type Outcome = 'ok' | 'FORBIDDEN';
+type Outcome = 'ok' | 'FORBIDDEN' | 'NOT_FOUND';
 /** Who is allowed, among the authenticated credentials; everyone else gets FORBIDDEN. */
 const READ_IN_SCOPE: Credential[] = ['reader', 'operator', 'admin', 'parent'];
 const OPERATE_IN_SCOPE: Credential[] = ['operator', 'admin', 'parent'];
@@ -61,6 +61,8 @@ interface World {
 
 interface Row {
   allowed: Credential[];
+  /** A refusal other than FORBIDDEN for some credentials (a gift card out of reach is answered as unknown). */
+  refusedAs?: Partial<Record<Credential, Outcome>>;
   /** Builds the request (fresh keys, fresh holds) for one credential. */
   request(
     world: World,
@@ -98,6 +100,23 @@ async function webhookIn(ledgerId: string): Promise<string> {
     ),
   ).createWebhookEndpoint.endpoint.id;
 }
+
+/** One gift card in A, issued by the bootstrap admin on first use, with value for every redemption. */
+let giftCard: Promise<{ id: string; code: string; pin: string }> | undefined;
+function giftCardInA(w: World): Promise<{ id: string; code: string; pin: string }> {
+  giftCard ??= t
+    .gql(
+      'mutation($l: ID!, $k: String!) { issueGiftCard(input: { ledgerId: $l, asset: "PTS", amount: "100000", idempotencyKey: $k }) { code pin card { id } } }',
+      { l: w.aId, k: key('card') },
+    )
+    .then((response) => {
+      const issued = ok(response).issueGiftCard;
+      return { id: issued.card.id, code: issued.code, pin: issued.pin };
+    });
+  return giftCard;
+}
+
+let rateDay = 0;
 
 const MATRIX: Record<string, Row> = {
   // Queries.
@@ -368,6 +387,80 @@ const MATRIX: Record<string, Row> = {
       variables: { id: await holdOn(w.x), k: key() },
     }),
   },
+  // Conversions and gift cards.
+  exchangeRates: {
+    allowed: READ_IN_SCOPE,
+    request: (w) => ({
+      query: 'query($l: ID!) { exchangeRates(ledgerId: $l, fromAsset: "PTS", toAsset: "CASH") { id } }',
+      variables: { l: w.aId },
+    }),
+  },
+  setExchangeRate: {
+    allowed: ROOT_ADMIN,
+    request: (w) => ({
+      query: 'mutation($i: SetExchangeRateInput!) { setExchangeRate(input: $i) { id } }',
+      variables: {
+        i: {
+          ledgerId: w.rootId,
+          fromAsset: 'PTS',
+          toAsset: 'CASH',
+          numerator: '1',
+          denominator: '1',
+          validFrom: new Date(Date.UTC(2026, 0, 2 + rateDay++)).toISOString(),
+        },
+      },
+    }),
+  },
+  convert: {
+    allowed: OPERATE_IN_SCOPE,
+    request: (w) => ({
+      query: 'mutation($i: ConvertInput!) { convert(input: $i) { replayed } }',
+      variables: { i: { accountId: w.x, fromAsset: 'PTS', toAsset: 'CASH', amount: '1', idempotencyKey: key() } },
+    }),
+  },
+  issueGiftCard: {
+    allowed: OPERATE_IN_SCOPE,
+    request: (w) => ({
+      query: 'mutation($i: IssueGiftCardInput!) { issueGiftCard(input: $i) { replayed } }',
+      variables: { i: { ledgerId: w.aId, asset: 'PTS', amount: '1', idempotencyKey: key() } },
+    }),
+  },
+  giftCard: {
+    allowed: OPERATE_IN_SCOPE,
+    request: async (w) => ({
+      query: 'query($id: ID!) { giftCard(id: $id) { status } }',
+      variables: { id: (await giftCardInA(w)).id },
+    }),
+  },
+  giftCardBalance: {
+    allowed: OPERATE_IN_SCOPE,
+    refusedAs: { sibling: 'NOT_FOUND' },
+    request: async (w) => {
+      const card = await giftCardInA(w);
+      return {
+        query: 'query($c: String!, $p: String!) { giftCardBalance(code: $c, pin: $p) { posted } }',
+        variables: { c: card.code, p: card.pin },
+      };
+    },
+  },
+  redeemGiftCard: {
+    allowed: OPERATE_IN_SCOPE,
+    refusedAs: { sibling: 'NOT_FOUND' },
+    request: async (w) => {
+      const card = await giftCardInA(w);
+      return {
+        query: 'mutation($i: RedeemGiftCardInput!) { redeemGiftCard(input: $i) { replayed } }',
+        variables: { i: { code: card.code, pin: card.pin, amount: '1', idempotencyKey: key() } },
+      };
+    },
+  },
+  unlockGiftCard: {
+    allowed: ADMIN_IN_SCOPE,
+    request: async (w) => ({
+      query: 'mutation($id: ID!) { unlockGiftCard(id: $id) { status } }',
+      variables: { id: (await giftCardInA(w)).id },
+    }),
+  },
   // Subscriptions, over graphql-ws.
   balanceUpdated: {
     allowed: [...READ_IN_SCOPE, 'tokenOwn'],
@@ -406,6 +499,18 @@ beforeAll(async () => {
   ok(
     await t.gql(
       `mutation($l: ID!) { createAsset(input: { ledgerId: $l, code: "PTS", name: "Points", kind: POINTS, scale: 0 }) { id } }`,
+      { l: root.id },
+    ),
+  );
+  ok(
+    await t.gql(
+      `mutation($l: ID!) { createAsset(input: { ledgerId: $l, code: "CASH", name: "Cashback", kind: CASHBACK, scale: 2 }) { id } }`,
+      { l: root.id },
+    ),
+  );
+  ok(
+    await t.gql(
+      `mutation($l: ID!) { setExchangeRate(input: { ledgerId: $l, fromAsset: "PTS", toAsset: "CASH", numerator: "1", denominator: "1", validFrom: "2026-01-01T00:00:00Z" }) { id } }`,
       { l: root.id },
     ),
   );
@@ -448,7 +553,7 @@ afterAll(async () => {
 
 function expected(row: Row, credential: Credential): Outcome | 'UNAUTHENTICATED' {
   if (UNAUTHENTICATED.includes(credential)) return 'UNAUTHENTICATED';
-  return row.allowed.includes(credential) ? 'ok' : 'FORBIDDEN';
+  return row.allowed.includes(credential) ? 'ok' : (row.refusedAs?.[credential] ?? 'FORBIDDEN');
 }
 
 async function overHttp(

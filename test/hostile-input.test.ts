@@ -2,7 +2,7 @@ import http from 'node:http';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { createAccount, createProgram, issue, key } from './support/builders';
-import { ADMIN_KEY, startTestServer, type TestServer } from './support/server';
+import { ADMIN_KEY, ok, startTestServer, type TestServer } from './support/server';
 import { snapshotLedger } from './support/snapshot';
 
 /**
@@ -19,6 +19,25 @@ beforeAll(async () => {
   ({ ledgerId } = await createProgram(t));
   accountId = (await createAccount(t, ledgerId)).id;
   await issue(t, accountId, '1000');
+  // Assets and rates for the conversion cases: CASH (1:1), TINY (converts 1 to nothing), HUGE (overflows).
+  for (const [code, numerator, denominator] of [
+    ['CASH', '1', '1'],
+    ['TINY', '1', '1000'],
+    ['HUGE', '9223372036854775807', '1'],
+  ]) {
+    ok(
+      await t.gql(
+        `mutation($l: ID!, $c: String!) { createAsset(input: { ledgerId: $l, code: $c, name: "x", kind: CASHBACK, scale: 0 }) { id } }`,
+        { l: ledgerId, c: code },
+      ),
+    );
+    ok(
+      await t.gql(
+        `mutation($l: ID!, $c: String!, $n: Amount!, $d: Amount!) { setExchangeRate(input: { ledgerId: $l, fromAsset: "PTS", toAsset: $c, numerator: $n, denominator: $d, validFrom: "2026-01-01T00:00:00Z" }) { id } }`,
+        { l: ledgerId, c: code, n: numerator, d: denominator },
+      ),
+    );
+  }
 });
 afterAll(async () => {
   await t.stop();
@@ -383,6 +402,92 @@ function hostileRequests(): Hostile[] {
       path: `?query=${encodeURIComponent(subscription)}${index === 4 ? '&operationName=S' : ''}`,
     });
   }
+  // Conversions and gift cards: every field of every new operation.
+  const SET_RATE = 'mutation($i: SetExchangeRateInput!) { setExchangeRate(input: $i) { id } }';
+  const CONVERT = 'mutation($i: ConvertInput!) { convert(input: $i) { replayed } }';
+  const ISSUE_CARD = 'mutation($i: IssueGiftCardInput!) { issueGiftCard(input: $i) { code } }';
+  const REDEEM_CARD = 'mutation($i: RedeemGiftCardInput!) { redeemGiftCard(input: $i) { replayed } }';
+  const CARD_BALANCE = 'query($c: String!, $p: String!) { giftCardBalance(code: $c, pin: $p) { posted } }';
+  const rate = { ledgerId: '$LEDGER', fromAsset: 'PTS', toAsset: 'CASH', numerator: '1', denominator: '1' };
+  const conversion = { accountId: '$ACCOUNT', fromAsset: 'PTS', toAsset: 'CASH', amount: '1', idempotencyKey: 'hc' };
+  const card = { ledgerId: '$LEDGER', asset: 'PTS', amount: '1', idempotencyKey: 'hg' };
+  const till = { code: '0000000000000000000', pin: '123456', amount: '1', idempotencyKey: 'hr' };
+  const badAmounts = ['0', '-1', '1.5', '9223372036854775808', 'abc', '', null, 2.5, true, {}];
+  const badTexts = ['', 'a\u0000b', 'a\ud800b', 'x'.repeat(100_000), 7, null, ['PTS']];
+  const badIds = ['', 'not-a-uuid', "1' OR '1'='1", 'a'.repeat(1000), '01a1fc9e-0000-7000-8000-000000000000', 42, null];
+  const badInstants = ['2026-01-01T00:00:00', '2026-13-45T99:00:00Z', 'yesterday', 1_700_000_000, ''];
+  for (const value of badAmounts) {
+    add(`setExchangeRate numerator ${JSON.stringify(value)}`, gqlBody(SET_RATE, { i: { ...rate, numerator: value } }));
+    add(
+      `setExchangeRate denominator ${JSON.stringify(value)}`,
+      gqlBody(SET_RATE, { i: { ...rate, denominator: value } }),
+    );
+    add(`convert amount ${JSON.stringify(value)}`, gqlBody(CONVERT, { i: { ...conversion, amount: value } }));
+    add(`issueGiftCard amount ${JSON.stringify(value)}`, gqlBody(ISSUE_CARD, { i: { ...card, amount: value } }));
+    add(`redeemGiftCard amount ${JSON.stringify(value)}`, gqlBody(REDEEM_CARD, { i: { ...till, amount: value } }));
+  }
+  add('convert to nothing', gqlBody(CONVERT, { i: { ...conversion, toAsset: 'TINY' } }));
+  add('convert more than the 64-bit range', gqlBody(CONVERT, { i: { ...conversion, toAsset: 'HUGE', amount: '3' } }));
+  add('convert more than the balance', gqlBody(CONVERT, { i: { ...conversion, amount: '1000000' } }));
+  add('convert without a rate', gqlBody(CONVERT, { i: { ...conversion, fromAsset: 'CASH', toAsset: 'PTS' } }));
+  for (const value of badTexts) {
+    const label = JSON.stringify(typeof value === 'string' ? value.slice(0, 12) : value);
+    add(`setExchangeRate fromAsset ${label}`, gqlBody(SET_RATE, { i: { ...rate, fromAsset: value } }));
+    add(`setExchangeRate toAsset ${label}`, gqlBody(SET_RATE, { i: { ...rate, toAsset: value } }));
+    add(`convert fromAsset ${label}`, gqlBody(CONVERT, { i: { ...conversion, fromAsset: value } }));
+    add(`convert toAsset ${label}`, gqlBody(CONVERT, { i: { ...conversion, toAsset: value } }));
+    add(
+      `convert idempotencyKey ${label}`,
+      gqlBody(CONVERT, { i: { ...conversion, amount: '0', idempotencyKey: value } }),
+    );
+    add(`issueGiftCard asset ${label}`, gqlBody(ISSUE_CARD, { i: { ...card, asset: value } }));
+    add(`issueGiftCard idempotencyKey ${label}`, gqlBody(ISSUE_CARD, { i: { ...card, idempotencyKey: value } }));
+    add(`redeemGiftCard code ${label}`, gqlBody(REDEEM_CARD, { i: { ...till, code: value } }));
+    add(`redeemGiftCard pin ${label}`, gqlBody(REDEEM_CARD, { i: { ...till, pin: value } }));
+    add(`redeemGiftCard idempotencyKey ${label}`, gqlBody(REDEEM_CARD, { i: { ...till, idempotencyKey: value } }));
+    add(`giftCardBalance code ${label}`, gqlBody(CARD_BALANCE, { c: value, p: '123456' }));
+    add(`giftCardBalance pin ${label}`, gqlBody(CARD_BALANCE, { c: till.code, p: value }));
+    add(
+      `exchangeRates fromAsset ${label}`,
+      gqlBody('query($l: ID!, $f: String!) { exchangeRates(ledgerId: $l, fromAsset: $f, toAsset: "CASH") { id } }', {
+        l: '$LEDGER',
+        f: value,
+      }),
+    );
+  }
+  for (const code of [
+    '1234 5678 9012 3456 7890',
+    '١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨',
+    '-'.repeat(19),
+    '+123456789012345678',
+    '1e18',
+  ]) {
+    add(`giftCardBalance code ${JSON.stringify(code.slice(0, 12))}`, gqlBody(CARD_BALANCE, { c: code, p: '123456' }));
+  }
+  for (const pin of ['12', '١٢٣٤', '12 34', '-1234', '1'.repeat(13)]) {
+    add(`giftCardBalance pin ${JSON.stringify(pin)}`, gqlBody(CARD_BALANCE, { c: till.code, p: pin }));
+  }
+  for (const value of badIds) {
+    const label = JSON.stringify(typeof value === 'string' ? value.slice(0, 12) : value);
+    add(`setExchangeRate ledgerId ${label}`, gqlBody(SET_RATE, { i: { ...rate, ledgerId: value } }));
+    add(`convert accountId ${label}`, gqlBody(CONVERT, { i: { ...conversion, accountId: value } }));
+    add(`issueGiftCard ledgerId ${label}`, gqlBody(ISSUE_CARD, { i: { ...card, ledgerId: value } }));
+    add(`unlockGiftCard id ${label}`, gqlBody('mutation($id: ID!) { unlockGiftCard(id: $id) { id } }', { id: value }));
+    add(`giftCard id ${label}`, gqlBody('query($id: ID!) { giftCard(id: $id) { id } }', { id: value }));
+  }
+  for (const value of badInstants) {
+    add(`setExchangeRate validFrom ${JSON.stringify(value)}`, gqlBody(SET_RATE, { i: { ...rate, validFrom: value } }));
+    add(`issueGiftCard expiresAt ${JSON.stringify(value)}`, gqlBody(ISSUE_CARD, { i: { ...card, expiresAt: value } }));
+  }
+  add(
+    'issueGiftCard expiresAt in the past',
+    gqlBody(ISSUE_CARD, { i: { ...card, expiresAt: '2020-01-01T00:00:00Z' } }),
+  );
+  add('setExchangeRate from an asset to itself', gqlBody(SET_RATE, { i: { ...rate, toAsset: 'PTS' } }));
+  add(
+    'setExchangeRate with a used validFrom',
+    gqlBody(SET_RATE, { i: { ...rate, validFrom: '2026-01-01T00:00:00Z' } }),
+  );
   // Credentials.
   for (const authorization of [
     'Bearer',
@@ -437,6 +542,9 @@ const ACCEPTED_CODES = new Set([
   'QUERY_TOO_COMPLEX',
   'TRANSACTION_NOT_PENDING',
   'ALREADY_REVERSED',
+  'EXCHANGE_RATE_NOT_FOUND',
+  'GIFT_CARD_LOCKED',
+  'GIFT_CARD_EXPIRED',
 ]);
 
 function verdict(result: { status: number; body: any }): string {

@@ -237,8 +237,9 @@ export class GiftCardService {
 
   private async requireVisible(origin: RequestOrigin, id: string): Promise<GiftCardRow> {
     const card = await selectCardById(this.db.pool, id);
-    if (card === null || !canReach(origin.principal, await this.placementOf(card)))
-      throw new NotFoundError(`gift card ${id} does not exist`);
+    if (card === null) throw new NotFoundError(`gift card ${id} does not exist`);
+    // An id is no secret (unlike a code): out of reach is FORBIDDEN, as for any object named by id.
+    requireReach(origin.principal, await this.placementOf(card), 'the gift card');
     return card;
   }
 
