@@ -14,7 +14,7 @@ afterAll(async () => {
 
 it('runs the README loyalty walk-through exactly as printed', async () => {
   const steps = readmeSteps(readFileSync(path.resolve(__dirname, '../README.md'), 'utf8'));
-  expect(steps.length).toBe(17);
+  expect(steps.length).toBe(27);
   const captured = new Map<string, unknown>();
   for (const step of steps) {
     const data = ok(await t.gql(step.query, substitute(step.variables, captured) as Record<string, unknown>));
@@ -40,4 +40,13 @@ it('runs the README loyalty walk-through exactly as printed', async () => {
   );
   expect(after.account.balance.available).toBe('500');
   expect(after.account.entries.edges).toHaveLength(3);
+  const saver = ok(
+    await t.gql(
+      `query($id: ID!) { account(id: $id) { points: balance(asset: "PTS") { available } cashback: balance(asset: "CASHBACK") { available } } }`,
+      { id: captured.get('saverId') },
+    ),
+  );
+  expect(saver.account).toEqual({ points: { available: '300' }, cashback: { available: '133' } });
+  const card = captured.get('card') as { code: string; pin: string; card: { last4: string } };
+  expect(card.code.slice(-4)).toBe(card.card.last4);
 });

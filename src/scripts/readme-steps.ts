@@ -34,11 +34,15 @@ export function at(data: unknown, dotted: string): unknown {
   return dotted.split('.').reduce<unknown>((value, key) => (value as Record<string, unknown> | undefined)?.[key], data);
 }
 
-/** The variables with each `$name` replaced by what an earlier step captured. */
+/**
+ * The variables with each `$name` replaced by what an earlier step captured; `$name.path` takes one field
+ * of a captured object (a gift card's code and PIN come from one answer).
+ */
 export function substitute(value: unknown, captured: ReadonlyMap<string, unknown>): unknown {
   if (typeof value === 'string' && value.startsWith('$')) {
-    if (!captured.has(value.slice(1))) throw new Error(`README uses ${value} before any step captures it`);
-    return captured.get(value.slice(1));
+    const [name = '', ...path] = value.slice(1).split('.');
+    if (!captured.has(name)) throw new Error(`README uses ${value} before any step captures it`);
+    return path.length === 0 ? captured.get(name) : at(captured.get(name), path.join('.'));
   }
   if (Array.isArray(value)) return value.map((item) => substitute(item, captured));
   if (value && typeof value === 'object')
