@@ -219,3 +219,22 @@ describe('setExchangeRate', () => {
     await expect(t.db.pool.query('DELETE FROM exchange_rates WHERE id = $1', [rate.id])).rejects.toThrow(/append-only/);
   });
 });
+
+describe('system:conversion', () => {
+  it('is created on first use for a root that lacks it (made by an older server during a rolling upgrade)', async () => {
+    const { ledgerId, customer } = await program();
+    await setRate(ledgerId, '2', '1', '2026-01-01T00:00:00Z');
+    await issue(t, customer, '10');
+    // What a root created by a server older than exchange rates looks like, after the migration ran.
+    await t.db.pool.query(`DELETE FROM accounts WHERE root_ledger_id = $1 AND code = 'system:conversion'`, [ledgerId]);
+    const { convert: result } = ok(await convert(customer, '5'));
+    expect(result.credited).toBe('10');
+    const codes = result.transaction.entries.map((entry: any) => entry.account.code);
+    expect(codes.filter((code: string) => code === 'system:conversion')).toHaveLength(2);
+    const { rows } = await t.db.pool.query(
+      `SELECT count(*)::int AS n FROM accounts WHERE root_ledger_id = $1 AND code = 'system:conversion'`,
+      [ledgerId],
+    );
+    expect(rows[0].n).toBe(1);
+  });
+});

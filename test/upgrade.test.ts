@@ -109,6 +109,17 @@ describe('upgrading a database of the previous release', () => {
     }
   });
 
+  it('gives every root written before the upgrade its system:conversion account, as new roots get', async () => {
+    const { rows } = await pool.query(
+      `SELECT code, is_system, allow_overdraft, normal_balance::text AS normal_balance FROM accounts
+       WHERE root_ledger_id = $1 AND ledger_id = $1 AND code = 'system:conversion'`,
+      [tenant.rootLedgerId],
+    );
+    expect(rows).toEqual([
+      { code: 'system:conversion', is_system: true, allow_overdraft: true, normal_balance: 'CREDIT' },
+    ]);
+  });
+
   it('reads back every balance as the release wrote it', async () => {
     const served: Record<string, BalanceFigures> = {};
     for (const account of Object.values(tenant.accounts)) {
