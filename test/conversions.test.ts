@@ -238,3 +238,19 @@ describe('system:conversion', () => {
     expect(rows[0].n).toBe(1);
   });
 });
+
+describe('convert and keys of other operations', () => {
+  it('refuses a key already used by another kind of posting with IDEMPOTENCY_CONFLICT', async () => {
+    const { ledgerId, customer } = await program();
+    await setRate(ledgerId, '2', '1', '2026-01-01T00:00:00Z');
+    const idempotencyKey = key('shared');
+    ok(
+      await t.gql(`mutation($i: IssueInput!) { issue(input: $i) { replayed } }`, {
+        i: { accountId: customer, asset: 'PTS', amount: '10', idempotencyKey },
+      }),
+    );
+    const refused = await convert(customer, '5', idempotencyKey);
+    expect(errorCode(refused)).toBe('IDEMPOTENCY_CONFLICT');
+    expect(await balanceOf(t, customer, 'PTS')).toMatchObject({ posted: '10' });
+  });
+});

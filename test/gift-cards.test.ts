@@ -255,3 +255,21 @@ describe('card numbers', () => {
     expect(rows.map((row) => row.operation)).toEqual(['issueGiftCard', 'unlockGiftCard']);
   });
 });
+
+describe('a server without GIFT_CARD_KEY', () => {
+  it('refuses every gift card operation with FORBIDDEN, naming the setting', async () => {
+    const off = await startTestServer({ giftCardKey: null });
+    try {
+      const ledger = await createLedger(off);
+      await createAsset(off, ledger.id, 'GIFT', 2);
+      const issued = await off.gql(ISSUE_CARD, {
+        input: { ledgerId: ledger.id, asset: 'GIFT', amount: '1', idempotencyKey: key() },
+      });
+      expect(errorCode(issued)).toBe('FORBIDDEN');
+      expect(issued.errors![0]!.message).toMatch(/GIFT_CARD_KEY/);
+      expect(errorCode(await off.gql(BALANCE, { code: '1234567890123456789', pin: '123456' }))).toBe('FORBIDDEN');
+    } finally {
+      await off.stop();
+    }
+  });
+});

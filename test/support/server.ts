@@ -35,6 +35,8 @@ export interface TestServerOptions {
   realtime?: NonNullable<ServerOptions['config']['realtime']>;
   /** null: a server without a customer-token key. */
   tokenSecret?: string | null;
+  /** null: a server without a gift card key (gift cards off). */
+  giftCardKey?: string | null;
   graphiqlHeaders?: Record<string, string>;
   graphiql?: boolean;
   /** Seconds between scheduler passes; 0 (the default here) leaves the clock to the test (scheduler.tick). */
@@ -83,7 +85,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     adminApiKey: ADMIN_KEY,
     tokenSecret: options.tokenSecret === null ? undefined : (options.tokenSecret ?? TOKEN_SECRET),
     webhookSecretKey: WEBHOOK_SECRET_KEY,
-    giftCardKey: GIFT_CARD_KEY,
+    giftCardKey: options.giftCardKey === null ? undefined : (options.giftCardKey ?? GIFT_CARD_KEY),
     graphiqlHeaders: options.graphiqlHeaders,
   });
   const url = `http://127.0.0.1:${server.port}/graphql`;
