@@ -134,6 +134,17 @@ describe('redeemGiftCard', () => {
     expect(errorCode(await redeem(code, pin, '1'))).toBe('INSUFFICIENT_FUNDS');
   });
 
+  it('lets concurrent redemptions take no more than the card holds', async () => {
+    const ledgerId = await program();
+    const { code, pin, card } = await issueCard(ledgerId, '100');
+    const results = await Promise.all(Array.from({ length: 8 }, () => redeem(code, pin, '30')));
+    const outcomes = results.map((response) => (response.errors ? errorCode(response) : 'OK'));
+    expect(outcomes.filter((outcome) => outcome === 'OK')).toHaveLength(3);
+    expect(outcomes.filter((outcome) => outcome === 'INSUFFICIENT_FUNDS')).toHaveLength(5);
+    expect(ok(await balance(code, pin)).giftCardBalance.posted).toBe('10');
+    expect(ok(await t.gql(CARD, { id: card.id })).giftCard.status).toBe('ACTIVE');
+  });
+
   it('answers a wrong code and a wrong PIN with the same code and message', async () => {
     const ledgerId = await program();
     const { code, pin } = await issueCard(ledgerId);
