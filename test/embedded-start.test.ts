@@ -63,6 +63,11 @@ it('starts on an embedded PostgreSQL, prints the generated admin key, and keeps 
   const webhookKey = (await readFile(path.join(dataDir, 'webhook-secret-key'), 'utf8')).trim();
   expect(webhookKey.length).toBeGreaterThanOrEqual(32);
   expect(first.output()).not.toContain(webhookKey);
+  // And the key gift card codes are stored under: gift cards work there too.
+  const giftCardKey = (await readFile(path.join(dataDir, 'gift-card-key'), 'utf8')).trim();
+  expect(giftCardKey.length).toBeGreaterThanOrEqual(32);
+  expect(first.output()).not.toContain(giftCardKey);
+  expect(first.output()).toContain(`the key generated in ${path.join(dataDir, 'gift-card-key')}`);
   expect(await fetch(first.url.replace('/graphql', '/readyz')).then((response) => response.status)).toBe(200);
   expect(await first.stop('SIGTERM')).toBe(0);
 
@@ -71,6 +76,7 @@ it('starts on an embedded PostgreSQL, prints the generated admin key, and keeps 
   expect(found.data.ledger.id).toBe(created.data.createLedger.id);
   expect((await readFile(path.join(dataDir, 'token-secret'), 'utf8')).trim()).toBe(tokenSecret);
   expect((await readFile(path.join(dataDir, 'webhook-secret-key'), 'utf8')).trim()).toBe(webhookKey);
+  expect((await readFile(path.join(dataDir, 'gift-card-key'), 'utf8')).trim()).toBe(giftCardKey);
   expect(await second.stop('SIGINT')).toBe(0);
   // The embedded cluster was stopped cleanly: no postmaster.pid is left behind.
   expect(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
