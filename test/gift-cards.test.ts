@@ -160,6 +160,23 @@ describe('redeemGiftCard', () => {
     expect(ok(await balance(code, pin)).giftCardBalance.posted).toBe('10000');
   });
 
+  it('does the same database work for a wrong code as for a wrong PIN', async () => {
+    const ledgerId = await program();
+    const { code, pin } = await issueCard(ledgerId);
+    const statementsOf = async (request: () => Promise<unknown>) => {
+      const before = t.db.statementCount();
+      await request();
+      return t.db.statementCount() - before;
+    };
+    // Warm the process-wide caches (the card's ledger placement) as a till's steady state has them.
+    await balance(code, wrongPinOf(pin));
+    const wrongPin = await statementsOf(() => balance(code, wrongPinOf(pin)));
+    const wrongCode = await statementsOf(() => balance(otherCodeOf(code), pin));
+    expect(wrongPin).toBeGreaterThanOrEqual(2);
+    expect(wrongCode).toBe(wrongPin);
+    ok(await balance(code, pin));
+  });
+
   it('counts exactly five of many concurrent wrong PINs, then refuses even the right PIN until an ADMIN unlocks', async () => {
     const ledgerId = await program();
     const { code, pin, card } = await issueCard(ledgerId);
