@@ -124,3 +124,19 @@ describe('webhook delivery settings', () => {
     ]);
   });
 });
+
+describe('DATABASE_URL', () => {
+  it('accepts a host list and keeps it as given', () => {
+    const url = 'postgresql://app@10.0.0.1:5432,10.0.0.2:5432/ledger?target_session_attrs=read-write';
+    expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(url);
+  });
+
+  it('refuses a malformed host list at start-up, naming the problem', () => {
+    expect(problems({ DATABASE_URL: 'postgresql://h1:5432,,h2:5432/ledger' })).toEqual([
+      'DATABASE_URL: host 2 of the host list is empty',
+    ]);
+    expect(problems({ DATABASE_URL: 'postgresql://h1:5432,h2:5432/ledger?target_session_attrs=standby' })).toEqual([
+      "DATABASE_URL: target_session_attrs=standby selects a standby, which cannot take the ledger's writes; use read-write",
+    ]);
+  });
+});

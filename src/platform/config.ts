@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { DatabaseUrlError, parseDatabaseUrl } from './database-url.core.js';
 
 /** Everything the server reads from its environment, validated once at start-up. */
 export interface Config {
@@ -161,6 +162,14 @@ export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = env.DATABASE_URL || undefined;
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL must be a postgres:// or postgresql:// connection string');
+  } else if (databaseUrl !== undefined) {
+    // A host list (h1:p1,h2:p2) is checked here, so a malformed one stops the server before it connects.
+    try {
+      parseDatabaseUrl(databaseUrl);
+    } catch (error) {
+      if (!(error instanceof DatabaseUrlError)) throw error;
+      problems.push(error.message);
+    }
   }
 
   const adminApiKey = env.ADMIN_API_KEY || undefined;
