@@ -34,8 +34,11 @@ export interface Formation {
   nodeUrl(node: FormationNode): string;
   /** The monitor's view: node name → reported state. */
   states(): Promise<Map<string, { reported: string; goal: string; port: number }>>;
-  /** Kills a node's pg_autoctl (keeper and supervisor) and then its postmaster, all with SIGKILL. */
-  killNode(node: FormationNode): Promise<{ postmasterPid: number }>;
+  /**
+   * Kills a node's postmaster with SIGKILL; with `keeper`, first its pg_autoctl (keeper and supervisor), so
+   * nothing restarts it, as when the machine dies. Without, the keeper restarts Postgres on the same node.
+   */
+  killNode(node: FormationNode, options: { keeper: boolean }): Promise<{ postmasterPid: number }>;
   log(node: FormationNode | 'monitor'): Promise<string>;
   destroy(): Promise<void>;
 }
@@ -51,7 +54,8 @@ const asRoot = process.getuid?.() === 0;
 
 export async function createFormation(options: { log?: (line: string) => void } = {}): Promise<Formation> {
   const log = options.log ?? (() => undefined);
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'rl-failover-'));
+  // As root the directory must be reachable by the postgres user: /tmp, whatever TMPDIR says.
+  const dir = await mkdtemp(path.join(asRoot ? '/tmp' : os.tmpdir(), 'rl-failover-'));
   if (asRoot) {
     const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
     const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
@@ -117,9 +121,9 @@ export async function createFormation(options: { log?: (line: string) => void } 
         await client.end();
       }
     },
-    async killNode(node) {
+    async killNode(node, { keeper }) {
       const postmasterPid = Number((await readFile(path.join(node.pgdata, 'postmaster.pid'), 'utf8')).split('\n')[0]);
-      killGroup(node.child, 'SIGKILL');
+      if (keeper) killGroup(node.child, 'SIGKILL');
       try {
         process.kill(postmasterPid, 'SIGKILL');
       } catch {
