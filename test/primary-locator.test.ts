@@ -148,6 +148,28 @@ describe('locating the primary', () => {
     }
   });
 
+  it('marks a read-only refusal met through Prisma retryable, and looks again', async () => {
+    const first = await proxy();
+    const second = await proxy();
+    const db = connectDatabase(hostList([first.port, second.port]), 2);
+    try {
+      // Prisma wraps the refusal (P2039 for a model query) with Postgres's 25006 inside.
+      const refusal = await db.prisma
+        .$transaction(async (tx) => {
+          await tx.$executeRawUnsafe('SET TRANSACTION READ ONLY');
+          await tx.ledger.deleteMany({ where: { id: '00000000-0000-7000-8000-000000000000' } });
+        })
+        .catch((error: unknown) => error);
+      expect(classifyError(refusal)).toMatchObject({ retryable: true });
+      expect(db.locator?.primary).toBeNull();
+      await first.setMode('read-only');
+      expect(await db.prisma.ledger.count({ where: { id: '00000000-0000-7000-8000-000000000000' } })).toBe(0);
+      expect(db.locator?.primary?.port).toBe(second.port);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('retires a session the server reports read-only, failing its next statement as retryable', async () => {
     const first = await proxy();
     const db = connectDatabase(hostList([first.port, (await proxy()).port]), 1);

@@ -133,10 +133,11 @@ export function classifyError(error: unknown): ClassifiedError {
       unexpected: false,
     };
   }
+  const databaseState = prismaDatabaseState(original);
   if (
     TRANSIENT_NODE_ERRORS.has(sqlState) ||
     TRANSIENT_PRISMA_CODE.test(sqlState) ||
-    TRANSIENT_SQLSTATE_PREFIXES.some((prefix) => sqlState.startsWith(prefix)) ||
+    TRANSIENT_SQLSTATE_PREFIXES.some((prefix) => sqlState.startsWith(prefix) || databaseState.startsWith(prefix)) ||
     /Connection terminated|timeout exceeded when trying to connect|is not queryable/i.test(
       String((original as Error)?.message),
     )
@@ -149,6 +150,17 @@ export function classifyError(error: unknown): ClassifiedError {
     };
   }
   return { code: 'INTERNAL_SERVER_ERROR', retryable: false, message: 'internal server error', unexpected: true };
+}
+
+/**
+ * Prisma reports a database error it has no code of its own for (P2010 and the like) with Postgres's SQLSTATE
+ * inside, under `meta.driverAdapterError.cause`; '' when there is none.
+ */
+function prismaDatabaseState(error: unknown): string {
+  const cause = (error as { meta?: { driverAdapterError?: { cause?: { originalCode?: unknown; code?: unknown } } } })
+    ?.meta?.driverAdapterError?.cause;
+  const state = cause?.originalCode ?? cause?.code;
+  return typeof state === 'string' ? state : '';
 }
 
 /** Apollo `formatError`: every error leaves with a catalog code; unexpected ones lose their details. */
