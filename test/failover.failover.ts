@@ -260,17 +260,20 @@ it('loses no acknowledged posting when the primary dies, and follows the new pri
         )
         .map((posting) => posting.answeredAt! - killedAt!),
     );
-    // The monitor settles on one node that takes writes; the other is dead, demoted or catching up.
+    // The monitor settles on one node that takes writes; the other is dead, demoted or catching up. A dead
+    // node's reported state is the last it sent, so the monitor's goal for it is what counts.
+    const isPrimary = (state: { reported: string; goal: string }) =>
+      WRITABLE_STATES.includes(state.goal) && state.reported === state.goal;
     let states = await formation.states();
     await waitUntil(
       async () => {
         states = await formation.states();
-        return [...states.values()].filter((state) => WRITABLE_STATES.includes(state.reported)).length === 1;
+        return [...states.values()].filter(isPrimary).length === 1;
       },
       60_000,
       'the monitor did not settle on one primary',
     );
-    const primary = formation.nodes.find((node) => WRITABLE_STATES.includes(states.get(node.name)!.reported))!;
+    const primary = formation.nodes.find((node) => isPrimary(states.get(node.name)!))!;
     say(`monitor states after the kill: ${JSON.stringify(Object.fromEntries(states))}`);
     say(
       `a node took writes again ${writable === null ? '(not seen)' : `${((writable - killedAt) / 1000).toFixed(1)} s`} after the kill; ` +
