@@ -140,3 +140,19 @@ describe('DATABASE_URL', () => {
     ]);
   });
 });
+
+describe('REDIS_URL', () => {
+  it('is optional, and read with its key prefix when given', () => {
+    expect(loadConfig({}).redisUrl).toBeUndefined();
+    const config = loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379/1', REDIS_KEY_PREFIX: 'rl:' });
+    expect(config).toMatchObject({ redisUrl: 'redis://127.0.0.1:6379/1', redisKeyPrefix: 'rl:' });
+  });
+
+  it('refuses what the server cannot connect to at start-up, naming the problem', () => {
+    expect(problems({ REDIS_URL: 'rediss://cache:6380' })).toEqual(['REDIS_URL: rediss:// (TLS) is not supported']);
+    expect(problems({ REDIS_URL: 'cache:6379' })).toEqual(['REDIS_URL must be redis://host[:port][/db]']);
+    expect(problems({ REDIS_URL: 'redis://cache', REDIS_KEY_PREFIX: 'has space' })).toEqual([
+      'REDIS_KEY_PREFIX must be at most 64 characters without whitespace',
+    ]);
+  });
+});
