@@ -1,4 +1,5 @@
 import net from 'node:net';
+import pg from 'pg';
 import { describeHost, parseDatabaseUrl } from '../src/platform/database-url.core';
 import { connectDatabase } from '../src/platform/db';
 import { classifyError } from '../src/platform/graphql-errors';
@@ -236,6 +237,48 @@ describe('the API on a host list', () => {
       );
       expect(rows).toEqual([{ n: 1 }]);
     } finally {
+      await t.stop();
+    }
+  });
+
+  it('answers a posting whose reply was lost as retryable, and its retry with the same key replays it', async () => {
+    const first = await proxy();
+    const second = await proxy();
+    const t = await startTestServer({ database: { url: hostList([first.port, second.port]), drop: async () => {} } });
+    const direct = new pg.Client({ connectionString: database.url });
+    await direct.connect();
+    try {
+      const program = await createProgram(t);
+      const account = await createAccount(t, program.ledgerId);
+      const idempotencyKey = key('lost-reply');
+      const input = { accountId: account.id, asset: 'PTS', amount: '7', idempotencyKey };
+      // The primary commits the posting, then dies before its reply leaves.
+      first.loseRepliesAfter = idempotencyKey;
+      const pending = t.gql(ISSUE, { input });
+      const committed = await waitFor(async () => {
+        const { rows } = await direct.query<{ id: string }>('SELECT id FROM transactions WHERE idempotency_key = $1', [
+          idempotencyKey,
+        ]);
+        return rows[0]?.id ?? null;
+      });
+      expect(committed).not.toBeNull();
+      await first.setMode('read-only');
+      first.cut();
+      const lost = await pending;
+      expect(lost.errors?.map((error) => error.extensions)).toEqual([
+        expect.objectContaining({ code: 'INTERNAL_SERVER_ERROR', retryable: true }),
+      ]);
+
+      // The client cannot know whether it committed; its retry tells: the same transaction, replayed.
+      const retry = await t.gql(ISSUE, { input });
+      expect(retry.data?.issue).toMatchObject({ replayed: true, transaction: { id: committed } });
+      const { rows } = await direct.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM transactions WHERE idempotency_key = $1',
+        [idempotencyKey],
+      );
+      expect(rows).toEqual([{ n: 1 }]);
+    } finally {
+      await direct.end();
       await t.stop();
     }
   });

@@ -19,6 +19,12 @@ export class PgProxy {
   private currentMode: ProxyMode = 'writable';
   /** Connections accepted since start, for tests that show where connections went. */
   accepted = 0;
+  /**
+   * When set, a connection that sends a message containing this text gets no reply from then on: the
+   * statement runs (and commits) but its answer never arrives, as when a primary dies between its commit
+   * and its reply.
+   */
+  loseRepliesAfter: string | null = null;
 
   private constructor(
     private readonly target: { host: string; port: number },
@@ -111,8 +117,14 @@ export class PgProxy {
     upstream.on('close', close);
     client.on('close', close);
     upstream.write(first);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    let losing = false;
+    client.on('data', (chunk: Buffer) => {
+      if (this.loseRepliesAfter !== null && chunk.includes(this.loseRepliesAfter)) losing = true;
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (!losing) client.write(chunk);
+    });
   }
 }
 
