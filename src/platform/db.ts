@@ -35,7 +35,11 @@ export function connectDatabase(connectionString: string, poolMax: number, event
     : null;
   const pool = new pg.Pool({
     connectionString: targets.connectionString,
-    ...(locator === null ? {} : { Client: primaryClientClass(locator) }),
+    // On a host list, TCP keepalive also notices a primary that vanished without closing its connections
+    // (a machine powered off, a partition) on idle connections, sooner than the kernel's retransmissions.
+    ...(locator === null
+      ? {}
+      : { Client: primaryClientClass(locator), keepAlive: true, keepAliveInitialDelayMillis: 10_000 }),
     max: poolMax,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 10_000,
