@@ -26,7 +26,10 @@ import { classifyError, ERROR_CATALOG, formatGraphQLError } from './platform/gra
 import { QUERY_TOKENS_MAX, queryBoundsRule } from './platform/depth-limit.js';
 import { rejectUnacceptableText } from './platform/request-hygiene.js';
 import { createMetrics } from './platform/metrics.js';
-import { RateLimiter } from './platform/rate-limit.js';
+import { RateLimiter, type RateDecision } from './platform/rate-limit.js';
+import { RedisClient } from './platform/redis-client.js';
+import { parseRedisUrl } from './platform/resp.core.js';
+import { SharedRateLimiter } from './platform/shared-rate-limit.js';
 import { requestLogPlugin } from './platform/request-log.plugin.js';
 import { httpSubscriptionPlugin } from './platform/http-subscription.plugin.js';
 import { isApplied, readMigrations } from './platform/migrations.js';
@@ -81,7 +84,7 @@ export interface ServerOptions {
     | 'rateLimitPerSecond'
     | 'rateLimitBurst'
   > &
-    Partial<Pick<Config, 'apiKeyCacheMs'>> & {
+    Partial<Pick<Config, 'apiKeyCacheMs' | 'redisUrl' | 'redisKeyPrefix'>> & {
       /** Defaults to DEFAULT_REALTIME (LISTEN/NOTIFY fan-out). */
       realtime?: Partial<RealtimeConfig>;
       /** Defaults to on. */
@@ -274,7 +277,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     webSocketConnections: () => endpoint?.connectionCount() ?? 0,
     subscriptions: () => eventHub?.listenerCount() ?? 0,
   });
-  const limiter = new RateLimiter(config.rateLimitPerSecond, config.rateLimitBurst);
+  const localLimiter = new RateLimiter(config.rateLimitPerSecond, config.rateLimitBurst);
+  // With REDIS_URL the buckets are shared by every instance; without, each instance enforces the limit alone.
+  const redis =
+    config.redisUrl !== undefined && localLimiter.enabled ? new RedisClient(parseRedisUrl(config.redisUrl)) : null;
+  const limiter: { take(key: string): RateDecision | Promise<RateDecision> } =
+    redis === null
+      ? localLimiter
+      : new SharedRateLimiter(redis, localLimiter, {
+          ratePerSecond: config.rateLimitPerSecond,
+          burst: config.rateLimitBurst,
+          keyPrefix: config.redisKeyPrefix ?? 'reward-ledger:rate:',
+          onFallback: (error) =>
+            logger.warn('Redis is unreachable: rate limits are per instance until it answers', { error }),
+          onRecovered: () => logger.info('Redis answers again: rate limits are shared across instances'),
+        });
   const { services, hub, engine, webhooks } = createServices(db, {
     postingObserver: {
       posting: (kind, outcome) => metrics.postings.inc({ kind, outcome }),
@@ -412,7 +429,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         const requestId = String(res.locals.requestId);
         try {
           const principal = await services.authenticator.authenticate(req.get('authorization'));
-          const allowance = limiter.take(principal.actorId);
+          const allowance = await limiter.take(principal.actorId);
           if (!allowance.allowed) {
             metrics.rateLimited.inc();
             throw new GraphQLError(
@@ -496,6 +513,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await websocket.dispose();
       await hub.stop();
       await apollo.stop();
+      await redis?.close();
     },
   };
 }

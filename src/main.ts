@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, loadConfig } from './platform/config.js';
 import { connectDatabase } from './platform/db.js';
+import { describeHost } from './platform/database-url.core.js';
 import {
   EmbeddedPostgresError,
   ensureDatabase,
@@ -83,7 +84,14 @@ async function main(): Promise<void> {
   // Only a developer's own embedded server hands its generated admin key to the browser IDE.
   const prefillAdminKey = embedded !== null && config.environment === 'development' && config.adminApiKey === undefined;
 
-  const db = connectDatabase(databaseUrl, config.databasePoolMax);
+  const db = connectDatabase(databaseUrl, config.databasePoolMax, {
+    onPrimary: (host, previous) =>
+      logger.info(previous === null ? 'database primary found' : 'database primary moved', {
+        primary: describeHost(host),
+        previous: previous === null ? undefined : describeHost(previous),
+      }),
+    onLost: (host, reason) => logger.warn('database primary lost; looking again', { host: describeHost(host), reason }),
+  });
   const report = await migrate(db.pool);
   if (report.applied.length > 0) logger.info('applied migrations', { migrations: report.applied });
 
@@ -99,7 +107,9 @@ async function main(): Promise<void> {
   });
   const database = embedded
     ? `embedded PostgreSQL on 127.0.0.1:${config.embeddedPostgresPort}, data in ${embedded.dataDir}`
-    : 'DATABASE_URL';
+    : db.locator === null
+      ? 'DATABASE_URL'
+      : `DATABASE_URL, primary among ${db.locator.hosts.map(describeHost).join(', ')}`;
   const lines = [
     `Reward Ledger listening on ${server.url} (${database})`,
     authenticationLine(config.adminApiKey, adminApiKey, config.dataDir),

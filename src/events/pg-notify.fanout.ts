@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from '../platform/logger.js';
+import { dedicatedClient } from '../platform/primary-locator.js';
 import type { Fanout, FanoutItem, FanoutMessage } from './fanout.js';
 import { decodeMessage, encodeMessages } from './wire.core.js';
 
@@ -91,10 +92,8 @@ export class PgNotifyFanout implements Fanout {
 
   /** One dedicated session holds the LISTEN; when it breaks, it is replaced with growing delays. */
   private async listen(): Promise<void> {
-    const client = new pg.Client({
-      ...this.pool.options,
-      application_name: 'reward-ledger-listener',
-    } as pg.ClientConfig);
+    // Made as the pool makes its connections: on a host list it follows the primary, where NOTIFY is sent.
+    const client = dedicatedClient(this.pool, { application_name: 'reward-ledger-listener' });
     client.on('notification', (notification) => {
       if (notification.channel !== this.channel || notification.payload === undefined) return;
       const message = decodeMessage(notification.payload);

@@ -140,3 +140,35 @@ describe('the gift card key', () => {
     ]);
   });
 });
+
+describe('DATABASE_URL', () => {
+  it('accepts a host list and keeps it as given', () => {
+    const url = 'postgresql://app@10.0.0.1:5432,10.0.0.2:5432/ledger?target_session_attrs=read-write';
+    expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(url);
+  });
+
+  it('refuses a malformed host list at start-up, naming the problem', () => {
+    expect(problems({ DATABASE_URL: 'postgresql://h1:5432,,h2:5432/ledger' })).toEqual([
+      'DATABASE_URL: host 2 of the host list is empty',
+    ]);
+    expect(problems({ DATABASE_URL: 'postgresql://h1:5432,h2:5432/ledger?target_session_attrs=standby' })).toEqual([
+      "DATABASE_URL: target_session_attrs=standby selects a standby, which cannot take the ledger's writes; use read-write",
+    ]);
+  });
+});
+
+describe('REDIS_URL', () => {
+  it('is optional, and read with its key prefix when given', () => {
+    expect(loadConfig({}).redisUrl).toBeUndefined();
+    const config = loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379/1', REDIS_KEY_PREFIX: 'rl:' });
+    expect(config).toMatchObject({ redisUrl: 'redis://127.0.0.1:6379/1', redisKeyPrefix: 'rl:' });
+  });
+
+  it('refuses what the server cannot connect to at start-up, naming the problem', () => {
+    expect(problems({ REDIS_URL: 'rediss://cache:6380' })).toEqual(['REDIS_URL: rediss:// (TLS) is not supported']);
+    expect(problems({ REDIS_URL: 'cache:6379' })).toEqual(['REDIS_URL must be redis://host[:port][/db]']);
+    expect(problems({ REDIS_URL: 'redis://cache', REDIS_KEY_PREFIX: 'has space' })).toEqual([
+      'REDIS_KEY_PREFIX must be at most 64 characters without whitespace',
+    ]);
+  });
+});

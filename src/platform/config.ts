@@ -1,4 +1,6 @@
 import path from 'node:path';
+import { DatabaseUrlError, parseDatabaseUrl } from './database-url.core.js';
+import { RespProtocolError, parseRedisUrl } from './resp.core.js';
 
 /** Everything the server reads from its environment, validated once at start-up. */
 export interface Config {
@@ -26,6 +28,10 @@ export interface Config {
   /** Requests per second one credential may average (0: no limit), and how many it may make at once. */
   rateLimitPerSecond: number;
   rateLimitBurst: number;
+  /** Redis that holds the rate-limit buckets, shared by every instance; absent: each instance keeps its own. */
+  redisUrl?: string;
+  /** Prefix of the buckets' keys in Redis: instances that share limits share it. */
+  redisKeyPrefix?: string;
   /** Seconds between expiry and hold-timeout passes; 0 turns the scheduler off. */
   schedulerIntervalSeconds: number;
   /**
@@ -169,6 +175,28 @@ export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = env.DATABASE_URL || undefined;
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL must be a postgres:// or postgresql:// connection string');
+  } else if (databaseUrl !== undefined) {
+    // A host list (h1:p1,h2:p2) is checked here, so a malformed one stops the server before it connects.
+    try {
+      parseDatabaseUrl(databaseUrl);
+    } catch (error) {
+      if (!(error instanceof DatabaseUrlError)) throw error;
+      problems.push(error.message);
+    }
+  }
+
+  const redisUrl = env.REDIS_URL || undefined;
+  if (redisUrl !== undefined) {
+    try {
+      parseRedisUrl(redisUrl);
+    } catch (error) {
+      if (!(error instanceof RespProtocolError)) throw error;
+      problems.push(error.message);
+    }
+  }
+  const redisKeyPrefix = env.REDIS_KEY_PREFIX || 'reward-ledger:rate:';
+  if (redisKeyPrefix.length > 64 || /\s/.test(redisKeyPrefix)) {
+    problems.push('REDIS_KEY_PREFIX must be at most 64 characters without whitespace');
   }
 
   const adminApiKey = env.ADMIN_API_KEY || undefined;
@@ -223,6 +251,8 @@ export function loadConfig(env: Env = process.env): Config {
     schemaHints: flag('SCHEMA_HINTS', environment !== 'production'),
     rateLimitPerSecond: integer('RATE_LIMIT_PER_SECOND', 5000, 0, 1_000_000),
     rateLimitBurst: integer('RATE_LIMIT_BURST', 10_000, 1, 10_000_000),
+    redisUrl,
+    redisKeyPrefix,
     schedulerIntervalSeconds: integer('SCHEDULER_INTERVAL_SECONDS', 60, 0, 86_400),
     apiKeyCacheMs: integer('API_KEY_CACHE_MS', API_KEY_CACHE_MS_DEFAULT, 0, 60_000),
     logLevel: oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),

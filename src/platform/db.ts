@@ -1,6 +1,8 @@
 import pg from 'pg';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '../generated/prisma/client.js';
+import { parseDatabaseUrl } from './database-url.core.js';
+import { PrimaryLocator, primaryClientClass, type PrimaryLocatorOptions } from './primary-locator.js';
 
 /**
  * One pg pool per process, shared by Prisma (through its driver adapter) and by the posting engine's
@@ -9,14 +11,35 @@ import { PrismaClient } from '../generated/prisma/client.js';
 export interface Database {
   pool: pg.Pool;
   prisma: PrismaClient;
+  /** For a `DATABASE_URL` listing several hosts, what follows the primary among them; null for one host. */
+  locator: PrimaryLocator | null;
   /** Statements sent to Postgres since start; tests use it to prove batching. */
   statementCount(): number;
   close(): Promise<void>;
 }
 
-export function connectDatabase(connectionString: string, poolMax: number): Database {
+/** What the locator reports to, when there is one. */
+export type DatabaseEvents = Pick<PrimaryLocatorOptions, 'onPrimary' | 'onLost'>;
+
+export function connectDatabase(connectionString: string, poolMax: number, events: DatabaseEvents = {}): Database {
+  const targets = parseDatabaseUrl(connectionString);
+  // One host is left to node-postgres exactly as before; a host list connects through the locator, so the
+  // pool's connections, and Prisma's through the same pool, move to the new primary after a failover.
+  const locator = targets.multiHost
+    ? new PrimaryLocator({
+        hosts: targets.hosts,
+        targetSessionAttrs: targets.targetSessionAttrs,
+        connectionString: targets.connectionString,
+        ...events,
+      })
+    : null;
   const pool = new pg.Pool({
-    connectionString,
+    connectionString: targets.connectionString,
+    // On a host list, TCP keepalive also notices a primary that vanished without closing its connections
+    // (a machine powered off, a partition) on idle connections, sooner than the kernel's retransmissions.
+    ...(locator === null
+      ? {}
+      : { Client: primaryClientClass(locator), keepAlive: true, keepAliveInitialDelayMillis: 10_000 }),
     max: poolMax,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 10_000,
@@ -38,6 +61,7 @@ export function connectDatabase(connectionString: string, poolMax: number): Data
   return {
     pool,
     prisma,
+    locator,
     statementCount: () => statements,
     async close() {
       await prisma.$disconnect();

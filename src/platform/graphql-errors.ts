@@ -75,8 +75,9 @@ const CLIENT_REQUEST_CODES = new Set([
   'PERSISTED_QUERY_NOT_SUPPORTED',
 ]);
 
-// Postgres states that mean the database is briefly unreachable or shutting down: worth a retry.
-const TRANSIENT_SQLSTATE_PREFIXES = ['08', '53', '57P'];
+// Postgres states that mean the database is briefly unreachable or shutting down: worth a retry. 25006
+// (read_only_sql_transaction) is a write that reached a demoted primary during a failover; nothing ran.
+const TRANSIENT_SQLSTATE_PREFIXES = ['08', '53', '57P', '25006'];
 const TRANSIENT_NODE_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE']);
 // Prisma's own codes for the same: P1xxx (database unreachable, timed out, closed the connection) and
 // P2024 (no pooled connection in time).
@@ -141,11 +142,14 @@ export function classifyError(error: unknown): ClassifiedError {
       unexpected: false,
     };
   }
+  const databaseState = prismaDatabaseState(original);
   if (
     TRANSIENT_NODE_ERRORS.has(sqlState) ||
     TRANSIENT_PRISMA_CODE.test(sqlState) ||
-    TRANSIENT_SQLSTATE_PREFIXES.some((prefix) => sqlState.startsWith(prefix)) ||
-    /Connection terminated|timeout exceeded when trying to connect/i.test(String((original as Error)?.message))
+    TRANSIENT_SQLSTATE_PREFIXES.some((prefix) => sqlState.startsWith(prefix) || databaseState.startsWith(prefix)) ||
+    /Connection terminated|timeout exceeded when trying to connect|is not queryable/i.test(
+      String((original as Error)?.message),
+    )
   ) {
     return {
       code: 'INTERNAL_SERVER_ERROR',
@@ -155,6 +159,17 @@ export function classifyError(error: unknown): ClassifiedError {
     };
   }
   return { code: 'INTERNAL_SERVER_ERROR', retryable: false, message: 'internal server error', unexpected: true };
+}
+
+/**
+ * Prisma reports a database error it has no code of its own for (P2010 and the like) with Postgres's SQLSTATE
+ * inside, under `meta.driverAdapterError.cause`; '' when there is none.
+ */
+function prismaDatabaseState(error: unknown): string {
+  const cause = (error as { meta?: { driverAdapterError?: { cause?: { originalCode?: unknown; code?: unknown } } } })
+    ?.meta?.driverAdapterError?.cause;
+  const state = cause?.originalCode ?? cause?.code;
+  return typeof state === 'string' ? state : '';
 }
 
 /** Apollo `formatError`: every error leaves with a catalog code; unexpected ones lose their details. */

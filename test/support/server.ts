@@ -46,6 +46,8 @@ export interface TestServerOptions {
   /** Per-credential rate limit; off (0) unless a test asks for one. */
   rateLimitPerSecond?: number;
   rateLimitBurst?: number;
+  /** Shares the rate-limit buckets through this Redis, under this key prefix. */
+  redis?: { url: string; keyPrefix: string };
   /**
    * Webhook timing for this server, and whether private targets are allowed (true here unless said: test
    * receivers listen on 127.0.0.1). By default the dispatcher and workers poll only every 10 minutes, so
@@ -75,6 +77,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       schemaHints: true,
       rateLimitPerSecond: options.rateLimitPerSecond ?? 0,
       rateLimitBurst: options.rateLimitBurst ?? 1,
+      redisUrl: options.redis?.url,
+      redisKeyPrefix: options.redis?.keyPrefix,
       realtime: options.realtime,
       graphiql: options.graphiql,
       webhooks: { pollIntervalMs: 600_000, ...options.webhooks },
