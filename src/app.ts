@@ -37,6 +37,7 @@ import { AssetService } from './assets/asset.service.js';
 import { AccountService } from './accounts/account.service.js';
 import { TransactionService } from './transactions/transaction.service.js';
 import { PostingService } from './postings/postings.service.js';
+import { LimitService } from './limits/limit.service.js';
 import { AccountFactsCache } from './postings/account-facts.js';
 import { PostingEngine, type PostingObserver } from './postings/posting-engine.js';
 import { BalanceHistoryService } from './accounts/balance-history.service.js';
@@ -234,6 +235,7 @@ export function createServices(
       webhookKey,
       () => webhooks?.worker ?? null,
     ),
+    limits: new LimitService(db, ledgers, assets, options.postingAttemptsMax),
   };
   return { services, hub, engine, webhooks };
 }

@@ -21,6 +21,7 @@ import type { SubscriptionConnection, SubscriptionService } from './subscription
 import type { TransactionService } from './transactions/transaction.service.js';
 import type { EventFeed } from './events/feed.service.js';
 import type { WebhookService } from './webhooks/webhooks.service.js';
+import type { LimitService } from './limits/limit.service.js';
 import { transactionLoaders } from './transactions/transaction.loaders.js';
 import { loaderSet, type LoadersOf } from './platform/loader.js';
 
@@ -41,6 +42,7 @@ export interface Services {
   subscriptions: SubscriptionService;
   events: EventFeed;
   webhooks: WebhookService;
+  limits: LimitService;
 }
 
 const LOADER_MAKERS = { ...ledgerLoaders, ...assetLoaders, ...accountLoaders, ...transactionLoaders };

@@ -89,6 +89,9 @@ export const OPERATION_ROLE = {
   /** Also a postTransaction of kind ADJUST. */
   adjust: 'ADMIN',
   reverseTransaction: 'ADMIN',
+  /** Program limits (issue 13): rules of the program, like assets. */
+  createLimit: 'ADMIN',
+  deleteLimit: 'ADMIN',
 } as const satisfies Record<string, Role>;
 
 export type Operation = keyof typeof OPERATION_ROLE;
