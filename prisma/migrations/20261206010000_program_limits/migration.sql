@@ -130,7 +130,10 @@ $$;
 -- Counts one posting (an item of a batch when p_item is not null) against the limits of its customer accounts'
 -- subtrees, and refuses it (RLLE1) when a counter would pass its limit or a raised balance its ceiling. Called by
 -- the posting functions after they have locked and updated the balance rows; r_* are the customer rows whose
--- posted balance the posting raises, with that balance after it.
+-- posted balance the posting raises, by how much, and how much later items of a batch changed them since
+-- (0 for a single posting), so the balance after this posting is the row's posted less r_later.
+-- One statement when nothing is refused: this runs inside every posting of a tree that has limits. Called
+-- only from the posting functions, whose plan_cache_mode it inherits.
 CREATE FUNCTION "apply_posting_limits"(
     p_root_ledger_id uuid,
     p_item           int,
@@ -147,10 +150,9 @@ CREATE FUNCTION "apply_posting_limits"(
     r_ledger_ids     uuid[],
     r_asset_ids      uuid[],
     r_rises          int8[],
-    r_afters         int8[]
+    r_later          int8[]
 ) RETURNS void
 LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_wanted    int;
@@ -160,81 +162,81 @@ DECLARE
     v_kind      text := CASE p_kind WHEN 'REDEEM' THEN 'REDEEM_PER_PERIOD'
                                     WHEN 'ISSUE' THEN 'EARN_PER_PERIOD'
                                     WHEN 'ADJUST' THEN 'EARN_PER_PERIOD' END;
+    v_direction text := CASE p_kind WHEN 'REDEEM' THEN 'DEBIT' ELSE 'CREDIT' END;
 BEGIN
-    IF v_kind IS NOT NULL THEN
-        -- One statement: the charges wanted, the counters raised where they stay within their limit (created at
-        -- the first charge of a period), and the charges recorded for the ones raised.
-        WITH wanted AS MATERIALIZED (
-            SELECT l.id AS limit_id, c.account_id, limit_period_start(l.period, l.time_zone, p_effective_at) AS period_start,
-                   c.amount, l.amount AS cap
-              FROM (SELECT e.account_id, e.ledger_id, e.asset_id, sum(e.amount)::int8 AS amount
-                      FROM unnest(e_account_ids, e_ledger_ids, e_asset_ids, e_directions, e_amounts)
-                           AS e(account_id, ledger_id, asset_id, direction, amount)
-                     WHERE e.account_id = ANY (p_customer_ids)
-                       AND e.direction = CASE v_kind WHEN 'REDEEM_PER_PERIOD' THEN 'DEBIT' ELSE 'CREDIT' END
-                     GROUP BY e.account_id, e.ledger_id, e.asset_id) c
-              JOIN ledgers g ON g.root_ledger_id = p_root_ledger_id AND g.id = c.ledger_id
-              JOIN limits l
-                ON l.root_ledger_id = p_root_ledger_id AND l.asset_id = c.asset_id AND l.kind = v_kind
-               AND l.deleted_at IS NULL AND l.ledger_id = ANY (g.path)
-        ), raised AS (
-            INSERT INTO limit_usage AS u (root_ledger_id, limit_id, account_id, period_start, used)
-            SELECT p_root_ledger_id, w.limit_id, w.account_id, w.period_start, w.amount
-              FROM wanted w
-             WHERE w.amount <= w.cap
-             ORDER BY w.limit_id, w.account_id
-            ON CONFLICT (root_ledger_id, limit_id, account_id, period_start) DO UPDATE
-               SET used = u.used + EXCLUDED.used
-             WHERE u.used <= (SELECT l.amount FROM limits l
-                               WHERE l.root_ledger_id = EXCLUDED.root_ledger_id AND l.id = EXCLUDED.limit_id) - EXCLUDED.used
-            RETURNING u.limit_id, u.account_id, u.period_start
-        ), charged AS (
-            INSERT INTO limit_charges (root_ledger_id, transaction_id, limit_id, account_id, period_start, amount)
-            SELECT p_root_ledger_id, p_transaction_id, w.limit_id, w.account_id, w.period_start, w.amount
-              FROM wanted w JOIN raised r USING (limit_id, account_id, period_start)
-            RETURNING 1
-        )
-        SELECT (SELECT count(*) FROM wanted), (SELECT count(*) FROM charged) INTO v_wanted, v_counted;
-
-        IF v_counted < v_wanted THEN
-            SELECT l.id, greatest(l.amount - coalesce(u.used, 0), 0)
-              INTO v_limit, v_remaining
-              FROM (SELECT e.account_id, e.ledger_id, e.asset_id, sum(e.amount)::int8 AS amount
-                      FROM unnest(e_account_ids, e_ledger_ids, e_asset_ids, e_directions, e_amounts)
-                           AS e(account_id, ledger_id, asset_id, direction, amount)
-                     WHERE e.account_id = ANY (p_customer_ids)
-                       AND e.direction = CASE v_kind WHEN 'REDEEM_PER_PERIOD' THEN 'DEBIT' ELSE 'CREDIT' END
-                     GROUP BY e.account_id, e.ledger_id, e.asset_id) c
-              JOIN ledgers g ON g.root_ledger_id = p_root_ledger_id AND g.id = c.ledger_id
-              JOIN limits l
-                ON l.root_ledger_id = p_root_ledger_id AND l.asset_id = c.asset_id AND l.kind = v_kind
-               AND l.deleted_at IS NULL AND l.ledger_id = ANY (g.path)
-              LEFT JOIN limit_usage u
-                ON u.root_ledger_id = p_root_ledger_id AND u.limit_id = l.id AND u.account_id = c.account_id
-               AND u.period_start = limit_period_start(l.period, l.time_zone, p_effective_at)
-             WHERE coalesce(u.used, 0)::numeric + c.amount > l.amount
-             ORDER BY l.id, c.account_id
-             LIMIT 1;
-            RAISE EXCEPTION 'limit exceeded' USING ERRCODE = 'RLLE1',
-                DETAIL = CASE WHEN p_item IS NULL THEN '' ELSE p_item || ';' END || v_limit || ':' || v_remaining;
-        END IF;
-    END IF;
-
-    IF cardinality(r_account_ids) > 0 THEN
-        SELECT l.id, greatest(l.amount - (r.after - r.rise), 0)
-          INTO v_limit, v_remaining
-          FROM unnest(r_account_ids, r_ledger_ids, r_asset_ids, r_rises, r_afters) AS r(account_id, ledger_id, asset_id, rise, after)
-          JOIN ledgers g ON g.root_ledger_id = p_root_ledger_id AND g.id = r.ledger_id
+    -- The charges wanted; the counters raised where they stay within their limit (created at the first charge
+    -- of a period); the charges recorded for the ones raised; and the first ceiling a raised balance passes.
+    WITH wanted AS MATERIALIZED (
+        SELECT l.id AS limit_id, c.account_id, limit_period_start(l.period, l.time_zone, p_effective_at) AS period_start,
+               c.amount, l.amount AS cap
+          FROM (SELECT e.account_id, e.ledger_id, e.asset_id, sum(e.amount)::int8 AS amount
+                  FROM unnest(e_account_ids, e_ledger_ids, e_asset_ids, e_directions, e_amounts)
+                       AS e(account_id, ledger_id, asset_id, direction, amount)
+                 WHERE v_kind IS NOT NULL AND e.direction = v_direction AND e.account_id = ANY (p_customer_ids)
+                 GROUP BY e.account_id, e.ledger_id, e.asset_id) c
+          JOIN ledgers g ON g.root_ledger_id = p_root_ledger_id AND g.id = c.ledger_id
           JOIN limits l
-            ON l.root_ledger_id = p_root_ledger_id AND l.asset_id = r.asset_id AND l.kind = 'MAX_BALANCE'
+            ON l.root_ledger_id = p_root_ledger_id AND l.asset_id = c.asset_id AND l.kind = v_kind
            AND l.deleted_at IS NULL AND l.ledger_id = ANY (g.path)
-         WHERE r.after > l.amount
-         ORDER BY l.id, r.account_id
+    ), raised AS (
+        INSERT INTO limit_usage AS u (root_ledger_id, limit_id, account_id, period_start, used)
+        SELECT p_root_ledger_id, w.limit_id, w.account_id, w.period_start, w.amount
+          FROM wanted w
+         WHERE w.amount <= w.cap
+         ORDER BY w.limit_id, w.account_id
+        ON CONFLICT (root_ledger_id, limit_id, account_id, period_start) DO UPDATE
+           SET used = u.used + EXCLUDED.used
+         WHERE u.used <= (SELECT l.amount FROM limits l
+                           WHERE l.root_ledger_id = EXCLUDED.root_ledger_id AND l.id = EXCLUDED.limit_id) - EXCLUDED.used
+        RETURNING u.limit_id, u.account_id, u.period_start
+    ), charged AS (
+        INSERT INTO limit_charges (root_ledger_id, transaction_id, limit_id, account_id, period_start, amount)
+        SELECT p_root_ledger_id, p_transaction_id, w.limit_id, w.account_id, w.period_start, w.amount
+          FROM wanted w JOIN raised r USING (limit_id, account_id, period_start)
+        RETURNING 1
+    ), ceiling AS (
+        SELECT l.id AS limit_id, greatest(l.amount - (x.after - x.rise), 0) AS remaining
+          FROM (SELECT r.account_id, r.ledger_id, r.asset_id, r.rise,
+                       posted_of(b.normal_balance, b.debits_posted, b.credits_posted) - r.later AS after
+                  FROM unnest(r_account_ids, r_ledger_ids, r_asset_ids, r_rises, r_later)
+                       AS r(account_id, ledger_id, asset_id, rise, later)
+                  JOIN balances b
+                    ON b.root_ledger_id = p_root_ledger_id AND b.account_id = r.account_id AND b.asset_id = r.asset_id
+                   AND b.shard = 0) x
+          JOIN ledgers g ON g.root_ledger_id = p_root_ledger_id AND g.id = x.ledger_id
+          JOIN limits l
+            ON l.root_ledger_id = p_root_ledger_id AND l.asset_id = x.asset_id AND l.kind = 'MAX_BALANCE'
+           AND l.deleted_at IS NULL AND l.ledger_id = ANY (g.path)
+         WHERE x.after > l.amount
+         ORDER BY l.id, x.account_id
+         LIMIT 1
+    )
+    SELECT (SELECT count(*) FROM wanted), (SELECT count(*) FROM charged), c.limit_id, c.remaining
+      INTO v_wanted, v_counted, v_limit, v_remaining
+      FROM (SELECT 1) one LEFT JOIN ceiling c ON true;
+
+    IF v_counted < v_wanted THEN
+        SELECT l.id, greatest(l.amount - coalesce(u.used, 0), 0)
+          INTO v_limit, v_remaining
+          FROM (SELECT e.account_id, e.ledger_id, e.asset_id, sum(e.amount)::int8 AS amount
+                  FROM unnest(e_account_ids, e_ledger_ids, e_asset_ids, e_directions, e_amounts)
+                       AS e(account_id, ledger_id, asset_id, direction, amount)
+                 WHERE e.direction = v_direction AND e.account_id = ANY (p_customer_ids)
+                 GROUP BY e.account_id, e.ledger_id, e.asset_id) c
+          JOIN ledgers g ON g.root_ledger_id = p_root_ledger_id AND g.id = c.ledger_id
+          JOIN limits l
+            ON l.root_ledger_id = p_root_ledger_id AND l.asset_id = c.asset_id AND l.kind = v_kind
+           AND l.deleted_at IS NULL AND l.ledger_id = ANY (g.path)
+          LEFT JOIN limit_usage u
+            ON u.root_ledger_id = p_root_ledger_id AND u.limit_id = l.id AND u.account_id = c.account_id
+           AND u.period_start = limit_period_start(l.period, l.time_zone, p_effective_at)
+         WHERE coalesce(u.used, 0)::numeric + c.amount > l.amount
+         ORDER BY l.id, c.account_id
          LIMIT 1;
-        IF v_limit IS NOT NULL THEN
-            RAISE EXCEPTION 'limit exceeded' USING ERRCODE = 'RLLE1',
-                DETAIL = CASE WHEN p_item IS NULL THEN '' ELSE p_item || ';' END || v_limit || ':' || v_remaining;
-        END IF;
+    END IF;
+    IF v_limit IS NOT NULL THEN
+        RAISE EXCEPTION 'limit exceeded' USING ERRCODE = 'RLLE1',
+            DETAIL = CASE WHEN p_item IS NULL THEN '' ELSE p_item || ';' END || v_limit || ':' || v_remaining;
     END IF;
 END;
 $$;
@@ -311,6 +313,13 @@ DECLARE
     v_not_active text;
     v_changed    int;
     v_refused    text;
+    v_i          int;
+    v_rise       int8;
+    r_account_ids uuid[] := '{}';
+    r_ledger_ids  uuid[] := '{}';
+    r_asset_ids   uuid[] := '{}';
+    r_rises       int8[] := '{}';
+    r_later       int8[] := '{}';
 BEGIN
     -- FOR KEY SHARE on the newest version of each row: its status is current, and a freeze or close,
     -- which takes FOR UPDATE, waits until this posting commits. System accounts never change status and
@@ -408,22 +417,22 @@ BEGIN
         IF p_reversal_of_id IS NOT NULL THEN
             PERFORM limits_give_back(p_root_ledger_id, p_reversal_of_id);
         ELSIF EXISTS (SELECT 1 FROM limits l WHERE l.root_ledger_id = p_root_ledger_id AND l.deleted_at IS NULL) THEN
+            -- The customer rows whose posted balance rises, found without a statement (a posting has few rows).
+            FOR v_i IN 1 .. cardinality(d_account_ids) LOOP
+                v_rise := CASE d_normal_balances[v_i] WHEN 'CREDIT' THEN d_credits_posted[v_i] - d_debits_posted[v_i]
+                                                      ELSE d_debits_posted[v_i] - d_credits_posted[v_i] END;
+                IF v_rise > 0 AND d_account_ids[v_i] = ANY (p_account_ids) THEN
+                    r_account_ids := r_account_ids || d_account_ids[v_i];
+                    r_ledger_ids  := r_ledger_ids || d_ledger_ids[v_i];
+                    r_asset_ids   := r_asset_ids || d_asset_ids[v_i];
+                    r_rises       := r_rises || v_rise;
+                    r_later       := r_later || 0::int8;
+                END IF;
+            END LOOP;
             PERFORM apply_posting_limits(
                 p_root_ledger_id, NULL, p_transaction_id, p_kind, p_effective_at, p_account_ids,
                 e_account_ids, e_ledger_ids, e_asset_ids, e_directions, e_amounts,
-                r.account_ids, r.ledger_ids, r.asset_ids, r.rises, r.afters)
-              FROM (SELECT array_agg(x.account_id) AS account_ids, array_agg(x.ledger_id) AS ledger_ids,
-                           array_agg(x.asset_id) AS asset_ids, array_agg(x.rise) AS rises, array_agg(x.after) AS afters
-                      FROM (SELECT d.account_id, d.ledger_id, d.asset_id,
-                                   posted_of(d.normal_balance::"NormalBalance", d.debits_posted, d.credits_posted) AS rise,
-                                   posted_of(b.normal_balance, b.debits_posted, b.credits_posted) AS after
-                              FROM unnest(d_account_ids, d_ledger_ids, d_asset_ids, d_shards, d_normal_balances, d_debits_posted, d_credits_posted)
-                                   AS d(account_id, ledger_id, asset_id, shard, normal_balance, debits_posted, credits_posted)
-                              JOIN balances b
-                                ON b.root_ledger_id = p_root_ledger_id AND b.account_id = d.account_id
-                               AND b.asset_id = d.asset_id AND b.shard = d.shard
-                             WHERE d.account_id = ANY (p_account_ids)) x
-                     WHERE x.rise > 0) r;
+                r_account_ids, r_ledger_ids, r_asset_ids, r_rises, r_later);
         END IF;
     END IF;
 
@@ -732,7 +741,7 @@ BEGIN
             PERFORM apply_posting_limits(
                 p_root_ledger_id, v_item, t_ids[v_item], t_kinds[v_item], t_effective_at[v_item], p_account_ids,
                 e.account_ids, e.ledger_ids, e.asset_ids, e.directions, e.amounts,
-                r.account_ids, r.ledger_ids, r.asset_ids, r.rises, r.afters)
+                r.account_ids, r.ledger_ids, r.asset_ids, coalesce(r.rises, '{}'), r.later)
               FROM (SELECT coalesce(array_agg(x.account_id), '{}') AS account_ids, coalesce(array_agg(x.ledger_id), '{}') AS ledger_ids,
                            coalesce(array_agg(x.asset_id), '{}') AS asset_ids, coalesce(array_agg(x.direction), '{}') AS directions,
                            coalesce(array_agg(x.amount), '{}') AS amounts
@@ -740,21 +749,17 @@ BEGIN
                            AS x(item, account_id, ledger_id, asset_id, direction, amount)
                      WHERE x.item = v_item) e,
                    (SELECT array_agg(y.account_id) AS account_ids, array_agg(y.ledger_id) AS ledger_ids,
-                           array_agg(y.asset_id) AS asset_ids, array_agg(y.rise) AS rises, array_agg(y.after) AS afters
+                           array_agg(y.asset_id) AS asset_ids, array_agg(y.rise) AS rises, array_agg(y.later) AS later
                       FROM (SELECT d.account_id, d.ledger_id, d.asset_id,
                                    posted_of(d.normal_balance::"NormalBalance", d.debits_posted, d.credits_posted) AS rise,
-                                   posted_of(b.normal_balance, b.debits_posted, b.credits_posted)
-                                   - coalesce((SELECT sum(posted_of(b.normal_balance, z.debits_posted, z.credits_posted))::int8
+                                   coalesce((SELECT sum(posted_of(d.normal_balance::"NormalBalance", z.debits_posted, z.credits_posted))::int8
                                                  FROM unnest(d_items, d_account_ids, d_asset_ids, d_debits_posted, d_credits_posted)
                                                       AS z(item, account_id, asset_id, debits_posted, credits_posted)
                                                 WHERE z.item > v_item AND z.item = ANY (v_claimed)
-                                                  AND z.account_id = d.account_id AND z.asset_id = d.asset_id), 0) AS after
+                                                  AND z.account_id = d.account_id AND z.asset_id = d.asset_id), 0) AS later
                               FROM unnest(d_items, d_account_ids, d_ledger_ids, d_asset_ids, d_shards, d_normal_balances,
                                           d_debits_posted, d_credits_posted)
                                    AS d(item, account_id, ledger_id, asset_id, shard, normal_balance, debits_posted, credits_posted)
-                              JOIN balances b
-                                ON b.root_ledger_id = p_root_ledger_id AND b.account_id = d.account_id
-                               AND b.asset_id = d.asset_id AND b.shard = d.shard
                              WHERE d.item = v_item AND d.account_id = ANY (p_account_ids)) y
                      WHERE y.rise > 0) r;
         END LOOP;
