@@ -310,3 +310,72 @@ describe('period boundaries, at the instant', () => {
     expect(outcome(await earnAt(account, '1', '2026-02-28T16:00:00.000Z'))).toBe('LIMIT_EXCEEDED');
   });
 });
+
+describe('the previous release’s apply_posting signature', () => {
+  it('still applies a posting, and is bound by the limits too', async () => {
+    const { ledgerId } = await createProgram(t);
+    const account = await customer(ledgerId);
+    await createLimit({ ledgerId, kind: 'MAX_BALANCE', amount: '50' });
+    const { rows: facts } = await t.db.pool.query<{ issuance: string; asset: string }>(
+      `SELECT (SELECT id FROM accounts WHERE root_ledger_id = $1 AND code = 'system:issuance') AS issuance,
+              (SELECT id FROM assets WHERE root_ledger_id = $1 AND code = 'PTS') AS asset`,
+      [ledgerId],
+    );
+    const { issuance, asset } = facts[0]!;
+    const { randomUUID } = await import('node:crypto');
+    // The 40 arguments a server of the previous release sends (migration 20261122000000's signature).
+    const oldCall = (amount: number) => {
+      const sorted = [account, issuance].sort();
+      const debit = (id: string) => (id === issuance ? String(amount) : '0');
+      const credit = (id: string) => (id === account ? String(amount) : '0');
+      return t.db.pool.query(
+        `SELECT o_outcome FROM apply_posting(${Array.from({ length: 40 }, (_, index) => `$${index + 1}`).join(', ')})`,
+        [
+          ledgerId,
+          [account],
+          true,
+          randomUUID(),
+          ledgerId,
+          'ISSUE',
+          'POSTED',
+          key('old'),
+          'hash',
+          null,
+          '{}',
+          new Date(),
+          new Date(),
+          null,
+          false,
+          null,
+          sorted,
+          [asset, asset],
+          [0, 0],
+          [ledgerId, ledgerId],
+          sorted.map((id) => (id === issuance ? 'DEBIT' : 'CREDIT')),
+          sorted.map((id) => (id === issuance ? null : '0')),
+          sorted.map(debit),
+          sorted.map(credit),
+          ['0', '0'],
+          ['0', '0'],
+          [randomUUID(), randomUUID()],
+          [issuance, account],
+          [ledgerId, ledgerId],
+          [asset, asset],
+          ['DEBIT', 'CREDIT'],
+          [String(amount), String(amount)],
+          randomUUID(),
+          'API_KEY',
+          'old-release',
+          'issue',
+          [],
+          null,
+          null,
+          null,
+        ],
+      );
+    };
+    expect((await oldCall(40)).rows).toEqual([{ o_outcome: 'APPLIED' }, { o_outcome: 'APPLIED' }]);
+    await expect(oldCall(11)).rejects.toMatchObject({ code: 'RLLE1' });
+    expect(ok(await t.gql(LIMITS, { id: account })).account.limits[0]).toMatchObject({ used: '40', remaining: '10' });
+  });
+});
