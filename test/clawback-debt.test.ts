@@ -115,3 +115,19 @@ describe('debt with expiring points', () => {
     expect(ok(await t.gql(INTEGRITY, { id: ledger.id })).ledgerIntegrity).toEqual({ ok: true, problems: [] });
   });
 });
+
+describe('the integrity report', () => {
+  it('names a balance whose stored debt is not what it lacks to reach its floor', async () => {
+    const { ledgerId } = await createProgram(t);
+    const { id: account } = await createAccount(t, ledgerId);
+    const purchase = await issue(t, account, '100');
+    ok(await redeem(account, '70'));
+    ok(await t.gql(REVERSE, { id: purchase, key: key('refund'), allowDebt: true }));
+    await t.db.pool.query('UPDATE balances SET debt = debt + 5 WHERE account_id = $1', [account]);
+    const report = ok(await t.gql(INTEGRITY, { id: ledgerId })).ledgerIntegrity;
+    expect(report).toEqual({
+      ok: false,
+      problems: [expect.stringMatching(/: debt 75 but it lacks 70 to reach its floor$/)],
+    });
+  });
+});

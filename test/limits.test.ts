@@ -379,3 +379,23 @@ describe('the previous release’s apply_posting signature', () => {
     expect(ok(await t.gql(LIMITS, { id: account })).account.limits[0]).toMatchObject({ used: '40', remaining: '10' });
   });
 });
+
+describe('the integrity report', () => {
+  it('agrees with the counters after counting and giving back, and names a counter that disagrees', async () => {
+    const { ledgerId } = await createProgram(t);
+    const limitId = await createLimit({ ledgerId, kind: 'EARN_PER_PERIOD', amount: '100', period: 'DAY' });
+    const account = await customer(ledgerId);
+    const first = await issue(t, account, '30');
+    await issue(t, account, '50');
+    ok(await t.gql(REVERSE, { id: first, key: key('undo') }));
+    const INTEGRITY = `query($id: ID!) { ledgerIntegrity(ledgerId: $id) { ok problems } }`;
+    expect(ok(await t.gql(INTEGRITY, { id: ledgerId })).ledgerIntegrity).toEqual({ ok: true, problems: [] });
+
+    await t.db.pool.query('UPDATE limit_usage SET used = used + 1 WHERE limit_id = $1', [limitId]);
+    const report = ok(await t.gql(INTEGRITY, { id: ledgerId })).ledgerIntegrity;
+    expect(report.ok).toBe(false);
+    expect(report.problems).toEqual([
+      expect.stringMatching(new RegExp(`^limit ${limitId} .*used 51 but its charges less reversals add up to 50$`)),
+    ]);
+  });
+});
