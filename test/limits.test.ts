@@ -185,6 +185,20 @@ describe('what counts', () => {
     ok(await earn(account, '30'));
   });
 
+  it('counts the credits of ADJUST postings as earning, and not their debits', async () => {
+    const { ledgerId } = await createProgram(t);
+    await createLimit({ ledgerId, kind: 'EARN_PER_PERIOD', amount: '100', period: 'DAY' });
+    const account = await customer(ledgerId);
+    const adjust = (direction: string, amount: string) =>
+      t.gql('mutation($i: AdjustInput!) { adjust(input: $i) { transaction { id } } }', {
+        i: { accountId: account, asset: 'PTS', amount, direction, idempotencyKey: key('adj'), reason: 'goodwill' },
+      });
+    ok(await adjust('CREDIT', '60'));
+    ok(await adjust('DEBIT', '10'));
+    expect(ok(await t.gql(LIMITS, { id: account })).account.limits[0]).toMatchObject({ used: '60', remaining: '40' });
+    expect(refusal(await adjust('CREDIT', '41'))).toMatchObject({ code: 'LIMIT_EXCEEDED', remaining: '40' });
+  });
+
   it('gives back, on reversal, what the original counted', async () => {
     const { ledgerId } = await createProgram(t);
     await createLimit({ ledgerId, kind: 'EARN_PER_PERIOD', amount: '100', period: 'WEEK' });
