@@ -81,8 +81,10 @@ CREATE TABLE "limit_charges" (
 );
 ALTER TABLE "limit_charges" ADD CONSTRAINT "limit_charges_transaction_fkey"
     FOREIGN KEY ("root_ledger_id", "transaction_id") REFERENCES "transactions"("root_ledger_id", "id") ON DELETE RESTRICT ON UPDATE RESTRICT;
-ALTER TABLE "limit_charges" ADD CONSTRAINT "limit_charges_limit_fkey"
-    FOREIGN KEY ("root_ledger_id", "limit_id") REFERENCES "limits"("root_ledger_id", "id") ON DELETE RESTRICT ON UPDATE RESTRICT;
+-- No foreign key to limits: its check would take a KEY SHARE lock on the limit's row in every posting, and one
+-- limit row shared by every concurrent posting of a tree turns those locks into MultiXacts. The charges are
+-- written only by apply_posting_limits, with a limit id it has just read, and limits are never deleted (only
+-- marked deleted_at); the integrity report compares charges with counters.
 CREATE TRIGGER "limit_charges_append_only" BEFORE UPDATE OR DELETE ON "limit_charges"
     FOR EACH ROW EXECUTE FUNCTION "reject_journal_change"();
 
