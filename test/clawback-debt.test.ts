@@ -35,7 +35,7 @@ describe('reverseTransaction(allowDebt)', () => {
     const { id: account } = await createAccount(t, ledgerId);
     const purchase = await issue(t, account, '100');
     ok(await redeem(account, '70'));
-    for (const allowDebt of [undefined, false]) {
+    for (const allowDebt of [undefined, null, false]) {
       const refused = await t.gql(REVERSE, { id: purchase, key: key('undo'), allowDebt });
       expect(errorCode(refused)).toBe('INSUFFICIENT_FUNDS');
       expect(refused.errors![0]!.extensions).toMatchObject({ accountId: account, available: '30', requested: '100' });
