@@ -40,6 +40,7 @@ import { AssetService } from './assets/asset.service.js';
 import { AccountService } from './accounts/account.service.js';
 import { TransactionService } from './transactions/transaction.service.js';
 import { PostingService } from './postings/postings.service.js';
+import { LimitService } from './limits/limit.service.js';
 import { AccountFactsCache } from './postings/account-facts.js';
 import { PostingEngine, type PostingObserver } from './postings/posting-engine.js';
 import { BalanceHistoryService } from './accounts/balance-history.service.js';
@@ -255,6 +256,7 @@ export function createServices(
       options.postingAttemptsMax,
       options.giftCardKey === undefined ? null : new GiftCardSecrets(Buffer.from(options.giftCardKey, 'utf8')),
     ),
+    limits: new LimitService(db, ledgers, assets, options.postingAttemptsMax),
   };
   return { services, hub, engine, webhooks };
 }

@@ -23,6 +23,7 @@ import type { EventFeed } from './events/feed.service.js';
 import type { WebhookService } from './webhooks/webhooks.service.js';
 import type { ConversionService } from './conversions/conversion.service.js';
 import type { GiftCardService } from './giftcards/giftcard.service.js';
+import type { LimitService } from './limits/limit.service.js';
 import { transactionLoaders } from './transactions/transaction.loaders.js';
 import { loaderSet, type LoadersOf } from './platform/loader.js';
 
@@ -45,6 +46,7 @@ export interface Services {
   webhooks: WebhookService;
   conversions: ConversionService;
   giftCards: GiftCardService;
+  limits: LimitService;
 }
 
 const LOADER_MAKERS = { ...ledgerLoaders, ...assetLoaders, ...accountLoaders, ...transactionLoaders };

@@ -19,6 +19,7 @@ import { ERROR_CODE_ENUM } from './platform/graphql-errors.js';
 import { WebhookEndpointResolver } from './webhooks/webhook.resolver.js';
 import { ConversionResolver } from './conversions/conversion.resolver.js';
 import { GiftCardResolver } from './giftcards/giftcard.resolver.js';
+import { AccountLimitsResolver, LimitResolver } from './limits/limit.resolver.js';
 
 export const RESOLVERS = [
   LedgerResolver,
@@ -42,6 +43,8 @@ export const RESOLVERS = [
   WebhookEndpointResolver,
   ConversionResolver,
   GiftCardResolver,
+  LimitResolver,
+  AccountLimitsResolver,
 ] as const;
 
 /**

@@ -217,6 +217,27 @@ const MATRIX: Record<string, Row> = {
       },
     }),
   },
+  // Program limits (issue 13): ADMIN over the limit's ledger. Never binding, so the other rows' postings pass.
+  createLimit: {
+    allowed: ADMIN_IN_SCOPE,
+    request: (w) => ({
+      query: 'mutation($i: CreateLimitInput!) { createLimit(input: $i) { id } }',
+      variables: {
+        i: { ledgerId: w.aId, asset: 'PTS', kind: 'EARN_PER_PERIOD', amount: '9000000000000000000', period: 'DAY' },
+      },
+    }),
+  },
+  deleteLimit: {
+    allowed: ADMIN_IN_SCOPE,
+    request: async (w) => {
+      const created = ok(
+        await t.gql('mutation($i: CreateLimitInput!) { createLimit(input: $i) { id } }', {
+          i: { ledgerId: w.aId, asset: 'PTS', kind: 'MAX_BALANCE', amount: '9000000000000000000' },
+        }),
+      );
+      return { query: 'mutation($id: ID!) { deleteLimit(id: $id) { id } }', variables: { id: created.createLimit.id } };
+    },
+  },
   createWebhookEndpoint: {
     allowed: ADMIN_IN_SCOPE,
     request: (w) => ({

@@ -24,12 +24,12 @@ it('runs every README step against the server, printing each request and answer,
     });
     expect(stdout).toContain(`against ${t.url}`);
     expect(stdout).toMatch(
-      /\[1\/27\] mutation CreateProgram\(\$input: CreateLedgerInput!\)\n> \{"input":\{"code":"coffee-club-/,
+      /\[1\/37\] mutation CreateProgram\(\$input: CreateLedgerInput!\)\n> \{"input":\{"code":"coffee-club-/,
     );
-    expect(stdout).toMatch(/\[4\/27\] mutation EarnPoints[^\n]*\n> [^\n]*"amount":"500"[^\n]*\n< \{"data":\{"issue":/);
+    expect(stdout).toMatch(/\[4\/37\] mutation EarnPoints[^\n]*\n> [^\n]*"amount":"500"[^\n]*\n< \{"data":\{"issue":/);
     expect(stdout).toContain('  ✓ account.balance.available = 500');
     expect(stdout).toContain('  ✓ ledgerIntegrity.ok = true');
-    expect(stdout).toMatch(/Done: 27 steps, every figure as the README states\.\n$/);
+    expect(stdout).toMatch(/Done: 37 steps, every figure as the README states\.\n$/);
   }
 });
 

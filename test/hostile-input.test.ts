@@ -385,6 +385,59 @@ function hostileRequests(): Hostile[] {
       }),
     );
   }
+  // Program limits (issue 13): every field of createLimit and deleteLimit, and reverseTransaction's allowDebt.
+  const CREATE_LIMIT = 'mutation($i: CreateLimitInput!) { createLimit(input: $i) { id } }';
+  const limit = { ledgerId: '$LEDGER', asset: 'PTS', kind: 'EARN_PER_PERIOD', amount: '10', period: 'DAY' };
+  for (const [field, value] of [
+    ['ledgerId', 'not-a-uuid'],
+    ['ledgerId', '00000000-0000-7000-8000-000000000000'],
+    ['ledgerId', null],
+    ['asset', 'NOPE'],
+    ['asset', 'x'.repeat(10_000)],
+    ['asset', 12],
+    ['kind', 'SPEND_PER_PERIOD'],
+    ['kind', 'earn_per_period'],
+    ['amount', '-1'],
+    ['amount', '1.5'],
+    ['amount', '9223372036854775808'],
+    ['amount', 1e300],
+    ['amount', ''],
+    ['period', 'HOUR'],
+    ['period', null],
+    ['timeZone', 'Mars/Olympus'],
+    ['timeZone', '+05:00'],
+    ['timeZone', 'UTC+5'],
+    ['timeZone', ''],
+    ['timeZone', 'x'.repeat(1000)],
+    ['timeZone', '\u0000'],
+    ['timeZone', 7],
+  ] as const) {
+    add(
+      `createLimit ${field} ${JSON.stringify(value)?.slice(0, 20)}`,
+      gqlBody(CREATE_LIMIT, { i: { ...limit, [field]: value } }),
+    );
+  }
+  add(
+    'createLimit MAX_BALANCE with a period',
+    gqlBody(CREATE_LIMIT, { i: { ...limit, kind: 'MAX_BALANCE', period: 'DAY' } }),
+  );
+  for (const id of ['', 'not-a-uuid', '00000000-0000-7000-8000-000000000000', 'x'.repeat(5000)]) {
+    add(
+      `deleteLimit id ${JSON.stringify(id.slice(0, 20))}`,
+      gqlBody('mutation($id: ID!) { deleteLimit(id: $id) { id } }', { id }),
+    );
+  }
+  for (const allowDebt of ['yes', 1, null, {}]) {
+    add(
+      `reverseTransaction allowDebt ${JSON.stringify(allowDebt)}`,
+      gqlBody(
+        'mutation($d: Boolean!) { reverseTransaction(id: "00000000-0000-7000-8000-000000000000", idempotencyKey: "h", allowDebt: $d) { replayed } }',
+        {
+          d: allowDebt,
+        },
+      ),
+    );
+  }
   // Subscriptions over HTTP, which run over WebSocket only.
   for (const [index, subscription] of [
     'subscription { balanceUpdated(accountId: "$ACCOUNT") { available version } }',

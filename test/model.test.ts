@@ -7,12 +7,19 @@ import { snapshotLedger } from './support/snapshot';
  * A model-based property test. Random sequences of issue / redeem / transfer / hold / post / void /
  * reverse / expiry-at-a-simulated-time / conversion to a second asset run against the real server and against a small in-memory model
  * written independently of the engine. After every step: balances and lots agree with the model, every
- * invariant holds (lots = max(posted, 0), no balance below zero available), and a rejected operation
- * left every balance and lot exactly as it was.
+ * invariant holds (lots = max(posted, 0), no balance below zero available unless it is clawback debt), and a
+ * rejected operation left every balance and lot exactly as it was.
+ *
+ * Program rules (issue 13) run in every sequence: an earn cap, a redeem cap and a balance ceiling on the
+ * ledger (LIMIT_EXCEEDED), and reversals with allowDebt, which may leave debt that later credits repay.
  */
 
 const DAY = 86_400_000;
 const CUSTOMERS = 3;
+/** The program's limits, per customer: earned (ISSUE) and redeemed (REDEEM, captures) per year, and a ceiling. */
+const EARN_CAP = 250;
+const REDEEM_CAP = 20;
+const BALANCE_CEILING = 180;
 
 type Op =
   | { type: 'issue'; to: number; amount: number; expiresInDays: number | null }
@@ -21,7 +28,7 @@ type Op =
   | { type: 'hold'; from: number; amount: number }
   | { type: 'post'; hold: number; partial: number | null }
   | { type: 'void'; hold: number }
-  | { type: 'reverse'; transaction: number }
+  | { type: 'reverse'; transaction: number; allowDebt: boolean }
   | { type: 'expire'; atDay: number }
   | { type: 'convert'; from: number; amount: number };
 
@@ -54,7 +61,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 2, arbitrary: fc.record({ type: fc.constant('void' as const), hold: fc.nat() }) },
-  { weight: 2, arbitrary: fc.record({ type: fc.constant('reverse' as const), transaction: fc.nat() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ type: fc.constant('reverse' as const), transaction: fc.nat(), allowDebt: fc.boolean() }),
+  },
   { weight: 1, arbitrary: fc.record({ type: fc.constant('expire' as const), atDay: fc.integer({ min: 0, max: 12 }) }) },
   {
     weight: 2,
@@ -83,6 +93,8 @@ interface ModelAccount {
   lots: ModelLot[];
   /** The CASH balance conversions credit (an asset without expiry, so without lots). */
   cash: number;
+  earned: number;
+  redeemed: number;
 }
 
 interface ModelTransaction {
@@ -95,6 +107,8 @@ interface ModelTransaction {
   taken: Array<{ lot: ModelLot; amount: number }>;
   /** Per account: signed CASH change (conversions). */
   cashChanges?: Map<number, number>;
+  /** What it counted against the earn or redeem cap of its customer. */
+  counted: { account: number; cap: 'earned' | 'redeemed'; amount: number } | null;
 }
 
 interface ModelHold {
@@ -105,7 +119,14 @@ interface ModelHold {
 }
 
 class Model {
-  accounts: ModelAccount[] = Array.from({ length: CUSTOMERS }, () => ({ posted: 0, pendingOut: 0, lots: [], cash: 0 }));
+  accounts: ModelAccount[] = Array.from({ length: CUSTOMERS }, () => ({
+    posted: 0,
+    pendingOut: 0,
+    lots: [],
+    earned: 0,
+    redeemed: 0,
+    cash: 0,
+  }));
   transactions: ModelTransaction[] = [];
   holds: ModelHold[] = [];
   private seq = 0;
@@ -173,28 +194,46 @@ class Model {
     changes: Map<number, number>,
     taken: ModelTransaction['taken'],
     reversible = true,
+    counted: ModelTransaction['counted'] = null,
   ): number {
-    this.transactions.push({ id, kind, reversible, reversed: false, changes, taken });
+    this.transactions.push({ id, kind, reversible, reversed: false, changes, taken, counted });
     return this.transactions.length - 1;
+  }
+
+  /** A credit's lots: only what lifts the posted balance above zero (below it, the credit repays debt). */
+  private rise(account: number, change: number): number {
+    const before = this.accounts[account]!.posted - change;
+    return Math.max(this.accounts[account]!.posted, 0) - Math.max(before, 0);
   }
 
   /** Returns the expected error code, or null when the operation should succeed (then applies it). */
   check(op: Op): string | null {
     switch (op.type) {
+      case 'issue': {
+        const account = this.accounts[op.to]!;
+        if (account.earned + op.amount > EARN_CAP || account.posted + op.amount > BALANCE_CEILING)
+          return 'LIMIT_EXCEEDED';
+        return null;
+      }
       case 'redeem':
+        if (this.available(op.from) < op.amount) return 'INSUFFICIENT_FUNDS';
+        return this.accounts[op.from]!.redeemed + op.amount > REDEEM_CAP ? 'LIMIT_EXCEEDED' : null;
       case 'hold':
+        // A hold counts against the redeem cap when it is captured, not when it is placed.
         return this.available(op.from) < op.amount ? 'INSUFFICIENT_FUNDS' : null;
       case 'convert':
         if (converted(op.amount) === 0) return 'BAD_USER_INPUT';
         return this.available(op.from) < op.amount ? 'INSUFFICIENT_FUNDS' : null;
       case 'transfer':
         if (op.from === op.to) return 'BAD_USER_INPUT';
-        return this.available(op.from) < op.amount ? 'INSUFFICIENT_FUNDS' : null;
+        if (this.available(op.from) < op.amount) return 'INSUFFICIENT_FUNDS';
+        return this.accounts[op.to]!.posted + op.amount > BALANCE_CEILING ? 'LIMIT_EXCEEDED' : null;
       case 'post': {
         const hold = this.holds[op.hold % Math.max(this.holds.length, 1)];
         if (!hold) return 'SKIP';
         if (hold.settled) return 'TRANSACTION_NOT_PENDING';
         if (op.partial !== null && op.partial > hold.amount) return 'BAD_USER_INPUT';
+        if (this.accounts[hold.account]!.redeemed + (op.partial ?? hold.amount) > REDEEM_CAP) return 'LIMIT_EXCEEDED';
         return null;
       }
       case 'void': {
@@ -208,6 +247,8 @@ class Model {
         if (transaction.kind === 'HOLD' || transaction.kind === 'EXPIRE' || transaction.kind === 'REVERSAL')
           return 'BAD_USER_INPUT';
         if (transaction.reversed) return 'ALREADY_REVERSED';
+        // With allowDebt, value already spent becomes debt instead of a refusal.
+        if (op.allowDebt) return null;
         for (const [account, change] of transaction.changes) {
           // Undoing a credit needs the lots it opened still unspent, and the balance available.
           if (change > 0) {
@@ -231,10 +272,15 @@ class Model {
   issue(id: string, op: Extract<Op, { type: 'issue' }>): void {
     const account = this.accounts[op.to]!;
     account.posted += op.amount;
-    const index = this.record(id, 'ISSUE', new Map([[op.to, op.amount]]), []);
+    account.earned += op.amount;
+    const index = this.record(id, 'ISSUE', new Map([[op.to, op.amount]]), [], true, {
+      account: op.to,
+      cap: 'earned',
+      amount: op.amount,
+    });
     this.open(
       op.to,
-      op.amount,
+      this.rise(op.to, op.amount),
       [],
       op.expiresInDays === null ? Date.now() + 365 * DAY : this.base + op.expiresInDays * DAY,
       index,
@@ -244,7 +290,9 @@ class Model {
   redeem(id: string, from: number, value: number, kind: ModelTransaction['kind'] = 'REDEEM'): void {
     this.accounts[from]!.posted -= value;
     const taken = this.take(from, value);
-    this.record(id, kind, new Map([[from, -value]]), taken, kind !== 'EXPIRE');
+    const counted = kind === 'REDEEM' ? { account: from, cap: 'redeemed' as const, amount: value } : null;
+    if (counted) this.accounts[from]!.redeemed += value;
+    this.record(id, kind, new Map([[from, -value]]), taken, kind !== 'EXPIRE', counted);
   }
 
   transfer(id: string, from: number, to: number, value: number): void {
@@ -262,14 +310,14 @@ class Model {
     );
     this.open(
       to,
-      value,
+      this.rise(to, value),
       taken.map((slice) => ({ expiresAt: slice.lot.expiresAt, amount: slice.amount })),
       Date.now() + 365 * DAY,
       index,
     );
   }
 
-  /** A conversion spends PTS like a redemption (soonest-expiring lots first) and credits CASH. */
+  /** A conversion spends PTS like a transfer out (soonest-expiring lots first; no cap counts it) and credits CASH. */
   convert(id: string, from: number, value: number): void {
     this.accounts[from]!.posted -= value;
     this.accounts[from]!.cash += converted(value);
@@ -297,17 +345,32 @@ class Model {
     original.reversed = true;
     const changes = new Map<number, number>();
     for (const [account, change] of original.changes) {
+      const before = this.accounts[account]!.posted;
       this.accounts[account]!.posted -= change;
       changes.set(account, -change);
       if (change > 0) {
+        // The lots it opened close first; with debt, what they lack comes from the other lots.
+        const fall = Math.max(before, 0) - Math.max(this.accounts[account]!.posted, 0);
         const opened = this.accounts[account]!.lots.filter((lot) => lot.source === index).sort(
           (a, b) => (a.expiresAt ?? Infinity) - (b.expiresAt ?? Infinity) || a.seq - b.seq,
         );
-        this.take(account, change, opened);
+        const closed = this.take(account, fall, opened).reduce((sum, slice) => sum + slice.amount, 0);
+        this.take(account, fall - closed);
+      } else {
+        // Lots taken come back only as far as the balance rises above zero (first-expiring first).
+        let left = Math.max(this.accounts[account]!.posted, 0) - Math.max(before, 0);
+        const given = original.taken
+          .filter((slice) => this.accounts[account]!.lots.includes(slice.lot))
+          .sort((a, b) => (a.lot.expiresAt ?? Infinity) - (b.lot.expiresAt ?? Infinity) || a.lot.seq - b.lot.seq);
+        for (const slice of given) {
+          const back = Math.min(slice.amount, left);
+          slice.lot.remaining += back;
+          left -= back;
+        }
       }
     }
-    for (const { lot, amount: given } of original.taken) lot.remaining += given;
     for (const [account, change] of original.cashChanges ?? []) this.accounts[account]!.cash -= change;
+    if (original.counted) this.accounts[original.counted.account]![original.counted.cap] -= original.counted.amount;
     this.record(id, 'REVERSAL', changes, [], false);
   }
 
@@ -328,10 +391,17 @@ class Model {
   }
 
   /** What the API should show: per account posted, available, and remaining per expiry instant. */
-  view(): Array<{ posted: number; available: number; cash: number; lots: Array<[number | null, number]> }> {
+  view(): Array<{
+    posted: number;
+    available: number;
+    debt: number;
+    cash: number;
+    lots: Array<[number | null, number]>;
+  }> {
     return this.accounts.map((account, index) => ({
       posted: account.posted,
       available: this.available(index),
+      debt: Math.max(-this.available(index), 0),
       cash: account.cash,
       lots: aggregate(account.lots.filter((lot) => lot.remaining > 0).map((lot) => [lot.expiresAt, lot.remaining])),
     }));
@@ -362,7 +432,7 @@ const code = (response: GraphQLResponse) => response.errors?.[0]?.extensions.cod
 async function observe(accountIds: string[]): Promise<ReturnType<Model['view']>> {
   const data = ok(
     await t.gql(
-      `query($ids: [ID!]!) { ${accountIds.map((_, index) => `a${index}: account(id: $ids_${index}) { balance(asset: "PTS") { posted available } cash: balance(asset: "CASH") { posted } lots(asset: "PTS") { remaining expiresAt } }`).join(' ')} }`.replace(
+      `query($ids: [ID!]!) { ${accountIds.map((_, index) => `a${index}: account(id: $ids_${index}) { balance(asset: "PTS") { posted available debt } cash: balance(asset: "CASH") { posted } lots(asset: "PTS") { remaining expiresAt } }`).join(' ')} }`.replace(
         'query($ids: [ID!]!)',
         `query(${accountIds.map((_, index) => `$ids_${index}: ID!`).join(', ')})`,
       ),
@@ -378,6 +448,7 @@ async function observe(accountIds: string[]): Promise<ReturnType<Model['view']>>
     return {
       posted: Number(account.balance.posted),
       available: Number(account.balance.available),
+      debt: Number(account.balance.debt),
       cash: Number(account.cash.posted),
       lots: aggregate(lots),
     };
@@ -416,6 +487,14 @@ async function run(ops: Op[]): Promise<void> {
       { l: ledger.id, n: String(RATE.numerator), d: String(RATE.denominator) },
     ),
   );
+  const CREATE_LIMIT = `mutation($i: CreateLimitInput!) { createLimit(input: $i) { id } }`;
+  for (const [kind, amount, period] of [
+    ['EARN_PER_PERIOD', EARN_CAP, 'YEAR'],
+    ['REDEEM_PER_PERIOD', REDEEM_CAP, 'YEAR'],
+    ['MAX_BALANCE', BALANCE_CEILING, null],
+  ] as const) {
+    ok(await t.gql(CREATE_LIMIT, { i: { ledgerId: ledger.id, asset: 'PTS', kind, amount: String(amount), period } }));
+  }
   const accounts = [];
   for (let index = 0; index < CUSTOMERS; index += 1) accounts.push((await createAccount(t, ledger.id)).id);
   const model = new Model(base);
@@ -487,8 +566,8 @@ async function run(ops: Op[]): Promise<void> {
       case 'reverse': {
         const original = model.transactions[op.transaction % model.transactions.length]!;
         response = await t.gql(
-          `mutation($id: ID!, $k: String!) { reverseTransaction(id: $id, idempotencyKey: $k) { transaction { id } } }`,
-          { id: original.id, k: key() },
+          `mutation($id: ID!, $k: String!, $d: Boolean) { reverseTransaction(id: $id, idempotencyKey: $k, allowDebt: $d) { transaction { id } } }`,
+          { id: original.id, k: key(), d: op.allowDebt },
         );
         if (!code(response)) model.reverse(response.data!.reverseTransaction.transaction.id, op.transaction);
         break;
@@ -526,8 +605,9 @@ async function run(ops: Op[]): Promise<void> {
 
     const seen = await observe(accounts);
     expect([step, comparable(seen, base)]).toEqual([step, comparable(model.view(), base)]);
+    if (seen.some((account) => account.debt > 0)) tally.set('debt', (tally.get('debt') ?? 0) + 1);
     for (const account of seen) {
-      expect(account.available).toBeGreaterThanOrEqual(0);
+      expect(account.available + account.debt).toBeGreaterThanOrEqual(0);
       expect(account.lots.reduce((sum, [, remaining]) => sum + remaining, 0)).toBe(Math.max(account.posted, 0));
     }
   }
@@ -558,6 +638,9 @@ it('agrees with an in-memory model over random lifecycles, and every invariant h
     'void:OK',
     'reverse:OK',
     'expire:OK',
+    'issue:LIMIT_EXCEEDED',
+    'redeem:LIMIT_EXCEEDED',
+    'debt',
     'convert:OK',
     'convert:INSUFFICIENT_FUNDS',
     'convert:BAD_USER_INPUT',

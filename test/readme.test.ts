@@ -14,7 +14,7 @@ afterAll(async () => {
 
 it('runs the README loyalty walk-through exactly as printed', async () => {
   const steps = readmeSteps(readFileSync(path.resolve(__dirname, '../README.md'), 'utf8'));
-  expect(steps.length).toBe(27);
+  expect(steps.length).toBe(37);
   const captured = new Map<string, unknown>();
   for (const step of steps) {
     const data = ok(await t.gql(step.query, substitute(step.variables, captured) as Record<string, unknown>));
@@ -49,4 +49,19 @@ it('runs the README loyalty walk-through exactly as printed', async () => {
   expect(saver.account).toEqual({ points: { available: '300' }, cashback: { available: '133' } });
   const card = captured.get('card') as { code: string; pin: string; card: { last4: string } };
   expect(card.code.slice(-4)).toBe(card.card.last4);
+
+  // Caps and clawback: the refund's debt repaid by the next earn, and the earn cap given back by the refund.
+  const guest = ok(
+    await t.gql(
+      `query($id: ID!) { account(id: $id) { balance(asset: "PTS") { posted debt } limits { limit { kind } used remaining } } }`,
+      { id: captured.get('guestId') },
+    ),
+  );
+  expect(guest.account).toEqual({
+    balance: { posted: '100', debt: '0' },
+    limits: [
+      { limit: { kind: 'EARN_PER_PERIOD' }, used: '700', remaining: '300' },
+      { limit: { kind: 'MAX_BALANCE' }, used: '100', remaining: '4900' },
+    ],
+  });
 });

@@ -3,7 +3,8 @@ import { Arg, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root
 import type { RequestContext } from '../context.js';
 import { BadInputError, NotFoundError } from '../platform/errors.js';
 import { readPage } from '../platform/pagination.js';
-import { DateTimeScalar } from '../platform/scalars.js';
+import { AmountScalar, DateTimeScalar } from '../platform/scalars.js';
+import { balanceDebt } from '../balances/balances.core.js';
 import { requireId } from '../platform/validation.js';
 import { selectsAny } from '../platform/selection.js';
 import { Asset } from '../assets/asset.types.js';
@@ -154,5 +155,16 @@ export class BalanceResolver {
   @FieldResolver(() => Asset)
   async asset(@Root() balance: Balance, @Ctx() ctx: RequestContext): Promise<Asset> {
     return (await ctx.loaders.assetById.load(balance.assetId))!;
+  }
+
+  @FieldResolver(() => AmountScalar, {
+    description:
+      'Clawback debt: what a reversal with allowDebt took beyond the value left (posted is then below zero, or below the overdraft limit). Later credits repay it before anything becomes available.',
+  })
+  async debt(@Root() balance: Balance, @Ctx() ctx: RequestContext): Promise<bigint> {
+    const account = await ctx.loaders.accountById.load(balance.accountId);
+    if (account === null) return 0n;
+    const floor = account.allowOverdraft ? (account.overdraftLimit === null ? null : -account.overdraftLimit) : 0n;
+    return balanceDebt(balance.available, floor);
   }
 }

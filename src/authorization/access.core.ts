@@ -98,6 +98,9 @@ export const OPERATION_ROLE = {
   giftCardBalance: 'OPERATOR',
   redeemGiftCard: 'OPERATOR',
   unlockGiftCard: 'ADMIN',
+  /** Program limits (issue 13): rules of the program, like assets. */
+  createLimit: 'ADMIN',
+  deleteLimit: 'ADMIN',
 } as const satisfies Record<string, Role>;
 
 export type Operation = keyof typeof OPERATION_ROLE;

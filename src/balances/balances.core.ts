@@ -40,3 +40,13 @@ export function deriveBalance(totals: BalanceTotals, normal: NormalBalance): Der
  * further than this can land before one, and such a posting drops the checkpoints it invalidates.
  */
 export const CHECKPOINT_SETTLE_MS = 60 * 60 * 1000;
+
+/**
+ * Clawback debt: how far a balance sits below its floor (0 without overdraft, −limit with one; null is
+ * unbounded and never in debt). Only a reversal with allowDebt puts a balance there, and nothing can take
+ * it lower, so this is what the balance still owes; the balances row keeps the same figure as `debt`.
+ */
+export function balanceDebt(available: bigint, floor: bigint | null): bigint {
+  if (floor === null || available >= floor) return 0n;
+  return floor - available;
+}

@@ -155,3 +155,58 @@ export function assetsOffBalance(
     limit,
   );
 }
+
+/**
+ * Balance rows whose clawback debt is not what they lack to reach their floor (migration 20261206010000):
+ * debt is always max(0, floor − available), and zero where there is no floor.
+ */
+export function debtOffFloors(
+  reader: Reader,
+  rootLedgerId: string,
+  limit: number,
+): Promise<Array<{ code: string; asset: string; debt: string; expected: string }>> {
+  return rows(
+    reader,
+    `
+    SELECT ac.code, a.code AS asset, b.debt::text AS debt,
+           balance_debt(b.available_floor, b.debt, true,
+                        available_of(b.normal_balance, b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending))::text AS expected
+      FROM balances b
+      JOIN accounts ac ON ac.root_ledger_id = b.root_ledger_id AND ac.id = b.account_id
+      JOIN assets a ON a.root_ledger_id = b.root_ledger_id AND a.id = b.asset_id
+     WHERE b.root_ledger_id = $1
+       AND b.debt <> balance_debt(b.available_floor, b.debt, true,
+                                  available_of(b.normal_balance, b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending))
+     LIMIT $2`,
+    rootLedgerId,
+    limit,
+  );
+}
+
+/** Limit counters that differ from what the postings charged to them, less what reversals gave back. */
+export function limitUsageOffCharges(
+  reader: Reader,
+  rootLedgerId: string,
+  limit: number,
+): Promise<Array<{ limit_id: string; code: string; period_start: Date; used: string; expected: string }>> {
+  return rows(
+    reader,
+    `
+    WITH charged AS (
+      SELECT c.limit_id, c.account_id, c.period_start,
+             sum(c.amount) FILTER (WHERE NOT EXISTS (
+                 SELECT 1 FROM transactions r WHERE r.root_ledger_id = c.root_ledger_id AND r.reversal_of_id = c.transaction_id)) AS expected
+        FROM limit_charges c WHERE c.root_ledger_id = $1
+       GROUP BY c.limit_id, c.account_id, c.period_start
+    )
+    SELECT coalesce(u.limit_id, ch.limit_id) AS limit_id, ac.code, coalesce(u.period_start, ch.period_start) AS period_start,
+           coalesce(u.used, 0)::text AS used, coalesce(ch.expected, 0)::text AS expected
+      FROM (SELECT * FROM limit_usage WHERE root_ledger_id = $1) u
+      FULL JOIN charged ch USING (limit_id, account_id, period_start)
+      JOIN accounts ac ON ac.root_ledger_id = $1 AND ac.id = coalesce(u.account_id, ch.account_id)
+     WHERE coalesce(u.used, 0) <> coalesce(ch.expected, 0)
+     LIMIT $2`,
+    rootLedgerId,
+    limit,
+  );
+}

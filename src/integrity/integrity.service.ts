@@ -3,6 +3,8 @@ import {
   assetsOffBalance,
   balancesOffJournal,
   countTransactions,
+  debtOffFloors,
+  limitUsageOffCharges,
   lotsOffBalances,
   lotsOffConsumptions,
   unbalancedTransactions,
@@ -16,7 +18,9 @@ export const INTEGRITY_PROBLEMS_MAX = 100;
  * Recomputes a root ledger from its journal and compares: every transaction balanced per asset; every
  * balance equal to the sum of its entries (posted entries; pending entries of holds still pending);
  * every lot's remaining equal to its amount less what was taken from it; open lots adding up to each
- * customer's posted balance in expiring assets; debits equal to credits per asset across the tree.
+ * customer's posted balance in expiring assets; debits equal to credits per asset across the tree;
+ * clawback debt equal to what each balance lacks to reach its floor; every limit counter equal to what
+ * postings charged to it less what their reversals gave back.
  */
 export class IntegrityService {
   constructor(private readonly db: Database) {}
@@ -52,6 +56,17 @@ export class IntegrityService {
       (await assetsOffBalance(pool, rootLedgerId, INTEGRITY_PROBLEMS_MAX)).map(
         (row) =>
           `${row.asset}: ${row.kind} debits ${row.debits} differ from ${row.kind} credits ${row.credits} across the tree`,
+      ),
+    );
+    add(
+      (await debtOffFloors(pool, rootLedgerId, INTEGRITY_PROBLEMS_MAX)).map(
+        (row) => `account ${row.code} ${row.asset}: debt ${row.debt} but it lacks ${row.expected} to reach its floor`,
+      ),
+    );
+    add(
+      (await limitUsageOffCharges(pool, rootLedgerId, INTEGRITY_PROBLEMS_MAX)).map(
+        (row) =>
+          `limit ${row.limit_id} for ${row.code} from ${row.period_start.toISOString()}: used ${row.used} but its charges less reversals add up to ${row.expected}`,
       ),
     );
 

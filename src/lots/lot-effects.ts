@@ -22,6 +22,11 @@ export interface LotPosting {
   reversalOfId: string | null;
   /** Whether the posting is activity of its customers (INACTIVITY policies): not an expiry or a reversal. */
   isActivity: boolean;
+  /**
+   * A reversal allowed to leave clawback debt: where the value its original credited was already spent, it
+   * takes the rest from the balance's other open lots (first-expiring first) instead of refusing.
+   */
+  allowDebt?: boolean;
   /** Posted changes per customer balance of an expiring asset, with the balance after the posting. */
   changes: LotBalanceChange[];
 }
@@ -63,6 +68,16 @@ export async function applyLotEffects(client: pg.PoolClient, posting: LotPosting
     if (posting.reversalOfId !== null) {
       const opened = await lockLotsOpenedBy(client, rootLedgerId, posting.reversalOfId, accountId, assetId);
       const closing = consumeFifo(opened, amount);
+      if (sum(closing) < amount && posting.allowDebt === true) {
+        const closed = new Set(closing.map((slice) => slice.lotId));
+        const others = (await lockOpenLots(client, rootLedgerId, accountId, assetId)).map((lot) =>
+          closed.has(lot.id)
+            ? { ...lot, remaining: lot.remaining - closing.find((slice) => slice.lotId === lot.id)!.amount }
+            : lot,
+        );
+        taken.push(...closing, ...consumeFifo(others, amount - sum(closing)));
+        continue;
+      }
       if (sum(closing) < amount) {
         throw new InsufficientFundsError(
           `cannot reverse: ${amount - sum(closing)} of the value it credited to ${change.accountCode} has already been spent or expired`,

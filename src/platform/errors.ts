@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'ALREADY_REVERSED'
   | 'TRANSACTION_NOT_PENDING'
   | 'CONFLICT'
+  | 'LIMIT_EXCEEDED'
   | 'RATE_LIMITED'
   | 'QUERY_TOO_COMPLEX'
   | 'INTERNAL_SERVER_ERROR'
@@ -103,4 +104,18 @@ export class GiftCardLockedError extends DomainError {
 /** The card's expiresAt has passed; told only to a caller who gave the right PIN. */
 export class GiftCardExpiredError extends DomainError {
   readonly code = 'GIFT_CARD_EXPIRED';
+}
+
+/** A posting would pass a program limit (a cap per period, or a balance ceiling); nothing was written. */
+export class LimitExceededError extends DomainError {
+  readonly code = 'LIMIT_EXCEEDED';
+  constructor(
+    message: string,
+    /** The limit refused by, and how much of it was left (for a ceiling: room below it before the posting). */
+    readonly details: { limitId: string; remaining: string },
+  ) {
+    super(message);
+  }
+  /** In an atomic batch, the index of the item refused (set by nameItem). */
+  item: number | null = null;
 }

@@ -31,6 +31,11 @@ export const ERROR_CATALOG: Record<ErrorCode, { retryable: boolean; description:
   },
   ALREADY_REVERSED: { retryable: false, description: 'The transaction has already been reversed.' },
   TRANSACTION_NOT_PENDING: { retryable: false, description: 'The hold was already posted, voided or timed out.' },
+  LIMIT_EXCEEDED: {
+    retryable: false,
+    description:
+      'A posting would pass a program limit (an earn or redeem cap for the period, or a balance ceiling); extensions: limitId, remaining.',
+  },
   CONFLICT: { retryable: true, description: 'Contention outlived its retries; retry the request.' },
   RATE_LIMITED: {
     retryable: true,

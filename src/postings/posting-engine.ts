@@ -68,6 +68,8 @@ export interface PostingCommand {
   lotExpiresAt: Date | null;
   /** The request as the client phrased it; its digest tells a replay from a reused key. */
   request: unknown;
+  /** A reversal that may leave clawback debt where the value it takes back was already spent. */
+  allowDebt?: boolean;
 }
 
 export interface PostingResult {
@@ -593,6 +595,7 @@ export class PostingEngine {
         written.applied,
         prepared.accounts,
         prepared.assets,
+        prepared.command.allowDebt === true,
       );
     }
     return written;
@@ -614,6 +617,7 @@ export class PostingEngine {
       entries,
       audit: auditEvent(origin, command.operation, command.rootLedgerId, [row.id]),
       checkpointsFrom: checkpointsFrom(prepared),
+      allowDebt: command.allowDebt === true && command.reversalOfId !== null,
     };
     const outcome = await applyPosting(runner, write);
     return outcome.claimed ? writtenOf(prepared, outcome.balances) : null;
@@ -642,6 +646,7 @@ export class PostingEngine {
     applied: AppliedBalance[],
     accounts: Map<string, AccountFacts>,
     assets: Map<string, Asset>,
+    allowDebt = false,
   ): Promise<void> {
     if (lotDeltas.length === 0) return;
     const policies = new Map([...assets.values()].map((asset) => [asset.id, asset.expiryPolicy]));
@@ -661,6 +666,7 @@ export class PostingEngine {
       lotExpiresAt,
       reversalOfId: row.reversalOfId,
       isActivity: row.reversalOfId === null && row.kind !== 'EXPIRE',
+      allowDebt: allowDebt && row.reversalOfId !== null,
       changes,
     });
   }

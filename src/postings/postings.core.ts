@@ -8,6 +8,7 @@ import {
   AssetNotFoundError,
   BadInputError,
   InsufficientFundsError,
+  LimitExceededError,
   NotFoundError,
   UnbalancedTransactionError,
 } from '../platform/errors.js';
@@ -278,7 +279,7 @@ export function canonicalJson(value: unknown): string {
 /** An error of one item of a batch says which item it is. */
 export function nameItem<T>(error: T, index: number): T {
   if (error instanceof Error) error.message = `transactions[${index}]: ${error.message}`;
-  if (error instanceof InsufficientFundsError) error.item = index;
+  if (error instanceof InsufficientFundsError || error instanceof LimitExceededError) error.item = index;
   return error;
 }
 

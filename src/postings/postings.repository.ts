@@ -1,7 +1,12 @@
 import type pg from 'pg';
 import type { Database } from '../platform/db.js';
 import type { AuditEventRow } from '../audit/audit.js';
-import { AccountNotActiveError, InsufficientFundsError, type DomainError } from '../platform/errors.js';
+import {
+  AccountNotActiveError,
+  InsufficientFundsError,
+  LimitExceededError,
+  type DomainError,
+} from '../platform/errors.js';
 import type { BalanceTotals, NormalBalance } from '../balances/balances.core.js';
 import type { AccountFacts, BalanceDelta, PlannedEntry } from './postings.core.js';
 import { HOT_ACCOUNT_SHARDS } from './postings.core.js';
@@ -67,12 +72,15 @@ export interface PostingWrite {
   audit: AuditEventRow;
   /** A backdated posting: its accounts' checkpoints from this instant on are dropped. */
   checkpointsFrom: Date | null;
+  /** A reversal allowed to leave clawback debt: a balance it takes below its floor keeps the shortfall as debt. */
+  allowDebt?: boolean;
 }
 
 /** Applied, or not at all because another transaction holds the idempotency key (or the reversal). */
 export type PostingWriteOutcome = { claimed: true; balances: AppliedBalance[] } | { claimed: false };
 
-const APPLY_POSTING_PARAMETERS = 40;
+/** apply_posting's signature of migration 20261206010000 (with p_allow_debt); the 40-parameter one stays for older servers. */
+const APPLY_POSTING_PARAMETERS = 41;
 
 /**
  * Applies a planned posting in one statement: one round trip, and on a pool in autocommit one database
@@ -126,6 +134,7 @@ export async function applyPosting(runner: pg.Pool | pg.PoolClient, write: Posti
         audit.requestId,
         audit.clientAddress,
         write.checkpointsFrom,
+        write.allowDebt ?? false,
       ],
     });
   } catch (error) {
@@ -150,6 +159,8 @@ export function customerAccountIds(accounts: PostingWrite['accounts']): string[]
 const NOT_ACTIVE_SQLSTATE = 'RLNA1';
 const BELOW_FLOOR_SQLSTATE = 'RLIF1';
 export const KEY_REUSED_SQLSTATE = 'RLIC1';
+/** A program limit refused the posting (migration 20261206010000); DETAIL "limitId:remaining". */
+const LIMIT_EXCEEDED_SQLSTATE = 'RLLE1';
 
 export function refusalOf(error: unknown, accounts: PostingWrite['accounts']): DomainError | null {
   const { code, detail = '' } = error as { code?: string; detail?: string };
@@ -158,6 +169,13 @@ export function refusalOf(error: unknown, accounts: PostingWrite['accounts']): D
   if (code === NOT_ACTIVE_SQLSTATE) {
     const [id, status] = accountsNamed.split(',')[0]!.split(':');
     return new AccountNotActiveError(`account ${codeOf(id!)} is ${status}`);
+  }
+  if (code === LIMIT_EXCEEDED_SQLSTATE) {
+    const [limitId = '', remaining = '0'] = accountsNamed.split(':');
+    return new LimitExceededError(`the posting would pass limit ${limitId}; ${remaining} remains of it`, {
+      limitId,
+      remaining,
+    });
   }
   if (code === BELOW_FLOOR_SQLSTATE) {
     const ids = accountsNamed.split(',');

@@ -107,7 +107,14 @@ export class PostingResolver {
     @Arg('id', () => ID) id: string,
     @Arg('idempotencyKey', () => String) idempotencyKey: string,
     @Arg('reason', () => String, { nullable: true }) reason?: string | null,
+    @Arg('allowDebt', () => Boolean, {
+      nullable: true,
+      defaultValue: false,
+      description:
+        'Where value it takes back was already spent, leave the shortfall as Balance.debt (posted below zero) instead of refusing with INSUFFICIENT_FUNDS; later credits repay it first.',
+    })
+    allowDebt?: boolean | null,
   ) {
-    return payload(await ctx.services.postings.reverse(ctx.origin, id, idempotencyKey, reason));
+    return payload(await ctx.services.postings.reverse(ctx.origin, id, idempotencyKey, reason, allowDebt ?? false));
   }
 }

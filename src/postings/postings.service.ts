@@ -225,6 +225,7 @@ export class PostingService {
     id: string,
     idempotencyKey: string,
     reason: string | null | undefined,
+    allowDebt = false,
   ): Promise<PostingResult> {
     authorize(origin.principal, 'reverseTransaction');
     checkDescription(reason, 'reason');
@@ -260,7 +261,14 @@ export class PostingService {
         amount: entry.amount,
       })),
       reversalOfId: original.id,
-      request: { operation: 'reverseTransaction', id: original.id, reason: reason ?? null },
+      allowDebt,
+      // allowDebt joins the fingerprint only when set, so replays of earlier reversals keep their digest.
+      request: {
+        operation: 'reverseTransaction',
+        id: original.id,
+        reason: reason ?? null,
+        ...(allowDebt ? { allowDebt } : {}),
+      },
     });
   }
 

@@ -11,7 +11,9 @@ export async function snapshotLedger(db: Database): Promise<unknown> {
            (SELECT count(*) FROM audit_events) AS audit_events,
            (SELECT count(*) FROM accounts) AS accounts,
            (SELECT coalesce(json_agg(b ORDER BY b.account_id, b.asset_id, b.shard), '[]') FROM balances b) AS balances,
-           (SELECT coalesce(json_agg(a.status ORDER BY a.id), '[]') FROM accounts a) AS statuses`);
+           (SELECT coalesce(json_agg(a.status ORDER BY a.id), '[]') FROM accounts a) AS statuses,
+           (SELECT count(*) FROM limits) AS limits,
+           (SELECT coalesce(json_agg(u ORDER BY u.limit_id, u.account_id, u.period_start), '[]') FROM limit_usage u) AS limit_usage`);
   return rows[0];
 }
 
