@@ -63,6 +63,9 @@ import { DeliveryWorker, unobservedWebhooks, type WebhookObserver } from './webh
 import { WebhookSender, type WebhookNetwork } from './webhooks/sender.js';
 import { guardedNetwork } from './webhooks/network-guard.js';
 import { deriveSecretKey } from './webhooks/signing.core.js';
+import { RunEvents } from './reconciliation/run-events.js';
+import { RunService } from './reconciliation/run.service.js';
+import { ResolutionService } from './reconciliation/resolution.service.js';
 
 export interface ServerOptions {
   config: Pick<
@@ -208,6 +211,7 @@ export function createServices(
   const customerTokens = new CustomerTokenService(db, ledgers, accounts, options.tokenSecret);
   const authenticator = new Authenticator(apiKeys, customerTokens);
   const subscriptions = new SubscriptionService(hub, accounts, transactions, ledgers, db);
+  const reconciliationRuns = new RunService(db, ledgers, new RunEvents(), options.logger, options.postingAttemptsMax);
   const services: Services = {
     ledgers,
     assets,
@@ -234,6 +238,8 @@ export function createServices(
       webhookKey,
       () => webhooks?.worker ?? null,
     ),
+    reconciliationRuns,
+    reconciliationResolutions: new ResolutionService(db, reconciliationRuns, engine, postings),
   };
   return { services, hub, engine, webhooks };
 }

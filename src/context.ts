@@ -23,6 +23,9 @@ import type { EventFeed } from './events/feed.service.js';
 import type { WebhookService } from './webhooks/webhooks.service.js';
 import { transactionLoaders } from './transactions/transaction.loaders.js';
 import { loaderSet, type LoadersOf } from './platform/loader.js';
+import type { RunService } from './reconciliation/run.service.js';
+import type { ResolutionService } from './reconciliation/resolution.service.js';
+import { runLoaders } from './reconciliation/run.loaders.js';
 
 export interface Services {
   ledgers: LedgerService;
@@ -41,9 +44,11 @@ export interface Services {
   subscriptions: SubscriptionService;
   events: EventFeed;
   webhooks: WebhookService;
+  reconciliationRuns: RunService;
+  reconciliationResolutions: ResolutionService;
 }
 
-const LOADER_MAKERS = { ...ledgerLoaders, ...assetLoaders, ...accountLoaders, ...transactionLoaders };
+const LOADER_MAKERS = { ...ledgerLoaders, ...assetLoaders, ...accountLoaders, ...transactionLoaders, ...runLoaders };
 
 /** One set per request: every relation in a response is fetched in batches, never row by row. */
 export type Loaders = LoadersOf<typeof LOADER_MAKERS>;

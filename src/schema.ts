@@ -17,6 +17,7 @@ import { SubscriptionResolver } from './subscriptions/subscription.resolver.js';
 import { LedgerEventResolver } from './events/event.resolver.js';
 import { ERROR_CODE_ENUM } from './platform/graphql-errors.js';
 import { WebhookEndpointResolver } from './webhooks/webhook.resolver.js';
+import { ReconciliationExceptionResolver, ReconciliationRunResolver } from './reconciliation/run.resolver.js';
 
 export const RESOLVERS = [
   LedgerResolver,
@@ -38,6 +39,8 @@ export const RESOLVERS = [
   SubscriptionResolver,
   LedgerEventResolver,
   WebhookEndpointResolver,
+  ReconciliationRunResolver,
+  ReconciliationExceptionResolver,
 ] as const;
 
 /**

@@ -89,6 +89,14 @@ export const OPERATION_ROLE = {
   /** Also a postTransaction of kind ADJUST. */
   adjust: 'ADMIN',
   reverseTransaction: 'ADMIN',
+  /**
+   * Reconciliation runs: a DRY_RUN only reads the subtree and writes its own report, so OPERATOR may run
+   * one; a COMMIT asserts matches that later runs rely on, so it is ADMIN's, like resolving an exception
+   * (which may post an ADJUST). Reading runs and exceptions needs reach alone.
+   */
+  runReconciliation: 'OPERATOR',
+  commitReconciliation: 'ADMIN',
+  resolveReconciliationException: 'ADMIN',
 } as const satisfies Record<string, Role>;
 
 export type Operation = keyof typeof OPERATION_ROLE;

@@ -15,6 +15,8 @@ export type ErrorCode =
   | 'ALREADY_REVERSED'
   | 'TRANSACTION_NOT_PENDING'
   | 'CONFLICT'
+  | 'ALREADY_MATCHED'
+  | 'ALREADY_RESOLVED'
   | 'RATE_LIMITED'
   | 'QUERY_TOO_COMPLEX'
   | 'INTERNAL_SERVER_ERROR';
@@ -84,6 +86,14 @@ export class AlreadyReversedError extends DomainError {
 }
 export class TransactionNotPendingError extends DomainError {
   readonly code = 'TRANSACTION_NOT_PENDING';
+}
+/** Reconciliation: the transaction or record is already matched (a source matches each at most once). */
+export class AlreadyMatchedError extends DomainError {
+  readonly code = 'ALREADY_MATCHED';
+}
+/** Reconciliation: the exception was already resolved, by another request than this one. */
+export class AlreadyResolvedError extends DomainError {
+  readonly code = 'ALREADY_RESOLVED';
 }
 /** Contention that outlived its bounded retries; the client may retry. */
 export class ConflictError extends DomainError {

@@ -32,6 +32,14 @@ export const ERROR_CATALOG: Record<ErrorCode, { retryable: boolean; description:
   ALREADY_REVERSED: { retryable: false, description: 'The transaction has already been reversed.' },
   TRANSACTION_NOT_PENDING: { retryable: false, description: 'The hold was already posted, voided or timed out.' },
   CONFLICT: { retryable: true, description: 'Contention outlived its retries; retry the request.' },
+  ALREADY_MATCHED: {
+    retryable: false,
+    description: 'Reconciliation: the transaction or the record is already matched for this source.',
+  },
+  ALREADY_RESOLVED: {
+    retryable: false,
+    description: 'Reconciliation: the exception was already resolved by another request (another idempotencyKey).',
+  },
   RATE_LIMITED: {
     retryable: true,
     description: 'Too many requests for this credential; extensions.retryAfterSeconds.',
