@@ -63,6 +63,10 @@ import { DeliveryWorker, unobservedWebhooks, type WebhookObserver } from './webh
 import { WebhookSender, type WebhookNetwork } from './webhooks/sender.js';
 import { guardedNetwork } from './webhooks/network-guard.js';
 import { deriveSecretKey } from './webhooks/signing.core.js';
+import { SourceService } from './reconciliation/source.service.js';
+import { RecordService } from './reconciliation/record.service.js';
+import { ImportService } from './reconciliation/import.service.js';
+import { mountImportRoute } from './reconciliation/import.routes.js';
 
 export interface ServerOptions {
   config: Pick<
@@ -208,6 +212,7 @@ export function createServices(
   const customerTokens = new CustomerTokenService(db, ledgers, accounts, options.tokenSecret);
   const authenticator = new Authenticator(apiKeys, customerTokens);
   const subscriptions = new SubscriptionService(hub, accounts, transactions, ledgers, db);
+  const reconciliationSources = new SourceService(db, ledgers, options.postingAttemptsMax);
   const services: Services = {
     ledgers,
     assets,
@@ -234,6 +239,9 @@ export function createServices(
       webhookKey,
       () => webhooks?.worker ?? null,
     ),
+    reconciliationSources,
+    reconciliationRecords: new RecordService(db, reconciliationSources),
+    reconciliationImports: new ImportService(db, reconciliationSources, assets),
   };
   return { services, hub, engine, webhooks };
 }
@@ -382,6 +390,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     } catch {
       res.status(503).json({ status: 'unready', reason: 'database unreachable' });
     }
+  });
+
+  // The streamed import reads its own body (never whole, never through express.json).
+  mountImportRoute(app, {
+    services,
+    rateLimit: (actorId) => {
+      const allowance = limiter.take(actorId);
+      if (!allowance.allowed) metrics.rateLimited.inc();
+      return allowance;
+    },
+    logger,
   });
 
   app.use(

@@ -21,6 +21,10 @@ import type { SubscriptionConnection, SubscriptionService } from './subscription
 import type { TransactionService } from './transactions/transaction.service.js';
 import type { EventFeed } from './events/feed.service.js';
 import type { WebhookService } from './webhooks/webhooks.service.js';
+import type { SourceService } from './reconciliation/source.service.js';
+import type { RecordService } from './reconciliation/record.service.js';
+import type { ImportService } from './reconciliation/import.service.js';
+import { reconciliationLoaders } from './reconciliation/reconciliation.loaders.js';
 import { transactionLoaders } from './transactions/transaction.loaders.js';
 import { loaderSet, type LoadersOf } from './platform/loader.js';
 
@@ -41,9 +45,18 @@ export interface Services {
   subscriptions: SubscriptionService;
   events: EventFeed;
   webhooks: WebhookService;
+  reconciliationSources: SourceService;
+  reconciliationRecords: RecordService;
+  reconciliationImports: ImportService;
 }
 
-const LOADER_MAKERS = { ...ledgerLoaders, ...assetLoaders, ...accountLoaders, ...transactionLoaders };
+const LOADER_MAKERS = {
+  ...ledgerLoaders,
+  ...assetLoaders,
+  ...accountLoaders,
+  ...transactionLoaders,
+  ...reconciliationLoaders,
+};
 
 /** One set per request: every relation in a response is fetched in batches, never row by row. */
 export type Loaders = LoadersOf<typeof LOADER_MAKERS>;

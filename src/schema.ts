@@ -17,6 +17,8 @@ import { SubscriptionResolver } from './subscriptions/subscription.resolver.js';
 import { LedgerEventResolver } from './events/event.resolver.js';
 import { ERROR_CODE_ENUM } from './platform/graphql-errors.js';
 import { WebhookEndpointResolver } from './webhooks/webhook.resolver.js';
+import { ExternalSourceResolver } from './reconciliation/source.resolver.js';
+import { ExternalRecordResolver } from './reconciliation/record.resolver.js';
 
 export const RESOLVERS = [
   LedgerResolver,
@@ -38,6 +40,8 @@ export const RESOLVERS = [
   SubscriptionResolver,
   LedgerEventResolver,
   WebhookEndpointResolver,
+  ExternalSourceResolver,
+  ExternalRecordResolver,
 ] as const;
 
 /**
