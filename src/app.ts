@@ -66,6 +66,10 @@ import { deriveSecretKey } from './webhooks/signing.core.js';
 import { RunEvents } from './reconciliation/run-events.js';
 import { RunService } from './reconciliation/run.service.js';
 import { ResolutionService } from './reconciliation/resolution.service.js';
+import { SourceService } from './reconciliation/source.service.js';
+import { RecordService } from './reconciliation/record.service.js';
+import { ImportService } from './reconciliation/import.service.js';
+import { mountImportRoute } from './reconciliation/import.routes.js';
 
 export interface ServerOptions {
   config: Pick<
@@ -212,6 +216,7 @@ export function createServices(
   const authenticator = new Authenticator(apiKeys, customerTokens);
   const subscriptions = new SubscriptionService(hub, accounts, transactions, ledgers, db);
   const reconciliationRuns = new RunService(db, ledgers, new RunEvents(), options.logger, options.postingAttemptsMax);
+  const reconciliationSources = new SourceService(db, ledgers, options.postingAttemptsMax);
   const services: Services = {
     ledgers,
     assets,
@@ -240,6 +245,9 @@ export function createServices(
     ),
     reconciliationRuns,
     reconciliationResolutions: new ResolutionService(db, reconciliationRuns, engine, postings),
+    reconciliationSources,
+    reconciliationRecords: new RecordService(db, reconciliationSources),
+    reconciliationImports: new ImportService(db, reconciliationSources, assets),
   };
   return { services, hub, engine, webhooks };
 }
@@ -388,6 +396,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     } catch {
       res.status(503).json({ status: 'unready', reason: 'database unreachable' });
     }
+  });
+
+  // The streamed import reads its own body (never whole, never through express.json).
+  mountImportRoute(app, {
+    services,
+    rateLimit: (actorId) => {
+      const allowance = limiter.take(actorId);
+      if (!allowance.allowed) metrics.rateLimited.inc();
+      return allowance;
+    },
+    logger,
   });
 
   app.use(

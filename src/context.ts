@@ -21,6 +21,10 @@ import type { SubscriptionConnection, SubscriptionService } from './subscription
 import type { TransactionService } from './transactions/transaction.service.js';
 import type { EventFeed } from './events/feed.service.js';
 import type { WebhookService } from './webhooks/webhooks.service.js';
+import type { SourceService } from './reconciliation/source.service.js';
+import type { RecordService } from './reconciliation/record.service.js';
+import type { ImportService } from './reconciliation/import.service.js';
+import { reconciliationLoaders } from './reconciliation/reconciliation.loaders.js';
 import { transactionLoaders } from './transactions/transaction.loaders.js';
 import { loaderSet, type LoadersOf } from './platform/loader.js';
 import type { RunService } from './reconciliation/run.service.js';
@@ -46,9 +50,19 @@ export interface Services {
   webhooks: WebhookService;
   reconciliationRuns: RunService;
   reconciliationResolutions: ResolutionService;
+  reconciliationSources: SourceService;
+  reconciliationRecords: RecordService;
+  reconciliationImports: ImportService;
 }
 
-const LOADER_MAKERS = { ...ledgerLoaders, ...assetLoaders, ...accountLoaders, ...transactionLoaders, ...runLoaders };
+const LOADER_MAKERS = {
+  ...ledgerLoaders,
+  ...assetLoaders,
+  ...accountLoaders,
+  ...transactionLoaders,
+  ...reconciliationLoaders,
+  ...runLoaders,
+};
 
 /** One set per request: every relation in a response is fetched in batches, never row by row. */
 export type Loaders = LoadersOf<typeof LOADER_MAKERS>;

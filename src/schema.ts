@@ -18,6 +18,8 @@ import { LedgerEventResolver } from './events/event.resolver.js';
 import { ERROR_CODE_ENUM } from './platform/graphql-errors.js';
 import { WebhookEndpointResolver } from './webhooks/webhook.resolver.js';
 import { ReconciliationExceptionResolver, ReconciliationRunResolver } from './reconciliation/run.resolver.js';
+import { ExternalSourceResolver } from './reconciliation/source.resolver.js';
+import { ExternalRecordResolver } from './reconciliation/record.resolver.js';
 
 export const RESOLVERS = [
   LedgerResolver,
@@ -41,6 +43,8 @@ export const RESOLVERS = [
   WebhookEndpointResolver,
   ReconciliationRunResolver,
   ReconciliationExceptionResolver,
+  ExternalSourceResolver,
+  ExternalRecordResolver,
 ] as const;
 
 /**

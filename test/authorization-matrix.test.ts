@@ -99,6 +99,27 @@ async function webhookIn(ledgerId: string): Promise<string> {
   ).createWebhookEndpoint.endpoint.id;
 }
 
+/** A reconciliation source in A, made by the bootstrap admin. */
+async function sourceIn(ledgerId: string): Promise<string> {
+  return ok(
+    await t.gql(
+      'mutation($l: ID!, $c: String!) { createExternalSource(input: { ledgerId: $l, code: $c, name: "m" }) { id } }',
+      {
+        l: ledgerId,
+        c: key('src'),
+      },
+    ),
+  ).createExternalSource.id;
+}
+
+const RECORD = {
+  externalId: 'm-1',
+  asset: 'PTS',
+  amount: '1',
+  direction: 'CREDIT',
+  occurredAt: '2026-11-21T09:30:00Z',
+};
+
 const MATRIX: Record<string, Row> = {
   // Queries.
   account: {
@@ -123,6 +144,27 @@ const MATRIX: Record<string, Row> = {
     allowed: READ_IN_SCOPE,
     request: (w) => ({
       query: 'query($l: ID!) { events(ledgerId: $l, first: 1) { edges { cursor } } }',
+      variables: { l: w.aId },
+    }),
+  },
+  externalRecords: {
+    allowed: READ_IN_SCOPE,
+    request: async (w) => ({
+      query: 'query($s: ID!) { externalRecords(sourceId: $s, first: 1) { edges { cursor } } }',
+      variables: { s: await sourceIn(w.aId) },
+    }),
+  },
+  externalSource: {
+    allowed: READ_IN_SCOPE,
+    request: async (w) => ({
+      query: 'query($id: ID!) { externalSource(id: $id) { id } }',
+      variables: { id: await sourceIn(w.aId) },
+    }),
+  },
+  externalSources: {
+    allowed: READ_IN_SCOPE,
+    request: (w) => ({
+      query: 'query($l: ID!) { externalSources(ledgerId: $l, first: 1) { edges { cursor } } }',
       variables: { l: w.aId },
     }),
   },
@@ -196,6 +238,27 @@ const MATRIX: Record<string, Row> = {
       variables: {
         i: { ledgerId: w.rootId, code: `M${key('').slice(2, 12).toUpperCase()}`, name: 'x', kind: 'OTHER', scale: 0 },
       },
+    }),
+  },
+  createExternalSource: {
+    allowed: ADMIN_IN_SCOPE,
+    request: (w) => ({
+      query: 'mutation($i: CreateExternalSourceInput!) { createExternalSource(input: $i) { id } }',
+      variables: { i: { ledgerId: w.aId, code: key('src'), name: 'matrix' } },
+    }),
+  },
+  createMatchRule: {
+    allowed: ADMIN_IN_SCOPE,
+    request: async (w) => ({
+      query: 'mutation($i: CreateMatchRuleInput!) { createMatchRule(input: $i) { id } }',
+      variables: { i: { sourceId: await sourceIn(w.aId), priority: 1 } },
+    }),
+  },
+  importExternalRecords: {
+    allowed: OPERATE_IN_SCOPE,
+    request: async (w) => ({
+      query: 'mutation($i: ImportExternalRecordsInput!) { importExternalRecords(input: $i) { inserted } }',
+      variables: { i: { sourceId: await sourceIn(w.aId), idempotencyKey: key(), records: [RECORD] } },
     }),
   },
   createWebhookEndpoint: {
@@ -522,3 +585,23 @@ it(`answers all ${Object.keys(MATRIX).length} operations × ${CREDENTIALS.length
   }
   expect(wrong).toEqual([]);
 }, 180_000);
+
+it('answers the streamed HTTP import as it answers importExternalRecords', async () => {
+  const wrong: string[] = [];
+  const base = t.url.replace(/\/graphql$/, '');
+  for (const credential of CREDENTIALS) {
+    const secret = secrets[credential];
+    const headers: Record<string, string> = { 'content-type': 'text/csv', 'idempotency-key': key() };
+    if (secret !== null) headers.authorization = secret.startsWith('Basic') ? secret : `Bearer ${secret}`;
+    const response = await fetch(`${base}/reconciliation/sources/${await sourceIn(world.aId)}/records`, {
+      method: 'POST',
+      headers,
+      body: 'externalId,asset,amount,direction,occurredAt\nm-1,PTS,1,CREDIT,2026-11-21T09:30:00Z\n',
+    });
+    const body = (await response.json()) as any;
+    const actual = body.errors?.length ? body.errors[0].extensions.code : 'ok';
+    const want = expected(MATRIX.importExternalRecords!, credential);
+    if (actual !== want) wrong.push(`HTTP import as ${credential}: expected ${want}, got ${actual}`);
+  }
+  expect(wrong).toEqual([]);
+});

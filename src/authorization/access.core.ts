@@ -78,6 +78,14 @@ export const OPERATION_ROLE = {
   redeliverWebhooks: 'ADMIN',
   sendTestWebhook: 'ADMIN',
   runExpiry: 'ADMIN',
+  /** Reconciliation: reading sources and records needs reach alone; rules decide what counts as reconciled. */
+  externalSource: 'READER',
+  externalSources: 'READER',
+  externalRecords: 'READER',
+  createExternalSource: 'ADMIN',
+  createMatchRule: 'ADMIN',
+  /** GraphQL and the streamed HTTP import alike: day-to-day work that moves no value, like posting. */
+  importExternalRecords: 'OPERATOR',
   postTransaction: 'OPERATOR',
   postTransactions: 'OPERATOR',
   issue: 'OPERATOR',

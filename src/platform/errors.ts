@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'ALREADY_RESOLVED'
   | 'RATE_LIMITED'
   | 'QUERY_TOO_COMPLEX'
+  | 'IMPORT_TOO_LARGE'
   | 'INTERNAL_SERVER_ERROR';
 
 export abstract class DomainError extends Error {
@@ -98,4 +99,14 @@ export class AlreadyResolvedError extends DomainError {
 /** Contention that outlived its bounded retries; the client may retry. */
 export class ConflictError extends DomainError {
   readonly code = 'CONFLICT';
+}
+/** An import beyond a documented limit (body bytes, rows, line length, records per call); nothing was changed. */
+export class ImportTooLargeError extends DomainError {
+  readonly code = 'IMPORT_TOO_LARGE';
+  constructor(
+    message: string,
+    readonly details: { limit: string; max: string },
+  ) {
+    super(message);
+  }
 }

@@ -45,6 +45,11 @@ export const ERROR_CATALOG: Record<ErrorCode, { retryable: boolean; description:
     description: 'Too many requests for this credential; extensions.retryAfterSeconds.',
   },
   QUERY_TOO_COMPLEX: { retryable: false, description: 'The document is too deep, too wide or too long.' },
+  IMPORT_TOO_LARGE: {
+    retryable: false,
+    description:
+      'A reconciliation import is beyond a limit (body bytes, rows, line length, records per call); extensions: limit, max. Nothing was imported.',
+  },
   INTERNAL_SERVER_ERROR: {
     retryable: false,
     description:

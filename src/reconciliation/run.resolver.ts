@@ -2,6 +2,8 @@ import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root, Subs
 import { renewLoaders, type RequestContext } from '../context.js';
 import { Account } from '../accounts/account.types.js';
 import { Transaction } from '../transactions/transaction.types.js';
+import { ExternalRecord } from './record.types.js';
+import { ExternalSource } from './source.types.js';
 import { ResolveReconciliationExceptionInput, RunReconciliationInput } from './run.inputs.js';
 import {
   ReconciliationException,
@@ -48,6 +50,11 @@ export class ReconciliationRunResolver {
     @Arg('input', () => RunReconciliationInput) input: RunReconciliationInput,
   ): Promise<ReconciliationRun> {
     return toRun(await ctx.services.reconciliationRuns.run(ctx.origin, input));
+  }
+
+  @FieldResolver(() => ExternalSource)
+  async source(@Root() run: ReconciliationRun, @Ctx() ctx: RequestContext): Promise<ExternalSource> {
+    return (await ctx.loaders.externalSourceById.load(run.sourceId))!;
   }
 
   @FieldResolver(() => ReconciliationExceptionConnection, { description: 'In report order.' })
@@ -112,6 +119,11 @@ export class ReconciliationExceptionResolver {
   @FieldResolver(() => ReconciliationRun)
   async run(@Root() exception: ReconciliationException, @Ctx() ctx: RequestContext): Promise<ReconciliationRun> {
     return (await ctx.loaders.reconciliationRunById.load(exception.runId))!;
+  }
+
+  @FieldResolver(() => ExternalRecord, { nullable: true, description: 'The version of the record the run saw.' })
+  async externalRecord(@Root() exception: ReconciliationException, @Ctx() ctx: RequestContext) {
+    return exception.recordId === null ? null : ctx.loaders.externalRecordById.load(exception.recordId);
   }
 
   @FieldResolver(() => Transaction, { nullable: true })

@@ -1,46 +1,22 @@
-import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { Field, ID, Int, ObjectType } from 'type-graphql';
+import {
+  ReconciliationExceptionKind,
+  ReconciliationExceptionStatus,
+  ReconciliationResolution,
+  ReconciliationRunMode,
+  ReconciliationRunStatus,
+} from './reconciliation.enums.js';
 import { ConnectionType } from '../platform/pagination.js';
 import { AmountScalar, DateTimeScalar } from '../platform/scalars.js';
 import type { ExceptionRow, RunRow } from './run.repository.js';
 
-export enum ReconciliationRunMode {
-  DRY_RUN = 'DRY_RUN',
-  COMMIT = 'COMMIT',
-}
-registerEnumType(ReconciliationRunMode, {
-  name: 'ReconciliationRunMode',
-  description:
-    'DRY_RUN persists the report (summary, matched pairs, exceptions) but no match; COMMIT also the matches.',
-});
-
-export enum ReconciliationRunStatus {
-  RUNNING = 'RUNNING',
-  COMPLETED = 'COMPLETED',
-  FAILED = 'FAILED',
-}
-registerEnumType(ReconciliationRunStatus, { name: 'ReconciliationRunStatus' });
-
-export enum ReconciliationExceptionKind {
-  MISSING_IN_LEDGER = 'MISSING_IN_LEDGER',
-  MISSING_EXTERNALLY = 'MISSING_EXTERNALLY',
-  AMOUNT_MISMATCH = 'AMOUNT_MISMATCH',
-  DUPLICATE_EXTERNAL = 'DUPLICATE_EXTERNAL',
-  AMBIGUOUS = 'AMBIGUOUS',
-}
-registerEnumType(ReconciliationExceptionKind, { name: 'ReconciliationExceptionKind' });
-
-export enum ReconciliationExceptionStatus {
-  OPEN = 'OPEN',
-  RESOLVED = 'RESOLVED',
-}
-registerEnumType(ReconciliationExceptionStatus, { name: 'ReconciliationExceptionStatus' });
-
-export enum ReconciliationResolution {
-  POST_ADJUSTMENT = 'POST_ADJUSTMENT',
-  MATCH_MANUALLY = 'MATCH_MANUALLY',
-  EXPLAIN = 'EXPLAIN',
-}
-registerEnumType(ReconciliationResolution, { name: 'ReconciliationResolution' });
+export {
+  ReconciliationExceptionKind,
+  ReconciliationExceptionStatus,
+  ReconciliationResolution,
+  ReconciliationRunMode,
+  ReconciliationRunStatus,
+};
 
 @ObjectType({
   description:
