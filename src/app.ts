@@ -244,7 +244,7 @@ export function createServices(
       () => webhooks?.worker ?? null,
     ),
     reconciliationRuns,
-    reconciliationResolutions: new ResolutionService(db, reconciliationRuns, engine, postings),
+    reconciliationResolutions: new ResolutionService(db, reconciliationRuns, engine, postings, assets),
     reconciliationSources,
     reconciliationRecords: new RecordService(db, reconciliationSources),
     reconciliationImports: new ImportService(db, reconciliationSources, assets),

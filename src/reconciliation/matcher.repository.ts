@@ -28,7 +28,7 @@ export async function createMatcherTables(client: pg.PoolClient): Promise<void> 
     CREATE TEMP TABLE rr_lines (
       transaction_id uuid NOT NULL, account_id uuid NOT NULL, account_code text NOT NULL, asset_id uuid NOT NULL,
       amount bigint NOT NULL, effective_at timestamptz NOT NULL, idempotency_key text NOT NULL, metadata jsonb NOT NULL,
-      in_window boolean NOT NULL, open boolean NOT NULL
+      in_window boolean NOT NULL, open boolean NOT NULL, matched boolean NOT NULL
     ) ON COMMIT DROP;
     CREATE TEMP TABLE rr_pairs (
       record_id uuid NOT NULL, transaction_id uuid, account_id uuid, asset_id uuid NOT NULL, rule_id uuid,
@@ -67,7 +67,7 @@ export async function insertLedgerLines(
         GROUP BY e.transaction_id, e.account_id, e.asset_id
      ), inserted AS (
        INSERT INTO rr_lines (transaction_id, account_id, account_code, asset_id, amount, effective_at, idempotency_key,
-                             metadata, in_window, open)
+                             metadata, in_window, open, matched)
        SELECT m.transaction_id, m.account_id, a.code, m.asset_id, m.amount, t.effective_at, t.idempotency_key, t.metadata,
               $6::timestamptz IS NOT NULL AND t.effective_at BETWEEN $6 AND $7,
               NOT EXISTS (SELECT 1 FROM reconciliation_matches rm
@@ -77,7 +77,9 @@ export async function insertLedgerLines(
                                  AND x.transaction_id = m.transaction_id)
               AND NOT EXISTS (SELECT 1 FROM reconciliation_exceptions x
                                WHERE x.root_ledger_id = $1 AND x.source_id = $2
-                                 AND x.resolution_transaction_id = m.transaction_id)
+                                 AND x.resolution_transaction_id = m.transaction_id),
+              EXISTS (SELECT 1 FROM reconciliation_matches rm
+                       WHERE rm.root_ledger_id = $1 AND rm.source_id = $2 AND rm.transaction_id = m.transaction_id)
          FROM movements m
          JOIN transactions t ON t.root_ledger_id = $1 AND t.id = m.transaction_id
          JOIN accounts a ON a.root_ledger_id = $1 AND a.id = m.account_id
@@ -120,17 +122,19 @@ async function applyRule(client: pg.PoolClient, rule: MatchRuleSpec, pass: 'MATC
   const reference = key === null ? 'l.idempotency_key' : `(l.metadata ->> $5::text)`;
   const amountTest =
     pass === 'MATCH' ? 'abs(r.amount - l.amount) <= $2::bigint' : 'abs(r.amount - l.amount) > $2::bigint';
+  // A transaction already matched (before this run, or by an earlier rule of it) is still a candidate
+  // of the MATCH pass, as `taken`: a record whose only candidates are taken is a duplicate of their match.
   const candidates = `
     SELECT DISTINCT ON (r.record_id, l.transaction_id)
            r.record_id, r.external_id, l.transaction_id, l.account_id, r.asset_id, r.amount AS record_amount,
            l.amount AS ledger_amount, abs(r.amount - l.amount) AS amount_gap,
-           abs(extract(epoch FROM r.occurred_at - l.effective_at)) AS time_gap
+           abs(extract(epoch FROM r.occurred_at - l.effective_at)) AS time_gap, l.open, l.matched,
+           (NOT l.open OR EXISTS (SELECT 1 FROM rr_pairs p WHERE p.transaction_id = l.transaction_id
+                                     AND p.kind IN ('MATCH', 'AMOUNT_MISMATCH'))) AS taken
       FROM rr_records r
       JOIN rr_lines l ON ${reference} = r.reference AND l.asset_id = r.asset_id
-     WHERE l.open AND r.reference IS NOT NULL
+     WHERE r.reference IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM rr_pairs p WHERE p.record_id = r.record_id)
-       AND NOT EXISTS (SELECT 1 FROM rr_pairs p WHERE p.transaction_id = l.transaction_id
-                          AND p.kind IN ('MATCH', 'AMOUNT_MISMATCH'))
        AND ($3::boolean = false OR l.account_code = r.account_code)
        AND ${amountTest}
        AND l.effective_at BETWEEN r.occurred_at - make_interval(secs => $4::int) AND r.occurred_at + make_interval(secs => $4::int)
@@ -140,18 +144,26 @@ async function applyRule(client: pg.PoolClient, rule: MatchRuleSpec, pass: 'MATC
   if (pass === 'MATCH') {
     await client.query(
       `WITH candidates AS (${candidates}),
-       counted AS (SELECT c.*, count(*) OVER (PARTITION BY c.record_id) AS choices FROM candidates c),
+       lines AS (SELECT c.* FROM candidates c WHERE c.open OR c.matched),
+       free AS (SELECT c.*, count(*) OVER (PARTITION BY c.record_id) AS choices FROM lines c WHERE NOT c.taken),
        ranked AS (
          SELECT c.*, row_number() OVER (PARTITION BY c.transaction_id
                                         ORDER BY c.amount_gap, c.time_gap, c.external_id, c.record_id) AS claim
-           FROM counted c WHERE c.choices = 1)
+           FROM free c WHERE c.choices = 1),
+       duplicates AS (
+         SELECT DISTINCT ON (c.record_id) c.* FROM lines c
+          WHERE c.taken AND NOT EXISTS (SELECT 1 FROM free f WHERE f.record_id = c.record_id)
+          ORDER BY c.record_id, c.amount_gap, c.time_gap, c.transaction_id)
        INSERT INTO rr_pairs (record_id, transaction_id, account_id, asset_id, rule_id, record_amount, ledger_amount, kind)
        SELECT record_id, transaction_id, account_id, asset_id, $1::uuid, record_amount, ledger_amount,
               CASE WHEN claim = 1 THEN 'MATCH' ELSE 'DUPLICATE_EXTERNAL' END
          FROM ranked
        UNION ALL
        SELECT DISTINCT ON (record_id) record_id, NULL::uuid, NULL::uuid, asset_id, $1::uuid, record_amount, NULL::bigint, 'AMBIGUOUS'
-         FROM counted WHERE choices > 1`,
+         FROM free WHERE choices > 1
+       UNION ALL
+       SELECT record_id, transaction_id, account_id, asset_id, $1::uuid, record_amount, ledger_amount, 'DUPLICATE_EXTERNAL'
+         FROM duplicates`,
       values,
     );
   } else {
@@ -159,6 +171,7 @@ async function applyRule(client: pg.PoolClient, rule: MatchRuleSpec, pass: 'MATC
       `WITH candidates AS (${candidates}),
        closest AS (
          SELECT DISTINCT ON (c.record_id) c.* FROM candidates c
+          WHERE NOT c.taken
           ORDER BY c.record_id, c.amount_gap, c.time_gap, c.transaction_id),
        ranked AS (
          SELECT c.*, row_number() OVER (PARTITION BY c.transaction_id

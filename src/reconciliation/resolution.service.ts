@@ -14,6 +14,7 @@ import { auditEvent, type RequestOrigin } from '../audit/audit.js';
 import { insertAuditEventSql } from '../audit/audit.repository.js';
 import type { PostingEngine, PostingCommand } from '../postings/posting-engine.js';
 import type { PostingService } from '../postings/postings.service.js';
+import type { AssetService } from '../assets/asset.service.js';
 import { adjustmentOf, checkKey, checkNote, checkResolutionAllowed, type Resolution } from './matcher.core.js';
 import {
   excludeRecord,
@@ -50,6 +51,7 @@ export class ResolutionService {
     private readonly runs: RunService,
     private readonly engine: PostingEngine,
     private readonly postings: PostingService,
+    private readonly assets: AssetService,
   ) {}
 
   async findById(principal: Principal, id: string): Promise<ExceptionRow | null> {
@@ -185,6 +187,9 @@ export class ResolutionService {
       }
       const account = await selectAccountBrief(client, source.rootLedgerId, accountId);
       const asset = await selectAssetCode(client, source.rootLedgerId, assetId!);
+      // Looked up now, so the posting finds the asset cached: planned under the resolution's locks, it must
+      // not wait for a second pool connection that the callers queued on those locks may all be holding.
+      await this.assets.requireByCodes(source.rootLedgerId, [asset!]);
       const opposite = account!.normalBalance === 'CREDIT' ? 'DEBIT' : 'CREDIT';
       return this.postings.adjustmentCommand(origin, 'resolveReconciliationException', {
         accountId,
