@@ -66,6 +66,8 @@ import { deriveSecretKey } from './webhooks/signing.core.js';
 import { RunEvents } from './reconciliation/run-events.js';
 import { RunService } from './reconciliation/run.service.js';
 import { ResolutionService } from './reconciliation/resolution.service.js';
+import { ReportService } from './reconciliation/report.service.js';
+import { mountReportRoute } from './reconciliation/report.routes.js';
 import { SourceService } from './reconciliation/source.service.js';
 import { RecordService } from './reconciliation/record.service.js';
 import { ImportService } from './reconciliation/import.service.js';
@@ -245,6 +247,7 @@ export function createServices(
     ),
     reconciliationRuns,
     reconciliationResolutions: new ResolutionService(db, reconciliationRuns, engine, postings, assets),
+    reconciliationReports: new ReportService(db, reconciliationRuns),
     reconciliationSources,
     reconciliationRecords: new RecordService(db, reconciliationSources),
     reconciliationImports: new ImportService(db, reconciliationSources, assets),
@@ -400,6 +403,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   // The streamed import reads its own body (never whole, never through express.json).
   mountImportRoute(app, {
+    services,
+    rateLimit: (actorId) => {
+      const allowance = limiter.take(actorId);
+      if (!allowance.allowed) metrics.rateLimited.inc();
+      return allowance;
+    },
+    logger,
+  });
+
+  mountReportRoute(app, {
     services,
     rateLimit: (actorId) => {
       const allowance = limiter.take(actorId);

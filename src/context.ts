@@ -29,6 +29,7 @@ import { transactionLoaders } from './transactions/transaction.loaders.js';
 import { loaderSet, type LoadersOf } from './platform/loader.js';
 import type { RunService } from './reconciliation/run.service.js';
 import type { ResolutionService } from './reconciliation/resolution.service.js';
+import type { ReportService } from './reconciliation/report.service.js';
 import { runLoaders } from './reconciliation/run.loaders.js';
 
 export interface Services {
@@ -50,6 +51,7 @@ export interface Services {
   webhooks: WebhookService;
   reconciliationRuns: RunService;
   reconciliationResolutions: ResolutionService;
+  reconciliationReports: ReportService;
   reconciliationSources: SourceService;
   reconciliationRecords: RecordService;
   reconciliationImports: ImportService;

@@ -31,6 +31,7 @@ export const REPORT_COLUMNS = [
   'externalId',
   'recordId',
   'transactionId',
+  'reference',
   'accountCode',
   'asset',
   'expectedAmount',

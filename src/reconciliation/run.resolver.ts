@@ -74,14 +74,12 @@ export class ReconciliationRunResolver {
   @Subscription(() => ReconciliationRun, {
     description:
       "The source's runs as they start (RUNNING) and finish (COMPLETED or FAILED). Pushed by the instance that runs them: subscribe where the runs are started, or read reconciliationRun.",
-    subscribe: async function* ({ args, context }) {
-      const ctx = context as RequestContext;
-      const source = await ctx.services.reconciliationRuns.reachableSource(
-        ctx.origin.principal,
+    // Access is checked before the stream opens, so a refusal is the operation's error, not a broken stream.
+    subscribe: ({ args, context }) =>
+      (context as RequestContext).services.reconciliationRuns.updates(
+        (context as RequestContext).origin.principal,
         args.sourceId as string,
-      );
-      yield* ctx.services.reconciliationRuns.subscribe(source.id);
-    },
+      ),
   })
   reconciliationUpdated(
     @Root() run: import('./run.repository.js').RunRow,

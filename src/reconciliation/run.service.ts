@@ -206,7 +206,14 @@ export class RunService {
     return toConnection(await selectExceptionPage(this.db.pool, run, { kind, status }, page), page);
   }
 
-  subscribe(sourceId: string) {
-    return this.events.subscribe(sourceId);
+  /** The runs of a source as they start and finish, for `reconciliationUpdated`; reach is checked first. */
+  async updates(principal: Principal, sourceId: string): Promise<AsyncIterableIterator<RunRow>> {
+    const source = await this.reachableSource(principal, sourceId);
+    return this.events.subscribe(source.id);
+  }
+
+  /** Subscribers of run updates on this instance, for metrics and tests. */
+  subscriberCount(): number {
+    return this.events.listenerCount();
   }
 }

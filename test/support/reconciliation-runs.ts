@@ -97,3 +97,12 @@ export async function exceptionsOf(t: TestServer, runId: string, kind?: string):
   const data = ok(await t.gql(EXCEPTIONS, { id: runId, kind, first: 500 }));
   return data.reconciliationRun.exceptions.edges.map((edge: any) => edge.node);
 }
+
+/** An API key scoped to a ledger with a role; its secret. */
+export async function createApiKey(t: TestServer, input: { ledgerId: string; role: string }): Promise<string> {
+  return ok(
+    await t.gql('mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }', {
+      i: { name: key('key'), role: input.role, ledgerId: input.ledgerId },
+    }),
+  ).createApiKey.secret;
+}
