@@ -33,7 +33,8 @@ export class ReportService {
       for (;;) {
         const lines: ReportLine[] = await read(this.db.pool, run, after, REPORT_PAGE_ROWS);
         if (lines.length === 0) break;
-        yield lines.map((line) => csvRow(fieldsOf((number += 1), line))).join('');
+        yield lines.map((line, index) => csvRow(fieldsOf(number + index + 1, line))).join('');
+        number += lines.length;
         if (lines.length < REPORT_PAGE_ROWS) break;
         after = lines.at(-1)!.position;
       }
