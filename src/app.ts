@@ -68,6 +68,7 @@ import { RunService } from './reconciliation/run.service.js';
 import { ResolutionService } from './reconciliation/resolution.service.js';
 import { ReportService } from './reconciliation/report.service.js';
 import { mountReportRoute } from './reconciliation/report.routes.js';
+import { ContinuousMatcher } from './reconciliation/continuous.js';
 import { SourceService } from './reconciliation/source.service.js';
 import { RecordService } from './reconciliation/record.service.js';
 import { ImportService } from './reconciliation/import.service.js';
@@ -96,6 +97,8 @@ export interface ServerOptions {
       webhooks?: Partial<WebhookConfig>;
       /** Defaults to false: webhook targets on private networks are refused. */
       webhookAllowPrivateNetworks?: boolean;
+      /** How often the continuous reconciliation matcher polls (ms); commits also nudge it. 0: off. */
+      reconciliationPollIntervalMs?: number;
     };
   db: Database;
   logger: Logger;
@@ -120,6 +123,8 @@ export interface RunningServer {
   scheduler: Scheduler;
   /** Null when webhooks are off (no WEBHOOK_SECRET_KEY). */
   webhooks: WebhookRuntime | null;
+  /** Continuous reconciliation: matches continuous sources' records and postings as they arrive. */
+  reconciliation: ContinuousMatcher;
   stop(): Promise<void>;
 }
 
@@ -145,12 +150,19 @@ export interface ServiceOptions {
   /** The network the webhook sender uses; by default the guarded one (network-guard.ts). */
   webhookNetwork?: WebhookNetwork;
   webhookObserver?: WebhookObserver;
+  reconciliationPollIntervalMs?: number;
 }
 
 export function createServices(
   db: Database,
   options: ServiceOptions,
-): { services: Services; hub: EventHub; engine: PostingEngine; webhooks: WebhookRuntime | null } {
+): {
+  services: Services;
+  hub: EventHub;
+  engine: PostingEngine;
+  webhooks: WebhookRuntime | null;
+  reconciliation: ContinuousMatcher;
+} {
   const ledgers = new LedgerService(db);
   const feed = new EventFeed(db);
   const webhookConfig: WebhookConfig = { ...DEFAULT_WEBHOOKS, ...options.webhooks };
@@ -192,16 +204,21 @@ export function createServices(
   const hub = new EventHub(options.fanout, postingLoader(transactions, accounts), options.logger);
   const extra = options.events;
   const dispatcher = webhooks?.dispatcher;
-  const events: LedgerEvents =
-    extra === undefined && dispatcher === undefined
-      ? hub
-      : {
-          committed: (posting) => {
-            hub.committed(posting);
-            extra?.committed(posting);
-            dispatcher?.nudge();
-          },
-        };
+  const reconciliation = new ContinuousMatcher(
+    db,
+    feed,
+    options.logger,
+    options.reconciliationPollIntervalMs ?? RECONCILIATION_POLL_INTERVAL_MS,
+    options.postingAttemptsMax,
+  );
+  const events: LedgerEvents = {
+    committed: (posting) => {
+      hub.committed(posting);
+      extra?.committed(posting);
+      dispatcher?.nudge();
+      reconciliation.nudge();
+    },
+  };
   const accountFacts = new AccountFactsCache(db.pool);
   const engine = new PostingEngine(
     db,
@@ -252,8 +269,11 @@ export function createServices(
     reconciliationRecords: new RecordService(db, reconciliationSources),
     reconciliationImports: new ImportService(db, reconciliationSources, assets),
   };
-  return { services, hub, engine, webhooks };
+  return { services, hub, engine, webhooks, reconciliation };
 }
+
+/** The continuous reconciliation matcher's default poll; commits on this instance nudge it sooner. */
+export const RECONCILIATION_POLL_INTERVAL_MS = 1_000;
 
 // A client-supplied request id is echoed only when it is short and plain.
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -274,7 +294,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     subscriptions: () => eventHub?.listenerCount() ?? 0,
   });
   const limiter = new RateLimiter(config.rateLimitPerSecond, config.rateLimitBurst);
-  const { services, hub, engine, webhooks } = createServices(db, {
+  const { services, hub, engine, webhooks, reconciliation } = createServices(db, {
     postingObserver: {
       posting: (kind, outcome) => metrics.postings.inc({ kind, outcome }),
       retry: () => metrics.retries.inc(),
@@ -290,6 +310,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     webhookSecretKey: options.webhookSecretKey,
     webhooks: config.webhooks,
     webhookAllowPrivateNetworks: config.webhookAllowPrivateNetworks,
+    reconciliationPollIntervalMs: config.reconciliationPollIntervalMs,
     webhookObserver: {
       attempt: (outcome) => metrics.webhookAttempts.inc({ outcome }),
       deliveriesMade: (count) => metrics.webhookDeliveries.inc(count),
@@ -494,6 +515,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   scheduler.start();
   webhooks?.dispatcher.start();
   webhooks?.worker.start();
+  reconciliation.start();
 
   return {
     url: `http://${shownHost}:${port}/graphql`,
@@ -504,6 +526,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     websocket,
     scheduler,
     webhooks,
+    reconciliation,
     async stop() {
       draining = true;
       httpServer.closeIdleConnections();
@@ -511,6 +534,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       // Deliveries in flight are aborted; their claims run out and any instance sends them again.
       await webhooks?.dispatcher.stop();
       await webhooks?.worker.stop();
+      await reconciliation.stop();
       // Subscribers next (they hold no request open), then the event fan-out, then HTTP.
       await websocket.dispose();
       await hub.stop();

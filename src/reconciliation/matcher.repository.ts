@@ -63,7 +63,7 @@ export async function insertLedgerLines(
          FROM entries e
          JOIN accounts a ON a.root_ledger_id = e.root_ledger_id AND a.id = e.account_id
         WHERE e.root_ledger_id = $1 AND e.ledger_id IN (SELECT id FROM scope) AND NOT e.pending AND NOT a.is_system
-          AND ${byWindow ? 'e.effective_at BETWEEN $4 AND $5' : 'e.transaction_id = ANY ($4::uuid[])'}
+          AND ${byWindow ? 'e.effective_at BETWEEN $4 AND $5' : 'e.transaction_id = ANY ($4::uuid[]) AND $5::timestamptz IS NULL'}
         GROUP BY e.transaction_id, e.account_id, e.asset_id
      ), inserted AS (
        INSERT INTO rr_lines (transaction_id, account_id, account_code, asset_id, amount, effective_at, idempotency_key,
@@ -95,7 +95,7 @@ export async function insertLedgerLines(
       byWindow ? read.to : null,
       window?.from ?? null,
       window?.to ?? null,
-    ].slice(0, byWindow ? 7 : 7),
+    ],
   );
   return rows[0]!.snapshot;
 }
