@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type pg from 'pg';
-import type { Rejection, ValidRecord } from './record.core.js';
+import { contentText, type Rejection, type ValidRecord } from './record.core.js';
 
 /**
  * The SQL of an import, raw through pg, all on the import's one transaction client. Records are staged
@@ -104,7 +105,8 @@ export async function createStaging(client: pg.PoolClient): Promise<void> {
        occurred_at  TIMESTAMPTZ(3) NOT NULL,
        reference    TEXT,
        account_code TEXT,
-       metadata     JSONB NOT NULL
+       metadata     JSONB NOT NULL,
+       content_hash BYTEA NOT NULL
      ) ON COMMIT DROP`,
   );
 }
@@ -119,7 +121,9 @@ function copyText(value: string | null): string {
 
 /** One staged row as a line of COPY text, in the staging table's column order. */
 export function stagingLine(record: ValidRecord, id: string): string {
-  return `${record.line}\t${id}\t${copyText(record.externalId)}\t${record.assetId}\t${record.amount}\t${record.direction}\t${record.occurredAt.toISOString()}\t${copyText(record.reference)}\t${copyText(record.accountCode)}\t${copyText(record.metadata)}\n`;
+  // The content hash is sha256 of contentText (record.core.ts), sent as bytea's hex text ("\\x" escaped for COPY).
+  const hash = createHash('sha256').update(contentText(record)).digest('hex');
+  return `${record.line}\t${id}\t${copyText(record.externalId)}\t${record.assetId}\t${record.amount}\t${record.direction}\t${record.occurredAt.toISOString()}\t${copyText(record.reference)}\t${copyText(record.accountCode)}\t${copyText(record.metadata)}\t\\\\x${hash}\n`;
 }
 
 /** What pg's Connection offers a submittable query (pg has no public type for it). */
@@ -219,7 +223,7 @@ export class CopyIn {
 }
 
 export const COPY_STAGING =
-  'COPY reconciliation_import_staging (line, id, external_id, asset_id, amount, direction, occurred_at, reference, account_code, metadata) FROM STDIN';
+  'COPY reconciliation_import_staging (line, id, external_id, asset_id, amount, direction, occurred_at, reference, account_code, metadata, content_hash) FROM STDIN';
 
 export interface MergeOutcome {
   inserted: number;
@@ -251,15 +255,10 @@ export async function mergeStaged(
   );
   await client.query(
     `CREATE TEMPORARY TABLE reconciliation_import_classified ON COMMIT DROP AS
-     SELECT s.*, r.id AS old_id, r.version AS old_version, h.content_hash,
-            coalesce(r.content_hash = h.content_hash, false) AS same,
+     SELECT s.*, r.id AS old_id, r.version AS old_version,
+            coalesce(r.content_hash = s.content_hash, false) AS same,
             d.first IS NOT NULL AND d.first <> s.line AS repeated, d.first
        FROM reconciliation_import_staging s
-       -- The content hash: a JSON array of the content (jsonb puts metadata keys in one order; the instant
-       -- as epoch milliseconds, so the session's time zone cannot change it).
-       CROSS JOIN LATERAL (SELECT sha256(convert_to(jsonb_build_array(s.asset_id, s.amount::text, s.direction,
-                (extract(epoch FROM s.occurred_at) * 1000)::bigint, s.reference, s.account_code, s.metadata)::text,
-                'UTF8')) AS content_hash) h
        LEFT JOIN reconciliation_import_repeated d ON d.external_id = s.external_id
        LEFT JOIN reconciliation_records r
          ON r.root_ledger_id = $1 AND r.source_id = $2 AND r.external_id = s.external_id AND r.is_current`,

@@ -28,6 +28,11 @@ import { lockSource, type SourceRow } from './source.repository.js';
 import type { SourceService } from './source.service.js';
 import { ImportRejection, ImportResult } from './import.types.js';
 
+/**
+ * The merge hashes and joins the whole staging table at once: with the default work_mem (4 MB) a million
+ * rows spill to disk in batches. The setting ends with the transaction.
+ */
+const BEGIN_IMPORT = "BEGIN; SET LOCAL work_mem = '64MB'";
 /** Text gathered before one CopyData message: large enough that messages are few, small enough to stay flat. */
 const COPY_CHUNK_CHARS = 256 * 1024;
 export const IMPORT_KEY_LENGTH_MAX = 255;
@@ -188,7 +193,7 @@ export class ImportService {
     let broken = false;
     let requestHash = '';
     try {
-      await client.query('BEGIN');
+      await client.query(BEGIN_IMPORT);
       await createStaging(client);
       const rejections = new RejectionList();
       const copy = await CopyIn.start(client, COPY_STAGING);

@@ -1,4 +1,4 @@
-import { checkRecord, readInstant, RejectionList, REJECTIONS_KEPT_MAX } from './record.core.js';
+import { canonicalJson, checkRecord, readInstant, RejectionList, REJECTIONS_KEPT_MAX } from './record.core.js';
 
 const ASSETS = new Map([['PTS', 'asset-pts']]);
 const good = {
@@ -89,5 +89,12 @@ describe('RejectionList', () => {
     expect(list.count).toBe(REJECTIONS_KEPT_MAX + 5 + 3);
     expect(list.list).toHaveLength(REJECTIONS_KEPT_MAX);
     expect(list.list.slice(0, 3).map((r) => r.line)).toEqual([1, 2, 3]);
+  });
+});
+
+describe('canonicalJson', () => {
+  it('writes one text for one content, whatever the key order', () => {
+    expect(canonicalJson({ b: [1, { d: 2, c: 'x' }], a: null })).toBe('{"a":null,"b":[1,{"c":"x","d":2}]}');
+    expect(canonicalJson({ y: 1, x: 2 })).toBe(canonicalJson({ x: 2, y: 1 }));
   });
 });
