@@ -1,10 +1,12 @@
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import type pg from 'pg';
-import type { Rejection, ValidRecord } from './record.core.js';
+import { contentText, type Rejection, type ValidRecord } from './record.core.js';
 
 /**
  * The SQL of an import, raw through pg, all on the import's one transaction client. Records are staged
- * in a temporary table (no indexes, no WAL; dropped at commit) by multi-row `unnest` inserts of a few
- * thousand rows each, and merged into reconciliation_records by a handful of set-based statements once
+ * in a temporary table (no indexes, no WAL; dropped at commit) by one COPY FROM STDIN that lasts as long
+ * as the body, and merged into reconciliation_records by a handful of set-based statements once
  * the body has ended: one join against the current versions classifies every row, one UPDATE moves
  * `is_current` off the changed ones, one INSERT writes the new versions. Nothing here runs per row.
  */
@@ -109,52 +111,119 @@ export async function createStaging(client: pg.PoolClient): Promise<void> {
   );
 }
 
-/**
- * Stages one chunk of valid records in one statement. The content hash is computed here, from a JSON
- * array of the content (jsonb puts metadata keys in one order; the instant as epoch milliseconds, so the
- * session's time zone cannot change it).
- */
-export async function stageRecords(
-  client: pg.PoolClient,
-  records: readonly ValidRecord[],
-  ids: string[],
-): Promise<void> {
-  const n = records.length;
-  const lines = new Array<number>(n);
-  const externalIds = new Array<string>(n);
-  const assetIds = new Array<string>(n);
-  const amounts = new Array<string>(n);
-  const directions = new Array<string>(n);
-  const occurred = new Array<string>(n);
-  const references = new Array<string | null>(n);
-  const accountCodes = new Array<string | null>(n);
-  const metadata = new Array<string>(n);
-  for (let i = 0; i < n; i += 1) {
-    const record = records[i]!;
-    lines[i] = record.line;
-    externalIds[i] = record.externalId;
-    assetIds[i] = record.assetId;
-    amounts[i] = record.amount.toString();
-    directions[i] = record.direction;
-    occurred[i] = record.occurredAt.toISOString();
-    references[i] = record.reference;
-    accountCodes[i] = record.accountCode;
-    metadata[i] = record.metadata;
-  }
-  await client.query({
-    name: 'reconciliation_stage_records',
-    text: `INSERT INTO reconciliation_import_staging
-           SELECT u.line, u.id, u.external_id, u.asset_id, u.amount, u.direction, u.occurred_at, u.reference,
-                  u.account_code, u.metadata,
-                  sha256(convert_to(jsonb_build_array(u.asset_id, u.amount::text, u.direction,
-                    (extract(epoch FROM u.occurred_at::timestamptz(3)) * 1000)::bigint,
-                    u.reference, u.account_code, u.metadata)::text, 'UTF8'))
-             FROM unnest($1::int[], $2::uuid[], $3::text[], $4::uuid[], $5::int8[], $6::"Direction"[],
-                         $7::timestamptz[], $8::text[], $9::text[], $10::jsonb[])
-                  AS u(line, id, external_id, asset_id, amount, direction, occurred_at, reference, account_code, metadata)`,
-    values: [lines, ids, externalIds, assetIds, amounts, directions, occurred, references, accountCodes, metadata],
-  });
+/** COPY's text format: backslash, tab and line breaks escaped; null is \N. */
+function copyText(value: string | null): string {
+  if (value === null) return '\\N';
+  return /[\\\t\n\r]/.test(value)
+    ? value.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r')
+    : value;
 }
+
+/** One staged row as a line of COPY text, in the staging table's column order. */
+export function stagingLine(record: ValidRecord, id: string): string {
+  // The content hash is sha256 of contentText (record.core.ts), sent as bytea's hex text ("\\x" escaped for COPY).
+  const hash = createHash('sha256').update(contentText(record)).digest('hex');
+  return `${record.line}\t${id}\t${copyText(record.externalId)}\t${record.assetId}\t${record.amount}\t${record.direction}\t${record.occurredAt.toISOString()}\t${copyText(record.reference)}\t${copyText(record.accountCode)}\t${copyText(record.metadata)}\t\\\\x${hash}\n`;
+}
+
+/** What pg's Connection offers a submittable query (pg has no public type for it). */
+interface CopyConnection {
+  query(text: string): void;
+  sendCopyFromChunk(chunk: Buffer): void;
+  endCopyFrom(): void;
+  sendCopyFail(message: string): void;
+  stream: NodeJS.EventEmitter & { writableNeedDrain: boolean };
+}
+
+/**
+ * COPY … FROM STDIN driven through pg's own protocol hooks (a "submittable" query, as pg-copy-streams
+ * does): the client sends the statement, Postgres answers CopyInResponse, and from then on every `write`
+ * is one CopyData message, with the socket's backpressure passed on to the caller. `end` sends CopyDone
+ * and resolves with the row count once Postgres has stored every row; an error Postgres raises (a row it
+ * will not take) rejects both the pending write and `end`.
+ */
+export class CopyIn {
+  private connection: CopyConnection | null = null;
+  private error: Error | null = null;
+  private rowCount = 0;
+  private readonly started: Promise<void>;
+  private readonly finished: Promise<number>;
+  private resolveStarted!: () => void;
+  private rejectStarted!: (error: Error) => void;
+  private resolveFinished!: (rows: number) => void;
+  private rejectFinished!: (error: Error) => void;
+
+  constructor(private readonly text: string) {
+    this.started = new Promise((resolve, reject) => {
+      this.resolveStarted = resolve;
+      this.rejectStarted = reject;
+    });
+    this.finished = new Promise((resolve, reject) => {
+      this.resolveFinished = resolve;
+      this.rejectFinished = reject;
+    });
+    // Either may be abandoned when the other fails first; neither is an unhandled rejection then.
+    this.started.catch(() => undefined);
+    this.finished.catch(() => undefined);
+  }
+
+  /** Starts the COPY on the client; resolves once Postgres is ready for data. */
+  static async start(client: pg.PoolClient, text: string): Promise<CopyIn> {
+    const copy = new CopyIn(text);
+    (client as unknown as { query(submittable: unknown): void }).query(copy);
+    await copy.started;
+    return copy;
+  }
+
+  submit(connection: CopyConnection): void {
+    this.connection = connection;
+    connection.query(this.text);
+  }
+
+  handleCopyInResponse(): void {
+    this.resolveStarted();
+  }
+
+  handleCommandComplete(message: { text?: string }): void {
+    this.rowCount = Number(/^COPY (\d+)/.exec(message.text ?? '')?.[1] ?? 0);
+  }
+
+  handleReadyForQuery(): void {
+    if (this.error === null) this.resolveFinished(this.rowCount);
+  }
+
+  handleError(error: Error): void {
+    this.error = error;
+    this.rejectStarted(error);
+    this.rejectFinished(error);
+  }
+
+  /** One CopyData message; waits while the socket's buffer is full. */
+  async write(chunk: Buffer): Promise<void> {
+    if (this.error !== null) throw this.error;
+    const connection = this.connection!;
+    connection.sendCopyFromChunk(chunk);
+    // sendCopyFromChunk does not pass on write()'s answer; the socket says whether its buffer is full.
+    if (connection.stream.writableNeedDrain) {
+      await once(connection.stream, 'drain');
+    }
+    if (this.error !== null) throw this.error;
+  }
+
+  end(): Promise<number> {
+    if (this.error === null) this.connection!.endCopyFrom();
+    return this.finished;
+  }
+
+  /** Abandons the COPY (the caller is failing the import anyway); resolves once Postgres has answered. */
+  async fail(reason: string): Promise<void> {
+    if (this.error === null && this.connection !== null) this.connection.sendCopyFail(reason);
+    await this.finished.catch(() => undefined);
+  }
+}
+
+export const COPY_STAGING =
+  'COPY reconciliation_import_staging (line, id, external_id, asset_id, amount, direction, occurred_at, reference, account_code, metadata, content_hash) FROM STDIN';
 
 export interface MergeOutcome {
   inserted: number;
@@ -178,33 +247,35 @@ export async function mergeStaged(
 ): Promise<MergeOutcome> {
   // Temporary tables have no statistics until analysed; without them the planner guesses the join.
   await client.query('ANALYZE reconciliation_import_staging');
+  // The first line of every externalId the body states more than once: a hash aggregate, no sort.
+  await client.query(
+    `CREATE TEMPORARY TABLE reconciliation_import_repeated ON COMMIT DROP AS
+     SELECT external_id, min(line) AS first FROM reconciliation_import_staging
+      GROUP BY external_id HAVING count(*) > 1`,
+  );
   await client.query(
     `CREATE TEMPORARY TABLE reconciliation_import_classified ON COMMIT DROP AS
      SELECT s.*, r.id AS old_id, r.version AS old_version,
             coalesce(r.content_hash = s.content_hash, false) AS same,
-            row_number() OVER (PARTITION BY s.external_id ORDER BY s.line) AS nth
+            d.first IS NOT NULL AND d.first <> s.line AS repeated, d.first
        FROM reconciliation_import_staging s
+       LEFT JOIN reconciliation_import_repeated d ON d.external_id = s.external_id
        LEFT JOIN reconciliation_records r
          ON r.root_ledger_id = $1 AND r.source_id = $2 AND r.external_id = s.external_id AND r.is_current`,
     [rootLedgerId, sourceId],
   );
   const counts = await client.query<{ inserted: number; updated: number; unchanged: number; duplicates: number }>(
-    `SELECT count(*) FILTER (WHERE nth = 1 AND old_id IS NULL)::int AS inserted,
-            count(*) FILTER (WHERE nth = 1 AND old_id IS NOT NULL AND NOT same)::int AS updated,
-            count(*) FILTER (WHERE nth = 1 AND same)::int AS unchanged,
-            count(*) FILTER (WHERE nth > 1)::int AS duplicates
+    `SELECT count(*) FILTER (WHERE NOT repeated AND old_id IS NULL)::int AS inserted,
+            count(*) FILTER (WHERE NOT repeated AND old_id IS NOT NULL AND NOT same)::int AS updated,
+            count(*) FILTER (WHERE NOT repeated AND same)::int AS unchanged,
+            count(*) FILTER (WHERE repeated)::int AS duplicates
        FROM reconciliation_import_classified`,
   );
   const { inserted, updated, unchanged, duplicates } = counts.rows[0]!;
   let duplicateRows: Rejection[] = [];
   if (duplicates > 0) {
     const found = await client.query<{ line: number; external_id: string; first: number }>(
-      `SELECT c.line, c.external_id, f.line AS first
-         FROM reconciliation_import_classified c
-         JOIN reconciliation_import_classified f ON f.external_id = c.external_id AND f.nth = 1
-        WHERE c.nth > 1
-        ORDER BY c.line
-        LIMIT $1`,
+      `SELECT line, external_id, first FROM reconciliation_import_classified WHERE repeated ORDER BY line LIMIT $1`,
       [duplicatesKept],
     );
     duplicateRows = found.rows.map((row) => ({
@@ -217,7 +288,7 @@ export async function mergeStaged(
     await client.query(
       `UPDATE reconciliation_records r SET is_current = false
          FROM reconciliation_import_classified c
-        WHERE c.nth = 1 AND c.old_id IS NOT NULL AND NOT c.same AND r.root_ledger_id = $1 AND r.id = c.old_id`,
+        WHERE NOT c.repeated AND c.old_id IS NOT NULL AND NOT c.same AND r.root_ledger_id = $1 AND r.id = c.old_id`,
       [rootLedgerId],
     );
   }
@@ -229,8 +300,7 @@ export async function mergeStaged(
        SELECT c.id, $1, $2, c.external_id, coalesce(c.old_version, 0) + 1, true, c.asset_id, c.amount, c.direction,
               c.occurred_at, c.reference, c.account_code, c.metadata, c.content_hash, $3
          FROM reconciliation_import_classified c
-        WHERE c.nth = 1 AND NOT c.same
-        ORDER BY c.line`,
+        WHERE NOT c.repeated AND NOT c.same`,
       [rootLedgerId, sourceId, importId],
     );
   }

@@ -13,21 +13,28 @@ import {
   type BodyFormat,
   type ParsedRow,
 } from './import-body.core.js';
-import { checkRecord, REJECTIONS_KEPT_MAX, RejectionList, type AssetCodes, type ValidRecord } from './record.core.js';
+import { checkRecord, REJECTIONS_KEPT_MAX, RejectionList, type AssetCodes } from './record.core.js';
 import {
+  COPY_STAGING,
+  CopyIn,
   createStaging,
   insertImport,
   mergeStaged,
   selectImport,
-  stageRecords,
+  stagingLine,
   type ImportRow,
 } from './import.repository.js';
 import { lockSource, type SourceRow } from './source.repository.js';
 import type { SourceService } from './source.service.js';
 import { ImportRejection, ImportResult } from './import.types.js';
 
-/** Valid records staged per statement: large enough that statements are few, small enough to stay flat. */
-export const STAGE_CHUNK_ROWS = 5_000;
+/**
+ * The merge hashes and joins the whole staging table at once: with the default work_mem (4 MB) a million
+ * rows spill to disk in batches. The setting ends with the transaction.
+ */
+const BEGIN_IMPORT = "BEGIN; SET LOCAL work_mem = '64MB'";
+/** Text gathered before one CopyData message: large enough that messages are few, small enough to stay flat. */
+const COPY_CHUNK_CHARS = 256 * 1024;
 export const IMPORT_KEY_LENGTH_MAX = 255;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses.
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -72,7 +79,7 @@ function checkKey(key: string | null | undefined): string {
 
 /**
  * Imports of external records, GraphQL (≤ 1,000 a call) or streamed HTTP (CSV or NDJSON). Both run the same
- * way: rows are validated as they arrive and staged in chunks, then merged set-based; the whole import is
+ * way: rows are validated as they arrive and streamed into a staging table by one COPY, then merged set-based; the whole import is
  * one database transaction, so a body refused half-way (too large, not text) leaves nothing behind.
  *
  * The one transaction holds a pooled connection for as long as the body takes to arrive; the source row is
@@ -186,39 +193,34 @@ export class ImportService {
     let broken = false;
     let requestHash = '';
     try {
-      await client.query('BEGIN');
+      await client.query(BEGIN_IMPORT);
       await createStaging(client);
       const rejections = new RejectionList();
-      let batch: ValidRecord[] = [];
-      // One chunk is staged while the next is parsed; the client runs its statements in order.
-      let staging: Promise<void> = Promise.resolve();
-      let stageError: unknown = null;
-      const flush = async () => {
-        await staging;
-        if (stageError !== null) throw stageError;
-        if (batch.length === 0) return;
-        const chunk = batch;
-        batch = [];
-        const ids = chunk.map(() => newId());
-        staging = stageRecords(client, chunk, ids).catch((error: unknown) => {
-          stageError = error;
-        });
-      };
-      requestHash = await feed(async (rows) => {
-        for (const row of rows) {
-          if (row.fields === null) {
-            rejections.add({ line: row.line, externalId: row.externalId, message: row.error });
-            continue;
+      const copy = await CopyIn.start(client, COPY_STAGING);
+      let pending = '';
+      try {
+        requestHash = await feed(async (rows) => {
+          for (const row of rows) {
+            if (row.fields === null) {
+              rejections.add({ line: row.line, externalId: row.externalId, message: row.error });
+              continue;
+            }
+            const checked = checkRecord(row.fields, row.line, assets);
+            if (checked.ok) pending += stagingLine(checked.record, newId());
+            else rejections.add(checked.rejection);
           }
-          const checked = checkRecord(row.fields, row.line, assets);
-          if (checked.ok) batch.push(checked.record);
-          else rejections.add(checked.rejection);
-        }
-        if (batch.length >= STAGE_CHUNK_ROWS) await flush();
-      });
-      await flush();
-      await staging;
-      if (stageError !== null) throw stageError;
+          if (pending.length >= COPY_CHUNK_CHARS) {
+            const chunk = Buffer.from(pending);
+            pending = '';
+            await copy.write(chunk);
+          }
+        });
+        if (pending.length > 0) await copy.write(Buffer.from(pending));
+      } catch (error) {
+        await copy.fail('the import was refused');
+        throw error;
+      }
+      await copy.end();
       await lockSource(client, source.rootLedgerId, source.id, false);
       const merged = await mergeStaged(client, source.rootLedgerId, source.id, importId, REJECTIONS_KEPT_MAX);
       rejections.merge(merged.duplicates, merged.duplicateCount);

@@ -25,7 +25,7 @@ export interface ValidRecord {
   occurredAt: Date;
   reference: string | null;
   accountCode: string | null;
-  /** Canonical JSON text of the metadata object ('{}' when none). */
+  /** Canonical JSON text of the metadata object (keys sorted; '{}' when none). */
   metadata: string;
 }
 
@@ -119,7 +119,7 @@ function readDirection(value: unknown): RecordDirection {
 function readMetadata(value: unknown): string {
   if (value === undefined || value === null) return '{}';
   if (typeof value !== 'object' || Array.isArray(value)) fail('metadata must be a JSON object');
-  const text = JSON.stringify(value);
+  const text = canonicalJson(value);
   if (Buffer.byteLength(text) > RECORD_METADATA_BYTES_MAX)
     fail(`metadata must serialize to at most ${RECORD_METADATA_BYTES_MAX} bytes`);
   return text;
@@ -197,4 +197,32 @@ export class RejectionList {
   get list(): readonly Rejection[] {
     return this.kept;
   }
+}
+
+/** JSON text of a value with every object's keys sorted: one text for one content, whatever the key order. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const object = value as Record<string, unknown>;
+  const keys = Object.keys(object)
+    .filter((key) => object[key] !== undefined)
+    .sort();
+  return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(object[key])}`).join(',')}}`;
+}
+
+/**
+ * What a record's content hash is taken of: everything but its externalId, the instant in epoch
+ * milliseconds (as stored), metadata with sorted keys. Same text, same content: `unchanged`.
+ */
+export function contentText(record: ValidRecord): string {
+  return (
+    JSON.stringify([
+      record.assetId,
+      record.amount.toString(),
+      record.direction,
+      record.occurredAt.getTime(),
+      record.reference,
+      record.accountCode,
+    ]) + record.metadata
+  );
 }
