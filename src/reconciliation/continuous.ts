@@ -151,6 +151,7 @@ export class ContinuousMatcher {
             { rootLedgerId: source.rootLedgerId, sourceId: source.sourceId, ledgerId: source.ledgerId },
             { transactionIds: lines },
             null,
+            rules,
           );
           await applyRules(client, rules);
           made = await insertContinuousMatches(client, source);

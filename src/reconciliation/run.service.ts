@@ -128,8 +128,9 @@ export class RunService {
     run: RunRow,
   ): Promise<RunRow> {
     // The run's statements are planned for their own window and sizes, not with the generic plans the
-    // write path forces for its short statements (platform/transaction.ts).
-    await client.query('SET LOCAL plan_cache_mode = auto');
+    // write path forces for its short statements (platform/transaction.ts); and its sorts and hashes of
+    // 100,000s of rows get the memory to stay off disk (the default 4 MB spilled every one of them).
+    await client.query("SET LOCAL plan_cache_mode = auto; SET LOCAL work_mem = '64MB'");
     const source = run.mode === 'COMMIT' ? await lockSource(client, claimed.rootLedgerId, claimed.id) : claimed;
     if (source === null) throw new NotFoundError(`external source ${claimed.id} does not exist`);
     // Read again under the lock: the rules the run used are the ones it records.
@@ -141,6 +142,7 @@ export class RunService {
       { rootLedgerId: source.rootLedgerId, sourceId: source.id, ledgerId: source.ledgerId },
       ledgerWindow(run.from, run.to, rules),
       { from: run.from, to: run.to },
+      rules,
     );
     const outside = await selectMatchedOutsideLines(client);
     if (outside.length > 0) {
@@ -149,6 +151,7 @@ export class RunService {
         { rootLedgerId: source.rootLedgerId, sourceId: source.id, ledgerId: source.ledgerId },
         { transactionIds: outside },
         null,
+        rules,
       );
     }
     await analyzeMatcherTables(client);

@@ -12,8 +12,6 @@ CREATE INDEX "reconciliation_exceptions_settled_transaction_idx"
 CREATE INDEX "reconciliation_exceptions_resolution_transaction_idx"
     ON "reconciliation_exceptions" ("root_ledger_id", "source_id", "resolution_transaction_id")
     WHERE "resolution_transaction_id" IS NOT NULL;
-CREATE INDEX "reconciliation_run_matches_transaction_idx"
-    ON "reconciliation_run_matches" ("root_ledger_id", "run_id", "transaction_id");
 
 -- Continuous matching. A continuous source has one cursor row: its position in the durable event feed
 -- (postings as they commit, read in (xid, id) order below the commit watermark), locked FOR UPDATE SKIP
@@ -67,3 +65,14 @@ CREATE FUNCTION "reconciliation_exception_id"(p_base uuid, p_n int8) RETURNS uui
 LANGUAGE sql IMMUTABLE STRICT AS $$
     SELECT (left(p_base::text, 24) || lpad(to_hex(p_n), 12, '0'))::uuid
 $$;
+
+-- A run's matched pairs are written by the run itself, in the transaction that completes its row; the
+-- foreign key to the run cost a trigger call per pair (about half the time of writing them: 100,000
+-- pairs a run), and guards nothing another writer could break, so it goes. Pairs still name their run in
+-- their primary key, and a run is never deleted.
+ALTER TABLE "reconciliation_run_matches" DROP CONSTRAINT "reconciliation_run_matches_run_fkey";
+
+-- A COMMIT run (and the continuous matcher) moves every record it matches to status MATCHED. No index
+-- covers status, so with room left on each page the update is HOT (no index entry rewritten): measured at
+-- about a quarter of the cost of the same update on full pages, at 15% more space for the records.
+ALTER TABLE "reconciliation_records" SET (fillfactor = 85);
