@@ -1,3 +1,4 @@
+import { visibleIn } from '../src/reconciliation/matcher.core';
 import { key } from './support/builders';
 import {
   aroundNow,
@@ -104,6 +105,23 @@ describe('runReconciliation', () => {
     });
     const filtered = await exceptionsOf(t, run.id, 'MISSING_IN_LEDGER');
     expect(filtered.map((exception) => exception.kind)).toEqual(['MISSING_IN_LEDGER']);
+  });
+
+  it('records a high-water mark in which every posting it read had committed, and a later one had not', async () => {
+    const partner = await story();
+    const run = await runReconciliation(t, partner.sourceId, 'DRY_RUN');
+    const later = await earn(t, partner.bob.id, '5', key('order'));
+    const xidOf = async (transactionId: string) =>
+      BigInt(
+        (
+          await t.db.pool.query('SELECT xid::text FROM ledger_events WHERE transaction_id = $1 AND type = 1', [
+            transactionId,
+          ])
+        ).rows[0].xid,
+      );
+    for (const transactionId of Object.values(partner.tx))
+      expect(visibleIn(run.journalHighWater, await xidOf(transactionId))).toBe(true);
+    expect(visibleIn(run.journalHighWater, await xidOf(later))).toBe(false);
   });
 
   it('pages exceptions in report order with cursors', async () => {
@@ -341,6 +359,35 @@ describe('resolveReconciliationException', () => {
     });
     const next = await runReconciliation(t, partner.sourceId, 'DRY_RUN');
     expect(next.summary).toMatchObject({ missingExternally: 0, ledgerTransactions: 2 });
+  });
+
+  it('reports a manual match to a posting outside the window as matched, with the posting’s amount', async () => {
+    const partner = await createPartner(t);
+    const old = ok(
+      await t.gql('mutation($i: PostTransactionInput!) { postTransaction(input: $i) { transaction { id } } }', {
+        i: {
+          ledgerId: partner.ledgerId,
+          idempotencyKey: key('old'),
+          kind: 'ISSUE',
+          effectiveAt: new Date(Date.now() - 10 * 86_400_000).toISOString(),
+          entries: [
+            { accountCode: 'system:issuance', asset: 'PTS', direction: 'DEBIT', amount: '33' },
+            { accountId: partner.alice.id, asset: 'PTS', direction: 'CREDIT', amount: '33' },
+          ],
+        },
+      }),
+    ).postTransaction.transaction.id;
+    await importRecords(t, partner.sourceId, [partnerRecord('late-report', key('ref'), '33', partner.alice.code)]);
+    const run = await runReconciliation(t, partner.sourceId, 'COMMIT');
+    const [missing] = await exceptionsOf(t, run.id, 'MISSING_IN_LEDGER');
+    ok(await resolve(missing.id, { resolution: 'MATCH_MANUALLY', transactionId: old }));
+    const next = await runReconciliation(t, partner.sourceId, 'DRY_RUN');
+    expect(next.summary).toMatchObject({ externalRecords: 1, matched: 1, missingInLedger: 0, ledgerTransactions: 1 });
+    const { rows } = await t.db.pool.query(
+      'SELECT transaction_id, ledger_amount::text AS amount FROM reconciliation_run_matches WHERE run_id = $1',
+      [next.id],
+    );
+    expect(rows).toEqual([{ transaction_id: old, amount: '33' }]);
   });
 
   it('refuses what does not fit, changing nothing', async () => {
