@@ -215,3 +215,39 @@ it('keeps working after every refusal: a good import still lands', async () => {
   expect(answer.status).toBe(201);
   expect(answer.body).toMatchObject({ inserted: 3 });
 });
+
+it('rolls back an import whose client goes away mid-body', async () => {
+  const source = await createSource(t, ledgerId);
+  await new Promise<void>((resolve) => {
+    const request = http.request({
+      host: '127.0.0.1',
+      port: t.server.port,
+      path: `/reconciliation/sources/${source.id}/records`,
+      method: 'POST',
+      headers: {
+        authorization: 'Bearer test-admin-key-0123456789abcdefghij',
+        'content-type': 'text/csv',
+        'content-length': String(10 * 1024 * 1024),
+        'idempotency-key': key(),
+      },
+    });
+    request.on('error', () => resolve());
+    request.write(HEADER + manyGood(500), () => {
+      setTimeout(() => {
+        request.destroy();
+        resolve();
+      }, 200);
+    });
+  });
+  // The server notices the close, rolls back and releases the connection.
+  for (let tries = 0; tries < 50; tries += 1) {
+    const busy = await t.db.pool.query(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+    );
+    if (busy.rows[0].n === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await nothingChanged(source.id);
+  const answer = await httpImport(t, source.id, HEADER + manyGood(2));
+  expect(answer.body).toMatchObject({ inserted: 2 });
+});

@@ -377,4 +377,55 @@ describe('the streamed HTTP import', () => {
     );
     expect(sample.rows[0].reference).toBe('ref, "1999"');
   });
+
+  it('stores backslashes, tabs in metadata and non-ASCII text exactly (COPY escaping)', async () => {
+    const source = await createSource(t, ledgerId);
+    const metadata = { path: 'C:\\new\\table', note: 'tab\there', emoji: 'Łódź ☕', nested: { a: ['\\N', null] } };
+    const lines = [JSON.stringify(record('esc-1', '3', { reference: 'back\\slash \\N', metadata }))];
+    const answer = await httpImport(t, source.id, lines.join('\n'), { contentType: 'application/x-ndjson' });
+    expect(answer.body).toMatchObject({ inserted: 1, rejectedCount: 0 });
+    const stored = await t.db.pool.query(
+      "SELECT reference, metadata FROM reconciliation_records WHERE source_id = $1 AND external_id = 'esc-1'",
+      [source.id],
+    );
+    expect(stored.rows[0]).toEqual({ reference: 'back\\slash \\N', metadata });
+    const again = await httpImport(t, source.id, lines.join('\n'), { contentType: 'application/x-ndjson' });
+    expect(again.body).toMatchObject({ inserted: 0, unchanged: 1 });
+  });
+});
+
+describe('concurrent imports', () => {
+  it('answers 8 concurrent imports under one key with one import and 7 replays', async () => {
+    const source = await createSource(t, ledgerId);
+    const input = { sourceId: source.id, idempotencyKey: key(), records: [record('c-1'), record('c-2')] };
+    const results = await Promise.all(Array.from({ length: 8 }, () => t.gql(IMPORT_RECORDS, { i: input })));
+    const payloads = results.map((result) => ok(result).importExternalRecords);
+    expect(payloads.filter((p) => !p.replayed)).toHaveLength(1);
+    expect(new Set(payloads.map((p) => p.id)).size).toBe(1);
+    expect((await recordsOf(t, source.id)).size).toBe(2);
+  });
+
+  it('merges concurrent imports of one source in turn: every change a version, none lost', async () => {
+    const source = await createSource(t, ledgerId);
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, n) =>
+        t.gql(IMPORT_RECORDS, {
+          i: {
+            sourceId: source.id,
+            idempotencyKey: key(),
+            records: [record('shared', String(n + 1)), record(`own-${n}`)],
+          },
+        }),
+      ),
+    );
+    const payloads = results.map((result) => ok(result).importExternalRecords);
+    expect(payloads.reduce((sum, p) => sum + p.inserted, 0)).toBe(7);
+    expect(payloads.reduce((sum, p) => sum + p.updated, 0)).toBe(5);
+    const versions = await t.db.pool.query(
+      "SELECT version, is_current FROM reconciliation_records WHERE source_id = $1 AND external_id = 'shared' ORDER BY version",
+      [source.id],
+    );
+    expect(versions.rows.map((row) => row.version)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(versions.rows.filter((row) => row.is_current)).toHaveLength(1);
+  });
 });

@@ -92,7 +92,7 @@ export async function insertImport(client: pg.PoolClient, row: Omit<ImportRow, '
   );
 }
 
-/** The staging table of this transaction's import; ON COMMIT DROP, and a rollback undoes its creation. */
+/** The staging tables of this transaction's import; ON COMMIT DROP, and a rollback undoes their creation. */
 export async function createStaging(client: pg.PoolClient): Promise<void> {
   await client.query(
     `CREATE TEMPORARY TABLE reconciliation_import_staging (
@@ -107,6 +107,17 @@ export async function createStaging(client: pg.PoolClient): Promise<void> {
        account_code TEXT,
        metadata     JSONB NOT NULL,
        content_hash BYTEA NOT NULL
+     ) ON COMMIT DROP;
+     CREATE TEMPORARY TABLE reconciliation_import_repeated (
+       external_id TEXT NOT NULL,
+       first       INTEGER NOT NULL,
+       count       BIGINT NOT NULL
+     ) ON COMMIT DROP;
+     CREATE TEMPORARY TABLE reconciliation_import_existing (
+       external_id TEXT NOT NULL,
+       old_id      UUID NOT NULL,
+       old_version INTEGER NOT NULL,
+       same        BOOLEAN NOT NULL
      ) ON COMMIT DROP`,
   );
 }
@@ -237,6 +248,10 @@ export interface MergeOutcome {
 /**
  * Merges the staged records into the source's records, the source row already locked by the caller.
  * A second row of one externalId in the same import is a rejection (a body states each record once).
+ *
+ * Only the rows whose externalId already has a current version are copied aside (`…_existing`, empty for
+ * a fresh file), so a large import writes its rows once more, into reconciliation_records, and no second
+ * full-size temporary table: on this machine the merge of a million rows is bound by disk writes.
  */
 export async function mergeStaged(
   client: pg.PoolClient,
@@ -245,37 +260,43 @@ export async function mergeStaged(
   importId: string,
   duplicatesKept: number,
 ): Promise<MergeOutcome> {
-  // Temporary tables have no statistics until analysed; without them the planner guesses the join.
+  // Temporary tables have no statistics until analysed; without them the planner guesses the joins.
   await client.query('ANALYZE reconciliation_import_staging');
-  // The first line of every externalId the body states more than once: a hash aggregate, no sort.
-  await client.query(
-    `CREATE TEMPORARY TABLE reconciliation_import_repeated ON COMMIT DROP AS
-     SELECT external_id, min(line) AS first FROM reconciliation_import_staging
-      GROUP BY external_id HAVING count(*) > 1`,
+  // Every externalId the body states more than once, with its first line: a hash aggregate, no sort.
+  const repeated = await client.query<{ duplicates: number }>(
+    `WITH made AS (
+       INSERT INTO reconciliation_import_repeated
+       SELECT external_id, min(line), count(*) FROM reconciliation_import_staging
+        GROUP BY external_id HAVING count(*) > 1
+       RETURNING count)
+     SELECT coalesce(sum(count - 1), 0)::int AS duplicates FROM made`,
   );
+  const duplicates = repeated.rows[0]!.duplicates;
+  const firstOnly = `NOT EXISTS (SELECT 1 FROM reconciliation_import_repeated d
+                                  WHERE d.external_id = s.external_id AND d.first <> s.line)`;
   await client.query(
-    `CREATE TEMPORARY TABLE reconciliation_import_classified ON COMMIT DROP AS
-     SELECT s.*, r.id AS old_id, r.version AS old_version,
-            coalesce(r.content_hash = s.content_hash, false) AS same,
-            d.first IS NOT NULL AND d.first <> s.line AS repeated, d.first
+    `INSERT INTO reconciliation_import_existing
+     SELECT s.external_id, r.id, r.version, r.content_hash = s.content_hash
        FROM reconciliation_import_staging s
-       LEFT JOIN reconciliation_import_repeated d ON d.external_id = s.external_id
-       LEFT JOIN reconciliation_records r
-         ON r.root_ledger_id = $1 AND r.source_id = $2 AND r.external_id = s.external_id AND r.is_current`,
+       JOIN reconciliation_records r
+         ON r.root_ledger_id = $1 AND r.source_id = $2 AND r.external_id = s.external_id AND r.is_current
+      WHERE ${firstOnly}`,
     [rootLedgerId, sourceId],
   );
-  const counts = await client.query<{ inserted: number; updated: number; unchanged: number; duplicates: number }>(
-    `SELECT count(*) FILTER (WHERE NOT repeated AND old_id IS NULL)::int AS inserted,
-            count(*) FILTER (WHERE NOT repeated AND old_id IS NOT NULL AND NOT same)::int AS updated,
-            count(*) FILTER (WHERE NOT repeated AND same)::int AS unchanged,
-            count(*) FILTER (WHERE repeated)::int AS duplicates
-       FROM reconciliation_import_classified`,
+  await client.query('ANALYZE reconciliation_import_existing');
+  const counts = await client.query<{ updated: number; unchanged: number }>(
+    `SELECT count(*) FILTER (WHERE NOT same)::int AS updated, count(*) FILTER (WHERE same)::int AS unchanged
+       FROM reconciliation_import_existing`,
   );
-  const { inserted, updated, unchanged, duplicates } = counts.rows[0]!;
+  const { updated, unchanged } = counts.rows[0]!;
   let duplicateRows: Rejection[] = [];
   if (duplicates > 0) {
     const found = await client.query<{ line: number; external_id: string; first: number }>(
-      `SELECT line, external_id, first FROM reconciliation_import_classified WHERE repeated ORDER BY line LIMIT $1`,
+      `SELECT s.line, s.external_id, d.first
+         FROM reconciliation_import_staging s
+         JOIN reconciliation_import_repeated d ON d.external_id = s.external_id AND d.first <> s.line
+        ORDER BY s.line
+        LIMIT $1`,
       [duplicatesKept],
     );
     duplicateRows = found.rows.map((row) => ({
@@ -287,22 +308,22 @@ export async function mergeStaged(
   if (updated > 0) {
     await client.query(
       `UPDATE reconciliation_records r SET is_current = false
-         FROM reconciliation_import_classified c
-        WHERE NOT c.repeated AND c.old_id IS NOT NULL AND NOT c.same AND r.root_ledger_id = $1 AND r.id = c.old_id`,
+         FROM reconciliation_import_existing e
+        WHERE NOT e.same AND r.root_ledger_id = $1 AND r.id = e.old_id`,
       [rootLedgerId],
     );
   }
-  if (inserted + updated > 0) {
-    await client.query(
-      `INSERT INTO reconciliation_records (id, root_ledger_id, source_id, external_id, version, is_current, asset_id,
-                                           amount, direction, occurred_at, reference, account_code, metadata,
-                                           content_hash, import_id)
-       SELECT c.id, $1, $2, c.external_id, coalesce(c.old_version, 0) + 1, true, c.asset_id, c.amount, c.direction,
-              c.occurred_at, c.reference, c.account_code, c.metadata, c.content_hash, $3
-         FROM reconciliation_import_classified c
-        WHERE NOT c.repeated AND NOT c.same`,
-      [rootLedgerId, sourceId, importId],
-    );
-  }
+  const written = await client.query(
+    `INSERT INTO reconciliation_records (id, root_ledger_id, source_id, external_id, version, is_current, asset_id,
+                                         amount, direction, occurred_at, reference, account_code, metadata,
+                                         content_hash, import_id)
+     SELECT s.id, $1, $2, s.external_id, coalesce(e.old_version, 0) + 1, true, s.asset_id, s.amount, s.direction,
+            s.occurred_at, s.reference, s.account_code, s.metadata, s.content_hash, $3
+       FROM reconciliation_import_staging s
+       LEFT JOIN reconciliation_import_existing e ON e.external_id = s.external_id
+      WHERE (e.external_id IS NULL OR NOT e.same) AND ${firstOnly}`,
+    [rootLedgerId, sourceId, importId],
+  );
+  const inserted = (written.rowCount ?? 0) - updated;
   return { inserted, updated, unchanged, duplicates: duplicateRows, duplicateCount: duplicates };
 }

@@ -86,6 +86,11 @@ export function mountImportRoute(app: express.Express, options: ImportRouteOptio
       );
       res.status(result.replayed ? 200 : 201).json(result);
     } catch (error) {
+      if ((error as { code?: string }).code === 'ECONNRESET' || res.destroyed) {
+        // The client went away mid-body: the import was rolled back and there is no one to answer.
+        options.logger.info('an import ended by its client before the body did', { requestId });
+        return;
+      }
       const classified = classifyError(error);
       if (classified.unexpected) options.logger.error('unexpected error in an import', { requestId, error });
       const status =

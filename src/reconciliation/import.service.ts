@@ -33,6 +33,24 @@ import { ImportRejection, ImportResult } from './import.types.js';
  * rows spill to disk in batches. The setting ends with the transaction.
  */
 const BEGIN_IMPORT = "BEGIN; SET LOCAL work_mem = '64MB'";
+/**
+ * Staging a million rows overflows the default temp_buffers (8 MB) and sends the temporary tables to disk,
+ * which on a shared machine made the merge disk-bound. Postgres accepts the setting only before a session
+ * first touches a temporary table, so it is asked once per pooled connection, before its first import, and
+ * kept (the buffers are the backend's and are allocated only as used).
+ */
+const TEMP_BUFFERS = '256MB';
+const buffered = new WeakSet<object>();
+async function giveTemporaryBuffers(client: { query(text: string): Promise<unknown> }): Promise<void> {
+  if (buffered.has(client)) return;
+  buffered.add(client);
+  try {
+    await client.query(`SET temp_buffers = '${TEMP_BUFFERS}'`);
+  } catch {
+    // This connection already used temporary tables (another module's statement): the default stays.
+  }
+}
+
 /** Text gathered before one CopyData message: large enough that messages are few, small enough to stay flat. */
 const COPY_CHUNK_CHARS = 256 * 1024;
 export const IMPORT_KEY_LENGTH_MAX = 255;
@@ -193,6 +211,7 @@ export class ImportService {
     let broken = false;
     let requestHash = '';
     try {
+      await giveTemporaryBuffers(client);
       await client.query(BEGIN_IMPORT);
       await createStaging(client);
       const rejections = new RejectionList();
