@@ -18,7 +18,30 @@ import { metadataKeyOf, type MatchRuleSpec } from './matcher.core.js';
  * that make a 100,000-record run quadratic.
  */
 
+/** Temporary buffers a matching connection asks for, once (see giveTemporaryBuffers). */
+const TEMP_BUFFERS = '256MB';
+const buffered = new WeakSet<object>();
+
+/**
+ * A run of 100,000 records fills more than the default 8 MB of temporary buffers, and its temporary
+ * tables then go through files. Postgres takes the setting only before a session's first temporary
+ * table, so it is asked once per pooled connection, under a savepoint: on a connection that already used
+ * temporary tables (another module's, or an import's that set it already) it fails, and the default stays.
+ */
+async function giveTemporaryBuffers(client: pg.PoolClient): Promise<void> {
+  if (buffered.has(client)) return;
+  buffered.add(client);
+  await client.query('SAVEPOINT temp_buffers');
+  try {
+    await client.query(`SET temp_buffers = '${TEMP_BUFFERS}'`);
+    await client.query('RELEASE SAVEPOINT temp_buffers');
+  } catch {
+    await client.query('ROLLBACK TO SAVEPOINT temp_buffers');
+  }
+}
+
 export async function createMatcherTables(client: pg.PoolClient): Promise<void> {
+  await giveTemporaryBuffers(client);
   await client.query(`
     CREATE TEMP TABLE rr_records (
       record_id uuid NOT NULL, external_id text NOT NULL, asset_id uuid NOT NULL, amount bigint NOT NULL,
