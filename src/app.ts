@@ -70,6 +70,16 @@ import { DeliveryWorker, unobservedWebhooks, type WebhookObserver } from './webh
 import { WebhookSender, type WebhookNetwork } from './webhooks/sender.js';
 import { guardedNetwork } from './webhooks/network-guard.js';
 import { deriveSecretKey } from './webhooks/signing.core.js';
+import { RunEvents } from './reconciliation/run-events.js';
+import { RunService } from './reconciliation/run.service.js';
+import { ResolutionService } from './reconciliation/resolution.service.js';
+import { ReportService } from './reconciliation/report.service.js';
+import { mountReportRoute } from './reconciliation/report.routes.js';
+import { ContinuousMatcher } from './reconciliation/continuous.js';
+import { SourceService } from './reconciliation/source.service.js';
+import { RecordService } from './reconciliation/record.service.js';
+import { ImportService } from './reconciliation/import.service.js';
+import { mountImportRoute } from './reconciliation/import.routes.js';
 
 export interface ServerOptions {
   config: Pick<
@@ -94,6 +104,8 @@ export interface ServerOptions {
       webhooks?: Partial<WebhookConfig>;
       /** Defaults to false: webhook targets on private networks are refused. */
       webhookAllowPrivateNetworks?: boolean;
+      /** How often the continuous reconciliation matcher polls (ms); commits also nudge it. 0: off. */
+      reconciliationPollIntervalMs?: number;
     };
   db: Database;
   logger: Logger;
@@ -120,6 +132,8 @@ export interface RunningServer {
   scheduler: Scheduler;
   /** Null when webhooks are off (no WEBHOOK_SECRET_KEY). */
   webhooks: WebhookRuntime | null;
+  /** Continuous reconciliation: matches continuous sources' records and postings as they arrive. */
+  reconciliation: ContinuousMatcher;
   stop(): Promise<void>;
 }
 
@@ -146,12 +160,19 @@ export interface ServiceOptions {
   webhookNetwork?: WebhookNetwork;
   webhookObserver?: WebhookObserver;
   giftCardKey?: string;
+  reconciliationPollIntervalMs?: number;
 }
 
 export function createServices(
   db: Database,
   options: ServiceOptions,
-): { services: Services; hub: EventHub; engine: PostingEngine; webhooks: WebhookRuntime | null } {
+): {
+  services: Services;
+  hub: EventHub;
+  engine: PostingEngine;
+  webhooks: WebhookRuntime | null;
+  reconciliation: ContinuousMatcher;
+} {
   const ledgers = new LedgerService(db);
   const feed = new EventFeed(db);
   const webhookConfig: WebhookConfig = { ...DEFAULT_WEBHOOKS, ...options.webhooks };
@@ -193,16 +214,21 @@ export function createServices(
   const hub = new EventHub(options.fanout, postingLoader(transactions, accounts), options.logger);
   const extra = options.events;
   const dispatcher = webhooks?.dispatcher;
-  const events: LedgerEvents =
-    extra === undefined && dispatcher === undefined
-      ? hub
-      : {
-          committed: (posting) => {
-            hub.committed(posting);
-            extra?.committed(posting);
-            dispatcher?.nudge();
-          },
-        };
+  const reconciliation = new ContinuousMatcher(
+    db,
+    feed,
+    options.logger,
+    options.reconciliationPollIntervalMs ?? RECONCILIATION_POLL_INTERVAL_MS,
+    options.postingAttemptsMax,
+  );
+  const events: LedgerEvents = {
+    committed: (posting) => {
+      hub.committed(posting);
+      extra?.committed(posting);
+      dispatcher?.nudge();
+      reconciliation.nudge();
+    },
+  };
   const accountFacts = new AccountFactsCache(db.pool);
   const engine = new PostingEngine(
     db,
@@ -218,6 +244,8 @@ export function createServices(
   const customerTokens = new CustomerTokenService(db, ledgers, accounts, options.tokenSecret);
   const authenticator = new Authenticator(apiKeys, customerTokens);
   const subscriptions = new SubscriptionService(hub, accounts, transactions, ledgers, db);
+  const reconciliationRuns = new RunService(db, ledgers, new RunEvents(), options.logger, options.postingAttemptsMax);
+  const reconciliationSources = new SourceService(db, ledgers, options.postingAttemptsMax);
   const services: Services = {
     ledgers,
     assets,
@@ -257,9 +285,18 @@ export function createServices(
       options.giftCardKey === undefined ? null : new GiftCardSecrets(Buffer.from(options.giftCardKey, 'utf8')),
     ),
     limits: new LimitService(db, ledgers, assets, options.postingAttemptsMax),
+    reconciliationRuns,
+    reconciliationResolutions: new ResolutionService(db, reconciliationRuns, engine, postings, assets),
+    reconciliationReports: new ReportService(db, reconciliationRuns),
+    reconciliationSources,
+    reconciliationRecords: new RecordService(db, reconciliationSources),
+    reconciliationImports: new ImportService(db, reconciliationSources, assets),
   };
-  return { services, hub, engine, webhooks };
+  return { services, hub, engine, webhooks, reconciliation };
 }
+
+/** The continuous reconciliation matcher's default poll; commits on this instance nudge it sooner. */
+export const RECONCILIATION_POLL_INTERVAL_MS = 1_000;
 
 // A client-supplied request id is echoed only when it is short and plain.
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -294,7 +331,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
             logger.warn('Redis is unreachable: rate limits are per instance until it answers', { error }),
           onRecovered: () => logger.info('Redis answers again: rate limits are shared across instances'),
         });
-  const { services, hub, engine, webhooks } = createServices(db, {
+  const { services, hub, engine, webhooks, reconciliation } = createServices(db, {
     postingObserver: {
       posting: (kind, outcome) => metrics.postings.inc({ kind, outcome }),
       retry: () => metrics.retries.inc(),
@@ -311,6 +348,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     giftCardKey: options.giftCardKey,
     webhooks: config.webhooks,
     webhookAllowPrivateNetworks: config.webhookAllowPrivateNetworks,
+    reconciliationPollIntervalMs: config.reconciliationPollIntervalMs,
     webhookObserver: {
       attempt: (outcome) => metrics.webhookAttempts.inc({ outcome }),
       deliveriesMade: (count) => metrics.webhookDeliveries.inc(count),
@@ -422,6 +460,25 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
   });
 
+  // The reconciliation routes are rate-limited per credential as /graphql is.
+  const rateLimit = async (actorId: string): Promise<RateDecision> => {
+    const allowance = await limiter.take(actorId);
+    if (!allowance.allowed) metrics.rateLimited.inc();
+    return allowance;
+  };
+  // The streamed import reads its own body (never whole, never through express.json).
+  mountImportRoute(app, {
+    services,
+    rateLimit,
+    logger,
+  });
+
+  mountReportRoute(app, {
+    services,
+    rateLimit,
+    logger,
+  });
+
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),
@@ -494,6 +551,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   scheduler.start();
   webhooks?.dispatcher.start();
   webhooks?.worker.start();
+  reconciliation.start();
 
   return {
     url: `http://${shownHost}:${port}/graphql`,
@@ -504,6 +562,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     websocket,
     scheduler,
     webhooks,
+    reconciliation,
     async stop() {
       draining = true;
       httpServer.closeIdleConnections();
@@ -511,6 +570,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       // Deliveries in flight are aborted; their claims run out and any instance sends them again.
       await webhooks?.dispatcher.stop();
       await webhooks?.worker.stop();
+      await reconciliation.stop();
       // Subscribers next (they hold no request open), then the event fan-out, then HTTP.
       await websocket.dispose();
       await hub.stop();

@@ -24,8 +24,16 @@ import type { WebhookService } from './webhooks/webhooks.service.js';
 import type { ConversionService } from './conversions/conversion.service.js';
 import type { GiftCardService } from './giftcards/giftcard.service.js';
 import type { LimitService } from './limits/limit.service.js';
+import type { SourceService } from './reconciliation/source.service.js';
+import type { RecordService } from './reconciliation/record.service.js';
+import type { ImportService } from './reconciliation/import.service.js';
+import { reconciliationLoaders } from './reconciliation/reconciliation.loaders.js';
 import { transactionLoaders } from './transactions/transaction.loaders.js';
 import { loaderSet, type LoadersOf } from './platform/loader.js';
+import type { RunService } from './reconciliation/run.service.js';
+import type { ResolutionService } from './reconciliation/resolution.service.js';
+import type { ReportService } from './reconciliation/report.service.js';
+import { runLoaders } from './reconciliation/run.loaders.js';
 
 export interface Services {
   ledgers: LedgerService;
@@ -47,9 +55,22 @@ export interface Services {
   conversions: ConversionService;
   giftCards: GiftCardService;
   limits: LimitService;
+  reconciliationRuns: RunService;
+  reconciliationResolutions: ResolutionService;
+  reconciliationReports: ReportService;
+  reconciliationSources: SourceService;
+  reconciliationRecords: RecordService;
+  reconciliationImports: ImportService;
 }
 
-const LOADER_MAKERS = { ...ledgerLoaders, ...assetLoaders, ...accountLoaders, ...transactionLoaders };
+const LOADER_MAKERS = {
+  ...ledgerLoaders,
+  ...assetLoaders,
+  ...accountLoaders,
+  ...transactionLoaders,
+  ...reconciliationLoaders,
+  ...runLoaders,
+};
 
 /** One set per request: every relation in a response is fetched in batches, never row by row. */
 export type Loaders = LoadersOf<typeof LOADER_MAKERS>;

@@ -20,6 +20,9 @@ import { WebhookEndpointResolver } from './webhooks/webhook.resolver.js';
 import { ConversionResolver } from './conversions/conversion.resolver.js';
 import { GiftCardResolver } from './giftcards/giftcard.resolver.js';
 import { AccountLimitsResolver, LimitResolver } from './limits/limit.resolver.js';
+import { ReconciliationExceptionResolver, ReconciliationRunResolver } from './reconciliation/run.resolver.js';
+import { ExternalSourceResolver } from './reconciliation/source.resolver.js';
+import { ExternalRecordResolver } from './reconciliation/record.resolver.js';
 
 export const RESOLVERS = [
   LedgerResolver,
@@ -45,6 +48,10 @@ export const RESOLVERS = [
   GiftCardResolver,
   LimitResolver,
   AccountLimitsResolver,
+  ReconciliationRunResolver,
+  ReconciliationExceptionResolver,
+  ExternalSourceResolver,
+  ExternalRecordResolver,
 ] as const;
 
 /**

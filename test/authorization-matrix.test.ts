@@ -69,6 +69,8 @@ interface Row {
   ):
     | Promise<{ query: string; variables?: Record<string, unknown> }>
     | { query: string; variables?: Record<string, unknown> };
+  /** For a subscription: what makes it emit (by default, a posting to X). */
+  trigger?(): Promise<unknown>;
 }
 
 let t: TestServer;
@@ -117,6 +119,65 @@ function giftCardInA(w: World): Promise<{ id: string; code: string; pin: string 
 }
 
 let rateDay = 0;
+/** A reconciliation source in A, made by the bootstrap admin. */
+async function sourceIn(ledgerId: string): Promise<string> {
+  return ok(
+    await t.gql(
+      'mutation($l: ID!, $c: String!) { createExternalSource(input: { ledgerId: $l, code: $c, name: "m" }) { id } }',
+      {
+        l: ledgerId,
+        c: key('src'),
+      },
+    ),
+  ).createExternalSource.id;
+}
+
+const RECORD = {
+  externalId: 'm-1',
+  asset: 'PTS',
+  amount: '1',
+  direction: 'CREDIT',
+  occurredAt: '2026-11-21T09:30:00Z',
+};
+
+/** A source in A with one rule, for runs. */
+async function ruledSourceIn(ledgerId: string): Promise<string> {
+  const sourceId = await sourceIn(ledgerId);
+  ok(
+    await t.gql('mutation($s: ID!) { createMatchRule(input: { sourceId: $s, priority: 1 }) { id } }', { s: sourceId }),
+  );
+  return sourceId;
+}
+
+const RUN_WINDOW = { from: '2026-11-21T00:00:00Z', to: '2026-11-22T00:00:00Z' };
+
+async function runOf(sourceId: string, mode = 'DRY_RUN'): Promise<string> {
+  return ok(
+    await t.gql('mutation($i: RunReconciliationInput!) { runReconciliation(input: $i) { id } }', {
+      i: { sourceId, mode, ...RUN_WINDOW, idempotencyKey: key() },
+    }),
+  ).runReconciliation.id;
+}
+
+/** A DRY_RUN in A over one record the ledger lacks: a run with one open exception; the exception's id. */
+async function exceptionIn(ledgerId: string): Promise<{ runId: string; exceptionId: string }> {
+  const sourceId = await ruledSourceIn(ledgerId);
+  ok(
+    await t.gql('mutation($i: ImportExternalRecordsInput!) { importExternalRecords(input: $i) { inserted } }', {
+      i: { sourceId, idempotencyKey: key(), records: [RECORD] },
+    }),
+  );
+  const runId = await runOf(sourceId);
+  const exceptionId = ok(
+    await t.gql('query($id: ID!) { reconciliationRun(id: $id) { exceptions(first: 1) { edges { node { id } } } } }', {
+      id: runId,
+    }),
+  ).reconciliationRun.exceptions.edges[0].node.id;
+  return { runId, exceptionId };
+}
+
+/** The source the last reconciliationUpdated request watches, so its trigger runs there. */
+let watchedSource = '';
 
 const MATRIX: Record<string, Row> = {
   // Queries.
@@ -142,6 +203,27 @@ const MATRIX: Record<string, Row> = {
     allowed: READ_IN_SCOPE,
     request: (w) => ({
       query: 'query($l: ID!) { events(ledgerId: $l, first: 1) { edges { cursor } } }',
+      variables: { l: w.aId },
+    }),
+  },
+  externalRecords: {
+    allowed: READ_IN_SCOPE,
+    request: async (w) => ({
+      query: 'query($s: ID!) { externalRecords(sourceId: $s, first: 1) { edges { cursor } } }',
+      variables: { s: await sourceIn(w.aId) },
+    }),
+  },
+  externalSource: {
+    allowed: READ_IN_SCOPE,
+    request: async (w) => ({
+      query: 'query($id: ID!) { externalSource(id: $id) { id } }',
+      variables: { id: await sourceIn(w.aId) },
+    }),
+  },
+  externalSources: {
+    allowed: READ_IN_SCOPE,
+    request: (w) => ({
+      query: 'query($l: ID!) { externalSources(ledgerId: $l, first: 1) { edges { cursor } } }',
       variables: { l: w.aId },
     }),
   },
@@ -237,6 +319,27 @@ const MATRIX: Record<string, Row> = {
       );
       return { query: 'mutation($id: ID!) { deleteLimit(id: $id) { id } }', variables: { id: created.createLimit.id } };
     },
+  },
+  createExternalSource: {
+    allowed: ADMIN_IN_SCOPE,
+    request: (w) => ({
+      query: 'mutation($i: CreateExternalSourceInput!) { createExternalSource(input: $i) { id } }',
+      variables: { i: { ledgerId: w.aId, code: key('src'), name: 'matrix' } },
+    }),
+  },
+  createMatchRule: {
+    allowed: ADMIN_IN_SCOPE,
+    request: async (w) => ({
+      query: 'mutation($i: CreateMatchRuleInput!) { createMatchRule(input: $i) { id } }',
+      variables: { i: { sourceId: await sourceIn(w.aId), priority: 1 } },
+    }),
+  },
+  importExternalRecords: {
+    allowed: OPERATE_IN_SCOPE,
+    request: async (w) => ({
+      query: 'mutation($i: ImportExternalRecordsInput!) { importExternalRecords(input: $i) { inserted } }',
+      variables: { i: { sourceId: await sourceIn(w.aId), idempotencyKey: key(), records: [RECORD] } },
+    }),
   },
   createWebhookEndpoint: {
     allowed: ADMIN_IN_SCOPE,
@@ -483,6 +586,56 @@ const MATRIX: Record<string, Row> = {
     }),
   },
   // Subscriptions, over graphql-ws.
+  reconciliationRun: {
+    allowed: READ_IN_SCOPE,
+    request: async (w) => ({
+      query: 'query($id: ID!) { reconciliationRun(id: $id) { id summary { matched } } }',
+      variables: { id: (await exceptionIn(w.aId)).runId },
+    }),
+  },
+  reconciliationRuns: {
+    allowed: READ_IN_SCOPE,
+    request: async (w) => ({
+      query: 'query($s: ID!) { reconciliationRuns(sourceId: $s, first: 1) { edges { cursor } } }',
+      variables: { s: await ruledSourceIn(w.aId) },
+    }),
+  },
+  reconciliationException: {
+    allowed: READ_IN_SCOPE,
+    request: async (w) => ({
+      query: 'query($id: ID!) { reconciliationException(id: $id) { id kind } }',
+      variables: { id: (await exceptionIn(w.aId)).exceptionId },
+    }),
+  },
+  runReconciliation: {
+    allowed: OPERATE_IN_SCOPE,
+    request: async (w) => ({
+      query: 'mutation($i: RunReconciliationInput!) { runReconciliation(input: $i) { id } }',
+      variables: { i: { sourceId: await ruledSourceIn(w.aId), mode: 'DRY_RUN', ...RUN_WINDOW, idempotencyKey: key() } },
+    }),
+  },
+  resolveReconciliationException: {
+    allowed: ADMIN_IN_SCOPE,
+    request: async (w) => ({
+      query:
+        'mutation($id: ID!, $i: ResolveReconciliationExceptionInput!) { resolveReconciliationException(id: $id, input: $i) { id } }',
+      variables: {
+        id: (await exceptionIn(w.aId)).exceptionId,
+        i: { resolution: 'EXPLAIN', note: 'matrix', idempotencyKey: key() },
+      },
+    }),
+  },
+  reconciliationUpdated: {
+    allowed: READ_IN_SCOPE,
+    request: async (w) => {
+      watchedSource = await ruledSourceIn(w.aId);
+      return {
+        query: 'subscription($s: ID!) { reconciliationUpdated(sourceId: $s) { id status } }',
+        variables: { s: watchedSource },
+      };
+    },
+    trigger: () => runOf(watchedSource),
+  },
   balanceUpdated: {
     allowed: [...READ_IN_SCOPE, 'tokenOwn'],
     request: (w) => ({
@@ -592,6 +745,7 @@ async function overHttp(
 async function overWebSocket(
   credential: Credential,
   request: { query: string; variables?: Record<string, unknown> },
+  trigger: () => Promise<unknown> = () => issueTo(world.x, '1'),
 ): Promise<string> {
   const secret = secrets[credential];
   const client = connect(wsUrl(t), secret === null ? null : secret.startsWith('Basic') ? secret : `Bearer ${secret}`);
@@ -609,13 +763,13 @@ async function overWebSocket(
       ),
       client.closed.then((closed) => `closed ${closed.code}`),
     ]);
-    const trigger = setInterval(() => void issueTo(world.x, '1'), 100);
+    const triggering = setInterval(() => void trigger(), 100);
     try {
       const outcome = await first;
       if (outcome === 'closed 4401' || outcome === 'closed 4403') return 'UNAUTHENTICATED';
       return outcome;
     } finally {
-      clearInterval(trigger);
+      clearInterval(triggering);
     }
   } finally {
     await client.dispose();
@@ -641,10 +795,62 @@ it(`answers all ${Object.keys(MATRIX).length} operations × ${CREDENTIALS.length
   for (const { name, row, credential } of cells) {
     const request = await row.request(world);
     const actual = subscriptions.has(name)
-      ? await overWebSocket(credential, request)
+      ? await overWebSocket(credential, request, row.trigger)
       : await overHttp(credential, request);
     const want = expected(row, credential);
     if (actual !== want) wrong.push(`${name} as ${credential}: expected ${want}, got ${actual}`);
   }
   expect(wrong).toEqual([]);
 }, 180_000);
+
+it('runs COMMIT reconciliations for ADMIN in scope only, and DRY_RUN for OPERATOR too', async () => {
+  const wrong: string[] = [];
+  for (const credential of CREDENTIALS) {
+    const actual = await overHttp(credential, {
+      query: 'mutation($i: RunReconciliationInput!) { runReconciliation(input: $i) { id } }',
+      variables: {
+        i: { sourceId: await ruledSourceIn(world.aId), mode: 'COMMIT', ...RUN_WINDOW, idempotencyKey: key() },
+      },
+    });
+    const want = expected({ allowed: ADMIN_IN_SCOPE, request: () => ({ query: '' }) }, credential);
+    if (actual !== want) wrong.push(`COMMIT run as ${credential}: expected ${want}, got ${actual}`);
+  }
+  expect(wrong).toEqual([]);
+});
+
+it('answers the CSV report of a run as it answers reconciliationRun', async () => {
+  const wrong: string[] = [];
+  const base = t.url.replace(/\/graphql$/, '');
+  const { runId } = await exceptionIn(world.aId);
+  for (const credential of CREDENTIALS) {
+    const secret = secrets[credential];
+    const headers: Record<string, string> = {};
+    if (secret !== null) headers.authorization = secret.startsWith('Basic') ? secret : `Bearer ${secret}`;
+    const response = await fetch(`${base}/reconciliation/runs/${runId}/report.csv`, { headers });
+    const actual = response.status === 200 ? 'ok' : ((await response.json()) as any).errors[0].extensions.code;
+    if (response.status === 200) await response.text();
+    const want = expected(MATRIX.reconciliationRun!, credential);
+    if (actual !== want) wrong.push(`report.csv as ${credential}: expected ${want}, got ${actual}`);
+  }
+  expect(wrong).toEqual([]);
+});
+
+it('answers the streamed HTTP import as it answers importExternalRecords', async () => {
+  const wrong: string[] = [];
+  const base = t.url.replace(/\/graphql$/, '');
+  for (const credential of CREDENTIALS) {
+    const secret = secrets[credential];
+    const headers: Record<string, string> = { 'content-type': 'text/csv', 'idempotency-key': key() };
+    if (secret !== null) headers.authorization = secret.startsWith('Basic') ? secret : `Bearer ${secret}`;
+    const response = await fetch(`${base}/reconciliation/sources/${await sourceIn(world.aId)}/records`, {
+      method: 'POST',
+      headers,
+      body: 'externalId,asset,amount,direction,occurredAt\nm-1,PTS,1,CREDIT,2026-11-21T09:30:00Z\n',
+    });
+    const body = (await response.json()) as any;
+    const actual = body.errors?.length ? body.errors[0].extensions.code : 'ok';
+    const want = expected(MATRIX.importExternalRecords!, credential);
+    if (actual !== want) wrong.push(`HTTP import as ${credential}: expected ${want}, got ${actual}`);
+  }
+  expect(wrong).toEqual([]);
+});

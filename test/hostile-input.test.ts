@@ -438,6 +438,51 @@ function hostileRequests(): Hostile[] {
       ),
     );
   }
+  // Reconciliation runs and resolutions: every field refused before anything is written.
+  const RUN = 'mutation($i: RunReconciliationInput!) { runReconciliation(input: $i) { id } }';
+  const runWith = (overrides: Record<string, unknown>) =>
+    gqlBody(RUN, {
+      i: {
+        sourceId: '$LEDGER',
+        mode: 'DRY_RUN',
+        from: '2026-11-01T00:00:00Z',
+        to: '2026-11-30T00:00:00Z',
+        idempotencyKey: 'hostile-run',
+        ...overrides,
+      },
+    });
+  for (const idempotencyKey of ['', 'k'.repeat(256), 'k'.repeat(100_000), 'a\u0000b', 'tab\there']) {
+    add(`run idempotencyKey of ${idempotencyKey.length} characters`, runWith({ idempotencyKey }));
+  }
+  add('run window backwards', runWith({ from: '2026-12-01T00:00:00Z' }));
+  add('run window of 1,000 days', runWith({ from: '2024-01-01T00:00:00Z' }));
+  add('run from not a date', runWith({ from: 'last tuesday' }));
+  add('run to out of range', runWith({ to: '+275760-09-13T00:00:01Z' }));
+  add('run mode unknown', runWith({ mode: 'DELETE_EVERYTHING' }));
+  for (const sourceId of ['', 'x', "1' OR '1'='1", 'a'.repeat(1000)]) {
+    add(`run sourceId ${JSON.stringify(sourceId.slice(0, 20))}`, runWith({ sourceId }));
+  }
+  add('run of a source that does not exist', runWith({ sourceId: '01a1fc9e-0000-7000-8000-000000000000' }));
+  const RESOLVE =
+    'mutation($id: ID!, $i: ResolveReconciliationExceptionInput!) { resolveReconciliationException(id: $id, input: $i) { id } }';
+  const resolveWith = (id: string, overrides: Record<string, unknown>) =>
+    gqlBody(RESOLVE, { id, i: { resolution: 'EXPLAIN', note: 'n', idempotencyKey: 'hostile-resolve', ...overrides } });
+  for (const id of ['', 'x', '../../etc/passwd', 'a'.repeat(1000), '01a1fc9e-0000-7000-8000-000000000000']) {
+    add(`resolve exception id ${JSON.stringify(id.slice(0, 20))}`, resolveWith(id, {}));
+  }
+  for (const note of ['', '   ', 'n'.repeat(2001), 'a\u0000b', 'bell\u0007']) {
+    add(`resolve note ${JSON.stringify(note.slice(0, 8))} (${note.length})`, resolveWith('$LEDGER', { note }));
+  }
+  add('resolve idempotencyKey of 256 characters', resolveWith('$LEDGER', { idempotencyKey: 'k'.repeat(256) }));
+  add('resolve transactionId not an id', resolveWith('$LEDGER', { resolution: 'MATCH_MANUALLY', transactionId: 'x' }));
+  add('resolve resolution unknown', resolveWith('$LEDGER', { resolution: 'FORGIVE' }));
+  add(
+    'runs page size 501',
+    gqlBody('query($id: ID!) { reconciliationRuns(sourceId: $id, first: 501) { edges { cursor } } }', {
+      id: '$LEDGER',
+    }),
+  );
+  add('reconciliationRun id not an id', gqlBody('query { reconciliationRun(id: "nope") { id } }'));
   // Subscriptions over HTTP, which run over WebSocket only.
   for (const [index, subscription] of [
     'subscription { balanceUpdated(accountId: "$ACCOUNT") { available version } }',

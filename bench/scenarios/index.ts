@@ -10,6 +10,8 @@ import { s6a, s6b } from './s6-reads.js';
 import { s7 } from './s7-subscribers.js';
 import { s9 } from './s9-startup.js';
 import { s1l, s2l } from './limits.js';
+import { r1 } from './r1-import.js';
+import { rc1, rc2 } from './rc-reconciliation.js';
 import { e1, e2, f0 } from '../probes/index.js';
 import { p1, p2, p2n, p3 } from '../probes/posting-sql.js';
 import { t1, x1 } from '../probes/fanout.js';
@@ -25,5 +27,34 @@ import { n1, n4 } from '../probes/event-feed.js';
  */
 export function allScenarios(pgbench: (ctx: BenchContext) => PgbenchSetup | null): Scenario[] {
   const [pg16, pg1] = referenceScenarios(pgbench);
-  return [pg16!, s1, s1l, n1, e1, f0, h0, p1, p2, p2n, p3, pg1!, s2, s2l, e2, s3, s4, n4, s6a, s6b, s5, s7, x1, t1, s9];
+  return [
+    pg16!,
+    s1,
+    s1l,
+    n1,
+    e1,
+    f0,
+    h0,
+    p1,
+    p2,
+    p2n,
+    p3,
+    pg1!,
+    s2,
+    s2l,
+    e2,
+    s3,
+    s4,
+    n4,
+    s6a,
+    s6b,
+    s5,
+    s7,
+    x1,
+    t1,
+    s9,
+    r1,
+    rc1,
+    rc2,
+  ];
 }

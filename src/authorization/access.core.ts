@@ -78,6 +78,14 @@ export const OPERATION_ROLE = {
   redeliverWebhooks: 'ADMIN',
   sendTestWebhook: 'ADMIN',
   runExpiry: 'ADMIN',
+  /** Reconciliation: reading sources and records needs reach alone; rules decide what counts as reconciled. */
+  externalSource: 'READER',
+  externalSources: 'READER',
+  externalRecords: 'READER',
+  createExternalSource: 'ADMIN',
+  createMatchRule: 'ADMIN',
+  /** GraphQL and the streamed HTTP import alike: day-to-day work that moves no value, like posting. */
+  importExternalRecords: 'OPERATOR',
   postTransaction: 'OPERATOR',
   postTransactions: 'OPERATOR',
   issue: 'OPERATOR',
@@ -101,6 +109,14 @@ export const OPERATION_ROLE = {
   /** Program limits (issue 13): rules of the program, like assets. */
   createLimit: 'ADMIN',
   deleteLimit: 'ADMIN',
+  /**
+   * Reconciliation runs: a DRY_RUN only reads the subtree and writes its own report, so OPERATOR may run
+   * one; a COMMIT asserts matches that later runs rely on, so it is ADMIN's, like resolving an exception
+   * (which may post an ADJUST). Reading runs and exceptions needs reach alone.
+   */
+  runReconciliation: 'OPERATOR',
+  commitReconciliation: 'ADMIN',
+  resolveReconciliationException: 'ADMIN',
 } as const satisfies Record<string, Role>;
 
 export type Operation = keyof typeof OPERATION_ROLE;

@@ -16,8 +16,11 @@ export type ErrorCode =
   | 'TRANSACTION_NOT_PENDING'
   | 'CONFLICT'
   | 'LIMIT_EXCEEDED'
+  | 'ALREADY_MATCHED'
+  | 'ALREADY_RESOLVED'
   | 'RATE_LIMITED'
   | 'QUERY_TOO_COMPLEX'
+  | 'IMPORT_TOO_LARGE'
   | 'INTERNAL_SERVER_ERROR'
   | 'EXCHANGE_RATE_NOT_FOUND'
   | 'GIFT_CARD_LOCKED'
@@ -89,6 +92,14 @@ export class AlreadyReversedError extends DomainError {
 export class TransactionNotPendingError extends DomainError {
   readonly code = 'TRANSACTION_NOT_PENDING';
 }
+/** Reconciliation: the transaction or record is already matched (a source matches each at most once). */
+export class AlreadyMatchedError extends DomainError {
+  readonly code = 'ALREADY_MATCHED';
+}
+/** Reconciliation: the exception was already resolved, by another request than this one. */
+export class AlreadyResolvedError extends DomainError {
+  readonly code = 'ALREADY_RESOLVED';
+}
 /** Contention that outlived its bounded retries; the client may retry. */
 export class ConflictError extends DomainError {
   readonly code = 'CONFLICT';
@@ -118,4 +129,14 @@ export class LimitExceededError extends DomainError {
   }
   /** In an atomic batch, the index of the item refused (set by nameItem). */
   item: number | null = null;
+}
+/** An import beyond a documented limit (body bytes, rows, line length, records per call); nothing was changed. */
+export class ImportTooLargeError extends DomainError {
+  readonly code = 'IMPORT_TOO_LARGE';
+  constructor(
+    message: string,
+    readonly details: { limit: string; max: string },
+  ) {
+    super(message);
+  }
 }

@@ -37,11 +37,24 @@ export const ERROR_CATALOG: Record<ErrorCode, { retryable: boolean; description:
       'A posting would pass a program limit (an earn or redeem cap for the period, or a balance ceiling); extensions: limitId, remaining.',
   },
   CONFLICT: { retryable: true, description: 'Contention outlived its retries; retry the request.' },
+  ALREADY_MATCHED: {
+    retryable: false,
+    description: 'Reconciliation: the transaction or the record is already matched for this source.',
+  },
+  ALREADY_RESOLVED: {
+    retryable: false,
+    description: 'Reconciliation: the exception was already resolved by another request (another idempotencyKey).',
+  },
   RATE_LIMITED: {
     retryable: true,
     description: 'Too many requests for this credential; extensions.retryAfterSeconds.',
   },
   QUERY_TOO_COMPLEX: { retryable: false, description: 'The document is too deep, too wide or too long.' },
+  IMPORT_TOO_LARGE: {
+    retryable: false,
+    description:
+      'A reconciliation import is beyond a limit (body bytes, rows, line length, records per call); extensions: limit, max. Nothing was imported.',
+  },
   INTERNAL_SERVER_ERROR: {
     retryable: false,
     description:

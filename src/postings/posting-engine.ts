@@ -209,15 +209,39 @@ export class PostingEngine {
     origin: RequestOrigin,
     build: (client: pg.PoolClient) => Promise<PostingCommand | null>,
   ): Promise<PostingResult | null> {
-    const written = await this.observed('EXPIRE', () =>
-      this.transaction(async (client) => {
+    const transaction = await this.observed('EXPIRE', () =>
+      this.withPostings(origin, async (client, post) => {
         const command = await build(client);
-        return command === null ? null : this.write(client, origin, await this.prepare(origin, command, client));
+        return command === null ? null : post(command);
       }),
     );
-    if (written === null) return null;
-    this.announce(written);
-    return { transaction: toTransaction(written), replayed: false, dryRun: false };
+    return transaction === null ? null : { transaction, replayed: false, dryRun: false };
+  }
+
+  /**
+   * Postings written inside a caller's own database transaction, together with the caller's other writes
+   * (a reconciliation resolution and its audit row): `work` runs in the transaction and calls `post` for
+   * each posting, which plans and applies it exactly as any other posting; everything commits or rolls back
+   * together, and the postings are announced after the commit. A posting whose idempotency key is already
+   * taken is refused with IDEMPOTENCY_CONFLICT: the caller's own lock is what makes its work happen once.
+   */
+  async withPostings<T>(
+    origin: RequestOrigin,
+    work: (client: pg.PoolClient, post: (command: PostingCommand) => Promise<Transaction>) => Promise<T>,
+  ): Promise<T> {
+    const { result, written } = await this.transaction(async (client) => {
+      const done: Written[] = [];
+      const result = await work(client, async (command) => {
+        const posted = await this.write(client, origin, await this.prepare(origin, command, client));
+        if (posted === null)
+          throw new IdempotencyConflictError(`idempotencyKey ${command.idempotencyKey} was already used`);
+        done.push(posted);
+        return toTransaction(posted);
+      });
+      return { result, written: done };
+    });
+    for (const posted of written) this.announce(posted);
+    return result;
   }
 
   /**

@@ -195,6 +195,28 @@ export class PostingService {
     return this.engine.post(origin, command);
   }
 
+  /**
+   * The command of an adjustment that another module posts in its own database transaction
+   * (PostingEngine.withPostings): the same ADJUST against system:adjustment that `adjust` posts, under the
+   * same role, with the caller's operation name and metadata.
+   */
+  async adjustmentCommand(
+    origin: RequestOrigin,
+    operation: string,
+    input: AdjustInput & { metadata: Record<string, unknown> },
+  ): Promise<PostingCommand> {
+    authorize(origin.principal, 'adjust', operation);
+    checkDescription(input.reason, 'reason');
+    return this.againstSystemAccount(
+      operation,
+      TransactionKind.ADJUST,
+      input,
+      'system:adjustment',
+      input.direction,
+      input.reason,
+    );
+  }
+
   async transfer(origin: RequestOrigin, input: TransferInput): Promise<PostingResult> {
     authorize(origin.principal, 'transfer');
     const fromId = requireId(input.fromAccountId, 'fromAccountId');

@@ -10,10 +10,16 @@ export interface ReadmeStep {
   variables: Record<string, unknown>;
 }
 
-const STEP_PATTERN = /<!-- readme-step:?([^>]*)-->\s*```graphql\n([\s\S]*?)```\s*```json\n([\s\S]*?)```/g;
-
-export function readmeSteps(readme: string): ReadmeStep[] {
-  return [...readme.matchAll(STEP_PATTERN)].map((match) => ({
+/**
+ * `marker` names the walk-through: `readme-step` (loyalty) by default, `recon-step` for "Reconcile with a
+ * partner"; each walk-through's steps are only its own.
+ */
+export function readmeSteps(readme: string, marker = 'readme-step'): ReadmeStep[] {
+  const pattern = new RegExp(
+    `<!-- ${marker}:?([^>]*)-->\\s*\`\`\`graphql\\n([\\s\\S]*?)\`\`\`\\s*\`\`\`json\\n([\\s\\S]*?)\`\`\``,
+    'g',
+  );
+  return [...readme.matchAll(pattern)].map((match) => ({
     directive: directiveOf(match[1]!.trim()),
     query: match[2]!,
     variables: JSON.parse(match[3]!) as Record<string, unknown>,

@@ -54,6 +54,12 @@ export interface TestServerOptions {
    * that tests that count statements see none of theirs; a test of webhooks asks for a short interval.
    */
   webhooks?: NonNullable<ServerOptions['config']['webhooks']> & { allowPrivateNetworks?: boolean };
+  /**
+   * How often the continuous reconciliation matcher polls (ms). By default every 10 minutes, like the
+   * webhook dispatcher here, so that tests that count statements see none of its; commits still nudge it
+   * once a pass has seen a continuous source. A test of continuous matching asks for a short interval.
+   */
+  reconciliationPollIntervalMs?: number;
   /** The database to serve, dropped by stop(); by default a clone of the migrated template. */
   database?: { url: string; drop(): Promise<void> };
 }
@@ -83,6 +89,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       graphiql: options.graphiql,
       webhooks: { pollIntervalMs: 600_000, ...options.webhooks },
       webhookAllowPrivateNetworks: options.webhooks?.allowPrivateNetworks ?? true,
+      reconciliationPollIntervalMs: options.reconciliationPollIntervalMs ?? 600_000,
     },
     db,
     logger,
