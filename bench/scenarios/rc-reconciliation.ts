@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { gql } from '../lib/context.js';
 import { seedCustomers, withClient } from '../lib/db.js';
-import { loadFigures, limitRow, ratioRow, type Figures, type Scenario } from './scenario.js';
+import { loadFigures, limitRow, type Figures, type Scenario } from './scenario.js';
 import { transferSpec } from './s1-transfer.js';
 
 /**
@@ -215,7 +215,7 @@ export const rc1: Scenario = {
     }),
 };
 
-const RC2_PAIRS = 3;
+const RC2_PAIRS = 5;
 
 export const rc2: Scenario = {
   id: 'RC2',
@@ -238,31 +238,39 @@ export const rc2: Scenario = {
       );
     const without: number[] = [];
     const withSource: number[] = [];
+    const ratios: number[] = [];
     try {
       for (let pair = 0; pair < RC2_PAIRS; pair += 1) {
+        const measured: Record<string, number> = {};
         for (const on of pair % 2 === 0 ? [false, true] : [true, false]) {
           await setContinuous(on);
           const run = await ctx.drive(transferSpec(ctx));
           const throughput = loadFigures(run).throughput!;
           (on ? withSource : without).push(throughput);
+          measured[on ? 'with' : 'without'] = throughput;
           ctx.log(`RC2: S1 ${on ? 'with' : 'without'} a continuous source: ${throughput.toFixed(0)} transfers/s`);
         }
+        ratios.push(measured.with! / measured.without!);
       }
     } finally {
       await setContinuous(false);
     }
+    // The two runs of a pair are adjacent in time and share the machine's load: the ratio within each
+    // pair, then the median of those, is what other work on a shared machine disturbs least.
     const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-    return { figures: { throughputWithout: median(without), throughputWith: median(withSource) } };
+    return {
+      figures: { throughputWithout: median(without), throughputWith: median(withSource), pairRatio: median(ratios) },
+      detail: { ratios },
+    };
   },
   targets: (all) => [
-    ratioRow({
+    limitRow({
       scenario: 'RC2',
-      figure: 'S1 transfers/s with a continuous source',
-      value: all.RC2?.throughputWith,
-      unit: '/s',
-      reference: 'S1 transfers/s without it (same run, alternated)',
-      referenceValue: all.RC2?.throughputWithout,
+      figure: 'S1 with a continuous source ÷ S1 without, median of alternated pairs',
+      value: all.RC2?.pairRatio,
+      unit: '×',
       atLeast: 0.9,
+      note: `medians ${(all.RC2?.throughputWith ?? NaN).toFixed(0)}/s with, ${(all.RC2?.throughputWithout ?? NaN).toFixed(0)}/s without`,
     }),
   ],
 };

@@ -112,6 +112,34 @@ export async function insertContinuousRecords(
 }
 
 /**
+ * Whether any unmatched current record of the source has a reference field of the new transactions: most
+ * postings (transfers no partner reports) have none, and then the pass creates no temporary tables.
+ */
+export async function anyReferencingRecords(
+  client: pg.PoolClient,
+  source: CursorRow,
+  transactionIds: string[],
+  rules: readonly MatchRuleSpec[],
+): Promise<boolean> {
+  const keys = rules.map((rule) => metadataKeyOf(rule.referenceField)).filter((key) => key !== null);
+  const byKey = rules.some((rule) => rule.referenceField === 'idempotencyKey');
+  const { rows } = await client.query<{ found: boolean }>(
+    `WITH refs AS (
+       SELECT t.idempotency_key AS reference FROM transactions t
+        WHERE $4::boolean AND t.root_ledger_id = $1 AND t.id = ANY ($3::uuid[])
+       UNION
+       SELECT t.metadata ->> k.key FROM transactions t, unnest($5::text[]) AS k(key)
+        WHERE t.root_ledger_id = $1 AND t.id = ANY ($3::uuid[]) AND t.metadata ? k.key
+     )
+     SELECT EXISTS (
+       SELECT 1 FROM reconciliation_records r JOIN refs ON refs.reference = r.reference
+        WHERE r.root_ledger_id = $1 AND r.source_id = $2 AND r.is_current AND r.status = 'UNMATCHED') AS found`,
+    [source.rootLedgerId, source.sourceId, transactionIds, byKey, keys],
+  );
+  return rows[0]!.found;
+}
+
+/**
  * Transactions of the root whose reference field (by the source's rules) equals a reference of the pass's
  * records. By idempotency key this is the unique index; by a metadata key it reads the root's transactions
  * (no index on metadata), which is what a metadata rule on a continuous source costs per queued batch.

@@ -7,6 +7,7 @@ import type { EventFeed } from '../events/feed.service.js';
 import { applyRules, createMatcherTables, insertLedgerLines } from './matcher.repository.js';
 import {
   advanceSourceCursor,
+  anyReferencingRecords,
   claimNextSource,
   createMissingCursors,
   insertContinuousMatches,
@@ -22,8 +23,11 @@ export const CONTINUOUS_EVENTS_PER_SOURCE = 1_000;
 export const CONTINUOUS_RECORDS_PER_SOURCE = 1_000;
 /** Sources one pass visits at most. */
 const CONTINUOUS_SOURCES_PER_PASS = 100;
-/** How long a nudge waits, so a burst of commits makes one pass. */
-const NUDGE_DELAY_MS = 20;
+/**
+ * How long a nudge waits, so the commits of that time make one pass: at most five passes a second from
+ * commits however many there are, which keeps the matcher's cost per posting small (measured in RC2).
+ */
+const NUDGE_DELAY_MS = 200;
 /** The cursor follows the head past other subtrees' events only once it lags this far. */
 const HEAD_LAG_XIDS = 1_000n;
 
@@ -47,6 +51,7 @@ export class ContinuousMatcher {
   private stopped = false;
   /** Whether the last pass found a continuous source: a commit nudges a pass only then. */
   private sourcesSeen = false;
+  private cursorsCheckedAt = 0;
   private readonly passes = new CoalescedRun(
     async () => {
       await this.pass();
@@ -95,7 +100,11 @@ export class ContinuousMatcher {
 
   /** One pass over every continuous source; returns the matches made. Exposed for tests. */
   async pass(): Promise<number> {
-    await createMissingCursors(this.db.pool, await this.feed.head());
+    // New continuous sources are looked for at the poll's pace, not on every commit's nudge.
+    if (Date.now() - this.cursorsCheckedAt >= this.pollIntervalMs) {
+      this.cursorsCheckedAt = Date.now();
+      await createMissingCursors(this.db.pool, await this.feed.head());
+    }
     let made = 0;
     let after: string | null = null;
     let seen = false;
@@ -138,7 +147,10 @@ export class ContinuousMatcher {
     const transactionIds = [...new Set(events.map((event) => event.transactionId!).filter((id) => id !== null))];
     if (transactionIds.length > 0 || recordIds.length > 0) {
       const rules = await selectActiveRules(client, source.rootLedgerId, source.sourceId);
-      if (rules.length > 0) {
+      const worthMatching =
+        rules.length > 0 &&
+        (recordIds.length > 0 || (await anyReferencingRecords(client, source, transactionIds, rules)));
+      if (worthMatching) {
         await client.query('SET LOCAL plan_cache_mode = auto');
         await createMatcherTables(client);
         await insertContinuousRecords(client, source, recordIds, transactionIds, rules);
