@@ -28,6 +28,8 @@ import { rejectUnacceptableText } from './platform/request-hygiene.js';
 import { createMetrics } from './platform/metrics.js';
 import { RateLimiter, type RateDecision } from './platform/rate-limit.js';
 import { RedisClient } from './platform/redis-client.js';
+import { inReadScope, setReadCredential } from './platform/read-replica.js';
+import { readReplicaPlugin } from './platform/read-replica.plugin.js';
 import { parseRedisUrl } from './platform/resp.core.js';
 import { SharedRateLimiter } from './platform/shared-rate-limit.js';
 import { requestLogPlugin } from './platform/request-log.plugin.js';
@@ -351,6 +353,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       requestLogPlugin(logger, metrics),
       httpSubscriptionPlugin(),
       ApolloServerPluginLandingPageDisabled(),
+      ...(db.replicas === null ? [] : [readReplicaPlugin(db.replicas)]),
       {
         async requestDidStart() {
           return {
@@ -396,7 +399,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const requestId = offered && REQUEST_ID_PATTERN.test(offered) ? offered : randomUUID();
     res.locals.requestId = requestId;
     res.setHeader('X-Request-Id', requestId);
-    next();
+    // Stale-OK reads of this request may go to a read replica (DATABASE_READ_URL); see read-replica.ts.
+    if (db.replicas === null) next();
+    else inReadScope(next);
   });
 
   if (config.graphiql ?? true) mountGraphiQL(app, { headers: options.graphiqlHeaders, logger });
@@ -446,6 +451,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
               },
             );
           }
+          setReadCredential(principal.actorId);
           return createRequestContext(services, { principal, requestId, clientAddress: req.ip ?? null });
         } catch (error) {
           if (error instanceof DomainError) {

@@ -1,0 +1,181 @@
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { migrate } from '../src/platform/migrations';
+import { parseLsn, REPLICA_RETRY_MS } from '../src/platform/read-replica';
+import { balanceOf, createAccount, createProgram, issue } from './support/builders';
+import { createReplicaPair, replicaToolsMissing, type ReplicaPair } from './support/replica-pair';
+import { ok, startTestServer, type TestServer } from './support/server';
+
+/**
+ * DATABASE_READ_URL against a real streaming hot standby, built here with pg_basebackup from a throwaway
+ * primary. Replay is paused (pg_wal_replay_pause) to make the standby lag as far as the test needs; which
+ * database answered is read from the replica set's counters and, for the stale credential, from the answer
+ * itself (the paused standby does not have the posting).
+ */
+
+const missing = replicaToolsMissing();
+if (missing !== null) throw new Error(`the read-replica test needs PostgreSQL's tools: ${missing}`);
+
+const DATABASE = 'ledger';
+const LIST = `query($l: ID!) { transactions(ledgerId: $l, first: 50) { edges { node { id } } } }`;
+const INTEGRITY = `query($l: ID!) { ledgerIntegrity(ledgerId: $l) { ok problems transactionsChecked } }`;
+const AUDIT = `query($l: ID!) { auditEvents(ledgerId: $l, first: 5) { edges { node { operation } } } }`;
+
+let pair: ReplicaPair;
+let t: TestServer;
+const replicaLog: string[] = [];
+let ledgerId: string;
+let accountId: string;
+let otherKey: string;
+
+const counts = () => ({ ...t.db.replicas!.counts });
+const listIds = async (secret?: string): Promise<string[]> =>
+  ok(await t.gql(LIST, { l: ledgerId }, secret)).transactions.edges.map((edge: any) => edge.node.id);
+
+async function caughtUp(): Promise<void> {
+  for (let i = 0; i < 500; i += 1) {
+    const { replayed, primary } = await pair.positions();
+    if (parseLsn(replayed) >= parseLsn(primary)) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error('the replica did not catch up within 5 s');
+}
+
+beforeAll(async () => {
+  const started = performance.now();
+  pair = await createReplicaPair(DATABASE);
+  console.log(`primary and streaming replica built in ${(performance.now() - started).toFixed(0)} ms`);
+  const pool = new pg.Pool({ connectionString: pair.primaryUrl(DATABASE) });
+  await migrate(pool);
+  await pool.end();
+  t = await startTestServer({
+    database: { url: pair.primaryUrl(DATABASE), drop: async () => undefined },
+    readReplica: { url: pair.replicaUrl(DATABASE), maxWaitMs: 100, logLines: replicaLog },
+  });
+  ({ ledgerId } = await createProgram(t));
+  accountId = (await createAccount(t, ledgerId)).id;
+  otherKey = ok(
+    await t.gql(`mutation($l: ID!) { createApiKey(input: { name: "reader", role: ADMIN, ledgerId: $l }) { secret } }`, {
+      l: ledgerId,
+    }),
+  ).createApiKey.secret;
+  await issue(t, accountId, '1');
+  await caughtUp();
+}, 120_000);
+
+afterAll(async () => {
+  await t?.stop();
+  await pair?.destroy();
+});
+
+it('never answers the writer from behind its own posting, while another credential reads the lagging replica', async () => {
+  // A credential that has not written since reads the replica.
+  const before = counts();
+  const seen = await listIds(otherKey);
+  expect(counts().replica).toBe(before.replica + 1);
+
+  await pair.pauseReplay();
+  const written: string[] = [];
+  let posted = 1;
+  const waits: number[] = [];
+  for (let i = 0; i < 5; i += 1) {
+    written.push(await issue(t, accountId, '2'));
+    posted += 2;
+    // Balances are always read on the primary: the posting is in them.
+    expect((await balanceOf(t, accountId)).posted).toBe(String(posted));
+    // The writer's list waits for the paused replica up to DATABASE_READ_MAX_WAIT_MS, then reads the primary.
+    const lagged = counts().lagged;
+    const started = performance.now();
+    const ids = await listIds();
+    waits.push(performance.now() - started);
+    expect(ids).toEqual(expect.arrayContaining(written));
+    expect(counts().lagged).toBe(lagged + 1);
+  }
+  // The other credential's list is served by the paused replica: none of the new postings are there.
+  const replicaReads = counts().replica;
+  const stale = await listIds(otherKey);
+  expect(counts().replica).toBe(replicaReads + 1);
+  expect(stale).toEqual(seen);
+  for (const id of written) expect(stale).not.toContain(id);
+  const { replayed, primary } = await pair.positions();
+  console.log(
+    `replica paused at ${replayed}, primary at ${primary}; the writer's list reads fell back to the primary after ` +
+      `${waits.map((ms) => ms.toFixed(0)).join(', ')} ms (wait limit 100 ms)`,
+  );
+
+  await pair.resumeReplay();
+  await caughtUp();
+  // Replayed: the writer's reads go to the replica again, and see everything.
+  const resumed = counts().replica;
+  expect(await listIds()).toEqual(expect.arrayContaining(written));
+  expect(await listIds(otherKey)).toEqual(expect.arrayContaining(written));
+  expect(counts().replica).toBe(resumed + 2);
+});
+
+it('reads the writer from the replica once it has replayed the posting, waiting for it when it must', async () => {
+  const { waited, lagged } = counts();
+  const onReplica = counts().replica;
+  const latencies: number[] = [];
+  for (let i = 0; i < 20; i += 1) {
+    const id = await issue(t, accountId, '1');
+    const started = performance.now();
+    expect(await listIds()).toContain(id);
+    latencies.push(performance.now() - started);
+  }
+  const after = counts();
+  // Each read went to the replica or (past the wait) to the primary; either way it saw its posting.
+  expect(after.replica - onReplica + (after.lagged - lagged)).toBe(20);
+  console.log(
+    `20 list reads right after the writer's own posting: ${after.replica - onReplica} on the replica ` +
+      `(${after.waited - waited} of them after waiting for replay), ${20 - (after.replica - onReplica)} on the primary; ` +
+      `latency median ${median(latencies).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms`,
+  );
+});
+
+it('runs the integrity report and the audit trail (Prisma) on the replica', async () => {
+  await caughtUp();
+  const before = counts().replica;
+  const report = ok(await t.gql(INTEGRITY, { l: ledgerId }, otherKey)).ledgerIntegrity;
+  expect(report).toMatchObject({ ok: true, problems: [] });
+  expect(report.transactionsChecked).toBeGreaterThan(5);
+  const audit = ok(await t.gql(AUDIT, { l: ledgerId }, otherKey)).auditEvents.edges;
+  expect(audit.length).toBeGreaterThan(0);
+  expect(counts().replica).toBe(before + 2);
+  // The replica's own sessions carry the read pool's application_name.
+  const client = new pg.Client({ connectionString: pair.replicaUrl(DATABASE) });
+  await client.connect();
+  const { rows } = await client.query(
+    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'reward-ledger-read'",
+  );
+  await client.end();
+  expect(rows[0].n).toBeGreaterThan(0);
+});
+
+it('reads the primary, without an error, while the replica is down, and logs it once', async () => {
+  await pair.stopReplica();
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      ids.push(await issue(t, accountId, '1'));
+      expect(await listIds(otherKey)).toEqual(expect.arrayContaining(ids));
+      expect(await listIds()).toEqual(expect.arrayContaining(ids));
+      expect(ok(await t.gql(INTEGRITY, { l: ledgerId }, otherKey)).ledgerIntegrity.ok).toBe(true);
+    }
+    expect(replicaLog.filter((line) => line.startsWith('read replica unreachable'))).toHaveLength(1);
+  } finally {
+    await pair.startReplica();
+  }
+  // Back after REPLICA_RETRY_MS: reads return to it, and that is logged too.
+  const before = counts().replica;
+  const deadline = Date.now() + REPLICA_RETRY_MS + 20_000;
+  while (counts().replica === before && Date.now() < deadline) {
+    await listIds(otherKey);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  expect(counts().replica).toBeGreaterThan(before);
+}, 60_000);
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
