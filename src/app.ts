@@ -28,7 +28,7 @@ import { rejectUnacceptableText } from './platform/request-hygiene.js';
 import { createMetrics } from './platform/metrics.js';
 import { RateLimiter, type RateDecision } from './platform/rate-limit.js';
 import { RedisClient } from './platform/redis-client.js';
-import { inReadScope, setReadCredential } from './platform/read-replica.js';
+import { inReadScope, redisMarks, setReadCredential } from './platform/read-replica.js';
 import { readReplicaPlugin } from './platform/read-replica.plugin.js';
 import { parseRedisUrl } from './platform/resp.core.js';
 import { SharedRateLimiter } from './platform/shared-rate-limit.js';
@@ -283,10 +283,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   const localLimiter = new RateLimiter(config.rateLimitPerSecond, config.rateLimitBurst);
   // With REDIS_URL the buckets are shared by every instance; without, each instance enforces the limit alone.
+  // Redis also shares the read replicas' write marks (read-replica.ts) when there are replicas.
   const redis =
-    config.redisUrl !== undefined && localLimiter.enabled ? new RedisClient(parseRedisUrl(config.redisUrl)) : null;
+    config.redisUrl !== undefined && (localLimiter.enabled || db.replicas !== null)
+      ? new RedisClient(parseRedisUrl(config.redisUrl))
+      : null;
+  if (redis !== null && db.replicas !== null) {
+    db.replicas.shareMarks(redisMarks(redis, `${config.redisKeyPrefix ?? 'reward-ledger:rate:'}lsn:`), (reason) =>
+      logger.warn('Redis is unreachable: reads with a recent write go to the primary until it answers', {
+        reason,
+      }),
+    );
+  }
   const limiter: { take(key: string): RateDecision | Promise<RateDecision> } =
-    redis === null
+    redis === null || !localLimiter.enabled
       ? localLimiter
       : new SharedRateLimiter(redis, localLimiter, {
           ratePerSecond: config.rateLimitPerSecond,

@@ -6,6 +6,8 @@ import { balanceOf, createAccount, createProgram, issue } from './support/builde
 import { createReplicaPair, replicaToolsMissing, type ReplicaPair } from './support/replica-pair';
 import { ok, startTestServer, type TestServer } from './support/server';
 
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
 /**
  * DATABASE_READ_URL against a real streaming hot standby, built here with pg_basebackup from a throwaway
  * primary. Replay is paused (pg_wal_replay_pause) to make the standby lag as far as the test needs; which
@@ -174,6 +176,37 @@ it('reads the primary, without an error, while the replica is down, and logs it 
   }
   expect(counts().replica).toBeGreaterThan(before);
 }, 60_000);
+
+it('honours a write served by another instance when the marks are shared in Redis, and not without', async () => {
+  const prefix = `rl-test-${process.pid}-${Date.now()}:`;
+  const instance = (redis: boolean) =>
+    startTestServer({
+      database: { url: pair.primaryUrl(DATABASE), drop: async () => undefined },
+      readReplica: { url: pair.replicaUrl(DATABASE), maxWaitMs: 100 },
+      redis: redis ? { url: REDIS_URL, keyPrefix: prefix } : undefined,
+    });
+  const shared = await Promise.all([instance(true), instance(true)]);
+  const alone = await instance(false);
+  try {
+    await caughtUp();
+    await pair.pauseReplay();
+    const [first, second] = shared;
+    const id = await issue(first!, accountId, '1');
+    const list = async (server: TestServer) =>
+      ok(await server.gql(LIST, { l: ledgerId })).transactions.edges.map((edge: any) => edge.node.id);
+    // The second instance learns the writer's mark from Redis: it waits, then reads the primary.
+    const lagged = second!.db.replicas!.counts.lagged;
+    expect(await list(second!)).toContain(id);
+    expect(second!.db.replicas!.counts.lagged).toBe(lagged + 1);
+    // An instance without the shared marks knows nothing of the write: the paused replica answers.
+    const replicaReads = alone.db.replicas!.counts.replica;
+    expect(await list(alone)).not.toContain(id);
+    expect(alone.db.replicas!.counts.replica).toBe(replicaReads + 1);
+  } finally {
+    await pair.resumeReplay();
+    await Promise.all([...shared, alone].map((server) => server.stop()));
+  }
+});
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

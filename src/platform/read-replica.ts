@@ -20,7 +20,8 @@ import { type DatabaseHost, describeHost, parseReadUrl } from './database-url.co
  * runs on the primary. Reads outside an HTTP request (subscriptions, the scheduler, webhook workers) and
  * every read that is not marked stale-OK stay on the primary.
  *
- * The marks are per instance: an instance only knows the writes it served. See README "Read replicas".
+ * The marks are kept in the instance's memory and, when `REDIS_URL` is set, in Redis too (`shareMarks`), so
+ * an instance honours writes another instance served. See README "reads on replicas".
  */
 
 /** How often a read waiting for the replica to catch up asks it again. */
@@ -78,6 +79,46 @@ export function inReadScope<T>(next: () => T): T {
 export function setReadCredential(credential: string): void {
   const state = scope.getStore();
   if (state !== undefined) state.credential = credential;
+}
+
+/** Where write marks are shared between instances (Redis): the larger LSN wins, kept for `keepMs`. */
+export interface SharedMarks {
+  record(credential: string, lsn: bigint, keepMs: number): Promise<void>;
+  /** The mark, or undefined when there is none. Throws when the store cannot answer. */
+  get(credential: string): Promise<bigint | undefined>;
+}
+
+/** An LSN as 16 hex digits: compared as strings (in Redis's Lua), it orders as the number. */
+export function sortableLsn(lsn: bigint): string {
+  return lsn.toString(16).padStart(16, '0');
+}
+
+// The larger mark wins, whichever instance writes last; the key lives as long as the latest mark asks.
+const RECORD_MARK = `local current = redis.call('GET', KEYS[1])
+if (not current) or ARGV[1] > current then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+else redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`;
+
+/** Write marks in Redis, under `keyPrefix` + credential, over the RESP client. */
+export function redisMarks(
+  redis: { command(args: readonly string[]): Promise<unknown> },
+  keyPrefix: string,
+): SharedMarks {
+  const check = (reply: unknown) => {
+    if (reply !== null && typeof reply === 'object' && 'message' in reply && !Array.isArray(reply)) {
+      throw new Error(`Redis: ${(reply as { message: string }).message}`);
+    }
+    return reply;
+  };
+  return {
+    async record(credential, lsn, keepMs) {
+      check(await redis.command(['EVAL', RECORD_MARK, '1', keyPrefix + credential, sortableLsn(lsn), String(keepMs)]));
+    },
+    async get(credential) {
+      const reply = check(await redis.command(['GET', keyPrefix + credential]));
+      return typeof reply === 'string' ? BigInt(`0x${reply}`) : undefined;
+    },
+  };
 }
 
 export interface ReplicaEvents {
@@ -164,6 +205,9 @@ export class ReplicaSet {
   readonly maxWaitMs: number;
   private readonly replicas: Replica[];
   private readonly marks = new Map<string, { lsn: bigint; until: number }>();
+  private shared: SharedMarks | null = null;
+  private sharedFailing = false;
+  private onMarksUnavailable: ((reason: string) => void) | undefined;
   private next = 0;
 
   constructor(
@@ -178,6 +222,19 @@ export class ReplicaSet {
     this.replicas = targets.hosts.map(
       (host) => new Replica(host, targets.connectionString, poolMax, targets.multiHost),
     );
+  }
+
+  /**
+   * Shares write marks with other instances (Redis): each instance's reads honour every instance's writes.
+   * `onUnavailable` is told once when the store stops answering (reads with a mark go to the primary).
+   */
+  shareMarks(shared: SharedMarks, onUnavailable?: (reason: string) => void): void {
+    this.shared = shared;
+    this.onMarksUnavailable = onUnavailable;
+  }
+
+  get sharesMarks(): boolean {
+    return this.shared !== null;
   }
 
   /** The replicas' hosts, for the start-up line. */
@@ -206,6 +263,40 @@ export class ReplicaSet {
       this.marks.set(credential, { lsn, until: now + keep });
     }
     if (this.marks.size > 10_000) this.forgetOldMarks(now);
+    if (this.shared !== null) {
+      try {
+        await this.shared.record(credential, lsn, keep);
+        this.sharedUp();
+      } catch (error) {
+        this.sharedDown(error);
+      }
+    }
+  }
+
+  /** The mark a read must wait for: this instance's, or a larger one another instance shared. */
+  private async markFor(credential: string): Promise<bigint | undefined> {
+    const local = this.markOf(credential);
+    if (this.shared === null) return local;
+    try {
+      const shared = await this.shared.get(credential);
+      this.sharedUp();
+      if (shared === undefined) return local;
+      return local === undefined || shared > local ? shared : local;
+    } catch (error) {
+      // Without the shared marks another instance's write may be unknown here: the primary is safe.
+      this.sharedDown(error);
+      return MAX_LSN;
+    }
+  }
+
+  private sharedDown(error: unknown): void {
+    if (this.sharedFailing) return;
+    this.sharedFailing = true;
+    this.onMarksUnavailable?.(error instanceof Error ? error.message : String(error));
+  }
+
+  private sharedUp(): void {
+    this.sharedFailing = false;
   }
 
   /** The write mark a credential's reads must see, if any. */
@@ -255,7 +346,7 @@ export class ReplicaSet {
     if (state === undefined) return null;
     const replica = this.pick();
     if (replica === null) return null;
-    const mark = state.credential === null ? undefined : this.markOf(state.credential);
+    const mark = state.credential === null ? undefined : await this.markFor(state.credential);
     if (mark === undefined) return replica;
     if (mark === MAX_LSN) return null;
     const deadline = Date.now() + this.maxWaitMs;
