@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { migrate } from '../src/platform/migrations';
-import { parseLsn, REPLICA_RETRY_MS } from '../src/platform/read-replica';
+import { formatLsn, parseLsn, REPLICA_RETRY_MS, sortableLsn } from '../src/platform/read-replica';
 import { balanceOf, createAccount, createProgram, issue } from './support/builders';
 import { createReplicaPair, replicaToolsMissing, type ReplicaPair } from './support/replica-pair';
 import { ok, startTestServer, type TestServer } from './support/server';
@@ -68,6 +68,15 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.stop();
   await pair?.destroy();
+});
+
+it('reads and orders LSNs as Postgres prints them', () => {
+  expect(parseLsn('16/B374D848')).toBe((0x16n << 32n) | 0xb374d848n);
+  expect(formatLsn(parseLsn('16/B374D848'))).toBe('16/B374D848');
+  expect(parseLsn('1/0') > parseLsn('0/FFFFFFFF')).toBe(true);
+  // Compared as strings in Redis: the padded form orders as the number does.
+  expect(sortableLsn(parseLsn('1/0')) > sortableLsn(parseLsn('0/FFFFFFFF'))).toBe(true);
+  expect(() => parseLsn('16-B374')).toThrow('not an LSN');
 });
 
 it('never answers the writer from behind its own posting, while another credential reads the lagging replica', async () => {
