@@ -280,6 +280,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     pool: db.pool,
     webSocketConnections: () => endpoint?.connectionCount() ?? 0,
     subscriptions: () => eventHub?.listenerCount() ?? 0,
+    ...(db.replicas === null ? {} : { staleReads: () => db.replicas!.counts }),
   });
   const localLimiter = new RateLimiter(config.rateLimitPerSecond, config.rateLimitBurst);
   // With REDIS_URL the buckets are shared by every instance; without, each instance enforces the limit alone.

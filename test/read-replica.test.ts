@@ -121,6 +121,9 @@ it('never answers the writer from behind its own posting, while another credenti
   expect(await listIds()).toEqual(expect.arrayContaining(written));
   expect(await listIds(otherKey)).toEqual(expect.arrayContaining(written));
   expect(counts().replica).toBe(resumed + 2);
+  const metrics = await (await fetch(t.url.replace('/graphql', '/metrics'))).text();
+  expect(metrics).toContain(`reward_ledger_stale_reads_total{served_by="replica"} ${counts().replica}`);
+  expect(metrics).toContain(`reward_ledger_stale_reads_total{served_by="primary_lagged"} ${counts().lagged}`);
 });
 
 it('reads the writer from the replica once it has replayed the posting, waiting for it when it must', async () => {
