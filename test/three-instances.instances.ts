@@ -3,6 +3,8 @@ import pg from 'pg';
 import { buildChaosWorld, gqlRequest, runChaos, verifyChaos, type ChaosTarget } from './support/chaos';
 import { cloneTestDatabase } from './support/databases';
 import { startServerProcess, type ServerProcess } from './support/process';
+import { migrate } from '../src/platform/migrations';
+import { createReplicaPair } from './support/replica-pair';
 import { ADMIN_KEY, TOKEN_SECRET, WEBHOOK_SECRET_KEY } from './support/server';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver';
 import { connect, wsUrl, type TestClient } from './support/ws';
@@ -262,3 +264,67 @@ it('keeps invariants, subscriptions, webhooks and the scheduler right with three
       `${LOTS} lots expired once each in ${expiryTransactions[0].n} EXPIRE transactions (${(lotsMs / 1000).toFixed(1)} s after)`,
   );
 }, 600_000);
+
+it("holds a credential's list reads back on every instance until the replica has its posting (DATABASE_READ_URL, REDIS_URL)", async () => {
+  const pair = await createReplicaPair('ledger');
+  const primary = new pg.Pool({ connectionString: pair.primaryUrl('ledger'), max: 1 });
+  const instances: ServerProcess[] = [];
+  try {
+    await migrate(primary);
+    const env = {
+      DATABASE_URL: pair.primaryUrl('ledger'),
+      DATABASE_READ_URL: pair.replicaUrl('ledger'),
+      DATABASE_READ_MAX_WAIT_MS: '50',
+      REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+      REDIS_KEY_PREFIX: `rl-instances-${process.pid}-${Date.now()}:`,
+      ADMIN_API_KEY: ADMIN_KEY,
+      RATE_LIMIT_PER_SECOND: '0',
+      SCHEDULER_INTERVAL_SECONDS: '0',
+      LOG_LEVEL: 'info',
+    };
+    instances.push(...(await Promise.all([startServerProcess(env), startServerProcess(env), startServerProcess(env)])));
+    for (const instance of instances) expect(instance.output()).toContain('Stale-OK reads: on the replicas');
+    const targets = instances.map((instance): ChaosTarget => ({ url: instance.url, secret: ADMIN_KEY }));
+    const world = await buildChaosWorld(targets[0]!, 2);
+    const root = world.roots[0]!;
+    const list = async (target: ChaosTarget) =>
+      (
+        await must(target, `query($l: ID!) { transactions(ledgerId: $l, first: 10) { edges { node { id } } } }`, {
+          l: root.ledgerId,
+        })
+      ).transactions.edges.map((edge: any) => edge.node.id as string);
+    // Let the replica catch up, then stop its replay: from here on it lags behind every posting.
+    await until(
+      'the replica caught up',
+      async () => {
+        const { replayed, primary: at } = await pair.positions();
+        return replayed === at;
+      },
+      10_000,
+    );
+    await pair.pauseReplay();
+    for (let i = 0; i < 9; i += 1) {
+      const id = (
+        await must(targets[i % 3]!, `mutation($i: IssueInput!) { issue(input: $i) { transaction { id } } }`, {
+          i: { accountId: root.accounts[0], asset: 'USD', amount: '1', idempotencyKey: `lag-${i}` },
+        })
+      ).issue.transaction.id;
+      // Posted through one instance, listed through the next: never without the posting.
+      expect(await list(targets[(i + 1) % 3]!)).toContain(id);
+    }
+    const lagged = await Promise.all(
+      instances.map(async (instance) => {
+        const text = await (await fetch(instance.url.replace('/graphql', '/metrics'))).text();
+        return Number(/reward_ledger_stale_reads_total\{served_by="primary_lagged"\} (\d+)/.exec(text)?.[1] ?? 0);
+      }),
+    );
+    for (const count of lagged) expect(count).toBeGreaterThanOrEqual(3);
+    console.log(`replica paused: list reads held back to the primary per instance: ${lagged.join(' / ')}`);
+    await pair.resumeReplay();
+  } finally {
+    const codes = await Promise.all(instances.map((instance) => instance.stop()));
+    expect(codes).toEqual(instances.map(() => 0));
+    await primary.end();
+    await pair.destroy();
+  }
+}, 120_000);
