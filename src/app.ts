@@ -384,7 +384,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ],
   });
   await apollo.start();
-  endpoint = attachWebSocketServer({ httpServer, schema, services, hub, limits: realtime, logger, exposeDetails });
+  endpoint = attachWebSocketServer({
+    httpServer,
+    schema,
+    services,
+    hub,
+    limits: realtime,
+    logger,
+    exposeDetails,
+    replicas: db.replicas,
+  });
   const websocket = endpoint;
 
   const latestMigration = (await readMigrations()).at(-1)?.name;

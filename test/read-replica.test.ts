@@ -5,6 +5,7 @@ import { formatLsn, parseLsn, REPLICA_RETRY_MS, sortableLsn } from '../src/platf
 import { balanceOf, createAccount, createProgram, issue } from './support/builders';
 import { createReplicaPair, replicaToolsMissing, type ReplicaPair } from './support/replica-pair';
 import { ok, startTestServer, type TestServer } from './support/server';
+import { connect, wsUrl } from './support/ws';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -217,6 +218,26 @@ it('honours a write served by another instance when the marks are shared in Redi
   } finally {
     await pair.resumeReplay();
     await Promise.all([...shared, alone].map((server) => server.stop()));
+  }
+});
+
+it('marks a mutation sent over the WebSocket as a write too', async () => {
+  await caughtUp();
+  await pair.pauseReplay();
+  const socket = connect(wsUrl(t), `Bearer ${otherKey}`);
+  try {
+    const result = await socket
+      .subscribe(`mutation($i: IssueInput!) { issue(input: $i) { transaction { id } } }`, {
+        i: { accountId, asset: 'PTS', amount: '1', idempotencyKey: `ws-${Date.now()}` },
+      })
+      .next();
+    const id = (result.data as any).issue.transaction.id;
+    const lagged = counts().lagged;
+    expect(await listIds(otherKey)).toContain(id);
+    expect(counts().lagged).toBe(lagged + 1);
+  } finally {
+    await socket.dispose();
+    await pair.resumeReplay();
   }
 });
 
