@@ -93,10 +93,10 @@ export function sortableLsn(lsn: bigint): string {
   return lsn.toString(16).padStart(16, '0');
 }
 
-// The larger mark wins, whichever instance writes last; the key lives as long as the latest mark asks.
+// The larger mark wins, whichever instance writes last, and lives as long as it asked. A smaller mark does
+// not extend it: the larger covers it, and an "unknown" mark (the largest LSN, kept briefly) must lapse.
 const RECORD_MARK = `local current = redis.call('GET', KEYS[1])
-if (not current) or ARGV[1] > current then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-else redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if (not current) or ARGV[1] > current then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
 return 1`;
 
 /** Write marks in Redis, under `keyPrefix` + credential, over the RESP client. */
