@@ -28,6 +28,8 @@ import { rejectUnacceptableText } from './platform/request-hygiene.js';
 import { createMetrics } from './platform/metrics.js';
 import { RateLimiter, type RateDecision } from './platform/rate-limit.js';
 import { RedisClient } from './platform/redis-client.js';
+import { inReadScope, redisMarks, setReadCredential } from './platform/read-replica.js';
+import { readReplicaPlugin } from './platform/read-replica.plugin.js';
 import { parseRedisUrl } from './platform/resp.core.js';
 import { SharedRateLimiter } from './platform/shared-rate-limit.js';
 import { requestLogPlugin } from './platform/request-log.plugin.js';
@@ -315,13 +317,24 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     pool: db.pool,
     webSocketConnections: () => endpoint?.connectionCount() ?? 0,
     subscriptions: () => eventHub?.listenerCount() ?? 0,
+    ...(db.replicas === null ? {} : { staleReads: () => db.replicas!.counts }),
   });
   const localLimiter = new RateLimiter(config.rateLimitPerSecond, config.rateLimitBurst);
   // With REDIS_URL the buckets are shared by every instance; without, each instance enforces the limit alone.
+  // Redis also shares the read replicas' write marks (read-replica.ts) when there are replicas.
   const redis =
-    config.redisUrl !== undefined && localLimiter.enabled ? new RedisClient(parseRedisUrl(config.redisUrl)) : null;
+    config.redisUrl !== undefined && (localLimiter.enabled || db.replicas !== null)
+      ? new RedisClient(parseRedisUrl(config.redisUrl))
+      : null;
+  if (redis !== null && db.replicas !== null) {
+    db.replicas.shareMarks(redisMarks(redis, `${config.redisKeyPrefix ?? 'reward-ledger:rate:'}lsn:`), (reason) =>
+      logger.warn('Redis is unreachable: reads with a recent write go to the primary until it answers', {
+        reason,
+      }),
+    );
+  }
   const limiter: { take(key: string): RateDecision | Promise<RateDecision> } =
-    redis === null
+    redis === null || !localLimiter.enabled
       ? localLimiter
       : new SharedRateLimiter(redis, localLimiter, {
           ratePerSecond: config.rateLimitPerSecond,
@@ -389,6 +402,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       requestLogPlugin(logger, metrics),
       httpSubscriptionPlugin(),
       ApolloServerPluginLandingPageDisabled(),
+      ...(db.replicas === null ? [] : [readReplicaPlugin(db.replicas)]),
       {
         async requestDidStart() {
           return {
@@ -408,7 +422,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ],
   });
   await apollo.start();
-  endpoint = attachWebSocketServer({ httpServer, schema, services, hub, limits: realtime, logger, exposeDetails });
+  endpoint = attachWebSocketServer({
+    httpServer,
+    schema,
+    services,
+    hub,
+    limits: realtime,
+    logger,
+    exposeDetails,
+    replicas: db.replicas,
+  });
   const websocket = endpoint;
 
   const latestMigration = (await readMigrations()).at(-1)?.name;
@@ -434,7 +457,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const requestId = offered && REQUEST_ID_PATTERN.test(offered) ? offered : randomUUID();
     res.locals.requestId = requestId;
     res.setHeader('X-Request-Id', requestId);
-    next();
+    // Stale-OK reads of this request may go to a read replica (DATABASE_READ_URL); see read-replica.ts.
+    if (db.replicas === null) next();
+    else inReadScope(next);
   });
 
   if (config.graphiql ?? true) mountGraphiQL(app, { headers: options.graphiqlHeaders, logger });
@@ -503,6 +528,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
               },
             );
           }
+          setReadCredential(principal.actorId);
           return createRequestContext(services, { principal, requestId, clientAddress: req.ip ?? null });
         } catch (error) {
           if (error instanceof DomainError) {

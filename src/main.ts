@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, loadConfig } from './platform/config.js';
 import { connectDatabase } from './platform/db.js';
+import { describeReplicas } from './platform/read-replica.js';
 import { describeHost } from './platform/database-url.core.js';
 import {
   EmbeddedPostgresError,
@@ -84,14 +85,31 @@ async function main(): Promise<void> {
   // Only a developer's own embedded server hands its generated admin key to the browser IDE.
   const prefillAdminKey = embedded !== null && config.environment === 'development' && config.adminApiKey === undefined;
 
-  const db = connectDatabase(databaseUrl, config.databasePoolMax, {
-    onPrimary: (host, previous) =>
-      logger.info(previous === null ? 'database primary found' : 'database primary moved', {
-        primary: describeHost(host),
-        previous: previous === null ? undefined : describeHost(previous),
-      }),
-    onLost: (host, reason) => logger.warn('database primary lost; looking again', { host: describeHost(host), reason }),
-  });
+  const db = connectDatabase(
+    databaseUrl,
+    config.databasePoolMax,
+    {
+      onPrimary: (host, previous) =>
+        logger.info(previous === null ? 'database primary found' : 'database primary moved', {
+          primary: describeHost(host),
+          previous: previous === null ? undefined : describeHost(previous),
+        }),
+      onLost: (host, reason) =>
+        logger.warn('database primary lost; looking again', { host: describeHost(host), reason }),
+    },
+    config.databaseReadUrl === undefined
+      ? undefined
+      : {
+          url: config.databaseReadUrl,
+          maxWaitMs: config.databaseReadMaxWaitMs,
+          onUnreachable: (host, reason) =>
+            logger.warn('read replica unreachable; its reads go to the primary', {
+              replica: describeHost(host),
+              reason,
+            }),
+          onReachable: (host) => logger.info('read replica answers again', { replica: describeHost(host) }),
+        },
+  );
   const report = await migrate(db.pool);
   if (report.applied.length > 0) logger.info('applied migrations', { migrations: report.applied });
 
@@ -112,6 +130,9 @@ async function main(): Promise<void> {
       : `DATABASE_URL, primary among ${db.locator.hosts.map(describeHost).join(', ')}`;
   const lines = [
     `Reward Ledger listening on ${server.url} (${database})`,
+    ...(db.replicas === null
+      ? []
+      : [`Stale-OK reads: on the replicas ${describeReplicas(db.replicas)} (DATABASE_READ_URL)`]),
     authenticationLine(config.adminApiKey, adminApiKey, config.dataDir),
     config.graphiql
       ? `GraphiQL: ${server.url.replace(/\/graphql$/, '/graphiql')}${prefillAdminKey ? ' (headers pre-filled with the admin key)' : ''}`

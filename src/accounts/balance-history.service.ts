@@ -28,7 +28,8 @@ export class BalanceHistoryService {
   ) {}
 
   async asOf(balance: BalanceKey, asOf: Date): Promise<PostedTotals> {
-    const totals = await sumAsOf(this.db.pool, balance, asOf);
+    // History may be slightly stale; the checkpoint below is written (and summed again) on the primary.
+    const totals = await this.db.stale(({ pool }) => sumAsOf(pool, balance, asOf));
     if (totals.entriesSummed > CHECKPOINT_AFTER_ENTRIES && asOf.getTime() < Date.now() - CHECKPOINT_SETTLE_MS) {
       await this.checkpoint(balance, asOf);
     }

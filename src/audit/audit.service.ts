@@ -14,6 +14,7 @@ export class AuditService {
     after?: string | null,
   ): Promise<Connection<AuditEvent>> {
     const page = readPage(first, after);
-    return toConnection(await selectAuditPage(this.db.prisma, rootLedgerId, filter, page), page);
+    const rows = await this.db.stale(({ prisma }) => selectAuditPage(prisma, rootLedgerId, filter, page));
+    return toConnection(rows, page);
   }
 }

@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { Database } from '../platform/db.js';
 import {
   assetsOffBalance,
@@ -25,10 +26,14 @@ export const INTEGRITY_PROBLEMS_MAX = 100;
 export class IntegrityService {
   constructor(private readonly db: Database) {}
 
-  async report(rootLedgerId: string): Promise<IntegrityReport> {
+  /** A report may be slightly stale: a replica's, once it has replayed the caller's own last write. */
+  report(rootLedgerId: string): Promise<IntegrityReport> {
+    return this.db.stale(({ pool }) => this.reportOn(pool, rootLedgerId));
+  }
+
+  private async reportOn(pool: pg.Pool, rootLedgerId: string): Promise<IntegrityReport> {
     const problems: string[] = [];
     const add = (lines: string[]) => problems.push(...lines.slice(0, INTEGRITY_PROBLEMS_MAX - problems.length));
-    const { pool } = this.db;
     const transactionsChecked = await countTransactions(pool, rootLedgerId);
     add(
       (await unbalancedTransactions(pool, rootLedgerId, INTEGRITY_PROBLEMS_MAX)).map(

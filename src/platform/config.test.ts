@@ -157,6 +157,28 @@ describe('DATABASE_URL', () => {
   });
 });
 
+describe('DATABASE_READ_URL', () => {
+  it('is optional, and takes a host list of replicas', () => {
+    expect(loadConfig({}).databaseReadUrl).toBeUndefined();
+    const url = 'postgresql://app@10.0.0.3:5432,10.0.0.4:5432/ledger?target_session_attrs=standby';
+    const config = loadConfig({ DATABASE_URL: 'postgresql://app@10.0.0.1/ledger', DATABASE_READ_URL: url });
+    expect(config).toMatchObject({ databaseReadUrl: url, databaseReadMaxWaitMs: 100 });
+  });
+
+  it('refuses a malformed one, one without DATABASE_URL, and a wait out of range', () => {
+    expect(
+      problems({ DATABASE_URL: 'postgresql://db/ledger', DATABASE_READ_URL: 'postgresql://r1:5432,,r2:5432/ledger' }),
+    ).toEqual(['DATABASE_READ_URL: host 2 of the host list is empty']);
+    expect(problems({ DATABASE_READ_URL: 'postgresql://r1/ledger' })).toEqual([
+      'DATABASE_READ_URL needs DATABASE_URL: the embedded database has no replicas',
+    ]);
+    expect(problems({ DATABASE_READ_URL: 'mysql://r1/ledger', DATABASE_URL: 'postgresql://db/ledger' })).toEqual([
+      'DATABASE_READ_URL must be a postgres:// or postgresql:// connection string',
+    ]);
+    expect(problems({ DATABASE_READ_MAX_WAIT_MS: '20000' })).toHaveLength(1);
+  });
+});
+
 describe('REDIS_URL', () => {
   it('is optional, and read with its key prefix when given', () => {
     expect(loadConfig({}).redisUrl).toBeUndefined();

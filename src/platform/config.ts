@@ -1,11 +1,18 @@
 import path from 'node:path';
-import { DatabaseUrlError, parseDatabaseUrl } from './database-url.core.js';
+import { DatabaseUrlError, parseDatabaseUrl, parseReadUrl } from './database-url.core.js';
 import { RespProtocolError, parseRedisUrl } from './resp.core.js';
+
+/** How long a stale-OK read waits for a replica to replay its caller's last write (read-replica.ts). */
+export const READ_MAX_WAIT_MS_DEFAULT = 100;
 
 /** Everything the server reads from its environment, validated once at start-up. */
 export interface Config {
   /** Postgres to use; when absent the server starts an embedded PostgreSQL in `dataDir`. */
   databaseUrl: string | undefined;
+  /** Streaming replicas (a libpq-style host list, each host a replica) for stale-OK reads; absent: all on the primary. */
+  databaseReadUrl?: string;
+  /** How long a stale-OK read waits for a replica to replay its caller's last write before using the primary. */
+  databaseReadMaxWaitMs?: number;
   host: string;
   port: number;
   /** Bootstrap global admin secret; generated and kept in `dataDir` in embedded mode when absent. */
@@ -185,6 +192,21 @@ export function loadConfig(env: Env = process.env): Config {
     }
   }
 
+  const databaseReadUrl = env.DATABASE_READ_URL || undefined;
+  if (databaseReadUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseReadUrl)) {
+    problems.push('DATABASE_READ_URL must be a postgres:// or postgresql:// connection string');
+  } else if (databaseReadUrl !== undefined) {
+    try {
+      parseReadUrl(databaseReadUrl);
+    } catch (error) {
+      if (!(error instanceof DatabaseUrlError)) throw error;
+      problems.push(error.message);
+    }
+    if (databaseUrl === undefined) {
+      problems.push('DATABASE_READ_URL needs DATABASE_URL: the embedded database has no replicas');
+    }
+  }
+
   const redisUrl = env.REDIS_URL || undefined;
   if (redisUrl !== undefined) {
     try {
@@ -238,6 +260,8 @@ export function loadConfig(env: Env = process.env): Config {
 
   const config: Config = {
     databaseUrl,
+    databaseReadUrl,
+    databaseReadMaxWaitMs: integer('DATABASE_READ_MAX_WAIT_MS', READ_MAX_WAIT_MS_DEFAULT, 0, 10_000),
     host: env.HOST || '0.0.0.0',
     port: integer('PORT', 4000, 0, 65535),
     adminApiKey,

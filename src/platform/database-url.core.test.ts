@@ -1,4 +1,4 @@
-import { DatabaseUrlError, describeHost, parseDatabaseUrl } from './database-url.core';
+import { DatabaseUrlError, describeHost, parseDatabaseUrl, parseReadUrl } from './database-url.core';
 
 describe('parseDatabaseUrl', () => {
   it('returns a single-host URL unchanged, so node-postgres reads it as before', () => {
@@ -97,5 +97,22 @@ describe('describeHost', () => {
   it('brackets IPv6 addresses', () => {
     expect(describeHost({ host: '::1', port: 5432 })).toBe('[::1]:5432');
     expect(describeHost({ host: '127.0.0.1', port: 1 })).toBe('127.0.0.1:1');
+  });
+});
+
+describe('parseReadUrl', () => {
+  it('reads a replica host list, dropping target_session_attrs and naming DATABASE_READ_URL in errors', () => {
+    const targets = parseReadUrl('postgresql://app@r1:5433,r2/ledger?target_session_attrs=standby&sslmode=disable');
+    expect(targets.hosts).toEqual([
+      { host: 'r1', port: 5433 },
+      { host: 'r2', port: 5432 },
+    ]);
+    expect(targets.connectionString).toBe('postgresql://app@r1:5433/ledger?sslmode=disable');
+    expect(parseReadUrl('postgresql://r1/ledger?target_session_attrs=read-only').connectionString).toBe(
+      'postgresql://r1/ledger',
+    );
+    expect(() => parseReadUrl('postgresql://r1,,r2/ledger')).toThrow(
+      'DATABASE_READ_URL: host 2 of the host list is empty',
+    );
   });
 });

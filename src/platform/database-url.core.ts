@@ -170,3 +170,19 @@ function firstIndexOf(text: string, characters: readonly string[]): number {
   }
   return first;
 }
+
+/**
+ * `DATABASE_READ_URL`: the same syntax, every host a replica to read from. `target_session_attrs` is the
+ * reader's to decide (each host is used as a standby), so it is dropped; messages name the read URL.
+ */
+export function parseReadUrl(url: string): DatabaseTargets {
+  const withoutAttrs = url.replace(/([?&])target_session_attrs=[^&#]*(&|(?=#)|$)/, (_match, lead, next) =>
+    next === '&' ? lead : '',
+  );
+  try {
+    return parseDatabaseUrl(withoutAttrs);
+  } catch (error) {
+    if (!(error instanceof DatabaseUrlError)) throw error;
+    throw new DatabaseUrlError(error.message.replace(/^DATABASE_URL/, 'DATABASE_READ_URL'));
+  }
+}

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '../generated/prisma/client.js';
 import { parseDatabaseUrl } from './database-url.core.js';
+import { type ReadTarget, type ReplicaEvents, ReplicaSet } from './read-replica.js';
 import { PrimaryLocator, primaryClientClass, type PrimaryLocatorOptions } from './primary-locator.js';
 
 /**
@@ -13,6 +14,13 @@ export interface Database {
   prisma: PrismaClient;
   /** For a `DATABASE_URL` listing several hosts, what follows the primary among them; null for one host. */
   locator: PrimaryLocator | null;
+  /** The read replicas of `DATABASE_READ_URL`; null without. */
+  replicas: ReplicaSet | null;
+  /**
+   * Runs a read that may be slightly stale (lists, history, reports): on a replica that has replayed the
+   * caller's own last write when there is one, else on the primary. Without replicas, on the primary.
+   */
+  stale<T>(read: (target: ReadTarget) => Promise<T>): Promise<T>;
   /** Statements sent to Postgres since start; tests use it to prove batching. */
   statementCount(): number;
   close(): Promise<void>;
@@ -21,7 +29,15 @@ export interface Database {
 /** What the locator reports to, when there is one. */
 export type DatabaseEvents = Pick<PrimaryLocatorOptions, 'onPrimary' | 'onLost'>;
 
-export function connectDatabase(connectionString: string, poolMax: number, events: DatabaseEvents = {}): Database {
+/** `DATABASE_READ_URL` and how long a read waits for a replica to replay its caller's write. */
+export type ReadReplicaOptions = { url: string; maxWaitMs?: number } & ReplicaEvents;
+
+export function connectDatabase(
+  connectionString: string,
+  poolMax: number,
+  events: DatabaseEvents = {},
+  read?: ReadReplicaOptions,
+): Database {
   const targets = parseDatabaseUrl(connectionString);
   // One host is left to node-postgres exactly as before; a host list connects through the locator, so the
   // pool's connections, and Prisma's through the same pool, move to the new primary after a failover.
@@ -58,12 +74,16 @@ export function connectDatabase(connectionString: string, poolMax: number, event
   keepConnectionsWhenRefused(pool);
 
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: false }) });
+  const replicas = read === undefined ? null : new ReplicaSet(read.url, poolMax, { pool, prisma }, read);
   return {
     pool,
     prisma,
     locator,
+    replicas,
+    stale: replicas === null ? (work) => work({ pool, prisma }) : (work) => replicas.stale(work),
     statementCount: () => statements,
     async close() {
+      await replicas?.close();
       await prisma.$disconnect();
       await pool.end();
     },

@@ -22,6 +22,8 @@ export interface MetricSources {
   pool: pg.Pool;
   webSocketConnections(): number;
   subscriptions(): number;
+  /** The read replicas' routing counts (read-replica.ts), when DATABASE_READ_URL is set. */
+  staleReads?: () => { replica: number; primary: number; lagged: number; retriedOnPrimary: number };
 }
 
 const PREFIX = 'reward_ledger_';
@@ -42,6 +44,25 @@ export function createMetrics(sources: MetricSources): Metrics {
       this.set({ state: 'waiting' }, sources.pool.waitingCount);
     },
   });
+  const staleReads = sources.staleReads;
+  if (staleReads !== undefined) {
+    const seen = { replica: 0, primary: 0, lagged: 0, retriedOnPrimary: 0 };
+    const labels = { replica: 'replica', primary: 'primary', lagged: 'primary_lagged', retriedOnPrimary: 'retried' };
+    new client.Counter({
+      name: `${PREFIX}stale_reads_total`,
+      help: "Stale-OK reads (lists, reports) by where they ran: replica, primary (all on the primary), primary_lagged (of those, because the replica had not replayed the caller's write in time), retried (failed on a replica, run again on the primary).",
+      labelNames: ['served_by'],
+      registers,
+      collect() {
+        const now = staleReads();
+        for (const key of Object.keys(seen) as Array<keyof typeof seen>) {
+          if (now[key] > seen[key]) this.inc({ served_by: labels[key] }, now[key] - seen[key]);
+          seen[key] = now[key];
+        }
+      },
+    });
+  }
+
   new client.Gauge({
     name: `${PREFIX}websocket_connections`,
     help: 'Open graphql-ws connections on this instance.',

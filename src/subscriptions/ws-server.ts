@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
-import { GraphQLError, specifiedRules, validate, type GraphQLSchema } from 'graphql';
+import { GraphQLError, getOperationAST, specifiedRules, validate, type GraphQLSchema } from 'graphql';
 import { CloseCode, makeServer, type ExecutionResult } from 'graphql-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Principal } from '../authorization/access.core.js';
@@ -11,6 +11,7 @@ import { queryBoundsRule } from '../platform/depth-limit.js';
 import { ForbiddenError, UnauthenticatedError } from '../platform/errors.js';
 import { classifyError, formatGraphQLError } from '../platform/graphql-errors.js';
 import type { Logger } from '../platform/logger.js';
+import type { ReplicaSet } from '../platform/read-replica.js';
 import { DocumentCache } from './document-cache.js';
 import { Heartbeat } from './heartbeat.js';
 import { PendingBudget } from './event-stream.js';
@@ -119,6 +120,8 @@ export interface WebSocketEndpointOptions {
   limits: RealtimeConfig;
   logger: Logger;
   exposeDetails: boolean;
+  /** The read replicas, whose write marks mutations over the socket record (DATABASE_READ_URL). */
+  replicas?: ReplicaSet | null;
 }
 
 export interface WebSocketEndpoint {
@@ -226,7 +229,11 @@ export function attachWebSocketServer(options: WebSocketEndpointOptions): WebSoc
       );
     },
 
-    onNext(ctx, id, _payload, _args, result: ExecutionResult) {
+    async onNext(ctx, id, _payload, args, result: ExecutionResult) {
+      // A mutation sent over the socket marks its credential's write too, as over HTTP (read-replica.ts).
+      if (options.replicas && getOperationAST(args.document, args.operationName)?.operation === 'mutation') {
+        await options.replicas.recordWrite(ctx.extra.connection.principal!.actorId);
+      }
       if (!result.errors?.length) return undefined;
       return { ...result, errors: format(result.errors, `${ctx.extra.connection.id}:${id}`) };
     },

@@ -76,18 +76,21 @@ export class TransactionService {
     const page = readPage(first, after);
     if (filter?.from && filter?.to && filter.from > filter.to)
       throw new BadInputError('filter.from must not be after filter.to');
-    const rows = await selectTransactionPage(
-      this.db.pool,
-      ledger,
-      {
-        accountId: filter?.accountId ?? null,
-        kind: filter?.kind ?? null,
-        status: filter?.status ?? null,
-        from: filter?.from ?? null,
-        to: filter?.to ?? null,
-        metadata: filter?.metadata ?? null,
-      },
-      page,
+    // A list may be slightly stale: a replica's, once it has replayed the caller's own last write.
+    const rows = await this.db.stale(({ pool }) =>
+      selectTransactionPage(
+        pool,
+        ledger,
+        {
+          accountId: filter?.accountId ?? null,
+          kind: filter?.kind ?? null,
+          status: filter?.status ?? null,
+          from: filter?.from ?? null,
+          to: filter?.to ?? null,
+          metadata: filter?.metadata ?? null,
+        },
+        page,
+      ),
     );
     return toConnection(rows, page);
   }
@@ -97,7 +100,8 @@ export class TransactionService {
     const [template] = keys;
     if (template === undefined) return [];
     const byAccount = new Map<string, Entry[]>();
-    for (const entry of await selectEntryPages(this.db.pool, template, keys)) {
+    const entries = await this.db.stale(({ pool }) => selectEntryPages(pool, template, keys));
+    for (const entry of entries) {
       const list = byAccount.get(entry.accountId);
       if (list) list.push(entry);
       else byAccount.set(entry.accountId, [entry]);

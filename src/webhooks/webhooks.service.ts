@@ -332,7 +332,9 @@ export class WebhookService {
   ): Promise<Connection<WebhookEndpoint>> {
     authorize(origin.principal, 'webhookEndpoints');
     const page = readPage(first, after);
-    const rows = await selectEndpointPage(this.db.pool, ledger.rootLedgerId, ledger.id, page.after, page.size);
+    const rows = await this.db.stale(({ pool }) =>
+      selectEndpointPage(pool, ledger.rootLedgerId, ledger.id, page.after, page.size),
+    );
     return toConnection(rows.map(toEndpoint), page);
   }
 
@@ -344,12 +346,8 @@ export class WebhookService {
     status: WebhookDeliveryStatus | null | undefined,
   ): Promise<Connection<WebhookDelivery>> {
     const page = readPage(first, after);
-    const rows = await selectDeliveryPage(
-      this.db.pool,
-      endpoint.id,
-      (status ?? null) as DeliveryStatus | null,
-      page.after,
-      page.size,
+    const rows = await this.db.stale(({ pool }) =>
+      selectDeliveryPage(pool, endpoint.id, (status ?? null) as DeliveryStatus | null, page.after, page.size),
     );
     return toConnection(await this.toDeliveries(endpoint, rows), page);
   }

@@ -26,6 +26,8 @@ export interface Attempt {
   transactionId?: string;
   /** The request itself, so an unanswered one can be replayed with the same key. */
   query: string;
+  /** The URL it was sent to (one of several instances). */
+  via?: string;
   variables: Record<string, unknown>;
 }
 
@@ -115,10 +117,12 @@ function amount(max = 120): string {
 
 /** Runs `concurrency` clients until `operations` requests were sent or `deadline` passed. */
 export async function runChaos(
-  target: ChaosTarget,
+  /** Several targets (API instances): each request goes to one of them at random. */
+  targets: ChaosTarget | ChaosTarget[],
   world: ChaosWorld,
   options: { concurrency: number; operations: number; deadline?: number; db?: pg.Pool; stopSignal?: () => boolean },
 ): Promise<ChaosReport> {
+  const spread = Array.isArray(targets) ? targets : [targets];
   const attempts: Attempt[] = [];
   const holds: Array<{ id: string; rootLedgerId: string }> = [];
   const posted: Array<{ id: string; rootLedgerId: string }> = [];
@@ -134,7 +138,8 @@ export async function runChaos(
     variables: Record<string, unknown>,
     key: string,
   ): Promise<any> => {
-    const attempt: Attempt = { key, rootLedgerId, kind, outcome: 'unknown', query, variables };
+    const target = pick(spread);
+    const attempt: Attempt = { key, rootLedgerId, kind, outcome: 'unknown', query, variables, via: target.url };
     attempts.push(attempt);
     try {
       const result = await gqlRequest(target, query, variables);
@@ -237,6 +242,7 @@ export async function runChaos(
       for (const item of items) item.entries[1]!.amount = item.entries[0]!.amount;
       const variables = { i: { atomic, transactions: items } };
       let result: { data?: any; errors?: any[] } | null = null;
+      const target = pick(spread);
       try {
         result = await gqlRequest(target, QUERIES.batch, variables);
       } catch {
@@ -258,6 +264,7 @@ export async function runChaos(
           kind: 'posting',
           query: QUERIES.batch,
           variables: single,
+          via: target.url,
           ...outcome(index),
         });
       });

@@ -43,6 +43,8 @@ export interface TestServerOptions {
   schedulerIntervalSeconds?: number;
   /** Collects every log line the server writes (info and above), for tests of logging itself. */
   logLines?: string[];
+  /** Stale-OK reads on these replicas (DATABASE_READ_URL), and how long they wait for a caller's write. */
+  readReplica?: { url: string; maxWaitMs?: number; logLines?: string[] };
   /** Per-credential rate limit; off (0) unless a test asks for one. */
   rateLimitPerSecond?: number;
   rateLimitBurst?: number;
@@ -67,7 +69,20 @@ export interface TestServerOptions {
 /** A real server on a loopback port, over this test file's own database. */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const database = options.database ?? (await cloneTestDatabase());
-  const db = connectDatabase(database.url, 20);
+  const db = connectDatabase(
+    database.url,
+    20,
+    {},
+    options.readReplica === undefined
+      ? undefined
+      : {
+          url: options.readReplica.url,
+          maxWaitMs: options.readReplica.maxWaitMs,
+          onUnreachable: (host, reason) =>
+            options.readReplica?.logLines?.push(`read replica unreachable ${host.host}:${host.port}: ${reason}`),
+          onReachable: (host) => options.readReplica?.logLines?.push(`read replica answers ${host.host}:${host.port}`),
+        },
+  );
   const logger = options.logLines
     ? createLogger('info', (line) => options.logLines!.push(line))
     : createLogger('error', options.logErrors ? undefined : () => undefined);
