@@ -314,6 +314,17 @@ describe('runReconciliation', () => {
         ]),
       ),
     ).toBe('23001');
+    expect(
+      await code(
+        t.db.pool.query(
+          `INSERT INTO reconciliation_records (id, root_ledger_id, source_id, external_id, version, is_current, asset_id,
+                                               amount, direction, occurred_at, content_hash)
+           SELECT $3, r.root_ledger_id, $2, 'orphan', 1, true, r.asset_id, 1, 'CREDIT', now(), '\\x00'
+             FROM reconciliation_records r WHERE r.root_ledger_id = $1 AND r.id = $4`,
+          [match.root_ledger_id, missing, '00000000-0000-7000-8000-000000000002', match.record_id],
+        ),
+      ),
+    ).toBe('23503');
     expect(await matchesOf(partner.sourceId)).toBe(1);
   });
 
