@@ -227,6 +227,107 @@ describe('runReconciliation', () => {
     expect(rows[0].runs).toBe(1);
   });
 
+  it('derives a record’s MATCHED status from its match, and a new version of it reads UNMATCHED', async () => {
+    const partner = await story();
+    await runReconciliation(t, partner.sourceId, 'COMMIT');
+    // Matching writes no record row: the stored column stays as imported, the status read is the match.
+    const { rows } = await t.db.pool.query(
+      `SELECT r.external_id, r.status, r.version FROM reconciliation_records r
+        WHERE r.source_id = $1 ORDER BY r.external_id, r.version`,
+      [partner.sourceId],
+    );
+    expect(rows.map((row) => row.status)).toEqual(['UNMATCHED', 'UNMATCHED', 'UNMATCHED', 'UNMATCHED']);
+    const byStatus = async (status: string) =>
+      ok(
+        await t.gql(
+          'query($s: ID!, $st: ExternalRecordStatus) { externalRecords(sourceId: $s, status: $st) { edges { node { externalId status } } } }',
+          { s: partner.sourceId, st: status },
+        ),
+      ).externalRecords.edges.map((edge: any) => edge.node.externalId);
+    expect(await byStatus('MATCHED')).toEqual(['sale-1']);
+    expect((await byStatus('UNMATCHED')).sort()).toEqual(['sale-1-again', 'sale-2', 'sale-3']);
+
+    // Other content for the matched record: the match stays with the version it was made on.
+    await importRecords(t, partner.sourceId, [partnerRecord('sale-1', partner.refs.agreed, '101', partner.alice.code)]);
+    const records = await recordsOf(t, partner.sourceId);
+    expect(records.get('sale-1')).toMatchObject({ version: 2, status: 'UNMATCHED' });
+    const versions = ok(
+      await t.gql(
+        'query($s: ID!) { externalRecords(sourceId: $s, externalId: "sale-1") { edges { node { version status } } } }',
+        { s: partner.sourceId },
+      ),
+    ).externalRecords.edges.map((edge: any) => edge.node);
+    expect(versions).toEqual([
+      { version: 1, status: 'MATCHED' },
+      { version: 2, status: 'UNMATCHED' },
+    ]);
+  });
+
+  it('keeps what the matches’ foreign keys guaranteed: references exist, matched rows stay', async () => {
+    const partner = await story();
+    await runReconciliation(t, partner.sourceId, 'COMMIT');
+    const { rows } = await t.db.pool.query(
+      'SELECT root_ledger_id, source_id, transaction_id, record_id FROM reconciliation_matches WHERE source_id = $1',
+      [partner.sourceId],
+    );
+    const match = rows[0];
+    const { rows: others } = await t.db.pool.query(
+      `SELECT r.id FROM reconciliation_records r WHERE r.source_id = $1 AND r.external_id = 'sale-3'`,
+      [partner.sourceId],
+    );
+    const insert = (values: unknown[]) =>
+      t.db.pool.query(
+        `INSERT INTO reconciliation_matches (root_ledger_id, source_id, transaction_id, record_id, matched_by)
+         VALUES ($1, $2, $3, $4, 'MANUAL')`,
+        values,
+      );
+    const missing = '00000000-0000-7000-8000-000000000001';
+    const code = (promise: Promise<unknown>) =>
+      promise.then(
+        () => 'ok',
+        (error: { code?: string }) => error.code,
+      );
+    expect(await code(insert([match.root_ledger_id, partner.sourceId, missing, others[0].id]))).toBe('23503');
+    expect(await code(insert([match.root_ledger_id, missing, partner.tx.unreported, others[0].id]))).toBe('23503');
+    expect(await code(insert([match.root_ledger_id, partner.sourceId, partner.tx.unreported, missing]))).toBe('23503');
+    expect(
+      await code(
+        t.db.pool.query('DELETE FROM reconciliation_records WHERE root_ledger_id = $1 AND id = $2', [
+          match.root_ledger_id,
+          match.record_id,
+        ]),
+      ),
+    ).toBe('23503');
+    expect(
+      await code(
+        t.db.pool.query('DELETE FROM reconciliation_sources WHERE root_ledger_id = $1 AND id = $2', [
+          match.root_ledger_id,
+          partner.sourceId,
+        ]),
+      ),
+    ).toBe('23503');
+    expect(
+      await code(
+        t.db.pool.query('UPDATE reconciliation_matches SET transaction_id = $2 WHERE record_id = $1', [
+          match.record_id,
+          missing,
+        ]),
+      ),
+    ).toBe('23001');
+    expect(
+      await code(
+        t.db.pool.query(
+          `INSERT INTO reconciliation_records (id, root_ledger_id, source_id, external_id, version, is_current, asset_id,
+                                               amount, direction, occurred_at, content_hash)
+           SELECT $3, r.root_ledger_id, $2, 'orphan', 1, true, r.asset_id, 1, 'CREDIT', now(), '\\x00'
+             FROM reconciliation_records r WHERE r.root_ledger_id = $1 AND r.id = $4`,
+          [match.root_ledger_id, missing, '00000000-0000-7000-8000-000000000002', match.record_id],
+        ),
+      ),
+    ).toBe('23503');
+    expect(await matchesOf(partner.sourceId)).toBe(1);
+  });
+
   it('reports a record that could match several transactions as AMBIGUOUS and matches neither', async () => {
     const partner = await createPartner(t, { rule: { referenceField: 'metadata.orderId', matchAccount: false } });
     const orderId = key('order');

@@ -106,7 +106,8 @@ export async function insertContinuousRecords(
      SELECT r.id, r.external_id, r.asset_id, CASE WHEN r.direction = 'CREDIT' THEN r.amount ELSE -r.amount END,
             r.occurred_at, r.reference, r.account_code, false
        FROM reconciliation_records r JOIN candidates c ON c.id = r.id
-      WHERE r.root_ledger_id = $1 AND r.is_current AND r.status = 'UNMATCHED'`,
+      WHERE r.root_ledger_id = $1 AND r.is_current AND r.status <> 'EXCLUDED'
+        AND NOT EXISTS (SELECT 1 FROM reconciliation_matches m WHERE m.root_ledger_id = r.root_ledger_id AND m.record_id = r.id)`,
     [source.rootLedgerId, source.sourceId, recordIds, transactionIds, byKey, keys],
   );
 }
@@ -133,7 +134,8 @@ export async function anyReferencingRecords(
      )
      SELECT EXISTS (
        SELECT 1 FROM reconciliation_records r JOIN refs ON refs.reference = r.reference
-        WHERE r.root_ledger_id = $1 AND r.source_id = $2 AND r.is_current AND r.status = 'UNMATCHED') AS found`,
+        WHERE r.root_ledger_id = $1 AND r.source_id = $2 AND r.is_current AND r.status <> 'EXCLUDED'
+        AND NOT EXISTS (SELECT 1 FROM reconciliation_matches m WHERE m.root_ledger_id = r.root_ledger_id AND m.record_id = r.id)) AS found`,
     [source.rootLedgerId, source.sourceId, transactionIds, byKey, keys],
   );
   return rows[0]!.found;
@@ -171,12 +173,10 @@ export async function insertContinuousMatches(client: pg.PoolClient, source: Cur
        INSERT INTO reconciliation_matches (root_ledger_id, source_id, transaction_id, record_id, matched_by, rule_id)
        SELECT $1, $2, p.transaction_id, p.record_id, 'CONTINUOUS', p.rule_id FROM rr_pairs p WHERE p.kind = 'MATCH'
        ON CONFLICT DO NOTHING
-       RETURNING record_id
+       RETURNING 1
      )
-     UPDATE reconciliation_records r SET status = 'MATCHED' FROM inserted i
-      WHERE r.root_ledger_id = $1 AND r.id = i.record_id
-     RETURNING 1`,
+     SELECT count(*)::int AS made FROM inserted`,
     [source.rootLedgerId, source.sourceId],
   );
-  return rows.length;
+  return rows[0]!.made;
 }

@@ -69,7 +69,8 @@ export async function transactionTouchesScope(
 
 /**
  * A manual match, under the exclusive keys: false when the transaction or the record is already matched
- * for the source (the insert changed nothing). Marks the record MATCHED.
+ * for the source (the insert changed nothing). The record reads MATCHED from then on (its status is derived
+ * from reconciliation_matches).
  */
 export async function insertManualMatch(
   client: pg.PoolClient,
@@ -82,9 +83,7 @@ export async function insertManualMatch(
        ON CONFLICT DO NOTHING
        RETURNING record_id
      )
-     UPDATE reconciliation_records r SET status = 'MATCHED' FROM inserted i
-      WHERE r.root_ledger_id = $1 AND r.id = i.record_id
-     RETURNING 1`,
+     SELECT record_id FROM inserted`,
     [match.rootLedgerId, match.sourceId, match.transactionId, match.recordId],
   );
   return rows.length === 1;
@@ -93,7 +92,9 @@ export async function insertManualMatch(
 /** An explained record is set aside: later runs no longer report it. */
 export async function excludeRecord(client: pg.PoolClient, rootLedgerId: string, recordId: string): Promise<void> {
   await client.query(
-    `UPDATE reconciliation_records SET status = 'EXCLUDED' WHERE root_ledger_id = $1 AND id = $2 AND status = 'UNMATCHED'`,
+    `UPDATE reconciliation_records r SET status = 'EXCLUDED'
+      WHERE r.root_ledger_id = $1 AND r.id = $2 AND r.status = 'UNMATCHED'
+        AND NOT EXISTS (SELECT 1 FROM reconciliation_matches m WHERE m.root_ledger_id = r.root_ledger_id AND m.record_id = r.id)`,
     [rootLedgerId, recordId],
   );
 }

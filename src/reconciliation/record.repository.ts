@@ -41,8 +41,16 @@ interface RawRecord {
   created_at: Date;
 }
 
+/**
+ * A record's status is derived: MATCHED if and only if a match names it (reconciliation_matches, one per
+ * record), else the stored status, which only a resolution changes (EXCLUDED). Matching writes no record.
+ */
+const STATUS = `CASE WHEN EXISTS (SELECT 1 FROM reconciliation_matches m
+                            WHERE m.root_ledger_id = r.root_ledger_id AND m.record_id = r.id) THEN 'MATCHED'
+       WHEN r.status = 'EXCLUDED' THEN 'EXCLUDED' ELSE 'UNMATCHED' END`;
+
 const RECORD_COLUMNS = `r.id, r.root_ledger_id, r.source_id, r.external_id, r.version, r.is_current, r.asset_id,
-  r.amount::text AS amount, r.direction, r.occurred_at, r.reference, r.account_code, r.metadata, r.status,
+  r.amount::text AS amount, r.direction, r.occurred_at, r.reference, r.account_code, r.metadata, ${STATUS} AS status,
   r.import_id, r.created_at`;
 
 function toRecord(row: RawRecord): RecordRow {
@@ -85,7 +93,7 @@ export async function selectRecordPage(
        FROM reconciliation_records r
       WHERE r.root_ledger_id = $1 AND r.source_id = $2
         AND (CASE WHEN $4::text IS NULL THEN r.is_current ELSE r.external_id = $4::text END)
-        AND ($3::text IS NULL OR r.status = $3::text)
+        AND ($3::text IS NULL OR ${STATUS} = $3::text)
         AND ($5::uuid IS NULL OR r.id > $5::uuid)
       ORDER BY r.id
       LIMIT $6`,

@@ -274,7 +274,7 @@ export async function insertPreviousMatches(client: pg.PoolClient): Promise<void
 
 /**
  * Writes what the run found: its matched pairs (reconciliation_run_matches), its exceptions, and its
- * summary; for COMMIT also the new matches themselves and the records' status. The new matches are
+ * summary; for COMMIT also the new matches themselves (a record's MATCHED status is read from them). The new matches are
  * inserted ON CONFLICT DO NOTHING against the exclusive keys, and their count is returned with the
  * number that was wanted: a difference means another writer matched one of them first, which the
  * source's lock rules out, so the caller fails the run rather than report a match that is not there.
@@ -328,13 +328,9 @@ export async function writeRunOutcome(
          INSERT INTO reconciliation_matches (root_ledger_id, source_id, transaction_id, record_id, run_id, matched_by, rule_id)
          SELECT $1, $3, w.transaction_id, w.record_id, $2, 'RULE', w.rule_id FROM wanted w
          ON CONFLICT DO NOTHING
-         RETURNING record_id
-       ), statuses AS (
-         UPDATE reconciliation_records r SET status = 'MATCHED'
-           FROM inserted i WHERE r.root_ledger_id = $1 AND r.id = i.record_id
          RETURNING 1
        )
-       SELECT (SELECT count(*) FROM wanted) AS wanted, (SELECT count(*) FROM statuses) AS inserted`,
+       SELECT (SELECT count(*) FROM wanted) AS wanted, (SELECT count(*) FROM inserted) AS inserted`,
       [run.rootLedgerId, run.id, run.sourceId],
     );
     wanted = Number(result.rows[0]!.wanted);
