@@ -66,6 +66,11 @@ export function comparePositions(a: FeedPosition, b: FeedPosition): number {
   return a.id === b.id ? 0 : a.id < b.id ? -1 : 1;
 }
 
+/** The later of two feed positions (the first when they are equal). */
+export function laterPosition(a: FeedPosition, b: FeedPosition): FeedPosition {
+  return comparePositions(a, b) >= 0 ? a : b;
+}
+
 const CURSOR_PATTERN = /^ev:(-1|[0-9]{1,19}):(-1|[0-9]{1,19})$/;
 
 // Opaque to clients; inside, the position of the last event seen.

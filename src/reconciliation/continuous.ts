@@ -2,7 +2,7 @@ import { CoalescedRun } from '../platform/coalesced-run.js';
 import type { Database } from '../platform/db.js';
 import type { Logger } from '../platform/logger.js';
 import { inTransaction } from '../platform/transaction.js';
-import { comparePositions, type FeedPosition } from '../events/events.core.js';
+import { comparePositions, laterPosition } from '../events/events.core.js';
 import type { EventFeed } from '../events/feed.service.js';
 import { applyRules, createMatcherTables, insertLedgerLines } from './matcher.repository.js';
 import {
@@ -30,8 +30,6 @@ const CONTINUOUS_SOURCES_PER_PASS = 100;
 const NUDGE_DELAY_MS = 200;
 /** The cursor follows the head past other subtrees' events only once it lags this far. */
 const HEAD_LAG_XIDS = 1_000n;
-
-const later = (a: FeedPosition, b: FeedPosition) => (comparePositions(a, b) >= 0 ? a : b);
 
 /**
  * Continuous matching: each continuous source's new postings (its feed cursor, in commit order below the
@@ -172,11 +170,11 @@ export class ContinuousMatcher {
     }
     let cursor = source.cursor;
     const last = events.at(-1);
-    if (last !== undefined) cursor = later(cursor, { xid: last.xid, id: last.id });
+    if (last !== undefined) cursor = laterPosition(cursor, { xid: last.xid, id: last.id });
     // Moving to the head without new events costs a row update per source and pass, so only once the
     // cursor lags far enough that reading the gap again would cost more.
     if (events.length < CONTINUOUS_EVENTS_PER_SOURCE && (last !== undefined || head.xid - cursor.xid > HEAD_LAG_XIDS))
-      cursor = later(cursor, head);
+      cursor = laterPosition(cursor, head);
     if (comparePositions(cursor, source.cursor) !== 0) await advanceSourceCursor(client, source, cursor);
     return { made, full };
   }

@@ -4,7 +4,7 @@ import type { Database } from '../platform/db.js';
 import type { Logger } from '../platform/logger.js';
 import { firstIdAt, newId } from '../platform/ids.js';
 import { inTransaction } from '../platform/transaction.js';
-import { comparePositions, type EventType, type FeedPosition } from '../events/events.core.js';
+import { comparePositions, laterPosition, type EventType } from '../events/events.core.js';
 import type { EventFeed } from '../events/feed.service.js';
 import { finishedBefore, parseSnapshot } from './endpoint-start.core.js';
 import {
@@ -29,8 +29,6 @@ const PRUNE_INTERVAL_MS = 60_000;
 const NUDGE_DELAY_MS = 20;
 /** The cursor follows the head past events of other subtrees or types only once it lags this far. */
 const HEAD_LAG_XIDS = 1_000n;
-
-const later = (a: FeedPosition, b: FeedPosition) => (comparePositions(a, b) >= 0 ? a : b);
 
 /**
  * Turns feed events into deliveries. Each transaction locks a batch of enabled endpoints (FOR UPDATE SKIP
@@ -173,10 +171,10 @@ export class Dispatcher {
     );
     let cursor = endpoint.cursor;
     const last = rows.at(-1);
-    if (last !== undefined) cursor = later(cursor, { xid: last.xid, id: last.id });
+    if (last !== undefined) cursor = laterPosition(cursor, { xid: last.xid, id: last.id });
     // Moving to the head without new events costs a row update per endpoint and pass, so only when the
     // cursor lags far enough that re-reading the gap would cost more.
-    if (!full && (last !== undefined || head.xid - cursor.xid > HEAD_LAG_XIDS)) cursor = later(cursor, head);
+    if (!full && (last !== undefined || head.xid - cursor.xid > HEAD_LAG_XIDS)) cursor = laterPosition(cursor, head);
     if (comparePositions(cursor, endpoint.cursor) !== 0) await advanceCursor(client, endpoint.id, cursor);
     return { made, full };
   }
