@@ -257,7 +257,9 @@ export class RunService {
   async list(principal: Principal, sourceId: string, first?: number | null, after?: string | null) {
     const page = readPage(first, after);
     const source = await this.reachableSource(principal, sourceId);
-    return toConnection(await selectRunPage(this.db.pool, source, page), page);
+    // A list, stale-OK like the others. A run's exceptions and report stay on the primary: a replica behind a
+    // run's completion would show a completed run with none of its rows, which is wrong rather than late.
+    return toConnection(await this.db.stale(({ pool }) => selectRunPage(pool, source, page)), page);
   }
 
   async exceptions(
