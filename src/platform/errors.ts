@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'RATE_LIMITED'
   | 'QUERY_TOO_COMPLEX'
   | 'IMPORT_TOO_LARGE'
+  | 'IMPORT_BUSY'
   | 'INTERNAL_SERVER_ERROR'
   | 'EXCHANGE_RATE_NOT_FOUND'
   | 'GIFT_CARD_LOCKED'
@@ -136,6 +137,16 @@ export class ImportTooLargeError extends DomainError {
   constructor(
     message: string,
     readonly details: { limit: string; max: string },
+  ) {
+    super(message);
+  }
+}
+/** As many streamed imports as this instance takes at once are already running; nothing was read or changed. */
+export class ImportBusyError extends DomainError {
+  readonly code = 'IMPORT_BUSY';
+  constructor(
+    message: string,
+    readonly details: { max: string; retryAfterSeconds: string },
   ) {
     super(message);
   }

@@ -2,7 +2,13 @@ import type express from 'express';
 import type { Principal } from '../authorization/access.core.js';
 import type { Logger } from '../platform/logger.js';
 import type { RateDecision } from '../platform/rate-limit.js';
-import { BadInputError, DomainError, ImportTooLargeError, type ErrorCode } from '../platform/errors.js';
+import {
+  BadInputError,
+  DomainError,
+  ImportBusyError,
+  ImportTooLargeError,
+  type ErrorCode,
+} from '../platform/errors.js';
 import { classifyError } from '../platform/graphql-errors.js';
 import { IMPORT_BODY_BYTES_MAX, type BodyFormat } from './import-body.core.js';
 import type { ImportService } from './import.service.js';
@@ -16,6 +22,7 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   BAD_USER_INPUT: 400,
   ASSET_NOT_FOUND: 400,
   IMPORT_TOO_LARGE: 413,
+  IMPORT_BUSY: 503,
   IDEMPOTENCY_CONFLICT: 409,
   CONFLICT: 409,
   RATE_LIMITED: 429,
@@ -100,6 +107,7 @@ export function mountImportRoute(app: express.Express, options: ImportRouteOptio
             ? 500
             : (STATUS_OF[classified.code] ?? 400);
       const details = error instanceof DomainError ? error.details : undefined;
+      if (error instanceof ImportBusyError) res.setHeader('Retry-After', error.details.retryAfterSeconds);
       await refuse(
         req,
         res,
