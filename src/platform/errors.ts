@@ -151,3 +151,10 @@ export class ImportBusyError extends DomainError {
     super(message);
   }
 }
+/** The credential sent more requests than its rate limit allows; retry after `retryAfterSeconds`. */
+export class RateLimitedError extends DomainError {
+  readonly code = 'RATE_LIMITED';
+  constructor(readonly retryAfterSeconds: number) {
+    super(`rate limit exceeded for this credential; retry in ${retryAfterSeconds} s`);
+  }
+}
