@@ -111,6 +111,8 @@ export function serverEnvFor(options: Pick<BenchOptions, 'poolMax'>, adminSecret
     HOST: '127.0.0.1',
     PORT: String(port),
     LOG_LEVEL: 'warn',
+    // One process: every scenario measures the server as it always did; W1 sets 2 for itself.
+    WEB_CONCURRENCY: '1',
     // S7 holds 10,000 subscribers: headroom over the default limit of 10,000 sockets.
     WS_CONNECTIONS_MAX: '11000',
     ...(options.poolMax ? { DB_POOL_MAX: options.poolMax } : {}),

@@ -32,6 +32,7 @@ import { inReadScope, redisMarks, setReadCredential } from './platform/read-repl
 import { readReplicaPlugin } from './platform/read-replica.plugin.js';
 import { parseRedisUrl } from './platform/resp.core.js';
 import { SharedRateLimiter } from './platform/shared-rate-limit.js';
+import { PrimaryRateLimiter, type PrimaryLink } from './platform/worker-link.js';
 import { requestLogPlugin } from './platform/request-log.plugin.js';
 import { httpSubscriptionPlugin } from './platform/http-subscription.plugin.js';
 import { isApplied, readMigrations } from './platform/migrations.js';
@@ -58,6 +59,7 @@ import type { LedgerEvents } from './events/ledger-events.js';
 import { EventHub } from './events/event-hub.js';
 import { localOnlyFanout, type Fanout } from './events/fanout.js';
 import { PgNotifyFanout } from './events/pg-notify.fanout.js';
+import { ClusterFanout } from './events/cluster.fanout.js';
 import { postingLoader } from './events/posting-loader.js';
 import { EventFeed } from './events/feed.service.js';
 import { SubscriptionService } from './subscriptions/subscription.service.js';
@@ -122,6 +124,11 @@ export interface ServerOptions {
   graphiqlHeaders?: Record<string, string>;
   /** Also receives every committed posting, besides the subscriptions' hub. */
   events?: LedgerEvents;
+  /**
+   * Set in a worker of `WEB_CONCURRENCY` > 1 (main.ts): its link to the primary, which keeps what the
+   * workers must share (rate-limit buckets and write marks without Redis, metrics, local events).
+   */
+  primary?: PrimaryLink;
 }
 
 export interface RunningServer {
@@ -243,6 +250,7 @@ export function createServices(
   );
   const postings = new PostingService(db, ledgers, assets, accounts, accountFacts, transactions, engine);
   const apiKeys = new ApiKeyService(db, ledgers, options.adminApiKey, hub, options.apiKeyCacheMs ?? 0);
+  hub.observeRevocation = (keyId) => apiKeys.forget(keyId);
   const customerTokens = new CustomerTokenService(db, ledgers, accounts, options.tokenSecret);
   const authenticator = new Authenticator(apiKeys, customerTokens);
   const subscriptions = new SubscriptionService(hub, accounts, transactions, ledgers, db);
@@ -314,7 +322,7 @@ const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
  * /graphiql, health at /healthz and /readyz.
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  const { config, db, logger } = options;
+  const { config, db, logger, primary } = options;
   const realtime: RealtimeConfig = { ...DEFAULT_REALTIME, ...config.realtime };
   // Metrics read the WebSocket endpoint and the hub, which exist only further down.
   let endpoint: WebSocketEndpoint | undefined;
@@ -338,10 +346,27 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         reason,
       }),
     );
+  } else if (primary !== undefined && db.replicas !== null) {
+    // Without Redis, sibling workers share their marks through the primary process.
+    db.replicas.shareMarks(primary.marks(), (reason) =>
+      logger.warn('the primary process does not answer: reads with a recent write go to the database primary', {
+        reason,
+      }),
+    );
   }
-  const limiter: { take(key: string): RateDecision | Promise<RateDecision> } =
-    redis === null || !localLimiter.enabled
-      ? localLimiter
+  const limiter: { take(key: string): RateDecision | Promise<RateDecision> } = !localLimiter.enabled
+    ? localLimiter
+    : redis === null
+      ? primary === undefined
+        ? localLimiter
+        : // Without Redis, sibling workers draw on one bucket per credential, kept by the primary process.
+          new PrimaryRateLimiter(primary, localLimiter, {
+            onFallback: (error) =>
+              logger.warn('the primary process does not answer: rate limits are per worker until it does', {
+                error,
+              }),
+            onRecovered: () => logger.info('the primary process answers again: rate limits are shared by workers'),
+          })
       : new SharedRateLimiter(redis, localLimiter, {
           ratePerSecond: config.rateLimitPerSecond,
           burst: config.rateLimitBurst,
@@ -359,7 +384,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     tokenSecret: options.tokenSecret,
     postingAttemptsMax: config.postingAttemptsMax,
     fanout: (origin) =>
-      realtime.fanout === 'postgres' ? new PgNotifyFanout(origin, db.pool, logger) : localOnlyFanout,
+      realtime.fanout === 'postgres'
+        ? new PgNotifyFanout(origin, db.pool, logger)
+        : primary === undefined
+          ? localOnlyFanout
+          : new ClusterFanout(origin, primary),
     logger,
     events: options.events,
     apiKeyCacheMs: config.apiKeyCacheMs ?? API_KEY_CACHE_MS_DEFAULT,
@@ -480,9 +509,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
   });
 
+  // A worker answers for all workers (summed by the primary): a scrape must not depend on which one it hits.
+  primary?.shareMetrics(metrics.registry);
   app.get('/metrics', async (_req, res) => {
-    res.setHeader('Content-Type', metrics.registry.contentType);
-    res.send(await metrics.registry.metrics());
+    if (primary === undefined) {
+      res.setHeader('Content-Type', metrics.registry.contentType);
+      res.send(await metrics.registry.metrics());
+      return;
+    }
+    try {
+      const all = await primary.clusterMetrics();
+      res.setHeader('Content-Type', all.contentType);
+      res.send(all.text);
+    } catch (error) {
+      logger.warn('could not gather the metrics of every worker', { error });
+      res.status(503).type('text/plain').send('metrics unavailable: the primary process did not answer\n');
+    }
   });
 
   app.get('/readyz', async (_req, res) => {

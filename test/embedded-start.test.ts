@@ -15,6 +15,8 @@ function start(dataDir: string, pgPort: number): Promise<ServerProcess> {
     EMBEDDED_PG_PORT: String(pgPort),
     NODE_ENV: 'development',
     LOG_LEVEL: 'info',
+    // `npm start`'s default, one worker per core: the front door as a developer meets it.
+    WEB_CONCURRENCY: '',
   };
   delete env.DATABASE_URL;
   delete env.ADMIN_API_KEY;

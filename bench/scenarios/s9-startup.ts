@@ -30,6 +30,8 @@ async function timeToFirstAnswer(
     EMBEDDED_PG_PORT: String(await freePort()),
     ADMIN_API_KEY: ADMIN_SECRET,
     LOG_LEVEL: 'warn',
+    // One process, as S9 has always measured (workers add a fork and a schema build each, in parallel).
+    WEB_CONCURRENCY: '1',
   };
   const startedAt = performance.now();
   const child = spawnServer({ env, logFile });

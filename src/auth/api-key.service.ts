@@ -50,7 +50,8 @@ export class ApiKeyService {
   /**
    * Keys verified in the last `verifiedCacheMs`, by secret digest. Every request authenticates, so
    * without it each one starts with a lookup. A revocation on this instance evicts the key at once;
-   * another instance honours it within `verifiedCacheMs`.
+   * another instance or worker evicts it when the revocation reaches it through the event fan-out, and
+   * honours it within `verifiedCacheMs` at worst (a fan-out message lost).
    */
   private readonly verified = new Map<string, { principal: Principal; until: number }>();
 
@@ -149,10 +150,15 @@ export class ApiKeyService {
       await insertAuditEvent(tx, auditEvent(origin, 'revokeApiKey', existing.rootLedgerId, [keyId]));
       return updated;
     });
+    this.forget(keyId);
+    this.events.apiKeyRevoked(keyId);
+    return toApiKey(row);
+  }
+
+  /** Drops a revoked key from the verified-key cache (revoked here, or on another instance or worker). */
+  forget(keyId: string): void {
     for (const [cached, entry] of this.verified) {
       if (entry.principal.actorId === keyId) this.verified.delete(cached);
     }
-    this.events.apiKeyRevoked(keyId);
-    return toApiKey(row);
   }
 }

@@ -154,7 +154,11 @@ export class EventHub implements LedgerEvents, CredentialEvents {
     }
   }
 
+  /** Told of every revoked key, this instance's and the others' (the key cache forgets it at once). */
+  observeRevocation: (keyId: string) => void = () => undefined;
+
   private deliverRevocation(keyId: string): void {
+    this.observeRevocation(keyId);
     for (const listener of this.revocationListeners.get(keyId) ?? []) {
       try {
         listener();

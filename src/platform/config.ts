@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { DatabaseUrlError, parseDatabaseUrl, parseReadUrl } from './database-url.core.js';
 import { RespProtocolError, parseRedisUrl } from './resp.core.js';
@@ -15,6 +16,11 @@ export interface Config {
   databaseReadMaxWaitMs?: number;
   host: string;
   port: number;
+  /**
+   * Worker processes sharing the port (node:cluster), the primary doing the once-only work; 1 runs one
+   * process as before workers existed. Default: one per core.
+   */
+  webConcurrency: number;
   /** Bootstrap global admin secret; generated and kept in `dataDir` in embedded mode when absent. */
   adminApiKey: string | undefined;
   environment: 'development' | 'production' | 'test';
@@ -124,6 +130,8 @@ export const TOKEN_SECRET_LENGTH_MIN = 32;
 /** The webhook secret key is hashed into the AES key, so it only needs to be as long as the token secret. */
 export const WEBHOOK_SECRET_KEY_LENGTH_MIN = 32;
 export const API_KEY_CACHE_MS_DEFAULT = 1_000;
+/** Most worker processes: each holds its own database pool (DB_POOL_MAX) and its own copy of the schema. */
+export const WEB_CONCURRENCY_MAX = 64;
 /** The gift card key is an HMAC-SHA256 key: at least as long as the hash's 256-bit output. */
 export const GIFT_CARD_KEY_LENGTH_MIN = 32;
 
@@ -264,6 +272,12 @@ export function loadConfig(env: Env = process.env): Config {
     databaseReadMaxWaitMs: integer('DATABASE_READ_MAX_WAIT_MS', READ_MAX_WAIT_MS_DEFAULT, 0, 10_000),
     host: env.HOST || '0.0.0.0',
     port: integer('PORT', 4000, 0, 65535),
+    webConcurrency: integer(
+      'WEB_CONCURRENCY',
+      Math.min(availableParallelism(), WEB_CONCURRENCY_MAX),
+      1,
+      WEB_CONCURRENCY_MAX,
+    ),
     adminApiKey,
     environment,
     dataDir: path.resolve(env.DATA_DIR || '.data'),

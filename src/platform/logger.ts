@@ -25,13 +25,18 @@ const REDACTED_PATHS = [
   '*.password',
 ];
 
-export function createLogger(minimum: Level = 'info', write?: (line: string) => void): Logger {
+/** `fields` go on every line (a worker's `worker: <slot>`, so that logs say which process wrote them). */
+export function createLogger(
+  minimum: Level = 'info',
+  write?: (line: string) => void,
+  fields: Record<string, unknown> | null = null,
+): Logger {
   // Synchronous: a line written just before the process exits must not be lost.
   const destination = write ? { write } : pino.destination({ dest: 2, sync: true });
   const log = pino(
     {
       level: minimum,
-      base: null,
+      base: fields,
       messageKey: 'message',
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },

@@ -23,7 +23,8 @@ export async function startServerProcess(
   if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: `npm test` builds it first (npm run build)');
   const base = options.inherit === false ? {} : process.env;
   const child = spawn(process.execPath, [MAIN], {
-    env: { ...base, PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env },
+    // One process unless a test asks for workers (WEB_CONCURRENCY), so that tests see what they always did.
+    env: { ...base, PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'test', LOG_LEVEL: 'warn', WEB_CONCURRENCY: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return watchServer(child);
