@@ -1,4 +1,5 @@
-import { ConfigError, DEFAULT_REALTIME, DEFAULT_WEBHOOKS, loadConfig } from './config';
+import { availableParallelism } from 'node:os';
+import { ConfigError, DEFAULT_REALTIME, DEFAULT_WEBHOOKS, loadConfig, WEB_CONCURRENCY_MAX } from './config';
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -192,5 +193,21 @@ describe('REDIS_URL', () => {
     expect(problems({ REDIS_URL: 'redis://cache', REDIS_KEY_PREFIX: 'has space' })).toEqual([
       'REDIS_KEY_PREFIX must be at most 64 characters without whitespace',
     ]);
+  });
+});
+
+describe('WEB_CONCURRENCY', () => {
+  it('defaults to one worker per core, and 1 turns workers off', () => {
+    expect(loadConfig({}).webConcurrency).toBe(Math.min(availableParallelism(), WEB_CONCURRENCY_MAX));
+    expect(loadConfig({ WEB_CONCURRENCY: '1' }).webConcurrency).toBe(1);
+    expect(loadConfig({ WEB_CONCURRENCY: String(WEB_CONCURRENCY_MAX) }).webConcurrency).toBe(WEB_CONCURRENCY_MAX);
+  });
+
+  it('refuses anything but a whole number of workers up to the maximum', () => {
+    for (const raw of ['0', '-1', '1.5', 'auto', String(WEB_CONCURRENCY_MAX + 1)]) {
+      expect(problems({ WEB_CONCURRENCY: raw })).toEqual([
+        `WEB_CONCURRENCY must be an integer from 1 to ${WEB_CONCURRENCY_MAX}; got ${JSON.stringify(raw)}`,
+      ]);
+    }
   });
 });
