@@ -30,7 +30,10 @@ const env = (extra: Record<string, string>) => ({
 beforeAll(async () => {
   database = await cloneTestDatabase();
   pool = new pg.Pool({ connectionString: database.url, max: 2 });
-  server = await startServerProcess(env({ EVENT_FANOUT: 'local', SCHEDULER_INTERVAL_SECONDS: '1' }));
+  // A verified key is trusted for a minute: only the revocation's event can end it on the other worker.
+  server = await startServerProcess(
+    env({ EVENT_FANOUT: 'local', SCHEDULER_INTERVAL_SECONDS: '1', API_KEY_CACHE_MS: '60000' }),
+  );
 }, 60_000);
 afterAll(async () => {
   await Promise.all(clients.map((client) => client.dispose()));
@@ -44,8 +47,9 @@ function post(
   target: ServerProcess,
   query: string,
   variables: Record<string, unknown> = {},
-  requestId = `w-${next()}`,
+  secret = ADMIN_KEY,
 ): Promise<{ status: number; body: any; requestId: string }> {
+  const requestId = `w-${next()}`;
   const url = new URL(target.url);
   const payload = JSON.stringify({ query, variables });
   return new Promise((resolve, reject) => {
@@ -59,7 +63,7 @@ function post(
         headers: {
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(payload),
-          authorization: `Bearer ${ADMIN_KEY}`,
+          authorization: `Bearer ${secret}`,
           'x-request-id': requestId,
           connection: 'close',
         },
@@ -161,6 +165,46 @@ it('deals requests to both workers, and a subscriber on one receives postings ma
   }
   await until('every request logged', () => !workersOf(server, requestIds).has(undefined as never));
   expect(workersOf(server, requestIds)).toEqual(new Set([1, 2]));
+});
+
+it('ends an API key revoked through one worker on the other at once, however long keys are cached', async () => {
+  const { ledgerId } = await program();
+  const secret = (
+    await must(
+      `mutation($l: ID!) { createApiKey(input: { name: "short-lived", role: READER, ledgerId: $l }) { apiKey { id } secret } }`,
+      {
+        l: ledgerId,
+      },
+    )
+  ).createApiKey;
+  // Used through both workers, so each has it in its cache.
+  const used = [];
+  for (let i = 0; i < 4; i += 1) used.push(await post(server, '{ __typename }', {}, secret.secret));
+  expect(used.map((answer) => answer.status)).toEqual([200, 200, 200, 200]);
+  await until(
+    'every request logged',
+    () =>
+      !workersOf(
+        server,
+        used.map((answer) => answer.requestId),
+      ).has(undefined as never),
+  );
+  expect(
+    workersOf(
+      server,
+      used.map((answer) => answer.requestId),
+    ),
+  ).toEqual(new Set([1, 2]));
+
+  await must(`mutation($id: ID!) { revokeApiKey(id: $id) { id } }`, { id: secret.apiKey.id });
+  await until(
+    'both workers refuse it',
+    async () => {
+      const answers = await Promise.all([0, 1, 2, 3].map(() => post(server, '{ __typename }', {}, secret.secret)));
+      return answers.every((answer) => answer.body.errors?.[0]?.extensions.code === 'UNAUTHENTICATED');
+    },
+    5_000,
+  );
 });
 
 it('sums the metrics of every worker in one answer', async () => {
