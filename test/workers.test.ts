@@ -178,7 +178,7 @@ it('ends an API key revoked through one worker on the other at once, however lon
     )
   ).createApiKey;
   // Used through both workers, so each has it in its cache.
-  const used = [];
+  const used: Array<{ status: number; requestId: string }> = [];
   for (let i = 0; i < 4; i += 1) used.push(await post(server, '{ __typename }', {}, secret.secret));
   expect(used.map((answer) => answer.status)).toEqual([200, 200, 200, 200]);
   await until(
@@ -242,7 +242,7 @@ it('replaces a worker killed with SIGKILL, which takes the scheduler over, and k
   process.kill(scheduler.pid, 'SIGKILL');
   await until('the primary saw it die', () => server.output().includes('worker died; starting a replacement'));
   // Whatever the replacement's state, every request is answered (by the surviving worker meanwhile).
-  const answers = [];
+  const answers: number[] = [];
   for (let i = 0; i < 6; i += 1) answers.push((await post(server, '{ __typename }')).status);
   expect(answers).toEqual([200, 200, 200, 200, 200, 200]);
   await until('a replacement listens', () => workerLines(server).length === 3);
@@ -262,7 +262,7 @@ it('replaces a worker killed with SIGKILL, which takes the scheduler over, and k
 it('enforces one rate limit for a credential across both workers, not one per worker', async () => {
   const limited = await startServerProcess(env({ RATE_LIMIT_PER_SECOND: '1', RATE_LIMIT_BURST: '3' }));
   try {
-    const answers = [];
+    const answers: Array<{ status: number; body: any; requestId: string }> = [];
     for (let i = 0; i < 8; i += 1) answers.push(await post(limited, '{ __typename }'));
     const allowed = answers.filter((answer) => answer.status === 200);
     const refused = answers.filter((answer) => answer.status === 429);
