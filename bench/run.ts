@@ -227,9 +227,9 @@ async function main(): Promise<number> {
       timing,
       medians,
       drive: (spec) => driveLoad(runningServer, postmaster, timing, spec),
-      startInstance: async () => {
+      startInstance: async (env = {}) => {
         const instance = await startServer({
-          env: serverEnv(ledgerUrl, await freePort()),
+          env: { ...serverEnv(ledgerUrl, await freePort()), ...env },
           logFile: path.join(resultsDir, 'server-2.log'),
         });
         instances.add(instance);

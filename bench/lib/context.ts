@@ -54,10 +54,10 @@ export interface BenchContext {
   medians: Record<string, Record<string, number>>;
   drive(spec: LoadSpec): Promise<LoadRun>;
   /**
-   * Starts another API instance on the same database with the same settings, as a second replica
-   * would run; the caller stops it. Only `npm run bench` provides it.
+   * Starts another API instance on the same database with the same settings (`env` over them), as a
+   * second replica would run; the caller stops it. Only `npm run bench` provides it.
    */
-  startInstance?(): Promise<ServerProcess>;
+  startInstance?(env?: Record<string, string>): Promise<ServerProcess>;
   log(message: string): void;
 }
 
@@ -117,7 +117,12 @@ export function driveLoad(
     driver.on('message', (message: DriverMessage) => {
       if (message.type === 'mark' && message.mark === 'measure-start') {
         windowUs.fromUs = monotonicUs();
-        window = startCpuWindow({ serverPid: target.pid, postmasterPid, driverPid: driver.pid });
+        window = startCpuWindow({
+          serverPid: target.pid,
+          serverWithChildren: target.withWorkers,
+          postmasterPid,
+          driverPid: driver.pid,
+        });
       } else if (message.type === 'mark' && message.mark === 'measure-end') {
         windowUs.toUs = monotonicUs();
         if (window) cpu = window.end();

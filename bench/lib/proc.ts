@@ -57,8 +57,10 @@ function machineTicks(): { busy: number; total: number } {
 }
 
 export interface CpuWindow {
-  /** Cores used on average over the window (1.0 = one core fully busy). */
+  /** Cores used on average over the window (1.0 = one core fully busy); with workers, the primary and them. */
   serverCores: number | null;
+  /** The server's own process alone: with WEB_CONCURRENCY > 1, the primary without its workers. */
+  serverOwnCores: number | null;
   postgresCores: number | null;
   driverCores: number | null;
   machineCores: number;
@@ -67,6 +69,8 @@ export interface CpuWindow {
 
 export interface CpuTargets {
   serverPid?: number | null;
+  /** Count the server's child processes too (its workers, WEB_CONCURRENCY > 1). */
+  serverWithChildren?: boolean;
   postmasterPid?: number | null;
   driverPid?: number | null;
 }
@@ -75,7 +79,8 @@ export interface CpuTargets {
 export function startCpuWindow(targets: CpuTargets): { end(): CpuWindow } {
   const startedAt = process.hrtime.bigint();
   const read = () => ({
-    server: targets.serverPid ? processTreeTicks(targets.serverPid, false) : null,
+    server: targets.serverPid ? processTreeTicks(targets.serverPid, targets.serverWithChildren ?? false) : null,
+    serverOwn: targets.serverPid ? processTreeTicks(targets.serverPid, false) : null,
     postgres: targets.postmasterPid ? processTreeTicks(targets.postmasterPid, true) : null,
     driver: targets.driverPid ? processTreeTicks(targets.driverPid, false) : null,
     machine: machineTicks(),
@@ -91,6 +96,7 @@ export function startCpuWindow(targets: CpuTargets): { end(): CpuWindow } {
       const cpus = os.cpus().length;
       return {
         serverCores: cores(before.server, after.server),
+        serverOwnCores: cores(before.serverOwn, after.serverOwn),
         postgresCores: cores(before.postgres, after.postgres),
         driverCores: cores(before.driver, after.driver),
         machineCores: machineTotal > 0 ? ((after.machine.busy - before.machine.busy) / machineTotal) * cpus : 0,

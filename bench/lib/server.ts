@@ -16,6 +16,8 @@ export const SERVER_ENTRY = path.join(DIST_DIR, 'main.js');
 
 export interface ServerProcess {
   pid: number;
+  /** Started with WEB_CONCURRENCY other than 1: `pid` is the primary, its children the workers. */
+  withWorkers?: boolean;
   host: string;
   port: number;
   child: ChildProcess;
@@ -117,7 +119,8 @@ export async function startServer(options: StartOptions): Promise<ServerProcess>
   while (performance.now() < deadline) {
     if (exited) throw new Error(`the server ${exited} before it was ready; see ${options.logFile}`);
     if ((await httpGetStatus(host, port, '/readyz')) === 200) {
-      return { pid: child.pid!, host, port, child, stop: () => stopChild(child) };
+      const withWorkers = (options.env.WEB_CONCURRENCY ?? '') !== '1';
+      return { pid: child.pid!, withWorkers, host, port, child, stop: () => stopChild(child) };
     }
     await sleep(50);
   }

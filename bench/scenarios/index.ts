@@ -17,11 +17,13 @@ import { p1, p2, p2n, p3 } from '../probes/posting-sql.js';
 import { t1, x1 } from '../probes/fanout.js';
 import { h0 } from '../probes/bare-http.js';
 import { n1, n4 } from '../probes/event-feed.js';
+import { w1 } from '../probes/workers.js';
 
 /**
  * Every scenario of `npm run bench`, in the order a round runs them: each reference right before the
  * scenario compared with it, and each probe beside the scenario it takes apart (X1 and T1, the fan-out
  * across instances, after S7; N1 and N4, S1's and S4's load with the event feed and without it, after them;
+ * W1, S1's load with two worker processes and with one, after N1;
  * S1L and S2L, S1 and S2 with program limits on every account, right after each).
  * To add a scenario, write its module and list it here.
  */
@@ -32,6 +34,7 @@ export function allScenarios(pgbench: (ctx: BenchContext) => PgbenchSetup | null
     s1,
     s1l,
     n1,
+    w1,
     e1,
     f0,
     h0,
