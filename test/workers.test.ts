@@ -2,7 +2,9 @@ import http from 'node:http';
 import pg from 'pg';
 import { cloneTestDatabase } from './support/databases';
 import { startServerProcess, type ServerProcess } from './support/process';
-import { ADMIN_KEY } from './support/server';
+import { key } from './support/builders';
+import { aroundNow, createPartner, importRecords, partnerRecord, RUN } from './support/reconciliation-runs';
+import { ADMIN_KEY, type TestServer } from './support/server';
 import { connect, wsUrl, type TestClient } from './support/ws';
 
 /**
@@ -205,6 +207,59 @@ it('ends an API key revoked through one worker on the other at once, however lon
     },
     5_000,
   );
+});
+
+it('pushes reconciliation runs made through either worker to a subscriber on one of them', async () => {
+  // The builders want a test server: this one sends each request on a connection of its own.
+  const api = {
+    gql: async (query: string, variables: Record<string, unknown> = {}, secret?: string | null) => {
+      const { status, body } = await post(server, query, variables, secret ?? ADMIN_KEY);
+      return { status, data: body.data, errors: body.errors };
+    },
+  } as unknown as TestServer;
+  const partner = await createPartner(api);
+  await importRecords(api, partner.sourceId, [partnerRecord('sale-1', key('order'), '10', partner.alice.code)]);
+  const client = connect(wsUrl(server.url), `Bearer ${ADMIN_KEY}`);
+  clients.push(client);
+  const live = client.subscribe('subscription($s: ID!) { reconciliationUpdated(sourceId: $s) { id status } }', {
+    s: partner.sourceId,
+  });
+  // The subscription is live once a run's update arrives: runs until one does (each on the next worker).
+  const requestIds: string[] = [];
+  const runs: string[] = [];
+  const seen: Array<{ id: string; status: string }> = [];
+  const run = async () => {
+    const { body, requestId } = await post(server, RUN, {
+      i: { sourceId: partner.sourceId, mode: 'DRY_RUN', ...aroundNow(), idempotencyKey: key('run') },
+    });
+    expect(body.errors).toBeUndefined();
+    requestIds.push(requestId);
+    runs.push(body.data.runReconciliation.id);
+  };
+  void (async () => {
+    for (;;) {
+      const result = await live.next().catch(() => null);
+      if (result?.data == null) return;
+      seen.push(result.data.reconciliationUpdated as { id: string; status: string });
+    }
+  })();
+  await until('the subscription is live', async () => {
+    await run();
+    return seen.length > 0;
+  });
+  // Then two more, dealt to the two workers in turn: both reach the subscriber, started and finished.
+  const counted = runs.length;
+  await run();
+  await run();
+  const later = runs.slice(counted);
+  await until('both runs reach the subscriber', () =>
+    later.every((id) => seen.filter((update) => update.id === id).length === 2),
+  );
+  for (const id of later) {
+    expect(seen.filter((update) => update.id === id).map((update) => update.status)).toEqual(['RUNNING', 'COMPLETED']);
+  }
+  await until('every request logged', () => !workersOf(server, requestIds.slice(-2)).has(undefined as never));
+  expect(workersOf(server, requestIds.slice(-2))).toEqual(new Set([1, 2]));
 });
 
 it('sums the metrics of every worker in one answer', async () => {

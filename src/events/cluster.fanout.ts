@@ -4,6 +4,7 @@ import { decodeMessage, encodeMessages } from './wire.core.js';
 
 /** IPC has no NOTIFY's 8 kB bound: a posting this large still travels whole, with no read back. */
 const IPC_PAYLOAD_BYTES_MAX = 1_000_000;
+const CHANNEL = 'events';
 
 /**
  * `EVENT_FANOUT=local` with `WEB_CONCURRENCY` > 1: "local" is this server, all its workers, so events go to
@@ -21,7 +22,7 @@ export class ClusterFanout implements Fanout {
   ) {}
 
   async start(receive: (message: FanoutMessage) => void): Promise<void> {
-    this.link.receiveBroadcasts((payloads) => {
+    this.link.receiveBroadcasts(CHANNEL, (payloads) => {
       for (const payload of payloads) {
         const message = decodeMessage(payload);
         if (message !== null && message.origin !== this.origin) receive(message);
@@ -38,13 +39,13 @@ export class ClusterFanout implements Fanout {
   async stop(): Promise<void> {
     this.flush();
     this.stopped = true;
-    this.link.receiveBroadcasts(null);
+    this.link.receiveBroadcasts(CHANNEL, null);
   }
 
   private flush(): void {
     if (this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
-    this.link.broadcast(encodeMessages(this.origin, batch, IPC_PAYLOAD_BYTES_MAX));
+    this.link.broadcast(CHANNEL, encodeMessages(this.origin, batch, IPC_PAYLOAD_BYTES_MAX));
   }
 }

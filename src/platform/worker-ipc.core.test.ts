@@ -88,12 +88,13 @@ describe('message shapes', () => {
   it("tells this protocol's requests, replies and broadcasts from other messages on the channel", () => {
     expect(isRequest({ tag: IPC_TAG, id: 1, request: { kind: 'setup' } })).toBe(true);
     expect(isReply({ tag: IPC_TAG, id: 1, ok: true, value: null })).toBe(true);
-    expect(isBroadcast({ tag: IPC_TAG, broadcast: ['{"v":1}'] })).toBe(true);
+    expect(isBroadcast({ tag: IPC_TAG, channel: 'events', broadcast: ['{"v":1}'] })).toBe(true);
+    expect(isBroadcast({ tag: IPC_TAG, broadcast: ['{"v":1}'] })).toBe(false);
     // prom-client's own aggregation messages and node's cluster messages share the channel.
     expect(isRequest({ type: 'prom-client:getMetricsReq', requestId: 1 })).toBe(false);
     expect(isReply({ cmd: 'NODE_CLUSTER', act: 'online' })).toBe(false);
     expect(isRequest({ tag: IPC_TAG, id: '1', request: { kind: 'setup' } })).toBe(false);
-    expect(isBroadcast({ tag: IPC_TAG, broadcast: [1] })).toBe(false);
+    expect(isBroadcast({ tag: IPC_TAG, channel: 'events', broadcast: [1] })).toBe(false);
     expect(isRequest(null)).toBe(false);
   });
 });

@@ -49,9 +49,13 @@ export type ReplyMessage =
   | { tag: typeof IPC_TAG; id: number; ok: true; value: unknown }
   | { tag: typeof IPC_TAG; id: number; ok: false; error: string };
 
-/** Events a worker publishes to its siblings (the fan-out of EVENT_FANOUT=local), relayed by the primary. */
+/**
+ * What a worker publishes to its siblings, relayed by the primary: on `events`, the fan-out of
+ * EVENT_FANOUT=local; on `runs`, reconciliation run updates.
+ */
 export interface BroadcastMessage {
   tag: typeof IPC_TAG;
+  channel: string;
   broadcast: string[];
 }
 
@@ -76,6 +80,7 @@ export function isReply(message: unknown): message is ReplyMessage {
 export function isBroadcast(message: unknown): message is BroadcastMessage {
   return (
     tagged(message) &&
+    typeof message.channel === 'string' &&
     Array.isArray(message.broadcast) &&
     message.broadcast.every((item: unknown) => typeof item === 'string')
   );

@@ -22,12 +22,12 @@ const REQUEST_TIMEOUT_MS = 2_000;
 /** A worker's end of the IPC channel to the primary (workers.ts answers). */
 export class PrimaryLink {
   private readonly pending = new PendingRequests(REQUEST_TIMEOUT_MS);
-  private onBroadcast: ((items: string[]) => void) | null = null;
+  private readonly receivers = new Map<string, (items: string[]) => void>();
 
   constructor() {
     process.on('message', (message: unknown) => {
       if (isReply(message)) this.pending.settle(message);
-      else if (isBroadcast(message)) this.onBroadcast?.(message.broadcast);
+      else if (isBroadcast(message)) this.receivers.get(message.channel)?.(message.broadcast);
     });
     process.once('disconnect', () => this.pending.failAll(new Error('the primary process is gone')));
   }
@@ -47,11 +47,11 @@ export class PrimaryLink {
     return reply;
   }
 
-  /** Sends `items` to every other worker (through the primary); never throws. */
-  broadcast(items: string[]): void {
+  /** Sends `items` on `channel` to every other worker (through the primary); never throws. */
+  broadcast(channel: string, items: string[]): void {
     try {
       process.send?.(
-        { tag: IPC_TAG, broadcast: items } satisfies BroadcastMessage,
+        { tag: IPC_TAG, channel, broadcast: items } satisfies BroadcastMessage,
         undefined,
         undefined,
         () => undefined,
@@ -61,9 +61,10 @@ export class PrimaryLink {
     }
   }
 
-  /** Items other workers broadcast arrive here (one receiver). */
-  receiveBroadcasts(receive: ((items: string[]) => void) | null): void {
-    this.onBroadcast = receive;
+  /** Items other workers broadcast on `channel` arrive here (one receiver per channel; null stops). */
+  receiveBroadcasts(channel: string, receive: ((items: string[]) => void) | null): void {
+    if (receive === null) this.receivers.delete(channel);
+    else this.receivers.set(channel, receive);
   }
 
   /** The metrics of every worker, summed by the primary. */
