@@ -26,6 +26,7 @@ export interface Config {
   environment: 'development' | 'production' | 'test';
   dataDir: string;
   embeddedPostgresPort: number;
+  /** Connections in each process's pool (each worker's, with WEB_CONCURRENCY > 1). */
   databasePoolMax: number;
   /** Largest accepted HTTP request body. */
   bodyLimitBytes: number;
@@ -80,9 +81,9 @@ export interface WebhookConfig {
   timeoutMs: number;
   /** How long the secret replaced by a rotation keeps signing beside the new one. */
   rotationOverlapSeconds: number;
-  /** Deliveries in flight to one endpoint at once (per instance strictly, across instances best effort). */
+  /** Deliveries in flight to one endpoint at once (per worker strictly, across workers and instances best effort). */
   endpointConcurrency: number;
-  /** Deliveries in flight from this instance at once. */
+  /** Deliveries in flight from this instance (each worker process) at once. */
   concurrency: number;
   /** How often the dispatcher and the workers look for work when nothing woke them. */
   pollIntervalMs: number;
@@ -102,9 +103,9 @@ export const DEFAULT_WEBHOOKS: WebhookConfig = {
 
 /** Subscriptions over WebSocket and the cross-instance fan-out of ledger events. */
 export interface RealtimeConfig {
-  /** `postgres`: LISTEN/NOTIFY reaches every instance on the database; `local`: this process only. */
+  /** `postgres`: LISTEN/NOTIFY reaches every instance on the database; `local`: this server's workers only. */
   fanout: 'postgres' | 'local';
-  /** Open WebSocket connections one instance accepts; more are refused with HTTP 503. */
+  /** Open WebSocket connections one instance (one worker process) accepts; more are refused with HTTP 503. */
   wsConnectionsMax: number;
   /** Active subscriptions on one connection; more are refused with RATE_LIMITED. */
   wsSubscriptionsPerConnectionMax: number;
