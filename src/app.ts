@@ -360,13 +360,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ? primary === undefined
         ? localLimiter
         : // Without Redis, sibling workers draw on one bucket per credential, kept by the primary process.
-          new PrimaryRateLimiter(primary, localLimiter, {
-            onFallback: (error) =>
-              logger.warn('the primary process does not answer: rate limits are per worker until it does', {
-                error,
-              }),
-            onRecovered: () => logger.info('the primary process answers again: rate limits are shared by workers'),
-          })
+          new PrimaryRateLimiter(
+            primary,
+            localLimiter,
+            {
+              ratePerSecond: config.rateLimitPerSecond,
+              burst: config.rateLimitBurst,
+              workers: primary.workers,
+            },
+            {
+              onFallback: (error) =>
+                logger.warn('the primary process does not answer: rate limits are per worker until it does', {
+                  error,
+                }),
+              onRecovered: () => logger.info('the primary process answers again: rate limits are shared by workers'),
+            },
+          )
       : new SharedRateLimiter(redis, localLimiter, {
           ratePerSecond: config.rateLimitPerSecond,
           burst: config.rateLimitBurst,

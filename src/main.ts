@@ -14,7 +14,7 @@ import {
 } from './platform/embedded-postgres.js';
 import { createLogger, type Logger } from './platform/logger.js';
 import { migrate } from './platform/migrations.js';
-import { PrimaryLink, SETUP_TIMEOUT_MS } from './platform/worker-link.js';
+import { PrimaryLink } from './platform/worker-link.js';
 import { SCHEDULER_SLOT, startWorkers } from './platform/workers.js';
 import { startServer } from './app.js';
 
@@ -246,7 +246,7 @@ async function main(): Promise<void> {
  */
 async function runWorker(): Promise<void> {
   const primary = new PrimaryLink();
-  const setup = await primary.request({ kind: 'setup' }, SETUP_TIMEOUT_MS);
+  const setup = await primary.setup();
   const config = loadConfig();
   const logger = createLogger(config.logLevel, undefined, { worker: setup.slot });
   const db = openDatabase(setup.databaseUrl, config, logger);

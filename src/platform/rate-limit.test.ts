@@ -18,6 +18,17 @@ describe('RateLimiter', () => {
     expect(limiter.take('b').allowed).toBe(true);
   });
 
+  it('grants a lease of several requests up to what the bucket holds', () => {
+    let now = 0;
+    const limiter = new RateLimiter(2, 5, () => now);
+    expect(limiter.takeUpTo('key', 3)).toEqual({ granted: 3, retryAfterSeconds: 0 });
+    expect(limiter.takeUpTo('key', 3)).toEqual({ granted: 2, retryAfterSeconds: 0 });
+    expect(limiter.takeUpTo('key', 3)).toEqual({ granted: 0, retryAfterSeconds: 1 });
+    now += 1_000;
+    expect(limiter.takeUpTo('key', 3)).toEqual({ granted: 2, retryAfterSeconds: 0 });
+    expect(limiter.take('key').allowed).toBe(false);
+  });
+
   it('allows everything when the rate is 0 (off)', () => {
     const limiter = new RateLimiter(0, 0);
     expect(Array.from({ length: 100 }, () => limiter.take('k').allowed).every(Boolean)).toBe(true);

@@ -28,7 +28,16 @@ export class RateLimiter {
   }
 
   take(key: string): RateDecision {
-    if (!this.enabled) return { allowed: true, retryAfterSeconds: 0 };
+    const { granted, retryAfterSeconds } = this.takeUpTo(key, 1);
+    return { allowed: granted === 1, retryAfterSeconds };
+  }
+
+  /**
+   * Takes as many of `wanted` requests' worth as the bucket holds (a worker's lease, workers.ts); none
+   * granted comes with the seconds until one has refilled.
+   */
+  takeUpTo(key: string, wanted: number): { granted: number; retryAfterSeconds: number } {
+    if (!this.enabled) return { granted: wanted, retryAfterSeconds: 0 };
     const now = this.now();
     const bucket = this.buckets.get(key) ?? { tokens: this.burst, updatedAt: now };
     bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.updatedAt) / 1000) * this.ratePerSecond);
@@ -36,11 +45,12 @@ export class RateLimiter {
     this.buckets.delete(key);
     this.buckets.set(key, bucket);
     this.forgetStale(now);
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      return { allowed: true, retryAfterSeconds: 0 };
+    const granted = Math.min(wanted, Math.floor(bucket.tokens));
+    if (granted >= 1) {
+      bucket.tokens -= granted;
+      return { granted, retryAfterSeconds: 0 };
     }
-    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / this.ratePerSecond)) };
+    return { granted: 0, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / this.ratePerSecond)) };
   }
 
   private forgetStale(now: number): void {

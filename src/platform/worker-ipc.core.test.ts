@@ -6,6 +6,7 @@ import {
   isBroadcast,
   isReply,
   isRequest,
+  leaseSize,
   PendingRequests,
   planRestart,
   RESTART_DELAY_MS_MAX,
@@ -41,17 +42,15 @@ describe('PendingRequests', () => {
   it('numbers each request and settles it with the reply of the same id', async () => {
     const clock = manualTimers();
     const pending = new PendingRequests(1_000, clock.timers);
-    const first = pending.open({ kind: 'rateTake', key: 'a' });
+    const first = pending.open({ kind: 'rateLease', key: 'a', wanted: 1 });
     const second = pending.open({ kind: 'markGet', credential: 'b' });
-    expect(first.message).toEqual({ tag: IPC_TAG, id: 1, request: { kind: 'rateTake', key: 'a' } });
+    expect(first.message).toEqual({ tag: IPC_TAG, id: 1, request: { kind: 'rateLease', key: 'a', wanted: 1 } });
     expect(second.message.id).toBe(2);
 
     expect(pending.settle({ tag: IPC_TAG, id: 2, ok: true, value: '42' })).toBe(true);
-    expect(pending.settle({ tag: IPC_TAG, id: 1, ok: true, value: { allowed: false, retryAfterSeconds: 3 } })).toBe(
-      true,
-    );
+    expect(pending.settle({ tag: IPC_TAG, id: 1, ok: true, value: { granted: 0, retryAfterSeconds: 3 } })).toBe(true);
     await expect(second.reply).resolves.toBe('42');
-    await expect(first.reply).resolves.toEqual({ allowed: false, retryAfterSeconds: 3 });
+    await expect(first.reply).resolves.toEqual({ granted: 0, retryAfterSeconds: 3 });
     expect(pending.size).toBe(0);
     expect(clock.pending()).toBe(0);
   });
@@ -66,10 +65,10 @@ describe('PendingRequests', () => {
   it('fails a request after its timeout, and ignores a reply that comes later', async () => {
     const clock = manualTimers();
     const pending = new PendingRequests(1_000, clock.timers);
-    const { message, reply } = pending.open({ kind: 'rateTake', key: 'a' }, 250);
+    const { message, reply } = pending.open({ kind: 'rateLease', key: 'a', wanted: 1 }, 250);
     clock.fireAll();
     await expect(reply).rejects.toBeInstanceOf(IpcTimeoutError);
-    await expect(reply).rejects.toThrow('did not answer rateTake within 250 ms');
+    await expect(reply).rejects.toThrow('did not answer rateLease within 250 ms');
     expect(pending.settle({ tag: IPC_TAG, id: message.id, ok: true, value: null })).toBe(false);
   });
 
@@ -153,5 +152,14 @@ describe('WriteMarks', () => {
     expect(marks.get('key-0')).toBeUndefined();
     expect(marks.get('key-1')).toBe(1n);
     expect(marks.get(`key-${WRITE_MARKS_MAX}`)).toBe(1n);
+  });
+});
+
+describe('leaseSize', () => {
+  it('is 50 ms of the rate, bounded by a share of the burst, and never below one', () => {
+    expect(leaseSize(5_000, 10_000, 2)).toBe(250);
+    expect(leaseSize(5_000, 400, 2)).toBe(100);
+    expect(leaseSize(1, 3, 2)).toBe(1);
+    expect(leaseSize(1_000_000, 10_000_000, 64)).toBe(50_000);
   });
 });

@@ -10,7 +10,7 @@ export const IPC_TAG = 'reward-ledger/v1';
 /** What a worker asks the primary. */
 export type WorkerRequest =
   | { kind: 'setup' }
-  | { kind: 'rateTake'; key: string }
+  | { kind: 'rateLease'; key: string; wanted: number }
   | { kind: 'metrics' }
   | { kind: 'markRecord'; credential: string; lsn: string; keepMs: number }
   | { kind: 'markGet'; credential: string };
@@ -19,6 +19,8 @@ export type WorkerRequest =
 export interface WorkerSetup {
   /** 1..WEB_CONCURRENCY; a replacement takes the slot of the worker it replaces. */
   slot: number;
+  /** WEB_CONCURRENCY: how many workers share the rate-limit buckets. */
+  workers: number;
   /** Exactly one slot runs the scheduler (expiry, hold timeouts). */
   runsScheduler: boolean;
   databaseUrl: string;
@@ -32,7 +34,8 @@ export interface WorkerSetup {
 /** The reply each request kind gets. */
 export interface WorkerReplies {
   setup: WorkerSetup;
-  rateTake: { allowed: boolean; retryAfterSeconds: number };
+  /** Requests' worth taken from the credential's bucket for the worker to spend; 0 with a retry hint. */
+  rateLease: { granted: number; retryAfterSeconds: number };
   metrics: { contentType: string; text: string };
   markRecord: null;
   /** An LSN as a decimal string (IPC carries JSON: no bigint), or null when there is no mark. */
@@ -167,6 +170,20 @@ export class PendingRequests {
     this.timers.clear(entry.timer);
     entry.reject(error);
   }
+}
+
+/** A lease is this much of the rate's time: small enough that a worker holds little of a credential's bucket. */
+export const LEASE_RATE_SECONDS = 0.05;
+/** Tokens of a lease not spent within this long are dropped (never given back: a lease only makes limits stricter). */
+export const LEASE_MAX_AGE_MS = 1_000;
+
+/**
+ * How many requests' worth a worker takes from the primary's bucket at once: 50 ms of the rate, at most a
+ * share of the burst that leaves every worker room, at least one. Tokens are taken from the one bucket before
+ * they are spent, so workers together never exceed the limit; a lease only spares a round trip per request.
+ */
+export function leaseSize(ratePerSecond: number, burst: number, workers: number): number {
+  return Math.max(1, Math.min(Math.ceil(ratePerSecond * LEASE_RATE_SECONDS), Math.floor(burst / (2 * workers))));
 }
 
 /** Restarts wait from this long, doubling per recent crash, up to the maximum. */

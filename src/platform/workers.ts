@@ -20,7 +20,7 @@ export const SCHEDULER_SLOT = 1;
 export interface WorkerPoolOptions {
   count: number;
   /** What every worker is handed by its `setup` request, besides its slot. */
-  setup: Omit<WorkerSetup, 'slot' | 'runsScheduler'>;
+  setup: Omit<WorkerSetup, 'slot' | 'workers' | 'runsScheduler'>;
   /** The per-credential limit kept here for every worker when there is no Redis. */
   rateLimitPerSecond: number;
   rateLimitBurst: number;
@@ -74,9 +74,9 @@ export function startWorkers(options: WorkerPoolOptions): WorkerPool {
   const answer = async (request: WorkerRequest, slot: number): Promise<WorkerReplies[WorkerRequest['kind']]> => {
     switch (request.kind) {
       case 'setup':
-        return { ...options.setup, slot, runsScheduler: slot === SCHEDULER_SLOT };
-      case 'rateTake':
-        return buckets.take(request.key);
+        return { ...options.setup, slot, workers: options.count, runsScheduler: slot === SCHEDULER_SLOT };
+      case 'rateLease':
+        return buckets.takeUpTo(request.key, Math.max(1, Math.floor(request.wanted)));
       case 'metrics':
         return { contentType: aggregator.contentType, text: await aggregator.clusterMetrics() };
       case 'markRecord':
