@@ -1,4 +1,3 @@
-import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,7 +14,7 @@ import {
 import { createLogger, type Logger } from './platform/logger.js';
 import { migrate } from './platform/migrations.js';
 import { PrimaryLink } from './platform/worker-link.js';
-import { SCHEDULER_SLOT, startWorkers } from './platform/workers.js';
+import { isLedgerWorker, mayForkWorkers, SCHEDULER_SLOT, startWorkers } from './platform/workers.js';
 import { startServer } from './app.js';
 
 const EMBEDDED_DATABASE = 'reward_ledger';
@@ -105,9 +104,9 @@ function onTerminationSignals(logger: Logger, stop: () => Promise<number>): void
 
 async function main(): Promise<void> {
   // A worker of WEB_CONCURRENCY > 1: the primary below did the once-only work and hands over the rest.
-  if (cluster.isWorker) return runWorker();
+  if (isLedgerWorker()) return runWorker();
   const config = loadConfig();
-  const workers = config.webConcurrency > 1;
+  const workers = config.webConcurrency > 1 && mayForkWorkers();
   const logger = createLogger(config.logLevel, undefined, workers ? { worker: 'primary' } : null);
 
   let embedded: EmbeddedPostgres | null = null;

@@ -14,6 +14,22 @@ import {
   type WorkerSetup,
 } from './worker-ipc.core.js';
 
+/**
+ * Set in the environment of the workers this primary forks: a process that is a cluster worker of something
+ * else (a process manager's cluster mode) runs as a single server, not as a worker waiting for a setup.
+ */
+export const WORKER_ENV = 'REWARD_LEDGER_WORKER';
+
+/** Whether this process is a worker forked by `startWorkers`. */
+export function isLedgerWorker(): boolean {
+  return cluster.isWorker && process.env[WORKER_ENV] === '1';
+}
+
+/** Only a cluster primary can fork: under another's cluster the server runs as one process. */
+export function mayForkWorkers(): boolean {
+  return cluster.isPrimary;
+}
+
 /** The slot whose worker runs the scheduler; its replacement takes the scheduler over. */
 export const SCHEDULER_SLOT = 1;
 
@@ -99,7 +115,7 @@ export function startWorkers(options: WorkerPoolOptions): WorkerPool {
   const fork = (slotNumber: number) => {
     const slot = slots.get(slotNumber)!;
     slot.restartTimer = null;
-    const worker = cluster.fork();
+    const worker = cluster.fork({ [WORKER_ENV]: '1' });
     slot.worker = worker;
     worker.on('message', (message: unknown) => {
       if (isRequest(message)) {
