@@ -53,8 +53,8 @@ export type ReplyMessage =
   | { tag: typeof IPC_TAG; id: number; ok: false; error: string };
 
 /**
- * What a worker publishes to its siblings, relayed by the primary: on `events`, the fan-out of
- * EVENT_FANOUT=local; on `runs`, reconciliation run updates.
+ * What a worker publishes to its siblings on a named channel, relayed by the primary (`events`: the fan-out
+ * of EVENT_FANOUT=local, events.ClusterFanout).
  */
 export interface BroadcastMessage {
   tag: typeof IPC_TAG;
