@@ -315,6 +315,40 @@ export function createServices(
 export const RECONCILIATION_POLL_INTERVAL_MS = 1_000;
 
 // A client-supplied request id is echoed only when it is short and plain.
+/**
+ * Where rate-limit buckets live: in this process when limits are off or nothing is shared; in Redis
+ * (REDIS_URL) across instances; else in the primary process across its workers (WEB_CONCURRENCY > 1).
+ */
+function chooseRateLimiter(
+  local: RateLimiter,
+  redis: RedisClient | null,
+  primary: PrimaryLink | undefined,
+  config: Pick<Config, 'rateLimitPerSecond' | 'rateLimitBurst' | 'redisKeyPrefix'>,
+  logger: Logger,
+): { take(key: string): RateDecision | Promise<RateDecision> } {
+  if (!local.enabled) return local;
+  const rates = { ratePerSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst };
+  if (redis !== null)
+    return new SharedRateLimiter(redis, local, {
+      ...rates,
+      keyPrefix: config.redisKeyPrefix ?? 'reward-ledger:rate:',
+      onFallback: (error) =>
+        logger.warn('Redis is unreachable: rate limits are per instance until it answers', { error }),
+      onRecovered: () => logger.info('Redis answers again: rate limits are shared across instances'),
+    });
+  if (primary === undefined) return local;
+  return new PrimaryRateLimiter(
+    primary,
+    local,
+    { ...rates, workers: primary.workers },
+    {
+      onFallback: (error) =>
+        logger.warn('the primary process does not answer: rate limits are per worker until it does', { error }),
+      onRecovered: () => logger.info('the primary process answers again: rate limits are shared by workers'),
+    },
+  );
+}
+
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
@@ -354,36 +388,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       }),
     );
   }
-  const limiter: { take(key: string): RateDecision | Promise<RateDecision> } = !localLimiter.enabled
-    ? localLimiter
-    : redis === null
-      ? primary === undefined
-        ? localLimiter
-        : // Without Redis, sibling workers draw on one bucket per credential, kept by the primary process.
-          new PrimaryRateLimiter(
-            primary,
-            localLimiter,
-            {
-              ratePerSecond: config.rateLimitPerSecond,
-              burst: config.rateLimitBurst,
-              workers: primary.workers,
-            },
-            {
-              onFallback: (error) =>
-                logger.warn('the primary process does not answer: rate limits are per worker until it does', {
-                  error,
-                }),
-              onRecovered: () => logger.info('the primary process answers again: rate limits are shared by workers'),
-            },
-          )
-      : new SharedRateLimiter(redis, localLimiter, {
-          ratePerSecond: config.rateLimitPerSecond,
-          burst: config.rateLimitBurst,
-          keyPrefix: config.redisKeyPrefix ?? 'reward-ledger:rate:',
-          onFallback: (error) =>
-            logger.warn('Redis is unreachable: rate limits are per instance until it answers', { error }),
-          onRecovered: () => logger.info('Redis answers again: rate limits are shared across instances'),
-        });
+  const limiter = chooseRateLimiter(localLimiter, redis, primary, config, logger);
   const { services, hub, engine, webhooks, reconciliation } = createServices(db, {
     postingObserver: {
       posting: (kind, outcome) => metrics.postings.inc({ kind, outcome }),
@@ -392,12 +397,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     adminApiKey: options.adminApiKey,
     tokenSecret: options.tokenSecret,
     postingAttemptsMax: config.postingAttemptsMax,
-    fanout: (origin) =>
-      realtime.fanout === 'postgres'
-        ? new PgNotifyFanout(origin, db.pool, logger)
-        : primary === undefined
-          ? localOnlyFanout
-          : new ClusterFanout(origin, primary),
+    fanout: (origin) => {
+      if (realtime.fanout === 'postgres') return new PgNotifyFanout(origin, db.pool, logger);
+      // "local" is this server: with workers, all of them, through the primary process.
+      return primary === undefined ? localOnlyFanout : new ClusterFanout(origin, primary);
+    },
     logger,
     events: options.events,
     apiKeyCacheMs: config.apiKeyCacheMs ?? API_KEY_CACHE_MS_DEFAULT,
