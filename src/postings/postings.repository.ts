@@ -286,8 +286,12 @@ export async function lockBalancesInOrder(
   });
 }
 
-/** The fixed facts of the accounts that exist among `ids`, with their ledger's path. */
-export async function readAccountFacts(reader: pg.Pool | pg.PoolClient, ids: string[]): Promise<AccountFacts[]> {
+/** The fixed facts of the accounts of one tree that exist among `ids`, with their ledger's path. */
+export async function readAccountFacts(
+  reader: pg.Pool | pg.PoolClient,
+  rootLedgerId: string,
+  ids: string[],
+): Promise<AccountFacts[]> {
   const { rows } = await reader.query<{
     id: string;
     root_ledger_id: string;
@@ -304,8 +308,8 @@ export async function readAccountFacts(reader: pg.Pool | pg.PoolClient, ids: str
                   a.overdraft_limit::text AS overdraft_limit, a.is_system, l.path::text[] AS path
              FROM accounts a
              JOIN ledgers l ON l.root_ledger_id = a.root_ledger_id AND l.id = a.ledger_id
-            WHERE a.id = ANY($1::uuid[])`,
-    values: [ids],
+            WHERE a.root_ledger_id = $1 AND a.id = ANY($2::uuid[])`,
+    values: [rootLedgerId, ids],
   });
   return rows.map((row) => ({
     id: row.id,
