@@ -87,11 +87,11 @@ export async function insertLimit(client: pg.PoolClient, limit: Omit<Limit, 'cre
   return toLimit(rows[0]!);
 }
 
-export async function selectActiveLimit(reader: Reader, id: string): Promise<Limit | null> {
+export async function selectActiveLimit(reader: Reader, rootLedgerId: string, id: string): Promise<Limit | null> {
   const { rows } = await reader.query<LimitRow>({
     name: 'limits_select_active',
-    text: `SELECT ${LIMIT_COLUMNS} FROM limits WHERE id = $1 AND deleted_at IS NULL`,
-    values: [id],
+    text: `SELECT ${LIMIT_COLUMNS} FROM limits WHERE root_ledger_id = $1 AND id = $2 AND deleted_at IS NULL`,
+    values: [rootLedgerId, id],
   });
   return rows[0] === undefined ? null : toLimit(rows[0]);
 }
