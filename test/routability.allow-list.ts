@@ -40,4 +40,16 @@ export const ALLOWED_UNROUTED_STATEMENTS: AllowedStatement[] = [
       'The retention sweep of finished deliveries older than the retention period, across tenants, a bounded ' +
       'batch per run (deleteFinishedDeliveries): maintenance, not a request.',
   },
+  {
+    pattern: /^SELECT id FROM transactions WHERE status = \$3 AND timeout_at <= \$1 ORDER BY timeout_at LIMIT \$2$/,
+    reason:
+      'The scheduler’s search for holds past their timeout in every tenant (holdsTimedOut), a bounded page per ' +
+      'pass; each hold it finds is voided by statements that name its root.',
+  },
+  {
+    pattern: /^SELECT DISTINCT root_ledger_id FROM lots WHERE remaining > \$3 AND expires_at <= \$1 LIMIT \$2$/,
+    reason:
+      'The scheduler’s search for trees with expired lots (rootsWithLapsedLots), a bounded page per pass: it ' +
+      'finds roots; the expiry of each tree then names its root.',
+  },
 ];

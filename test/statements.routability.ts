@@ -173,6 +173,14 @@ async function tour(): Promise<void> {
   );
   ok(await t.gql('mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }', { id: hook.id }));
   ok(await t.gql('mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { id } }', { id: hook.id }));
+
+  // The scheduler's pass (hold timeouts, lot expiry), two days on.
+  ok(
+    await t.gql(HOLD, {
+      i: { accountId: a.id, asset: 'PTS', amount: '1', idempotencyKey: key('short'), timeoutSeconds: 1 },
+    }),
+  );
+  await t.server.scheduler.tick(new Date(Date.now() + 2 * 86_400_000));
 }
 
 it('runs the README walk-throughs and the tour', async () => {
