@@ -69,6 +69,7 @@ export class LimitService {
         timeZone: rule.timeZone,
       });
       await insertAuditEventSql(client, auditEvent(origin, 'createLimit', ledger.rootLedgerId, [limit.id]));
+      this.db.roots.remember('limits', limit.id, limit.rootLedgerId);
       return limit;
     });
   }

@@ -172,6 +172,7 @@ export class WebhookService {
       await insertAuditEventSql(client, auditEvent(origin, 'createWebhookEndpoint', ledger.rootLedgerId, [id]));
       return created;
     });
+    this.db.roots.remember('webhook_endpoints', row.id, row.rootLedgerId);
     return Object.assign(new CreatedWebhookEndpoint(), { endpoint: toEndpoint(row), secret });
   }
 
