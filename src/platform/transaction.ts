@@ -35,21 +35,49 @@ export function inTransaction<T>(
     const client = await pool.connect();
     let broken = false;
     try {
-      await client.query(BEGIN);
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      try {
-        await client.query('ROLLBACK');
-      } catch {
-        broken = true;
-      }
-      throw error;
+      return await transactionOn(client, work, () => (broken = true));
     } finally {
       client.release(broken);
     }
   });
+}
+
+/**
+ * `inTransaction` on a connection the caller already holds, for work that must share a session with
+ * something around it (a session-level advisory lock). `onBroken` is told when the connection can no
+ * longer be trusted (its ROLLBACK failed), so that the caller releases it as broken.
+ */
+export function inTransactionOn<T>(
+  client: pg.PoolClient,
+  attemptsMax: number,
+  work: (client: pg.PoolClient) => Promise<T>,
+  onBroken: () => void,
+): Promise<T> {
+  return retryingLostRaces(
+    attemptsMax,
+    () => undefined,
+    () => transactionOn(client, work, onBroken),
+  );
+}
+
+async function transactionOn<T>(
+  client: pg.PoolClient,
+  work: (client: pg.PoolClient) => Promise<T>,
+  onBroken: () => void,
+): Promise<T> {
+  try {
+    await client.query(BEGIN);
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    try {
+      await client.query('ROLLBACK');
+    } catch {
+      onBroken();
+    }
+    throw error;
+  }
 }
 
 /**
