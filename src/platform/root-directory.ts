@@ -71,6 +71,19 @@ export class RootDirectory {
     return found;
   }
 
+  /**
+   * The roots this process already knows, without a statement: for a caller whose own miss statement can
+   * return the root with the row (AccountFactsCache), so a first sight costs one statement, not two.
+   */
+  known(table: RootedTable, ids: readonly string[]): Map<string, string> {
+    const found = new Map<string, string>();
+    for (const id of ids) {
+      const root = isUuid(id) ? this.roots.get(`${table}/${id.toLowerCase()}`) : undefined;
+      if (root !== undefined) found.set(id, root);
+    }
+    return found;
+  }
+
   /** The root of one id, or null when no such row exists. */
   async rootOf(table: RootedTable, id: string, client?: pg.PoolClient): Promise<string | null> {
     return (await this.rootsOf(table, [id], client)).get(id) ?? null;
