@@ -89,6 +89,27 @@ export class RootDirectory {
     return (await this.rootsOf(table, [id], client)).get(id) ?? null;
   }
 
+  /**
+   * Like readByRoot, for the hottest reads by id: ids whose root this process knows are read by root; the
+   * others with `readUnknown`, one statement by bare id that returns each row with its root (which is then
+   * remembered), so a first sight costs one statement, not a miss and then a read. That statement, like the
+   * directory's miss, names no root (test/routability.allow-list.ts).
+   */
+  async readKnownByRoot<T extends { id: string; rootLedgerId: string }>(
+    table: RootedTable,
+    ids: readonly string[],
+    read: (root: string, ids: string[]) => Promise<T[]>,
+    readUnknown: (ids: string[]) => Promise<T[]>,
+  ): Promise<T[]> {
+    const known = this.known(table, ids);
+    const unknown = [...new Set(ids)].filter((id) => isUuid(id) && !known.has(id));
+    const [byRoot, byId] = await Promise.all([
+      Promise.all(groupByRoot(known).map(([root, rootIds]) => read(root, rootIds))),
+      unknown.length === 0 ? [] : readUnknown(unknown),
+    ]);
+    return [...byRoot.flat(), ...this.rememberRows(table, byId)];
+  }
+
   /** The ids that exist, grouped by root, roots in sorted order (the global lock order). */
   async byRoot(table: RootedTable, ids: readonly string[], client?: pg.PoolClient): Promise<Array<[string, string[]]>> {
     return groupByRoot(await this.rootsOf(table, ids, client));
