@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Prisma } from '../generated/prisma/client.js';
 import type { Page } from '../platform/pagination.js';
 import { Account, AccountStatus, NormalBalance } from './account.types.js';
+import { readPerRoot } from '../platform/root-directory.js';
 
 /**
  * SQL for accounts and their balances. The reads are on every request's path (postings, account
@@ -113,11 +114,11 @@ export async function updateAccountRow(
   );
 }
 
-export async function selectAccount(reader: Reader, id: string): Promise<Account | null> {
+export async function selectAccount(reader: Reader, rootLedgerId: string, id: string): Promise<Account | null> {
   const { rows } = await reader.query<AccountRow>({
     name: 'account_by_id',
-    text: `SELECT ${ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1`,
-    values: [id],
+    text: `SELECT ${ACCOUNT_COLUMNS} FROM accounts a WHERE a.root_ledger_id = $1 AND a.id = $2`,
+    values: [rootLedgerId, id],
   });
   return rows[0] ? toAccount(rows[0]) : null;
 }
@@ -136,11 +137,12 @@ export async function selectAccountByCode(
   return rows[0] ? toAccount(rows[0]) : null;
 }
 
-export async function selectAccounts(reader: Reader, ids: string[]): Promise<Account[]> {
+/** Accounts of one tree by id. */
+export async function selectAccounts(reader: Reader, rootLedgerId: string, ids: string[]): Promise<Account[]> {
   const { rows } = await reader.query<AccountRow>({
     name: 'accounts_by_ids',
-    text: `SELECT ${ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = ANY($1::uuid[])`,
-    values: [ids],
+    text: `SELECT ${ACCOUNT_COLUMNS} FROM accounts a WHERE a.root_ledger_id = $1 AND a.id = ANY($2::uuid[])`,
+    values: [rootLedgerId, ids],
   });
   return rows.map(toAccount);
 }
@@ -180,11 +182,12 @@ export async function selectAccountPage(
 }
 
 /**
- * Accounts with their balances, in one statement: for a read that will resolve both (an account by
- * id with its balances), one round trip instead of two.
+ * Accounts of one tree with their balances, in one statement: for a read that will resolve both (an account
+ * by id with its balances), one round trip instead of two.
  */
 export async function selectAccountsWithBalances(
   reader: Reader,
+  rootLedgerId: string | null,
   ids: string[],
 ): Promise<Array<{ account: Account; balances: BalanceRow[] }>> {
   type Totals = {
@@ -197,8 +200,10 @@ export async function selectAccountsWithBalances(
     version: string;
     updatedAt: string | null;
   };
+  // Without a root (ids this process has not seen: RootDirectory.readKnownByRoot), by id alone.
+  const where = rootLedgerId === null ? 'a.id = ANY($1::uuid[])' : 'a.root_ledger_id = $2 AND a.id = ANY($1::uuid[])';
   const { rows } = await reader.query<AccountRow & { balances: Totals[] }>({
-    name: 'accounts_with_balances',
+    name: rootLedgerId === null ? 'accounts_with_balances_by_id' : 'accounts_with_balances',
     text: `SELECT ${ACCOUNT_COLUMNS},
                   coalesce((SELECT json_agg(json_build_object('assetId', s.asset_id, 'normalBalance', s.normal_balance, 'dp', s.dp, 'cp', s.cp,
                                                               'dpe', s.dpe, 'cpe', s.cpe, 'version', s.version, 'updatedAt', s.updated_at) ORDER BY s.asset_id)
@@ -209,8 +214,8 @@ export async function selectAccountsWithBalances(
                                       FROM balances b
                                      WHERE b.root_ledger_id = a.root_ledger_id AND b.account_id = a.id
                                      GROUP BY b.asset_id, b.normal_balance) s), '[]') AS balances
-             FROM accounts a WHERE a.id = ANY($1::uuid[])`,
-    values: [ids],
+             FROM accounts a WHERE ${where}`,
+    values: rootLedgerId === null ? [ids] : [ids, rootLedgerId],
   });
   return rows.map((row) => ({
     account: toAccount(row),
@@ -234,6 +239,14 @@ export async function selectBalances(
   reader: Reader,
   accounts: Array<{ rootLedgerId: string; accountId: string }>,
 ): Promise<BalanceRow[]> {
+  return readPerRoot(accounts, (root, keys) => selectBalancesOfTree(reader, root, keys));
+}
+
+async function selectBalancesOfTree(
+  reader: Reader,
+  rootLedgerId: string,
+  accounts: Array<{ accountId: string }>,
+): Promise<BalanceRow[]> {
   const { rows } = await reader.query<{
     root_ledger_id: string;
     account_id: string;
@@ -251,11 +264,11 @@ export async function selectBalances(
             sum(b.debits_posted)::text AS dp, sum(b.credits_posted)::text AS cp,
             sum(b.debits_pending)::text AS dpe, sum(b.credits_pending)::text AS cpe,
             sum(b.version)::text AS version, max(b.updated_at) AS updated_at
-       FROM unnest($1::uuid[], $2::uuid[]) AS q(root_ledger_id, account_id)
-       JOIN balances b ON b.root_ledger_id = q.root_ledger_id AND b.account_id = q.account_id
+       FROM unnest($2::uuid[]) AS q(account_id)
+       JOIN balances b ON b.root_ledger_id = $1 AND b.account_id = q.account_id
       GROUP BY b.root_ledger_id, b.account_id, b.asset_id, b.normal_balance
       ORDER BY b.account_id, b.asset_id`,
-    values: [accounts.map((account) => account.rootLedgerId), accounts.map((account) => account.accountId)],
+    values: [rootLedgerId, accounts.map((account) => account.accountId)],
   });
   return rows.map((row) => ({
     rootLedgerId: row.root_ledger_id,

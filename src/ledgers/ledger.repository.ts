@@ -44,6 +44,18 @@ export async function insertLedger(
   return toLedger(await tx.ledger.create({ data }));
 }
 
+/**
+ * A new root's code, in the transaction that inserts the root: the primary key of root_ledger_codes is what
+ * keeps root codes unique across tenants (a duplicate fails with Prisma's P2002, like the ledger insert).
+ */
+export async function insertRootLedgerCode(
+  tx: Prisma.TransactionClient,
+  code: string,
+  rootLedgerId: string,
+): Promise<void> {
+  await tx.rootLedgerCode.create({ data: { code, rootLedgerId } });
+}
+
 /** A new root ledger's system accounts, which may go negative: every posting's default counterparties. */
 export async function insertSystemAccounts(
   tx: Prisma.TransactionClient,
@@ -65,34 +77,43 @@ export async function insertSystemAccounts(
   });
 }
 
-export async function selectLedger(reader: Reader, id: string): Promise<Ledger | null> {
+export async function selectLedger(reader: Reader, rootLedgerId: string, id: string): Promise<Ledger | null> {
   const { rows } = await reader.query<LedgerRow>({
     name: 'ledger_by_id',
-    text: `SELECT ${LEDGER_COLUMNS} FROM ledgers l WHERE l.id = $1`,
-    values: [id],
+    text: `SELECT ${LEDGER_COLUMNS} FROM ledgers l WHERE l.root_ledger_id = $1 AND l.id = $2`,
+    values: [rootLedgerId, id],
   });
   return rows[0] ? toLedger(rows[0]) : null;
 }
 
-export async function selectLedgers(reader: Reader, ids: string[]): Promise<Ledger[]> {
+/** Ledgers of one tree by id. */
+export async function selectLedgers(reader: Reader, rootLedgerId: string, ids: string[]): Promise<Ledger[]> {
   const { rows } = await reader.query<LedgerRow>({
     name: 'ledgers_by_ids',
-    text: `SELECT ${LEDGER_COLUMNS} FROM ledgers l WHERE l.id = ANY($1::uuid[])`,
-    values: [ids],
+    text: `SELECT ${LEDGER_COLUMNS} FROM ledgers l WHERE l.root_ledger_id = $1 AND l.id = ANY($2::uuid[])`,
+    values: [rootLedgerId, ids],
   });
   return rows.map(toLedger);
 }
 
-/** A root ledger by code, or (with `rootLedgerId`) any ledger of that tree by code. */
+/**
+ * A root ledger by code (its root found in root_ledger_codes, then the ledger read by its key), or (with
+ * `rootLedgerId`) any ledger of that tree by code.
+ */
 export async function selectLedgerByCode(
   prisma: Prisma.TransactionClient,
   code: string,
   rootLedgerId: string | null,
 ): Promise<Ledger | null> {
-  const rows = await prisma.ledger.findMany({
-    where: rootLedgerId === null ? { code, parentId: null } : { code, rootLedgerId },
-    take: 1,
-  });
+  if (rootLedgerId === null) {
+    const named = await prisma.rootLedgerCode.findUnique({ where: { code } });
+    if (named === null) return null;
+    const root = await prisma.ledger.findUnique({
+      where: { rootLedgerId_id: { rootLedgerId: named.rootLedgerId, id: named.rootLedgerId } },
+    });
+    return root === null ? null : toLedger(root);
+  }
+  const rows = await prisma.ledger.findMany({ where: { code, rootLedgerId }, take: 1 });
   return rows[0] ? toLedger(rows[0]) : null;
 }
 
@@ -131,9 +152,10 @@ export async function selectChildPage(
   return rows.map(toLedger);
 }
 
-/** Per-asset totals of each ledger's subtree, for many ledgers in one statement. */
+/** Per-asset totals of each ledger's subtree, for many ledgers of one tree in one statement. */
 export async function selectSubtreeBalances(
   reader: Reader,
+  rootLedgerId: string,
   ledgerIds: string[],
 ): Promise<Array<LedgerBalance & { ledgerId: string }>> {
   const { rows } = await reader.query<{
@@ -148,12 +170,12 @@ export async function selectSubtreeBalances(
     `SELECT q.id AS ledger_id, b.root_ledger_id, b.asset_id,
             sum(b.debits_posted)::text AS dp, sum(b.credits_posted)::text AS cp,
             sum(b.debits_pending)::text AS dpe, sum(b.credits_pending)::text AS cpe
-       FROM unnest($1::uuid[]) AS q(id)
-       JOIN ledgers d ON d.path @> ARRAY[q.id]
+       FROM unnest($2::uuid[]) AS q(id)
+       JOIN ledgers d ON d.root_ledger_id = $1 AND d.path @> ARRAY[q.id]
        JOIN balances b ON b.root_ledger_id = d.root_ledger_id AND b.ledger_id = d.id
       GROUP BY q.id, b.root_ledger_id, b.asset_id
       ORDER BY q.id, b.asset_id`,
-    [ledgerIds],
+    [rootLedgerId, ledgerIds],
   );
   return rows.map((row) =>
     Object.assign(new LedgerBalance(), {

@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { missBatcher } from '../platform/loader.js';
+import { groupByRoot, type RootDirectory } from '../platform/root-directory.js';
 import type { AccountFacts } from './postings.core.js';
-import { readAccountFacts } from './postings.repository.js';
+import { readAccountFacts, readAccountFactsById } from './postings.repository.js';
 
 export type { AccountFacts };
 
@@ -21,9 +22,10 @@ export class AccountFactsCache {
 
   constructor(
     pool: pg.Pool,
+    private readonly roots: RootDirectory,
     private readonly max = ACCOUNT_FACTS_CACHED_MAX,
   ) {
-    this.readMisses = missBatcher((ids) => readAccountFacts(pool, ids));
+    this.readMisses = missBatcher((ids) => this.readUncached(pool, ids));
   }
 
   /**
@@ -45,7 +47,7 @@ export class AccountFactsCache {
       found.set(id, facts);
     }
     if (missing.length > 0) {
-      const read = client ? await readAccountFacts(client, missing) : await Promise.all(missing.map(this.readMisses));
+      const read = client ? await this.readWith(client, missing) : await Promise.all(missing.map(this.readMisses));
       for (const facts of read) {
         if (facts === null) continue;
         found.set(facts.id, facts);
@@ -53,6 +55,29 @@ export class AccountFactsCache {
       }
     }
     return found;
+  }
+
+  /** Misses read on the caller's transaction client. */
+  private readWith(client: pg.PoolClient, ids: string[]): Promise<AccountFacts[]> {
+    return this.readUncached(client, ids);
+  }
+
+  /**
+   * Facts not cached: by root for accounts whose root this process knows (one statement per tree, one after
+   * the other), by id for the others, which finds their root with the row; either way one statement per
+   * account first seen, as before roots were named.
+   */
+  private async readUncached(reader: pg.Pool | pg.PoolClient, ids: string[]): Promise<AccountFacts[]> {
+    const known = this.roots.known('accounts', ids);
+    const read: AccountFacts[] = [];
+    for (const [root, rootIds] of groupByRoot(known)) read.push(...(await readAccountFacts(reader, root, rootIds)));
+    const unknown = ids.filter((id) => !known.has(id));
+    if (unknown.length > 0) {
+      const found = await readAccountFactsById(reader, unknown);
+      for (const facts of found) this.roots.remember('accounts', facts.id, facts.rootLedgerId);
+      read.push(...found);
+    }
+    return read;
   }
 
   private remember(facts: AccountFacts): void {

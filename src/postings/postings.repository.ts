@@ -270,44 +270,80 @@ export async function claimSettlement(client: pg.PoolClient, claim: SettlementCl
  * Locks, in one global order (root, account, asset, shard), every existing balance row an atomic batch
  * will change, before its first item runs. Items then lock row by row in their own order without ever
  * waiting on each other; two batches sharing rows queue here instead of deadlocking halfway through.
+ * One statement per root, roots in sorted order (docs/citus-routing.md): each names its root, and the
+ * order across roots is the same as one statement's ORDER BY gave. A batch almost always has one root.
  */
 export async function lockBalancesInOrder(
   client: pg.PoolClient,
   rows: Array<{ rootLedgerId: string; accountId: string; assetId: string }>,
 ): Promise<void> {
-  if (rows.length === 0) return;
-  await client.query({
-    name: 'posting_lock_batch_balances',
-    text: `SELECT 1 FROM balances b
-            WHERE (b.root_ledger_id, b.account_id, b.asset_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]))
-            ORDER BY b.root_ledger_id, b.account_id, b.asset_id, b.shard
-              FOR UPDATE`,
-    values: [rows.map((row) => row.rootLedgerId), rows.map((row) => row.accountId), rows.map((row) => row.assetId)],
-  });
+  const byRoot = new Map<string, Array<{ accountId: string; assetId: string }>>();
+  for (const row of rows) byRoot.set(row.rootLedgerId, [...(byRoot.get(row.rootLedgerId) ?? []), row]);
+  for (const root of [...byRoot.keys()].sort()) {
+    const keys = byRoot.get(root)!;
+    await client.query({
+      name: 'posting_lock_batch_balances',
+      text: `SELECT 1 FROM balances b
+              WHERE b.root_ledger_id = $1
+                AND (b.account_id, b.asset_id) IN (SELECT * FROM unnest($2::uuid[], $3::uuid[]))
+              ORDER BY b.account_id, b.asset_id, b.shard
+                FOR UPDATE`,
+      values: [root, keys.map((key) => key.accountId), keys.map((key) => key.assetId)],
+    });
+  }
 }
 
-/** The fixed facts of the accounts that exist among `ids`, with their ledger's path. */
-export async function readAccountFacts(reader: pg.Pool | pg.PoolClient, ids: string[]): Promise<AccountFacts[]> {
-  const { rows } = await reader.query<{
-    id: string;
-    root_ledger_id: string;
-    ledger_id: string;
-    code: string;
-    normal_balance: NormalBalance;
-    allow_overdraft: boolean;
-    overdraft_limit: string | null;
-    is_system: boolean;
-    path: string[];
-  }>({
-    name: 'account_facts',
-    text: `SELECT a.id, a.root_ledger_id, a.ledger_id, a.code, a.normal_balance::text AS normal_balance, a.allow_overdraft,
-                  a.overdraft_limit::text AS overdraft_limit, a.is_system, l.path::text[] AS path
+/**
+ * The fixed facts of accounts whose root this process does not know yet, with their ledger's path: the
+ * facts cache's miss, which finds the root with the row (like the root directory's miss, it names no root:
+ * test/routability.allow-list.ts). Once per account per process.
+ */
+export async function readAccountFactsById(reader: pg.Pool | pg.PoolClient, ids: string[]): Promise<AccountFacts[]> {
+  const { rows } = await reader.query<FactsRow>({
+    name: 'account_facts_by_id',
+    text: `SELECT ${FACTS_COLUMNS}
              FROM accounts a
              JOIN ledgers l ON l.root_ledger_id = a.root_ledger_id AND l.id = a.ledger_id
             WHERE a.id = ANY($1::uuid[])`,
     values: [ids],
   });
-  return rows.map((row) => ({
+  return rows.map(toFacts);
+}
+
+/** The fixed facts of the accounts of one tree that exist among `ids`, with their ledger's path. */
+export async function readAccountFacts(
+  reader: pg.Pool | pg.PoolClient,
+  rootLedgerId: string,
+  ids: string[],
+): Promise<AccountFacts[]> {
+  const { rows } = await reader.query<FactsRow>({
+    name: 'account_facts',
+    text: `SELECT ${FACTS_COLUMNS}
+             FROM accounts a
+             JOIN ledgers l ON l.root_ledger_id = a.root_ledger_id AND l.id = a.ledger_id
+            WHERE a.root_ledger_id = $1 AND a.id = ANY($2::uuid[])`,
+    values: [rootLedgerId, ids],
+  });
+  return rows.map(toFacts);
+}
+
+type FactsRow = {
+  id: string;
+  root_ledger_id: string;
+  ledger_id: string;
+  code: string;
+  normal_balance: NormalBalance;
+  allow_overdraft: boolean;
+  overdraft_limit: string | null;
+  is_system: boolean;
+  path: string[];
+};
+
+const FACTS_COLUMNS = `a.id, a.root_ledger_id, a.ledger_id, a.code, a.normal_balance::text AS normal_balance, a.allow_overdraft,
+                  a.overdraft_limit::text AS overdraft_limit, a.is_system, l.path::text[] AS path`;
+
+function toFacts(row: FactsRow): AccountFacts {
+  return {
     id: row.id,
     rootLedgerId: row.root_ledger_id,
     ledgerId: row.ledger_id,
@@ -317,7 +353,7 @@ export async function readAccountFacts(reader: pg.Pool | pg.PoolClient, ids: str
     overdraftLimit: row.overdraft_limit === null ? null : BigInt(row.overdraft_limit),
     isSystem: row.is_system,
     ledgerPath: row.path,
-  }));
+  };
 }
 
 /** A root ledger's system accounts, by code. */

@@ -1,0 +1,71 @@
+import type { AllowedStatement } from './support/routability';
+
+/**
+ * Statements that may touch a tenant table without naming a root (test/statements.routability.ts), each with
+ * its reason. Reviewed like code: a new entry needs a reason that holds on Citus (docs/citus-routing.md).
+ */
+export const ALLOWED_UNROUTED_STATEMENTS: AllowedStatement[] = [
+  {
+    pattern: /^SELECT id, root_ledger_id AS root FROM [a-z_]+ WHERE id = ANY\(\$1::uuid\[\]\)$/,
+    reason:
+      'The root directory miss (src/platform/root-directory.repository.ts): the one statement that finds the ' +
+      'root of an id first seen by this process. It reaches every shard once per id per process; every ' +
+      'statement after it names the root.',
+  },
+  {
+    pattern:
+      /^SELECT a\.id, a\.root_ledger_id, .* FROM accounts a JOIN ledgers l ON l\.root_ledger_id = a\.root_ledger_id AND l\.id = a\.ledger_id WHERE a\.id = ANY\(\$1::uuid\[\]\)$/,
+    reason:
+      'The account facts cache’s miss for an account whose root this process does not know yet ' +
+      '(readAccountFactsById): it finds the root with the facts, so a posting to an account first seen costs ' +
+      'one statement, as before; the root is remembered and every later statement names it.',
+  },
+  {
+    pattern:
+      /^SELECT a\.id, a\.root_ledger_id AS "rootLedgerId", .* FROM accounts a WHERE a\.id = ANY\(\$1::uuid\[\]\)$/,
+    reason:
+      'An account read with its balances by an id this process has not seen (RootDirectory.readKnownByRoot, ' +
+      'the read behind `account(id:)`): it returns the root with the row, so a first sight costs one statement, ' +
+      'not a directory miss and a read; the root is remembered and every later read names it.',
+  },
+  {
+    pattern: /^SELECT .* FROM gift_cards c WHERE c\.code_digest = \$1$/,
+    reason:
+      'A gift card is presented by its secret code alone (giftCardBalance, redeemGiftCard by code): nothing in ' +
+      'the request names its tree. One fan-out per presentation; the card found carries its root for the rest ' +
+      'of the request. Routing it would need the root in the code or a code → root reference table.',
+  },
+  {
+    pattern:
+      /^SELECT w\.id, .* FROM webhook_endpoints w WHERE w\.status = \$3 AND \(\$1::uuid IS NULL OR w\.id > \$1::uuid\)/,
+    reason:
+      'The webhook dispatcher’s pass over every enabled endpoint of every tenant (claimEndpointsForDispatch): ' +
+      'work across tenants by design, one statement per pass of at most a page of endpoints; each endpoint ' +
+      'it claims is then served with statements that name its root.',
+  },
+  {
+    pattern:
+      /^WITH locked AS \( SELECT c\.root_ledger_id, c\.id, c\.endpoint_id, c\.next_attempt_at FROM webhook_endpoints w /,
+    reason:
+      'The delivery worker’s claim of due deliveries across every endpoint (claimDueDeliveries): a queue shared ' +
+      'by all tenants, one statement per fill. Its joins are on root_ledger_id; it names no single root.',
+  },
+  {
+    pattern: /^DELETE FROM webhook_deliveries WHERE id IN \(SELECT id FROM webhook_deliveries WHERE id < \$1::uuid /,
+    reason:
+      'The retention sweep of finished deliveries older than the retention period, across tenants, a bounded ' +
+      'batch per run (deleteFinishedDeliveries): maintenance, not a request.',
+  },
+  {
+    pattern: /^SELECT id FROM transactions WHERE status = \$3 AND timeout_at <= \$1 ORDER BY timeout_at LIMIT \$2$/,
+    reason:
+      'The scheduler’s search for holds past their timeout in every tenant (holdsTimedOut), a bounded page per ' +
+      'pass; each hold it finds is voided by statements that name its root.',
+  },
+  {
+    pattern: /^SELECT DISTINCT root_ledger_id FROM lots WHERE remaining > \$3 AND expires_at <= \$1 LIMIT \$2$/,
+    reason:
+      'The scheduler’s search for trees with expired lots (rootsWithLapsedLots), a bounded page per pass: it ' +
+      'finds roots; the expiry of each tree then names its root.',
+  },
+];
