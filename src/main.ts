@@ -109,6 +109,7 @@ async function main(): Promise<void> {
             }),
           onReachable: (host) => logger.info('read replica answers again', { replica: describeHost(host) }),
         },
+    { citus: config.databaseCitus },
   );
   const report = await migrate(db.pool);
   if (report.applied.length > 0) logger.info('applied migrations', { migrations: report.applied });
