@@ -8,9 +8,16 @@ export interface RequestOrigin {
   clientAddress: string | null;
 }
 
+/**
+ * The root of audit events that belong to no ledger (an API key created with no scope): the nil UUID, which
+ * no ledger has (ids are UUIDv7). Every audit row has a root so the table is keyed `(root_ledger_id, id)`
+ * and can be distributed by root (docs/citus-routing.md); no ledger's trail ever shows these rows.
+ */
+export const GLOBAL_AUDIT_ROOT = '00000000-0000-0000-0000-000000000000';
+
 export interface AuditEventRow {
   id: string;
-  rootLedgerId: string | null;
+  rootLedgerId: string;
   actorType: string;
   actorId: string;
   operation: string;
@@ -28,7 +35,7 @@ export function auditEvent(
 ): AuditEventRow {
   return {
     id: newId(),
-    rootLedgerId,
+    rootLedgerId: rootLedgerId ?? GLOBAL_AUDIT_ROOT,
     actorType: origin.principal.actorType,
     actorId: origin.principal.actorId,
     operation,

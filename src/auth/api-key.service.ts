@@ -110,6 +110,8 @@ export class ApiKeyService {
     authorize(origin.principal, 'createApiKey');
     let ledger = null;
     if (input.ledgerId != null) {
+      // The only guard that the scope ledger exists: api_keys is global and has no foreign key into the
+      // tenant tables (migration 20261207040000_citus_routable_keys).
       ledger = await this.ledgers.findById(requireId(input.ledgerId, 'ledgerId'));
       if (ledger === null) throw new NotFoundError(`ledger ${input.ledgerId} does not exist`);
     }
@@ -138,7 +140,7 @@ export class ApiKeyService {
     const keyId = requireId(id, 'id');
     const existing = isUuid(keyId) ? await selectApiKey(this.db.prisma, keyId) : null;
     if (existing === null) throw new NotFoundError(`API key ${id} does not exist`);
-    // A scoped key's ledger exists: keys reference it and ledgers are never deleted.
+    // A scoped key's ledger exists: create checked it and ledgers are never deleted.
     const ledger =
       existing.ledgerId === null || existing.rootLedgerId === null
         ? null

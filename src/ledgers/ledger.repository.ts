@@ -44,6 +44,18 @@ export async function insertLedger(
   return toLedger(await tx.ledger.create({ data }));
 }
 
+/**
+ * A new root's code, in the transaction that inserts the root: the primary key of root_ledger_codes is what
+ * keeps root codes unique across tenants (a duplicate fails with Prisma's P2002, like the ledger insert).
+ */
+export async function insertRootLedgerCode(
+  tx: Prisma.TransactionClient,
+  code: string,
+  rootLedgerId: string,
+): Promise<void> {
+  await tx.rootLedgerCode.create({ data: { code, rootLedgerId } });
+}
+
 /** A new root ledger's system accounts, which may go negative: every posting's default counterparties. */
 export async function insertSystemAccounts(
   tx: Prisma.TransactionClient,
@@ -83,16 +95,24 @@ export async function selectLedgers(reader: Reader, ids: string[]): Promise<Ledg
   return rows.map(toLedger);
 }
 
-/** A root ledger by code, or (with `rootLedgerId`) any ledger of that tree by code. */
+/**
+ * A root ledger by code (its root found in root_ledger_codes, then the ledger read by its key), or (with
+ * `rootLedgerId`) any ledger of that tree by code.
+ */
 export async function selectLedgerByCode(
   prisma: Prisma.TransactionClient,
   code: string,
   rootLedgerId: string | null,
 ): Promise<Ledger | null> {
-  const rows = await prisma.ledger.findMany({
-    where: rootLedgerId === null ? { code, parentId: null } : { code, rootLedgerId },
-    take: 1,
-  });
+  if (rootLedgerId === null) {
+    const named = await prisma.rootLedgerCode.findUnique({ where: { code } });
+    if (named === null) return null;
+    const root = await prisma.ledger.findUnique({
+      where: { rootLedgerId_id: { rootLedgerId: named.rootLedgerId, id: named.rootLedgerId } },
+    });
+    return root === null ? null : toLedger(root);
+  }
+  const rows = await prisma.ledger.findMany({ where: { code, rootLedgerId }, take: 1 });
   return rows[0] ? toLedger(rows[0]) : null;
 }
 

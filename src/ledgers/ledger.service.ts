@@ -16,6 +16,7 @@ import { auditEvent, type RequestOrigin } from '../audit/audit.js';
 import { insertAuditEvent } from '../audit/audit.repository.js';
 import {
   insertLedger,
+  insertRootLedgerCode,
   insertSystemAccounts,
   selectChildPage,
   selectLedger,
@@ -90,7 +91,10 @@ export class LedgerService {
     try {
       return await this.db.prisma.$transaction(async (tx) => {
         const ledger = await insertLedger(tx, row);
-        if (parent === null) await insertSystemAccounts(tx, rootLedgerId, SYSTEM_ACCOUNT_CODES);
+        if (parent === null) {
+          await insertRootLedgerCode(tx, code, rootLedgerId);
+          await insertSystemAccounts(tx, rootLedgerId, SYSTEM_ACCOUNT_CODES);
+        }
         await insertAuditEvent(tx, auditEvent(origin, 'createLedger', rootLedgerId, [id]));
         return ledger;
       });
