@@ -13,9 +13,10 @@ export const DISTRIBUTION_ARGUMENT = 'p_root_ledger_id';
 
 /**
  * Tables replicated to every node although they carry the column: credentials are looked up by id before
- * the root is known, and root codes are unique across roots. A table without the column is replicated too.
+ * the root is known, and root codes and gift card codes are unique across roots (and looked up to find
+ * the root). A table without the column is replicated too.
  */
-export const REPLICATED_TABLES: readonly string[] = ['api_keys', 'root_ledger_codes'];
+export const REPLICATED_TABLES: readonly string[] = ['api_keys', 'gift_card_codes', 'root_ledger_codes'];
 /** Bookkeeping of the migration runner: stays a plain table on the coordinator, where migrations run. */
 export const LOCAL_TABLES: readonly string[] = ['_prisma_migrations'];
 

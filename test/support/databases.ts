@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { distributeSchema } from '../../src/platform/distribution.repository';
 import { migrate } from '../../src/platform/migrations';
 
 /**
@@ -139,6 +138,8 @@ async function createFreshDatabase(
         await pool.end();
       }
       if (workers.length > 0) {
+        // Loaded here, not at the top: global setup imports this file outside jest's module mapping.
+        const { distributeSchema } = await import('../../src/platform/distribution.repository.js');
         await withAdminClient(url, (client) => distributeSchema(client, { shardCount: CITUS_TEST_SHARD_COUNT }));
       }
     }
