@@ -15,11 +15,21 @@ export interface ThrowawayCluster {
   destroy(): Promise<void>;
 }
 
+export interface ThrowawayClusterOptions {
+  /** The port to listen on; a free one by default. */
+  port?: number;
+  /** Server settings passed as `-c name=value` (e.g. shared_preload_libraries). */
+  settings?: Record<string, string>;
+}
+
 /** A PostgreSQL cluster of the test's own, on a free port, that the test may stop and restart at will. */
-export async function createThrowawayCluster(): Promise<ThrowawayCluster> {
+export async function createThrowawayCluster(options: ThrowawayClusterOptions = {}): Promise<ThrowawayCluster> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'rl-cluster-'));
   const data = path.join(dir, 'data');
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
+  const settings = Object.entries(options.settings ?? {})
+    .map(([name, value]) => ` -c ${name}=${value}`)
+    .join('');
   // The PostgreSQL binaries the embedded default ships, driven directly so a test can stop and start them;
   // as root they run as the database user, out of a copy it can reach if the checkout is out of its reach.
   const user = await databaseUser();
@@ -41,7 +51,7 @@ export async function createThrowawayCluster(): Promise<ThrowawayCluster> {
         '-l',
         path.join(dir, 'log'),
         '-o',
-        `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off`,
+        `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off${settings}`,
         'start',
       ]);
     },
