@@ -231,7 +231,7 @@ export function createServices(
       reconciliation.nudge();
     },
   };
-  const accountFacts = new AccountFactsCache(db.pool);
+  const accountFacts = new AccountFactsCache(db.pool, db.roots);
   const engine = new PostingEngine(
     db,
     assets,

@@ -113,11 +113,11 @@ export async function updateAccountRow(
   );
 }
 
-export async function selectAccount(reader: Reader, id: string): Promise<Account | null> {
+export async function selectAccount(reader: Reader, rootLedgerId: string, id: string): Promise<Account | null> {
   const { rows } = await reader.query<AccountRow>({
     name: 'account_by_id',
-    text: `SELECT ${ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1`,
-    values: [id],
+    text: `SELECT ${ACCOUNT_COLUMNS} FROM accounts a WHERE a.root_ledger_id = $1 AND a.id = $2`,
+    values: [rootLedgerId, id],
   });
   return rows[0] ? toAccount(rows[0]) : null;
 }
@@ -136,11 +136,12 @@ export async function selectAccountByCode(
   return rows[0] ? toAccount(rows[0]) : null;
 }
 
-export async function selectAccounts(reader: Reader, ids: string[]): Promise<Account[]> {
+/** Accounts of one tree by id. */
+export async function selectAccounts(reader: Reader, rootLedgerId: string, ids: string[]): Promise<Account[]> {
   const { rows } = await reader.query<AccountRow>({
     name: 'accounts_by_ids',
-    text: `SELECT ${ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = ANY($1::uuid[])`,
-    values: [ids],
+    text: `SELECT ${ACCOUNT_COLUMNS} FROM accounts a WHERE a.root_ledger_id = $1 AND a.id = ANY($2::uuid[])`,
+    values: [rootLedgerId, ids],
   });
   return rows.map(toAccount);
 }
@@ -180,11 +181,12 @@ export async function selectAccountPage(
 }
 
 /**
- * Accounts with their balances, in one statement: for a read that will resolve both (an account by
- * id with its balances), one round trip instead of two.
+ * Accounts of one tree with their balances, in one statement: for a read that will resolve both (an account
+ * by id with its balances), one round trip instead of two.
  */
 export async function selectAccountsWithBalances(
   reader: Reader,
+  rootLedgerId: string,
   ids: string[],
 ): Promise<Array<{ account: Account; balances: BalanceRow[] }>> {
   type Totals = {
@@ -209,8 +211,8 @@ export async function selectAccountsWithBalances(
                                       FROM balances b
                                      WHERE b.root_ledger_id = a.root_ledger_id AND b.account_id = a.id
                                      GROUP BY b.asset_id, b.normal_balance) s), '[]') AS balances
-             FROM accounts a WHERE a.id = ANY($1::uuid[])`,
-    values: [ids],
+             FROM accounts a WHERE a.root_ledger_id = $1 AND a.id = ANY($2::uuid[])`,
+    values: [rootLedgerId, ids],
   });
   return rows.map((row) => ({
     account: toAccount(row),

@@ -87,11 +87,13 @@ export class AccountService {
       metadata: (input.metadata ?? {}) as Prisma.InputJsonObject,
     };
     try {
-      return await this.db.prisma.$transaction(async (tx) => {
+      const account = await this.db.prisma.$transaction(async (tx) => {
         const created = await insertAccount(tx, data);
         await insertAuditEvent(tx, auditEvent(origin, 'createAccount', ledger.rootLedgerId, [created.id]));
         return created;
       });
+      this.db.roots.remember('accounts', account.id, account.rootLedgerId);
+      return account;
     } catch (error) {
       if ((error as { code?: string }).code === 'P2002')
         throw new BadInputError(`account code ${code} is already used in this ledger`);
@@ -138,8 +140,9 @@ export class AccountService {
     });
   }
 
-  findById(id: string): Promise<Account | null> {
-    return selectAccount(this.db.pool, id);
+  async findById(id: string): Promise<Account | null> {
+    const root = await this.db.roots.rootOf('accounts', id);
+    return root === null ? null : selectAccount(this.db.pool, root, id);
   }
 
   findByCode(rootLedgerId: string, ledgerId: string, code: string): Promise<Account | null> {
@@ -147,7 +150,7 @@ export class AccountService {
   }
 
   fetchByIds(ids: string[]): Promise<Account[]> {
-    return selectAccounts(this.db.pool, ids);
+    return this.db.roots.readByRoot('accounts', ids, (root, rootIds) => selectAccounts(this.db.pool, root, rootIds));
   }
 
   async list(
@@ -168,12 +171,15 @@ export class AccountService {
       },
       page,
     );
-    return toConnection(rows, page);
+    return toConnection(this.db.roots.rememberRows('accounts', rows), page);
   }
 
-  /** Accounts with their balances, in one statement (one round trip where two would do). */
+  /** Accounts with their balances, in one statement per tree (one round trip where two would do). */
   async fetchWithBalances(ids: string[]): Promise<Array<{ account: Account; balances: Balance[] }>> {
-    return (await selectAccountsWithBalances(this.db.pool, ids)).map(({ account, balances }) => ({
+    const rows = await this.db.roots.readByRoot('accounts', ids, (root, rootIds) =>
+      selectAccountsWithBalances(this.db.pool, root, rootIds),
+    );
+    return rows.map(({ account, balances }) => ({
       account,
       balances: balances.map(balanceOf),
     }));

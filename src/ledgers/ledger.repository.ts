@@ -77,20 +77,21 @@ export async function insertSystemAccounts(
   });
 }
 
-export async function selectLedger(reader: Reader, id: string): Promise<Ledger | null> {
+export async function selectLedger(reader: Reader, rootLedgerId: string, id: string): Promise<Ledger | null> {
   const { rows } = await reader.query<LedgerRow>({
     name: 'ledger_by_id',
-    text: `SELECT ${LEDGER_COLUMNS} FROM ledgers l WHERE l.id = $1`,
-    values: [id],
+    text: `SELECT ${LEDGER_COLUMNS} FROM ledgers l WHERE l.root_ledger_id = $1 AND l.id = $2`,
+    values: [rootLedgerId, id],
   });
   return rows[0] ? toLedger(rows[0]) : null;
 }
 
-export async function selectLedgers(reader: Reader, ids: string[]): Promise<Ledger[]> {
+/** Ledgers of one tree by id. */
+export async function selectLedgers(reader: Reader, rootLedgerId: string, ids: string[]): Promise<Ledger[]> {
   const { rows } = await reader.query<LedgerRow>({
     name: 'ledgers_by_ids',
-    text: `SELECT ${LEDGER_COLUMNS} FROM ledgers l WHERE l.id = ANY($1::uuid[])`,
-    values: [ids],
+    text: `SELECT ${LEDGER_COLUMNS} FROM ledgers l WHERE l.root_ledger_id = $1 AND l.id = ANY($2::uuid[])`,
+    values: [rootLedgerId, ids],
   });
   return rows.map(toLedger);
 }
@@ -151,9 +152,10 @@ export async function selectChildPage(
   return rows.map(toLedger);
 }
 
-/** Per-asset totals of each ledger's subtree, for many ledgers in one statement. */
+/** Per-asset totals of each ledger's subtree, for many ledgers of one tree in one statement. */
 export async function selectSubtreeBalances(
   reader: Reader,
+  rootLedgerId: string,
   ledgerIds: string[],
 ): Promise<Array<LedgerBalance & { ledgerId: string }>> {
   const { rows } = await reader.query<{
@@ -168,12 +170,12 @@ export async function selectSubtreeBalances(
     `SELECT q.id AS ledger_id, b.root_ledger_id, b.asset_id,
             sum(b.debits_posted)::text AS dp, sum(b.credits_posted)::text AS cp,
             sum(b.debits_pending)::text AS dpe, sum(b.credits_pending)::text AS cpe
-       FROM unnest($1::uuid[]) AS q(id)
-       JOIN ledgers d ON d.path @> ARRAY[q.id]
+       FROM unnest($2::uuid[]) AS q(id)
+       JOIN ledgers d ON d.root_ledger_id = $1 AND d.path @> ARRAY[q.id]
        JOIN balances b ON b.root_ledger_id = d.root_ledger_id AND b.ledger_id = d.id
       GROUP BY q.id, b.root_ledger_id, b.asset_id
       ORDER BY q.id, b.asset_id`,
-    [ledgerIds],
+    [rootLedgerId, ledgerIds],
   );
   return rows.map((row) =>
     Object.assign(new LedgerBalance(), {

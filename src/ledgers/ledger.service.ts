@@ -89,7 +89,7 @@ export class LedgerService {
       path: [...(parent?.path ?? []), id],
     };
     try {
-      return await this.db.prisma.$transaction(async (tx) => {
+      const created = await this.db.prisma.$transaction(async (tx) => {
         const ledger = await insertLedger(tx, row);
         if (parent === null) {
           await insertRootLedgerCode(tx, code, rootLedgerId);
@@ -98,6 +98,8 @@ export class LedgerService {
         await insertAuditEvent(tx, auditEvent(origin, 'createLedger', rootLedgerId, [id]));
         return ledger;
       });
+      this.db.roots.remember('ledgers', id, rootLedgerId);
+      return created;
     } catch (error) {
       if ((error as { code?: string }).code === 'P2002') {
         throw new BadInputError(
@@ -110,20 +112,23 @@ export class LedgerService {
     }
   }
 
-  findById(id: string): Promise<Ledger | null> {
-    return selectLedger(this.db.pool, id);
+  async findById(id: string): Promise<Ledger | null> {
+    const root = await this.db.roots.rootOf('ledgers', id);
+    return root === null ? null : selectLedger(this.db.pool, root, id);
   }
 
   /**
    * `ledger(code:)`: root ledgers are named globally; a scoped credential may also name a sub-ledger
    * inside its own tree. Root codes win when both match.
    */
-  findByCode(principal: Principal, code: string): Promise<Ledger | null> {
-    return selectLedgerByCode(this.db.prisma, code, principal.scope?.rootLedgerId ?? null);
+  async findByCode(principal: Principal, code: string): Promise<Ledger | null> {
+    const ledger = await selectLedgerByCode(this.db.prisma, code, principal.scope?.rootLedgerId ?? null);
+    if (ledger !== null) this.db.roots.remember('ledgers', ledger.id, ledger.rootLedgerId);
+    return ledger;
   }
 
   fetchByIds(ids: string[]): Promise<Ledger[]> {
-    return selectLedgers(this.db.pool, ids);
+    return this.db.roots.readByRoot('ledgers', ids, (root, rootIds) => selectLedgers(this.db.pool, root, rootIds));
   }
 
   /**
@@ -158,16 +163,20 @@ export class LedgerService {
   ): Promise<Connection<Ledger>> {
     authorize(principal, 'ledgers');
     const page = readPage(first, after);
-    return toConnection(await selectRootPage(this.db.prisma, principal.scope, page), page);
+    const roots = await selectRootPage(this.db.prisma, principal.scope, page);
+    return toConnection(this.db.roots.rememberRows('ledgers', roots), page);
   }
 
   async children(ledger: Ledger, first?: number | null, after?: string | null): Promise<Connection<Ledger>> {
     const page = readPage(first, after);
-    return toConnection(await selectChildPage(this.db.prisma, ledger, page), page);
+    const children = await selectChildPage(this.db.prisma, ledger, page);
+    return toConnection(this.db.roots.rememberRows('ledgers', children), page);
   }
 
-  /** Per-asset totals of each ledger's subtree, for many ledgers in one statement. */
+  /** Per-asset totals of each ledger's subtree: one statement per tree among the ledgers. */
   subtreeBalances(ledgerIds: string[]): Promise<Array<LedgerBalance & { ledgerId: string }>> {
-    return selectSubtreeBalances(this.db.pool, ledgerIds);
+    return this.db.roots.readByRoot('ledgers', ledgerIds, (root, ids) =>
+      selectSubtreeBalances(this.db.pool, root, ids),
+    );
   }
 }

@@ -4,6 +4,7 @@ import { PrismaClient } from '../generated/prisma/client.js';
 import { parseDatabaseUrl } from './database-url.core.js';
 import { type ReadTarget, type ReplicaEvents, ReplicaSet } from './read-replica.js';
 import { PrimaryLocator, primaryClientClass, type PrimaryLocatorOptions } from './primary-locator.js';
+import { RootDirectory } from './root-directory.js';
 import { leavePlanChoiceToServer } from './transaction.js';
 
 /**
@@ -22,6 +23,8 @@ export interface Database {
    * caller's own last write when there is one, else on the primary. Without replicas, on the primary.
    */
   stale<T>(read: (target: ReadTarget) => Promise<T>): Promise<T>;
+  /** Id → root ledger, so every statement names its root (docs/citus-routing.md). */
+  roots: RootDirectory;
   /** Statements sent to Postgres since start; tests use it to prove batching. */
   statementCount(): number;
   close(): Promise<void>;
@@ -90,6 +93,7 @@ export function connectDatabase(
     locator,
     replicas,
     stale: replicas === null ? (work) => work({ pool, prisma }) : (work) => replicas.stale(work),
+    roots: new RootDirectory(pool),
     statementCount: () => statements,
     async close() {
       await replicas?.close();

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { missBatcher } from '../platform/loader.js';
+import type { RootDirectory } from '../platform/root-directory.js';
 import type { AccountFacts } from './postings.core.js';
 import { readAccountFacts } from './postings.repository.js';
 
@@ -21,9 +22,12 @@ export class AccountFactsCache {
 
   constructor(
     pool: pg.Pool,
+    private readonly roots: RootDirectory,
     private readonly max = ACCOUNT_FACTS_CACHED_MAX,
   ) {
-    this.readMisses = missBatcher((ids) => readAccountFacts(pool, ids));
+    this.readMisses = missBatcher((ids) =>
+      roots.readByRoot('accounts', ids, (root, rootIds) => readAccountFacts(pool, root, rootIds)),
+    );
   }
 
   /**
@@ -45,7 +49,7 @@ export class AccountFactsCache {
       found.set(id, facts);
     }
     if (missing.length > 0) {
-      const read = client ? await readAccountFacts(client, missing) : await Promise.all(missing.map(this.readMisses));
+      const read = client ? await this.readWith(client, missing) : await Promise.all(missing.map(this.readMisses));
       for (const facts of read) {
         if (facts === null) continue;
         found.set(facts.id, facts);
@@ -53,6 +57,15 @@ export class AccountFactsCache {
       }
     }
     return found;
+  }
+
+  /** Misses read on the caller's transaction client: one statement per tree, one after the other. */
+  private async readWith(client: pg.PoolClient, ids: string[]): Promise<AccountFacts[]> {
+    const read: AccountFacts[] = [];
+    for (const [root, rootIds] of await this.roots.byRoot('accounts', ids, client)) {
+      read.push(...(await readAccountFacts(client, root, rootIds)));
+    }
+    return read;
   }
 
   private remember(facts: AccountFacts): void {

@@ -141,6 +141,12 @@ export class PostingEngine {
     private readonly observer: PostingObserver = unobserved,
   ) {}
 
+  /** A written transaction for the API, its root remembered so that later reads by its id name the root. */
+  private toTransaction(written: Written): Transaction {
+    this.db.roots.remember('transactions', written.row.id, written.row.rootLedgerId);
+    return toTransaction(written);
+  }
+
   /** Every public entry point reports its outcome (OK or the refusal's code) under a kind label. */
   private async observed<T>(kind: string, work: () => Promise<T>): Promise<T> {
     try {
@@ -188,7 +194,7 @@ export class PostingEngine {
         });
       } catch (error) {
         if (error instanceof DryRunComplete)
-          return { transaction: toTransaction(error.written), replayed: false, dryRun: true };
+          return { transaction: this.toTransaction(error.written), replayed: false, dryRun: true };
         throw error;
       }
     } else if (prepared.lotDeltas.length > 0) {
@@ -198,7 +204,7 @@ export class PostingEngine {
     }
     if (written === null) return { ...(await this.replay(this.db.pool, prepared)), dryRun };
     this.announce(written);
-    return { transaction: toTransaction(written), replayed: false, dryRun: false };
+    return { transaction: this.toTransaction(written), replayed: false, dryRun: false };
   }
 
   /**
@@ -236,7 +242,7 @@ export class PostingEngine {
         if (posted === null)
           throw new IdempotencyConflictError(`idempotencyKey ${command.idempotencyKey} was already used`);
         done.push(posted);
-        return toTransaction(posted);
+        return this.toTransaction(posted);
       });
       return { result, written: done };
     });
@@ -274,7 +280,7 @@ export class PostingEngine {
       }
       if (written === null) return { ...(await this.replay(this.db.pool, prepared!)), dryRun: false };
       this.announce(written);
-      return { transaction: toTransaction(written), replayed: false, dryRun: false };
+      return { transaction: this.toTransaction(written), replayed: false, dryRun: false };
     });
   }
 
@@ -371,7 +377,7 @@ export class PostingEngine {
     return outcomes.map((outcome) => {
       if ('replayed' in outcome) return outcome;
       this.announce(outcome);
-      return { transaction: toTransaction(outcome), replayed: false, dryRun: false };
+      return { transaction: this.toTransaction(outcome), replayed: false, dryRun: false };
     });
   }
 
@@ -401,7 +407,7 @@ export class PostingEngine {
       }
       const written = writtenOf(item, outcome.balances);
       this.announce(written);
-      results.push({ transaction: toTransaction(written), replayed: false, dryRun: false });
+      results.push({ transaction: this.toTransaction(written), replayed: false, dryRun: false });
     }
     return results;
   }
@@ -539,7 +545,7 @@ export class PostingEngine {
 
     if (written === null) return this.replaySettlement(hold, idempotencyKey, requestHash);
     this.announce(written);
-    return { transaction: toTransaction(written), replayed: false, dryRun: false };
+    return { transaction: this.toTransaction(written), replayed: false, dryRun: false };
   }
 
   /**
@@ -822,6 +828,7 @@ function toEntries(row: TransactionInsert, entries: Array<PlannedEntry & { id: s
   );
 }
 
+/** The API's view of a written transaction (the engine remembers its root first: PostingEngine.toTransaction). */
 function toTransaction(written: Written): Transaction {
   return Object.assign(new Transaction(), written.row, { draftEntries: written.entries });
 }

@@ -270,24 +270,35 @@ export async function claimSettlement(client: pg.PoolClient, claim: SettlementCl
  * Locks, in one global order (root, account, asset, shard), every existing balance row an atomic batch
  * will change, before its first item runs. Items then lock row by row in their own order without ever
  * waiting on each other; two batches sharing rows queue here instead of deadlocking halfway through.
+ * One statement per root, roots in sorted order (docs/citus-routing.md): each names its root, and the
+ * order across roots is the same as one statement's ORDER BY gave. A batch almost always has one root.
  */
 export async function lockBalancesInOrder(
   client: pg.PoolClient,
   rows: Array<{ rootLedgerId: string; accountId: string; assetId: string }>,
 ): Promise<void> {
-  if (rows.length === 0) return;
-  await client.query({
-    name: 'posting_lock_batch_balances',
-    text: `SELECT 1 FROM balances b
-            WHERE (b.root_ledger_id, b.account_id, b.asset_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]))
-            ORDER BY b.root_ledger_id, b.account_id, b.asset_id, b.shard
-              FOR UPDATE`,
-    values: [rows.map((row) => row.rootLedgerId), rows.map((row) => row.accountId), rows.map((row) => row.assetId)],
-  });
+  const byRoot = new Map<string, Array<{ accountId: string; assetId: string }>>();
+  for (const row of rows) byRoot.set(row.rootLedgerId, [...(byRoot.get(row.rootLedgerId) ?? []), row]);
+  for (const root of [...byRoot.keys()].sort()) {
+    const keys = byRoot.get(root)!;
+    await client.query({
+      name: 'posting_lock_batch_balances',
+      text: `SELECT 1 FROM balances b
+              WHERE b.root_ledger_id = $1
+                AND (b.account_id, b.asset_id) IN (SELECT * FROM unnest($2::uuid[], $3::uuid[]))
+              ORDER BY b.account_id, b.asset_id, b.shard
+                FOR UPDATE`,
+      values: [root, keys.map((key) => key.accountId), keys.map((key) => key.assetId)],
+    });
+  }
 }
 
-/** The fixed facts of the accounts that exist among `ids`, with their ledger's path. */
-export async function readAccountFacts(reader: pg.Pool | pg.PoolClient, ids: string[]): Promise<AccountFacts[]> {
+/** The fixed facts of the accounts of one tree that exist among `ids`, with their ledger's path. */
+export async function readAccountFacts(
+  reader: pg.Pool | pg.PoolClient,
+  rootLedgerId: string,
+  ids: string[],
+): Promise<AccountFacts[]> {
   const { rows } = await reader.query<{
     id: string;
     root_ledger_id: string;
@@ -304,8 +315,8 @@ export async function readAccountFacts(reader: pg.Pool | pg.PoolClient, ids: str
                   a.overdraft_limit::text AS overdraft_limit, a.is_system, l.path::text[] AS path
              FROM accounts a
              JOIN ledgers l ON l.root_ledger_id = a.root_ledger_id AND l.id = a.ledger_id
-            WHERE a.id = ANY($1::uuid[])`,
-    values: [ids],
+            WHERE a.root_ledger_id = $1 AND a.id = ANY($2::uuid[])`,
+    values: [rootLedgerId, ids],
   });
   return rows.map((row) => ({
     id: row.id,

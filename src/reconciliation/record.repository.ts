@@ -105,23 +105,28 @@ export async function selectRecordPage(
 /** The transaction each record is matched to, if any (reconciliation_matches, one per record). */
 export async function selectMatchedTransactions(
   reader: Reader,
+  rootLedgerId: string,
   recordIds: readonly string[],
 ): Promise<Array<{ recordId: string; transactionId: string }>> {
   const { rows } = await reader.query<{ record_id: string; transaction_id: string }>({
     name: 'reconciliation_matched_transactions',
     text: `SELECT m.record_id, m.transaction_id FROM reconciliation_matches m
             JOIN reconciliation_records r ON r.root_ledger_id = m.root_ledger_id AND r.id = m.record_id
-           WHERE r.id = ANY($1::uuid[])`,
-    values: [recordIds],
+           WHERE m.root_ledger_id = $1 AND r.id = ANY($2::uuid[])`,
+    values: [rootLedgerId, recordIds],
   });
   return rows.map((row) => ({ recordId: row.record_id, transactionId: row.transaction_id }));
 }
 
 /** Records by id, any version (a run's exceptions name the version they saw). */
-export async function selectRecordsByIds(reader: Reader, ids: readonly string[]): Promise<RecordRow[]> {
+export async function selectRecordsByIds(
+  reader: Reader,
+  rootLedgerId: string,
+  ids: readonly string[],
+): Promise<RecordRow[]> {
   const { rows } = await reader.query<RawRecord>(
-    `SELECT ${RECORD_COLUMNS} FROM reconciliation_records r WHERE r.id = ANY ($1::uuid[])`,
-    [ids],
+    `SELECT ${RECORD_COLUMNS} FROM reconciliation_records r WHERE r.root_ledger_id = $1 AND r.id = ANY ($2::uuid[])`,
+    [rootLedgerId, ids],
   );
   return rows.map(toRecord);
 }

@@ -54,11 +54,16 @@ export class RecordService {
 
   /** The transaction each record is matched to, for the request loaders. */
   matchedTransactions(recordIds: string[]): Promise<Array<{ recordId: string; transactionId: string }>> {
-    return selectMatchedTransactions(this.db.pool, recordIds);
+    return this.db.roots.readByRoot('reconciliation_records', recordIds, (root, ids) =>
+      selectMatchedTransactions(this.db.pool, root, ids),
+    );
   }
 
   /** Records by id, for the loaders of objects that name one (a reconciliation exception). */
   async fetchByIds(ids: string[]): Promise<ExternalRecord[]> {
-    return (await selectRecordsByIds(this.db.pool, ids)).map(toRecord);
+    const rows = await this.db.roots.readByRoot('reconciliation_records', ids, (root, rootIds) =>
+      selectRecordsByIds(this.db.pool, root, rootIds),
+    );
+    return rows.map(toRecord);
   }
 }

@@ -56,7 +56,8 @@ export class ResolutionService {
 
   async findById(principal: Principal, id: string): Promise<ExceptionRow | null> {
     if (!isUuid(id)) throw new BadInputError('id must be an id (a UUID)');
-    const row = await selectException(this.db.pool, id.toLowerCase());
+    const root = await this.db.roots.rootOf('reconciliation_exceptions', id);
+    const row = root === null ? null : await selectException(this.db.pool, root, id.toLowerCase());
     if (row === null) return null;
     await this.runs.reachableSource(principal, row.sourceId, 'id');
     return row;
@@ -68,7 +69,8 @@ export class ResolutionService {
     const note = checkNote(input.note);
     const key = checkKey(input.idempotencyKey);
     const transactionId = input.transactionId == null ? null : requireId(input.transactionId, 'transactionId');
-    const found = await selectException(this.db.pool, exceptionId);
+    const root = await this.db.roots.rootOf('reconciliation_exceptions', exceptionId);
+    const found = root === null ? null : await selectException(this.db.pool, root, exceptionId);
     if (found === null) throw new NotFoundError(`reconciliation exception ${id} does not exist`);
     const source = await this.runs.reachableSource(origin.principal, found.sourceId, 'id');
     checkResolutionAllowed(found.kind, input.resolution, transactionId !== null);

@@ -69,8 +69,11 @@ function toSource(row: RawRow): SourceRow {
   };
 }
 
-export async function selectSource(reader: Reader, id: string): Promise<SourceRow | null> {
-  const { rows } = await reader.query(`SELECT ${SOURCE_COLUMNS} FROM reconciliation_sources s WHERE s.id = $1`, [id]);
+export async function selectSource(reader: Reader, rootLedgerId: string, id: string): Promise<SourceRow | null> {
+  const { rows } = await reader.query(
+    `SELECT ${SOURCE_COLUMNS} FROM reconciliation_sources s WHERE s.root_ledger_id = $1 AND s.id = $2`,
+    [rootLedgerId, id],
+  );
   return rows[0] === undefined ? null : toSource(rows[0]);
 }
 
@@ -195,15 +198,18 @@ export async function claimRun(
   return { claimed: false, run: toRun(rows[0]) };
 }
 
-export async function selectRun(reader: Reader, id: string): Promise<RunRow | null> {
-  const { rows } = await reader.query(`SELECT ${RUN_COLUMNS} FROM reconciliation_runs r WHERE r.id = $1`, [id]);
+export async function selectRun(reader: Reader, rootLedgerId: string, id: string): Promise<RunRow | null> {
+  const { rows } = await reader.query(
+    `SELECT ${RUN_COLUMNS} FROM reconciliation_runs r WHERE r.root_ledger_id = $1 AND r.id = $2`,
+    [rootLedgerId, id],
+  );
   return rows[0] === undefined ? null : toRun(rows[0]);
 }
 
-export async function selectRuns(reader: Reader, ids: readonly string[]): Promise<RunRow[]> {
+export async function selectRuns(reader: Reader, rootLedgerId: string, ids: readonly string[]): Promise<RunRow[]> {
   const { rows } = await reader.query(
-    `SELECT ${RUN_COLUMNS} FROM reconciliation_runs r WHERE r.id = ANY ($1::uuid[])`,
-    [ids],
+    `SELECT ${RUN_COLUMNS} FROM reconciliation_runs r WHERE r.root_ledger_id = $1 AND r.id = ANY ($2::uuid[])`,
+    [rootLedgerId, ids],
   );
   return rows.map(toRun);
 }
@@ -460,10 +466,11 @@ export async function selectExceptionPage(
   return rows.map(toException);
 }
 
-export async function selectException(reader: Reader, id: string): Promise<ExceptionRow | null> {
-  const { rows } = await reader.query(`SELECT ${EXCEPTION_COLUMNS} FROM reconciliation_exceptions x WHERE x.id = $1`, [
-    id,
-  ]);
+export async function selectException(reader: Reader, rootLedgerId: string, id: string): Promise<ExceptionRow | null> {
+  const { rows } = await reader.query(
+    `SELECT ${EXCEPTION_COLUMNS} FROM reconciliation_exceptions x WHERE x.root_ledger_id = $1 AND x.id = $2`,
+    [rootLedgerId, id],
+  );
   return rows[0] === undefined ? null : toException(rows[0]);
 }
 

@@ -66,7 +66,8 @@ export class RunService {
   /** The source, after the caller's reach over its ledger is checked. */
   async reachableSource(principal: Principal, id: string, argument = 'sourceId'): Promise<SourceRow> {
     const sourceId = requireId(id, argument);
-    const source = await selectSource(this.db.pool, sourceId);
+    const root = await this.db.roots.rootOf('reconciliation_sources', sourceId);
+    const source = root === null ? null : await selectSource(this.db.pool, root, sourceId);
     if (source === null) throw new NotFoundError(`external source ${id} does not exist`);
     const placement = (await this.ledgers.placements([source.ledgerId])).get(source.ledgerId);
     requireReach(principal, placement ?? { rootLedgerId: source.rootLedgerId, ledgerPath: [] }, 'the external source');
@@ -182,14 +183,17 @@ export class RunService {
 
   async findById(principal: Principal, id: string): Promise<RunRow | null> {
     if (!isUuid(id)) throw new BadInputError('id must be an id (a UUID)');
-    const run = await selectRun(this.db.pool, id.toLowerCase());
+    const root = await this.db.roots.rootOf('reconciliation_runs', id);
+    const run = root === null ? null : await selectRun(this.db.pool, root, id.toLowerCase());
     if (run === null) return null;
     await this.reachableSource(principal, run.sourceId, 'id');
     return run;
   }
 
   fetchByIds(ids: readonly string[]): Promise<RunRow[]> {
-    return selectRuns(this.db.pool, ids);
+    return this.db.roots.readByRoot('reconciliation_runs', ids, (root, rootIds) =>
+      selectRuns(this.db.pool, root, rootIds),
+    );
   }
 
   async list(principal: Principal, sourceId: string, first?: number | null, after?: string | null) {

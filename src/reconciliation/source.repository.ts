@@ -104,11 +104,16 @@ export async function insertSource(
   return toSource(rows[0]!);
 }
 
-export async function selectSources(reader: Reader, ids: readonly string[]): Promise<SourceRow[]> {
+/** Sources of one tree by id. */
+export async function selectSources(
+  reader: Reader,
+  rootLedgerId: string,
+  ids: readonly string[],
+): Promise<SourceRow[]> {
   const { rows } = await reader.query<RawSource>({
     name: 'reconciliation_sources_by_id',
-    text: `SELECT ${SOURCE_COLUMNS} FROM reconciliation_sources s WHERE s.id = ANY($1::uuid[])`,
-    values: [ids],
+    text: `SELECT ${SOURCE_COLUMNS} FROM reconciliation_sources s WHERE s.root_ledger_id = $1 AND s.id = ANY($2::uuid[])`,
+    values: [rootLedgerId, ids],
   });
   return rows.map(toSource);
 }

@@ -124,7 +124,8 @@ export class SourceService {
   async reachable(origin: RequestOrigin, operation: Operation, id: string, argument = 'id'): Promise<SourceRow> {
     authorize(origin.principal, operation);
     const sourceId = requireId(id, argument);
-    const row = isUuid(sourceId) ? ((await selectSources(this.db.pool, [sourceId]))[0] ?? null) : null;
+    const root = isUuid(sourceId) ? await this.db.roots.rootOf('reconciliation_sources', sourceId) : null;
+    const row = root === null ? null : ((await selectSources(this.db.pool, root, [sourceId]))[0] ?? null);
     if (row === null) throw new NotFoundError(`source ${id} does not exist`);
     const placement = (await this.ledgers.placements([row.ledgerId])).get(row.ledgerId);
     requireReach(origin.principal, placement ?? { rootLedgerId: row.rootLedgerId, ledgerPath: [] }, 'the source');
@@ -155,7 +156,10 @@ export class SourceService {
 
   /** Sources by id, for the request loaders (reach is the caller's to check). */
   async fetchByIds(ids: string[]): Promise<ExternalSource[]> {
-    return (await selectSources(this.db.pool, ids)).map(toSource);
+    const rows = await this.db.roots.readByRoot('reconciliation_sources', ids, (root, rootIds) =>
+      selectSources(this.db.pool, root, rootIds),
+    );
+    return rows.map(toSource);
   }
 
   /** The rules in force of each source, priority order, for the request loaders. */

@@ -56,10 +56,11 @@ export interface EntryPageKey {
   to: Date | null;
 }
 
-export async function selectTransactions(reader: Reader, ids: string[]): Promise<Transaction[]> {
+/** Transactions of one tree by id. */
+export async function selectTransactions(reader: Reader, rootLedgerId: string, ids: string[]): Promise<Transaction[]> {
   const { rows } = await reader.query<TransactionRow>(
-    `SELECT ${TRANSACTION_COLUMNS} FROM transactions t WHERE t.id = ANY($1::uuid[])`,
-    [ids],
+    `SELECT ${TRANSACTION_COLUMNS} FROM transactions t WHERE t.root_ledger_id = $1 AND t.id = ANY($2::uuid[])`,
+    [rootLedgerId, ids],
   );
   return rows.map(toTransaction);
 }
@@ -95,14 +96,16 @@ export async function selectSettlementByKey(
     : null;
 }
 
+/** Settlements naming any of one tree's transactions, as the hold or as its capture. */
 export async function selectSettlementsOf(
   reader: Reader,
+  rootLedgerId: string,
   transactionIds: string[],
 ): Promise<Array<{ holdId: string; captureId: string | null }>> {
   const { rows } = await reader.query<{ hold_id: string; capture_id: string | null }>(
     `SELECT pending_transaction_id AS hold_id, settlement_transaction_id AS capture_id FROM hold_settlements
-      WHERE pending_transaction_id = ANY($1::uuid[]) OR settlement_transaction_id = ANY($1::uuid[])`,
-    [transactionIds],
+      WHERE root_ledger_id = $1 AND (pending_transaction_id = ANY($2::uuid[]) OR settlement_transaction_id = ANY($2::uuid[]))`,
+    [rootLedgerId, transactionIds],
   );
   return rows.map((row) => ({ holdId: row.hold_id, captureId: row.capture_id }));
 }
@@ -120,10 +123,15 @@ export async function selectReversalsOf(
   return rows.map(toTransaction);
 }
 
-export async function selectEntriesOf(reader: Reader, transactionIds: string[]): Promise<Entry[]> {
+/** The entries of one tree's transactions. */
+export async function selectEntriesOf(
+  reader: Reader,
+  rootLedgerId: string,
+  transactionIds: string[],
+): Promise<Entry[]> {
   const { rows } = await reader.query<EntryRow>(
-    `SELECT ${ENTRY_COLUMNS} FROM entries e WHERE e.transaction_id = ANY($1::uuid[]) ORDER BY e.transaction_id, e.id`,
-    [transactionIds],
+    `SELECT ${ENTRY_COLUMNS} FROM entries e WHERE e.root_ledger_id = $1 AND e.transaction_id = ANY($2::uuid[]) ORDER BY e.transaction_id, e.id`,
+    [rootLedgerId, transactionIds],
   );
   return rows.map(toEntry);
 }
@@ -184,18 +192,24 @@ export async function selectTransactionPage(
  * and then fetches those rows by primary key. The cursor is a plain `id <` bound (no `IS NULL OR`),
  * so it stays an index condition in a generic plan and a page 100,000 rows deep costs what the first does.
  */
-export async function selectEntryPages(reader: Reader, template: EntryPageKey, keys: EntryPageKey[]): Promise<Entry[]> {
-  const accounts = [keys.map((key) => key.rootLedgerId), keys.map((key) => key.accountId)];
+export async function selectEntryPages(
+  reader: Reader,
+  rootLedgerId: string,
+  template: EntryPageKey,
+  keys: EntryPageKey[],
+): Promise<Entry[]> {
+  // One tree per statement (the caller groups the keys by root), so the statement names its root.
+  const accounts = [rootLedgerId, keys.map((key) => key.accountId)];
   const filtered = template.assetId !== null || template.from !== null || template.to !== null;
   const { rows } = filtered
     ? await reader.query<EntryRow>({
         name: 'entry_pages_filtered',
         text: `SELECT page.*
-                 FROM unnest($1::uuid[], $2::uuid[]) AS q(root_ledger_id, account_id)
+                 FROM unnest($2::uuid[]) AS q(account_id)
                  CROSS JOIN LATERAL (
                    SELECT ${ENTRY_COLUMNS}
                      FROM entries e
-                    WHERE e.account_id = q.account_id AND e.root_ledger_id = q.root_ledger_id
+                    WHERE e.root_ledger_id = $1 AND e.account_id = q.account_id
                       AND e.id < coalesce($3::uuid, '${UUID_MAX}'::uuid)
                       AND ($4::uuid IS NULL OR e.asset_id = $4)
                       AND ($5::timestamptz IS NULL OR e.effective_at >= $5)
@@ -215,14 +229,15 @@ export async function selectEntryPages(reader: Reader, template: EntryPageKey, k
     : await reader.query<EntryRow>({
         name: 'entry_pages',
         text: `SELECT ${ENTRY_COLUMNS}
-                 FROM unnest($1::uuid[], $2::uuid[]) AS q(root_ledger_id, account_id)
+                 FROM unnest($2::uuid[]) AS q(account_id)
                  CROSS JOIN LATERAL (
                    SELECT i.id FROM entries i
-                    WHERE i.account_id = q.account_id AND i.id < coalesce($3::uuid, '${UUID_MAX}'::uuid)
+                    WHERE i.root_ledger_id = $1 AND i.account_id = q.account_id
+                      AND i.id < coalesce($3::uuid, '${UUID_MAX}'::uuid)
                     ORDER BY i.id DESC
                     LIMIT $4
                  ) AS page
-                 JOIN entries e ON e.root_ledger_id = q.root_ledger_id AND e.id = page.id
+                 JOIN entries e ON e.root_ledger_id = $1 AND e.id = page.id
                 ORDER BY e.account_id, e.id DESC`,
         values: [...accounts, template.page.after, template.page.size + 1],
       });

@@ -34,7 +34,9 @@ export class TransactionService {
   constructor(private readonly db: Database) {}
 
   fetchByIds(ids: string[]): Promise<Transaction[]> {
-    return selectTransactions(this.db.pool, ids);
+    return this.db.roots.readByRoot('transactions', ids, (root, rootIds) =>
+      selectTransactions(this.db.pool, root, rootIds),
+    );
   }
 
   /** By idempotency key; `reader` may be a transaction's client, to see that transaction's own rows. */
@@ -55,7 +57,9 @@ export class TransactionService {
 
   /** Settlements (captures and releases) of holds, and the holds captures settled, for the Transaction links. */
   settlementsOf(transactionIds: string[]): Promise<Array<{ holdId: string; captureId: string | null }>> {
-    return selectSettlementsOf(this.db.pool, transactionIds);
+    return this.db.roots.readByRoot('transactions', transactionIds, (root, ids) =>
+      selectSettlementsOf(this.db.pool, root, ids),
+    );
   }
 
   reversalsOf(originals: Array<{ rootLedgerId: string; id: string }>): Promise<Transaction[]> {
@@ -63,7 +67,9 @@ export class TransactionService {
   }
 
   entriesOf(transactionIds: string[]): Promise<Entry[]> {
-    return selectEntriesOf(this.db.pool, transactionIds);
+    return this.db.roots.readByRoot('transactions', transactionIds, (root, ids) =>
+      selectEntriesOf(this.db.pool, root, ids),
+    );
   }
 
   /** Transactions touching any account in the ledger's subtree, newest first. */
@@ -92,15 +98,23 @@ export class TransactionService {
         page,
       ),
     );
-    return toConnection(rows, page);
+    return toConnection(this.db.roots.rememberRows('transactions', rows), page);
   }
 
-  /** Entry pages for many accounts with the same arguments, newest first, in one statement. */
+  /** Entry pages for many accounts with the same arguments, newest first, in one statement per tree. */
   async entryPages(keys: EntryPageKey[]): Promise<Array<Connection<Entry>>> {
     const [template] = keys;
     if (template === undefined) return [];
     const byAccount = new Map<string, Entry[]>();
-    const entries = await this.db.stale(({ pool }) => selectEntryPages(pool, template, keys));
+    const byRoot = new Map<string, EntryPageKey[]>();
+    for (const key of keys) byRoot.set(key.rootLedgerId, [...(byRoot.get(key.rootLedgerId) ?? []), key]);
+    const entries = (
+      await Promise.all(
+        [...byRoot].map(([root, rootKeys]) =>
+          this.db.stale(({ pool }) => selectEntryPages(pool, root, template, rootKeys)),
+        ),
+      )
+    ).flat();
     for (const entry of entries) {
       const list = byAccount.get(entry.accountId);
       if (list) list.push(entry);
