@@ -75,7 +75,10 @@ export async function distributeSchema(
   }
   for (const name of await undistributedPostingFunctions(client)) {
     await client.query(
-      'SELECT create_distributed_function($1::regprocedure, distribution_arg_name => $2, colocate_with => $3)',
+      // force_delegation: delegated inside transaction blocks too (a gift card's issuance), and the function's
+      // statements may run on the root's local shards, which Citus checks stay on that one root.
+      `SELECT create_distributed_function($1::regprocedure, distribution_arg_name => $2, colocate_with => $3,
+                                          force_delegation => true)`,
       [name, DISTRIBUTION_ARGUMENT, COLOCATION_TABLE],
     );
     step(`routed ${name} by ${DISTRIBUTION_ARGUMENT}`);
