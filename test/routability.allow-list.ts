@@ -6,8 +6,7 @@ import type { AllowedStatement } from './support/routability';
  */
 export const ALLOWED_UNROUTED_STATEMENTS: AllowedStatement[] = [
   {
-    pattern:
-      /^SELECT id, root_ledger_id AS root FROM (ledgers|accounts|transactions|reconciliation_sources|reconciliation_runs|reconciliation_records|reconciliation_exceptions) WHERE id = ANY\(\$1::uuid\[\]\)$/,
+    pattern: /^SELECT id, root_ledger_id AS root FROM [a-z_]+ WHERE id = ANY\(\$1::uuid\[\]\)$/,
     reason:
       'The root directory miss (src/platform/root-directory.repository.ts): the one statement that finds the ' +
       'root of an id first seen by this process. It reaches every shard once per id per process; every ' +
@@ -19,5 +18,38 @@ export const ALLOWED_UNROUTED_STATEMENTS: AllowedStatement[] = [
       'A gift card is presented by its secret code alone (giftCardBalance, redeemGiftCard by code): nothing in ' +
       'the request names its tree. One fan-out per presentation; the card found carries its root for the rest ' +
       'of the request. Routing it would need the root in the code or a code → root reference table.',
+  },
+  {
+    pattern:
+      /^SELECT w\.id, .* FROM webhook_endpoints w WHERE w\.status = \$3 AND \(\$1::uuid IS NULL OR w\.id > \$1::uuid\)/,
+    reason:
+      'The webhook dispatcher’s pass over every enabled endpoint of every tenant (claimEndpointsForDispatch): ' +
+      'work across tenants by design, one statement per pass of at most a page of endpoints; each endpoint ' +
+      'it claims is then served with statements that name its root.',
+  },
+  {
+    pattern:
+      /^WITH locked AS \( SELECT c\.root_ledger_id, c\.id, c\.endpoint_id, c\.next_attempt_at FROM webhook_endpoints w /,
+    reason:
+      'The delivery worker’s claim of due deliveries across every endpoint (claimDueDeliveries): a queue shared ' +
+      'by all tenants, one statement per fill. Its joins are on root_ledger_id; it names no single root.',
+  },
+  {
+    pattern: /^DELETE FROM webhook_deliveries WHERE id IN \(SELECT id FROM webhook_deliveries WHERE id < \$1::uuid /,
+    reason:
+      'The retention sweep of finished deliveries older than the retention period, across tenants, a bounded ' +
+      'batch per run (deleteFinishedDeliveries): maintenance, not a request.',
+  },
+  {
+    pattern: /^SELECT id FROM transactions WHERE status = \$3 AND timeout_at <= \$1 ORDER BY timeout_at LIMIT \$2$/,
+    reason:
+      'The scheduler’s search for holds past their timeout in every tenant (holdsTimedOut), a bounded page per ' +
+      'pass; each hold it finds is voided by statements that name its root.',
+  },
+  {
+    pattern: /^SELECT DISTINCT root_ledger_id FROM lots WHERE remaining > \$3 AND expires_at <= \$1 LIMIT \$2$/,
+    reason:
+      'The scheduler’s search for trees with expired lots (rootsWithLapsedLots), a bounded page per pass: it ' +
+      'finds roots; the expiry of each tree then names its root.',
   },
 ];

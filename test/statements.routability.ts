@@ -5,6 +5,7 @@ import { createAccount, createProgram, issue, key } from './support/builders';
 import { ADMIN_URL_VAR, withAdminClient } from './support/databases';
 import { normalise, unroutedStatements } from './support/routability';
 import { ok, startTestServer, type TestServer } from './support/server';
+import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver';
 import { ALLOWED_UNROUTED_STATEMENTS } from './routability.allow-list';
 
 /**
@@ -15,6 +16,7 @@ import { ALLOWED_UNROUTED_STATEMENTS } from './routability.allow-list';
  * included; then every statement it recorded for this database is read back and checked.
  */
 let t: TestServer;
+let receiver: WebhookReceiver;
 /** Global tables with a root_ledger_id column that is data, not a distribution key (Citus reference tables). */
 const GLOBAL_TABLES = new Set(['api_keys', 'root_ledger_codes']);
 const adminUrl = () => process.env[ADMIN_URL_VAR]!;
@@ -24,10 +26,13 @@ beforeAll(async () => {
     await client.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
     await client.query('SELECT pg_stat_statements_reset()');
   });
-  t = await startTestServer();
+  receiver = await startWebhookReceiver();
+  // Webhooks dispatched and delivered while the tour runs, so their statements are recorded too.
+  t = await startTestServer({ webhooks: { pollIntervalMs: 50, retryScale: 0.001, timeoutMs: 3_000 } });
 });
 afterAll(async () => {
   await t.stop();
+  await receiver.close();
 });
 
 async function walkThrough(tag?: string): Promise<Map<string, unknown>> {
@@ -131,6 +136,51 @@ async function tour(): Promise<void> {
   ok(await t.gql('query($l: ID!) { ledgerIntegrity(ledgerId: $l) { ok } }', { l: first.ledgerId }));
   ok(await t.gql('mutation($l: ID!) { runExpiry(ledgerId: $l) { transactionsPosted } }', { l: first.ledgerId }));
   ok(await t.gql('query($l: ID!) { events(ledgerId: $l, first: 5) { edges { cursor } } }', { l: first.ledgerId }));
+
+  // Limits, gift cards and webhooks: created, read and changed by id.
+  const limit = ok(
+    await t.gql('mutation($i: CreateLimitInput!) { createLimit(input: $i) { id } }', {
+      i: { ledgerId: first.ledgerId, asset: 'PTS', kind: 'EARN_PER_PERIOD', period: 'DAY', amount: '100000' },
+    }),
+  ).createLimit;
+  await issue(t, b.id, '3');
+  ok(await t.gql('mutation($id: ID!) { deleteLimit(id: $id) { id } }', { id: limit.id }));
+  const card = ok(
+    await t.gql(
+      'mutation($l: ID!, $k: String!) { issueGiftCard(input: { ledgerId: $l, asset: "PTS", amount: "40", idempotencyKey: $k }) { code pin card { id } } }',
+      { l: first.ledgerId, k: key('card') },
+    ),
+  ).issueGiftCard;
+  ok(await t.gql('query($id: ID!) { giftCard(id: $id) { status } }', { id: card.card.id }));
+  ok(
+    await t.gql('query($c: String!, $p: String!) { giftCardBalance(code: $c, pin: $p) { posted } }', {
+      c: card.code,
+      p: card.pin,
+    }),
+  );
+  const hook = ok(
+    await t.gql('mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { endpoint { id } } }', {
+      i: { ledgerId: first.ledgerId, url: receiver.url('/tour'), eventTypes: [] },
+    }),
+  ).createWebhookEndpoint.endpoint;
+  await issue(t, b.id, '4');
+  await receiver.waitFor((requests) => requests.length > 0, 10_000);
+  ok(await t.gql('mutation($id: ID!) { sendTestWebhook(endpointId: $id) { status } }', { id: hook.id }));
+  ok(
+    await t.gql('query($id: ID!) { webhookEndpoint(id: $id) { id deliveries(first: 5) { edges { node { id } } } } }', {
+      id: hook.id,
+    }),
+  );
+  ok(await t.gql('mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }', { id: hook.id }));
+  ok(await t.gql('mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { id } }', { id: hook.id }));
+
+  // The scheduler's pass (hold timeouts, lot expiry), two days on.
+  ok(
+    await t.gql(HOLD, {
+      i: { accountId: a.id, asset: 'PTS', amount: '1', idempotencyKey: key('short'), timeoutSeconds: 1 },
+    }),
+  );
+  await t.server.scheduler.tick(new Date(Date.now() + 2 * 86_400_000));
 }
 
 it('runs the README walk-throughs and the tour', async () => {

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Prisma } from '../generated/prisma/client.js';
 import type { Page } from '../platform/pagination.js';
 import { Account, AccountStatus, NormalBalance } from './account.types.js';
+import { readPerRoot } from '../platform/root-directory.js';
 
 /**
  * SQL for accounts and their balances. The reads are on every request's path (postings, account
@@ -236,6 +237,14 @@ export async function selectBalances(
   reader: Reader,
   accounts: Array<{ rootLedgerId: string; accountId: string }>,
 ): Promise<BalanceRow[]> {
+  return readPerRoot(accounts, (root, keys) => selectBalancesOfTree(reader, root, keys));
+}
+
+async function selectBalancesOfTree(
+  reader: Reader,
+  rootLedgerId: string,
+  accounts: Array<{ accountId: string }>,
+): Promise<BalanceRow[]> {
   const { rows } = await reader.query<{
     root_ledger_id: string;
     account_id: string;
@@ -253,11 +262,11 @@ export async function selectBalances(
             sum(b.debits_posted)::text AS dp, sum(b.credits_posted)::text AS cp,
             sum(b.debits_pending)::text AS dpe, sum(b.credits_pending)::text AS cpe,
             sum(b.version)::text AS version, max(b.updated_at) AS updated_at
-       FROM unnest($1::uuid[], $2::uuid[]) AS q(root_ledger_id, account_id)
-       JOIN balances b ON b.root_ledger_id = q.root_ledger_id AND b.account_id = q.account_id
+       FROM unnest($2::uuid[]) AS q(account_id)
+       JOIN balances b ON b.root_ledger_id = $1 AND b.account_id = q.account_id
       GROUP BY b.root_ledger_id, b.account_id, b.asset_id, b.normal_balance
       ORDER BY b.account_id, b.asset_id`,
-    values: [accounts.map((account) => account.rootLedgerId), accounts.map((account) => account.accountId)],
+    values: [rootLedgerId, accounts.map((account) => account.accountId)],
   });
   return rows.map((row) => ({
     rootLedgerId: row.root_ledger_id,

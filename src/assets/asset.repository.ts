@@ -42,11 +42,12 @@ export async function insertAsset(
   return toAsset(await tx.asset.create({ data }));
 }
 
-export async function selectAssets(reader: Reader, ids: string[]): Promise<Asset[]> {
+/** Assets of one tree by id. */
+export async function selectAssets(reader: Reader, rootLedgerId: string, ids: string[]): Promise<Asset[]> {
   const { rows } = await reader.query<AssetRow>({
     name: 'assets_by_ids',
-    text: `SELECT ${ASSET_COLUMNS} FROM assets s WHERE s.id = ANY($1::uuid[])`,
-    values: [ids],
+    text: `SELECT ${ASSET_COLUMNS} FROM assets s WHERE s.root_ledger_id = $1 AND s.id = ANY($2::uuid[])`,
+    values: [rootLedgerId, ids],
   });
   return rows.map(toAsset);
 }

@@ -91,7 +91,10 @@ export class AssetService {
       else missing.push(id);
     }
     if (missing.length > 0) {
-      for (const asset of await selectAssets(this.db.pool, missing)) {
+      const read = await this.db.roots.readByRoot('assets', missing, (root, rootIds) =>
+        selectAssets(this.db.pool, root, rootIds),
+      );
+      for (const asset of read) {
         this.remember(asset);
         found.push(asset);
       }

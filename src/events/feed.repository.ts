@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { FeedPosition } from './events.core.js';
+import { readPerRoot } from '../platform/root-directory.js';
 
 /** SQL of the durable event feed (ledger_events, written by triggers) and of the journal it is read with. */
 type Reader = pg.Pool | pg.PoolClient;
@@ -113,13 +114,15 @@ export async function selectEvents(
   keys: Array<{ rootLedgerId: string; xid: bigint; id: bigint }>,
 ): Promise<EventRow[]> {
   if (keys.length === 0) return [];
-  const { rows } = await reader.query<RawEventRow>(
-    `SELECT ${EVENT_COLUMNS}
-       FROM unnest($1::uuid[], $2::int8[], $3::int8[]) AS k(root_ledger_id, xid, id)
-       JOIN ledger_events e ON e.root_ledger_id = k.root_ledger_id AND e.xid = k.xid AND e.id = k.id`,
-    [keys.map((key) => key.rootLedgerId), keys.map((key) => key.xid.toString()), keys.map((key) => key.id.toString())],
-  );
-  return rows.map(toEventRow);
+  return readPerRoot(keys, async (root, treeKeys) => {
+    const { rows } = await reader.query<RawEventRow>(
+      `SELECT ${EVENT_COLUMNS}
+         FROM unnest($2::int8[], $3::int8[]) AS k(xid, id)
+         JOIN ledger_events e ON e.root_ledger_id = $1 AND e.xid = k.xid AND e.id = k.id`,
+      [root, treeKeys.map((key) => key.xid.toString()), treeKeys.map((key) => key.id.toString())],
+    );
+    return rows.map(toEventRow);
+  });
 }
 
 /**
@@ -176,8 +179,25 @@ export async function selectJournalTransactions(
 ): Promise<Map<string, JournalTransaction>> {
   const found = new Map<string, JournalTransaction>();
   if (keys.length === 0) return found;
-  const roots = keys.map((key) => key.rootLedgerId);
-  const ids = keys.map((key) => key.transactionId);
+  // Two statements per tree among the keys (almost always one tree), each naming its root.
+  await readPerRoot(keys, async (root, treeKeys) => {
+    await selectJournalOfTree(
+      reader,
+      root,
+      treeKeys.map((key) => key.transactionId),
+      found,
+    );
+    return [];
+  });
+  return found;
+}
+
+async function selectJournalOfTree(
+  reader: Reader,
+  rootLedgerId: string,
+  ids: string[],
+  found: Map<string, JournalTransaction>,
+): Promise<void> {
   const transactions = await reader.query<{
     id: string;
     root_ledger_id: string;
@@ -191,9 +211,9 @@ export async function selectJournalTransactions(
   }>(
     `SELECT t.id, t.root_ledger_id, t.ledger_id, t.kind::text AS kind, t.idempotency_key, t.description, t.metadata,
             t.effective_at, t.reversal_of_id
-       FROM unnest($1::uuid[], $2::uuid[]) AS k(root_ledger_id, id)
-       JOIN transactions t ON t.root_ledger_id = k.root_ledger_id AND t.id = k.id`,
-    [roots, ids],
+       FROM transactions t
+      WHERE t.root_ledger_id = $1 AND t.id = ANY($2::uuid[])`,
+    [rootLedgerId, ids],
   );
   for (const row of transactions.rows) {
     found.set(row.id, {
@@ -220,12 +240,12 @@ export async function selectJournalTransactions(
   }>(
     `SELECT en.transaction_id, en.account_id, a.code AS account_code, en.ledger_id, s.code AS asset,
             en.direction::text AS direction, en.amount::text AS amount
-       FROM unnest($1::uuid[], $2::uuid[]) AS k(root_ledger_id, id)
-       JOIN entries en ON en.root_ledger_id = k.root_ledger_id AND en.transaction_id = k.id
+       FROM entries en
        JOIN accounts a ON a.root_ledger_id = en.root_ledger_id AND a.id = en.account_id
        JOIN assets s ON s.root_ledger_id = en.root_ledger_id AND s.id = en.asset_id
+      WHERE en.root_ledger_id = $1 AND en.transaction_id = ANY($2::uuid[])
       ORDER BY en.transaction_id, en.id`,
-    [roots, ids],
+    [rootLedgerId, ids],
   );
   for (const row of entries.rows) {
     found.get(row.transaction_id)?.entries.push({
@@ -237,5 +257,4 @@ export async function selectJournalTransactions(
       amount: row.amount,
     });
   }
-  return found;
 }

@@ -84,11 +84,11 @@ export async function selectCardByDigest(reader: Reader, digest: Buffer): Promis
   return rows[0] ?? null;
 }
 
-export async function selectCardById(reader: Reader, id: string): Promise<GiftCardRow | null> {
+export async function selectCardById(reader: Reader, rootLedgerId: string, id: string): Promise<GiftCardRow | null> {
   const { rows } = await reader.query<GiftCardRow>({
     name: 'gift_card_by_id',
-    text: `SELECT ${CARD_COLUMNS} FROM gift_cards c WHERE c.id = $1`,
-    values: [id],
+    text: `SELECT ${CARD_COLUMNS} FROM gift_cards c WHERE c.root_ledger_id = $1 AND c.id = $2`,
+    values: [rootLedgerId, id],
   });
   return rows[0] ?? null;
 }
@@ -159,5 +159,5 @@ export async function unlockCard(
      RETURNING ${CARD_COLUMNS}`,
     [card.rootLedgerId, card.id],
   );
-  return rows[0] ?? (await selectCardById(client, card.id))!;
+  return rows[0] ?? (await selectCardById(client, card.rootLedgerId, card.id))!;
 }

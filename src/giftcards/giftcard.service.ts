@@ -236,7 +236,8 @@ export class GiftCardService {
   }
 
   private async requireVisible(origin: RequestOrigin, id: string): Promise<GiftCardRow> {
-    const card = await selectCardById(this.db.pool, id);
+    const root = await this.db.roots.rootOf('gift_cards', id);
+    const card = root === null ? null : await selectCardById(this.db.pool, root, id);
     if (card === null) throw new NotFoundError(`gift card ${id} does not exist`);
     // An id is no secret (unlike a code): out of reach is FORBIDDEN, as for any object named by id.
     requireReach(origin.principal, await this.placementOf(card), 'the gift card');

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { LimitPeriod } from '../platform/calendar.types.js';
 import { Limit, type LimitKind } from './limit.types.js';
+import { readPerRoot } from '../platform/root-directory.js';
 
 type Reader = pg.Pool | pg.PoolClient;
 
@@ -87,11 +88,11 @@ export async function insertLimit(client: pg.PoolClient, limit: Omit<Limit, 'cre
   return toLimit(rows[0]!);
 }
 
-export async function selectActiveLimit(reader: Reader, id: string): Promise<Limit | null> {
+export async function selectActiveLimit(reader: Reader, rootLedgerId: string, id: string): Promise<Limit | null> {
   const { rows } = await reader.query<LimitRow>({
     name: 'limits_select_active',
-    text: `SELECT ${LIMIT_COLUMNS} FROM limits WHERE id = $1 AND deleted_at IS NULL`,
-    values: [id],
+    text: `SELECT ${LIMIT_COLUMNS} FROM limits WHERE root_ledger_id = $1 AND id = $2 AND deleted_at IS NULL`,
+    values: [rootLedgerId, id],
   });
   return rows[0] === undefined ? null : toLimit(rows[0]);
 }
@@ -125,6 +126,15 @@ export async function selectUsageOfAccounts(
   accounts: Array<{ rootLedgerId: string; accountId: string; ledgerId: string }>,
   at: Date,
 ): Promise<Array<LimitUsageRow & { accountId: string }>> {
+  return readPerRoot(accounts, (root, keys) => selectUsageInTree(reader, root, keys, at));
+}
+
+async function selectUsageInTree(
+  reader: Reader,
+  rootLedgerId: string,
+  accounts: Array<{ accountId: string; ledgerId: string }>,
+  at: Date,
+): Promise<Array<LimitUsageRow & { accountId: string }>> {
   const { rows } = await reader.query<
     LimitRow & { account_id: string; used: string; period_start: Date | null; period_end: Date | null }
   >({
@@ -139,15 +149,15 @@ export async function selectUsageOfAccounts(
                                         WHERE u.root_ledger_id = l.root_ledger_id AND u.limit_id = l.id
                                           AND u.account_id = q.account_id AND u.period_start = s.period_start), 0)
                    END)::text AS used
-             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS q(root_ledger_id, account_id, ledger_id)
-             JOIN ledgers g ON g.root_ledger_id = q.root_ledger_id AND g.id = q.ledger_id
-             JOIN limits l ON l.root_ledger_id = q.root_ledger_id AND l.deleted_at IS NULL AND l.ledger_id = ANY (g.path)
+             FROM unnest($2::uuid[], $3::uuid[]) AS q(account_id, ledger_id)
+             JOIN ledgers g ON g.root_ledger_id = $1 AND g.id = q.ledger_id
+             JOIN limits l ON l.root_ledger_id = $1 AND l.deleted_at IS NULL AND l.ledger_id = ANY (g.path)
              CROSS JOIN LATERAL (
                   SELECT CASE WHEN l.period IS NULL THEN NULL ELSE limit_period_start(l.period, l.time_zone, $4) END AS period_start,
                          CASE WHEN l.period IS NULL THEN NULL ELSE limit_period_end(l.period, l.time_zone, $4) END AS period_end) s
             ORDER BY q.account_id, l.created_at, l.id`,
     values: [
-      accounts.map((account) => account.rootLedgerId),
+      rootLedgerId,
       accounts.map((account) => account.accountId),
       accounts.map((account) => account.ledgerId),
       at,

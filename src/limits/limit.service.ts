@@ -69,13 +69,16 @@ export class LimitService {
         timeZone: rule.timeZone,
       });
       await insertAuditEventSql(client, auditEvent(origin, 'createLimit', ledger.rootLedgerId, [limit.id]));
+      this.db.roots.remember('limits', limit.id, limit.rootLedgerId);
       return limit;
     });
   }
 
   async delete(origin: RequestOrigin, id: string): Promise<Limit> {
     authorize(origin.principal, 'deleteLimit');
-    const found = await selectActiveLimit(this.db.pool, requireId(id, 'id'));
+    const limitId = requireId(id, 'id');
+    const root = await this.db.roots.rootOf('limits', limitId);
+    const found = root === null ? null : await selectActiveLimit(this.db.pool, root, limitId);
     const placement =
       found === null ? undefined : (await this.ledgers.placements([found.ledgerId])).get(found.ledgerId);
     if (found === null || placement === undefined) throw new NotFoundError(`limit ${id} does not exist`);

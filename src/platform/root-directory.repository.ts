@@ -11,7 +11,12 @@ export type RootedTable =
   | 'reconciliation_sources'
   | 'reconciliation_runs'
   | 'reconciliation_records'
-  | 'reconciliation_exceptions';
+  | 'reconciliation_exceptions'
+  | 'assets'
+  | 'limits'
+  | 'gift_cards'
+  | 'webhook_endpoints'
+  | 'webhook_deliveries';
 
 /**
  * The root directory's one statement: the roots of ids it has not seen. It names no root (that is what

@@ -105,6 +105,25 @@ export class RootDirectory {
   }
 }
 
+/**
+ * Keys that carry their root, read with one statement per root (the statements sent together), results in
+ * the order of the sorted roots: for batches that may span trees (docs/citus-routing.md, rule 4).
+ */
+export async function readPerRoot<K extends { rootLedgerId: string }, T>(
+  keys: readonly K[],
+  read: (root: string, keys: K[]) => Promise<T[]>,
+): Promise<T[]> {
+  const groups = new Map<string, K[]>();
+  for (const key of keys) {
+    const group = groups.get(key.rootLedgerId);
+    if (group) group.push(key);
+    else groups.set(key.rootLedgerId, [key]);
+  }
+  const roots = [...groups.keys()].sort();
+  if (roots.length === 1) return read(roots[0]!, groups.get(roots[0]!)!);
+  return (await Promise.all(roots.map((root) => read(root, groups.get(root)!)))).flat();
+}
+
 /** Ids grouped by root, the roots in sorted order. */
 export function groupByRoot(roots: ReadonlyMap<string, string>): Array<[string, string[]]> {
   const groups = new Map<string, string[]>();

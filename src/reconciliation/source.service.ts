@@ -79,6 +79,7 @@ export class SourceService {
         await insertAuditEventSql(client, auditEvent(origin, 'createExternalSource', ledger.rootLedgerId, [id]));
         return created;
       });
+      this.db.roots.remember('reconciliation_sources', row.id, row.rootLedgerId);
       return toSource(row);
     } catch (error) {
       if ((error as { code?: string }).code === '23505')

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Page } from '../platform/pagination.js';
 import { Direction, Entry, Transaction, TransactionKind, TransactionStatus } from './transaction.types.js';
+import { readPerRoot } from '../platform/root-directory.js';
 
 /** SQL for transactions, entries and hold settlements; every function takes the pool or a transaction's client. */
 type Reader = pg.Pool | pg.PoolClient;
@@ -114,13 +115,15 @@ export async function selectReversalsOf(
   reader: Reader,
   originals: Array<{ rootLedgerId: string; id: string }>,
 ): Promise<Transaction[]> {
-  const { rows } = await reader.query<TransactionRow>(
-    `SELECT ${TRANSACTION_COLUMNS}
-       FROM unnest($1::uuid[], $2::uuid[]) AS q(root_ledger_id, id)
-       JOIN transactions t ON t.root_ledger_id = q.root_ledger_id AND t.reversal_of_id = q.id`,
-    [originals.map((original) => original.rootLedgerId), originals.map((original) => original.id)],
-  );
-  return rows.map(toTransaction);
+  return readPerRoot(originals, async (root, keys) => {
+    const { rows } = await reader.query<TransactionRow>(
+      `SELECT ${TRANSACTION_COLUMNS}
+         FROM transactions t
+        WHERE t.root_ledger_id = $1 AND t.reversal_of_id = ANY($2::uuid[])`,
+      [root, keys.map((original) => original.id)],
+    );
+    return rows.map(toTransaction);
+  });
 }
 
 /** The entries of one tree's transactions. */

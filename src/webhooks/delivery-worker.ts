@@ -96,10 +96,10 @@ export class DeliveryWorker {
   }
 
   /** One test send, now, whatever the endpoint's status; resolves with the delivery after its attempt. */
-  async deliverNow(deliveryId: string): Promise<DeliveryRow | null> {
-    const claim = await claimDelivery(this.db.pool, deliveryId, this.claimant, this.leaseMs);
+  async deliverNow(delivery: { rootLedgerId: string; id: string }): Promise<DeliveryRow | null> {
+    const claim = await claimDelivery(this.db.pool, delivery, this.claimant, this.leaseMs);
     if (claim !== null) await this.attempt(claim, new Map());
-    return selectDelivery(this.db.pool, deliveryId);
+    return selectDelivery(this.db.pool, delivery);
   }
 
   private async fill(): Promise<void> {
@@ -190,7 +190,8 @@ export class DeliveryWorker {
     const verdict = classify(outcome, now);
     this.observer.attempt(verdict.action);
     const responseStatus = outcome.kind === 'response' ? outcome.status : null;
-    const fence = { id: claim.id, claimant: this.claimant, attempts: claim.attempts };
+    const fence = { rootLedgerId: claim.rootLedgerId, id: claim.id, claimant: this.claimant, attempts: claim.attempts };
+    const endpointKey = { rootLedgerId: claim.rootLedgerId, id: claim.endpointId };
     // A test send is one attempt, and tells nothing about the endpoint's health.
     const isTest = claim.origin === 'TEST';
     await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
@@ -201,7 +202,7 @@ export class DeliveryWorker {
           responseStatus,
           error: null,
         });
-        if (recorded && !isTest) await clearFailing(client, claim.endpointId);
+        if (recorded && !isTest) await clearFailing(client, endpointKey);
         return;
       }
       const delay =
@@ -219,7 +220,7 @@ export class DeliveryWorker {
         await this.disable(client, claim, 'the receiver answered 410 Gone');
         return;
       }
-      const endpoint = await markFailing(client, claim.endpointId);
+      const endpoint = await markFailing(client, endpointKey);
       if (endpoint?.failingSince && failedTooLong(endpoint.failingSince, now, this.config.retryScale)) {
         await this.disable(client, claim, `every attempt failed since ${endpoint.failingSince.toISOString()}`);
       }
@@ -227,7 +228,7 @@ export class DeliveryWorker {
   }
 
   private async disable(client: pg.PoolClient, claim: ClaimedDelivery, reason: string): Promise<void> {
-    if (await disableEndpoint(client, claim.endpointId, reason)) {
+    if (await disableEndpoint(client, { rootLedgerId: claim.rootLedgerId, id: claim.endpointId }, reason)) {
       await insertAuditEventSql(
         client,
         auditEvent(this.origin, 'disableWebhookEndpoint', claim.rootLedgerId, [claim.endpointId]),

@@ -175,7 +175,7 @@ export class Dispatcher {
     // Moving to the head without new events costs a row update per endpoint and pass, so only when the
     // cursor lags far enough that re-reading the gap would cost more.
     if (!full && (last !== undefined || head.xid - cursor.xid > HEAD_LAG_XIDS)) cursor = laterPosition(cursor, head);
-    if (comparePositions(cursor, endpoint.cursor) !== 0) await advanceCursor(client, endpoint.id, cursor);
+    if (comparePositions(cursor, endpoint.cursor) !== 0) await advanceCursor(client, endpoint, cursor);
     return { made, full };
   }
 }

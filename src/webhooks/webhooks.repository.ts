@@ -120,19 +120,25 @@ export async function selectSnapshot(client: pg.PoolClient): Promise<{ snapshot:
   return { snapshot: rows[0]!.snapshot, xmin: BigInt(rows[0]!.xmin) };
 }
 
-export async function selectEndpoint(reader: Reader, id: string): Promise<EndpointRow | null> {
+/** A row of a tree named by its key: root and id (docs/citus-routing.md). */
+export interface RowKey {
+  rootLedgerId: string;
+  id: string;
+}
+
+export async function selectEndpoint(reader: Reader, key: RowKey): Promise<EndpointRow | null> {
   const { rows } = await reader.query<RawEndpoint>(
-    `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints w WHERE w.id = $1`,
-    [id],
+    `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints w WHERE w.root_ledger_id = $1 AND w.id = $2`,
+    [key.rootLedgerId, key.id],
   );
   return rows[0] ? toEndpoint(rows[0]) : null;
 }
 
 /** Waits for a dispatcher or worker that holds the row, so that a change never races its bookkeeping. */
-export async function lockEndpoint(client: pg.PoolClient, id: string): Promise<EndpointRow | null> {
+export async function lockEndpoint(client: pg.PoolClient, key: RowKey): Promise<EndpointRow | null> {
   const { rows } = await client.query<RawEndpoint>(
-    `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints w WHERE w.id = $1 FOR UPDATE`,
-    [id],
+    `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints w WHERE w.root_ledger_id = $1 AND w.id = $2 FOR UPDATE`,
+    [key.rootLedgerId, key.id],
   );
   return rows[0] ? toEndpoint(rows[0]) : null;
 }
@@ -183,26 +189,26 @@ const CHANGE_COLUMNS: Record<keyof EndpointChanges, string> = {
 
 export async function updateEndpoint(
   client: pg.PoolClient,
-  id: string,
+  key: RowKey,
   changes: EndpointChanges,
 ): Promise<EndpointRow> {
   const sets: string[] = ['updated_at = now()'];
-  const values: unknown[] = [id];
+  const values: unknown[] = [key.rootLedgerId, key.id];
   for (const [field, column] of Object.entries(CHANGE_COLUMNS) as Array<[keyof EndpointChanges, string]>) {
     if (changes[field] === undefined) continue;
     values.push(changes[field]);
     sets.push(`${column} = $${values.length}`);
   }
   const { rows } = await client.query<RawEndpoint>(
-    `UPDATE webhook_endpoints w SET ${sets.join(', ')} WHERE w.id = $1 RETURNING ${ENDPOINT_COLUMNS}`,
+    `UPDATE webhook_endpoints w SET ${sets.join(', ')} WHERE w.root_ledger_id = $1 AND w.id = $2 RETURNING ${ENDPOINT_COLUMNS}`,
     values,
   );
   return toEndpoint(rows[0]!);
 }
 
 /** Deletes the endpoint and, by cascade, its deliveries. */
-export async function deleteEndpoint(client: pg.PoolClient, id: string): Promise<void> {
-  await client.query('DELETE FROM webhook_endpoints WHERE id = $1', [id]);
+export async function deleteEndpoint(client: pg.PoolClient, key: RowKey): Promise<void> {
+  await client.query('DELETE FROM webhook_endpoints WHERE root_ledger_id = $1 AND id = $2', [key.rootLedgerId, key.id]);
 }
 
 /**
@@ -226,12 +232,11 @@ export async function claimEndpointsForDispatch(
   return rows.map(toEndpoint);
 }
 
-export async function advanceCursor(client: pg.PoolClient, id: string, cursor: FeedPosition): Promise<void> {
-  await client.query('UPDATE webhook_endpoints SET cursor_xid = $2::int8, cursor_id = $3::int8 WHERE id = $1', [
-    id,
-    cursor.xid.toString(),
-    cursor.id.toString(),
-  ]);
+export async function advanceCursor(client: pg.PoolClient, key: RowKey, cursor: FeedPosition): Promise<void> {
+  await client.query(
+    'UPDATE webhook_endpoints SET cursor_xid = $3::int8, cursor_id = $4::int8 WHERE root_ledger_id = $1 AND id = $2',
+    [key.rootLedgerId, key.id, cursor.xid.toString(), cursor.id.toString()],
+  );
 }
 
 /** One delivery per event; a feed delivery already made for an event is left alone (unique index). */
@@ -272,11 +277,11 @@ export async function insertTestDelivery(
 }
 
 /** After a re-enable, pending deliveries are due at once rather than at the end of a long backoff. */
-export async function makePendingDue(client: pg.PoolClient, endpointId: string): Promise<void> {
+export async function makePendingDue(client: pg.PoolClient, endpoint: RowKey): Promise<void> {
   await client.query(
     `UPDATE webhook_deliveries SET next_attempt_at = now()
-      WHERE endpoint_id = $1 AND status = 'PENDING' AND claimed_until IS NULL`,
-    [endpointId],
+      WHERE root_ledger_id = $1 AND endpoint_id = $2 AND status = 'PENDING' AND claimed_until IS NULL`,
+    [endpoint.rootLedgerId, endpoint.id],
   );
 }
 
@@ -337,10 +342,10 @@ function toDelivery(row: RawDelivery): DeliveryRow {
   };
 }
 
-export async function selectDelivery(reader: Reader, id: string): Promise<DeliveryRow | null> {
+export async function selectDelivery(reader: Reader, key: RowKey): Promise<DeliveryRow | null> {
   const { rows } = await reader.query<RawDelivery>(
-    `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.id = $1`,
-    [id],
+    `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.root_ledger_id = $1 AND d.id = $2`,
+    [key.rootLedgerId, key.id],
   );
   return rows[0] ? toDelivery(rows[0]) : null;
 }
@@ -348,7 +353,7 @@ export async function selectDelivery(reader: Reader, id: string): Promise<Delive
 /** An endpoint's deliveries, newest first, one more than the page. */
 export async function selectDeliveryPage(
   reader: Reader,
-  endpointId: string,
+  endpoint: RowKey,
   status: DeliveryStatus | null,
   before: string | null,
   size: number,
@@ -356,10 +361,11 @@ export async function selectDeliveryPage(
   const { rows } = await reader.query<RawDelivery>(
     `SELECT ${DELIVERY_COLUMNS}
        FROM webhook_deliveries d
-      WHERE d.endpoint_id = $1 AND ($2::text IS NULL OR d.status = $2::text) AND ($3::uuid IS NULL OR d.id < $3::uuid)
+      WHERE d.root_ledger_id = $5 AND d.endpoint_id = $1 AND ($2::text IS NULL OR d.status = $2::text)
+        AND ($3::uuid IS NULL OR d.id < $3::uuid)
       ORDER BY d.id DESC
       LIMIT $4`,
-    [endpointId, status, before, size + 1],
+    [endpoint.id, status, before, size + 1, endpoint.rootLedgerId],
   );
   return rows.map(toDelivery);
 }
@@ -409,12 +415,13 @@ export async function claimDueDeliveries(
   const { rows } = await pool.query<RawClaimed>({
     name: 'webhook-claim-due',
     text: `WITH locked AS (
-             SELECT c.id, c.endpoint_id, c.next_attempt_at
+             SELECT c.root_ledger_id, c.id, c.endpoint_id, c.next_attempt_at
                FROM webhook_endpoints w
               CROSS JOIN LATERAL (
-                    SELECT d.id, d.endpoint_id, d.next_attempt_at
+                    SELECT d.root_ledger_id, d.id, d.endpoint_id, d.next_attempt_at
                       FROM webhook_deliveries d
-                     WHERE d.endpoint_id = w.id AND d.status = 'PENDING' AND d.next_attempt_at <= now()
+                     WHERE d.root_ledger_id = w.root_ledger_id AND d.endpoint_id = w.id
+                       AND d.status = 'PENDING' AND d.next_attempt_at <= now()
                      ORDER BY d.next_attempt_at, d.id
                      LIMIT $3
                        FOR UPDATE SKIP LOCKED) c
@@ -428,14 +435,14 @@ export async function claimDueDeliveries(
            here AS (
              SELECT * FROM unnest($5::uuid[], $6::int4[]) AS h(endpoint_id, n)),
            ranked AS (
-             SELECT l.id, l.next_attempt_at,
+             SELECT l.root_ledger_id, l.id, l.next_attempt_at,
                     row_number() OVER (PARTITION BY l.endpoint_id ORDER BY l.next_attempt_at, l.id) AS turn,
                     GREATEST(coalesce(b.n, 0), coalesce(h.n, 0)) AS busy
                FROM locked l
                LEFT JOIN busy b ON b.endpoint_id = l.endpoint_id
                LEFT JOIN here h ON h.endpoint_id = l.endpoint_id),
            chosen AS (
-             SELECT id FROM ranked WHERE turn + busy <= $3 ORDER BY turn, next_attempt_at, id LIMIT $2)
+             SELECT root_ledger_id, id FROM ranked WHERE turn + busy <= $3 ORDER BY turn, next_attempt_at, id LIMIT $2)
            ${takeClaim('$1', '$4')}`,
     values: [claimant, limit, perEndpoint, leaseMs, busyHere.endpointIds, busyHere.counts],
   });
@@ -453,24 +460,25 @@ function takeClaim(claimant: string, lease: string): string {
             next_attempt_at = now() + ${lease}::float8 * interval '1 millisecond',
             attempts = d.attempts + 1, last_attempt_at = now()
        FROM chosen, webhook_endpoints w
-      WHERE d.id = chosen.id AND w.id = d.endpoint_id
+      WHERE d.root_ledger_id = chosen.root_ledger_id AND d.id = chosen.id
+        AND w.root_ledger_id = d.root_ledger_id AND w.id = d.endpoint_id
   RETURNING ${CLAIMED_COLUMNS}`;
 }
 
 /** Claims one delivery by id whatever its endpoint's state (a test send); null when it is not claimable. */
 export async function claimDelivery(
   pool: pg.Pool,
-  id: string,
+  key: RowKey,
   claimant: string,
   leaseMs: number,
 ): Promise<ClaimedDelivery | null> {
   const { rows } = await pool.query<RawClaimed>(
     `WITH chosen AS (
-       SELECT d.id FROM webhook_deliveries d
-        WHERE d.id = $1 AND d.status = 'PENDING' AND d.next_attempt_at <= now()
+       SELECT d.root_ledger_id, d.id FROM webhook_deliveries d
+        WHERE d.root_ledger_id = $4 AND d.id = $1 AND d.status = 'PENDING' AND d.next_attempt_at <= now()
         FOR UPDATE SKIP LOCKED)
      ${takeClaim('$2', '$3')}`,
-    [id, claimant, leaseMs],
+    [key.id, claimant, leaseMs, key.rootLedgerId],
   );
   return rows[0] ? toClaimed(rows[0]) : null;
 }
@@ -481,7 +489,7 @@ export async function claimDelivery(
  */
 export async function recordAttempt(
   client: pg.PoolClient,
-  claim: { id: string; claimant: string; attempts: number },
+  claim: { rootLedgerId: string; id: string; claimant: string; attempts: number },
   result: {
     status: DeliveryStatus;
     /** When PENDING: milliseconds from now. */
@@ -494,7 +502,7 @@ export async function recordAttempt(
     `UPDATE webhook_deliveries
         SET status = $4::text, next_attempt_at = CASE WHEN $4::text = 'PENDING' THEN now() + $5::float8 * interval '1 millisecond' END,
             last_response_status = $6, last_error = $7, claimed_by = NULL, claimed_until = NULL
-      WHERE id = $1 AND claimed_by = $2 AND attempts = $3`,
+      WHERE root_ledger_id = $8 AND id = $1 AND claimed_by = $2 AND attempts = $3`,
     [
       claim.id,
       claim.claimant,
@@ -503,34 +511,36 @@ export async function recordAttempt(
       result.retryInMs ?? 0,
       result.responseStatus,
       result.error,
+      claim.rootLedgerId,
     ],
   );
   return (outcome.rowCount ?? 0) > 0;
 }
 
 /** A success ends the endpoint's failing streak. */
-export async function clearFailing(client: Reader, endpointId: string): Promise<void> {
-  await client.query('UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL', [
-    endpointId,
-  ]);
+export async function clearFailing(client: Reader, endpoint: RowKey): Promise<void> {
+  await client.query(
+    'UPDATE webhook_endpoints SET failing_since = NULL WHERE root_ledger_id = $1 AND id = $2 AND failing_since IS NOT NULL',
+    [endpoint.rootLedgerId, endpoint.id],
+  );
 }
 
 /** A failure starts the streak if none runs; returns the endpoint with its streak's start. */
-export async function markFailing(client: pg.PoolClient, endpointId: string): Promise<EndpointRow | null> {
+export async function markFailing(client: pg.PoolClient, endpoint: RowKey): Promise<EndpointRow | null> {
   const { rows } = await client.query<RawEndpoint>(
     `UPDATE webhook_endpoints w SET failing_since = coalesce(w.failing_since, now())
-      WHERE w.id = $1 RETURNING ${ENDPOINT_COLUMNS}`,
-    [endpointId],
+      WHERE w.root_ledger_id = $1 AND w.id = $2 RETURNING ${ENDPOINT_COLUMNS}`,
+    [endpoint.rootLedgerId, endpoint.id],
   );
   return rows[0] ? toEndpoint(rows[0]) : null;
 }
 
 /** Disables an endpoint that is still enabled; false when it already was (another worker got there). */
-export async function disableEndpoint(client: pg.PoolClient, endpointId: string, reason: string): Promise<boolean> {
+export async function disableEndpoint(client: pg.PoolClient, endpoint: RowKey, reason: string): Promise<boolean> {
   const outcome = await client.query(
-    `UPDATE webhook_endpoints SET status = 'DISABLED', disabled_reason = $2, updated_at = now()
-      WHERE id = $1 AND status = 'ENABLED'`,
-    [endpointId, reason],
+    `UPDATE webhook_endpoints SET status = 'DISABLED', disabled_reason = $3, updated_at = now()
+      WHERE root_ledger_id = $1 AND id = $2 AND status = 'ENABLED'`,
+    [endpoint.rootLedgerId, endpoint.id, reason],
   );
   return (outcome.rowCount ?? 0) > 0;
 }

@@ -135,7 +135,8 @@ export class WebhookService {
   private async reachable(origin: RequestOrigin, operation: Operation, id: string, argument = 'id') {
     authorize(origin.principal, operation);
     const endpointId = requireId(id, argument);
-    const row = isUuid(endpointId) ? await selectEndpoint(this.db.pool, endpointId) : null;
+    const root = isUuid(endpointId) ? await this.db.roots.rootOf('webhook_endpoints', endpointId) : null;
+    const row = root === null ? null : await selectEndpoint(this.db.pool, { rootLedgerId: root, id: endpointId });
     if (row === null) throw new NotFoundError(`webhook endpoint ${id} does not exist`);
     const placement = (await this.ledgers.placements([row.ledgerId])).get(row.ledgerId);
     requireReach(origin.principal, placement ?? { rootLedgerId: row.rootLedgerId, ledgerPath: [] }, 'the endpoint');
@@ -171,6 +172,7 @@ export class WebhookService {
       await insertAuditEventSql(client, auditEvent(origin, 'createWebhookEndpoint', ledger.rootLedgerId, [id]));
       return created;
     });
+    this.db.roots.remember('webhook_endpoints', row.id, row.rootLedgerId);
     return Object.assign(new CreatedWebhookEndpoint(), { endpoint: toEndpoint(row), secret });
   }
 
@@ -181,7 +183,7 @@ export class WebhookService {
     if (input.eventTypes != null) changes.eventTypes = readEventTypes(input.eventTypes, 'eventTypes') ?? [];
     if (input.description !== undefined) changes.description = this.checkDescription(input.description);
     const row = await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
-      const current = await lockEndpoint(client, existing.id);
+      const current = await lockEndpoint(client, existing);
       if (current === null) throw new NotFoundError(`webhook endpoint ${id} does not exist`);
       const reenabled = input.status === WebhookEndpointStatus.ENABLED && current.status === 'DISABLED';
       if (input.status === WebhookEndpointStatus.DISABLED && current.status === 'ENABLED') {
@@ -194,9 +196,9 @@ export class WebhookService {
         changes.status = 'ENABLED';
         changes.disabledReason = null;
         changes.failingSince = null;
-        await makePendingDue(client, current.id);
+        await makePendingDue(client, current);
       }
-      const updated = await updateEndpoint(client, current.id, changes);
+      const updated = await updateEndpoint(client, current, changes);
       await insertAuditEventSql(
         client,
         auditEvent(origin, 'updateWebhookEndpoint', current.rootLedgerId, [current.id]),
@@ -214,9 +216,9 @@ export class WebhookService {
     const secret = generateSecret();
     const overlapMs = this.config.rotationOverlapSeconds * 1000;
     const row = await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
-      const current = await lockEndpoint(client, existing.id);
+      const current = await lockEndpoint(client, existing);
       if (current === null) throw new NotFoundError(`webhook endpoint ${id} does not exist`);
-      const updated = await updateEndpoint(client, current.id, {
+      const updated = await updateEndpoint(client, current, {
         secretEncrypted: encryptSecret(key, secret),
         previousSecretEncrypted: overlapMs > 0 ? current.secretEncrypted : null,
         previousExpiresAt: overlapMs > 0 ? new Date(Date.now() + overlapMs) : null,
@@ -231,9 +233,9 @@ export class WebhookService {
   async delete(origin: RequestOrigin, id: string): Promise<WebhookEndpoint> {
     const existing = await this.reachable(origin, 'deleteWebhookEndpoint', id);
     const row = await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
-      const current = await lockEndpoint(client, existing.id);
+      const current = await lockEndpoint(client, existing);
       if (current === null) throw new NotFoundError(`webhook endpoint ${id} does not exist`);
-      await deleteEndpoint(client, current.id);
+      await deleteEndpoint(client, current);
       await insertAuditEventSql(
         client,
         auditEvent(origin, 'deleteWebhookEndpoint', current.rootLedgerId, [current.id]),
@@ -279,7 +281,7 @@ export class WebhookService {
       after = { xid: last.xid, id: last.id };
     }
     const count = await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
-      const current = await lockEndpoint(client, existing.id);
+      const current = await lockEndpoint(client, existing);
       if (current === null) throw new NotFoundError(`webhook endpoint ${endpointId} does not exist`);
       const made = await insertEventDeliveries(client, current, 'REDELIVERY', events);
       await insertAuditEventSql(client, auditEvent(origin, 'redeliverWebhooks', current.rootLedgerId, [current.id]));
@@ -303,12 +305,12 @@ export class WebhookService {
       data: { test: true, endpointId: existing.id, ledgerId: existing.ledgerId },
     };
     await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
-      const current = await lockEndpoint(client, existing.id);
+      const current = await lockEndpoint(client, existing);
       if (current === null) throw new NotFoundError(`webhook endpoint ${endpointId} does not exist`);
       await insertTestDelivery(client, { id, endpointId: current.id, rootLedgerId: current.rootLedgerId, testEvent });
       await insertAuditEventSql(client, auditEvent(origin, 'sendTestWebhook', current.rootLedgerId, [current.id]));
     });
-    const delivery = await worker.deliverNow(id);
+    const delivery = await worker.deliverNow({ rootLedgerId: existing.rootLedgerId, id });
     if (delivery === null) throw new NotFoundError(`webhook endpoint ${endpointId} was deleted during the test`);
     return (await this.toDeliveries(existing, [delivery]))[0]!;
   }
@@ -316,7 +318,8 @@ export class WebhookService {
   async findById(origin: RequestOrigin, id: string): Promise<WebhookEndpoint | null> {
     authorize(origin.principal, 'webhookEndpoint');
     const endpointId = requireId(id, 'id');
-    const row = await selectEndpoint(this.db.pool, endpointId);
+    const root = await this.db.roots.rootOf('webhook_endpoints', endpointId);
+    const row = root === null ? null : await selectEndpoint(this.db.pool, { rootLedgerId: root, id: endpointId });
     if (row === null) return null;
     const placement = (await this.ledgers.placements([row.ledgerId])).get(row.ledgerId);
     requireReach(origin.principal, placement ?? { rootLedgerId: row.rootLedgerId, ledgerPath: [] }, 'the endpoint');
@@ -347,7 +350,7 @@ export class WebhookService {
   ): Promise<Connection<WebhookDelivery>> {
     const page = readPage(first, after);
     const rows = await this.db.stale(({ pool }) =>
-      selectDeliveryPage(pool, endpoint.id, (status ?? null) as DeliveryStatus | null, page.after, page.size),
+      selectDeliveryPage(pool, endpoint, (status ?? null) as DeliveryStatus | null, page.after, page.size),
     );
     return toConnection(await this.toDeliveries(endpoint, rows), page);
   }
