@@ -60,6 +60,8 @@ export async function selectTail(
 ): Promise<TailRead> {
   // Two statements, in this order, as the feed reads (migration 20261204010000_feed_watermark): the rows'
   // snapshot must be taken after the watermark was, so every writer below it is visible to the second.
+  // The entries name the root as the events do ($1, not the scanned row's column): Citus then sends the
+  // whole statement to the root's shard instead of refusing the lateral aggregate over a CTE.
   const bounds = await selectSnapshotBounds(reader, rootLedgerId);
   const { rows } = await reader.query<RawTailRow>({
     name: 'subscription-feed-tail',
@@ -79,7 +81,7 @@ export async function selectTail(
                          array_agg(en.ledger_id ORDER BY en.id) AS ledger_ids,
                          array_agg(en.asset_id ORDER BY en.id) AS asset_ids
                     FROM entries en
-                   WHERE en.root_ledger_id = sc.root_ledger_id AND en.transaction_id = sc.transaction_id) t)
+                   WHERE en.root_ledger_id = $1 AND en.transaction_id = sc.transaction_id) t)
             ORDER BY sc.xid, sc.id`,
     values: [rootLedgerId, after.xid.toString(), after.id.toString(), limit, bounds.xmin.toString()],
   });
