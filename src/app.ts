@@ -246,7 +246,13 @@ export function createServices(
   const customerTokens = new CustomerTokenService(db, ledgers, accounts, options.tokenSecret);
   const authenticator = new Authenticator(apiKeys, customerTokens);
   const subscriptions = new SubscriptionService(hub, accounts, transactions, ledgers, db);
-  const reconciliationRuns = new RunService(db, ledgers, new RunEvents(), options.logger, options.postingAttemptsMax);
+  // Runs announced by other instances are read back through the run service (made just below).
+  const runEvents = new RunEvents(
+    hub,
+    async (run) => (await reconciliationRuns.fetchByIds([run.runId]))[0] ?? null,
+    options.logger,
+  );
+  const reconciliationRuns = new RunService(db, ledgers, runEvents, options.logger, options.postingAttemptsMax);
   const reconciliationSources = new SourceService(db, ledgers, options.postingAttemptsMax);
   const services: Services = {
     ledgers,
@@ -467,7 +473,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   app.get('/healthz', (_req, res) => {
     res.json({
       status: 'ok',
-      websocket: { connections: websocket.connectionCount(), subscriptions: hub.listenerCount() },
+      websocket: {
+        connections: websocket.connectionCount(),
+        subscriptions: hub.listenerCount() + services.reconciliationRuns.subscriberCount(),
+      },
     });
   });
 

@@ -251,3 +251,32 @@ it('rolls back an import whose client goes away mid-body', async () => {
   const answer = await httpImport(t, source.id, HEADER + manyGood(2));
   expect(answer.body).toMatchObject({ inserted: 2 });
 });
+
+describe('imports at once', () => {
+  it('takes 2 slow streamed imports at once and refuses one more with IMPORT_BUSY, changing nothing', async () => {
+    const imports = t.server.services.reconciliationImports;
+    const sources = await Promise.all([1, 2, 3].map(() => createSource(t, ledgerId)));
+    const gates: Array<() => void> = [];
+    // A slow client: the header row and one record, then nothing until the test lets it finish.
+    const slowBody = (n: number) =>
+      (async function* () {
+        yield Buffer.from(HEADER + GOOD(n));
+        await new Promise<void>((resolve) => gates.push(resolve));
+        yield Buffer.from(GOOD(n + 100));
+      })();
+    const slow = [0, 1].map((n) => httpImport(t, sources[n]!.id, slowBody(n)));
+    for (let i = 0; imports.streamingCount() < 2; i += 1) {
+      if (i > 2_000) throw new Error('the two slow imports did not start');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const busy = await httpImport(t, sources[2]!.id, HEADER + GOOD(7));
+    expect(busy.status).toBe(503);
+    expect(busy.body.errors[0].extensions).toMatchObject({ code: 'IMPORT_BUSY', retryable: true, max: '2' });
+    await nothingChanged(sources[2]!.id);
+    while (gates.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    for (const open of gates) open();
+    for (const answer of await Promise.all(slow)) expect(answer).toMatchObject({ status: 201, body: { inserted: 2 } });
+    expect(imports.streamingCount()).toBe(0);
+    expect(await httpImport(t, sources[2]!.id, HEADER + GOOD(7))).toMatchObject({ status: 201, body: { inserted: 1 } });
+  });
+});

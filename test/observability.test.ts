@@ -116,4 +116,30 @@ describe('rate limiting', () => {
       retryAfterSeconds: expect.any(Number),
     });
   });
+
+  it('refuses the reconciliation HTTP routes past the burst the same way, reading no body', async () => {
+    // One request a burst, refilled every 100 s: the second request of the test is always over.
+    const strict = await startTestServer({ rateLimitPerSecond: 0.01, rateLimitBurst: 1 });
+    const base = strict.url.replace(/\/graphql$/, '');
+    const headers = { authorization: `Bearer ${ADMIN_KEY}` };
+    ok(await strict.gql('{ viewer { role } }'));
+    const answers = [
+      await fetch(`${base}/reconciliation/runs/0190d8c1-0000-7000-8000-000000000000/report.csv`, { headers }),
+      await fetch(`${base}/reconciliation/sources/0190d8c1-0000-7000-8000-000000000000/records`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'text/csv', 'idempotency-key': 'k' },
+        body: 'externalId,asset,amount,direction,occurredAt\n',
+      }),
+    ];
+    for (const response of answers) {
+      expect(response.status).toBe(429);
+      expect(Number(response.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(((await response.json()) as any).errors[0].extensions).toMatchObject({
+        code: 'RATE_LIMITED',
+        retryable: true,
+        retryAfterSeconds: expect.any(Number),
+      });
+    }
+    await strict.stop();
+  });
 });

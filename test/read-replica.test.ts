@@ -166,6 +166,62 @@ it('runs the integrity report and the audit trail (Prisma) on the replica', asyn
   expect(rows[0].n).toBeGreaterThan(0);
 });
 
+it('lists reconciliation runs and records on the replica, and a run’s own exceptions on the primary', async () => {
+  const source = ok(
+    await t.gql(
+      `mutation($l: ID!) { createExternalSource(input: { ledgerId: $l, code: "pos", name: "POS" }) { id } }`,
+      { l: ledgerId },
+    ),
+  ).createExternalSource.id;
+  await t.gql(
+    `mutation($s: ID!) { createMatchRule(input: { sourceId: $s, priority: 1, referenceField: "idempotencyKey" }) { id } }`,
+    { s: source },
+  );
+  await t.gql(`mutation($i: ImportExternalRecordsInput!) { importExternalRecords(input: $i) { inserted } }`, {
+    i: {
+      sourceId: source,
+      idempotencyKey: 'replica-import',
+      records: [
+        { externalId: 'x1', asset: 'PTS', amount: '3', direction: 'CREDIT', occurredAt: new Date().toISOString() },
+      ],
+    },
+  });
+  const run = ok(
+    await t.gql(`mutation($i: RunReconciliationInput!) { runReconciliation(input: $i) { id status } }`, {
+      i: {
+        sourceId: source,
+        mode: 'DRY_RUN',
+        from: new Date(Date.now() - 60_000).toISOString(),
+        to: new Date(Date.now() + 60_000).toISOString(),
+        idempotencyKey: 'replica-run',
+      },
+    }),
+  ).runReconciliation;
+  expect(run.status).toBe('COMPLETED');
+  await caughtUp();
+  const before = counts();
+  const lists = ok(
+    await t.gql(
+      `query($s: ID!) { reconciliationRuns(sourceId: $s) { edges { node { id } } }
+                        externalRecords(sourceId: $s) { edges { node { externalId } } } }`,
+      { s: source },
+      otherKey,
+    ),
+  );
+  expect(lists.reconciliationRuns.edges).toEqual([{ node: { id: run.id } }]);
+  expect(lists.externalRecords.edges).toEqual([{ node: { externalId: 'x1' } }]);
+  expect(counts().replica).toBe(before.replica + 2);
+  const exceptions = ok(
+    await t.gql(
+      `query($id: ID!) { reconciliationRun(id: $id) { exceptions { edges { node { kind } } } } }`,
+      { id: run.id },
+      otherKey,
+    ),
+  ).reconciliationRun.exceptions.edges;
+  expect(exceptions).toContainEqual({ node: { kind: 'MISSING_IN_LEDGER' } });
+  expect(counts().replica).toBe(before.replica + 2);
+});
+
 it('reads the primary, without an error, while the replica is down, and logs it once', async () => {
   await pair.stopReplica();
   try {

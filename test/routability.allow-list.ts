@@ -13,6 +13,22 @@ export const ALLOWED_UNROUTED_STATEMENTS: AllowedStatement[] = [
       'statement after it names the root.',
   },
   {
+    pattern:
+      /^SELECT a\.id, a\.root_ledger_id, .* FROM accounts a JOIN ledgers l ON l\.root_ledger_id = a\.root_ledger_id AND l\.id = a\.ledger_id WHERE a\.id = ANY\(\$1::uuid\[\]\)$/,
+    reason:
+      'The account facts cache’s miss for an account whose root this process does not know yet ' +
+      '(readAccountFactsById): it finds the root with the facts, so a posting to an account first seen costs ' +
+      'one statement, as before; the root is remembered and every later statement names it.',
+  },
+  {
+    pattern:
+      /^SELECT a\.id, a\.root_ledger_id AS "rootLedgerId", .* FROM accounts a WHERE a\.id = ANY\(\$1::uuid\[\]\)$/,
+    reason:
+      'An account read with its balances by an id this process has not seen (RootDirectory.readKnownByRoot, ' +
+      'the read behind `account(id:)`): it returns the root with the row, so a first sight costs one statement, ' +
+      'not a directory miss and a read; the root is remembered and every later read names it.',
+  },
+  {
     pattern: /^SELECT .* FROM gift_cards c WHERE c\.code_digest = \$1$/,
     reason:
       'A gift card is presented by its secret code alone (giftCardBalance, redeemGiftCard by code): nothing in ' +

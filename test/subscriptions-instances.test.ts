@@ -194,3 +194,50 @@ it('resumes on the other instance from the cursor the first gave, postings on bo
   for (let n = 0; n < 3; n += 1) received.push((await onB.next()).data!.transactionPosted.id);
   expect(received).toEqual([...missed, live]);
 });
+
+it('pushes a reconciliation run worked on one instance to a subscriber on the other', async () => {
+  const { ledgerId, accountIds } = await program(a, 1);
+  const sourceId = (
+    await gql(
+      a,
+      `mutation($l: ID!) { createExternalSource(input: { ledgerId: $l, code: "pos", name: "POS" }) { id } }`,
+      {
+        l: ledgerId,
+      },
+    )
+  ).createExternalSource.id as string;
+  await gql(
+    a,
+    `mutation($s: ID!) { createMatchRule(input: { sourceId: $s, priority: 1, referenceField: "idempotencyKey" }) { id } }`,
+    { s: sourceId },
+  );
+  await issue(a, accountIds[0]!, '5');
+  const before = await subscriptionCount(b);
+  const live = client(b).subscribe(
+    `subscription($s: ID!) { reconciliationUpdated(sourceId: $s) { id status summary { ledgerTransactions missingExternally } } }`,
+    { s: sourceId },
+  );
+  await subscriptionsReach(b, before + 1);
+  const run = (
+    await gql(a, `mutation($i: RunReconciliationInput!) { runReconciliation(input: $i) { id status } }`, {
+      i: {
+        sourceId,
+        mode: 'DRY_RUN',
+        from: new Date(Date.now() - 3_600_000).toISOString(),
+        to: new Date(Date.now() + 60_000).toISOString(),
+        idempotencyKey: 'run-across',
+      },
+    })
+  ).runReconciliation;
+  expect(run.status).toBe('COMPLETED');
+  // The RUNNING state is read back on B and may already have finished there: each state arrives at most once,
+  // and the last is the completed run.
+  const seen: { id: string; status: string; summary: unknown }[] = [];
+  while (seen.at(-1)?.status !== 'COMPLETED') seen.push((await live.next()).data!.reconciliationUpdated);
+  expect(seen.map((update) => update.status)).toEqual(seen.length === 2 ? ['RUNNING', 'COMPLETED'] : ['COMPLETED']);
+  expect(seen.at(-1)).toEqual({
+    id: run.id,
+    status: 'COMPLETED',
+    summary: { ledgerTransactions: 1, missingExternally: 1 },
+  });
+});

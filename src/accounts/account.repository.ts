@@ -187,7 +187,7 @@ export async function selectAccountPage(
  */
 export async function selectAccountsWithBalances(
   reader: Reader,
-  rootLedgerId: string,
+  rootLedgerId: string | null,
   ids: string[],
 ): Promise<Array<{ account: Account; balances: BalanceRow[] }>> {
   type Totals = {
@@ -200,8 +200,10 @@ export async function selectAccountsWithBalances(
     version: string;
     updatedAt: string | null;
   };
+  // Without a root (ids this process has not seen: RootDirectory.readKnownByRoot), by id alone.
+  const where = rootLedgerId === null ? 'a.id = ANY($1::uuid[])' : 'a.root_ledger_id = $2 AND a.id = ANY($1::uuid[])';
   const { rows } = await reader.query<AccountRow & { balances: Totals[] }>({
-    name: 'accounts_with_balances',
+    name: rootLedgerId === null ? 'accounts_with_balances_by_id' : 'accounts_with_balances',
     text: `SELECT ${ACCOUNT_COLUMNS},
                   coalesce((SELECT json_agg(json_build_object('assetId', s.asset_id, 'normalBalance', s.normal_balance, 'dp', s.dp, 'cp', s.cp,
                                                               'dpe', s.dpe, 'cpe', s.cpe, 'version', s.version, 'updatedAt', s.updated_at) ORDER BY s.asset_id)
@@ -212,8 +214,8 @@ export async function selectAccountsWithBalances(
                                       FROM balances b
                                      WHERE b.root_ledger_id = a.root_ledger_id AND b.account_id = a.id
                                      GROUP BY b.asset_id, b.normal_balance) s), '[]') AS balances
-             FROM accounts a WHERE a.root_ledger_id = $1 AND a.id = ANY($2::uuid[])`,
-    values: [rootLedgerId, ids],
+             FROM accounts a WHERE ${where}`,
+    values: rootLedgerId === null ? [ids] : [ids, rootLedgerId],
   });
   return rows.map((row) => ({
     account: toAccount(row),

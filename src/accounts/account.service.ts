@@ -176,10 +176,14 @@ export class AccountService {
 
   /** Accounts with their balances, in one statement per tree (one round trip where two would do). */
   async fetchWithBalances(ids: string[]): Promise<Array<{ account: Account; balances: Balance[] }>> {
-    const rows = await this.db.roots.readByRoot('accounts', ids, (root, rootIds) =>
-      selectAccountsWithBalances(this.db.pool, root, rootIds),
+    // The read behind S6a (an account with its balances by id): one statement on first sight too.
+    const rows = await this.db.roots.readKnownByRoot(
+      'accounts',
+      ids,
+      async (root, rootIds) => (await selectAccountsWithBalances(this.db.pool, root, rootIds)).map(keyed),
+      async (unknown) => (await selectAccountsWithBalances(this.db.pool, null, unknown)).map(keyed),
     );
-    return rows.map(({ account, balances }) => ({
+    return rows.map(({ entry: { account, balances } }) => ({
       account,
       balances: balances.map(balanceOf),
     }));
@@ -189,6 +193,11 @@ export class AccountService {
   async balancesOf(accounts: Array<{ rootLedgerId: string; accountId: string }>): Promise<Balance[]> {
     return (await selectBalances(this.db.pool, accounts)).map(balanceOf);
   }
+}
+
+/** An account and its balances, with the account's id and root on top (for RootDirectory.readKnownByRoot). */
+function keyed(entry: { account: Account; balances: BalanceRow[] }) {
+  return { id: entry.account.id, rootLedgerId: entry.account.rootLedgerId, entry };
 }
 
 function balanceOf(row: BalanceRow): Balance {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../platform/logger.js';
 import type { CredentialEvents } from './credential-events.js';
-import type { Fanout, FanoutItem, FanoutMessage } from './fanout.js';
+import type { Fanout, FanoutItem, FanoutMessage, RunReference } from './fanout.js';
 import type { CommittedPosting, LedgerEvents } from './ledger-events.js';
 
 export type PostingListener = (posting: CommittedPosting) => void;
@@ -26,6 +26,7 @@ export class EventHub implements LedgerEvents, CredentialEvents {
   readonly instanceId = randomUUID();
   private readonly postingListeners = new Map<string, Set<PostingListener>>();
   private readonly revocationListeners = new Map<string, Set<() => void>>();
+  private readonly runListeners = new Set<(run: RunReference) => void>();
   private readonly fanout: Fanout;
 
   /** `fanout` is made for this hub: it tags what it sends with the hub's instance id, to skip its own echo. */
@@ -53,6 +54,17 @@ export class EventHub implements LedgerEvents, CredentialEvents {
   apiKeyRevoked(keyId: string): void {
     this.deliverRevocation(keyId);
     this.publish({ kind: 'apiKeyRevoked', keyId });
+  }
+
+  /** Tells the other instances that a reconciliation run changed; this instance's own subscribers are told by its caller. */
+  reconciliationRunChanged(run: RunReference): void {
+    this.publish({ kind: 'reconciliationRun', run });
+  }
+
+  /** Runs that changed on other instances; returns the function that removes the listener. */
+  onRemoteReconciliationRun(listener: (run: RunReference) => void): () => void {
+    this.runListeners.add(listener);
+    return () => this.runListeners.delete(listener);
   }
 
   /** Files a listener under one key; returns the function that removes it. */
@@ -83,6 +95,7 @@ export class EventHub implements LedgerEvents, CredentialEvents {
     for (const item of message.items) {
       if (item.kind === 'posting') this.deliverPosting(item.posting);
       else if (item.kind === 'apiKeyRevoked') this.deliverRevocation(item.keyId);
+      else if (item.kind === 'reconciliationRun') this.deliverRun(item.run);
       else if (this.hasListenersFor(item.rootLedgerId)) {
         this.loadPosting(item.rootLedgerId, item.transactionId).then(
           (posting) => posting && this.deliverPosting(posting),
@@ -127,6 +140,16 @@ export class EventHub implements LedgerEvents, CredentialEvents {
         } catch (error) {
           this.logger.error('a posting listener failed', { transactionId: posting.transactionId, error });
         }
+      }
+    }
+  }
+
+  private deliverRun(run: RunReference): void {
+    for (const listener of this.runListeners) {
+      try {
+        listener(run);
+      } catch (error) {
+        this.logger.error('a reconciliation run listener failed', { runId: run.runId, error });
       }
     }
   }

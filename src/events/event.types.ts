@@ -3,7 +3,10 @@ import { ConnectionType } from '../platform/pagination.js';
 import { DateTimeScalar, JSONObjectScalar } from '../platform/scalars.js';
 import type { FeedPosition } from './events.core.js';
 
-@ObjectType({ description: 'One committed change, from the durable feed: a posting, a void, an account change.' })
+@ObjectType({
+  description:
+    'One committed change, from the durable feed: a posting, a void, an account change, a completed reconciliation run or an exception it opened.',
+})
 export class LedgerEvent {
   @Field(() => ID, { description: 'evt_<n>; also the webhook-id of every delivery of this event.' })
   id!: string;
@@ -17,7 +20,9 @@ export class LedgerEvent {
   @Field(() => DateTimeScalar)
   occurredAt!: Date;
 
-  @Field(() => JSONObjectScalar, { description: "The webhook body's data: { transaction } or { account }." })
+  @Field(() => JSONObjectScalar, {
+    description: "The webhook body's data: { transaction }, { account }, { run } or { exception }.",
+  })
   data!: Record<string, unknown>;
 
   position!: FeedPosition;

@@ -7,7 +7,15 @@ import type { CommittedPosting } from './ledger-events.js';
 export type FanoutItem =
   | { kind: 'posting'; posting: CommittedPosting }
   | { kind: 'reload'; rootLedgerId: string; transactionId: string }
-  | { kind: 'apiKeyRevoked'; keyId: string };
+  | { kind: 'apiKeyRevoked'; keyId: string }
+  | { kind: 'reconciliationRun'; run: RunReference };
+
+/** A reconciliation run that started or finished; receivers read the run itself back from the database. */
+export interface RunReference {
+  rootLedgerId: string;
+  sourceId: string;
+  runId: string;
+}
 
 export interface FanoutMessage {
   /** The instance that produced the items; it has already delivered them to its own subscribers. */

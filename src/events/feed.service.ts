@@ -90,7 +90,10 @@ export class EventFeed {
     return this.withData(await selectEvents(this.db.pool, keys));
   }
 
-  /** Builds each event's `data` from the immutable journal (transactions) or the row's snapshot (accounts). */
+  /**
+   * Builds each event's `data` from the immutable journal (transactions) or the row's snapshot (accounts,
+   * reconciliation runs and exceptions).
+   */
   async withData(rows: EventRow[]): Promise<LedgerEvent[]> {
     const journal = await selectJournalTransactions(
       this.db.pool,
@@ -125,8 +128,11 @@ export class EventFeed {
             })),
           },
         };
-      } else {
+      } else if (type === 'account.created' || type === 'account.updated') {
         data = { account: row.payload };
+      } else {
+        // Reconciliation events carry their whole data: { run } or { exception }, built by their triggers.
+        data = row.payload ?? {};
       }
       return Object.assign(new LedgerEvent(), {
         id: publicEventId(row.id),

@@ -81,6 +81,12 @@ describe('the cross-instance wire format', () => {
     ]);
   });
 
+  it('carries a reconciliation run as a reference', () => {
+    const run = { rootLedgerId: 'root', sourceId: 'source', runId: 'run' };
+    const payloads = encodeMessages('a', [{ kind: 'reconciliationRun', run }]);
+    expect(payloads.flatMap((payload) => decodeMessage(payload)!.items)).toEqual([{ kind: 'reconciliationRun', run }]);
+  });
+
   it('ignores payloads it does not understand', () => {
     expect(decodeMessage('not json')).toBeNull();
     expect(decodeMessage('{"v":2,"o":"a","i":[]}')).toBeNull();

@@ -16,7 +16,8 @@ type WireBalance =
 type WireItem =
   | ['P', string, string, string, string[], string[], CommittedPosting['status'], WireBalance[]]
   | ['R', string, string]
-  | ['K', string];
+  | ['K', string]
+  | ['U', string, string, string];
 
 function encodeBalance(balance: ChangedBalance): WireBalance {
   if (balance.sharded) return [balance.accountId, balance.assetId];
@@ -53,6 +54,8 @@ function encodeItem(item: FanoutItem): WireItem {
       return ['R', item.rootLedgerId, item.transactionId];
     case 'apiKeyRevoked':
       return ['K', item.keyId];
+    case 'reconciliationRun':
+      return ['U', item.run.rootLedgerId, item.run.sourceId, item.run.runId];
   }
 }
 
@@ -159,6 +162,8 @@ function decodeItem(wire: WireItem): FanoutItem | null {
       return { kind: 'reload', rootLedgerId: wire[1], transactionId: wire[2] };
     case 'K':
       return { kind: 'apiKeyRevoked', keyId: wire[1] };
+    case 'U':
+      return { kind: 'reconciliationRun', run: { rootLedgerId: wire[1], sourceId: wire[2], runId: wire[3] } };
     default:
       return null;
   }

@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'RATE_LIMITED'
   | 'QUERY_TOO_COMPLEX'
   | 'IMPORT_TOO_LARGE'
+  | 'IMPORT_BUSY'
   | 'INTERNAL_SERVER_ERROR'
   | 'EXCHANGE_RATE_NOT_FOUND'
   | 'GIFT_CARD_LOCKED'
@@ -138,5 +139,22 @@ export class ImportTooLargeError extends DomainError {
     readonly details: { limit: string; max: string },
   ) {
     super(message);
+  }
+}
+/** As many streamed imports as this instance takes at once are already running; nothing was read or changed. */
+export class ImportBusyError extends DomainError {
+  readonly code = 'IMPORT_BUSY';
+  constructor(
+    message: string,
+    readonly details: { max: string; retryAfterSeconds: string },
+  ) {
+    super(message);
+  }
+}
+/** The credential sent more requests than its rate limit allows; retry after `retryAfterSeconds`. */
+export class RateLimitedError extends DomainError {
+  readonly code = 'RATE_LIMITED';
+  constructor(readonly retryAfterSeconds: number) {
+    super(`rate limit exceeded for this credential; retry in ${retryAfterSeconds} s`);
   }
 }

@@ -55,6 +55,11 @@ export const ERROR_CATALOG: Record<ErrorCode, { retryable: boolean; description:
     description:
       'A reconciliation import is beyond a limit (body bytes, rows, line length, records per call); extensions: limit, max. Nothing was imported.',
   },
+  IMPORT_BUSY: {
+    retryable: true,
+    description:
+      'This instance is already streaming as many reconciliation imports as it takes at once (HTTP 503, Retry-After); extensions: max, retryAfterSeconds. Nothing was imported.',
+  },
   INTERNAL_SERVER_ERROR: {
     retryable: false,
     description:

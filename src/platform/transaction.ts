@@ -17,12 +17,12 @@ const BEGIN = 'BEGIN; SET LOCAL plan_cache_mode = force_generic_plan';
  */
 const BEGIN_SERVER_PLANNED = 'BEGIN';
 
-/** Pools whose transactions must not force generic plans (DATABASE_CITUS; see connectDatabase). */
-const serverPlannedPools = new WeakSet<pg.Pool>();
+/** Connections whose transactions must not force generic plans (DATABASE_CITUS; see connectDatabase). */
+const serverPlannedClients = new WeakSet<object>();
 
-/** Marks a pool's transactions as leaving plan choice to the server, as Citus needs. */
+/** Marks every connection the pool opens as leaving plan choice to the server, as Citus needs. */
 export function leavePlanChoiceToServer(pool: pg.Pool): void {
-  serverPlannedPools.add(pool);
+  pool.on('connect', (client) => serverPlannedClients.add(client));
 }
 
 /** Postgres errors that mean "lost a race, try again": serialization_failure, deadlock_detected. */
@@ -48,21 +48,49 @@ export function inTransaction<T>(
     const client = await pool.connect();
     let broken = false;
     try {
-      await client.query(serverPlannedPools.has(pool) ? BEGIN_SERVER_PLANNED : BEGIN);
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      try {
-        await client.query('ROLLBACK');
-      } catch {
-        broken = true;
-      }
-      throw error;
+      return await transactionOn(client, work, () => (broken = true));
     } finally {
       client.release(broken);
     }
   });
+}
+
+/**
+ * `inTransaction` on a connection the caller already holds, for work that must share a session with
+ * something around it (a session-level advisory lock). `onBroken` is told when the connection can no
+ * longer be trusted (its ROLLBACK failed), so that the caller releases it as broken.
+ */
+export function inTransactionOn<T>(
+  client: pg.PoolClient,
+  attemptsMax: number,
+  work: (client: pg.PoolClient) => Promise<T>,
+  onBroken: () => void,
+): Promise<T> {
+  return retryingLostRaces(
+    attemptsMax,
+    () => undefined,
+    () => transactionOn(client, work, onBroken),
+  );
+}
+
+async function transactionOn<T>(
+  client: pg.PoolClient,
+  work: (client: pg.PoolClient) => Promise<T>,
+  onBroken: () => void,
+): Promise<T> {
+  try {
+    await client.query(serverPlannedClients.has(client) ? BEGIN_SERVER_PLANNED : BEGIN);
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    try {
+      await client.query('ROLLBACK');
+    } catch {
+      onBroken();
+    }
+    throw error;
+  }
 }
 
 /**

@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import { missBatcher } from '../platform/loader.js';
-import type { RootDirectory } from '../platform/root-directory.js';
+import { groupByRoot, type RootDirectory } from '../platform/root-directory.js';
 import type { AccountFacts } from './postings.core.js';
-import { readAccountFacts } from './postings.repository.js';
+import { readAccountFacts, readAccountFactsById } from './postings.repository.js';
 
 export type { AccountFacts };
 
@@ -25,9 +25,7 @@ export class AccountFactsCache {
     private readonly roots: RootDirectory,
     private readonly max = ACCOUNT_FACTS_CACHED_MAX,
   ) {
-    this.readMisses = missBatcher((ids) =>
-      roots.readByRoot('accounts', ids, (root, rootIds) => readAccountFacts(pool, root, rootIds)),
-    );
+    this.readMisses = missBatcher((ids) => this.readUncached(pool, ids));
   }
 
   /**
@@ -59,11 +57,25 @@ export class AccountFactsCache {
     return found;
   }
 
-  /** Misses read on the caller's transaction client: one statement per tree, one after the other. */
-  private async readWith(client: pg.PoolClient, ids: string[]): Promise<AccountFacts[]> {
+  /** Misses read on the caller's transaction client. */
+  private readWith(client: pg.PoolClient, ids: string[]): Promise<AccountFacts[]> {
+    return this.readUncached(client, ids);
+  }
+
+  /**
+   * Facts not cached: by root for accounts whose root this process knows (one statement per tree, one after
+   * the other), by id for the others, which finds their root with the row; either way one statement per
+   * account first seen, as before roots were named.
+   */
+  private async readUncached(reader: pg.Pool | pg.PoolClient, ids: string[]): Promise<AccountFacts[]> {
+    const known = this.roots.known('accounts', ids);
     const read: AccountFacts[] = [];
-    for (const [root, rootIds] of await this.roots.byRoot('accounts', ids, client)) {
-      read.push(...(await readAccountFacts(client, root, rootIds)));
+    for (const [root, rootIds] of groupByRoot(known)) read.push(...(await readAccountFacts(reader, root, rootIds)));
+    const unknown = ids.filter((id) => !known.has(id));
+    if (unknown.length > 0) {
+      const found = await readAccountFactsById(reader, unknown);
+      for (const facts of found) this.roots.remember('accounts', facts.id, facts.rootLedgerId);
+      read.push(...found);
     }
     return read;
   }

@@ -293,32 +293,57 @@ export async function lockBalancesInOrder(
   }
 }
 
+/**
+ * The fixed facts of accounts whose root this process does not know yet, with their ledger's path: the
+ * facts cache's miss, which finds the root with the row (like the root directory's miss, it names no root:
+ * test/routability.allow-list.ts). Once per account per process.
+ */
+export async function readAccountFactsById(reader: pg.Pool | pg.PoolClient, ids: string[]): Promise<AccountFacts[]> {
+  const { rows } = await reader.query<FactsRow>({
+    name: 'account_facts_by_id',
+    text: `SELECT ${FACTS_COLUMNS}
+             FROM accounts a
+             JOIN ledgers l ON l.root_ledger_id = a.root_ledger_id AND l.id = a.ledger_id
+            WHERE a.id = ANY($1::uuid[])`,
+    values: [ids],
+  });
+  return rows.map(toFacts);
+}
+
 /** The fixed facts of the accounts of one tree that exist among `ids`, with their ledger's path. */
 export async function readAccountFacts(
   reader: pg.Pool | pg.PoolClient,
   rootLedgerId: string,
   ids: string[],
 ): Promise<AccountFacts[]> {
-  const { rows } = await reader.query<{
-    id: string;
-    root_ledger_id: string;
-    ledger_id: string;
-    code: string;
-    normal_balance: NormalBalance;
-    allow_overdraft: boolean;
-    overdraft_limit: string | null;
-    is_system: boolean;
-    path: string[];
-  }>({
+  const { rows } = await reader.query<FactsRow>({
     name: 'account_facts',
-    text: `SELECT a.id, a.root_ledger_id, a.ledger_id, a.code, a.normal_balance::text AS normal_balance, a.allow_overdraft,
-                  a.overdraft_limit::text AS overdraft_limit, a.is_system, l.path::text[] AS path
+    text: `SELECT ${FACTS_COLUMNS}
              FROM accounts a
              JOIN ledgers l ON l.root_ledger_id = a.root_ledger_id AND l.id = a.ledger_id
             WHERE a.root_ledger_id = $1 AND a.id = ANY($2::uuid[])`,
     values: [rootLedgerId, ids],
   });
-  return rows.map((row) => ({
+  return rows.map(toFacts);
+}
+
+type FactsRow = {
+  id: string;
+  root_ledger_id: string;
+  ledger_id: string;
+  code: string;
+  normal_balance: NormalBalance;
+  allow_overdraft: boolean;
+  overdraft_limit: string | null;
+  is_system: boolean;
+  path: string[];
+};
+
+const FACTS_COLUMNS = `a.id, a.root_ledger_id, a.ledger_id, a.code, a.normal_balance::text AS normal_balance, a.allow_overdraft,
+                  a.overdraft_limit::text AS overdraft_limit, a.is_system, l.path::text[] AS path`;
+
+function toFacts(row: FactsRow): AccountFacts {
+  return {
     id: row.id,
     rootLedgerId: row.root_ledger_id,
     ledgerId: row.ledger_id,
@@ -328,7 +353,7 @@ export async function readAccountFacts(
     overdraftLimit: row.overdraft_limit === null ? null : BigInt(row.overdraft_limit),
     isSystem: row.is_system,
     ledgerPath: row.path,
-  }));
+  };
 }
 
 /** A root ledger's system accounts, by code. */

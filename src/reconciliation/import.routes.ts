@@ -1,25 +1,11 @@
 import type express from 'express';
-import type { Principal } from '../authorization/access.core.js';
-import type { Logger } from '../platform/logger.js';
-import type { RateDecision } from '../platform/rate-limit.js';
-import { BadInputError, DomainError, ImportTooLargeError, type ErrorCode } from '../platform/errors.js';
-import { classifyError } from '../platform/graphql-errors.js';
+import { BadInputError, ImportTooLargeError } from '../platform/errors.js';
 import { IMPORT_BODY_BYTES_MAX, type BodyFormat } from './import-body.core.js';
 import type { ImportService } from './import.service.js';
+import { admit, refusalOf, sendRefusal, type HttpEdgeOptions } from './http-edge.js';
 
 export const IMPORT_ROUTE = '/reconciliation/sources/:sourceId/records';
 
-const STATUS_OF: Partial<Record<ErrorCode, number>> = {
-  UNAUTHENTICATED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  BAD_USER_INPUT: 400,
-  ASSET_NOT_FOUND: 400,
-  IMPORT_TOO_LARGE: 413,
-  IDEMPOTENCY_CONFLICT: 409,
-  CONFLICT: 409,
-  RATE_LIMITED: 429,
-};
 /** How long a refused request's remaining body is read and discarded, so the client sees the answer. */
 const DRAIN_MS_MAX = 10_000;
 
@@ -42,13 +28,8 @@ function formatOf(req: express.Request): BodyFormat {
   );
 }
 
-export interface ImportRouteOptions {
-  services: {
-    authenticator: { authenticate(header: string | undefined): Promise<Principal> };
-    reconciliationImports: ImportService;
-  };
-  rateLimit(actorId: string): Promise<RateDecision>;
-  logger: Logger;
+export interface ImportRouteOptions extends HttpEdgeOptions {
+  services: HttpEdgeOptions['services'] & { reconciliationImports: ImportService };
 }
 
 /**
@@ -60,14 +41,7 @@ export function mountImportRoute(app: express.Express, options: ImportRouteOptio
   app.post(IMPORT_ROUTE, async (req, res) => {
     const requestId = String(res.locals.requestId);
     try {
-      const principal = await options.services.authenticator.authenticate(req.get('authorization'));
-      const allowance = await options.rateLimit(principal.actorId);
-      if (!allowance.allowed) {
-        res.setHeader('Retry-After', String(allowance.retryAfterSeconds));
-        return await refuse(req, res, 429, 'RATE_LIMITED', true, 'rate limit exceeded for this credential', {
-          retryAfterSeconds: allowance.retryAfterSeconds,
-        });
-      }
+      const principal = await admit(req, options);
       const format = formatOf(req);
       const declared = Number(req.get('content-length') ?? '0');
       if (declared > IMPORT_BODY_BYTES_MAX)
@@ -91,55 +65,31 @@ export function mountImportRoute(app: express.Express, options: ImportRouteOptio
         options.logger.info('an import ended by its client before the body did', { requestId });
         return;
       }
-      const classified = classifyError(error);
-      if (classified.unexpected) options.logger.error('unexpected error in an import', { requestId, error });
-      const status =
-        error instanceof UnsupportedMediaError
-          ? 415
-          : classified.unexpected
-            ? 500
-            : (STATUS_OF[classified.code] ?? 400);
-      const details = error instanceof DomainError ? error.details : undefined;
-      await refuse(
-        req,
-        res,
-        status,
-        classified.code,
-        classified.retryable,
-        classified.unexpected ? `${classified.message} (see the X-Request-Id response header)` : classified.message,
-        details,
+      const refusal = refusalOf(
+        error,
+        requestId,
+        options.logger,
+        error instanceof UnsupportedMediaError ? 415 : undefined,
       );
+      await drainBody(req, res, refusal.status);
+      sendRefusal(res, refusal);
     }
   });
 }
 
-/** Answers an error; the rest of an unread body is discarded first (bounded), so the client reads the answer. */
-async function refuse(
-  req: express.Request,
-  res: express.Response,
-  status: number,
-  code: string,
-  retryable: boolean,
-  message: string,
-  details?: Readonly<Record<string, unknown>>,
-): Promise<void> {
-  if (!req.complete && !req.destroyed) {
-    res.setHeader('Connection', 'close');
-    if (status !== 413) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, DRAIN_MS_MAX);
-        req.on('end', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        req.on('error', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        req.resume();
-      });
-    }
-  }
-  if (res.headersSent) return;
-  res.status(status).json({ errors: [{ message, extensions: { ...details, code, retryable } }] });
+/** The rest of a refused request's unread body is discarded first (bounded), so the client reads the answer. */
+async function drainBody(req: express.Request, res: express.Response, status: number): Promise<void> {
+  if (req.complete || req.destroyed) return;
+  res.setHeader('Connection', 'close');
+  if (status === 413) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, DRAIN_MS_MAX);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    req.on('end', done);
+    req.on('error', done);
+    req.resume();
+  });
 }

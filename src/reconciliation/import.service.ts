@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Database } from '../platform/db.js';
-import { BadInputError, ConflictError, IdempotencyConflictError, ImportTooLargeError } from '../platform/errors.js';
+import {
+  BadInputError,
+  ConflictError,
+  IdempotencyConflictError,
+  ImportBusyError,
+  ImportTooLargeError,
+} from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { isRetryableSqlError } from '../platform/transaction.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
@@ -54,6 +60,13 @@ async function giveTemporaryBuffers(client: { query(text: string): Promise<unkno
 /** Text gathered before one CopyData message: large enough that messages are few, small enough to stay flat. */
 const COPY_CHUNK_CHARS = 256 * 1024;
 export const IMPORT_KEY_LENGTH_MAX = 255;
+/**
+ * Streamed imports one instance works at once. Each holds a database connection and its transaction for as
+ * long as its client takes to send the body, so without a cap a few slow uploads would take the pool from
+ * every other request. One more is refused with IMPORT_BUSY (HTTP 503) before its body is read.
+ */
+export const STREAMED_IMPORTS_MAX = 2;
+const IMPORT_BUSY_RETRY_AFTER_SECONDS = 5;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses.
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
@@ -111,6 +124,13 @@ export class ImportService {
     private readonly sources: SourceService,
     private readonly assets: AssetService,
   ) {}
+
+  private streaming = 0;
+
+  /** Streamed imports this instance is working now, for tests and metrics. */
+  streamingCount(): number {
+    return this.streaming;
+  }
 
   async importRecords(origin: RequestOrigin, input: ImportRecordsInput): Promise<ImportResult> {
     const source = await this.sources.reachable(origin, 'importExternalRecords', input.sourceId, 'sourceId');
@@ -188,7 +208,17 @@ export class ImportService {
       return hash.digest('base64url');
     };
     if (existing !== null) return this.replay(existing, await feed(async () => undefined));
-    return this.run(origin, source, key, feed);
+    if (this.streaming >= STREAMED_IMPORTS_MAX)
+      throw new ImportBusyError(
+        `this server is already streaming ${STREAMED_IMPORTS_MAX} imports; retry in ${IMPORT_BUSY_RETRY_AFTER_SECONDS} s`,
+        { max: String(STREAMED_IMPORTS_MAX), retryAfterSeconds: String(IMPORT_BUSY_RETRY_AFTER_SECONDS) },
+      );
+    this.streaming += 1;
+    try {
+      return await this.run(origin, source, key, feed);
+    } finally {
+      this.streaming -= 1;
+    }
   }
 
   private replay(existing: ImportRow, hash: string): ImportResult {

@@ -41,13 +41,16 @@ export class RecordService {
     const externalId = filter.externalId ?? null;
     if (externalId !== null && (externalId.length === 0 || externalId.length > EXTERNAL_ID_LENGTH_MAX))
       throw new BadInputError(`externalId must be 1 to ${EXTERNAL_ID_LENGTH_MAX} characters`);
-    const rows = await selectRecordPage(
-      this.db.pool,
-      source.rootLedgerId,
-      source.id,
-      { status: filter.status ?? null, externalId },
-      page.after,
-      page.size,
+    // A list: slightly stale is fine (a replica), but never older than the caller's own last write.
+    const rows = await this.db.stale(({ pool }) =>
+      selectRecordPage(
+        pool,
+        source.rootLedgerId,
+        source.id,
+        { status: filter.status ?? null, externalId },
+        page.after,
+        page.size,
+      ),
     );
     return toConnection(rows.map(toRecord), page);
   }

@@ -156,21 +156,20 @@ function toRun(row: RawRow): RunRow {
  * key (`claimed` false). A concurrent claimer of the same key waits on the unique index until the first
  * commits, then finds its row.
  */
-export async function claimRun(
-  reader: Reader,
-  run: {
-    id: string;
-    rootLedgerId: string;
-    sourceId: string;
-    mode: RunMode;
-    from: Date;
-    to: Date;
-    idempotencyKey: string;
-    requestHash: string;
-    rulesVersion: number;
-    ruleIds: string[];
-  },
-): Promise<{ claimed: boolean; run: RunRow }> {
+export interface RunClaim {
+  id: string;
+  rootLedgerId: string;
+  sourceId: string;
+  mode: RunMode;
+  from: Date;
+  to: Date;
+  idempotencyKey: string;
+  requestHash: string;
+  rulesVersion: number;
+  ruleIds: string[];
+}
+
+export async function claimRun(reader: Reader, run: RunClaim): Promise<{ claimed: boolean; run: RunRow }> {
   const inserted = await reader.query(
     `INSERT INTO reconciliation_runs AS r (id, root_ledger_id, source_id, mode, "from", "to", idempotency_key, request_hash,
                                            rules_version, rule_ids)
@@ -191,11 +190,41 @@ export async function claimRun(
     ],
   );
   if (inserted.rows[0] !== undefined) return { claimed: true, run: toRun(inserted.rows[0]) };
+  const held = await selectRunByKey(reader, { rootLedgerId: run.rootLedgerId, id: run.sourceId }, run.idempotencyKey);
+  return { claimed: false, run: held! };
+}
+
+/**
+ * The session-level advisory lock a process holds on a run's idempotency key for as long as it works the
+ * run. A process that dies takes its session, and so the lock, with it: a RUNNING run whose key's lock is
+ * free is one nobody is working any more (run.service resumes it). Try-only: a live holder is never waited for.
+ */
+export async function tryLockRunKey(client: pg.PoolClient, sourceId: string, key: string): Promise<boolean> {
+  const { rows } = await client.query<{ locked: boolean }>(
+    `SELECT pg_try_advisory_lock(hashtextextended('reconciliation-run:' || $1::text || ':' || $2::text, 0)) AS locked`,
+    [sourceId, key],
+  );
+  return rows[0]!.locked;
+}
+
+export async function unlockRunKey(client: pg.PoolClient, sourceId: string, key: string): Promise<void> {
+  await client.query(
+    `SELECT pg_advisory_unlock(hashtextextended('reconciliation-run:' || $1::text || ':' || $2::text, 0))`,
+    [sourceId, key],
+  );
+}
+
+/** The run holding an idempotency key of a source, if any. */
+export async function selectRunByKey(
+  reader: Reader,
+  source: { rootLedgerId: string; id: string },
+  key: string,
+): Promise<RunRow | null> {
   const { rows } = await reader.query(
     `SELECT ${RUN_COLUMNS} FROM reconciliation_runs r WHERE r.root_ledger_id = $1 AND r.source_id = $2 AND r.idempotency_key = $3`,
-    [run.rootLedgerId, run.sourceId, run.idempotencyKey],
+    [source.rootLedgerId, source.id, key],
   );
-  return { claimed: false, run: toRun(rows[0]) };
+  return rows[0] === undefined ? null : toRun(rows[0]);
 }
 
 export async function selectRun(reader: Reader, rootLedgerId: string, id: string): Promise<RunRow | null> {

@@ -73,7 +73,7 @@ export class ReconciliationRunResolver {
 
   @Subscription(() => ReconciliationRun, {
     description:
-      "The source's runs as they start (RUNNING) and finish (COMPLETED or FAILED). Pushed by the instance that runs them: subscribe where the runs are started, or read reconciliationRun.",
+      "The source's runs as they start (RUNNING) and finish (COMPLETED or FAILED). Pushed to subscribers on every instance, whichever instance works the run.",
     // Access is checked before the stream opens, so a refusal is the operation's error, not a broken stream.
     subscribe: ({ args, context }) =>
       (context as RequestContext).services.reconciliationRuns.updates(

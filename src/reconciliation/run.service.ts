@@ -1,9 +1,10 @@
 import type { Database } from '../platform/db.js';
-import { BadInputError, IdempotencyConflictError, NotFoundError } from '../platform/errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BadInputError, ConflictError, IdempotencyConflictError, NotFoundError } from '../platform/errors.js';
 import { isUuid, newId } from '../platform/ids.js';
 import type { Logger } from '../platform/logger.js';
 import { readPage, toConnection, type Connection } from '../platform/pagination.js';
-import { inTransaction } from '../platform/transaction.js';
+import { inTransactionOn } from '../platform/transaction.js';
 import { requireId } from '../platform/validation.js';
 import { authorize, requireReach, type Principal } from '../authorization/access.core.js';
 import { auditEvent, type RequestOrigin } from '../audit/audit.js';
@@ -29,15 +30,32 @@ import {
   selectExceptionPage,
   selectMatchedOutsideLines,
   selectRun,
+  selectRunByKey,
   selectRunPage,
   selectRuns,
   selectSource,
+  tryLockRunKey,
+  unlockRunKey,
   writeRunOutcome,
   type ExceptionRow,
+  type RunClaim,
   type RunRow,
   type SourceRow,
 } from './run.repository.js';
 import type { RunEvents } from './run-events.js';
+
+// How often, and how long apart, a caller looks again for the run of a key another caller is claiming.
+const KEY_HOLDER_WAITS_MAX = 100;
+const KEY_HOLDER_WAIT_MS = 20;
+
+/** A key's run answers only the request it was made for. */
+function sameRequest(run: RunRow, requestHash: string, key: string): RunRow {
+  if (run.requestHash !== requestHash)
+    throw new IdempotencyConflictError(
+      `idempotencyKey ${key} was already used for a different run of this source (run ${run.id})`,
+    );
+  return run;
+}
 
 export interface RunInput {
   sourceId: string;
@@ -84,7 +102,7 @@ export class RunService {
     const rules = await selectActiveRules(this.db.pool, source.rootLedgerId, source.id);
     if (rules.length === 0) throw new BadInputError('the source has no match rules; add one with createMatchRule');
     const requestHash = runRequestHash({ sourceId: source.id, mode: input.mode, from: input.from, to: input.to });
-    const claim = await claimRun(this.db.pool, {
+    const candidate: RunClaim = {
       id: newId(),
       rootLedgerId: source.rootLedgerId,
       sourceId: source.id,
@@ -95,25 +113,69 @@ export class RunService {
       requestHash,
       rulesVersion: source.rulesVersion,
       ruleIds: rules.map((rule) => rule.id),
-    });
-    if (!claim.claimed) {
-      if (claim.run.requestHash !== requestHash)
-        throw new IdempotencyConflictError(
-          `idempotencyKey ${key} was already used for a different run of this source (run ${claim.run.id})`,
-        );
-      return claim.run;
+    };
+    for (let attempt = 1; ; attempt += 1) {
+      const answer = await this.claimAndWork(origin, source, candidate);
+      if (answer !== null) return sameRequest(answer, requestHash, key);
+      // Another live caller holds the key's lock but has not claimed it yet: its run row is moments away.
+      if (attempt >= KEY_HOLDER_WAITS_MAX)
+        throw new ConflictError(`idempotencyKey ${key} is being claimed by another request; retry it`);
+      await sleep(KEY_HOLDER_WAIT_MS);
     }
-    const started = claim.run;
-    this.events.publish(started);
+  }
+
+  /**
+   * Works the run under its key's session lock, on one connection: claims the key (or finds the run that
+   * holds it), and works a run it claimed or one whose worker died (a RUNNING run whose lock was free).
+   * Returns the key's run, or null when another live caller holds the lock before its run row exists.
+   */
+  private async claimAndWork(origin: RequestOrigin, source: SourceRow, candidate: RunClaim): Promise<RunRow | null> {
+    const client = await this.db.pool.connect();
+    let broken = false;
     try {
-      const finished = await inTransaction(this.db.pool, this.attemptsMax, (client) =>
-        this.work(client, origin, source, started),
+      if (!(await tryLockRunKey(client, source.id, candidate.idempotencyKey)))
+        return await selectRunByKey(client, source, candidate.idempotencyKey);
+      try {
+        const claim = await claimRun(client, candidate);
+        if (!claim.claimed && (claim.run.status !== 'RUNNING' || claim.run.requestHash !== candidate.requestHash))
+          return claim.run;
+        if (!claim.claimed)
+          this.logger.warn('resuming a reconciliation run whose worker stopped', { runId: claim.run.id });
+        return await this.execute(client, origin, source, claim.run, () => (broken = true));
+      } finally {
+        if (!broken) await unlockRunKey(client, source.id, candidate.idempotencyKey).catch(() => (broken = true));
+      }
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** Works a RUNNING run in one transaction and records how it ended; both states are pushed. */
+  private async execute(
+    client: import('pg').PoolClient,
+    origin: RequestOrigin,
+    source: SourceRow,
+    started: RunRow,
+    onBroken: () => void,
+  ): Promise<RunRow> {
+    this.events.publish(started);
+    let brokenNow = false;
+    try {
+      const finished = await inTransactionOn(
+        client,
+        this.attemptsMax,
+        (tx) => this.work(tx, origin, source, started),
+        () => {
+          brokenNow = true;
+          onBroken();
+        },
       );
       this.events.publish(finished);
       return finished;
     } catch (error) {
       this.logger.error('reconciliation run failed', { runId: started.id, error });
-      const failed = await finishRun(this.db.pool, started, {
+      // Recorded on this session while it still holds the key's lock, so no other caller resumes the run.
+      const failed = await finishRun(brokenNow ? this.db.pool : client, started, {
         status: 'FAILED',
         error: error instanceof Error ? error.message.slice(0, 500) : 'failed',
       });
@@ -199,7 +261,9 @@ export class RunService {
   async list(principal: Principal, sourceId: string, first?: number | null, after?: string | null) {
     const page = readPage(first, after);
     const source = await this.reachableSource(principal, sourceId);
-    return toConnection(await selectRunPage(this.db.pool, source, page), page);
+    // A list, stale-OK like the others. A run's exceptions and report stay on the primary: a replica behind a
+    // run's completion would show a completed run with none of its rows, which is wrong rather than late.
+    return toConnection(await this.db.stale(({ pool }) => selectRunPage(pool, source, page)), page);
   }
 
   async exceptions(
