@@ -48,6 +48,8 @@ export default async function globalSetup(): Promise<void> {
   if (process.env[FRESH_VAR] === '1') {
     // No template: each file builds its own database; the name only prefixes theirs, for the sweep.
     process.env[CITUS_WORKERS_VAR] = await withAdminClient(adminUrl, registeredCitusWorkers);
+    // Server processes the tests start (dist/main.js) inherit it, as a Citus deployment sets it.
+    if (process.env[CITUS_WORKERS_VAR] !== '') process.env.DATABASE_CITUS = 'true';
     return;
   }
   await withAdminClient(adminUrl, (client) => client.query(`CREATE DATABASE "${template}"`));
