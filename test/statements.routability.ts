@@ -3,6 +3,7 @@ import path from 'node:path';
 import { at, readmeSteps, substitute } from '../src/scripts/readme-steps';
 import { createAccount, createProgram, issue, key } from './support/builders';
 import { ADMIN_URL_VAR, withAdminClient } from './support/databases';
+import { createSource, httpImport, recordsOf } from './support/reconciliation';
 import { normalise, unroutedStatements } from './support/routability';
 import { ok, startTestServer, type TestServer } from './support/server';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver';
@@ -173,6 +174,22 @@ async function tour(): Promise<void> {
   );
   ok(await t.gql('mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }', { id: hook.id }));
   ok(await t.gql('mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { id } }', { id: hook.id }));
+
+  // A streamed import over HTTP, its records read back, a continuous source; a balance as of a past moment.
+  const source = await createSource(t, first.ledgerId);
+  const csv =
+    'externalId,asset,amount,direction,occurredAt,reference,accountCode\n' +
+    `r1,PTS,4,CREDIT,${new Date().toISOString()},ref-1,${b.code}\n`;
+  expect((await httpImport(t, source.id, csv)).status).toBe(201);
+  await recordsOf(t, source.id);
+  const continuous = await createSource(t, first.ledgerId, { continuous: true });
+  expect((await httpImport(t, continuous.id, csv)).status).toBe(201);
+  ok(
+    await t.gql('query($id: ID!, $at: DateTime) { account(id: $id) { balance(asset: "PTS", asOf: $at) { posted } } }', {
+      id: a.id,
+      at: new Date(Date.now() - 1000).toISOString(),
+    }),
+  );
 
   // The scheduler's pass (hold timeouts, lot expiry), two days on.
   ok(

@@ -27,7 +27,7 @@ export async function sumAsOf(reader: Reader, balance: BalanceKey, asOf: Date): 
      ), recent AS (
        SELECT e.direction, e.amount, e.pending, e.transaction_id
          FROM entries e
-        WHERE e.account_id = $2 AND e.asset_id = $3 AND e.effective_at <= $4
+        WHERE e.root_ledger_id = $1 AND e.account_id = $2 AND e.asset_id = $3 AND e.effective_at <= $4
           AND e.effective_at > coalesce((SELECT as_of FROM cp), '-infinity')
      )
      SELECT coalesce((SELECT debits_posted FROM cp), 0) + coalesce(sum(amount) FILTER (WHERE direction = 'DEBIT' AND NOT pending), 0) AS dp,
