@@ -76,6 +76,7 @@ function openDatabase(databaseUrl: string, config: Config, logger: Logger): Data
             }),
           onReachable: (host) => logger.info('read replica answers again', { replica: describeHost(host) }),
         },
+    { citus: config.databaseCitus },
   );
 }
 

@@ -213,10 +213,13 @@ describe('setExchangeRate', () => {
   it('keeps every rate: the table refuses an edit or a delete', async () => {
     const { ledgerId } = await program();
     const rate = await setRate(ledgerId, '3', '2', '2026-03-01T00:00:00Z');
-    await expect(t.db.pool.query('UPDATE exchange_rates SET numerator = 9 WHERE id = $1', [rate.id])).rejects.toThrow(
-      /append-only/,
-    );
-    await expect(t.db.pool.query('DELETE FROM exchange_rates WHERE id = $1', [rate.id])).rejects.toThrow(/append-only/);
+    await expect(
+      t.db.pool.query('UPDATE exchange_rates SET numerator = 9 WHERE id = $1', [rate.id]),
+    ).rejects.toMatchObject({ code: '23001', message: expect.stringMatching(/rows are append-only/) });
+    await expect(t.db.pool.query('DELETE FROM exchange_rates WHERE id = $1', [rate.id])).rejects.toMatchObject({
+      code: '23001',
+      message: expect.stringMatching(/rows are append-only/),
+    });
   });
 });
 

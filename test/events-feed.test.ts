@@ -41,8 +41,15 @@ it('never misses or repeats an event while one posting stays open for seconds', 
   let heldPosting!: Promise<string>;
   const committed: string[] = [];
   try {
+    const {
+      rows: [{ root }],
+    } = await blocker.query('SELECT root_ledger_id AS root FROM accounts WHERE id = $1', [held.id]);
     await blocker.query('BEGIN');
-    await blocker.query('SELECT 1 FROM balances WHERE account_id = $1 FOR UPDATE', [held.id]);
+    // With the root, which Citus needs to lock rows (it routes the statement to the root's shard).
+    await blocker.query('SELECT 1 FROM balances WHERE root_ledger_id = $1 AND account_id = $2 FOR UPDATE', [
+      root,
+      held.id,
+    ]);
     heldPosting = issue(t, held.id, '5', 'GEM');
     await new Promise((resolve) => setTimeout(resolve, 500));
     for (const other of others) committed.push(await issue(t, other.id, '2'));

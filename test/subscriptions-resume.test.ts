@@ -129,8 +129,15 @@ async function issueBatch(ledgerId: string, accountIds: string[], amount = '1'):
 async function holdBalance(accountId: string): Promise<{ release(): Promise<void> }> {
   const blocker = new pg.Client({ connectionString: t.databaseUrl });
   await blocker.connect();
+  const {
+    rows: [{ root }],
+  } = await blocker.query('SELECT root_ledger_id AS root FROM accounts WHERE id = $1', [accountId]);
   await blocker.query('BEGIN');
-  await blocker.query('SELECT 1 FROM balances WHERE account_id = $1 FOR UPDATE', [accountId]);
+  // With the root, which Citus needs to lock rows (it routes the statement to the root's shard).
+  await blocker.query('SELECT 1 FROM balances WHERE root_ledger_id = $1 AND account_id = $2 FOR UPDATE', [
+    root,
+    accountId,
+  ]);
   let released: Promise<void> | null = null;
   const held = {
     release() {

@@ -72,7 +72,7 @@ function toEventRow(row: RawEventRow): EventRow {
  * pool's connections and the server's transactions run.
  */
 export async function selectFeedPage(reader: Reader, query: FeedQuery): Promise<EventRow[]> {
-  const watermark = await selectWatermark(reader);
+  const { xmin: watermark } = await selectTreeBounds(reader, query.rootLedgerId);
   const { rows } = await reader.query<RawEventRow>({
     name: 'feed-page',
     text: `WITH scope AS (
@@ -136,6 +136,20 @@ export async function selectWatermark(reader: Reader): Promise<bigint> {
     text: 'SELECT ledger_events_watermark()::text AS watermark',
   });
   return BigInt(rows[0]!.watermark);
+}
+
+/**
+ * One tree's feed bounds: its watermark and the next transaction id, read where the tree's events are
+ * written (on Citus, the worker that holds the root: transaction ids are a node's own). A bare function
+ * call, so that Citus sends it to that worker.
+ */
+export async function selectTreeBounds(reader: Reader, rootLedgerId: string): Promise<{ xmin: bigint; xmax: bigint }> {
+  const { rows } = await reader.query<{ xmin: string; xmax: string }>({
+    name: 'feed-tree-bounds',
+    text: 'SELECT * FROM ledger_events_bounds($1)',
+    values: [rootLedgerId],
+  });
+  return { xmin: BigInt(rows[0]!.xmin), xmax: BigInt(rows[0]!.xmax) };
 }
 
 export interface JournalTransaction {

@@ -46,6 +46,12 @@ export async function insertGiftCard(
   client: pg.PoolClient,
   card: Omit<GiftCardRow, 'status' | 'failedAttempts'> & { codeDigest: Buffer },
 ): Promise<void> {
+  // The global code first: its primary key is what keeps a code unique across trees.
+  await client.query('INSERT INTO gift_card_codes (code_digest, root_ledger_id, gift_card_id) VALUES ($1, $2, $3)', [
+    card.codeDigest,
+    card.rootLedgerId,
+    card.id,
+  ]);
   await client.query(
     `INSERT INTO gift_cards (id, root_ledger_id, ledger_id, account_id, asset_id, code_digest, pin_hash, last4, expires_at,
                              idempotency_key, request_hash)
@@ -69,7 +75,10 @@ export async function insertGiftCard(
 export async function selectCardByDigest(reader: Reader, digest: Buffer): Promise<GiftCardRow | null> {
   const { rows } = await reader.query<GiftCardRow>({
     name: 'gift_card_by_digest',
-    text: `SELECT ${CARD_COLUMNS} FROM gift_cards c WHERE c.code_digest = $1`,
+    // The root comes from the global code table, so the card is read on its own root's shard.
+    text: `SELECT ${CARD_COLUMNS} FROM gift_card_codes k
+             JOIN gift_cards c ON c.root_ledger_id = k.root_ledger_id AND c.id = k.gift_card_id
+            WHERE k.code_digest = $1`,
     values: [digest],
   });
   return rows[0] ?? null;

@@ -211,3 +211,21 @@ describe('WEB_CONCURRENCY', () => {
     }
   });
 });
+
+describe('DATABASE_CITUS', () => {
+  it('is off by default and on with DATABASE_CITUS=true', () => {
+    expect(loadConfig({}).databaseCitus).toBe(false);
+    expect(
+      loadConfig({ DATABASE_URL: 'postgresql://app@coordinator/ledger', DATABASE_CITUS: 'true' }).databaseCitus,
+    ).toBe(true);
+  });
+
+  it('refuses a value other than true or false, and Citus without DATABASE_URL', () => {
+    expect(problems({ DATABASE_URL: 'postgresql://db/ledger', DATABASE_CITUS: '1' })).toEqual([
+      'DATABASE_CITUS must be true or false; got "1"',
+    ]);
+    expect(problems({ DATABASE_CITUS: 'true' })).toEqual([
+      'DATABASE_CITUS=true needs DATABASE_URL: the embedded database has no Citus',
+    ]);
+  });
+});

@@ -14,6 +14,11 @@ export interface Config {
   databaseReadUrl?: string;
   /** How long a stale-OK read waits for a replica to replay its caller's last write before using the primary. */
   databaseReadMaxWaitMs?: number;
+  /**
+   * `DATABASE_URL` is a Citus coordinator (after `npm run db:distribute`): transactions leave plan choice to
+   * the distributed planner instead of forcing generic plans, which would hide the root from it.
+   */
+  databaseCitus: boolean;
   host: string;
   port: number;
   /**
@@ -271,6 +276,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl,
     databaseReadUrl,
     databaseReadMaxWaitMs: integer('DATABASE_READ_MAX_WAIT_MS', READ_MAX_WAIT_MS_DEFAULT, 0, 10_000),
+    databaseCitus: flag('DATABASE_CITUS', false),
     host: env.HOST || '0.0.0.0',
     port: integer('PORT', 4000, 0, 65535),
     webConcurrency: integer(
@@ -335,6 +341,9 @@ export function loadConfig(env: Env = process.env): Config {
     },
   };
 
+  if (config.databaseCitus && databaseUrl === undefined) {
+    problems.push('DATABASE_CITUS=true needs DATABASE_URL: the embedded database has no Citus');
+  }
   if (environment === 'production' && databaseUrl === undefined) {
     problems.push('DATABASE_URL is required when NODE_ENV=production (the embedded database is for development)');
   }

@@ -5,6 +5,7 @@ import { parseDatabaseUrl } from './database-url.core.js';
 import { type ReadTarget, type ReplicaEvents, ReplicaSet } from './read-replica.js';
 import { PrimaryLocator, primaryClientClass, type PrimaryLocatorOptions } from './primary-locator.js';
 import { RootDirectory } from './root-directory.js';
+import { leavePlanChoiceToServer } from './transaction.js';
 
 /**
  * One pg pool per process, shared by Prisma (through its driver adapter) and by the posting engine's
@@ -35,11 +36,18 @@ export type DatabaseEvents = Pick<PrimaryLocatorOptions, 'onPrimary' | 'onLost'>
 /** `DATABASE_READ_URL` and how long a read waits for a replica to replay its caller's write. */
 export type ReadReplicaOptions = { url: string; maxWaitMs?: number } & ReplicaEvents;
 
+/** How the database is deployed, where it changes what the server sends (DATABASE_CITUS). */
+export interface DatabaseDeployment {
+  /** A Citus coordinator: transactions leave plan choice to the distributed planner (docs/citus.md). */
+  citus?: boolean;
+}
+
 export function connectDatabase(
   connectionString: string,
   poolMax: number,
   events: DatabaseEvents = {},
   read?: ReadReplicaOptions,
+  deployment: DatabaseDeployment = {},
 ): Database {
   const targets = parseDatabaseUrl(connectionString);
   // One host is left to node-postgres exactly as before; a host list connects through the locator, so the
@@ -64,6 +72,7 @@ export function connectDatabase(
     connectionTimeoutMillis: 10_000,
     application_name: 'reward-ledger',
   });
+  if (deployment.citus === true) leavePlanChoiceToServer(pool);
   let statements = 0;
   pool.on('connect', (client) => {
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;

@@ -11,6 +11,19 @@ import { ConflictError } from './errors.js';
  * as one simple query: no extra round trip.
  */
 const BEGIN = 'BEGIN; SET LOCAL plan_cache_mode = force_generic_plan';
+/**
+ * On Citus a generic plan hides the root ledger from the distributed planner, which then cannot route the
+ * statement to one shard (it refuses or fans out): transactions there leave the choice to the server.
+ */
+const BEGIN_SERVER_PLANNED = 'BEGIN';
+
+/** Connections whose transactions must not force generic plans (DATABASE_CITUS; see connectDatabase). */
+const serverPlannedClients = new WeakSet<object>();
+
+/** Marks every connection the pool opens as leaving plan choice to the server, as Citus needs. */
+export function leavePlanChoiceToServer(pool: pg.Pool): void {
+  pool.on('connect', (client) => serverPlannedClients.add(client));
+}
 
 /** Postgres errors that mean "lost a race, try again": serialization_failure, deadlock_detected. */
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
@@ -66,7 +79,7 @@ async function transactionOn<T>(
   onBroken: () => void,
 ): Promise<T> {
   try {
-    await client.query(BEGIN);
+    await client.query(serverPlannedClients.has(client) ? BEGIN_SERVER_PLANNED : BEGIN);
     const result = await work(client);
     await client.query('COMMIT');
     return result;

@@ -60,7 +60,9 @@ export async function selectTail(
 ): Promise<TailRead> {
   // Two statements, in this order, as the feed reads (migration 20261204010000_feed_watermark): the rows'
   // snapshot must be taken after the watermark was, so every writer below it is visible to the second.
-  const bounds = await selectSnapshotBounds(reader);
+  // The entries name the root as the events do ($1, not the scanned row's column): Citus then sends the
+  // whole statement to the root's shard instead of refusing the lateral aggregate over a CTE.
+  const bounds = await selectSnapshotBounds(reader, rootLedgerId);
   const { rows } = await reader.query<RawTailRow>({
     name: 'subscription-feed-tail',
     text: `WITH scanned AS MATERIALIZED (
@@ -79,7 +81,7 @@ export async function selectTail(
                          array_agg(en.ledger_id ORDER BY en.id) AS ledger_ids,
                          array_agg(en.asset_id ORDER BY en.id) AS asset_ids
                     FROM entries en
-                   WHERE en.root_ledger_id = sc.root_ledger_id AND en.transaction_id = sc.transaction_id) t)
+                   WHERE en.root_ledger_id = $1 AND en.transaction_id = sc.transaction_id) t)
             ORDER BY sc.xid, sc.id`,
     values: [rootLedgerId, after.xid.toString(), after.id.toString(), limit, bounds.xmin.toString()],
   });
@@ -108,14 +110,19 @@ export async function selectTail(
 }
 
 /**
- * The feed's watermark (this database's oldest running writer, `ledger_events_watermark()`) and the next
+ * One tree's feed watermark (the oldest running writer, `ledger_events_watermark()`) and the next
  * transaction id: to place `after: "now"`, to refuse cursors from the future, and to bound a tail read.
- * Rows below the watermark must be read by a later statement.
+ * Rows below the watermark must be read by a later statement. Read where the tree's events are written
+ * (`ledger_events_bounds`: on Citus, the root's worker, whose transaction ids the events carry).
  */
-export async function selectSnapshotBounds(reader: pg.Pool): Promise<{ xmin: bigint; xmax: bigint }> {
+export async function selectSnapshotBounds(
+  reader: pg.Pool,
+  rootLedgerId: string,
+): Promise<{ xmin: bigint; xmax: bigint }> {
   const { rows } = await reader.query<{ xmin: string; xmax: string }>({
     name: 'subscription-snapshot-bounds',
-    text: `SELECT ledger_events_watermark()::text AS xmin, pg_snapshot_xmax(pg_current_snapshot())::text AS xmax`,
+    text: 'SELECT * FROM ledger_events_bounds($1)',
+    values: [rootLedgerId],
   });
   return { xmin: BigInt(rows[0]!.xmin), xmax: BigInt(rows[0]!.xmax) };
 }

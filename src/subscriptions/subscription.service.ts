@@ -102,7 +102,7 @@ export class SubscriptionService {
     };
 
     if (resumeFrom !== null) {
-      const start = await this.startPosition(resumeFrom);
+      const start = await this.startPosition(resumeFrom, placement.rootLedgerId);
       const tail: FeedTail<Balance> = new FeedTail(
         start,
         (position, limit) => this.tailReads.get(placement.rootLedgerId, position, limit),
@@ -197,7 +197,7 @@ export class SubscriptionService {
       const rootLedgerId = account?.rootLedgerId ?? ledger?.rootLedgerId;
       if (rootLedgerId === undefined)
         throw new BadInputError('after needs ledgerId or accountId: the event feed is kept per ledger tree');
-      const start = await this.startPosition(resumeFrom);
+      const start = await this.startPosition(resumeFrom, rootLedgerId);
       const tail: FeedTail<Transaction> = new FeedTail(
         start,
         (position, limit) => this.tailReads.get(rootLedgerId, position, limit),
@@ -243,8 +243,8 @@ export class SubscriptionService {
    * cursor from another tree is a position like any other (positions are global); the tail reads only
    * the subscription's own tree, so it can show nothing of the other one.
    */
-  private async startPosition(point: ReturnType<typeof readResumePoint>): Promise<FeedPosition> {
-    const bounds = await selectSnapshotBounds(this.db.pool);
+  private async startPosition(point: ReturnType<typeof readResumePoint>, rootLedgerId: string): Promise<FeedPosition> {
+    const bounds = await selectSnapshotBounds(this.db.pool, rootLedgerId);
     if (point.kind === 'now') return headBelow(bounds.xmin);
     assertNotAhead(point.position, bounds.xmax);
     return point.position;

@@ -5,7 +5,15 @@ import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../../src/platform/embedded-postgres';
 import { migrate } from '../../src/platform/migrations';
-import { ADMIN_URL_VAR, TEMPLATE_VAR, databaseUrl, uniqueName, withAdminClient } from './databases';
+import {
+  ADMIN_URL_VAR,
+  CITUS_WORKERS_VAR,
+  FRESH_VAR,
+  TEMPLATE_VAR,
+  databaseUrl,
+  uniqueName,
+  withAdminClient,
+} from './databases';
 
 /** A free loopback port (never 5432, which belongs to the system PostgreSQL). */
 export async function freePort(): Promise<number> {
@@ -35,6 +43,15 @@ export default async function globalSetup(): Promise<void> {
     adminUrl = embedded.connectionString('postgres');
   }
   const template = uniqueName('rl_template');
+  process.env[ADMIN_URL_VAR] = adminUrl;
+  process.env[TEMPLATE_VAR] = template;
+  if (process.env[FRESH_VAR] === '1') {
+    // No template: each file builds its own database; the name only prefixes theirs, for the sweep.
+    process.env[CITUS_WORKERS_VAR] = await withAdminClient(adminUrl, registeredCitusWorkers);
+    // Server processes the tests start (dist/main.js) inherit it, as a Citus deployment sets it.
+    if (process.env[CITUS_WORKERS_VAR] !== '') process.env.DATABASE_CITUS = 'true';
+    return;
+  }
   await withAdminClient(adminUrl, (client) => client.query(`CREATE DATABASE "${template}"`));
   const pool = new pg.Pool({ connectionString: databaseUrl(adminUrl, template), max: 1 });
   try {
@@ -42,6 +59,15 @@ export default async function globalSetup(): Promise<void> {
   } finally {
     await pool.end();
   }
-  process.env[ADMIN_URL_VAR] = adminUrl;
-  process.env[TEMPLATE_VAR] = template;
+}
+
+/** The Citus workers registered in the admin database, as host:port,host:port; empty without Citus. */
+async function registeredCitusWorkers(client: pg.Client): Promise<string> {
+  const { rows: citus } = await client.query("SELECT 1 FROM pg_extension WHERE extname = 'citus'");
+  if (citus.length === 0) return '';
+  const { rows } = await client.query<{ node: string }>(
+    `SELECT nodename || ':' || nodeport AS node FROM pg_dist_node
+      WHERE groupid <> 0 AND noderole = 'primary' AND isactive ORDER BY nodeport, nodename`,
+  );
+  return rows.map((row) => row.node).join(',');
 }

@@ -1,7 +1,7 @@
 import { startServer, type RunningServer, type ServerOptions } from '../../src/app';
 import { connectDatabase, type Database } from '../../src/platform/db';
 import { createLogger } from '../../src/platform/logger';
-import { cloneTestDatabase } from './databases';
+import { cloneTestDatabase, isCitusSuite } from './databases';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdefghij';
 export const TOKEN_SECRET = 'test-token-secret-0123456789abcdefghijklmnop';
@@ -82,6 +82,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
             options.readReplica?.logLines?.push(`read replica unreachable ${host.host}:${host.port}: ${reason}`),
           onReachable: (host) => options.readReplica?.logLines?.push(`read replica answers ${host.host}:${host.port}`),
         },
+    { citus: isCitusSuite() },
   );
   const logger = options.logLines
     ? createLogger('info', (line) => options.logLines!.push(line))
