@@ -12,6 +12,7 @@ import {
   type EmbeddedPostgres,
 } from './platform/embedded-postgres.js';
 import { createLogger } from './platform/logger.js';
+import { stderrLines } from './platform/log-buffer.js';
 import { migrate } from './platform/migrations.js';
 import { startServer } from './app.js';
 
@@ -179,6 +180,7 @@ async function main(): Promise<void> {
 main().catch((error) => {
   // Configuration and the embedded database fail with a message written for a person; anything else is a bug.
   const known = error instanceof ConfigError || error instanceof EmbeddedPostgresError;
+  stderrLines().flush(); // the log lines before it come first
   process.stderr.write((known ? error.message : `Failed to start: ${(error as Error).stack ?? error}`) + '\n');
   process.exit(1);
 });
