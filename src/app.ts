@@ -25,6 +25,7 @@ import { DomainError } from './platform/errors.js';
 import { classifyError, ERROR_CATALOG, formatGraphQLError } from './platform/graphql-errors.js';
 import { QUERY_TOKENS_MAX, queryBoundsRule } from './platform/depth-limit.js';
 import { rejectUnacceptableText } from './platform/request-hygiene.js';
+import { isPlainGraphQLPost, serveGraphQLPost } from './platform/graphql-http.js';
 import { createMetrics } from './platform/metrics.js';
 import { RateLimiter, type RateDecision } from './platform/rate-limit.js';
 import { RedisClient } from './platform/redis-client.js';
@@ -110,6 +111,11 @@ export interface ServerOptions {
       webhookAllowPrivateNetworks?: boolean;
       /** How often the continuous reconciliation matcher polls (ms); commits also nudge it. 0: off. */
       reconciliationPollIntervalMs?: number;
+      /**
+       * Internal switch, not configuration: false answers every POST /graphql through express, as before
+       * the fast path (platform/graphql-http.ts) existed, so tests can compare the two. Defaults to true.
+       */
+      graphqlFastPath?: boolean;
     };
   db: Database;
   logger: Logger;
@@ -423,7 +429,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   app.disable('x-powered-by');
   // GraphQL answers are never revalidated by ETag, and hashing every response body cost ~1% of a read's CPU.
   app.disable('etag');
-  const httpServer = http.createServer(app);
+  // Requests reach `app` (or the GraphQL fast path) through the handler installed once all routes exist.
+  const httpServer = http.createServer();
   const schema = await buildLedgerSchema();
 
   const apollo = new ApolloServer<RequestContext>({
@@ -568,41 +575,44 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     logger,
   });
 
+  // Authentication and the rate limit of one GraphQL request, on either path to Apollo.
+  const graphqlContext = async (
+    authorization: string | undefined,
+    requestId: string,
+    clientAddress: string | null,
+  ): Promise<RequestContext> => {
+    try {
+      const principal = await services.authenticator.authenticate(authorization);
+      const allowance = await limiter.take(principal.actorId);
+      if (!allowance.allowed) {
+        metrics.rateLimited.inc();
+        throw new GraphQLError(`rate limit exceeded for this credential; retry in ${allowance.retryAfterSeconds} s`, {
+          extensions: {
+            code: 'RATE_LIMITED',
+            retryable: true,
+            retryAfterSeconds: allowance.retryAfterSeconds,
+            http: { status: 429, headers: new Map([['retry-after', String(allowance.retryAfterSeconds)]]) },
+          },
+        });
+      }
+      setReadCredential(principal.actorId);
+      return createRequestContext(services, { principal, requestId, clientAddress });
+    } catch (error) {
+      if (error instanceof DomainError) {
+        throw new GraphQLError(error.message, {
+          extensions: { code: error.code, retryable: ERROR_CATALOG[error.code].retryable, http: { status: 401 } },
+        });
+      }
+      throw error;
+    }
+  };
+
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),
     rejectUnacceptableText(),
     expressMiddleware(apollo, {
-      context: async ({ req, res }) => {
-        const requestId = String(res.locals.requestId);
-        try {
-          const principal = await services.authenticator.authenticate(req.get('authorization'));
-          const allowance = await limiter.take(principal.actorId);
-          if (!allowance.allowed) {
-            metrics.rateLimited.inc();
-            throw new GraphQLError(
-              `rate limit exceeded for this credential; retry in ${allowance.retryAfterSeconds} s`,
-              {
-                extensions: {
-                  code: 'RATE_LIMITED',
-                  retryable: true,
-                  retryAfterSeconds: allowance.retryAfterSeconds,
-                  http: { status: 429, headers: new Map([['retry-after', String(allowance.retryAfterSeconds)]]) },
-                },
-              },
-            );
-          }
-          setReadCredential(principal.actorId);
-          return createRequestContext(services, { principal, requestId, clientAddress: req.ip ?? null });
-        } catch (error) {
-          if (error instanceof DomainError) {
-            throw new GraphQLError(error.message, {
-              extensions: { code: error.code, retryable: ERROR_CATALOG[error.code].retryable, http: { status: 401 } },
-            });
-          }
-          throw error;
-        }
-      },
+      context: ({ req, res }) => graphqlContext(req.get('authorization'), String(res.locals.requestId), req.ip ?? null),
     }),
   );
 
@@ -627,6 +637,27 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       });
     },
   );
+
+  // The plain POST /graphql skips express (platform/graphql-http.ts); the draining and request-id steps
+  // above are repeated here for it, everything else is express's.
+  const fastPath = config.graphqlFastPath ?? true;
+  const serveFast = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const offered = req.headers['x-request-id'];
+    const requestId = typeof offered === 'string' && REQUEST_ID_PATTERN.test(offered) ? offered : randomUUID();
+    res.setHeader('X-Request-Id', requestId);
+    return serveGraphQLPost(req, res, {
+      apollo,
+      bodyLimitBytes: config.bodyLimitBytes,
+      requestId,
+      context: (authorization, clientAddress) => graphqlContext(authorization, requestId, clientAddress),
+      logger,
+    });
+  };
+  httpServer.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (!fastPath || draining || !isPlainGraphQLPost(req)) app(req, res);
+    else if (db.replicas === null) void serveFast(req, res);
+    else void inReadScope(() => serveFast(req, res));
+  });
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);

@@ -12,6 +12,7 @@ import {
   type EmbeddedPostgres,
 } from './platform/embedded-postgres.js';
 import { createLogger, type Logger } from './platform/logger.js';
+import { stderrLines } from './platform/log-buffer.js';
 import { migrate } from './platform/migrations.js';
 import { PrimaryLink } from './platform/worker-link.js';
 import { isLedgerWorker, mayForkWorkers, SCHEDULER_SLOT, startWorkers } from './platform/workers.js';
@@ -281,6 +282,7 @@ main().catch((error) => {
   // Configuration and the embedded database fail with a message written for a person; anything else is a bug.
   const known =
     error instanceof ConfigError || error instanceof EmbeddedPostgresError || error instanceof WorkersFailedError;
+  stderrLines().flush(); // the log lines before it come first
   process.stderr.write((known ? error.message : `Failed to start: ${(error as Error).stack ?? error}`) + '\n');
   process.exit(1);
 });

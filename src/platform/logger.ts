@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { LineBuffer, stderrLines } from './log-buffer.js';
 
 /**
  * Structured JSON logs (pino), one line per event. Credentials never reach a log line: the fields that
@@ -31,8 +32,10 @@ export function createLogger(
   write?: (line: string) => void,
   fields: Record<string, unknown> | null = null,
 ): Logger {
-  // Synchronous: a line written just before the process exits must not be lost.
-  const destination = write ? { write } : pino.destination({ dest: 2, sync: true });
+  // stderr lines are buffered (a system call per line was a visible share of a request's CPU) and flushed
+  // synchronously on every way out (log-buffer.ts), so a line written just before the process exits is kept.
+  const destination: { write(line: string): unknown } = write ? { write } : stderrLines();
+  const buffered = destination instanceof LineBuffer ? destination : null;
   const log = pino(
     {
       level: minimum,
@@ -48,7 +51,14 @@ export function createLogger(
   return {
     debug: (message, fields) => log.debug(fields ?? {}, message),
     info: (message, fields) => log.info(fields ?? {}, message),
-    warn: (message, fields) => log.warn(fields ?? {}, message),
-    error: (message, fields) => log.error(fields ?? {}, message),
+    // Warnings and errors are written at once: they are rare, and they are the lines a crash must not take.
+    warn: (message, fields) => {
+      log.warn(fields ?? {}, message);
+      buffered?.flush();
+    },
+    error: (message, fields) => {
+      log.error(fields ?? {}, message);
+      buffered?.flush();
+    },
   };
 }

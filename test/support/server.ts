@@ -62,6 +62,8 @@ export interface TestServerOptions {
    * once a pass has seen a continuous source. A test of continuous matching asks for a short interval.
    */
   reconciliationPollIntervalMs?: number;
+  /** false: POST /graphql through express, as before the fast path (app.ts graphqlFastPath). */
+  graphqlFastPath?: boolean;
   /** The database to serve, dropped by stop(); by default a clone of the migrated template. */
   database?: { url: string; drop(): Promise<void> };
 }
@@ -106,6 +108,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       webhooks: { pollIntervalMs: 600_000, ...options.webhooks },
       webhookAllowPrivateNetworks: options.webhooks?.allowPrivateNetworks ?? true,
       reconciliationPollIntervalMs: options.reconciliationPollIntervalMs ?? 600_000,
+      graphqlFastPath: options.graphqlFastPath,
     },
     db,
     logger,
