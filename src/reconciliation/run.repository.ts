@@ -271,7 +271,12 @@ export async function insertRunRecords(
      SELECT r.id, r.external_id, r.asset_id, CASE WHEN r.direction = 'CREDIT' THEN r.amount ELSE -r.amount END,
             r.occurred_at, r.reference, r.account_code, true, m.transaction_id, m.rule_id
        FROM reconciliation_records r
-       LEFT JOIN reconciliation_matches m ON m.root_ledger_id = r.root_ledger_id AND m.record_id = r.id
+       -- A lookup per record by its key, not a join the planner may choose: for a tree newer than the
+       -- table's statistics it estimates one match in all, and a join then rescans every match of the tree
+       -- for every record (a 1,000,000-record run never finished).
+       LEFT JOIN LATERAL (
+         SELECT m.transaction_id, m.rule_id FROM reconciliation_matches m
+          WHERE m.root_ledger_id = r.root_ledger_id AND m.record_id = r.id LIMIT 1) m ON true
       WHERE r.root_ledger_id = $1 AND r.source_id = $2 AND r.is_current AND r.occurred_at BETWEEN $3 AND $4
         AND r.status <> 'EXCLUDED'`,
     [source.rootLedgerId, source.id, from, to],
