@@ -37,18 +37,21 @@ export function isRetryableSqlError(error: unknown): boolean {
 /**
  * The transaction boundary for writes of several statements: BEGIN, run the use case, COMMIT; roll back on
  * any error. Lost races are retried up to `attemptsMax` times with jittered backoff, then reported as CONFLICT.
+ * `keep`, asked once the work is done, may say to roll back instead (a dry run, work that found itself a
+ * replay): the work's answer is returned all the same.
  */
 export function inTransaction<T>(
   pool: pg.Pool,
   attemptsMax: number,
   work: (client: pg.PoolClient) => Promise<T>,
   onRetry: () => void = () => undefined,
+  keep: () => boolean = () => true,
 ): Promise<T> {
   return retryingLostRaces(attemptsMax, onRetry, async () => {
     const client = await pool.connect();
     let broken = false;
     try {
-      return await transactionOn(client, work, () => (broken = true));
+      return await transactionOn(client, work, () => (broken = true), keep);
     } finally {
       client.release(broken);
     }
@@ -77,11 +80,12 @@ async function transactionOn<T>(
   client: pg.PoolClient,
   work: (client: pg.PoolClient) => Promise<T>,
   onBroken: () => void,
+  keep: () => boolean = () => true,
 ): Promise<T> {
   try {
     await client.query(serverPlannedClients.has(client) ? BEGIN_SERVER_PLANNED : BEGIN);
     const result = await work(client);
-    await client.query('COMMIT');
+    await client.query(keep() ? 'COMMIT' : 'ROLLBACK');
     return result;
   } catch (error) {
     try {

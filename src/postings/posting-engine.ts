@@ -1,7 +1,6 @@
 import type pg from 'pg';
 import type { Database } from '../platform/db.js';
 import {
-  AlreadyReversedError,
   BadInputError,
   DomainError,
   InsufficientFundsError,
@@ -31,23 +30,22 @@ import {
   planPosting,
   requestFingerprint,
   settlementDeltas,
+  assignShards,
   type EntryRequest,
   type PlannedEntry,
+  type ShardedDelta,
 } from './postings.core.js';
 import {
-  applyPosting,
-  assignShards,
   claimSettlement,
-  lockBalancesInOrder,
+  writePostings,
   type AppliedBalance,
-  type PostingWrite,
-  type ShardedDelta,
+  type Refusal,
   type TransactionInsert,
 } from './postings.repository.js';
 import type { AccountFacts, AccountFactsCache } from './account-facts.js';
-import { applyPostings } from './batch.repository.js';
 import { explainShortfall } from './shortfall.js';
 import { differingFields } from './idempotency.core.js';
+import { refusalError } from './refusals.core.js';
 
 /** A posting request with its accounts resolved to ids: what the engine writes. */
 export interface PostingCommand {
@@ -90,14 +88,26 @@ const unobserved: PostingObserver = { posting: () => undefined, retry: () => und
 
 /** A posting planned and ready to write: everything but what only the locks can decide. */
 interface Prepared {
-  command: PostingCommand;
+  rootLedgerId: string;
+  /** The audit event's operation. */
+  operation: string;
+  /** The request it was planned from, whose key and fields answer a replay; null for a hold's settlement. */
+  command: PostingCommand | null;
+  /** The transaction written; for a hold's release, which writes none, the hold as it is left (VOIDED). */
   row: TransactionInsert;
+  release: { heldEntries: Entry[] } | null;
+  /** Named in the audit event before the transaction: the hold a settlement settles. */
+  auditSubject: string | null;
   assets: Map<string, Asset>;
   accounts: Map<string, AccountFacts>;
   deltas: ShardedDelta[];
   entries: Array<PlannedEntry & { id: string }>;
-  /** The changes lots follow; when there are none the posting is its one apply_posting statement. */
+  /** The changes lots follow; when there are none the posting needs nothing but its write statement. */
   lotDeltas: ShardedDelta[];
+  lotExpiresAt: Date | null;
+  /** A reversal that may leave clawback debt. */
+  allowDebt: boolean;
+  checkpointsFrom: Date | null;
 }
 
 /** What one committed write changed: enough to answer the client and to announce it. */
@@ -109,26 +119,44 @@ interface Written {
   entries: Entry[];
 }
 
-/** Thrown inside postWithin's database transaction when the key is taken, to roll back what its caller wrote. */
-class KeyTaken extends Error {
-  constructor() {
-    super('idempotency key taken');
-  }
+/** How one item of a write came out: written, or a replay (the same request already holds its key). */
+type ItemWritten = { written: Written } | { replayOf: Prepared };
+
+/**
+ * The unit of work a write runs in: its connection, the one way postings are written through it, and the
+ * choice to roll back at the end instead of committing (a dry run; work that turned out to be a replay).
+ */
+interface WriteScope {
+  client: pg.PoolClient;
+  write(items: Prepared[], options?: { requireActive?: boolean }): Promise<ItemWritten[]>;
+  discard(): void;
 }
 
-/** Thrown inside a dry run's database transaction once every check has passed, to roll it all back. */
-class DryRunComplete extends Error {
-  constructor(readonly written: Written) {
-    super('dry run');
+/**
+ * An item refused by the database or failed on its lots, carried out of the transaction it aborts to the
+ * one place that explains it (PostingEngine.explained).
+ */
+class ItemFailed extends Error {
+  constructor(
+    readonly item: Prepared,
+    /** Its index in the write, and the changes of the items before it in its root (for a shortfall). */
+    readonly index: number,
+    readonly earlier: ShardedDelta[],
+    readonly failure: Refusal | DomainError,
+  ) {
+    super(failure instanceof Error ? failure.message : failure.code);
   }
 }
 
 /**
- * The one write path. Every posting, batch item, hold settlement and expiry is planned here (pure rules
- * over cached account facts) and applied by one apply_posting statement, which share-locks the accounts,
- * claims the idempotency key, applies the balance changes under their floors and writes the entries and
- * the audit row. A plain posting is that one statement on its own; lots, batches, settlements and dry
- * runs wrap it in a database transaction. Announced after commit.
+ * The one write path. Every posting, batch, hold settlement, expiry, gift card and reconciliation
+ * resolution is planned here (pure rules over cached account facts) and written by `writeItems`: one
+ * write_postings statement per root ledger, which share-locks the accounts, claims the idempotency keys,
+ * applies the balance changes under their floors and limits and writes the entries and audit rows, or
+ * refuses with a row and writes nothing. Lots follow on the same connection. `transact` is the one
+ * transaction shape: a write that is that one statement and nothing else runs as it, in autocommit;
+ * anything more runs in one database transaction, which a dry run rolls back by design. What committed is
+ * announced there, once; replays are answered by `replay`, and refusals explained by `explained`.
  */
 export class PostingEngine {
   constructor(
@@ -159,52 +187,19 @@ export class PostingEngine {
     }
   }
 
-  private transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    return inTransaction(this.db.pool, this.attemptsMax, work, () => this.observer.retry());
-  }
-
-  private oneStatement<T>(statement: (pool: pg.Pool) => Promise<T>): Promise<T> {
-    return inOneStatement(this.db.pool, this.attemptsMax, statement, () => this.observer.retry());
-  }
-
   post(origin: RequestOrigin, command: PostingCommand, dryRun = false): Promise<PostingResult> {
-    return this.observed(dryRun ? 'DRY_RUN' : command.pending ? 'HOLD' : command.kind, () =>
-      this.postOnce(origin, command, dryRun),
-    );
-  }
-
-  private async postOnce(origin: RequestOrigin, command: PostingCommand, dryRun: boolean): Promise<PostingResult> {
-    const prepared = await this.prepare(origin, command);
-    // Explained once the posting's transaction is over, so the extra read never holds a second connection.
-    return this.writePrepared(origin, prepared, dryRun).catch(async (error: unknown) => {
-      if (!(error instanceof InsufficientFundsError)) throw error;
-      const assetCodes = new Map([...prepared.assets.values()].map((asset) => [asset.id, asset.code]));
-      throw await explainShortfall(this.db.pool, command.rootLedgerId, prepared.deltas, assetCodes, error);
+    return this.observed(dryRun ? 'DRY_RUN' : command.pending ? 'HOLD' : command.kind, async () => {
+      const item = await this.prepare(origin, command);
+      const [outcome] = await this.explained(
+        false,
+        this.transact(origin, dryRun ? 'TRANSACTION' : shapeOf([item]), async (scope) => {
+          const outcomes = await scope.write([item]);
+          if (dryRun) scope.discard();
+          return outcomes;
+        }),
+      );
+      return this.answer(outcome!, dryRun);
     });
-  }
-
-  private async writePrepared(origin: RequestOrigin, prepared: Prepared, dryRun: boolean): Promise<PostingResult> {
-    let written: Written | null;
-    if (dryRun) {
-      try {
-        written = await this.transaction(async (client) => {
-          const result = await this.write(client, origin, prepared);
-          if (result !== null) throw new DryRunComplete(result);
-          return result;
-        });
-      } catch (error) {
-        if (error instanceof DryRunComplete)
-          return { transaction: this.toTransaction(error.written), replayed: false, dryRun: true };
-        throw error;
-      }
-    } else if (prepared.lotDeltas.length > 0) {
-      written = await this.transaction((client) => this.write(client, origin, prepared));
-    } else {
-      written = await this.oneStatement((pool) => this.apply(pool, origin, prepared));
-    }
-    if (written === null) return { ...(await this.replay(this.db.pool, prepared)), dryRun };
-    this.announce(written);
-    return { transaction: this.toTransaction(written), replayed: false, dryRun: false };
   }
 
   /**
@@ -227,66 +222,56 @@ export class PostingEngine {
   /**
    * Postings written inside a caller's own database transaction, together with the caller's other writes
    * (a reconciliation resolution and its audit row): `work` runs in the transaction and calls `post` for
-   * each posting, which plans and applies it exactly as any other posting; everything commits or rolls back
+   * each posting, which plans and writes it exactly as any other posting; everything commits or rolls back
    * together, and the postings are announced after the commit. A posting whose idempotency key is already
    * taken is refused with IDEMPOTENCY_CONFLICT: the caller's own lock is what makes its work happen once.
    */
-  async withPostings<T>(
+  withPostings<T>(
     origin: RequestOrigin,
     work: (client: pg.PoolClient, post: (command: PostingCommand) => Promise<Transaction>) => Promise<T>,
   ): Promise<T> {
-    const { result, written } = await this.transaction(async (client) => {
-      const done: Written[] = [];
-      const result = await work(client, async (command) => {
-        const posted = await this.write(client, origin, await this.prepare(origin, command, client));
-        if (posted === null)
-          throw new IdempotencyConflictError(`idempotencyKey ${command.idempotencyKey} was already used`);
-        done.push(posted);
-        return this.toTransaction(posted);
-      });
-      return { result, written: done };
-    });
-    for (const posted of written) this.announce(posted);
-    return result;
+    return this.explained(
+      false,
+      this.transact(origin, 'TRANSACTION', (scope) =>
+        work(scope.client, async (command) => {
+          const [outcome] = await scope.write([await this.prepare(origin, command, scope.client)]);
+          if ('replayOf' in outcome!)
+            throw new IdempotencyConflictError(`idempotencyKey ${command.idempotencyKey} was already used`);
+          return this.toTransaction(outcome!.written);
+        }),
+      ),
+    );
   }
 
   /**
    * A posting that rests on rows its caller writes or locks in the same database transaction (a gift card
    * and its new account, a card's status checked under its row lock): `build` runs first inside the
    * transaction and returns the command, planned on the same client so that it sees those rows. When the
-   * idempotency key is already taken, everything `build` wrote is rolled back and the original answers.
+   * same request already holds the idempotency key, everything `build` wrote is rolled back and the
+   * original answers.
    */
-  async postWithin(
+  postWithin(
     origin: RequestOrigin,
     kind: string,
     build: (client: pg.PoolClient) => Promise<PostingCommand>,
   ): Promise<PostingResult> {
     return this.observed(kind, async () => {
-      let prepared: Prepared | undefined;
-      let written: Written | null;
-      try {
-        written = await this.transaction(async (client) => {
-          prepared = await this.prepare(origin, await build(client), client);
-          const result = await this.write(client, origin, prepared);
-          if (result === null) throw new KeyTaken();
-          return result;
-        });
-      } catch (error) {
-        if (error instanceof KeyTaken) written = null;
-        else if (error instanceof InsufficientFundsError && prepared !== undefined) {
-          const assetCodes = new Map([...prepared.assets.values()].map((asset) => [asset.id, asset.code]));
-          throw await explainShortfall(this.db.pool, prepared.command.rootLedgerId, prepared.deltas, assetCodes, error);
-        } else throw error;
-      }
-      if (written === null) return { ...(await this.replay(this.db.pool, prepared!)), dryRun: false };
-      this.announce(written);
-      return { transaction: this.toTransaction(written), replayed: false, dryRun: false };
+      const [outcome] = await this.explained(
+        false,
+        this.transact(origin, 'TRANSACTION', async (scope) => {
+          const item = await this.prepare(origin, await build(scope.client), scope.client);
+          const outcomes = await scope.write([item]);
+          if ('replayOf' in outcomes[0]!) scope.discard();
+          return outcomes;
+        }),
+      );
+      return this.answer(outcome!);
     });
   }
 
   /**
-   * Several postings. Atomic: one database transaction, all or nothing; the first failure fails the
-   * whole call, naming its item. Otherwise each item commits or fails on its own.
+   * Several postings. Atomic: one write, all or nothing; the first failure fails the whole call, naming
+   * its item. Otherwise each item commits or fails on its own.
    */
   async postMany(
     origin: RequestOrigin,
@@ -306,110 +291,19 @@ export class PostingEngine {
       return results;
     }
 
-    return this.observed('BATCH', () => this.postAtomically(origin, commands));
-  }
-
-  private async postAtomically(origin: RequestOrigin, commands: PostingCommand[]): Promise<PostingResult[]> {
-    const prepared = await Promise.all(
-      commands.map((command, index) =>
-        this.prepare(origin, command).catch((error) => Promise.reject(nameItem(error, index))),
-      ),
-    );
-    // Explained as for one posting, once the batch's transaction is over; the refused item's balance is
-    // counted as the items before it would have left it.
-    return this.writeAtomically(origin, prepared).catch(async (error: unknown) => {
-      if (!(error instanceof InsufficientFundsError) || error.item === null) throw error;
-      const item = prepared[error.item]!;
-      const assetCodes = new Map([...item.assets.values()].map((asset) => [asset.id, asset.code]));
-      const earlier = prepared
-        .slice(0, error.item)
-        .filter((other) => other.command.rootLedgerId === item.command.rootLedgerId)
-        .flatMap((other) => other.deltas);
-      const explained = await explainShortfall(
-        this.db.pool,
-        item.command.rootLedgerId,
-        item.deltas,
-        assetCodes,
-        error,
-        earlier,
+    return this.observed('BATCH', async () => {
+      if (commands.length === 0) return [];
+      const items = await Promise.all(
+        commands.map((command, index) =>
+          this.prepare(origin, command).catch((error) => Promise.reject(nameItem(error, index))),
+        ),
       );
-      explained.item = error.item;
-      throw explained;
+      const outcomes = await this.explained(
+        true,
+        this.transact(origin, shapeOf(items), (scope) => scope.write(items)),
+      );
+      return Promise.all(outcomes.map((outcome) => this.answer(outcome)));
     });
-  }
-
-  private async writeAtomically(origin: RequestOrigin, prepared: Prepared[]): Promise<PostingResult[]> {
-    if (
-      prepared.length > 0 &&
-      prepared.every(
-        (item) =>
-          item.command.rootLedgerId === prepared[0]!.command.rootLedgerId &&
-          item.lotDeltas.length === 0 &&
-          item.command.reversalOfId === null,
-      )
-    ) {
-      return this.postBatchInOneStatement(origin, prepared);
-    }
-    const touched = new Map<string, { rootLedgerId: string; accountId: string; assetId: string }>();
-    for (const { command, deltas } of prepared) {
-      for (const { accountId, assetId } of deltas) {
-        touched.set(`${command.rootLedgerId}/${accountId}/${assetId}`, {
-          rootLedgerId: command.rootLedgerId,
-          accountId,
-          assetId,
-        });
-      }
-    }
-    const outcomes = await this.transaction(async (client) => {
-      await lockBalancesInOrder(client, [...touched.values()]);
-      const done: Array<Written | PostingResult> = [];
-      for (const [index, item] of prepared.entries()) {
-        try {
-          const written = await this.write(client, origin, item);
-          // A key taken earlier in this very batch is visible only on this client.
-          done.push(written ?? { ...(await this.replay(client, item)), dryRun: false });
-        } catch (error) {
-          throw nameItem(error, index);
-        }
-      }
-      return done;
-    });
-    return outcomes.map((outcome) => {
-      if ('replayed' in outcome) return outcome;
-      this.announce(outcome);
-      return { transaction: this.toTransaction(outcome), replayed: false, dryRun: false };
-    });
-  }
-
-  /** An atomic batch within one root ledger, with no lots to move: one apply_postings statement. */
-  private async postBatchInOneStatement(origin: RequestOrigin, prepared: Prepared[]): Promise<PostingResult[]> {
-    const rootLedgerId = prepared[0]!.command.rootLedgerId;
-    const outcomes = await this.oneStatement((pool) =>
-      applyPostings(pool, {
-        rootLedgerId,
-        accounts: new Map(prepared.flatMap((item) => [...item.accounts])),
-        items: prepared.map((item) => ({
-          transaction: item.row,
-          deltas: item.deltas,
-          entries: item.entries,
-          audit: auditEvent(origin, item.command.operation, rootLedgerId, [item.row.id]),
-          checkpointsFrom: checkpointsFrom(item),
-        })),
-      }),
-    );
-    const results: PostingResult[] = [];
-    for (const [index, outcome] of outcomes.entries()) {
-      const item = prepared[index]!;
-      if (!outcome.claimed) {
-        // The function has checked that the key was used for this same request: a replay.
-        results.push({ ...(await this.replay(this.db.pool, item)), dryRun: false });
-        continue;
-      }
-      const written = writtenOf(item, outcome.balances);
-      this.announce(written);
-      results.push({ transaction: this.toTransaction(written), replayed: false, dryRun: false });
-    }
-    return results;
   }
 
   /**
@@ -491,61 +385,46 @@ export class PostingEngine {
       ? planPosting({ rootLedgerId: hold.rootLedgerId, entries: captured, accounts, assets })
       : null;
     const deltas = assignShards(settlementDeltas(release.deltas, posting?.deltas ?? []));
-    const entries = withIds(posting?.entries ?? []);
-    const audit = auditEvent(
-      origin,
-      action === 'POST' ? 'postPendingTransaction' : 'voidPendingTransaction',
-      hold.rootLedgerId,
-      [hold.id, ...(capture ? [capture.id] : [])],
+    const item: Prepared = {
+      rootLedgerId: hold.rootLedgerId,
+      operation: action === 'POST' ? 'postPendingTransaction' : 'voidPendingTransaction',
+      command: null,
+      row: capture ?? { ...rowOf(hold), status: TransactionStatus.VOIDED },
+      release: capture ? null : { heldEntries },
+      auditSubject: hold.id,
+      assets,
+      accounts,
+      deltas,
+      entries: withIds(posting?.entries ?? []),
+      lotDeltas: capture ? lotDeltasOf(deltas, accounts, assets) : [],
+      lotExpiresAt: null,
+      allowDebt: false,
+      checkpointsFrom: null,
+    };
+
+    const outcome = await this.explained(
+      false,
+      this.transact(origin, 'TRANSACTION', async (scope) => {
+        const settled = await claimSettlement(scope.client, {
+          rootLedgerId: hold.rootLedgerId,
+          holdId: hold.id,
+          action,
+          idempotencyKey,
+          requestHash,
+          settlementTransactionId: capture?.id ?? null,
+          capturedAmount: action === 'POST' ? (captured[0]?.amount ?? null) : null,
+        });
+        if (!settled) return null;
+        // Releasing is allowed on a frozen or closed account; capturing moves value, so it is not.
+        const [written] = await scope.write([item], { requireActive: capture !== null });
+        if ('replayOf' in written!)
+          throw new IdempotencyConflictError(
+            `idempotencyKey ${idempotencyKey} was already used for another transaction`,
+          );
+        return written!;
+      }),
     );
-
-    const written = await this.transaction(async (client) => {
-      const settled = await claimSettlement(client, {
-        rootLedgerId: hold.rootLedgerId,
-        holdId: hold.id,
-        action,
-        idempotencyKey,
-        requestHash,
-        settlementTransactionId: capture?.id ?? null,
-        capturedAmount: action === 'POST' ? (captured[0]?.amount ?? null) : null,
-      });
-      if (!settled) return null;
-      // Releasing is allowed on a frozen or closed account; capturing moves value, so it is not.
-      const outcome = await applyPosting(client, {
-        rootLedgerId: hold.rootLedgerId,
-        accounts,
-        requireActive: capture !== null,
-        transaction: capture,
-        deltas,
-        entries,
-        audit,
-        checkpointsFrom: null,
-      });
-      if (!outcome.claimed)
-        throw new IdempotencyConflictError(`idempotencyKey ${idempotencyKey} was already used for another transaction`);
-      if (!capture)
-        return {
-          row: { ...rowOf(hold), status: TransactionStatus.VOIDED },
-          accounts,
-          deltas,
-          applied: outcome.balances,
-          entries: heldEntries,
-        };
-      await this.applyLots(
-        client,
-        capture,
-        null,
-        lotDeltasOf(deltas, accounts, assets),
-        outcome.balances,
-        accounts,
-        assets,
-      );
-      return { row: capture, accounts, deltas, applied: outcome.balances, entries: toEntries(capture, entries) };
-    });
-
-    if (written === null) return this.replaySettlement(hold, idempotencyKey, requestHash);
-    this.announce(written);
-    return { transaction: this.toTransaction(written), replayed: false, dryRun: false };
+    return outcome === null ? this.replaySettlement(hold, idempotencyKey, requestHash) : this.answer(outcome);
   }
 
   /**
@@ -587,13 +466,23 @@ export class PostingEngine {
       pending: command.pending,
     });
     const deltas = assignShards(plan.deltas);
+    const backdated =
+      command.effectiveAt !== null && command.effectiveAt.getTime() < now.getTime() - CHECKPOINT_SETTLE_MS;
     return {
+      rootLedgerId: command.rootLedgerId,
+      operation: command.operation,
       command,
+      release: null,
+      auditSubject: null,
       assets,
       accounts,
       deltas,
       entries: withIds(plan.entries),
       lotDeltas: command.pending ? [] : lotDeltasOf(deltas, accounts, assets),
+      lotExpiresAt: command.lotExpiresAt,
+      allowDebt: command.allowDebt === true && command.reversalOfId !== null,
+      // A backdated posting invalidates the point-in-time checkpoints of its accounts from its effective time on.
+      checkpointsFrom: backdated ? command.effectiveAt : null,
       row: {
         id: newId(),
         rootLedgerId: command.rootLedgerId,
@@ -613,44 +502,167 @@ export class PostingEngine {
     };
   }
 
-  /** One posting, with its lots, inside the caller's database transaction; null when its idempotency key is already taken. */
-  private async write(client: pg.PoolClient, origin: RequestOrigin, prepared: Prepared): Promise<Written | null> {
-    const written = await this.apply(client, origin, prepared);
-    if (written !== null && prepared.lotDeltas.length > 0) {
-      await this.applyLots(
-        client,
-        prepared.row,
-        prepared.command.lotExpiresAt,
-        prepared.lotDeltas,
-        written.applied,
-        prepared.accounts,
-        prepared.assets,
-        prepared.command.allowDebt === true,
-      );
-    }
-    return written;
+  /**
+   * The one transaction shape. ONE_STATEMENT: the work is a single write_postings call (one root, no lots),
+   * run in autocommit, which is its own database transaction. TRANSACTION: the work runs in one database
+   * transaction, committed unless it discards itself. Either way, what it wrote is announced here once the
+   * transaction has committed, and a lost race runs the work again from the start.
+   */
+  private async transact<T>(origin: RequestOrigin, shape: Shape, work: (scope: WriteScope) => Promise<T>): Promise<T> {
+    let written: Written[] = [];
+    let discarded = false;
+    const attempt = (runner: pg.Pool | pg.PoolClient) => {
+      written = [];
+      discarded = false;
+      return work({
+        get client() {
+          if (shape === 'ONE_STATEMENT') throw new Error('a one-statement write has no transaction client');
+          return runner as pg.PoolClient;
+        },
+        write: async (items, options) => {
+          const outcomes = await this.writeItems(runner, origin, items, options?.requireActive ?? true);
+          for (const outcome of outcomes) if ('written' in outcome) written.push(outcome.written);
+          return outcomes;
+        },
+        discard: () => {
+          if (shape === 'ONE_STATEMENT') throw new Error('a one-statement write cannot be rolled back');
+          discarded = true;
+        },
+      });
+    };
+    const result =
+      shape === 'ONE_STATEMENT'
+        ? await inOneStatement(this.db.pool, this.attemptsMax, attempt, () => this.observer.retry())
+        : await inTransaction(
+            this.db.pool,
+            this.attemptsMax,
+            attempt,
+            () => this.observer.retry(),
+            () => !discarded,
+          );
+    if (!discarded) for (const committed of written) this.announce(committed);
+    return result;
   }
 
-  /** The posting's apply_posting statement: on the pool, the whole posting as one transaction. */
-  private async apply(
+  /**
+   * The write primitive: the items, of any root ledgers, as one write_postings statement per root in root
+   * order (the global lock order), each followed by its items' lots on the same connection. A refusal, or a
+   * lot rule that fails, throws ItemFailed, which aborts the transaction around it.
+   */
+  private async writeItems(
     runner: pg.Pool | pg.PoolClient,
     origin: RequestOrigin,
-    prepared: Prepared,
-  ): Promise<Written | null> {
-    const { command, row, accounts, deltas, entries } = prepared;
-    const write: PostingWrite = {
-      rootLedgerId: command.rootLedgerId,
-      accounts,
-      requireActive: true,
-      transaction: row,
-      deltas,
-      entries,
-      audit: auditEvent(origin, command.operation, command.rootLedgerId, [row.id]),
-      checkpointsFrom: checkpointsFrom(prepared),
-      allowDebt: command.allowDebt === true && command.reversalOfId !== null,
-    };
-    const outcome = await applyPosting(runner, write);
-    return outcome.claimed ? writtenOf(prepared, outcome.balances) : null;
+    items: Prepared[],
+    requireActive: boolean,
+  ): Promise<ItemWritten[]> {
+    const outcomes: ItemWritten[] = new Array(items.length);
+    for (const rootLedgerId of [...new Set(items.map((item) => item.rootLedgerId))].sort()) {
+      let indexes = items.flatMap((item, index) => (item.rootLedgerId === rootLedgerId ? [index] : []));
+      for (;;) {
+        const batch = indexes.map((index) => items[index]!);
+        const earlier = (position: number) => batch.slice(0, position).flatMap((item) => item.deltas);
+        const written = await writePostings(runner, {
+          rootLedgerId,
+          accounts: new Map(batch.flatMap((item) => [...item.accounts])),
+          requireActive,
+          // Debt is a reversal's, and a reversal is posted on its own.
+          allowDebt: batch.length === 1 && batch[0]!.allowDebt,
+          actor: auditEvent(origin, batch[0]!.operation, rootLedgerId, []),
+          items: batch.map((item) => ({
+            transaction: item.release === null ? item.row : null,
+            deltas: item.deltas,
+            entries: item.entries,
+            auditId: newId(),
+            auditSubject: item.auditSubject,
+            checkpointsFrom: item.checkpointsFrom,
+          })),
+        });
+        if (written.kind === 'PARTLY_REPLAYED') {
+          // Nothing was written: the replays are answered by their originals, the others written again.
+          const replays = new Set(written.replays.map((position) => indexes[position]!));
+          for (const index of replays) outcomes[index] = { replayOf: items[index]! };
+          indexes = indexes.filter((index) => !replays.has(index));
+          continue;
+        }
+        if (written.kind === 'REFUSED') {
+          const { refusal } = written;
+          throw new ItemFailed(batch[refusal.item]!, indexes[refusal.item]!, earlier(refusal.item), refusal);
+        }
+        for (const [position, result] of written.items.entries()) {
+          const item = batch[position]!;
+          if (!result.claimed) {
+            outcomes[indexes[position]!] = { replayOf: item };
+            continue;
+          }
+          if (item.lotDeltas.length > 0) {
+            await this.applyLots(runner as pg.PoolClient, item, result.balances).catch((error: unknown) => {
+              throw error instanceof DomainError
+                ? new ItemFailed(item, indexes[position]!, earlier(position), error)
+                : error;
+            });
+          }
+          outcomes[indexes[position]!] = { written: writtenOf(item, result.balances) };
+        }
+        break;
+      }
+    }
+    return outcomes;
+  }
+
+  /**
+   * The one place a failed item becomes the client's error: a refusal mapped to the error catalog, a
+   * shortfall completed with the balance it found (read once the transaction is over, so the extra read
+   * never holds a second connection), a reused key with the fields the new request changed; in an atomic
+   * batch, named by its item.
+   */
+  private async explained<T>(named: boolean, write: Promise<T>): Promise<T> {
+    try {
+      return await write;
+    } catch (error) {
+      if (!(error instanceof ItemFailed)) throw error;
+      const { item, index, earlier, failure } = error;
+      let explainedError = failure instanceof Error ? failure : await this.refusalErrorOf(item, failure);
+      if (explainedError instanceof InsufficientFundsError) {
+        const assetCodes = new Map([...item.assets.values()].map((asset) => [asset.id, asset.code]));
+        explainedError = await explainShortfall(
+          this.db.pool,
+          item.rootLedgerId,
+          item.deltas,
+          assetCodes,
+          explainedError,
+          earlier,
+        );
+      }
+      throw named ? nameItem(explainedError, index) : explainedError;
+    }
+  }
+
+  private async refusalErrorOf(item: Prepared, refusal: Refusal): Promise<DomainError> {
+    let changed: string[] | undefined;
+    if (refusal.code === 'IDEMPOTENCY_CONFLICT' && item.command !== null && refusal.originalId !== null) {
+      // One more read, on the conflict path only, so the client learns what it changed.
+      const [original] = await this.transactions.fetchByIds([refusal.originalId]);
+      if (original !== undefined)
+        changed = differingFields(
+          original,
+          await this.transactions.entriesOf([original.id]),
+          item.row,
+          item.entries,
+          item.command.effectiveAt !== null,
+        );
+    }
+    return refusalError(refusal, {
+      codeOf: (id) => item.accounts.get(id)?.code ?? id,
+      idempotencyKey: item.row.idempotencyKey,
+      reversalOfId: item.row.reversalOfId,
+      differingFields: changed,
+    });
+  }
+
+  /** A written item as the client sees it, or the original that the same request already wrote. */
+  private async answer(outcome: ItemWritten, dryRun = false): Promise<PostingResult> {
+    if ('replayOf' in outcome) return { ...(await this.replay(outcome.replayOf)), dryRun };
+    return { transaction: this.toTransaction(outcome.written), replayed: false, dryRun };
   }
 
   /** The accounts' facts, after checking the caller may reach each customer account among them. */
@@ -668,64 +680,37 @@ export class PostingEngine {
   }
 
   /** Lots follow the posted changes of customer balances in expiring assets. */
-  private async applyLots(
-    client: pg.PoolClient,
-    row: TransactionInsert,
-    lotExpiresAt: Date | null,
-    lotDeltas: ShardedDelta[],
-    applied: AppliedBalance[],
-    accounts: Map<string, AccountFacts>,
-    assets: Map<string, Asset>,
-    allowDebt = false,
-  ): Promise<void> {
-    if (lotDeltas.length === 0) return;
-    const policies = new Map([...assets.values()].map((asset) => [asset.id, asset.expiryPolicy]));
-    const changes = lotDeltas.map((delta) => ({
+  private async applyLots(client: pg.PoolClient, item: Prepared, applied: AppliedBalance[]): Promise<void> {
+    const { row } = item;
+    const policies = new Map([...item.assets.values()].map((asset) => [asset.id, asset.expiryPolicy]));
+    const changes = item.lotDeltas.map((delta) => ({
       accountId: delta.accountId,
       assetId: delta.assetId,
       normalBalance: delta.normalBalance,
       delta,
       after: applied.find((balance) => balance.accountId === delta.accountId && balance.assetId === delta.assetId)!,
       expiryPolicy: policies.get(delta.assetId)!,
-      accountCode: accounts.get(delta.accountId)!.code,
+      accountCode: item.accounts.get(delta.accountId)!.code,
     }));
     await applyLotEffects(client, {
       rootLedgerId: row.rootLedgerId,
       transactionId: row.id,
       effectiveAt: row.effectiveAt,
-      lotExpiresAt,
+      lotExpiresAt: item.lotExpiresAt,
       reversalOfId: row.reversalOfId,
       isActivity: row.reversalOfId === null && row.kind !== 'EXPIRE',
-      allowDebt: allowDebt && row.reversalOfId !== null,
+      allowDebt: item.allowDebt,
       changes,
     });
   }
 
-  /** The key or the reversal was already taken: answer with the original, or say why not. */
-  private async replay(
-    reader: pg.Pool | pg.PoolClient,
-    { command, row, entries }: Prepared,
-  ): Promise<Omit<PostingResult, 'dryRun'>> {
-    const original = await this.transactions.findByIdempotencyKey(command.rootLedgerId, command.idempotencyKey, reader);
-    if (original === null) {
-      if (command.reversalOfId !== null)
-        throw new AlreadyReversedError(`transaction ${command.reversalOfId} has already been reversed`);
-      throw new Error('a posting lost its idempotency claim to a transaction that cannot be found');
-    }
-    if (original.requestHash !== row.requestHash) {
-      // One more read, on the conflict path only, so the client learns what it changed.
-      const fields = differingFields(
-        original,
-        await this.transactions.entriesOf([original.id]),
-        row,
-        entries,
-        command.effectiveAt !== null,
-      );
-      throw new IdempotencyConflictError(
-        `idempotencyKey ${command.idempotencyKey} was already used for a different request (transaction ${original.id})${fields.length > 0 ? `; it differs in ${fields.join(', ')}` : ''}`,
-        { transactionId: original.id, ...(fields.length > 0 ? { differingFields: fields } : {}) },
-      );
-    }
+  /**
+   * The one replay path: the same request already holds the key (write_postings compared the requests), so
+   * the original answers.
+   */
+  private async replay({ rootLedgerId, row }: Prepared): Promise<Omit<PostingResult, 'dryRun'>> {
+    const original = await this.transactions.findByIdempotencyKey(rootLedgerId, row.idempotencyKey, this.db.pool);
+    if (original === null) throw new Error(`the transaction holding idempotencyKey ${row.idempotencyKey} is gone`);
     return { transaction: original, replayed: true };
   }
 
@@ -783,16 +768,21 @@ export class PostingEngine {
 /** Items of a non-atomic batch run this many at a time. */
 export const NON_ATOMIC_CONCURRENCY = 4;
 
-/** A prepared posting as written, with the balance rows it left. */
-function writtenOf({ row, accounts, deltas, entries }: Prepared, applied: AppliedBalance[]): Written {
-  return { row, accounts, deltas, applied, entries: toEntries(row, entries) };
+type Shape = 'ONE_STATEMENT' | 'TRANSACTION';
+
+/** A write is its one statement when that statement is all it needs: one root ledger, and no lots to move. */
+function shapeOf(items: Prepared[]): Shape {
+  const rootLedgerId = items[0]?.rootLedgerId;
+  return items.every((item) => item.rootLedgerId === rootLedgerId && item.lotDeltas.length === 0)
+    ? 'ONE_STATEMENT'
+    : 'TRANSACTION';
 }
 
-/** A backdated posting invalidates the point-in-time checkpoints of its accounts from its effective time on. */
-function checkpointsFrom({ command, row }: Prepared): Date | null {
-  const backdated =
-    command.effectiveAt !== null && command.effectiveAt.getTime() < row.postedAt.getTime() - CHECKPOINT_SETTLE_MS;
-  return backdated ? command.effectiveAt : null;
+/** A prepared posting as written, with the balance rows it left; a release shows the hold's own entries. */
+function writtenOf(item: Prepared, applied: AppliedBalance[]): Written {
+  const { row, accounts, deltas } = item;
+  const entries = item.release?.heldEntries ?? toEntries(row, item.entries);
+  return { row, accounts, deltas, applied, entries };
 }
 
 /** Lots follow the posted changes of customer balances in expiring assets. */

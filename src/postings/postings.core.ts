@@ -82,6 +82,22 @@ export interface BalanceDelta {
   creditsPending: bigint;
 }
 
+/** A balance change bound to the balance row (shard) it will be written to. */
+export interface ShardedDelta extends BalanceDelta {
+  shard: number;
+}
+
+/**
+ * Hot unconstrained accounts write a random shard, so concurrent postings rarely meet on one row.
+ * Pending amounts always live on shard 0, so settling a hold releases exactly the row it reserved on.
+ */
+export function assignShards(deltas: BalanceDelta[], random: () => number = Math.random): ShardedDelta[] {
+  return deltas.map((delta) => {
+    const touchesPending = delta.debitsPending !== 0n || delta.creditsPending !== 0n;
+    return { ...delta, shard: delta.shardable && !touchesPending ? Math.floor(random() * HOT_ACCOUNT_SHARDS) : 0 };
+  });
+}
+
 export interface PostingPlan {
   entries: PlannedEntry[];
   /** Sorted by (accountId, assetId): the order in which balance rows are locked, to prevent deadlocks. */

@@ -1,19 +1,19 @@
 import type pg from 'pg';
 import type { Database } from '../platform/db.js';
 import type { AuditEventRow } from '../audit/audit.js';
-import {
-  AccountNotActiveError,
-  InsufficientFundsError,
-  LimitExceededError,
-  type DomainError,
-} from '../platform/errors.js';
 import type { BalanceTotals, NormalBalance } from '../balances/balances.core.js';
-import type { AccountFacts, BalanceDelta, PlannedEntry } from './postings.core.js';
-import { HOT_ACCOUNT_SHARDS } from './postings.core.js';
+import type { AccountFacts, PlannedEntry, ShardedDelta } from './postings.core.js';
+import {
+  firstItemBelowFloor,
+  firstItemTouching,
+  planWrite,
+  rowsAsLeftByItem,
+  type WritePlan,
+} from './write-plan.core.js';
 
 /**
  * The SQL of postings. Each function is one statement; the engine owns the transaction boundary (a lone
- * apply_posting call is its own transaction).
+ * write_postings call is its own transaction).
  */
 
 export interface TransactionInsert {
@@ -33,22 +33,6 @@ export interface TransactionInsert {
   timeoutAt: Date | null;
 }
 
-/** A balance change bound to the balance row (shard) it will be written to. */
-export interface ShardedDelta extends BalanceDelta {
-  shard: number;
-}
-
-/**
- * Hot unconstrained accounts write a random shard, so concurrent postings rarely meet on one row.
- * Pending amounts always live on shard 0, so settling a hold releases exactly the row it reserved on.
- */
-export function assignShards(deltas: BalanceDelta[], random: () => number = Math.random): ShardedDelta[] {
-  return deltas.map((delta) => {
-    const touchesPending = delta.debitsPending !== 0n || delta.creditsPending !== 0n;
-    return { ...delta, shard: delta.shardable && !touchesPending ? Math.floor(random() * HOT_ACCOUNT_SHARDS) : 0 };
-  });
-}
-
 /** A balance row as one posting left it. */
 export interface AppliedBalance extends BalanceTotals {
   accountId: string;
@@ -58,137 +42,218 @@ export interface AppliedBalance extends BalanceTotals {
   updatedAt: Date;
 }
 
-/** Everything one posting writes, planned: what apply_posting (migration 20261122000000) applies. */
-export interface PostingWrite {
-  rootLedgerId: string;
-  /** The accounts touched, for their codes in a refusal; the customer ones are share-locked. */
-  accounts: ReadonlyMap<string, { code: string; isSystem: boolean }>;
-  /** Refuse unless every customer account is ACTIVE; releasing a hold is allowed on any. */
-  requireActive: boolean;
+/** One planned posting of a write: what write_postings (migration 20261208010000) applies as one item. */
+export interface PostingItemWrite {
   /** The transaction row whose idempotency key is claimed; null for a hold's release, which writes none. */
   transaction: TransactionInsert | null;
   deltas: ShardedDelta[];
   entries: Array<PlannedEntry & { id: string }>;
-  audit: AuditEventRow;
+  auditId: string;
+  /** Named in the item's audit event before its own transaction: the hold a settlement settles. */
+  auditSubject: string | null;
   /** A backdated posting: its accounts' checkpoints from this instant on are dropped. */
   checkpointsFrom: Date | null;
-  /** A reversal allowed to leave clawback debt: a balance it takes below its floor keeps the shortfall as debt. */
-  allowDebt?: boolean;
 }
 
-/** Applied, or not at all because another transaction holds the idempotency key (or the reversal). */
-export type PostingWriteOutcome = { claimed: true; balances: AppliedBalance[] } | { claimed: false };
+/** Everything one write_postings statement writes: items of one root ledger, by one actor. */
+export interface PostingsWrite {
+  rootLedgerId: string;
+  /** The accounts touched; the customer ones are share-locked. */
+  accounts: ReadonlyMap<string, { isSystem: boolean }>;
+  /** Refuse unless every customer account is ACTIVE; releasing a hold is allowed on any. */
+  requireActive: boolean;
+  /** A reversal allowed to leave clawback debt: a balance it takes below its floor keeps the shortfall as debt. */
+  allowDebt: boolean;
+  actor: Pick<AuditEventRow, 'actorType' | 'actorId' | 'operation' | 'requestId' | 'clientAddress'>;
+  items: PostingItemWrite[];
+}
 
-/** apply_posting's signature of migration 20261206010000 (with p_allow_debt); the 40-parameter one stays for older servers. */
-const APPLY_POSTING_PARAMETERS = 41;
+/** Each item applied, or not at all because the same request already holds its key (a replay). */
+type ItemOutcome = { claimed: true; balances: AppliedBalance[] } | { claimed: false };
+
+export type RefusalCode =
+  | 'ACCOUNT_NOT_ACTIVE'
+  | 'INSUFFICIENT_FUNDS'
+  | 'LIMIT_EXCEEDED'
+  | 'IDEMPOTENCY_CONFLICT'
+  | 'ALREADY_REVERSED';
+
+/** Why write_postings wrote nothing: the first item refused, and what it names. */
+export interface Refusal {
+  /** The item's index in the write, from 0. */
+  item: number;
+  code: RefusalCode;
+  /** The accounts refused (not active, or taken below their floor), with their statuses when not active. */
+  accountIds: string[];
+  statuses: string[];
+  limitId: string | null;
+  remaining: bigint | null;
+  /** The transaction that holds the key a different request reused. */
+  originalId: string | null;
+}
 
 /**
- * Applies a planned posting in one statement: one round trip, and on a pool in autocommit one database
- * transaction. Refusals decided under the locks come back as the domain's errors, with nothing written.
+ * What a write came to: every item applied or a replay; or refused, with nothing written; or, when some
+ * items but not all turned out to be replays, nothing written and those items named, for the caller to
+ * write the others again without them.
  */
-export async function applyPosting(runner: pg.Pool | pg.PoolClient, write: PostingWrite): Promise<PostingWriteOutcome> {
-  const { transaction: row, deltas, entries, audit } = write;
-  let result: pg.QueryResult<BalanceRow & { outcome: 'APPLIED' | 'CLAIM_TAKEN' }>;
-  try {
-    result = await runner.query<BalanceRow & { outcome: 'APPLIED' | 'CLAIM_TAKEN' }>({
-      name: 'apply_posting',
-      text: `SELECT o_outcome AS outcome, ${BALANCE_COLUMNS} FROM apply_posting(${parameterList(APPLY_POSTING_PARAMETERS)})`,
-      values: [
-        write.rootLedgerId,
-        customerAccountIds(write.accounts),
-        write.requireActive,
-        row?.id ?? null,
-        row?.ledgerId ?? null,
-        row?.kind ?? null,
-        row?.status ?? null,
-        row?.idempotencyKey ?? null,
-        row?.requestHash ?? null,
-        row?.description ?? null,
-        row === null ? null : JSON.stringify(row.metadata),
-        row?.effectiveAt ?? null,
-        row?.postedAt ?? null,
-        row?.reversalOfId ?? null,
-        row?.isHold ?? false,
-        row?.timeoutAt ?? null,
-        deltas.map((delta) => delta.accountId),
-        deltas.map((delta) => delta.assetId),
-        deltas.map((delta) => delta.shard),
-        deltas.map((delta) => delta.ledgerId),
-        deltas.map((delta) => delta.normalBalance),
-        deltas.map((delta) => delta.availableFloor?.toString() ?? null),
-        deltas.map((delta) => delta.debitsPosted.toString()),
-        deltas.map((delta) => delta.creditsPosted.toString()),
-        deltas.map((delta) => delta.debitsPending.toString()),
-        deltas.map((delta) => delta.creditsPending.toString()),
-        entries.map((entry) => entry.id),
-        entries.map((entry) => entry.accountId),
-        entries.map((entry) => entry.ledgerId),
-        entries.map((entry) => entry.assetId),
-        entries.map((entry) => entry.direction),
-        entries.map((entry) => entry.amount.toString()),
-        audit.id,
-        audit.actorType,
-        audit.actorId,
-        audit.operation,
-        audit.targetIds,
-        audit.requestId,
-        audit.clientAddress,
-        write.checkpointsFrom,
-        write.allowDebt ?? false,
-      ],
-    });
-  } catch (error) {
-    throw refusalOf(error, write.accounts) ?? error;
+type PostingsWritten =
+  | { kind: 'WRITTEN'; items: ItemOutcome[] }
+  | { kind: 'REFUSED'; refusal: Refusal }
+  | { kind: 'PARTLY_REPLAYED'; replays: number[] };
+
+const WRITE_POSTINGS_PARAMETERS = 48;
+
+type WriteRowResult = BalanceRow & {
+  outcome: 'APPLIED' | 'CLAIM_TAKEN' | 'REFUSED';
+  item: number | null;
+  refusal: RefusalCode | 'PARTLY_REPLAYED' | null;
+  refused_ids: string[] | null;
+  refused_statuses: string[] | null;
+  refused_rows: number[] | null;
+  available: string[] | null;
+  limit_id: string | null;
+  remaining: string | null;
+  original_id: string | null;
+  replays: number[] | null;
+};
+
+/**
+ * Writes planned postings of one root ledger in one statement: one round trip whatever their number, and on
+ * a pool in autocommit one database transaction. Every balance row is locked once, in one global order, and
+ * each floor is judged after every item in order. A refusal comes back as a row and nothing is written.
+ */
+export async function writePostings(runner: pg.Pool | pg.PoolClient, write: PostingsWrite): Promise<PostingsWritten> {
+  const { items, actor } = write;
+  const plan = planWrite(items);
+  const lines = items.flatMap((item, index) => item.entries.map((entry) => ({ item: index + 1, entry })));
+  const transactions = items.map((item) => item.transaction);
+  const { rows: result } = await runner.query<WriteRowResult>({
+    name: 'write_postings',
+    text: `SELECT o_outcome AS outcome, o_item AS item, o_refusal AS refusal, o_refused_ids AS refused_ids,
+                  o_refused_statuses AS refused_statuses, o_refused_rows AS refused_rows, o_available AS available,
+                  o_limit_id AS limit_id, o_remaining AS remaining, o_original_id AS original_id, o_replays AS replays,
+                  ${BALANCE_COLUMNS}
+             FROM write_postings(${parameterList(WRITE_POSTINGS_PARAMETERS)})`,
+    values: [
+      write.rootLedgerId,
+      customerAccountIds(write.accounts),
+      write.requireActive,
+      write.allowDebt,
+      transactions.map((row) => row?.id ?? null),
+      transactions.map((row) => row?.ledgerId ?? null),
+      transactions.map((row) => row?.kind ?? null),
+      transactions.map((row) => row?.status ?? null),
+      transactions.map((row) => row?.idempotencyKey ?? null),
+      transactions.map((row) => row?.requestHash ?? null),
+      transactions.map((row) => row?.description ?? null),
+      transactions.map((row) => (row === null ? null : JSON.stringify(row.metadata))),
+      transactions.map((row) => row?.effectiveAt ?? null),
+      transactions.map((row) => row?.postedAt ?? null),
+      transactions.map((row) => row?.reversalOfId ?? null),
+      transactions.map((row) => row?.isHold ?? false),
+      transactions.map((row) => row?.timeoutAt ?? null),
+      items.map((item) => item.checkpointsFrom),
+      items.map((item) => item.auditId),
+      items.map((item) => item.auditSubject),
+      actor.actorType,
+      actor.actorId,
+      actor.operation,
+      actor.requestId,
+      actor.clientAddress,
+      plan.rows.map((row) => row.delta.accountId),
+      plan.rows.map((row) => row.delta.assetId),
+      plan.rows.map((row) => row.delta.shard),
+      plan.rows.map((row) => row.delta.ledgerId),
+      plan.rows.map((row) => row.delta.normalBalance),
+      plan.rows.map((row) => row.delta.availableFloor?.toString() ?? null),
+      plan.rows.map((row) => row.debitsPosted.toString()),
+      plan.rows.map((row) => row.creditsPosted.toString()),
+      plan.rows.map((row) => row.debitsPending.toString()),
+      plan.rows.map((row) => row.creditsPending.toString()),
+      plan.rows.map((row) => row.items),
+      plan.rows.map((row) => row.lowest?.toString() ?? null),
+      plan.steps.map((step) => step.item + 1),
+      plan.steps.map((step) => step.row + 1),
+      plan.steps.map((step) => step.posted.toString()),
+      plan.steps.map((step) => step.postedThrough.toString()),
+      lines.map(({ item }) => item),
+      lines.map(({ entry }) => entry.id),
+      lines.map(({ entry }) => entry.accountId),
+      lines.map(({ entry }) => entry.ledgerId),
+      lines.map(({ entry }) => entry.assetId),
+      lines.map(({ entry }) => entry.direction),
+      lines.map(({ entry }) => entry.amount.toString()),
+    ],
+  });
+  const refused = result.find((row) => row.outcome === 'REFUSED');
+  if (refused !== undefined) return refusalOf(refused, plan);
+  const outcomes: ItemOutcome[] = items.map(() => ({ claimed: true, balances: [] }));
+  for (const row of result) if (row.outcome === 'CLAIM_TAKEN') outcomes[row.item! - 1] = { claimed: false };
+  const applied = result.filter((row) => row.outcome === 'APPLIED').map(toAppliedBalance);
+  if (applied.length === 0) return { kind: 'WRITTEN', items: outcomes };
+  // The statement answers with each row as the write left it, in no set order; each item is answered with
+  // its rows as it left them.
+  const final = plan.rows.map(
+    ({ delta }) =>
+      applied.find(
+        (row) => row.accountId === delta.accountId && row.assetId === delta.assetId && row.shard === delta.shard,
+      )!,
+  );
+  const asLeft = rowsAsLeftByItem(plan, final, items.length);
+  for (const [index, outcome] of outcomes.entries()) {
+    if (!outcome.claimed) continue;
+    const steps = plan.steps.filter((step) => step.item === index);
+    outcome.balances = steps.map((step, position) => ({ ...final[step.row]!, ...asLeft[index]![position]! }));
   }
-  if (result.rows[0]?.outcome === 'CLAIM_TAKEN') return { claimed: false };
-  return { claimed: true, balances: result.rows.map(toAppliedBalance) };
+  return { kind: 'WRITTEN', items: outcomes };
 }
 
-/** The accounts a posting function share-locks: the customer ones; system accounts never change status. */
-export function customerAccountIds(accounts: PostingWrite['accounts']): string[] {
+/** The refusal row, completed with what only the plan knows: which item it belongs to. */
+function refusalOf(row: WriteRowResult, plan: WritePlan): PostingsWritten {
+  if (row.refusal === 'PARTLY_REPLAYED')
+    return { kind: 'PARTLY_REPLAYED', replays: row.replays!.map((item) => item - 1) };
+  const refusal: Refusal = {
+    item: row.item === null ? 0 : row.item - 1,
+    code: row.refusal!,
+    accountIds: row.refused_ids ?? [],
+    statuses: row.refused_statuses ?? [],
+    limitId: row.limit_id,
+    remaining: row.remaining === null ? null : BigInt(row.remaining),
+    originalId: row.original_id,
+  };
+  if (refusal.code === 'INSUFFICIENT_FUNDS') {
+    const below = firstItemBelowFloor(
+      plan,
+      row.refused_rows!.map((index, position) => ({ row: index - 1, available: BigInt(row.available![position]!) })),
+    );
+    return { kind: 'REFUSED', refusal: { ...refusal, item: below.item, accountIds: below.accountIds } };
+  }
+  if (refusal.code === 'ACCOUNT_NOT_ACTIVE') {
+    const touching = firstItemTouching(plan, refusal.accountIds);
+    const statusOf = new Map(refusal.accountIds.map((id, index) => [id, refusal.statuses[index]!]));
+    return {
+      kind: 'REFUSED',
+      refusal: {
+        ...refusal,
+        item: touching.item,
+        accountIds: touching.accountIds,
+        statuses: touching.accountIds.map((id) => statusOf.get(id)!),
+      },
+    };
+  }
+  return { kind: 'REFUSED', refusal };
+}
+
+/** The accounts the posting statement share-locks: the customer ones; system accounts never change status. */
+export function customerAccountIds(accounts: PostingsWrite['accounts']): string[] {
   return [...accounts.entries()]
     .filter(([, account]) => !account.isSystem)
     .map(([id]) => id)
     .sort();
 }
 
-/**
- * The posting functions' own SQLSTATEs, raised before any balance changes. DETAIL names the accounts
- * ("id:STATUS" or "id,id"); apply_postings puts the failing item's number (from 1) first, "item;...".
- */
-const NOT_ACTIVE_SQLSTATE = 'RLNA1';
-const BELOW_FLOOR_SQLSTATE = 'RLIF1';
-export const KEY_REUSED_SQLSTATE = 'RLIC1';
-/** A program limit refused the posting (migration 20261206010000); DETAIL "limitId:remaining". */
-const LIMIT_EXCEEDED_SQLSTATE = 'RLLE1';
-
-export function refusalOf(error: unknown, accounts: PostingWrite['accounts']): DomainError | null {
-  const { code, detail = '' } = error as { code?: string; detail?: string };
-  const accountsNamed = detail.includes(';') ? detail.slice(detail.indexOf(';') + 1) : detail;
-  const codeOf = (id: string) => accounts.get(id)?.code ?? id;
-  if (code === NOT_ACTIVE_SQLSTATE) {
-    const [id, status] = accountsNamed.split(',')[0]!.split(':');
-    return new AccountNotActiveError(`account ${codeOf(id!)} is ${status}`);
-  }
-  if (code === LIMIT_EXCEEDED_SQLSTATE) {
-    const [limitId = '', remaining = '0'] = accountsNamed.split(':');
-    return new LimitExceededError(`the posting would pass limit ${limitId}; ${remaining} remains of it`, {
-      limitId,
-      remaining,
-    });
-  }
-  if (code === BELOW_FLOOR_SQLSTATE) {
-    const ids = accountsNamed.split(',');
-    return new InsufficientFundsError(
-      `insufficient funds: the posting would take ${ids.map(codeOf).join(', ')} below its allowed balance`,
-      undefined,
-      ids,
-    );
-  }
-  return null;
-}
-
-export interface BalanceRow {
+interface BalanceRow {
   account_id: string;
   asset_id: string;
   shard: number;
@@ -200,7 +265,7 @@ export interface BalanceRow {
   updated_at: Date;
 }
 
-export function toAppliedBalance(row: BalanceRow): AppliedBalance {
+function toAppliedBalance(row: BalanceRow): AppliedBalance {
   return {
     accountId: row.account_id,
     assetId: row.asset_id,
@@ -214,12 +279,12 @@ export function toAppliedBalance(row: BalanceRow): AppliedBalance {
   };
 }
 
-/** The columns both posting functions return, under the names BalanceRow reads. */
-export const BALANCE_COLUMNS = `o_account_id AS account_id, o_asset_id AS asset_id, o_shard AS shard, o_debits_posted AS debits_posted,
+/** The balance columns write_postings returns, under the names BalanceRow reads. */
+const BALANCE_COLUMNS = `o_account_id AS account_id, o_asset_id AS asset_id, o_shard AS shard, o_debits_posted AS debits_posted,
   o_credits_posted AS credits_posted, o_debits_pending AS debits_pending, o_credits_pending AS credits_pending, o_version AS version,
   o_updated_at AS updated_at`;
 
-export function parameterList(count: number): string {
+function parameterList(count: number): string {
   return Array.from({ length: count }, (_, index) => `$${index + 1}`).join(', ');
 }
 
@@ -264,33 +329,6 @@ export async function claimSettlement(client: pg.PoolClient, claim: SettlementCl
     ],
   });
   return rows[0]!.settled;
-}
-
-/**
- * Locks, in one global order (root, account, asset, shard), every existing balance row an atomic batch
- * will change, before its first item runs. Items then lock row by row in their own order without ever
- * waiting on each other; two batches sharing rows queue here instead of deadlocking halfway through.
- * One statement per root, roots in sorted order (docs/citus-routing.md): each names its root, and the
- * order across roots is the same as one statement's ORDER BY gave. A batch almost always has one root.
- */
-export async function lockBalancesInOrder(
-  client: pg.PoolClient,
-  rows: Array<{ rootLedgerId: string; accountId: string; assetId: string }>,
-): Promise<void> {
-  const byRoot = new Map<string, Array<{ accountId: string; assetId: string }>>();
-  for (const row of rows) byRoot.set(row.rootLedgerId, [...(byRoot.get(row.rootLedgerId) ?? []), row]);
-  for (const root of [...byRoot.keys()].sort()) {
-    const keys = byRoot.get(root)!;
-    await client.query({
-      name: 'posting_lock_batch_balances',
-      text: `SELECT 1 FROM balances b
-              WHERE b.root_ledger_id = $1
-                AND (b.account_id, b.asset_id) IN (SELECT * FROM unnest($2::uuid[], $3::uuid[]))
-              ORDER BY b.account_id, b.asset_id, b.shard
-                FOR UPDATE`,
-      values: [root, keys.map((key) => key.accountId), keys.map((key) => key.assetId)],
-    });
-  }
 }
 
 /**
