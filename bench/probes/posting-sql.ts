@@ -13,7 +13,7 @@ import { setFeedTriggers } from './event-feed.js';
  * P1 runs a transfer's SQL as the engine sent it before apply_posting (BEGIN, read and share-lock the
  * accounts, claim the key and create missing balance rows, lock and update the balances under their
  * floor, insert the entries and the audit row, COMMIT: six round trips), kept as the baseline; P2 calls
- * the engine's own apply_posting (migration 20261122000000) with a transfer's plan, as the server does:
+ * the engine's own write_postings (migration 20261208010000) with a transfer's plan, as the server does:
  * one statement, one round trip, autocommit. P3 is P2 with a NOTIFY of an event-sized payload in the
  * same statement, hence the same transaction: what the server would pay if it notified other instances
  * inside the posting rather than after its commit (Postgres serializes the commits of all transactions
@@ -68,14 +68,21 @@ COMMIT;
 `;
 }
 
-/** A transfer as the engine writes it now: one apply_posting call; with `notifyInside`, a NOTIFY in the same statement. */
+/**
+ * A transfer as the engine writes it now: one write_postings call with the transfer as its one item (both
+ * balance rows, each lowered or raised once, in lock order); with `notifyInside`, a NOTIFY in the same statement.
+ */
 function functionScript(root: string, asset: string, customers: number, notifyInside = false): string {
   const id = customerId;
   const pair = (value: string, type: string) => `ARRAY[${value}, ${value}]::${type}[]`;
+  const one = (value: string, type: string) => `ARRAY[${value}]::${type}[]`;
   const notify = notifyInside
     ? `, pg_notify('${NOTIFY_INSIDE_CHANNEL}', repeat('x', ${NOTIFY_INSIDE_PAYLOAD_BYTES}))`
     : '';
-  return `${pickAccounts(customers)}${LOCK_ORDER}WITH ids AS (SELECT bench_uuid7() AS tx) SELECT count(*)${notify} FROM ids, apply_posting('${root}', ARRAY[${id('lo')}, ${id('hi')}], true, ids.tx, '${root}', 'TRANSFER', 'POSTED', gen_random_uuid()::text, 'bench-probe', NULL, '{}', now(), now(), NULL, false, NULL, ARRAY[${id('lo')}, ${id('hi')}], ${pair(`'${asset}'`, 'uuid')}, ${pair('0', 'int2')}, ${pair(`'${root}'`, 'uuid')}, ${pair("'CREDIT'", 'text')}, ${pair('0', 'int8')}, ARRAY[(:lodebit)::int8, (:hidebit)::int8], ARRAY[(:locredit)::int8, (:hicredit)::int8], ${pair('0', 'int8')}, ${pair('0', 'int8')}, ARRAY[bench_uuid7(), bench_uuid7()], ARRAY[${id('a')}, ${id('b')}], ${pair(`'${root}'`, 'uuid')}, ${pair(`'${asset}'`, 'uuid')}, ARRAY['DEBIT', 'CREDIT'], ARRAY[(:amount)::int8, (:amount)::int8], bench_uuid7(), 'api_key', 'bench-probe', 'transfer', ARRAY[ids.tx], 'bench-probe', NULL, NULL);
+  const loChange = '(:locredit)::int8 - (:lodebit)::int8';
+  const hiChange = '(:hicredit)::int8 - (:hidebit)::int8';
+  const lowest = (change: string) => `CASE WHEN ${change} < 0 THEN ${change} END`;
+  return `${pickAccounts(customers)}${LOCK_ORDER}WITH ids AS (SELECT bench_uuid7() AS tx) SELECT count(*)${notify} FROM ids, write_postings('${root}', ARRAY[${id('lo')}, ${id('hi')}], true, false, ARRAY[ids.tx], ${one(`'${root}'`, 'uuid')}, ${one("'TRANSFER'", 'text')}, ${one("'POSTED'", 'text')}, ARRAY[gen_random_uuid()::text], ${one("'bench-probe'", 'text')}, ${one('NULL', 'text')}, ${one("'{}'", 'jsonb')}, ARRAY[now()], ARRAY[now()], ${one('NULL', 'uuid')}, ${one('false', 'boolean')}, ${one('NULL', 'timestamptz')}, ${one('NULL', 'timestamptz')}, ARRAY[bench_uuid7()], ${one('NULL', 'uuid')}, 'api_key', 'bench-probe', 'transfer', 'bench-probe', NULL, ARRAY[${id('lo')}, ${id('hi')}], ${pair(`'${asset}'`, 'uuid')}, ${pair('0', 'int2')}, ${pair(`'${root}'`, 'uuid')}, ${pair("'CREDIT'", 'text')}, ${pair('0', 'int8')}, ARRAY[(:lodebit)::int8, (:hidebit)::int8], ARRAY[(:locredit)::int8, (:hicredit)::int8], ${pair('0', 'int8')}, ${pair('0', 'int8')}, ${pair('1', 'int4')}, ARRAY[${lowest(loChange)}, ${lowest(hiChange)}]::int8[], ${pair('1', 'int4')}, ARRAY[1, 2]::int4[], ARRAY[${loChange}, ${hiChange}], ARRAY[${loChange}, ${hiChange}], ${pair('1', 'int4')}, ARRAY[bench_uuid7(), bench_uuid7()], ARRAY[${id('a')}, ${id('b')}], ${pair(`'${root}'`, 'uuid')}, ${pair(`'${asset}'`, 'uuid')}, ARRAY['DEBIT', 'CREDIT'], ARRAY[(:amount)::int8, (:amount)::int8]) w WHERE w.o_outcome = 'APPLIED';
 `;
 }
 
@@ -128,7 +135,7 @@ export const p1 = probe(
 );
 export const p2 = probe(
   'P2',
-  `probe: a transfer as the engine writes it now (one apply_posting call, 1 round trip), driven by pgbench, ${PGBENCH_CLIENTS} clients, prepared`,
+  `probe: a transfer as the engine writes it now (one write_postings call, 1 round trip), driven by pgbench, ${PGBENCH_CLIENTS} clients, prepared`,
   functionScript,
 );
 // Shorter than P1 and P2: only its ratio to P2 is read, and it keeps the bench's added time small.

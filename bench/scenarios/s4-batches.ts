@@ -11,7 +11,7 @@ import { driveMeasuringWal } from '../lib/wal.js';
  */
 export const S4_POSTINGS_PER_REQUEST = 100;
 /**
- * Four clients: an atomic batch is one apply_postings statement that locks its balance rows once, in one
+ * Four clients: an atomic batch is one write_postings statement that locks its balance rows once, in one
  * global order, so concurrent batches queue on shared rows instead of deadlocking (before, with items
  * locking one after another, 2 clients fell from 483 to 117 postings/s on deadlocks). Four keep both cores
  * busy: one batch is planned in Node while another runs in Postgres. BENCH_S4_CONCURRENCY overrides.

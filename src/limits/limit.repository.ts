@@ -6,8 +6,8 @@ import { readPerRoot } from '../platform/root-directory.js';
 type Reader = pg.Pool | pg.PoolClient;
 
 /**
- * The SQL of limits. Counting them is the posting functions' (apply_posting_limits, migration
- * 20261206010000); here are the rows themselves and the reads of their usage.
+ * The SQL of limits. Counting them is the posting statement's (charge_posting_limits, migration
+ * 20261208010000); here are the rows themselves and the reads of their usage.
  */
 
 interface LimitRow {

@@ -13,7 +13,7 @@ export const ACCOUNT_FACTS_CACHED_MAX = 20_000;
  * The facts a posting is planned from (root, ledger and its path, code, normal balance, overdraft, system
  * or not). None of them changes after an account is created and accounts are never deleted, so they are
  * remembered for the life of the process and every instance agrees on them: a posting then needs no read
- * before its one write statement. Status does change; apply_posting checks it under a lock. Should overdraft
+ * before its one write statement. Status does change; write_postings checks it under a lock. Should overdraft
  * settings ever become editable, this cache and each balance row's copy of the floor must change with them.
  */
 export class AccountFactsCache {

@@ -36,7 +36,7 @@ export interface EntryRequest {
 
 /**
  * What planning needs to know of an account: all fixed when the account is created. Its status can change,
- * so the database checks it, under a lock, when it applies the plan (apply_posting).
+ * so the database checks it, under a lock, when it applies the plan (write_postings).
  */
 export interface PostingAccount {
   id: string;

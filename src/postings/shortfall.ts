@@ -6,7 +6,7 @@ import type { BalanceDelta } from './postings.core.js';
 
 /**
  * Completes an INSUFFICIENT_FUNDS refusal with what a UI shows ("you have 500, this needs 600"):
- * apply_posting names only the accounts that would fall below their floor, so their balances are read
+ * write_postings names only the accounts that would fall below their floor, so their balances are read
  * again after the refusal, with the posting's transaction already over. That read costs one query on the
  * refusal path only; a concurrent posting may have moved the balance since, so it is a hint, not a promise.
  */
