@@ -295,8 +295,8 @@ BEGIN
     -- FOR KEY SHARE on the newest version of each row: its status is current, and a freeze or close,
     -- which takes FOR UPDATE, waits until this write commits. System accounts never change status and
     -- are not locked, so the hot ones collect no lockers.
-    SELECT array_agg(a.id ORDER BY a.id) FILTER (WHERE a.status <> 'ACTIVE'),
-           array_agg(a.status::text ORDER BY a.id) FILTER (WHERE a.status <> 'ACTIVE')
+    -- (Both arrays are built in the one order the rows arrive in: an id and its status stay paired.)
+    SELECT array_agg(a.id) FILTER (WHERE a.status <> 'ACTIVE'), array_agg(a.status::text) FILTER (WHERE a.status <> 'ACTIVE')
       INTO v_inactive, v_statuses
       FROM (SELECT id, status FROM accounts
              WHERE root_ledger_id = p_root_ledger_id AND id = ANY (p_account_ids)
@@ -308,13 +308,13 @@ BEGIN
         -- key, then wins or yields to it. A key taken earlier in the same write yields to that item.
         INSERT INTO transactions (id, root_ledger_id, ledger_id, kind, status, idempotency_key, request_hash, description,
                                   metadata, effective_at, posted_at, reversal_of_id, is_hold, timeout_at)
-        SELECT t.id, p_root_ledger_id, t.ledger_id, t.kind::"TransactionKind", t.status::"TransactionStatus", t.idempotency_key,
-               t.request_hash, t.description, t.metadata, t.effective_at, t.posted_at, t.reversal_of_id, t.is_hold, t.timeout_at
-          FROM unnest(t_ids, t_ledger_ids, t_kinds, t_statuses, t_idempotency_keys, t_request_hashes, t_descriptions, t_metadata,
-                      t_effective_at, t_posted_at, t_reversal_of_ids, t_is_hold, t_timeout_at)
-               AS t(id, ledger_id, kind, status, idempotency_key, request_hash, description, metadata,
-                    effective_at, posted_at, reversal_of_id, is_hold, timeout_at)
-         WHERE t.id IS NOT NULL
+        -- By subscript rather than unnest of thirteen arrays: a posting is mostly a batch of one, for which
+        -- the unnest cost a third of the insert.
+        SELECT t_ids[i], p_root_ledger_id, t_ledger_ids[i], t_kinds[i]::"TransactionKind", t_statuses[i]::"TransactionStatus",
+               t_idempotency_keys[i], t_request_hashes[i], t_descriptions[i], t_metadata[i], t_effective_at[i], t_posted_at[i],
+               t_reversal_of_ids[i], t_is_hold[i], t_timeout_at[i]
+          FROM generate_subscripts(t_ids, 1) AS i
+         WHERE t_ids[i] IS NOT NULL
         ON CONFLICT DO NOTHING;
         GET DIAGNOSTICS v_rows = ROW_COUNT;
 
