@@ -141,6 +141,32 @@ it('answers a repeated item with the original, within one batch and across batch
   expect(await balanceOf(t, bob!)).toMatchObject({ posted: '5', version: 2 });
 });
 
+it('writes the new items of a batch whose other items were posted before, answering those with their originals', async () => {
+  const { ledgerId } = await createProgram(t);
+  const [alice, bob] = await accounts(ledgerId, 2);
+  await issue(t, alice!, '100');
+  const earlier = key();
+  const alone = ok(
+    await t.gql(BATCH, transfers(ledgerId, [{ from: alice!, to: bob!, amount: '10', idempotencyKey: earlier }])),
+  ).postTransactions[0];
+  const mixed = ok(
+    await t.gql(
+      BATCH,
+      transfers(ledgerId, [
+        { from: bob!, to: alice!, amount: '3' },
+        { from: alice!, to: bob!, amount: '10', idempotencyKey: earlier },
+        { from: alice!, to: bob!, amount: '4' },
+      ]),
+    ),
+  ).postTransactions;
+  expect(mixed.map((result: any) => result.replayed)).toEqual([false, true, false]);
+  expect(mixed[1].transaction.id).toBe(alone.transaction.id);
+  // The replayed item's change is counted once: bob 10 - 3 + 4.
+  expect(await balanceOf(t, bob!)).toMatchObject({ posted: '11', version: 3 });
+  expect(await balanceOf(t, alice!)).toMatchObject({ posted: '89' });
+  expect(await balancesDisagreeingWithEntries(t.db)).toEqual([]);
+});
+
 it('refuses a key reused for a different request, and a frozen account, naming the item and writing nothing', async () => {
   const { ledgerId } = await createProgram(t);
   const [alice, bob] = await accounts(ledgerId, 2);
