@@ -338,7 +338,9 @@ export async function writeRunOutcome(
   await client.query(
     `INSERT INTO reconciliation_run_matches (root_ledger_id, run_id, record_id, transaction_id, rule_id, record_amount, ledger_amount)
      SELECT $1, $2, p.record_id, p.transaction_id, p.rule_id, p.record_amount, coalesce(p.ledger_amount, 0)
-       FROM rr_pairs p WHERE p.kind = 'MATCH'`,
+       FROM rr_pairs p WHERE p.kind = 'MATCH'
+      -- In key order, so the primary key (root, run, record) fills its pages one after another.
+      ORDER BY p.record_id`,
     [run.rootLedgerId, run.id],
   );
   // Exceptions are keyset-paged by id in the report's order (records' by external id, then the ledger's

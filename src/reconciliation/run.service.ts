@@ -221,7 +221,7 @@ export class RunService {
     }
     await analyzeMatcherTables(client);
     await insertPreviousMatches(client);
-    await applyRules(client, rules);
+    await applyRules(client, rules, { analyze: true });
     const exceptionBase = newId();
     const outcome = await writeRunOutcome(
       client,
