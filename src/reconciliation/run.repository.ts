@@ -380,6 +380,9 @@ export async function writeRunOutcome(
        ), inserted AS (
          INSERT INTO reconciliation_matches (root_ledger_id, source_id, transaction_id, record_id, run_id, matched_by, rule_id)
          SELECT $1, $3, w.transaction_id, w.record_id, $2, 'RULE', w.rule_id FROM wanted w
+         -- In the primary key's order (root, source, transaction): its pages fill one after another, and
+         -- the references check probes transactions in their key order too.
+         ORDER BY w.transaction_id
          ON CONFLICT DO NOTHING
          RETURNING 1
        )
