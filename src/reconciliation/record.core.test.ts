@@ -119,7 +119,16 @@ describe('contentText', () => {
     r.metadata;
 
   it('is the JSON array text of the content, quotes, backslashes and non-ASCII included', () => {
-    const texts = [null, '', 'plain', 'a "quoted" \\ back\\slash', 'é ü 漢字 😀', '\u2028\u2029', '{"json":1}', '\ud800'];
+    const texts = [
+      null,
+      '',
+      'plain',
+      'a "quoted" \\ back\\slash',
+      'é ü 漢字 😀',
+      '\u2028\u2029',
+      '{"json":1}',
+      '\ud800',
+    ];
     for (const reference of texts)
       for (const accountCode of texts) {
         const r = { ...record, reference, accountCode };
