@@ -290,6 +290,38 @@ describe('runReconciliation', () => {
     expect(await code(insert([match.root_ledger_id, partner.sourceId, missing, others[0].id]))).toBe('23503');
     expect(await code(insert([match.root_ledger_id, missing, partner.tx.unreported, others[0].id]))).toBe('23503');
     expect(await code(insert([match.root_ledger_id, partner.sourceId, partner.tx.unreported, missing]))).toBe('23503');
+    // Each reference is checked on its own (20261208020000): the error names the one that is missing, also
+    // when it is one row of many that are fine.
+    const message = (promise: Promise<unknown>) =>
+      promise.then(
+        () => 'ok',
+        (error: Error) => error.message,
+      );
+    expect(await message(insert([match.root_ledger_id, missing, partner.tx.unreported, others[0].id]))).toMatch(
+      /names a source that does not exist/,
+    );
+    expect(await message(insert([match.root_ledger_id, partner.sourceId, missing, others[0].id]))).toMatch(
+      /names a transaction that does not exist/,
+    );
+    expect(await message(insert([match.root_ledger_id, partner.sourceId, partner.tx.unreported, missing]))).toMatch(
+      /names a record that does not exist/,
+    );
+    expect(
+      await message(
+        t.db.pool.query(
+          `INSERT INTO reconciliation_matches (root_ledger_id, source_id, transaction_id, record_id, matched_by)
+           VALUES ($1, $2, $3, $4, 'MANUAL'), ($1, $2, $5, $6, 'MANUAL')`,
+          [match.root_ledger_id, partner.sourceId, partner.tx.unreported, others[0].id, missing, missing],
+        ),
+      ),
+    ).toMatch(/names a transaction that does not exist/);
+    expect(
+      (
+        await t.db.pool.query('SELECT count(*)::int AS n FROM reconciliation_matches WHERE source_id = $1', [
+          partner.sourceId,
+        ])
+      ).rows[0].n,
+    ).toBe(rows.length);
     expect(
       await code(
         t.db.pool.query('DELETE FROM reconciliation_records WHERE root_ledger_id = $1 AND id = $2', [

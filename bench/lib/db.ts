@@ -41,6 +41,11 @@ export class DatabaseRegistry {
   }
 
   async dropAll(): Promise<void> {
+    // BENCH_KEEP_DATABASES=1 leaves them for EXPLAIN afterwards (drop them by hand: rl_bench_*).
+    if (process.env.BENCH_KEEP_DATABASES === '1') {
+      process.stderr.write(`kept databases: ${this.created.join(', ')}\n`);
+      return;
+    }
     for (const name of [...this.created].reverse()) {
       await this.drop(name).catch((error: Error) => process.stderr.write(`could not drop ${name}: ${error.message}\n`));
     }

@@ -14,7 +14,8 @@ import { limitRow, type Scenario } from './scenario.js';
  * the server's resident memory sampled every 20 ms: the peak above what it held just before the upload.
  * The file is written to a scratch folder first, so generating it is not measured.
  */
-const SIZES = [100_000, 1_000_000] as const;
+// BENCH_IMPORT_SIZES=100000 measures only the smaller file, for iteration.
+const SIZES = process.env.BENCH_IMPORT_SIZES?.split(',').map(Number) ?? [100_000, 1_000_000];
 const RSS_SAMPLE_MS = 20;
 
 async function writeCsv(file: string, rows: number, asset: string): Promise<number> {

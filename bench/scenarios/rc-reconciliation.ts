@@ -17,7 +17,10 @@ import { transferSpec } from './s1-transfer.js';
  * machine's noise falls on both sides alike.
  */
 const JOURNAL_TRANSACTIONS = Number(process.env.BENCH_RECON_TRANSACTIONS ?? 1_000_000);
-const SIZES = [100_000, 1_000_000].filter((size) => size <= JOURNAL_TRANSACTIONS);
+// BENCH_RECON_SIZES=100000 measures only the smaller run (against the same journal), for iteration.
+const SIZES = (process.env.BENCH_RECON_SIZES?.split(',').map(Number) ?? [100_000, 1_000_000]).filter(
+  (size) => size <= JOURNAL_TRANSACTIONS,
+);
 const CUSTOMERS = 1_000;
 const STATEMENT_ROWS = 250_000;
 const BASE_MS = Date.parse('2026-06-01T00:00:00Z');

@@ -1,4 +1,13 @@
-import { canonicalJson, checkRecord, readInstant, RejectionList, REJECTIONS_KEPT_MAX } from './record.core.js';
+import {
+  canonicalJson,
+  checkRecord,
+  contentText,
+  daysIn,
+  readInstant,
+  RejectionList,
+  REJECTIONS_KEPT_MAX,
+  type ValidRecord,
+} from './record.core.js';
 
 const ASSETS = new Map([['PTS', 'asset-pts']]);
 const good = {
@@ -77,6 +86,57 @@ describe('checkRecord', () => {
 
   it('reads a leap day as a real instant', () => {
     expect(readInstant('2028-02-29T00:00:00Z').toISOString()).toBe('2028-02-29T00:00:00.000Z');
+  });
+});
+
+describe('daysIn', () => {
+  it('answers as Date.UTC does for every month of years 0 to 2500', () => {
+    for (let year = 0; year <= 2500; year += 1)
+      for (let month = 1; month <= 12; month += 1)
+        expect([year, month, daysIn(year, month)]).toEqual([
+          year,
+          month,
+          new Date(Date.UTC(year, month, 0)).getUTCDate(),
+        ]);
+  });
+});
+
+describe('contentText', () => {
+  const record: ValidRecord = {
+    line: 1,
+    externalId: 'e-1',
+    assetId: '01a25354-5d2b-7000-8a70-81cac6de9f7c',
+    amount: 9_223_372_036_854_775_807n,
+    direction: 'DEBIT',
+    occurredAt: new Date('1969-12-31T23:59:59.999Z'),
+    reference: null,
+    accountCode: null,
+    metadata: '{"a":"\\"}',
+  };
+  // The text the content hash was first defined on: stored hashes of earlier imports depend on it.
+  const asDefined = (r: ValidRecord) =>
+    JSON.stringify([r.assetId, r.amount.toString(), r.direction, r.occurredAt.getTime(), r.reference, r.accountCode]) +
+    r.metadata;
+
+  it('is the JSON array text of the content, quotes, backslashes and non-ASCII included', () => {
+    const texts = [
+      null,
+      '',
+      'plain',
+      'a "quoted" \\ back\\slash',
+      'é ü 漢字 😀',
+      '\u2028\u2029',
+      '{"json":1}',
+      '\ud800',
+    ];
+    for (const reference of texts)
+      for (const accountCode of texts) {
+        const r = { ...record, reference, accountCode };
+        expect(contentText(r)).toBe(asDefined(r));
+      }
+    expect(contentText({ ...record, amount: 1n, direction: 'CREDIT', occurredAt: new Date(0) })).toBe(
+      asDefined({ ...record, amount: 1n, direction: 'CREDIT', occurredAt: new Date(0) }),
+    );
   });
 });
 

@@ -84,8 +84,16 @@ function readAmount(value: unknown): bigint {
   return amount;
 }
 
-function daysIn(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * Days in `month` (1 to 12) of `year`, by arithmetic: no Date made per record. Years below 100 keep the
+ * answer Date.UTC gives them (it reads them as 1900 + year), which is what this rule has always applied.
+ */
+export function daysIn(year: number, month: number): number {
+  if (year < 100) return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month !== 2) return DAYS_IN_MONTH[month - 1]!;
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
 }
 
 /** An ISO-8601 instant with its zone, like the DateTime scalar, and a real calendar date. */
@@ -215,14 +223,12 @@ export function canonicalJson(value: unknown): string {
  * milliseconds (as stored), metadata with sorted keys. Same text, same content: `unchanged`.
  */
 export function contentText(record: ValidRecord): string {
-  return (
-    JSON.stringify([
-      record.assetId,
-      record.amount.toString(),
-      record.direction,
-      record.occurredAt.getTime(),
-      record.reference,
-      record.accountCode,
-    ]) + record.metadata
-  );
+  // The text of JSON.stringify([assetId, amount, direction, ms, reference, accountCode]) + metadata, put
+  // together by hand: the id, the digits and the direction never need escaping, and building the array for
+  // JSON.stringify was a tenth of an import's time in Node. record.core.test.ts holds the two to the same text.
+  return `["${record.assetId}","${record.amount}","${record.direction}",${record.occurredAt.getTime()},${jsonOrNull(record.reference)},${jsonOrNull(record.accountCode)}]${record.metadata}`;
+}
+
+function jsonOrNull(value: string | null): string {
+  return value === null ? 'null' : JSON.stringify(value);
 }
