@@ -40,18 +40,19 @@ export const ALLOWED_UNROUTED_STATEMENTS: AllowedStatement[] = [
   },
   {
     pattern:
-      /^SELECT w\.id, .* FROM webhook_endpoints w WHERE w\.status = \$3 AND \(\$1::uuid IS NULL OR w\.id > \$1::uuid\)/,
+      /^SELECT w\.root_ledger_id FROM webhook_endpoints w WHERE w\.status = \$3 GROUP BY w\.root_ledger_id ORDER BY /,
     reason:
-      'The webhook dispatcher’s pass over every enabled endpoint of every tenant (claimEndpointsForDispatch): ' +
-      'work across tenants by design, one statement per pass of at most a page of endpoints; each endpoint ' +
-      'it claims is then served with statements that name its root.',
+      'The webhook dispatcher’s list of the trees that have enabled endpoints (selectDispatchRoots): work ' +
+      'across tenants by design, one statement per pass, without locks; it finds roots, and each tree’s ' +
+      'endpoints are then claimed (FOR UPDATE SKIP LOCKED) and served by statements that name its root.',
   },
   {
     pattern:
-      /^WITH locked AS \( SELECT c\.root_ledger_id, c\.id, c\.endpoint_id, c\.next_attempt_at FROM webhook_endpoints w /,
+      /^SELECT w\.root_ledger_id FROM webhook_endpoints w WHERE w\.status = \$3 AND EXISTS \(SELECT \$4 FROM webhook_deliveries d WHERE d\.root_ledger_id = w\.root_ledger_id /,
     reason:
-      'The delivery worker’s claim of due deliveries across every endpoint (claimDueDeliveries): a queue shared ' +
-      'by all tenants, one statement per fill. Its joins are on root_ledger_id; it names no single root.',
+      'The delivery workers’ list of the trees with deliveries due (selectDueRoots): a queue shared by all ' +
+      'tenants, one statement per fill, without locks; its join is on root_ledger_id. It finds roots; each ' +
+      'tree’s due deliveries are then claimed by a statement that names its root.',
   },
   {
     pattern: /^DELETE FROM webhook_deliveries WHERE id IN \(SELECT id FROM webhook_deliveries WHERE id < \$1::uuid /,

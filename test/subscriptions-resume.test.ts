@@ -149,14 +149,22 @@ async function holdBalance(accountId: string): Promise<{ release(): Promise<void
   return held;
 }
 
-/** Resolves once a session waits on a lock: the held posting has written its rows and stopped at the balance. */
+/**
+ * Resolves once a session waits on a lock: the held posting has written its rows and stopped at the balance.
+ * On Citus the wait is on the worker that holds the tree, so the probe reads every node's sessions
+ * (citus_stat_activity); the coordinator's own session only waits for that worker's answer.
+ */
 async function someoneWaitsOnALock(): Promise<void> {
   const probe = new pg.Client({ connectionString: t.databaseUrl });
   await probe.connect();
   try {
+    const {
+      rows: [{ citus }],
+    } = await probe.query(`SELECT to_regclass('citus_stat_activity') IS NOT NULL AS citus`);
+    const sessions = citus ? 'citus_stat_activity' : 'pg_stat_activity';
     for (;;) {
       const { rows } = await probe.query(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        `SELECT count(*)::int AS n FROM ${sessions} WHERE datname = current_database() AND wait_event_type = 'Lock'`,
       );
       if (rows[0].n > 0) return;
       await new Promise((resolve) => setTimeout(resolve, 5));

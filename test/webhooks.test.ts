@@ -439,6 +439,11 @@ describe('with a partner that hangs', () => {
   const gate = new Promise<void>((resolve) => {
     release = resolve;
   });
+  let stuckArrivals = 0;
+  let unstick: () => void = () => undefined;
+  const stuckGate = new Promise<void>((resolve) => {
+    unstick = resolve;
+  });
   beforeAll(async () => {
     // Two deliveries in flight per instance, one per endpoint: the tightest bounds there are.
     small = await startTestServer({
@@ -449,11 +454,16 @@ describe('with a partner that hangs', () => {
         slowArrivals += 1;
         await gate;
       }
+      if (request.path === '/stuck') {
+        stuckArrivals += 1;
+        await stuckGate;
+      }
       return { status: 200 };
     });
   });
   afterAll(async () => {
     release();
+    unstick();
     await small.stop();
     await hanging.close();
   });
@@ -490,5 +500,31 @@ describe('with a partner that hangs', () => {
     release();
     await until(async () => (await deliveriesOf(slow, 'SUCCEEDED')).length === 15);
     expect(new Set(hanging.requestsTo('/slow').map((request) => request.id)).size).toBe(15);
+  });
+
+  it('keeps delivering to another tree while an endpoint of one holds its slot with a backlog due', async () => {
+    // Claims go tree by tree (one statement per root); a tree whose only endpoint is at its bound leaves the
+    // free slot to the next tree in the same fill.
+    const one = await createProgram(small);
+    const other = await createProgram(small);
+    const inOne = await createAccount(small, one.ledgerId);
+    const inOther = await createAccount(small, other.ledgerId);
+    const create = async (ledgerId: string, path: string) =>
+      ok(await small.gql(CREATE, { i: { ledgerId, url: hanging.url(path), eventTypes: ['transaction.posted'] } }))
+        .createWebhookEndpoint.endpoint.id as string;
+    const stuck = await create(one.ledgerId, '/stuck');
+    for (let n = 0; n < 6; n += 1) await issue(small, inOne.id, '1');
+    await until(async () => stuckArrivals >= 1 && (await deliveriesOf(stuck, 'PENDING')).length === 6);
+
+    const elsewhere = await create(other.ledgerId, '/other-tree');
+    for (let n = 0; n < 3; n += 1) await issue(small, inOther.id, '1');
+    await until(async () => (await deliveriesOf(elsewhere, 'SUCCEEDED')).length === 3);
+    expect(hanging.requestsTo('/other-tree')).toHaveLength(3);
+    expect(stuckArrivals).toBe(1);
+    expect(await deliveriesOf(stuck, 'PENDING')).toHaveLength(6);
+
+    unstick();
+    await until(async () => (await deliveriesOf(stuck, 'SUCCEEDED')).length === 6);
+    expect(new Set(hanging.requestsTo('/stuck').map((request) => request.id)).size).toBe(6);
   });
 });

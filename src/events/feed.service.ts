@@ -17,6 +17,7 @@ import {
   selectEvents,
   selectFeedPage,
   selectJournalTransactions,
+  selectTreeBounds,
   selectWatermark,
   type EventRow,
   type FeedQuery,
@@ -84,6 +85,14 @@ export class EventFeed {
   /** The feed's head now: a position behind which no event can still appear. */
   async head(reader: pg.Pool | pg.PoolClient = this.db.pool): Promise<FeedPosition> {
     return headBelow(await selectWatermark(reader));
+  }
+
+  /**
+   * One tree's head now, read where its events are written: on Citus the worker that holds the tree, whose
+   * transaction ids its feed positions are. The head to move a cursor of that tree to.
+   */
+  async headOf(rootLedgerId: string, reader: pg.Pool | pg.PoolClient = this.db.pool): Promise<FeedPosition> {
+    return headBelow((await selectTreeBounds(reader, rootLedgerId)).xmin);
   }
 
   async byKeys(keys: Array<{ rootLedgerId: string; xid: bigint; id: bigint }>): Promise<LedgerEvent[]> {

@@ -20,6 +20,7 @@ import {
   markFailing,
   recordAttempt,
   selectDelivery,
+  selectDueRoots,
   type ClaimedDelivery,
   type DeliveryRow,
 } from './webhooks.repository.js';
@@ -32,12 +33,16 @@ export interface WebhookObserver {
 
 export const unobservedWebhooks: WebhookObserver = { attempt: () => undefined, deliveriesMade: () => undefined };
 
+/** Trees one fill looks at, at most; the next fill starts after the last tree served. */
+const DUE_ROOTS_PER_FILL = 100;
+
 /** Beyond the attempt's own timeout, how long a claim outlives it: time to record the outcome. */
 export const LEASE_MARGIN_MS = 5_000;
 
 /**
- * Sends due deliveries: claims them in the database (FOR UPDATE SKIP LOCKED, with a lease), commits the
- * claim, sends each once, and records the outcome. Any instance may claim any delivery; a claim whose
+ * Sends due deliveries: claims them in the database (FOR UPDATE SKIP LOCKED, with a lease), one statement
+ * per tree with due work (on Citus a lock must name its shard), commits the claim, sends each once, and
+ * records the outcome. Any instance may claim any delivery; a claim whose
  * instance died is due again when its lease runs out, so delivery is at least once. In flight at once:
  * at most `concurrency` from this instance and `endpointConcurrency` to one endpoint, so one slow
  * partner holds only its own slots.
@@ -53,6 +58,8 @@ export class DeliveryWorker {
   );
   private stopped = false;
   private readonly origin: RequestOrigin;
+  /** The tree the last fill served first: the next fill serves the trees after it first, so trees take turns. */
+  private firstServed: string | null = null;
 
   constructor(
     private readonly db: Database,
@@ -106,15 +113,7 @@ export class DeliveryWorker {
     for (;;) {
       const free = this.config.concurrency - this.inFlight.size;
       if (this.stopped || free <= 0) return;
-      const busy = [...this.perEndpoint.entries()];
-      const claims = await claimDueDeliveries(
-        this.db.pool,
-        this.claimant,
-        free,
-        this.config.endpointConcurrency,
-        this.leaseMs,
-        { endpointIds: busy.map(([id]) => id), counts: busy.map(([, count]) => count) },
-      );
+      const { claims, more } = await this.claim(free);
       if (claims.length === 0) return;
       const events = await this.eventsOf(claims);
       for (const claim of claims) {
@@ -130,8 +129,40 @@ export class DeliveryWorker {
           });
         this.inFlight.add(running);
       }
-      if (claims.length < free) return;
+      if (!more) return;
     }
+  }
+
+  /**
+   * Claims up to `free` due deliveries, one statement per tree with due work. The free slots are shared out
+   * as the trees come, each taking at most an even share of what is left (what one leaves goes to those
+   * after it), and the first tree served changes from one fill to the next: a tree with a backlog cannot
+   * keep the others waiting. `more` when a tree may have more due than it was given (it took its whole share)
+   * or trees past the list's limit may.
+   */
+  private async claim(free: number): Promise<{ claims: ClaimedDelivery[]; more: boolean }> {
+    const roots = await selectDueRoots(this.db.pool, this.firstServed, DUE_ROOTS_PER_FILL);
+    if (roots.length === 0) return { claims: [], more: false };
+    this.firstServed = roots[0]!;
+    const busy = [...this.perEndpoint.entries()];
+    const busyHere = { endpointIds: busy.map(([id]) => id), counts: busy.map(([, count]) => count) };
+    const claims: ClaimedDelivery[] = [];
+    let more = roots.length === DUE_ROOTS_PER_FILL;
+    for (let index = 0; index < roots.length && claims.length < free && !this.stopped; index += 1) {
+      const share = Math.ceil((free - claims.length) / (roots.length - index));
+      const claimed = await claimDueDeliveries(
+        this.db.pool,
+        roots[index]!,
+        this.claimant,
+        share,
+        this.config.endpointConcurrency,
+        this.leaseMs,
+        busyHere,
+      );
+      claims.push(...claimed);
+      more ||= claimed.length === share;
+    }
+    return { claims, more };
   }
 
   /** The feed events of a batch of claims, read once for the batch; keyed by root, xid and id. */

@@ -4,7 +4,7 @@ import type { Database } from '../platform/db.js';
 import type { Logger } from '../platform/logger.js';
 import { firstIdAt, newId } from '../platform/ids.js';
 import { inTransaction } from '../platform/transaction.js';
-import { comparePositions, laterPosition, type EventType } from '../events/events.core.js';
+import { comparePositions, laterPosition, type EventType, type FeedPosition } from '../events/events.core.js';
 import type { EventFeed } from '../events/feed.service.js';
 import { finishedBefore, parseSnapshot } from './endpoint-start.core.js';
 import {
@@ -12,6 +12,7 @@ import {
   claimEndpointsForDispatch,
   deleteFinishedDeliveries,
   insertEventDeliveries,
+  selectDispatchRoots,
   type EndpointRow,
 } from './webhooks.repository.js';
 
@@ -20,6 +21,14 @@ export const DISPATCH_ENDPOINTS_PER_TRANSACTION = 20;
 export const DISPATCH_EVENTS_PER_ENDPOINT = 500;
 /** Transactions of one pass at most; a pass that hits it continues on the next tick. */
 const DISPATCH_TRANSACTIONS_PER_PASS = 50;
+/** Trees one pass looks at, at most: as many as its transactions can serve, one endpoint each. */
+const DISPATCH_ROOTS_PER_PASS = DISPATCH_TRANSACTIONS_PER_PASS * DISPATCH_ENDPOINTS_PER_TRANSACTION;
+
+/** Where a pass is in its list of trees: the tree, and the last endpoint of it already claimed. */
+interface PassPosition {
+  index: number;
+  afterId: string | null;
+}
 
 /** Finished deliveries deleted per statement, and how often the dispatcher prunes. */
 const PRUNE_BATCH = 1_000;
@@ -31,8 +40,10 @@ const NUDGE_DELAY_MS = 20;
 const HEAD_LAG_XIDS = 1_000n;
 
 /**
- * Turns feed events into deliveries. Each transaction locks a batch of enabled endpoints (FOR UPDATE SKIP
- * LOCKED: an endpoint another instance is dispatching is skipped), reads each one's feed after its cursor
+ * Turns feed events into deliveries. A pass lists the trees with enabled endpoints, then each transaction
+ * locks a batch of their enabled endpoints, tree after tree in sorted order with one statement per tree
+ * (FOR UPDATE SKIP LOCKED: an endpoint another instance is dispatching is skipped; on Citus a lock must
+ * name its shard, docs/citus-routing.md), reads each one's feed after its cursor
  * (its subtree, its types, only below the commit watermark), inserts one delivery per event and moves the
  * cursor, and commits: an event becomes a delivery exactly once, and a crash before the commit leaves
  * the cursor where the event is still ahead of it.
@@ -52,6 +63,8 @@ export class Dispatcher {
   private endpointsSeen = false;
   private nudged: NodeJS.Timeout | null = null;
   private prunedAt = 0;
+  /** Where the next pass starts, when the last one stopped at its transaction limit: a tree and an endpoint. */
+  private resumeAt: { root: string; afterId: string | null } | null = null;
 
   constructor(
     private readonly db: Database,
@@ -101,26 +114,39 @@ export class Dispatcher {
 
   /** One pass over every enabled endpoint; returns the deliveries made. Exposed for tests. */
   async pass(): Promise<number> {
+    const resume = this.resumeAt;
+    this.resumeAt = null;
+    const roots = await selectDispatchRoots(this.db.pool, resume?.root ?? null, DISPATCH_ROOTS_PER_PASS);
+    this.endpointsSeen = roots.length > 0;
     let made = 0;
-    let after: string | null = null;
     let backlog = false;
-    for (let transactions = 0; transactions < DISPATCH_TRANSACTIONS_PER_PASS && !this.stopped; transactions += 1) {
+    let at: PassPosition = { index: 0, afterId: resume !== null && roots[0] === resume.root ? resume.afterId : null };
+    for (let transactions = 0; at.index < roots.length && !this.stopped; transactions += 1) {
+      if (transactions === DISPATCH_TRANSACTIONS_PER_PASS) {
+        this.resumeAt = { root: roots[at.index]!, afterId: at.afterId };
+        break;
+      }
+      const start = at;
       const batch = await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
-        const endpoints = await claimEndpointsForDispatch(client, after, DISPATCH_ENDPOINTS_PER_TRANSACTION);
+        const { endpoints, next } = await this.claim(client, roots, start);
+        // One head per tree and transaction, read before the first of its pages (see dispatch).
+        const heads = new Map<string, FeedPosition>();
         let count = 0;
         let full = false;
         for (const endpoint of endpoints) {
-          const outcome = await this.dispatch(client, endpoint);
+          const outcome = await this.dispatch(client, endpoint, heads);
           count += outcome.made;
           full ||= outcome.full;
         }
-        return { endpoints, count, full };
+        return { count, full, next };
       });
       made += batch.count;
       backlog ||= batch.full;
-      if (transactions === 0) this.endpointsSeen = batch.endpoints.length > 0;
-      if (batch.endpoints.length < DISPATCH_ENDPOINTS_PER_TRANSACTION) break;
-      after = batch.endpoints.at(-1)!.id;
+      at = batch.next;
+    }
+    // A list cut at its limit: the next pass starts again at its last tree, and goes on past it.
+    if (this.resumeAt === null && roots.length === DISPATCH_ROOTS_PER_PASS && !this.stopped) {
+      this.resumeAt = { root: roots.at(-1)!, afterId: null };
     }
     // An endpoint with more events than one read takes them on the next pass, which need not wait.
     if (backlog) this.passes.request();
@@ -129,6 +155,30 @@ export class Dispatcher {
       await this.prune(new Date(Date.now() - this.retentionDays * 86_400_000));
     }
     return made;
+  }
+
+  /**
+   * Locks up to a transaction's worth of enabled endpoints from `from` on, one statement per tree, the trees
+   * in sorted order; returns them and where the next transaction goes on. A tree is done when its claim
+   * comes back short (the rest are locked by another instance, or there are none).
+   */
+  private async claim(
+    client: pg.PoolClient,
+    roots: string[],
+    from: PassPosition,
+  ): Promise<{ endpoints: EndpointRow[]; next: PassPosition }> {
+    const endpoints: EndpointRow[] = [];
+    let at = from;
+    while (endpoints.length < DISPATCH_ENDPOINTS_PER_TRANSACTION && at.index < roots.length) {
+      const wanted = DISPATCH_ENDPOINTS_PER_TRANSACTION - endpoints.length;
+      const claimed = await claimEndpointsForDispatch(client, roots[at.index]!, at.afterId, wanted);
+      endpoints.push(...claimed);
+      at =
+        claimed.length < wanted
+          ? { index: at.index + 1, afterId: null }
+          : { index: at.index, afterId: claimed.at(-1)!.id };
+    }
+    return { endpoints, next: at };
   }
 
   /**
@@ -145,11 +195,20 @@ export class Dispatcher {
     return deleted;
   }
 
-  private async dispatch(client: pg.PoolClient, endpoint: EndpointRow): Promise<{ made: number; full: boolean }> {
+  private async dispatch(
+    client: pg.PoolClient,
+    endpoint: EndpointRow,
+    heads: Map<string, FeedPosition>,
+  ): Promise<{ made: number; full: boolean }> {
     // Read first: the page's own watermark is at least this one, so a page that is not full has seen
     // every event below it, and the cursor may move up to here even past events of other subtrees or
-    // types, which keeps the next read short.
-    const head = await this.feed.head(client);
+    // types, which keeps the next read short. The tree's own head: on Citus transaction ids, and so feed
+    // positions, are the ids of the worker that holds the tree.
+    let head = heads.get(endpoint.rootLedgerId);
+    if (head === undefined) {
+      head = await this.feed.headOf(endpoint.rootLedgerId, client);
+      heads.set(endpoint.rootLedgerId, head);
+    }
     const types = endpoint.eventTypes.length === 0 ? null : (endpoint.eventTypes as EventType[]);
     const rows = await this.feed.read(
       { rootLedgerId: endpoint.rootLedgerId, ledgerId: endpoint.ledgerId },

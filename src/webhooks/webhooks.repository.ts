@@ -112,10 +112,17 @@ export async function insertEndpoint(
   return toEndpoint(rows[0]!);
 }
 
-/** This statement's snapshot: which transactions had finished, and which were still running. */
-export async function selectSnapshot(client: pg.PoolClient): Promise<{ snapshot: string; xmin: bigint }> {
+/**
+ * A snapshot of one tree's writers: which transactions had finished, and which were still running, where
+ * the tree's events are written (on Citus, the worker holding the root: transaction ids are a node's own).
+ */
+export async function selectSnapshot(
+  client: pg.PoolClient,
+  rootLedgerId: string,
+): Promise<{ snapshot: string; xmin: bigint }> {
   const { rows } = await client.query<{ snapshot: string; xmin: string }>(
-    'SELECT s::text AS snapshot, pg_snapshot_xmin(s)::text AS xmin FROM pg_current_snapshot() AS s',
+    'SELECT snapshot, xmin::text AS xmin FROM ledger_events_snapshot($1)',
+    [rootLedgerId],
   );
   return { snapshot: rows[0]!.snapshot, xmin: BigInt(rows[0]!.xmin) };
 }
@@ -212,22 +219,41 @@ export async function deleteEndpoint(client: pg.PoolClient, key: RowKey): Promis
 }
 
 /**
- * Enabled endpoints after `afterId`, locked for one dispatch pass; an endpoint another instance is
- * dispatching is skipped, not waited for.
+ * The trees that have enabled endpoints, at most `limit`, in sorted order starting at `from` (the trees before
+ * it come last): where a dispatch pass goes, resuming where the last one stopped. A read across tenants
+ * without locks; every claim that follows names one of these roots.
+ */
+export async function selectDispatchRoots(pool: pg.Pool, from: string | null, limit: number): Promise<string[]> {
+  const { rows } = await pool.query<{ root_ledger_id: string }>({
+    name: 'webhook-dispatch-roots',
+    text: `SELECT w.root_ledger_id FROM webhook_endpoints w
+            WHERE w.status = 'ENABLED'
+            GROUP BY w.root_ledger_id
+            ORDER BY ($1::uuid IS NOT NULL AND w.root_ledger_id < $1::uuid), w.root_ledger_id
+            LIMIT $2`,
+    values: [from, limit],
+  });
+  return rows.map((row) => row.root_ledger_id);
+}
+
+/**
+ * Enabled endpoints of one tree after `afterId`, locked for one dispatch pass; an endpoint another instance
+ * is dispatching is skipped, not waited for. One tree per statement: on Citus a lock must name its shard.
  */
 export async function claimEndpointsForDispatch(
   client: pg.PoolClient,
+  rootLedgerId: string,
   afterId: string | null,
   limit: number,
 ): Promise<EndpointRow[]> {
   const { rows } = await client.query<RawEndpoint>(
     `SELECT ${ENDPOINT_COLUMNS}
        FROM webhook_endpoints w
-      WHERE w.status = 'ENABLED' AND ($1::uuid IS NULL OR w.id > $1::uuid)
+      WHERE w.root_ledger_id = $1 AND w.status = 'ENABLED' AND ($2::uuid IS NULL OR w.id > $2::uuid)
       ORDER BY w.id
-      LIMIT $2
+      LIMIT $3
       FOR UPDATE SKIP LOCKED`,
-    [afterId, limit],
+    [rootLedgerId, afterId, limit],
   );
   return rows.map(toEndpoint);
 }
@@ -378,34 +404,71 @@ export interface ClaimedDelivery extends DeliveryRow {
   previousSecretEncrypted: Buffer | null;
 }
 
-const CLAIMED_COLUMNS = `${DELIVERY_COLUMNS}, w.url, w.secret_encrypted,
-  CASE WHEN w.previous_expires_at > now() THEN w.previous_secret_encrypted END AS previous_secret_encrypted`;
+/**
+ * The previous secret comes with its expiry, compared with the claim's own time (last_attempt_at, set to
+ * now() by the claim) here rather than in RETURNING: Citus refuses a non-IMMUTABLE function such as now()
+ * in a RETURNING clause.
+ */
+const CLAIMED_COLUMNS = `${DELIVERY_COLUMNS}, w.url, w.secret_encrypted, w.previous_secret_encrypted, w.previous_expires_at`;
 
-type RawClaimed = RawDelivery & { url: string; secret_encrypted: Buffer; previous_secret_encrypted: Buffer | null };
+type RawClaimed = RawDelivery & {
+  url: string;
+  secret_encrypted: Buffer;
+  previous_secret_encrypted: Buffer | null;
+  previous_expires_at: Date | null;
+};
 
 function toClaimed(row: RawClaimed): ClaimedDelivery {
+  const claimedAt = row.last_attempt_at;
+  const overlapping =
+    row.previous_expires_at !== null && claimedAt !== null && row.previous_expires_at.getTime() > claimedAt.getTime();
   return {
     ...toDelivery(row),
     url: row.url,
     secretEncrypted: row.secret_encrypted,
-    previousSecretEncrypted: row.previous_secret_encrypted,
+    previousSecretEncrypted: overlapping ? row.previous_secret_encrypted : null,
   };
 }
 
 /**
- * Claims due deliveries of enabled endpoints for one attempt each: at most `limit` in all, and per endpoint
- * no more than `perEndpoint` minus what is already in flight to it (leases not yet run out, on any
+ * The trees with deliveries due now to enabled endpoints, at most `limit`, in sorted order starting after
+ * `after` (the trees up to it come last, so that fills take turns): where a fill of the delivery workers claims. A read across tenants without locks (one probe of the due index per enabled
+ * endpoint); each claim that follows names one of these roots.
+ */
+export async function selectDueRoots(pool: pg.Pool, after: string | null, limit: number): Promise<string[]> {
+  const { rows } = await pool.query<{ root_ledger_id: string }>({
+    name: 'webhook-due-roots',
+    text: `SELECT w.root_ledger_id FROM webhook_endpoints w
+            WHERE w.status = 'ENABLED'
+              AND EXISTS (SELECT 1 FROM webhook_deliveries d
+                           WHERE d.root_ledger_id = w.root_ledger_id AND d.endpoint_id = w.id
+                             AND d.status = 'PENDING' AND d.next_attempt_at <= now())
+            GROUP BY w.root_ledger_id
+            ORDER BY ($1::uuid IS NOT NULL AND w.root_ledger_id <= $1::uuid), w.root_ledger_id
+            LIMIT $2`,
+    values: [after, limit],
+  });
+  return rows.map((row) => row.root_ledger_id);
+}
+
+/**
+ * Claims due deliveries of one tree's enabled endpoints for one attempt each: at most `limit` in all, and per
+ * endpoint no more than `perEndpoint` minus what is already in flight to it (leases not yet run out, on any
  * instance). Candidates are taken per endpoint (at most `perEndpoint` each, oldest due first) and chosen
  * round-robin across endpoints, so a partner with a backlog of thousands due cannot fill the claim and
  * starve the others. The claim counts the attempt and moves next_attempt_at to the end of the lease, so a
  * claim whose worker dies is due again, to anyone, when the lease runs out. Rows another claim holds are
- * skipped. One statement, so the claim is committed before anything is sent.
+ * skipped. One statement, so the claim is committed before anything is sent; one tree per statement, so
+ * that on Citus it runs on the tree's shard (a lock across shards is refused there). Every table named in it
+ * filters on the root itself: a root reached only through a join (the lateral's `d.root_ledger_id =
+ * w.root_ledger_id`) leaves Citus unable to route the locking subquery ("cannot push down this subquery").
  *
  * Two instances counting the same endpoint's in-flight deliveries at once may together exceed
  * `perEndpoint` for a moment; each instance also bounds itself exactly in memory (`busyHere`).
  */
 export async function claimDueDeliveries(
   pool: pg.Pool,
+  rootLedgerId: string,
   claimant: string,
   limit: number,
   perEndpoint: number,
@@ -420,17 +483,17 @@ export async function claimDueDeliveries(
               CROSS JOIN LATERAL (
                     SELECT d.root_ledger_id, d.id, d.endpoint_id, d.next_attempt_at
                       FROM webhook_deliveries d
-                     WHERE d.root_ledger_id = w.root_ledger_id AND d.endpoint_id = w.id
+                     WHERE d.root_ledger_id = $7 AND d.endpoint_id = w.id
                        AND d.status = 'PENDING' AND d.next_attempt_at <= now()
                      ORDER BY d.next_attempt_at, d.id
                      LIMIT $3
                        FOR UPDATE SKIP LOCKED) c
-              WHERE w.status = 'ENABLED'),
+              WHERE w.root_ledger_id = $7 AND w.status = 'ENABLED'),
            busy AS (
              SELECT b.endpoint_id, count(*) AS n
                FROM webhook_deliveries b
-              WHERE b.status = 'PENDING' AND b.next_attempt_at > now() AND b.claimed_until > now()
-                AND b.endpoint_id IN (SELECT endpoint_id FROM locked)
+              WHERE b.root_ledger_id = $7 AND b.status = 'PENDING' AND b.next_attempt_at > now()
+                AND b.claimed_until > now() AND b.endpoint_id IN (SELECT endpoint_id FROM locked)
               GROUP BY b.endpoint_id),
            here AS (
              SELECT * FROM unnest($5::uuid[], $6::int4[]) AS h(endpoint_id, n)),
@@ -443,25 +506,25 @@ export async function claimDueDeliveries(
                LEFT JOIN here h ON h.endpoint_id = l.endpoint_id),
            chosen AS (
              SELECT root_ledger_id, id FROM ranked WHERE turn + busy <= $3 ORDER BY turn, next_attempt_at, id LIMIT $2)
-           ${takeClaim('$1', '$4')}`,
-    values: [claimant, limit, perEndpoint, leaseMs, busyHere.endpointIds, busyHere.counts],
+           ${takeClaim('$1', '$4', '$7')}`,
+    values: [claimant, limit, perEndpoint, leaseMs, busyHere.endpointIds, busyHere.counts, rootLedgerId],
   });
   return rows.map(toClaimed);
 }
 
 /**
- * What taking a claim writes, for the deliveries a `chosen` CTE names: the claimant, a lease of `lease`
- * milliseconds (the delivery is due again when it ends, should the claimant die), and the attempt, counted
- * when claimed. `claimant` and `lease` are the statement's parameter placeholders.
+ * What taking a claim writes, for the deliveries of one tree a `chosen` CTE names: the claimant, a lease of
+ * `lease` milliseconds (the delivery is due again when it ends, should the claimant die), and the attempt,
+ * counted when claimed. `claimant`, `lease` and `root` are the statement's parameter placeholders.
  */
-function takeClaim(claimant: string, lease: string): string {
+function takeClaim(claimant: string, lease: string, root: string): string {
   return `UPDATE webhook_deliveries d
         SET claimed_by = ${claimant}, claimed_until = now() + ${lease}::float8 * interval '1 millisecond',
             next_attempt_at = now() + ${lease}::float8 * interval '1 millisecond',
             attempts = d.attempts + 1, last_attempt_at = now()
        FROM chosen, webhook_endpoints w
-      WHERE d.root_ledger_id = chosen.root_ledger_id AND d.id = chosen.id
-        AND w.root_ledger_id = d.root_ledger_id AND w.id = d.endpoint_id
+      WHERE d.root_ledger_id = ${root} AND d.root_ledger_id = chosen.root_ledger_id AND d.id = chosen.id
+        AND w.root_ledger_id = ${root} AND w.id = d.endpoint_id
   RETURNING ${CLAIMED_COLUMNS}`;
 }
 
@@ -477,7 +540,7 @@ export async function claimDelivery(
        SELECT d.root_ledger_id, d.id FROM webhook_deliveries d
         WHERE d.root_ledger_id = $4 AND d.id = $1 AND d.status = 'PENDING' AND d.next_attempt_at <= now()
         FOR UPDATE SKIP LOCKED)
-     ${takeClaim('$2', '$3')}`,
+     ${takeClaim('$2', '$3', '$4')}`,
     [key.id, claimant, leaseMs, key.rootLedgerId],
   );
   return rows[0] ? toClaimed(rows[0]) : null;
@@ -500,7 +563,7 @@ export async function recordAttempt(
 ): Promise<boolean> {
   const outcome = await client.query(
     `UPDATE webhook_deliveries
-        SET status = $4::text, next_attempt_at = CASE WHEN $4::text = 'PENDING' THEN now() + $5::float8 * interval '1 millisecond' END,
+        SET status = $4::text, next_attempt_at = now() + $5::float8 * interval '1 millisecond',
             last_response_status = $6, last_error = $7, claimed_by = NULL, claimed_until = NULL
       WHERE root_ledger_id = $8 AND id = $1 AND claimed_by = $2 AND attempts = $3`,
     [
@@ -508,7 +571,8 @@ export async function recordAttempt(
       claim.claimant,
       claim.attempts,
       result.status,
-      result.retryInMs ?? 0,
+      // Null (no next attempt) unless pending: computed here, as Citus refuses now() inside a CASE.
+      result.status === 'PENDING' ? (result.retryInMs ?? 0) : null,
       result.responseStatus,
       result.error,
       claim.rootLedgerId,
@@ -525,10 +589,14 @@ export async function clearFailing(client: Reader, endpoint: RowKey): Promise<vo
   );
 }
 
-/** A failure starts the streak if none runs; returns the endpoint with its streak's start. */
+/**
+ * A failure starts the streak if none runs; returns the endpoint with its streak's start. LEAST skips the
+ * null of no streak and otherwise keeps the earlier start, as coalesce would: Citus refuses now() inside a
+ * coalesce or CASE, and evaluates it on the coordinator here.
+ */
 export async function markFailing(client: pg.PoolClient, endpoint: RowKey): Promise<EndpointRow | null> {
   const { rows } = await client.query<RawEndpoint>(
-    `UPDATE webhook_endpoints w SET failing_since = coalesce(w.failing_since, now())
+    `UPDATE webhook_endpoints w SET failing_since = LEAST(w.failing_since, now())
       WHERE w.root_ledger_id = $1 AND w.id = $2 RETURNING ${ENDPOINT_COLUMNS}`,
     [endpoint.rootLedgerId, endpoint.id],
   );

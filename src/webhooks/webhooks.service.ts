@@ -155,9 +155,9 @@ export class WebhookService {
     const secret = generateSecret();
     const id = newId();
     const row = await inTransaction(this.db.pool, this.attemptsMax, async (client) => {
-      // The cursor starts below every transaction still running; the snapshot tells which events of the
-      // transactions above it had already committed, and are skipped (endpoint-start.core.ts).
-      const { snapshot, xmin } = await selectSnapshot(client);
+      // The cursor starts below every transaction of the tree still running; the snapshot tells which events
+      // of the transactions above it had already committed, and are skipped (endpoint-start.core.ts).
+      const { snapshot, xmin } = await selectSnapshot(client, ledger.rootLedgerId);
       const created = await insertEndpoint(client, {
         id,
         rootLedgerId: ledger.rootLedgerId,
